@@ -1,0 +1,67 @@
+// Alert events written as JSON lines, with aggregation: a burst of identical alerts becomes one
+// event with a count and first/last time. Suppression is always reported, never silent.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "alert.pb.h"
+#include "goldgate/common/result.h"
+
+namespace goldgate::alerts {
+
+/// Writes canonical AlertEvents to a JSON-lines file (one object a line, flushed per event).
+/// Not thread-safe: one owner thread (the switch's control thread).
+class AlertLog {
+ public:
+  /// Opens (appends to) `path`, creating its folder. `window_ms`: repeats of one key within the
+  /// window are aggregated. Errors: the file cannot be opened.
+  static Result<std::unique_ptr<AlertLog>> open(const std::string& path, uint32_t window_ms, std::string source);
+  ~AlertLog();
+
+  /// Raises `ev` (id, host, source, time filled in here). `key` identifies repeats: the first
+  /// occurrence is written at once; later ones within the window are counted and written as one
+  /// event (count, first and last time) when the window closes.
+  void raise(proto::AlertEvent ev, const std::string& key, int64_t now_ns);
+  /// Writes aggregates whose window has closed. Call periodically.
+  void tick(int64_t now_ns);
+  /// Writes every pending aggregate (shutdown).
+  void flushAll();
+  uint64_t written() const { return written_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  AlertLog() = default;
+  void write(proto::AlertEvent& ev);
+  std::string nextId();
+
+  struct Pending {
+    proto::AlertEvent first;   // template for the aggregate
+    int64_t window_start_ns = 0;
+    uint64_t repeats = 0;      // occurrences after the first one
+    int64_t first_repeat_ns = 0;
+    int64_t last_ns = 0;
+  };
+  std::FILE* f_ = nullptr;
+  std::string path_;
+  std::string host_;
+  std::string source_;
+  uint64_t id_prefix_ = 0;
+  uint64_t id_counter_ = 0;
+  int64_t window_ns_ = 0;
+  uint64_t written_ = 0;
+  std::map<std::string, Pending> pending_;
+};
+
+/// Community ID v1 (seed 0) of a flow, "1:<base64>"; empty for protocols it does not cover here
+/// (only TCP, UDP and SCTP). `src`/`dst` are 4 or 16 wire bytes.
+std::string communityId(uint8_t family, const uint8_t* src, const uint8_t* dst, uint8_t proto, uint16_t sport,
+                        uint16_t dport);
+
+/// Current wall-clock time in ns since the epoch.
+int64_t nowNs();
+
+}  // namespace goldgate::alerts

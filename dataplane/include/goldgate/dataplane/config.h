@@ -1,0 +1,126 @@
+// Configuration files of goldgate-switch, parsed once into validated, immutable structs.
+// Every error names the file and line: "configs/segments/web.yaml:12: unknown segment 'dbb'".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "goldgate/common/result.h"
+#include "goldgate/dataplane/net_types.h"
+
+namespace goldgate::dataplane {
+
+/// Where a definition came from, for messages.
+struct SourceLoc {
+  std::string file;
+  int line = 0;
+  std::string str() const { return file + ":" + std::to_string(line); }
+};
+
+enum class PortRole : uint8_t { kVm, kUplink };
+
+struct PortConfig {
+  std::string name;
+  std::string devargs;
+  PortRole role = PortRole::kVm;
+  std::string vm;                             // VM name ("" for uplinks)
+  std::map<std::string, std::string> labels;  // VM labels used for segment membership
+  std::optional<MacAddr> mac;                 // bound source MAC (anti-spoofing); none = learn, unchecked
+  std::vector<IpAddr> ips;                    // bound source IPs (anti-spoofing)
+  SourceLoc loc;
+};
+
+/// Connection-tracking idle timeouts in seconds.
+struct Timeouts {
+  uint32_t tcp_syn = 30;
+  uint32_t tcp_established = 7440;
+  uint32_t tcp_closing = 120;
+  uint32_t tcp_closed = 10;
+  uint32_t udp_single = 30;
+  uint32_t udp_both = 180;
+  uint32_t icmp = 30;
+  uint32_t other = 60;
+};
+
+struct SwitchConfig {
+  std::vector<std::string> eal_args;
+  std::vector<PortConfig> ports;
+  uint32_t flow_table_size = 65536;
+  uint32_t mbufs = 16383;
+  uint16_t rx_ring = 1024;
+  uint16_t tx_ring = 1024;
+  Timeouts timeouts;
+  std::string segments_dir;  // absolute, or relative to the config file's folder
+  std::string control_socket = "/run/goldgate/switch.sock";
+  std::string control_group;  // group (besides root) allowed on the control socket
+  std::string alert_file = "/var/log/goldgate/alerts.jsonl";
+  uint32_t alert_window_ms = 5000;  // repeated alerts within the window are aggregated
+  std::string source_file;
+};
+
+enum class Action : uint8_t { kDeny = 0, kAllow = 1 };
+
+/// One side of a rule.
+struct Endpoint {
+  enum class Kind : uint8_t { kAny, kSegment, kCidr, kExternal };
+  Kind kind = Kind::kAny;
+  std::string segment;  // kSegment
+  Cidr cidr;            // kCidr
+  std::string str() const;
+};
+
+struct PortRange {
+  uint16_t lo = 0;
+  uint16_t hi = 65535;
+};
+
+struct RuleConfig {
+  std::string name;
+  Endpoint from;
+  Endpoint to;
+  uint8_t protocol = 0;            // IANA number; 0 = any
+  std::vector<PortRange> ports;    // destination ports; empty = any
+  Action action = Action::kDeny;
+  bool log = false;
+  SourceLoc loc;
+};
+
+struct SegmentConfig {
+  std::string name;
+  std::vector<std::string> vms;
+  std::vector<std::string> ports;
+  std::map<std::string, std::string> labels;  // all must match
+  SourceLoc loc;
+};
+
+struct SegmentsConfig {
+  std::vector<SegmentConfig> segments;
+  std::vector<RuleConfig> rules;                 // in priority order (files by name, then file order)
+  std::vector<RuleConfig> quarantine_rules;      // what a quarantined VM may still do
+  bool default_log = true;                       // log default-deny hits
+  std::vector<std::string> files;                // files read, for status
+};
+
+/// Reads and validates goldgate.yaml. Errors: "file:line: reason".
+/// Any thread; does not touch DPDK.
+Result<SwitchConfig> loadSwitchConfig(const std::string& path);
+
+/// Parses goldgate.yaml from text (used by tests and fuzzing); `name` is used in messages.
+Result<SwitchConfig> parseSwitchConfig(const std::string& text, const std::string& name);
+
+/// Reads every *.yaml in `dir` (sorted by name) and validates them against the ports of `sw`.
+Result<SegmentsConfig> loadSegments(const std::string& dir, const SwitchConfig& sw);
+
+/// Parses segment files given as (name, text) pairs, in order. Used by tests and fuzzing.
+Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, std::string>>& files,
+                                     const SwitchConfig& sw);
+
+/// Resolves the segments folder of `sw` (relative paths are relative to the config file).
+std::string segmentsDirOf(const SwitchConfig& sw);
+
+const char* protocolName(uint8_t proto);
+
+}  // namespace goldgate::dataplane

@@ -1,0 +1,85 @@
+// Packet parsing for the hot path: Ethernet, 802.1Q, IPv4 (options, fragments), IPv6 (extension
+// headers), TCP, UDP, ICMP, ICMPv6. Works on raw bytes, so it is tested and fuzzed without DPDK.
+#pragma once
+
+#include <cstdint>
+
+namespace goldgate::dataplane {
+
+/// Why a packet was dropped. Every drop in the switch is counted under one of these.
+enum class DropReason : uint8_t {
+  kNone = 0,
+  kTruncatedEthernet,
+  kTruncatedVlan,
+  kUnsupportedEthertype,
+  kTruncatedIp,
+  kBadIpVersion,
+  kBadIpHeaderLength,
+  kBadIpTotalLength,
+  kTooManyExtensionHeaders,
+  kTruncatedL4,
+  kBadTcpHeaderLength,
+  kSpoofedMac,
+  kSpoofedIp,
+  kPolicyDeny,
+  kTcpNoFlow,
+  kFlowTableFull,
+  kFlowCut,
+  kFragmentNoFlow,
+  kIpMulticast,
+  kUnknownDestination,
+  kHairpin,
+  kL2NotReachable,
+  kPortClosed,
+  kTxFull,
+  kCount
+};
+
+/// Name of a drop reason as shown by goldgatectl ("spoofed_ip").
+const char* dropReasonName(DropReason r);
+/// One line saying what a non-zero count of this reason means.
+const char* dropReasonHelp(DropReason r);
+
+enum PacketFlags : uint16_t {
+  kFlagIp = 1 << 0,          // IPv4 or IPv6
+  kFlagFragment = 1 << 1,    // any fragment (first or later)
+  kFlagLaterFragment = 1 << 2,  // offset != 0: no L4 header here
+  kFlagArp = 1 << 3,
+  kFlagNd = 1 << 4,          // ICMPv6 router/neighbour solicitation/advertisement, redirect
+  kFlagL4 = 1 << 5,          // sport/dport (or ICMP id) are valid
+  kFlagVlan = 1 << 6,
+  kFlagIcmpError = 1 << 7,   // ICMP/ICMPv6 error message (carries an inner packet)
+};
+
+/// What the parser learned about one packet. Addresses are in wire order.
+struct PacketMeta {
+  uint16_t flags;
+  uint16_t ethertype;   // inner EtherType after VLAN tags
+  uint16_t vlan;        // outermost VLAN id (0 = untagged)
+  uint16_t l3_offset;
+  uint16_t l4_offset;
+  uint16_t l3_length;   // IP total length including header (from the header, checked against frame)
+  uint8_t family;       // 0 = not IP, 4, 6
+  uint8_t protocol;     // L4 protocol (after extension headers)
+  uint8_t tcp_flags;
+  uint8_t icmp_type;
+  uint16_t sport;       // host order; ICMP echo: identifier in both
+  uint16_t dport;
+  uint32_t frag_id;     // IPv4 identification / IPv6 fragment identification
+  const uint8_t* src_mac;
+  const uint8_t* dst_mac;
+  const uint8_t* src_ip;  // 4 or 16 bytes
+  const uint8_t* dst_ip;
+  // ARP: sender MAC/IP for anti-spoofing.
+  const uint8_t* arp_sender_mac;
+  const uint8_t* arp_sender_ip;
+};
+
+enum TcpFlags : uint8_t { kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10 };
+
+/// Parses `len` bytes at `data`. Returns kNone and fills `meta` on success, or the reason the
+/// packet is malformed (it must then be dropped). Never reads outside [data, data+len).
+/// Thread-safe (pure function).
+DropReason parsePacket(const uint8_t* data, uint32_t len, PacketMeta* meta);
+
+}  // namespace goldgate::dataplane

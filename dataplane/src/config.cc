@@ -1,0 +1,484 @@
+#include "goldgate/dataplane/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace goldgate::dataplane {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A parse failure carrying its own "file:line: reason" text. Exceptions stay inside this file:
+// the public functions turn them into Result errors.
+struct ConfigError {
+  std::string message;
+};
+
+class Ctx {
+ public:
+  explicit Ctx(std::string file) : file_(std::move(file)) {}
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& why) const {
+    throw ConfigError{file_ + ":" + std::to_string(lineOf(n)) + ": " + why};
+  }
+  [[noreturn]] void failAt(int line, const std::string& why) const {
+    throw ConfigError{file_ + ":" + std::to_string(line) + ": " + why};
+  }
+  static int lineOf(const YAML::Node& n) {
+    auto m = n.Mark();
+    return m.line >= 0 ? m.line + 1 : 0;
+  }
+  SourceLoc loc(const YAML::Node& n) const { return SourceLoc{file_, lineOf(n)}; }
+  const std::string& file() const { return file_; }
+
+  // Rejects keys that are not in `allowed`: nothing in a config file is silently ignored.
+  void onlyKeys(const YAML::Node& map, std::initializer_list<const char*> allowed) const {
+    if (!map.IsMap()) fail(map, "expected a mapping");
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string key = it->first.as<std::string>();
+      bool ok = false;
+      for (const char* a : allowed) ok = ok || key == a;
+      if (!ok) {
+        std::string list;
+        for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+        fail(it->first, "unknown key '" + key + "' (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::string str(const YAML::Node& n, const char* what) const {
+    if (!n.IsScalar()) fail(n, std::string(what) + ": expected a string");
+    return n.Scalar();
+  }
+
+  uint64_t uint(const YAML::Node& n, const char* what, uint64_t min, uint64_t max) const {
+    if (!n.IsScalar()) fail(n, std::string(what) + ": expected a number");
+    const std::string& s = n.Scalar();
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size())
+      fail(n, std::string(what) + ": '" + s + "' is not a whole number");
+    if (v < min || v > max)
+      fail(n, std::string(what) + ": " + s + " is out of range [" + std::to_string(min) + ", " +
+                  std::to_string(max) + "]");
+    return v;
+  }
+
+  bool boolean(const YAML::Node& n, const char* what) const {
+    if (!n.IsScalar()) fail(n, std::string(what) + ": expected true or false");
+    const std::string& s = n.Scalar();
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+    fail(n, std::string(what) + ": expected true or false, got '" + s + "'");
+  }
+
+  std::vector<std::string> strList(const YAML::Node& n, const char* what) const {
+    std::vector<std::string> out;
+    if (n.IsScalar()) {
+      out.push_back(n.Scalar());
+      return out;
+    }
+    if (!n.IsSequence()) fail(n, std::string(what) + ": expected a list of strings");
+    for (const auto& e : n) out.push_back(str(e, what));
+    return out;
+  }
+
+  std::map<std::string, std::string> strMap(const YAML::Node& n, const char* what) const {
+    if (!n.IsMap()) fail(n, std::string(what) + ": expected a mapping of strings");
+    std::map<std::string, std::string> out;
+    for (auto it = n.begin(); it != n.end(); ++it) out[str(it->first, what)] = str(it->second, what);
+    return out;
+  }
+
+ private:
+  std::string file_;
+};
+
+YAML::Node loadYaml(const std::string& text, const std::string& name) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError{name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg};
+  }
+}
+
+Timeouts parseTimeouts(const Ctx& c, const YAML::Node& n) {
+  c.onlyKeys(n, {"tcp_syn", "tcp_established", "tcp_closing", "tcp_closed", "udp_single", "udp_both", "icmp",
+                 "other"});
+  Timeouts t;
+  auto get = [&](const char* key, uint32_t& field) {
+    if (n[key]) field = static_cast<uint32_t>(c.uint(n[key], key, 1, 7 * 24 * 3600));
+  };
+  get("tcp_syn", t.tcp_syn);
+  get("tcp_established", t.tcp_established);
+  get("tcp_closing", t.tcp_closing);
+  get("tcp_closed", t.tcp_closed);
+  get("udp_single", t.udp_single);
+  get("udp_both", t.udp_both);
+  get("icmp", t.icmp);
+  get("other", t.other);
+  return t;
+}
+
+PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
+  c.onlyKeys(n, {"name", "devargs", "role", "vm", "labels", "mac", "ips"});
+  PortConfig p;
+  p.loc = c.loc(n);
+  if (!n["name"]) c.fail(n, "port: missing 'name'");
+  if (!n["devargs"]) c.fail(n, "port: missing 'devargs'");
+  p.name = c.str(n["name"], "name");
+  if (p.name.empty() || p.name.size() > 32) c.fail(n["name"], "port name must be 1-32 characters");
+  p.devargs = c.str(n["devargs"], "devargs");
+  if (p.devargs.empty()) c.fail(n["devargs"], "devargs must not be empty");
+  if (n["role"]) {
+    std::string r = c.str(n["role"], "role");
+    if (r == "vm") p.role = PortRole::kVm;
+    else if (r == "uplink") p.role = PortRole::kUplink;
+    else c.fail(n["role"], "role: expected 'vm' or 'uplink', got '" + r + "'");
+  }
+  if (n["vm"]) p.vm = c.str(n["vm"], "vm");
+  if (n["labels"]) p.labels = c.strMap(n["labels"], "labels");
+  if (n["mac"]) {
+    auto m = MacAddr::parse(c.str(n["mac"], "mac"));
+    if (!m) c.fail(n["mac"], "mac: '" + n["mac"].Scalar() + "' is not an Ethernet address (aa:bb:cc:dd:ee:ff)");
+    if (m->isMulticast()) c.fail(n["mac"], "mac: a port cannot be bound to a multicast address");
+    p.mac = *m;
+  }
+  if (n["ips"]) {
+    for (const auto& s : c.strList(n["ips"], "ips")) {
+      auto ip = IpAddr::parse(s);
+      if (!ip) c.fail(n["ips"], "ips: '" + s + "' is not an IPv4 or IPv6 address");
+      p.ips.push_back(*ip);
+    }
+  }
+  if (p.role == PortRole::kUplink && (p.mac || !p.ips.empty() || !p.vm.empty()))
+    c.fail(n, "port '" + p.name + "': an uplink has no VM, mac or ips binding");
+  return p;
+}
+
+SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
+  Ctx c(name);
+  YAML::Node root = loadYaml(text, name);
+  if (!root || root.IsNull()) c.failAt(1, "empty configuration");
+  c.onlyKeys(root, {"eal", "ports", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
+                    "rx_ring", "tx_ring"});
+  SwitchConfig sw;
+  sw.source_file = name;
+  if (root["eal"]) sw.eal_args = c.strList(root["eal"], "eal");
+  if (root["mbufs"]) sw.mbufs = static_cast<uint32_t>(c.uint(root["mbufs"], "mbufs", 1023, 1u << 24));
+  if (root["rx_ring"]) sw.rx_ring = static_cast<uint16_t>(c.uint(root["rx_ring"], "rx_ring", 64, 4096));
+  if (root["tx_ring"]) sw.tx_ring = static_cast<uint16_t>(c.uint(root["tx_ring"], "tx_ring", 64, 4096));
+  if (root["flow_table"]) {
+    const auto& ft = root["flow_table"];
+    c.onlyKeys(ft, {"size"});
+    if (ft["size"]) sw.flow_table_size = static_cast<uint32_t>(c.uint(ft["size"], "flow_table.size", 64, 1u << 26));
+  }
+  if (root["timeouts"]) sw.timeouts = parseTimeouts(c, root["timeouts"]);
+  if (root["segments_dir"]) sw.segments_dir = c.str(root["segments_dir"], "segments_dir");
+  if (root["control"]) {
+    const auto& ct = root["control"];
+    c.onlyKeys(ct, {"socket", "group"});
+    if (ct["socket"]) sw.control_socket = c.str(ct["socket"], "control.socket");
+    if (ct["group"]) sw.control_group = c.str(ct["group"], "control.group");
+  }
+  if (root["alerts"]) {
+    const auto& al = root["alerts"];
+    c.onlyKeys(al, {"file", "window_ms"});
+    if (al["file"]) sw.alert_file = c.str(al["file"], "alerts.file");
+    if (al["window_ms"]) sw.alert_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
+  }
+  if (!root["ports"]) c.fail(root, "missing 'ports'");
+  if (!root["ports"].IsSequence() || root["ports"].size() == 0) c.fail(root["ports"], "ports: expected a non-empty list");
+  std::set<std::string> names;
+  std::map<uint64_t, std::string> macs;
+  std::map<std::string, std::string> ips;
+  for (const auto& pn : root["ports"]) {
+    PortConfig p = parsePort(c, pn);
+    if (!names.insert(p.name).second) c.fail(pn, "duplicate port name '" + p.name + "'");
+    if (p.mac) {
+      auto [it, fresh] = macs.emplace(p.mac->toU64(), p.name);
+      if (!fresh) c.fail(pn["mac"], "mac " + p.mac->toString() + " is already bound to port '" + it->second + "'");
+    }
+    for (const auto& ip : p.ips) {
+      auto [it, fresh] = ips.emplace(ip.toString(), p.name);
+      if (!fresh) c.fail(pn["ips"], "ip " + ip.toString() + " is already bound to port '" + it->second + "'");
+    }
+    sw.ports.push_back(std::move(p));
+  }
+  if (sw.ports.size() > 32) c.fail(root["ports"], "at most 32 ports are supported");
+  return sw;
+}
+
+Endpoint parseEndpoint(const Ctx& c, const YAML::Node& n, const char* what, const std::set<std::string>& segments) {
+  std::string s = c.str(n, what);
+  Endpoint e;
+  if (s == "any") return e;
+  if (s == "external") {
+    e.kind = Endpoint::Kind::kExternal;
+    return e;
+  }
+  if (s.find('/') != std::string::npos || IpAddr::parse(s)) {
+    auto cidr = Cidr::parse(s);
+    if (!cidr) c.fail(n, std::string(what) + ": '" + s + "' is not a valid prefix (address/length, host bits zero)");
+    e.kind = Endpoint::Kind::kCidr;
+    e.cidr = *cidr;
+    return e;
+  }
+  if (!segments.count(s)) c.fail(n, std::string(what) + ": unknown segment '" + s + "'");
+  e.kind = Endpoint::Kind::kSegment;
+  e.segment = s;
+  return e;
+}
+
+uint8_t parseProtocol(const Ctx& c, const YAML::Node& n) {
+  std::string s = c.str(n, "proto");
+  if (s == "any") return 0;
+  if (s == "tcp") return 6;
+  if (s == "udp") return 17;
+  if (s == "icmp") return 1;
+  if (s == "icmpv6") return 58;
+  return static_cast<uint8_t>(c.uint(n, "proto (tcp, udp, icmp, icmpv6, any or a number)", 1, 255));
+}
+
+PortRange parsePortRange(const Ctx& c, const YAML::Node& n) {
+  std::string s = c.str(n, "ports");
+  PortRange r;
+  auto dash = s.find('-');
+  auto num = [&](const std::string& t) -> uint16_t {
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (t.empty() || ec != std::errc() || p != t.data() + t.size() || v > 65535)
+      c.fail(n, "ports: '" + s + "' is not a port (0-65535) or range (lo-hi)");
+    return static_cast<uint16_t>(v);
+  };
+  if (dash == std::string::npos) {
+    r.lo = r.hi = num(s);
+  } else {
+    r.lo = num(s.substr(0, dash));
+    r.hi = num(s.substr(dash + 1));
+    if (r.lo > r.hi) c.fail(n, "ports: range '" + s + "' has lo > hi");
+  }
+  return r;
+}
+
+RuleConfig parseRule(const Ctx& c, const YAML::Node& n, const std::set<std::string>& segments, bool quarantine) {
+  if (quarantine) c.onlyKeys(n, {"name", "to", "proto", "ports", "action", "log"});
+  else c.onlyKeys(n, {"name", "from", "to", "proto", "ports", "action", "log"});
+  RuleConfig r;
+  r.loc = c.loc(n);
+  r.name = n["name"] ? c.str(n["name"], "name") : c.file().substr(c.file().find_last_of('/') + 1) + ":" + std::to_string(r.loc.line);
+  if (!quarantine) {
+    if (!n["from"]) c.fail(n, "rule '" + r.name + "': missing 'from'");
+    r.from = parseEndpoint(c, n["from"], "from", segments);
+  } else {
+    r.from.kind = Endpoint::Kind::kSegment;
+    r.from.segment = "quarantine";
+  }
+  if (!n["to"]) c.fail(n, "rule '" + r.name + "': missing 'to'");
+  r.to = parseEndpoint(c, n["to"], "to", segments);
+  if (r.from.kind == Endpoint::Kind::kCidr && r.to.kind == Endpoint::Kind::kCidr &&
+      r.from.cidr.addr.family != r.to.cidr.addr.family)
+    c.fail(n, "rule '" + r.name + "': 'from' and 'to' prefixes are of different IP families");
+  if (n["proto"]) r.protocol = parseProtocol(c, n["proto"]);
+  if (n["ports"]) {
+    if (r.protocol != 6 && r.protocol != 17 && r.protocol != 132)
+      c.fail(n["ports"], "rule '" + r.name + "': ports need proto tcp, udp or sctp");
+    if (n["ports"].IsSequence()) {
+      if (n["ports"].size() == 0) c.fail(n["ports"], "ports: empty list (leave 'ports' out for any port)");
+      for (const auto& e : n["ports"]) r.ports.push_back(parsePortRange(c, e));
+    } else {
+      r.ports.push_back(parsePortRange(c, n["ports"]));
+    }
+  }
+  if (!n["action"]) c.fail(n, "rule '" + r.name + "': missing 'action' (allow, allow-log, deny, deny-log)");
+  std::string a = c.str(n["action"], "action");
+  if (a == "allow") r.action = Action::kAllow;
+  else if (a == "allow-log" || a == "allow-and-log") r.action = Action::kAllow, r.log = true;
+  else if (a == "deny") r.action = Action::kDeny;
+  else if (a == "deny-log") r.action = Action::kDeny, r.log = true;
+  else c.fail(n["action"], "action: expected allow, allow-log, deny or deny-log, got '" + a + "'");
+  if (n["log"]) r.log = c.boolean(n["log"], "log");
+  return r;
+}
+
+// Reserved segment names the compiler defines itself.
+bool reservedSegment(const std::string& s) {
+  return s == "any" || s == "external" || s == "quarantine" || s == "unassigned";
+}
+
+SegmentsConfig parseSegmentFiles(const std::vector<std::pair<std::string, std::string>>& files, const SwitchConfig& sw) {
+  SegmentsConfig out;
+  std::vector<std::pair<Ctx, YAML::Node>> docs;
+  std::set<std::string> segNames{"quarantine"};
+  std::map<std::string, SourceLoc> defined;
+  // Pass 1: segments (rules may name segments of any file).
+  for (const auto& [name, text] : files) {
+    Ctx c(name);
+    YAML::Node root = loadYaml(text, name);
+    out.files.push_back(name);
+    if (!root || root.IsNull()) continue;  // an empty file is allowed (e.g. all commented out)
+    c.onlyKeys(root, {"segments", "rules", "quarantine", "default"});
+    if (root["segments"]) {
+      if (!root["segments"].IsSequence()) c.fail(root["segments"], "segments: expected a list");
+      for (const auto& sn : root["segments"]) {
+        c.onlyKeys(sn, {"name", "members", "description"});
+        SegmentConfig s;
+        s.loc = c.loc(sn);
+        if (!sn["name"]) c.fail(sn, "segment: missing 'name'");
+        s.name = c.str(sn["name"], "name");
+        if (s.name.empty() || s.name.size() > 48) c.fail(sn["name"], "segment name must be 1-48 characters");
+        if (reservedSegment(s.name)) c.fail(sn["name"], "segment name '" + s.name + "' is reserved");
+        if (s.name.find('/') != std::string::npos || IpAddr::parse(s.name))
+          c.fail(sn["name"], "segment name '" + s.name + "' looks like an address");
+        auto [it, fresh] = defined.emplace(s.name, s.loc);
+        if (!fresh) c.fail(sn["name"], "segment '" + s.name + "' is already defined at " + it->second.str());
+        if (sn["members"]) {
+          const auto& m = sn["members"];
+          c.onlyKeys(m, {"vms", "ports", "labels"});
+          if (m["vms"]) s.vms = c.strList(m["vms"], "vms");
+          if (m["ports"]) {
+            s.ports = c.strList(m["ports"], "ports");
+            for (const auto& pname : s.ports) {
+              bool found = std::any_of(sw.ports.begin(), sw.ports.end(), [&](const PortConfig& p) { return p.name == pname; });
+              if (!found) c.fail(m["ports"], "members.ports: no port named '" + pname + "' in " + sw.source_file);
+            }
+          }
+          if (m["labels"]) s.labels = c.strMap(m["labels"], "labels");
+        }
+        segNames.insert(s.name);
+        out.segments.push_back(std::move(s));
+      }
+    }
+    docs.emplace_back(c, root);
+  }
+  // Pass 2: rules, quarantine allowances, default.
+  bool haveQuarantine = false, haveDefault = false;
+  for (auto& [c, root] : docs) {
+    if (root["rules"]) {
+      if (!root["rules"].IsSequence()) c.fail(root["rules"], "rules: expected a list");
+      for (const auto& rn : root["rules"]) out.rules.push_back(parseRule(c, rn, segNames, false));
+    }
+    if (root["quarantine"]) {
+      const auto& q = root["quarantine"];
+      if (haveQuarantine) c.fail(q, "quarantine: defined in more than one file");
+      haveQuarantine = true;
+      c.onlyKeys(q, {"allow"});
+      if (q["allow"]) {
+        if (!q["allow"].IsSequence()) c.fail(q["allow"], "quarantine.allow: expected a list of rules");
+        for (const auto& rn : q["allow"]) {
+          RuleConfig r = parseRule(c, rn, segNames, true);
+          if (r.action != Action::kAllow) c.fail(rn, "quarantine.allow: only allow actions make sense here");
+          out.quarantine_rules.push_back(std::move(r));
+        }
+      }
+    }
+    if (root["default"]) {
+      const auto& d = root["default"];
+      if (haveDefault) c.fail(d, "default: defined in more than one file");
+      haveDefault = true;
+      c.onlyKeys(d, {"action", "log"});
+      if (d["action"] && c.str(d["action"], "default.action") != "deny")
+        c.fail(d["action"], "default.action: the default is always deny (least privilege); write allow rules instead");
+      if (d["log"]) out.default_log = c.boolean(d["log"], "default.log");
+    }
+  }
+  return out;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError{path + ":0: cannot open: " + std::strerror(errno)};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::string Endpoint::str() const {
+  switch (kind) {
+    case Kind::kAny: return "any";
+    case Kind::kExternal: return "external";
+    case Kind::kSegment: return segment;
+    case Kind::kCidr: return cidr.toString();
+  }
+  return "?";
+}
+
+const char* protocolName(uint8_t proto) {
+  switch (proto) {
+    case 0: return "any";
+    case 1: return "icmp";
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 58: return "icmpv6";
+    case 132: return "sctp";
+    default: return "ip";
+  }
+}
+
+Result<SwitchConfig> parseSwitchConfig(const std::string& text, const std::string& name) {
+  try {
+    return parseSwitch(text, name);
+  } catch (const ConfigError& e) {
+    return makeError(Error::Code::kParse, e.message);
+  } catch (const YAML::Exception& e) {
+    return makeError(Error::Code::kParse, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Result<SwitchConfig> loadSwitchConfig(const std::string& path) {
+  try {
+    auto r = parseSwitch(readFile(path), path);
+    return r;
+  } catch (const ConfigError& e) {
+    return makeError(Error::Code::kParse, e.message);
+  } catch (const YAML::Exception& e) {
+    return makeError(Error::Code::kParse, path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+std::string segmentsDirOf(const SwitchConfig& sw) {
+  std::string dir = sw.segments_dir.empty() ? "segments" : sw.segments_dir;
+  if (!dir.empty() && dir[0] == '/') return dir;
+  fs::path base = fs::path(sw.source_file).parent_path();
+  return (base / dir).lexically_normal().string();
+}
+
+Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, std::string>>& files, const SwitchConfig& sw) {
+  try {
+    return parseSegmentFiles(files, sw);
+  } catch (const ConfigError& e) {
+    return makeError(Error::Code::kParse, e.message);
+  } catch (const YAML::Exception& e) {
+    return makeError(Error::Code::kParse, "segments:" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Result<SegmentsConfig> loadSegments(const std::string& dir, const SwitchConfig& sw) {
+  std::vector<std::pair<std::string, std::string>> files;
+  try {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return makeError(Error::Code::kNotFound, dir + ":0: segments folder not found");
+    std::vector<std::string> paths;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      auto ext = e.path().extension();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) paths.push_back(e.path().string());
+    }
+    std::sort(paths.begin(), paths.end());
+    for (const auto& p : paths) files.emplace_back(p, readFile(p));
+  } catch (const ConfigError& e) {
+    return makeError(Error::Code::kIo, e.message);
+  } catch (const fs::filesystem_error& e) {
+    return makeError(Error::Code::kIo, dir + ":0: " + e.what());
+  }
+  return parseSegments(files, sw);
+}
+
+}  // namespace goldgate::dataplane

@@ -1,0 +1,261 @@
+// The switch's control API: requests from goldgatectl, served on the control thread.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "goldgate/dataplane/control_client.h"
+#include "switch_impl.h"
+
+namespace goldgate::dataplane {
+
+proto::Response SwitchImpl::handle(const proto::Request& req) {
+  proto::Response resp;
+  resp.set_ok(true);
+  switch (req.cmd_case()) {
+    case proto::Request::kStatus: *resp.mutable_status() = status(); break;
+    case proto::Request::kFlows: *resp.mutable_flows() = flows(req.flows()); break;
+    case proto::Request::kRules: *resp.mutable_rules() = rules(); break;
+    case proto::Request::kReload: {
+      auto r = reload();
+      if (r) resp.set_message(*r);
+      else resp.set_ok(false), resp.set_error(r.error().message);
+      break;
+    }
+    case proto::Request::kQuarantine:
+    case proto::Request::kRelease: {
+      bool on = req.cmd_case() == proto::Request::kQuarantine;
+      auto r = setQuarantine(on ? req.quarantine().target() : req.release().target(), on);
+      if (r) resp.set_message(*r);
+      else resp.set_ok(false), resp.set_error(r.error().message);
+      break;
+    }
+    default:
+      resp.set_ok(false);
+      resp.set_error("unknown request (client newer than the switch?)");
+  }
+  return resp;
+}
+
+Result<std::string> SwitchImpl::reload() {
+  auto segs = loadSegments(segmentsDirOf(sw_), sw_);
+  if (!segs) {
+    proto::AlertEvent ev;
+    ev.set_kind("policy.reload_failed");
+    ev.set_severity(6);
+    ev.set_action("keep");
+    ev.set_policy_version(generation_);
+    ev.set_message("policy reload rejected, version " + std::to_string(generation_) + " stays in force: " + segs.error().message);
+    raise(ev, "reload_failed|" + segs.error().message);
+    return makeError(segs.error().code, segs.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
+  }
+  // Quarantine outlives a reload; names no longer present are dropped from the set.
+  if (auto r = publish(*segs, quarantined_, "reload"); !r) return r.error();
+  segs_ = std::move(*segs);
+  return "policy version " + std::to_string(generation_) + " in force (" + std::to_string(segs_.rules.size()) +
+         " rules, " + std::to_string(segs_.segments.size()) + " segments from " + std::to_string(segs_.files.size()) + " files)";
+}
+
+Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on) {
+  std::vector<std::string> ports;
+  for (const auto& p : sw_.ports)
+    if (p.role == PortRole::kVm && (p.name == target || (!p.vm.empty() && p.vm == target))) ports.push_back(p.name);
+  if (ports.empty()) return makeError(Error::Code::kNotFound, "no VM or VM port named '" + target + "'");
+  auto next = quarantined_;
+  for (const auto& p : ports) {
+    if (on) next.insert(p);
+    else next.erase(p);
+  }
+  if (next == quarantined_)
+    return std::string("'") + target + "' is " + (on ? "already" : "not") + " in quarantine";
+  if (auto r = publish(segs_, next, on ? "quarantine " + target : "release " + target); !r) return r.error();
+  quarantined_ = std::move(next);
+  for (const auto& p : ports) {
+    proto::AlertEvent ev;
+    ev.set_kind(on ? "quarantine" : "release");
+    ev.set_severity(on ? 8 : 4);
+    ev.set_action(on ? "quarantine" : "release");
+    ev.set_port(p);
+    for (const auto& pc : sw_.ports)
+      if (pc.name == p) ev.set_vm(pc.vm);
+    ev.set_segment(on ? "quarantine" : policy_.load()->segmentName(policy_.load()->portSegment(
+                                           static_cast<uint16_t>(std::find_if(sw_.ports.begin(), sw_.ports.end(),
+                                                                              [&](const PortConfig& c) { return c.name == p; }) -
+                                                                 sw_.ports.begin()))));
+    ev.set_policy_version(generation_);
+    ev.set_message(on ? "port '" + p + "' moved to the quarantine segment; its connections are cut"
+                      : "port '" + p + "' released from quarantine");
+    raise(ev, std::string(on ? "quarantine|" : "release|") + p + "|" + std::to_string(generation_));
+  }
+  std::string list;
+  for (const auto& p : ports) list += (list.empty() ? "" : ", ") + p;
+  return std::string(on ? "quarantined" : "released") + " " + target + " (port " + list + "), policy version " +
+         std::to_string(generation_);
+}
+
+proto::StatusResponse SwitchImpl::status() const {
+  proto::StatusResponse s;
+  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  s.set_version(GOLDGATE_VERSION);
+  s.set_policy_version(generation_);
+  s.set_uptime_seconds(static_cast<uint64_t>(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()));
+  s.set_workers(static_cast<uint32_t>(workers_.size()));
+  uint64_t active = 0, cap = 0;
+  for (const auto& w : workers_) {
+    active += w->stats().flows_active.load();
+    cap += w->flows().capacity();
+  }
+  s.set_flows_active(active);
+  s.set_flow_capacity(cap);
+  s.set_policy_source(segmentsDirOf(sw_));
+  for (uint32_t p = 0; p < port_ids_.size(); ++p) {
+    auto* ps = s.add_ports();
+    ps->set_name(sw_.ports[p].name);
+    ps->set_devargs(sw_.ports[p].devargs);
+    ps->set_vm(sw_.ports[p].vm);
+    ps->set_role(sw_.ports[p].role == PortRole::kUplink ? "uplink" : "vm");
+    // policy_ is only replaced on this (control) thread, so reading it here is safe.
+    ps->set_segment(pol->segmentName(pol->portSegment(static_cast<uint16_t>(p))));
+    ps->set_quarantined(pol->port(static_cast<uint16_t>(p)).quarantined);
+    for (const auto& w : workers_) {
+      const auto& c = w->stats().ports[p];
+      ps->set_rx_packets(ps->rx_packets() + c.rx_packets.load());
+      ps->set_tx_packets(ps->tx_packets() + c.tx_packets.load());
+      ps->set_rx_bytes(ps->rx_bytes() + c.rx_bytes.load());
+      ps->set_tx_bytes(ps->tx_bytes() + c.tx_bytes.load());
+      ps->set_drops(ps->drops() + c.drops.load());
+      ps->set_tx_errors(ps->tx_errors() + c.tx_errors.load());
+    }
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(port_ids_[p], &link) == 0) ps->set_link_up(link.link_status == RTE_ETH_LINK_UP);
+  }
+  for (int r = 1; r < static_cast<int>(DropReason::kCount); ++r) {
+    uint64_t v = 0;
+    for (const auto& w : workers_) v += w->stats().drops[r].load();
+    auto* c = s.add_drops();
+    c->set_name(dropReasonName(static_cast<DropReason>(r)));
+    c->set_value(v);
+    c->set_help(dropReasonHelp(static_cast<DropReason>(r)));
+  }
+  auto counter = [&](const char* name, const char* help, auto get) {
+    uint64_t v = 0;
+    for (const auto& w : workers_) v += get(w->stats()).load();
+    auto* c = s.add_counters();
+    c->set_name(name);
+    c->set_value(v);
+    c->set_help(help);
+  };
+  counter("packets", "packets received and processed by the workers", [](WorkerStats& st) -> auto& { return st.packets; });
+  counter("flows_created", "connections admitted by the policy", [](WorkerStats& st) -> auto& { return st.flows_created; });
+  counter("flows_expired", "connections removed after their idle timeout", [](WorkerStats& st) -> auto& { return st.flows_expired; });
+  counter("flows_cut", "connections cut because a reload or quarantine no longer allows them", [](WorkerStats& st) -> auto& { return st.flows_cut; });
+  counter("mac_learned", "MAC addresses learned or moved on unbound ports", [](WorkerStats& st) -> auto& { return st.mac_learned; });
+  counter("alerts_dropped", "alerts lost because the packet path outran the alert writer (non-zero: see alerts.dropped events)",
+          [](WorkerStats& st) -> auto& { return st.alerts_dropped; });
+  counter("busy_cycles", "TSC cycles the workers spent on loop iterations that had packets", [](WorkerStats& st) -> auto& { return st.busy_cycles; });
+  auto* aw = s.add_counters();
+  aw->set_name("alerts_written");
+  aw->set_value(alert_log_->written());
+  aw->set_help("alert events written to " + alert_log_->path());
+  return s;
+}
+
+proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
+  proto::FlowsResponse out;
+  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  FlowQuery q;
+  q.limit = f.limit() ? f.limit() : 1000;
+  q.protocol = static_cast<uint8_t>(f.protocol());
+  if (!f.port().empty()) {
+    q.port = -2;  // a name that matches no port matches no flow
+    for (uint32_t p = 0; p < sw_.ports.size(); ++p)
+      if (sw_.ports[p].name == f.port()) q.port = static_cast<int>(p);
+  }
+  if (!f.ip().empty()) {
+    auto ip = IpAddr::parse(f.ip());
+    if (ip) {
+      q.family = ip->family;
+      std::memcpy(q.ip, ip->bytes.data(), 16);
+    } else {
+      q.port = -2;
+    }
+  }
+  uint64_t hz = rte_get_tsc_hz(), now = rte_rdtsc();
+  uint64_t total = 0;
+  for (const auto& w : workers_) {
+    std::vector<FlowSnapshot> snaps;
+    snaps.reserve(q.limit);
+    Mailbox& mb = w->mailbox();
+    mb.cmd = Mailbox::Cmd::kDumpFlows;
+    mb.query = q;
+    mb.out = &snaps;
+    mb.state.store(1, std::memory_order_release);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (mb.state.load(std::memory_order_acquire) != 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (mb.state.load(std::memory_order_acquire) != 2) {
+      // The worker has not picked the request up (it is stopped): withdraw it. If it is copying
+      // right now (state 3), wait for it: `snaps` must outlive the copy.
+      int expected = 1;
+      if (mb.state.compare_exchange_strong(expected, 0)) continue;
+      while (mb.state.load(std::memory_order_acquire) != 2) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    total += mb.matched;
+    mb.state.store(0, std::memory_order_release);
+    for (const auto& s : snaps) {
+      if (static_cast<uint32_t>(out.flows_size()) >= q.limit) break;
+      auto* e = out.add_flows();
+      const FlowKey& k = s.key;
+      const Flow& fl = s.flow;
+      bool o = fl.orig_is_a;
+      auto ep = [&](const uint8_t* a, uint16_t port) {
+        std::string ip = IpAddr::fromBytes(k.family, a).toString();
+        if (k.family == 6) ip = "[" + ip + "]";
+        return ip + ":" + std::to_string(port);
+      };
+      e->set_protocol(protocolName(k.protocol));
+      e->set_src(ep(o ? k.addr_a : k.addr_b, o ? k.port_a : k.port_b));
+      e->set_dst(ep(o ? k.addr_b : k.addr_a, o ? k.port_b : k.port_a));
+      e->set_state(flowStateName(fl.state));
+      e->set_in_port(fl.port[0] < sw_.ports.size() ? sw_.ports[fl.port[0]].name : "?");
+      e->set_rule(pol->generation() == fl.policy_gen && fl.rule < pol->ruleCount() ? pol->rule(fl.rule).name
+                                                                                    : "(v" + std::to_string(fl.policy_gen) + ")");
+      e->set_packets_orig(fl.packets[0]);
+      e->set_packets_reply(fl.packets[1]);
+      e->set_bytes_orig(fl.bytes[0]);
+      e->set_bytes_reply(fl.bytes[1]);
+      e->set_age_ms(now > fl.created_tsc ? (now - fl.created_tsc) * 1000 / hz : 0);
+      e->set_idle_ms(now > fl.last_tsc ? (now - fl.last_tsc) * 1000 / hz : 0);
+      e->set_policy_version(fl.policy_gen);
+      e->set_worker(w->id());
+    }
+  }
+  out.set_total_matching(total);
+  out.set_truncated(total > static_cast<uint64_t>(out.flows_size()));
+  return out;
+}
+
+proto::RulesResponse SwitchImpl::rules() const {
+  proto::RulesResponse out;
+  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  out.set_policy_version(pol->generation());
+  for (uint32_t id = 0; id < pol->ruleCount(); ++id) {
+    const RuleMeta& m = pol->rule(id);
+    auto* r = out.add_rules();
+    r->set_name(m.name);
+    r->set_file(m.loc.file);
+    r->set_line(static_cast<uint32_t>(m.loc.line));
+    r->set_from(m.from);
+    r->set_to(m.to);
+    r->set_protocol(m.protocol);
+    r->set_ports(m.ports);
+    r->set_action(std::string(m.action == Action::kAllow ? "allow" : "deny") + (m.log ? "-log" : ""));
+    r->set_hits(pol->hits(id));
+  }
+  return out;
+}
+
+}  // namespace goldgate::dataplane

@@ -1,0 +1,237 @@
+#include "goldgate/dataplane/packet.h"
+
+#include <cstring>
+
+#include "goldgate/common/endian.h"
+
+namespace goldgate::dataplane {
+namespace {
+
+constexpr uint16_t kEthVlan = 0x8100, kEthQinQ = 0x88a8, kEthIpv4 = 0x0800, kEthIpv6 = 0x86dd, kEthArp = 0x0806;
+constexpr int kMaxExtHeaders = 8;
+
+DropReason parseL4(const uint8_t* data, uint32_t len, uint32_t off, uint32_t end, PacketMeta* m) {
+  m->l4_offset = static_cast<uint16_t>(off);
+  uint32_t avail = end > off ? end - off : 0;
+  switch (m->protocol) {
+    case 6: {
+      if (avail < 20) return DropReason::kTruncatedL4;
+      uint32_t doff = (data[off + 12] >> 4) * 4u;
+      if (doff < 20 || doff > avail) return DropReason::kBadTcpHeaderLength;
+      m->sport = loadBe16(data + off);
+      m->dport = loadBe16(data + off + 2);
+      m->tcp_flags = data[off + 13];
+      m->flags |= kFlagL4;
+      return DropReason::kNone;
+    }
+    case 17:
+    case 132: {
+      if (avail < 8) return DropReason::kTruncatedL4;
+      m->sport = loadBe16(data + off);
+      m->dport = loadBe16(data + off + 2);
+      m->flags |= kFlagL4;
+      return DropReason::kNone;
+    }
+    case 1: {
+      if (avail < 8) return DropReason::kTruncatedL4;
+      uint8_t type = data[off];
+      m->icmp_type = type;
+      if (type == 0 || type == 8 || type == 13 || type == 14) {  // echo / timestamp: id is the "port"
+        m->sport = m->dport = loadBe16(data + off + 4);
+        m->flags |= kFlagL4;
+      } else if (type == 3 || type == 4 || type == 5 || type == 11 || type == 12) {
+        m->flags |= kFlagIcmpError;
+      }
+      return DropReason::kNone;
+    }
+    case 58: {
+      if (avail < 8) return DropReason::kTruncatedL4;
+      uint8_t type = data[off];
+      m->icmp_type = type;
+      if (type == 128 || type == 129) {
+        m->sport = m->dport = loadBe16(data + off + 4);
+        m->flags |= kFlagL4;
+      } else if (type >= 133 && type <= 137) {
+        m->flags |= kFlagNd;
+      } else if (type < 128) {
+        m->flags |= kFlagIcmpError;
+      }
+      return DropReason::kNone;
+    }
+    default:
+      (void)len;
+      return DropReason::kNone;  // other protocols: classified by protocol only
+  }
+}
+
+DropReason parseIpv4(const uint8_t* data, uint32_t len, uint32_t off, PacketMeta* m) {
+  if (len - off < 20) return DropReason::kTruncatedIp;
+  const uint8_t* ip = data + off;
+  if ((ip[0] >> 4) != 4) return DropReason::kBadIpVersion;
+  uint32_t ihl = (ip[0] & 0x0f) * 4u;
+  if (ihl < 20 || ihl > len - off) return DropReason::kBadIpHeaderLength;
+  uint32_t total = loadBe16(ip + 2);
+  if (total < ihl || total > len - off) return DropReason::kBadIpTotalLength;
+  m->family = 4;
+  m->flags |= kFlagIp;
+  m->protocol = ip[9];
+  m->src_ip = ip + 12;
+  m->dst_ip = ip + 16;
+  m->l3_length = static_cast<uint16_t>(total);
+  uint16_t frag = loadBe16(ip + 6);
+  uint16_t offset = frag & 0x1fff;
+  bool more = (frag & 0x2000) != 0;
+  m->frag_id = loadBe16(ip + 4);
+  if (offset != 0 || more) {
+    m->flags |= kFlagFragment;
+    if (offset != 0) {
+      m->flags |= kFlagLaterFragment;
+      m->l4_offset = static_cast<uint16_t>(off + ihl);
+      return DropReason::kNone;
+    }
+  }
+  return parseL4(data, len, off + ihl, off + total, m);
+}
+
+DropReason parseIpv6(const uint8_t* data, uint32_t len, uint32_t off, PacketMeta* m) {
+  if (len - off < 40) return DropReason::kTruncatedIp;
+  const uint8_t* ip = data + off;
+  if ((ip[0] >> 4) != 6) return DropReason::kBadIpVersion;
+  uint32_t payload = loadBe16(ip + 4);
+  if (payload > len - off - 40) return DropReason::kBadIpTotalLength;
+  uint32_t end = off + 40 + payload;
+  m->family = 6;
+  m->flags |= kFlagIp;
+  m->src_ip = ip + 8;
+  m->dst_ip = ip + 24;
+  m->l3_length = static_cast<uint16_t>(40 + payload);
+  uint8_t next = ip[6];
+  uint32_t pos = off + 40;
+  for (int i = 0;; ++i) {
+    if (next != 0 && next != 43 && next != 44 && next != 60 && next != 51) break;
+    if (i == kMaxExtHeaders) return DropReason::kTooManyExtensionHeaders;
+    if (end - pos < 8) return DropReason::kTruncatedIp;
+    const uint8_t* h = data + pos;
+    if (next == 44) {  // fragment header: fixed 8 bytes
+      uint16_t fo = loadBe16(h + 2);
+      m->flags |= kFlagFragment;
+      m->frag_id = loadBe32(h + 4);
+      next = h[0];
+      pos += 8;
+      if ((fo >> 3) != 0) {
+        m->flags |= kFlagLaterFragment;
+        m->protocol = next;
+        m->l4_offset = static_cast<uint16_t>(pos);
+        return DropReason::kNone;
+      }
+      continue;
+    }
+    uint32_t hlen = next == 51 ? (h[1] + 2u) * 4u : (h[1] + 1u) * 8u;
+    if (hlen > end - pos) return DropReason::kTruncatedIp;
+    next = h[0];
+    pos += hlen;
+  }
+  m->protocol = next;
+  return parseL4(data, len, pos, end, m);
+}
+
+}  // namespace
+
+DropReason parsePacket(const uint8_t* data, uint32_t len, PacketMeta* m) {
+  std::memset(m, 0, sizeof *m);
+  if (len < 14) return DropReason::kTruncatedEthernet;
+  m->dst_mac = data;
+  m->src_mac = data + 6;
+  uint32_t off = 12;
+  uint16_t type = loadBe16(data + off);
+  off += 2;
+  for (int tags = 0; type == kEthVlan || type == kEthQinQ; ++tags) {
+    if (tags == 2 || len - off < 4) return DropReason::kTruncatedVlan;
+    if (tags == 0) m->vlan = loadBe16(data + off) & 0x0fff;
+    m->flags |= kFlagVlan;
+    type = loadBe16(data + off + 2);
+    off += 4;
+  }
+  m->ethertype = type;
+  m->l3_offset = static_cast<uint16_t>(off);
+  switch (type) {
+    case kEthIpv4: return parseIpv4(data, len, off, m);
+    case kEthIpv6: return parseIpv6(data, len, off, m);
+    case kEthArp: {
+      // Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4.
+      if (len - off < 28) return DropReason::kTruncatedIp;
+      const uint8_t* a = data + off;
+      if (loadBe16(a) != 1 || loadBe16(a + 2) != kEthIpv4 || a[4] != 6 || a[5] != 4)
+        return DropReason::kUnsupportedEthertype;
+      m->flags |= kFlagArp;
+      m->arp_sender_mac = a + 8;
+      m->arp_sender_ip = a + 14;
+      return DropReason::kNone;
+    }
+    default: return DropReason::kUnsupportedEthertype;
+  }
+}
+
+const char* dropReasonName(DropReason r) {
+  switch (r) {
+    case DropReason::kNone: return "none";
+    case DropReason::kTruncatedEthernet: return "truncated_ethernet";
+    case DropReason::kTruncatedVlan: return "truncated_vlan";
+    case DropReason::kUnsupportedEthertype: return "unsupported_ethertype";
+    case DropReason::kTruncatedIp: return "truncated_ip";
+    case DropReason::kBadIpVersion: return "bad_ip_version";
+    case DropReason::kBadIpHeaderLength: return "bad_ip_header_length";
+    case DropReason::kBadIpTotalLength: return "bad_ip_total_length";
+    case DropReason::kTooManyExtensionHeaders: return "too_many_ipv6_ext_headers";
+    case DropReason::kTruncatedL4: return "truncated_l4";
+    case DropReason::kBadTcpHeaderLength: return "bad_tcp_header_length";
+    case DropReason::kSpoofedMac: return "spoofed_mac";
+    case DropReason::kSpoofedIp: return "spoofed_ip";
+    case DropReason::kPolicyDeny: return "policy_deny";
+    case DropReason::kTcpNoFlow: return "tcp_no_flow";
+    case DropReason::kFlowTableFull: return "flow_table_full";
+    case DropReason::kFlowCut: return "flow_cut";
+    case DropReason::kFragmentNoFlow: return "fragment_no_first";
+    case DropReason::kIpMulticast: return "ip_multicast";
+    case DropReason::kUnknownDestination: return "unknown_destination";
+    case DropReason::kHairpin: return "hairpin";
+    case DropReason::kL2NotReachable: return "l2_not_reachable";
+    case DropReason::kPortClosed: return "port_closed";
+    case DropReason::kTxFull: return "tx_full";
+    case DropReason::kCount: break;
+  }
+  return "unknown";
+}
+
+const char* dropReasonHelp(DropReason r) {
+  switch (r) {
+    case DropReason::kNone: return "not a drop";
+    case DropReason::kTruncatedEthernet: return "frames shorter than an Ethernet header: a broken sender or device";
+    case DropReason::kTruncatedVlan: return "802.1Q tag cut short or more than two tags";
+    case DropReason::kUnsupportedEthertype: return "neither IPv4, IPv6 nor Ethernet/IPv4 ARP (e.g. LLDP, STP): not switched";
+    case DropReason::kTruncatedIp: return "IP header or extension header runs past the frame";
+    case DropReason::kBadIpVersion: return "IP version field disagrees with the EtherType";
+    case DropReason::kBadIpHeaderLength: return "IPv4 IHL below 5 or past the frame";
+    case DropReason::kBadIpTotalLength: return "IP length field larger than the frame or smaller than the header";
+    case DropReason::kTooManyExtensionHeaders: return "more than 8 IPv6 extension headers: evasion attempt or broken sender";
+    case DropReason::kTruncatedL4: return "TCP/UDP/ICMP header cut short";
+    case DropReason::kBadTcpHeaderLength: return "TCP data offset below 5 or past the packet";
+    case DropReason::kSpoofedMac: return "a VM sent from a MAC address it is not bound to";
+    case DropReason::kSpoofedIp: return "a VM sent from an IP address (or ARP sender) it is not bound to";
+    case DropReason::kPolicyDeny: return "a new connection that no allow rule admits (rule or default deny)";
+    case DropReason::kTcpNoFlow: return "TCP segment other than SYN with no tracked connection (e.g. after a restart, or a scan)";
+    case DropReason::kFlowTableFull: return "new connection refused because the flow table is full (fail closed)";
+    case DropReason::kFlowCut: return "packet of a connection that a policy reload or quarantine no longer allows";
+    case DropReason::kFragmentNoFlow: return "non-first IP fragment whose first fragment was not admitted (or came later)";
+    case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";
+    case DropReason::kUnknownDestination: return "unicast to a MAC the switch does not know, arriving on the uplink";
+    case DropReason::kHairpin: return "destination is the port the packet came from";
+    case DropReason::kL2NotReachable: return "ARP/ND toward a port the sender's segment may not reach";
+    case DropReason::kPortClosed: return "packet from a port that belongs to no segment yet (closed until assigned)";
+    case DropReason::kTxFull: return "the output device refused the packet (queue full or link down)";
+    case DropReason::kCount: break;
+  }
+  return "";
+}
+
+}  // namespace goldgate::dataplane

@@ -1,0 +1,552 @@
+#include "goldgate/dataplane/switch.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "goldgate/dataplane/control_client.h"
+#include "switch_impl.h"
+
+namespace goldgate::dataplane {
+
+std::atomic<bool> SwitchImpl::stop_requested{false};
+std::atomic<bool> SwitchImpl::reload_requested{false};
+
+namespace {
+
+constexpr uint32_t kAlertRingSize = 4096;
+
+bool isPciAddress(const std::string& s) {
+  // dddd:bb:dd.f or bb:dd.f
+  auto dots = std::count(s.begin(), s.end(), ':');
+  return (dots == 1 || dots == 2) && s.find('.') != std::string::npos && s.find(',') == std::string::npos &&
+         s.rfind("net_", 0) != 0;
+}
+
+std::string devName(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- Switch (public facade)
+
+Switch::Switch(std::unique_ptr<SwitchImpl> impl) : impl_(std::move(impl)) {}
+Switch::~Switch() = default;
+
+Result<std::unique_ptr<Switch>> Switch::start(const SwitchConfig& sw, const SegmentsConfig& segs, const RunOptions& opts) {
+  auto impl = std::make_unique<SwitchImpl>(sw, segs, opts);
+  if (auto r = impl->start(); !r) return r.error();
+  return std::unique_ptr<Switch>(new Switch(std::move(impl)));
+}
+
+int Switch::run() { return impl_->run(); }
+void Switch::requestStop() { SwitchImpl::stop_requested.store(true); }
+void Switch::requestReload() { SwitchImpl::reload_requested.store(true); }
+
+// ---------------------------------------------------------------- lifecycle
+
+SwitchImpl::SwitchImpl(SwitchConfig sw, SegmentsConfig segs, RunOptions opts)
+    : sw_(std::move(sw)), segs_(std::move(segs)), opts_(std::move(opts)) {}
+
+SwitchImpl::~SwitchImpl() {
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    ::unlink(sw_.control_socket.c_str());
+  }
+  workers_.clear();
+  delete policy_.exchange(nullptr);
+  if (qsbr_) rte_free(qsbr_);
+  if (alert_ring_) rte_ring_free(alert_ring_);
+  if (ports_started_) {
+    for (uint16_t id : port_ids_) {
+      rte_eth_dev_stop(id);
+      rte_eth_dev_close(id);
+    }
+  }
+  if (eal_up_) rte_eal_cleanup();
+}
+
+Result<void> SwitchImpl::initEal() {
+  std::vector<std::string> args{"goldgate-switch"};
+  bool anyPci = false;
+  all_pcap_ = true;
+  for (const auto& p : sw_.ports) {
+    if (isPciAddress(p.devargs)) anyPci = true;
+    if (devName(p.devargs).rfind("net_pcap", 0) != 0 || p.devargs.find("infinite_rx=1") != std::string::npos ||
+        p.devargs.find("iface=") != std::string::npos)
+      all_pcap_ = false;
+  }
+  if (sw_.eal_args.empty()) {
+    args.insert(args.end(), {"-l", "0", "--no-huge", "-m", "1024", "--no-shconf"});
+    if (!anyPci) args.push_back("--no-pci");
+  } else {
+    args.insert(args.end(), sw_.eal_args.begin(), sw_.eal_args.end());
+  }
+  // A private runtime folder per process, so several switches (and tests) never share DPDK state.
+  if (std::find(args.begin(), args.end(), "--file-prefix") == args.end() &&
+      std::find(args.begin(), args.end(), "--in-memory") == args.end())
+    args.insert(args.end(), {"--file-prefix", "goldgate-" + std::to_string(::getpid())});
+  for (const auto& p : sw_.ports) {
+    if (isPciAddress(p.devargs)) args.insert(args.end(), {"-a", p.devargs});
+    else args.insert(args.end(), {"--vdev", p.devargs});
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+  if (rc < 0) {
+    std::string line;
+    for (const auto& a : args) line += " " + a;
+    return makeError(Error::Code::kResource, std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
+                                                 " (arguments:" + line + ")");
+  }
+  eal_up_ = true;
+  unsigned lc;
+  RTE_LCORE_FOREACH(lc) worker_lcores_.push_back(lc);
+  return {};
+}
+
+Result<void> SwitchImpl::initPorts() {
+  const uint16_t nq = static_cast<uint16_t>(worker_lcores_.size());
+  pool_ = rte_pktmbuf_pool_create("gg_mbufs", sw_.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (!pool_)
+    return makeError(Error::Code::kResource, "cannot create a pool of " + std::to_string(sw_.mbufs) +
+                                                 " mbufs: " + rte_strerror(rte_errno) + " (lower 'mbufs' or raise EAL -m)");
+  for (const auto& p : sw_.ports) {
+    std::string where = sw_.source_file + ":" + std::to_string(p.loc.line) + ": port '" + p.name + "'";
+    uint16_t id;
+    std::string name = isPciAddress(p.devargs) ? p.devargs : devName(p.devargs);
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0)
+      return makeError(Error::Code::kNotFound, where + ": no DPDK device '" + name + "' (devargs '" + p.devargs +
+                                                   "' not probed; see the EAL messages above)");
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(id, &info) != 0) return makeError(Error::Code::kResource, where + ": cannot read device info");
+    if (info.max_rx_queues < nq || info.max_tx_queues < nq)
+      return makeError(Error::Code::kInvalidArgument,
+                       where + ": " + std::to_string(nq) + " workers need " + std::to_string(nq) +
+                           " rx/tx queues, the device has " + std::to_string(info.max_rx_queues) +
+                           " (every worker polls one queue of every port; give fewer lcores)");
+    rte_eth_conf conf{};
+    if (nq > 1) {
+      // Symmetric RSS (a repeated 0x6d5a key) sends both directions of a flow to the same queue,
+      // hence to the worker that owns the flow.
+      static uint8_t key[40];
+      for (size_t i = 0; i < sizeof key; i += 2) key[i] = 0x6d, key[i + 1] = 0x5a;
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      conf.rx_adv_conf.rss_conf.rss_key = key;
+      conf.rx_adv_conf.rss_conf.rss_key_len = sizeof key;
+      conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    }
+    int rc = rte_eth_dev_configure(id, nq, nq, &conf);
+    if (rc != 0) return makeError(Error::Code::kResource, where + ": configure failed: " + rte_strerror(-rc));
+    uint16_t nrx = sw_.rx_ring, ntx = sw_.tx_ring;
+    rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrx, &ntx);
+    for (uint16_t q = 0; q < nq; ++q) {
+      rc = rte_eth_rx_queue_setup(id, q, nrx, rte_eth_dev_socket_id(id), nullptr, pool_);
+      if (rc != 0) return makeError(Error::Code::kResource, where + ": rx queue setup failed: " + rte_strerror(-rc));
+      rc = rte_eth_tx_queue_setup(id, q, ntx, rte_eth_dev_socket_id(id), nullptr);
+      if (rc != 0) return makeError(Error::Code::kResource, where + ": tx queue setup failed: " + rte_strerror(-rc));
+    }
+    rc = rte_eth_dev_start(id);
+    if (rc != 0) return makeError(Error::Code::kResource, where + ": start failed: " + rte_strerror(-rc));
+    rte_eth_promiscuous_enable(id);  // not every PMD has it (pcap, ring): then it is promiscuous anyway
+    port_ids_.push_back(id);
+  }
+  ports_started_ = true;
+  return {};
+}
+
+Result<void> SwitchImpl::publish(const SegmentsConfig& segs, const std::set<std::string>& quarantined, const std::string& why) {
+  auto pol = CompiledPolicy::compile(sw_, segs, quarantined, generation_ + 1, static_cast<uint32_t>(worker_lcores_.size()));
+  if (!pol) return pol.error();
+  ++generation_;
+  const CompiledPolicy* old = policy_.exchange(pol->release(), std::memory_order_acq_rel);
+  // Wait until every worker has passed a quiescent point: none can still hold `old`.
+  if (old) {
+    rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+    delete old;
+  }
+  proto::AlertEvent ev;
+  ev.set_kind("policy.publish");
+  ev.set_severity(1);
+  ev.set_action("publish");
+  ev.set_policy_version(generation_);
+  ev.set_message("policy version " + std::to_string(generation_) + " in force: " + why);
+  if (alert_log_) raise(ev, "policy.publish." + std::to_string(generation_));
+  return {};
+}
+
+Result<void> SwitchImpl::start() {
+  if (auto r = initEal(); !r) return r;
+  if (auto r = initPorts(); !r) return r;
+  shared_.tsc_hz = rte_get_tsc_hz();
+  shared_.timeouts = TimeoutTicks::fromConfig(sw_.timeouts, shared_.tsc_hz);
+  shared_.policy = &policy_;
+  shared_.stop = &workers_stop_;
+  shared_.ports = port_ids_;
+  size_t qsz = rte_rcu_qsbr_get_memsize(static_cast<uint32_t>(worker_lcores_.size()));
+  qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("gg_qsbr", qsz, RTE_CACHE_LINE_SIZE));
+  if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, static_cast<uint32_t>(worker_lcores_.size())) != 0)
+    return makeError(Error::Code::kResource, "cannot set up RCU");
+  shared_.qsbr = qsbr_;
+  alert_ring_ = rte_ring_create_elem("gg_alerts", sizeof(AlertRecord), kAlertRingSize, static_cast<int>(rte_socket_id()),
+                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!alert_ring_) return makeError(Error::Code::kResource, std::string("cannot create alert ring: ") + rte_strerror(rte_errno));
+  shared_.alerts = alert_ring_;
+  // One flow table per worker; the configured size is shared out between them.
+  uint32_t perWorker = std::max<uint32_t>(64, sw_.flow_table_size / static_cast<uint32_t>(worker_lcores_.size()));
+  for (uint32_t w = 0; w < worker_lcores_.size(); ++w) {
+    auto ft = FlowTable::create("gg_flows" + std::to_string(w), perWorker, static_cast<int>(rte_lcore_to_socket_id(worker_lcores_[w])));
+    if (!ft) return ft.error();
+    workers_.push_back(std::make_unique<Worker>(w, static_cast<uint16_t>(w), &shared_, std::move(*ft)));
+  }
+  auto log = alerts::AlertLog::open(sw_.alert_file, sw_.alert_window_ms, "goldgate-switch");
+  if (!log) return log.error();
+  alert_log_ = std::move(*log);
+  if (auto r = publish(segs_, quarantined_, "start-up"); !r) return r;
+  if (auto r = openControlSocket(); !r) return r;
+  started_ = std::chrono::steady_clock::now();
+  return {};
+}
+
+int SwitchImpl::workerMain(void* self) {
+  auto* s = static_cast<SwitchImpl*>(self);
+  unsigned lc = rte_lcore_id();
+  for (size_t w = 0; w < s->worker_lcores_.size(); ++w)
+    if (s->worker_lcores_[w] == lc) s->workers_[w]->run();
+  return 0;
+}
+
+void* SwitchImpl::controlMain(void* self) {
+  static_cast<SwitchImpl*>(self)->controlLoop();
+  return nullptr;
+}
+
+bool SwitchImpl::drained() const {
+  // pcap inputs are read synchronously inside rx_burst: an empty poll means the file is done.
+  for (const auto& w : workers_)
+    if (w->stats().idle_streak.load(std::memory_order_relaxed) < 1000) return false;
+  return true;
+}
+
+void SwitchImpl::snapshotWarmup() {
+  warm_.tsc = rte_rdtsc();
+  for (const auto& w : workers_) {
+    auto& st = w->stats();
+    warm_.packets += st.packets.load();
+    warm_.busy += st.busy_cycles.load();
+    warm_.created += st.flows_created.load();
+    warm_.new_cycles += st.new_flow_cycles.load();
+    for (uint32_t p = 0; p < port_ids_.size(); ++p) warm_.tx += st.ports[p].tx_packets.load();
+  }
+  warm_taken_ = true;
+}
+
+void SwitchImpl::controlLoop() {
+  auto t0 = std::chrono::steady_clock::now();
+  while (!control_stop_.load()) {
+    pollfd pfd{listen_fd_, POLLIN, 0};
+    int rc = ::poll(&pfd, 1, 20);
+    if (rc > 0 && (pfd.revents & POLLIN)) {
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        serveClient(fd);
+        ::close(fd);
+      }
+    }
+    drainAlerts();
+    alert_log_->tick(alerts::nowNs());
+    if (reload_requested.exchange(false)) {
+      auto r = reload();
+      std::fprintf(stderr, "goldgate-switch: reload: %s\n", r ? r->c_str() : r.error().message.c_str());
+    }
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (opts_.warmup_s > 0 && !warm_taken_ && elapsed >= opts_.warmup_s) snapshotWarmup();
+    if (opts_.duration_s > 0 && elapsed >= opts_.warmup_s + opts_.duration_s) stop_requested.store(true);
+    if (opts_.exit_when_drained && elapsed > 0.05 && drained()) stop_requested.store(true);
+    if (stop_requested.load()) workers_stop_.store(true);
+  }
+  drainAlerts();
+  alert_log_->flushAll();
+}
+
+int SwitchImpl::run() {
+  if (!warm_taken_ && opts_.warmup_s <= 0) snapshotWarmup();
+  if (rte_ctrl_thread_create(&control_thread_, "gg-control", nullptr, &SwitchImpl::controlMain, this) != 0) {
+    std::fprintf(stderr, "goldgate-switch: cannot start the control thread\n");
+    return 1;
+  }
+  control_running_ = true;
+  rte_eal_mp_remote_launch(&SwitchImpl::workerMain, this, CALL_MAIN);
+  rte_eal_mp_wait_lcore();
+  uint64_t endTsc = rte_rdtsc();
+  // Workers are done: close ports so pcap outputs are complete before anyone reads them.
+  for (uint16_t id : port_ids_) rte_eth_dev_stop(id);
+  control_stop_.store(true);
+  pthread_join(control_thread_, nullptr);
+  control_running_ = false;
+  if (!opts_.stats_json.empty()) {
+    if (!warm_taken_) snapshotWarmup();
+    (void)endTsc;
+    writeStats(opts_.stats_json);
+  }
+  return 0;
+}
+
+void SwitchImpl::writeStats(const std::string& path) {
+  uint64_t packets = 0, busy = 0, tx = 0, created = 0, newCycles = 0, active = 0, cut = 0, expired = 0;
+  uint64_t drops[static_cast<int>(DropReason::kCount)] = {};
+  for (const auto& w : workers_) {
+    auto& st = w->stats();
+    packets += st.packets.load();
+    busy += st.busy_cycles.load();
+    created += st.flows_created.load();
+    newCycles += st.new_flow_cycles.load();
+    active += st.flows_active.load();
+    cut += st.flows_cut.load();
+    expired += st.flows_expired.load();
+    for (uint32_t p = 0; p < port_ids_.size(); ++p) tx += st.ports[p].tx_packets.load();
+    for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) drops[r] += st.drops[r].load();
+  }
+  double hz = static_cast<double>(rte_get_tsc_hz());
+  double secs = static_cast<double>(rte_rdtsc() - warm_.tsc) / hz;
+  uint64_t dp = packets - warm_.packets, dtx = tx - warm_.tx, dc = created - warm_.created;
+  std::ofstream o(path);
+  o << "{\n";
+  o << "  \"seconds\": " << secs << ",\n";
+  o << "  \"tsc_hz\": " << static_cast<uint64_t>(hz) << ",\n";
+  o << "  \"packets\": " << dp << ",\n";
+  o << "  \"tx_packets\": " << dtx << ",\n";
+  o << "  \"rx_mpps\": " << (secs > 0 ? dp / secs / 1e6 : 0) << ",\n";
+  o << "  \"tx_mpps\": " << (secs > 0 ? dtx / secs / 1e6 : 0) << ",\n";
+  o << "  \"cycles_per_packet\": " << (dp ? static_cast<double>(busy - warm_.busy) / dp : 0) << ",\n";
+  o << "  \"flows_created\": " << dc << ",\n";
+  o << "  \"flows_created_total\": " << created << ",\n";
+  o << "  \"cycles_per_new_flow\": " << (dc ? static_cast<double>(newCycles - warm_.new_cycles) / dc : 0) << ",\n";
+  o << "  \"flows_active\": " << active << ",\n";
+  o << "  \"flows_cut\": " << cut << ",\n";
+  o << "  \"flows_expired\": " << expired << ",\n";
+  o << "  \"bytes_per_flow\": " << FlowTable::bytesPerFlow() << ",\n";
+  o << "  \"policy_version\": " << generation_ << ",\n";
+  o << "  \"alerts_written\": " << alert_log_->written() << ",\n";
+  o << "  \"drops\": {";
+  bool first = true;
+  for (int r = 1; r < static_cast<int>(DropReason::kCount); ++r) {
+    o << (first ? "" : ", ") << "\"" << dropReasonName(static_cast<DropReason>(r)) << "\": " << drops[r];
+    first = false;
+  }
+  o << "},\n  \"ports\": {";
+  for (uint32_t p = 0; p < port_ids_.size(); ++p) {
+    uint64_t rx = 0, t = 0, d = 0;
+    for (const auto& w : workers_) {
+      rx += w->stats().ports[p].rx_packets.load();
+      t += w->stats().ports[p].tx_packets.load();
+      d += w->stats().ports[p].drops.load();
+    }
+    o << (p ? ", " : "") << "\"" << sw_.ports[p].name << "\": {\"rx\": " << rx << ", \"tx\": " << t << ", \"drops\": " << d << "}";
+  }
+  o << "}\n}\n";
+}
+
+// ---------------------------------------------------------------- alerts
+
+void SwitchImpl::raise(proto::AlertEvent ev, const std::string& key) { alert_log_->raise(std::move(ev), key, alerts::nowNs()); }
+
+void SwitchImpl::drainAlerts() {
+  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  AlertRecord recs[64];
+  unsigned n;
+  while ((n = rte_ring_sc_dequeue_burst_elem(alert_ring_, recs, sizeof(AlertRecord), 64, nullptr)) > 0) {
+    for (unsigned i = 0; i < n; ++i) {
+      const AlertRecord& a = recs[i];
+      proto::AlertEvent ev;
+      ev.set_policy_version(a.policy_gen);
+      if (a.port < sw_.ports.size()) {
+        ev.set_port(sw_.ports[a.port].name);
+        ev.set_vm(sw_.ports[a.port].vm);
+        if (pol && a.port < pol->portCount()) ev.set_segment(pol->segmentName(pol->portSegment(a.port)));
+      }
+      auto* fl = ev.mutable_flow();
+      if (a.family) {
+        fl->set_src_ip(IpAddr::fromBytes(a.family, a.src).toString());
+        fl->set_dst_ip(IpAddr::fromBytes(a.family, a.dst).toString());
+        fl->set_src_port(a.sport);
+        fl->set_dst_port(a.dport);
+        fl->set_protocol(a.protocol);
+        fl->set_community_id(alerts::communityId(a.family, a.src, a.dst, a.protocol, a.sport, a.dport));
+      }
+      std::string ruleName = "default";
+      // The record's rule id belongs to its generation; name it only if that policy is still in force.
+      if (pol && pol->generation() == a.policy_gen && a.rule < pol->ruleCount()) ruleName = pol->rule(a.rule).name;
+      ev.set_rule(ruleName);
+      std::string flowText = std::string(protocolName(a.protocol)) + " " + fl->src_ip() + ":" + std::to_string(a.sport) +
+                             " -> " + fl->dst_ip() + ":" + std::to_string(a.dport);
+      std::string key;
+      switch (a.kind) {
+        case AlertRecord::kDeny:
+          ev.set_kind("policy.deny");
+          ev.set_severity(5);
+          ev.set_action("deny");
+          ev.set_message("connection denied by rule '" + ruleName + "': " + flowText);
+          key = "deny|" + ev.port() + "|" + ruleName + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" +
+                std::to_string(a.protocol) + "|" + std::to_string(a.dport);
+          break;
+        case AlertRecord::kAllowLog:
+          ev.set_kind("policy.allow_log");
+          ev.set_severity(2);
+          ev.set_action("allow");
+          ev.set_message("connection allowed and logged by rule '" + ruleName + "': " + flowText);
+          key = "allow|" + ev.port() + "|" + ruleName + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" +
+                std::to_string(a.protocol) + "|" + std::to_string(a.dport);
+          break;
+        case AlertRecord::kFlowTableFull:
+          ev.set_kind("flow_table.full");
+          ev.set_severity(8);
+          ev.set_action("deny");
+          ev.set_message("flow table full: new connection refused (fail closed): " + flowText);
+          key = "full|" + ev.port();
+          break;
+        case AlertRecord::kSpoofMac:
+        case AlertRecord::kSpoofIp: {
+          bool mac = a.kind == AlertRecord::kSpoofMac;
+          char macText[18];
+          std::snprintf(macText, sizeof macText, "%02x:%02x:%02x:%02x:%02x:%02x", a.src_mac[0], a.src_mac[1],
+                        a.src_mac[2], a.src_mac[3], a.src_mac[4], a.src_mac[5]);
+          ev.set_kind(mac ? "spoof.mac" : "spoof.ip");
+          ev.set_severity(7);
+          ev.set_action("drop");
+          ev.set_rule("anti-spoofing");
+          ev.set_message(std::string("spoofed source ") + (mac ? std::string("MAC ") + macText : "IP " + fl->src_ip()) +
+                         " from port '" + ev.port() + "'");
+          key = std::string(mac ? "spoofmac|" : "spoofip|") + ev.port() + "|" + macText + "|" + fl->src_ip();
+          break;
+        }
+        case AlertRecord::kFlowCut:
+          ev.set_kind("flow.cut");
+          ev.set_severity(4);
+          ev.set_action("cut");
+          ev.set_message("connection cut: policy version " + std::to_string(a.policy_gen) + " no longer allows " + flowText);
+          key = "cut|" + ev.port() + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.dport);
+          break;
+        default: continue;
+      }
+      raise(std::move(ev), key);
+    }
+  }
+  uint64_t dropped = 0;
+  for (const auto& w : workers_) dropped += w->stats().alerts_dropped.load(std::memory_order_relaxed);
+  if (dropped > alerts_dropped_reported_) {
+    proto::AlertEvent ev;
+    ev.set_kind("alerts.dropped");
+    ev.set_severity(6);
+    ev.set_count(dropped - alerts_dropped_reported_);
+    ev.set_message(std::to_string(dropped - alerts_dropped_reported_) +
+                   " alert records lost: the packet path raised them faster than they could be written");
+    raise(std::move(ev), "alerts.dropped");
+    alerts_dropped_reported_ = dropped;
+  }
+}
+
+// ---------------------------------------------------------------- control socket
+
+Result<void> SwitchImpl::openControlSocket() {
+  const std::string& path = sw_.control_socket;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return makeError(Error::Code::kInvalidArgument, path + ": control socket path too long");
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // A socket file left by a previous run is replaced only if nobody answers on it.
+  int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe >= 0) {
+    if (::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      ::close(probe);
+      return makeError(Error::Code::kInvalidArgument, path + ": another goldgate-switch is already listening there");
+    }
+    ::close(probe);
+  }
+  ::unlink(path.c_str());
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (listen_fd_ < 0) return makeError(Error::Code::kIo, std::string("socket: ") + std::strerror(errno));
+  mode_t old = ::umask(0077);
+  int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0) return makeError(Error::Code::kIo, path + ": bind: " + std::strerror(errno));
+  if (!sw_.control_group.empty()) {
+    group* g = ::getgrnam(sw_.control_group.c_str());
+    if (!g) return makeError(Error::Code::kInvalidArgument, sw_.source_file + ": control.group '" + sw_.control_group + "' does not exist");
+    if (::chown(path.c_str(), 0, g->gr_gid) != 0 || ::chmod(path.c_str(), 0660) != 0)
+      return makeError(Error::Code::kIo, path + ": cannot give the socket to group " + sw_.control_group);
+  } else {
+    ::chmod(path.c_str(), 0600);
+  }
+  if (::listen(listen_fd_, 16) != 0) return makeError(Error::Code::kIo, path + ": listen: " + std::strerror(errno));
+  return {};
+}
+
+void SwitchImpl::serveClient(int fd) {
+  // Only root or members of the configured group may drive the switch.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  proto::Response resp;
+  bool allowed = false;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    allowed = cred.uid == 0;
+    if (!allowed && !sw_.control_group.empty()) {
+      group* g = ::getgrnam(sw_.control_group.c_str());
+      passwd* pw = ::getpwuid(cred.uid);
+      if (g && pw) {
+        int n = 64;
+        gid_t groups[64];
+        if (::getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) >= 0)
+          for (int i = 0; i < n; ++i) allowed = allowed || groups[i] == g->gr_gid;
+      }
+    }
+  }
+  int flags = 0;
+  (void)flags;
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (!allowed) {
+    resp.set_ok(false);
+    resp.set_error("permission denied: the control socket accepts root" +
+                   (sw_.control_group.empty() ? std::string() : " and group " + sw_.control_group));
+  } else {
+    auto frame = readFrame(fd);
+    if (!frame) return;  // client went away or sent garbage framing: nothing to answer
+    proto::Request req;
+    if (!req.ParseFromString(*frame)) {
+      resp.set_ok(false);
+      resp.set_error("malformed request");
+    } else {
+      resp = handle(req);
+    }
+  }
+  resp.SerializeToString(&out);
+  writeFrame(fd, out);
+}
+
+}  // namespace goldgate::dataplane

@@ -1,0 +1,91 @@
+// The switch's internals shared by switch.cc (lifecycle, publishing) and control.cc (API).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "control.pb.h"
+#include "goldgate/alerts/alert_log.h"
+#include "goldgate/dataplane/config.h"
+#include "goldgate/dataplane/policy.h"
+#include "goldgate/dataplane/switch.h"
+#include "worker.h"
+
+struct rte_mempool;
+
+namespace goldgate::dataplane {
+
+class SwitchImpl {
+ public:
+  SwitchImpl(SwitchConfig sw, SegmentsConfig segs, RunOptions opts);
+  ~SwitchImpl();
+
+  Result<void> start();  // EAL, ports, tables, first policy, alert log, control socket
+  int run();
+
+  // Control thread API (control.cc).
+  proto::Response handle(const proto::Request& req);
+  Result<std::string> reload();
+  Result<std::string> setQuarantine(const std::string& target, bool on);
+
+  static std::atomic<bool> stop_requested;
+  static std::atomic<bool> reload_requested;
+
+ private:
+  friend class ControlServer;
+  Result<void> initEal();
+  Result<void> initPorts();
+  Result<void> publish(const SegmentsConfig& segs, const std::set<std::string>& quarantined, const std::string& why);
+  void controlLoop();
+  static void* controlMain(void* self);
+  static int workerMain(void* self);
+  void drainAlerts();
+  void raise(proto::AlertEvent ev, const std::string& key);
+  void writeStats(const std::string& path);
+  void snapshotWarmup();
+  bool drained() const;
+  Result<void> openControlSocket();
+  void serveClient(int fd);
+
+  proto::StatusResponse status() const;
+  proto::FlowsResponse flows(const proto::FlowFilter& f);
+  proto::RulesResponse rules() const;
+
+  SwitchConfig sw_;
+  SegmentsConfig segs_;
+  RunOptions opts_;
+  std::set<std::string> quarantined_;
+  std::vector<uint16_t> port_ids_;
+  rte_mempool* pool_ = nullptr;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  rte_ring* alert_ring_ = nullptr;
+  std::atomic<const CompiledPolicy*> policy_{nullptr};
+  uint64_t generation_ = 0;
+  WorkerShared shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<unsigned> worker_lcores_;
+  std::atomic<bool> workers_stop_{false};
+  std::atomic<bool> control_stop_{false};
+  std::unique_ptr<alerts::AlertLog> alert_log_;
+  uint64_t alerts_dropped_reported_ = 0;
+  int listen_fd_ = -1;
+  bool eal_up_ = false;
+  bool ports_started_ = false;
+  bool all_pcap_ = false;
+  std::chrono::steady_clock::time_point started_;
+  // Measurement window for stats_json.
+  struct Snapshot {
+    uint64_t tsc = 0;
+    uint64_t packets = 0, busy = 0, tx = 0, created = 0, new_cycles = 0;
+  } warm_;
+  bool warm_taken_ = false;
+  pthread_t control_thread_{};
+  bool control_running_ = false;
+};
+
+}  // namespace goldgate::dataplane

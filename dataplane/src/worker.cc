@@ -1,0 +1,540 @@
+#include "worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_hash_crc.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <cstring>
+
+namespace goldgate::dataplane {
+namespace {
+
+constexpr uint32_t kAgeEvery = 8;      // loop iterations between aging steps
+constexpr uint32_t kAgeBudget = 32;    // flows looked at per aging step
+
+uint64_t macOf(const uint8_t* p) {
+  return (uint64_t{p[0]} << 40) | (uint64_t{p[1]} << 32) | (uint64_t{p[2]} << 24) | (uint64_t{p[3]} << 16) |
+         (uint64_t{p[4]} << 8) | p[5];
+}
+
+// Fills an ACL key from a flow key seen from the originator's side.
+void aclKeyFromFlow(const FlowKey& k, bool origIsA, uint16_t srcSeg, uint16_t dstSeg, AclKey4* k4, AclKey6* k6) {
+  const uint8_t* src = origIsA ? k.addr_a : k.addr_b;
+  const uint8_t* dst = origIsA ? k.addr_b : k.addr_a;
+  uint16_t sport = origIsA ? k.port_a : k.port_b;
+  uint16_t dport = origIsA ? k.port_b : k.port_a;
+  if (k.family == 4) {
+    std::memset(k4, 0, sizeof *k4);
+    k4->proto = k.protocol;
+    k4->src_seg = rte_cpu_to_be_16(srcSeg);
+    k4->dst_seg = rte_cpu_to_be_16(dstSeg);
+    std::memcpy(&k4->src_ip, src, 4);
+    std::memcpy(&k4->dst_ip, dst, 4);
+    k4->sport = rte_cpu_to_be_16(sport);
+    k4->dport = rte_cpu_to_be_16(dport);
+  } else {
+    std::memset(k6, 0, sizeof *k6);
+    k6->proto = k.protocol;
+    k6->src_seg = rte_cpu_to_be_16(srcSeg);
+    k6->dst_seg = rte_cpu_to_be_16(dstSeg);
+    std::memcpy(k6->src_ip, src, 16);
+    std::memcpy(k6->dst_ip, dst, 16);
+    k6->sport = rte_cpu_to_be_16(sport);
+    k6->dport = rte_cpu_to_be_16(dport);
+  }
+}
+
+uint16_t segOfPort(const CompiledPolicy& pol, int port) {
+  if (port < 0) return kSegExternal;
+  return pol.portSegment(static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows)
+    : id_(id), queue_(queue), shared_(shared), flows_(std::move(flows)), fdb_(4096, shared->tsc_hz * 300) {}
+
+void Worker::drop(rte_mbuf* m, DropReason r, uint16_t in) {
+  ++drop_local_[static_cast<int>(r)];
+  ++port_drop_local_[in];
+  rte_pktmbuf_free(m);
+}
+
+void Worker::send(uint16_t port, rte_mbuf* m) {
+  TxBuffer& b = tx_[port];
+  b.pkts[b.n++] = m;
+  if (b.n == 2 * kBurst) flushTx();
+}
+
+void Worker::flood(uint32_t mask, rte_mbuf* m) {
+  int n = __builtin_popcount(mask);
+  if (n == 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  // The same mbuf goes out on every port: every PMD used here copies or holds a reference.
+  if (n > 1) rte_mbuf_refcnt_update(m, static_cast<int16_t>(n - 1));
+  while (mask) {
+    int p = __builtin_ctz(mask);
+    mask &= mask - 1;
+    send(static_cast<uint16_t>(p), m);
+  }
+}
+
+void Worker::flushTx() {
+  for (uint32_t p = 0; p < shared_->ports.size(); ++p) {
+    TxBuffer& b = tx_[p];
+    if (b.n == 0) continue;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < b.n; ++i) bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+    uint16_t sent = rte_eth_tx_burst(shared_->ports[p], queue_, b.pkts, b.n);
+    if (sent < b.n) {
+      for (uint16_t i = sent; i < b.n; ++i) {
+        bytes -= rte_pktmbuf_pkt_len(b.pkts[i]);
+        rte_pktmbuf_free(b.pkts[i]);
+      }
+      bump(stats_.ports[p].tx_errors, b.n - sent);
+      bump(stats_.drops[static_cast<int>(DropReason::kTxFull)], b.n - sent);
+    }
+    bump(stats_.ports[p].tx_packets, sent);
+    bump(stats_.ports[p].tx_bytes, bytes);
+    b.n = 0;
+  }
+}
+
+void Worker::alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uint32_t rule, uint64_t gen) {
+  AlertRecord a{};
+  a.kind = kind;
+  a.family = m.family;
+  a.protocol = m.protocol;
+  a.port = static_cast<uint8_t>(in);
+  a.rule = rule;
+  a.policy_gen = gen;
+  a.sport = m.sport;
+  a.dport = m.dport;
+  if (m.family) {
+    std::memcpy(a.src, m.src_ip, m.family == 4 ? 4 : 16);
+    std::memcpy(a.dst, m.dst_ip, m.family == 4 ? 4 : 16);
+  } else if (m.arp_sender_ip) {
+    a.family = 4;
+    std::memcpy(a.src, m.arp_sender_ip, 4);
+  }
+  std::memcpy(a.src_mac, m.src_mac, 6);
+  if (rte_ring_sp_enqueue_elem(shared_->alerts, &a, sizeof a) != 0) bump(stats_.alerts_dropped, 1);
+}
+
+void Worker::alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, uint64_t gen) {
+  AlertRecord a{};
+  a.kind = kind;
+  a.family = k.family;
+  a.protocol = k.protocol;
+  a.port = f.port[0];
+  a.rule = f.rule;
+  a.policy_gen = gen;
+  bool o = f.orig_is_a;
+  a.sport = o ? k.port_a : k.port_b;
+  a.dport = o ? k.port_b : k.port_a;
+  std::memcpy(a.src, o ? k.addr_a : k.addr_b, 16);
+  std::memcpy(a.dst, o ? k.addr_b : k.addr_a, 16);
+  if (rte_ring_sp_enqueue_elem(shared_->alerts, &a, sizeof a) != 0) bump(stats_.alerts_dropped, 1);
+}
+
+int Worker::outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now) {
+  uint64_t mac = macOf(dstMac);
+  int out = pol.staticPortForMac(mac);
+  if (out >= 0) return out;
+  out = fdb_.lookup(mac, now);
+  if (out >= 0) return out;
+  if (pol.isUplink(in)) return -1;
+  uint32_t up = pol.uplinkMask();
+  return up ? __builtin_ctz(up) : -1;
+}
+
+Worker::FragEntry& Worker::fragSlot(const PacketMeta& m) {
+  const int alen = m.family == 4 ? 4 : 16;
+  uint32_t h = rte_hash_crc(m.src_ip, alen, m.frag_id);
+  h = rte_hash_crc(m.dst_ip, alen, h);
+  return frags_[h & 1023];
+}
+
+bool Worker::revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k) {
+  uint16_t srcSeg = segOfPort(pol, f.port[0]);
+  uint16_t dstSeg = pol.isUplink(f.port[1]) ? kSegExternal : segOfPort(pol, f.port[1]);
+  AclKey4 k4;
+  AclKey6 k6;
+  aclKeyFromFlow(k, f.orig_is_a, srcSeg, dstSeg, &k4, &k6);
+  uint32_t rule = 0;
+  const uint8_t* key = k.family == 4 ? reinterpret_cast<const uint8_t*>(&k4) : reinterpret_cast<const uint8_t*>(&k6);
+  if (srcSeg != kSegUnassigned && dstSeg != kSegUnassigned) {
+    if (k.family == 4) pol.classify4(&key, &rule, 1);
+    else pol.classify6(&key, &rule, 1);
+  }
+  if (!pol.ruleAllows(rule)) return false;
+  f.rule = rule;
+  f.policy_gen = pol.generation();
+  return true;
+}
+
+void Worker::age(const CompiledPolicy& pol, uint64_t now, uint32_t budget) {
+  for (uint32_t i = 0; i < budget; ++i) {
+    const FlowKey* key = nullptr;
+    int32_t pos = flows_->next(&age_iter_, &key);
+    if (pos < 0) return;
+    Flow& f = flows_->at(pos);
+    if (now - f.last_tsc > shared_->timeouts.by_state[static_cast<int>(f.state)]) {
+      flows_->remove(pos);
+      bump(stats_.flows_expired, 1);
+    } else if (f.policy_gen != pol.generation() && !revalidate(pol, f, *key)) {
+      // Cut idle flows too, so `goldgatectl flows` shows only what the policy in force allows.
+      alertFlow(AlertRecord::kFlowCut, *key, f, pol.generation());
+      flows_->remove(pos);
+      bump(stats_.flows_cut, 1);
+    }
+  }
+}
+
+void Worker::serveMailbox(const CompiledPolicy& pol) {
+  int expected = 1;
+  if (mailbox_.state.load(std::memory_order_relaxed) != 1 || !mailbox_.state.compare_exchange_strong(expected, 3))
+    return;  // nothing asked, or the requester withdrew
+  (void)pol;
+  if (mailbox_.cmd == Mailbox::Cmd::kClearFlows) {
+    uint32_t iter = 0;
+    const FlowKey* key;
+    int32_t pos;
+    while ((pos = flows_->next(&iter, &key)) >= 0) flows_->remove(pos);
+    fdb_.clear();
+  } else {
+    const FlowQuery& q = mailbox_.query;
+    uint32_t iter = 0;
+    const FlowKey* key;
+    int32_t pos;
+    uint64_t matched = 0;
+    while ((pos = flows_->next(&iter, &key)) >= 0) {
+      const Flow& f = flows_->at(pos);
+      if (q.port >= 0 && f.port[0] != q.port && f.port[1] != q.port) continue;
+      if (q.protocol && key->protocol != q.protocol) continue;
+      if (q.family) {
+        const int alen = q.family == 4 ? 4 : 16;
+        if (key->family != q.family ||
+            (std::memcmp(key->addr_a, q.ip, alen) != 0 && std::memcmp(key->addr_b, q.ip, alen) != 0))
+          continue;
+      }
+      ++matched;
+      if (mailbox_.out->size() < mailbox_.out->capacity()) mailbox_.out->push_back(FlowSnapshot{*key, f});
+    }
+    mailbox_.matched = matched;
+  }
+  mailbox_.state.store(2, std::memory_order_release);
+}
+
+void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, uint32_t n, uint64_t now) {
+  PacketMeta meta[kBurst];
+  FlowKey keys[kBurst];
+  const void* keyPtrs[kBurst];
+  uint8_t keyIdx[kBurst];      // burst index of each flow key
+  uint8_t srcIsA[kBurst];
+  int16_t out[kBurst];
+  uint32_t nkeys = 0;
+  uint64_t rxBytes = 0;
+  const bool inUplink = pol.isUplink(in);
+  const PortBinding& bind = pol.port(in);
+  const uint32_t floodMask = pol.floodMask(in);
+
+  if (!inUplink && pol.portSegment(in) == kSegUnassigned) {
+    for (uint32_t i = 0; i < n; ++i) {
+      rxBytes += rte_pktmbuf_pkt_len(pkts[i]);
+      drop(pkts[i], DropReason::kPortClosed, in);
+    }
+    bump(stats_.ports[in].rx_packets, n);
+    bump(stats_.ports[in].rx_bytes, rxBytes);
+    return;
+  }
+
+  // Pass 1: parse, anti-spoofing, L2 decisions; collect flow keys of IP packets.
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    out[i] = -1;
+    rxBytes += rte_pktmbuf_pkt_len(m);
+    PacketMeta& pm = meta[i];
+    DropReason r = parsePacket(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), &pm);
+    if (r != DropReason::kNone) {
+      drop(m, r, in);
+      pkts[i] = nullptr;
+      continue;
+    }
+    if (bind.mac) {
+      if (macOf(pm.src_mac) != bind.mac || (pm.arp_sender_mac && macOf(pm.arp_sender_mac) != bind.mac)) {
+        alert(AlertRecord::kSpoofMac, pm, in, 0, pol.generation());
+        drop(m, DropReason::kSpoofedMac, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+    } else if (!(pm.src_mac[0] & 1)) {
+      if (fdb_.learn(macOf(pm.src_mac), static_cast<uint8_t>(in), now)) bump(stats_.mac_learned, 1);
+    }
+    if (!inUplink) {
+      bool ipOk = true;
+      if (pm.flags & kFlagArp) ipOk = pol.sourceIpAllowed(in, 4, pm.arp_sender_ip);
+      else if (pm.flags & kFlagIp) ipOk = pol.sourceIpAllowed(in, pm.family, pm.src_ip);
+      if (!ipOk) {
+        alert(AlertRecord::kSpoofIp, pm, in, 0, pol.generation());
+        drop(m, DropReason::kSpoofedIp, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+    }
+    if (pm.flags & (kFlagArp | kFlagNd)) {
+      // Address resolution: flooded or forwarded only toward ports the sender may reach.
+      if (pm.dst_mac[0] & 1) {
+        flood(floodMask, m);
+      } else {
+        int o = outPortFor(pol, pm.dst_mac, in, now);
+        if (o < 0 || !((floodMask >> o) & 1)) drop(m, DropReason::kL2NotReachable, in);
+        else send(static_cast<uint16_t>(o), m);
+      }
+      pkts[i] = nullptr;
+      continue;
+    }
+    if (pm.dst_mac[0] & 1) {
+      drop(m, DropReason::kIpMulticast, in);
+      pkts[i] = nullptr;
+      continue;
+    }
+    int o = outPortFor(pol, pm.dst_mac, in, now);
+    if (o < 0) {
+      drop(m, DropReason::kUnknownDestination, in);
+      pkts[i] = nullptr;
+      continue;
+    }
+    if (o == in) {
+      drop(m, DropReason::kHairpin, in);
+      pkts[i] = nullptr;
+      continue;
+    }
+    out[i] = static_cast<int16_t>(o);
+    if (pm.flags & kFlagLaterFragment) {
+      // Later fragments follow the verdict of their first fragment (recorded below).
+      FragEntry& fe = fragSlot(pm);
+      const int alen = pm.family == 4 ? 4 : 16;
+      if (fe.valid && fe.id == pm.frag_id && fe.family == pm.family && fe.protocol == pm.protocol &&
+          now - fe.tsc < shared_->tsc_hz * 2 && std::memcmp(fe.src, pm.src_ip, alen) == 0 &&
+          std::memcmp(fe.dst, pm.dst_ip, alen) == 0) {
+        fe.tsc = now;
+        send(fe.out_port, m);
+      } else {
+        drop(m, DropReason::kFragmentNoFlow, in);
+      }
+      pkts[i] = nullptr;
+      continue;
+    }
+    srcIsA[nkeys] = makeFlowKey(pm, &keys[nkeys]);
+    keyPtrs[nkeys] = &keys[nkeys];
+    keyIdx[nkeys] = static_cast<uint8_t>(i);
+    ++nkeys;
+  }
+  bump(stats_.ports[in].rx_packets, n);
+  bump(stats_.ports[in].rx_bytes, rxBytes);
+  if (nkeys == 0) return;
+
+  // Pass 2: batch conntrack lookup.
+  int32_t pos[kBurst];
+  flows_->lookupBulk(keyPtrs, nkeys, pos);
+
+  uint32_t miss[kBurst];
+  uint32_t nmiss = 0;
+  for (uint32_t j = 0; j < nkeys; ++j) {
+    uint32_t i = keyIdx[j];
+    const PacketMeta& pm = meta[i];
+    if (pos[j] < 0) {
+      miss[nmiss++] = j;
+      continue;
+    }
+    Flow& f = flows_->at(pos[j]);
+    int dir = (srcIsA[j] == f.orig_is_a) ? 0 : 1;
+    if (pm.protocol == 6 && tcpOpens(pm.tcp_flags) && tcpReusable(f)) {
+      // A new connection on the 4-tuple of a closed one: decided afresh by the policy.
+      flows_->remove(pos[j]);
+      miss[nmiss++] = j;
+      continue;
+    }
+    if (f.policy_gen != pol.generation() && !revalidate(pol, f, keys[j])) {
+      alertFlow(AlertRecord::kFlowCut, keys[j], f, pol.generation());
+      flows_->remove(pos[j]);
+      bump(stats_.flows_cut, 1);
+      drop(pkts[i], DropReason::kFlowCut, in);
+      pkts[i] = nullptr;
+      continue;
+    }
+    trackPacket(f, dir, pm.protocol, pm.tcp_flags);
+    f.last_tsc = now;
+    ++f.packets[dir];
+    f.bytes[dir] += rte_pktmbuf_pkt_len(pkts[i]);
+  }
+
+  // Pass 3: new flows, classified in one ACL call per family.
+  if (nmiss) {
+    uint64_t t0 = rte_rdtsc();
+    AclKey4 k4[kBurst];
+    AclKey6 k6[kBurst];
+    const uint8_t* p4[kBurst];
+    const uint8_t* p6[kBurst];
+    uint32_t r4[kBurst], r6[kBurst];
+    uint32_t m4[kBurst], m6[kBurst];
+    uint32_t n4 = 0, n6 = 0;
+    const uint16_t srcSeg = pol.portSegment(in);
+    for (uint32_t x = 0; x < nmiss; ++x) {
+      uint32_t j = miss[x];
+      uint32_t i = keyIdx[j];
+      const PacketMeta& pm = meta[i];
+      if (pm.protocol == 6 && !tcpOpens(pm.tcp_flags)) {
+        drop(pkts[i], DropReason::kTcpNoFlow, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+      uint16_t dstSeg = pol.isUplink(static_cast<uint16_t>(out[i])) ? kSegExternal : pol.portSegment(out[i]);
+      if (pm.family == 4) {
+        aclKeyFromFlow(keys[j], srcIsA[j], srcSeg, dstSeg, &k4[n4], nullptr);
+        p4[n4] = reinterpret_cast<const uint8_t*>(&k4[n4]);
+        m4[n4++] = x;
+      } else {
+        aclKeyFromFlow(keys[j], srcIsA[j], srcSeg, dstSeg, nullptr, &k6[n6]);
+        p6[n6] = reinterpret_cast<const uint8_t*>(&k6[n6]);
+        m6[n6++] = x;
+      }
+    }
+    if (n4) pol.classify4(p4, r4, n4);
+    if (n6) pol.classify6(p6, r6, n6);
+    uint32_t rules[kBurst];
+    for (uint32_t y = 0; y < n4; ++y) rules[m4[y]] = r4[y];
+    for (uint32_t y = 0; y < n6; ++y) rules[m6[y]] = r6[y];
+    const uint64_t gen = pol.generation();
+    for (uint32_t x = 0; x < nmiss; ++x) {
+      uint32_t j = miss[x];
+      uint32_t i = keyIdx[j];
+      if (!pkts[i]) continue;
+      const PacketMeta& pm = meta[i];
+      uint32_t rule = rules[x];
+      pol.countHit(id_, rule);
+      if (!pol.ruleAllows(rule)) {
+        if (pol.ruleLogs(rule)) alert(AlertRecord::kDeny, pm, in, rule, gen);
+        drop(pkts[i], DropReason::kPolicyDeny, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+      int32_t p = flows_->insert(keys[j]);
+      if (p < 0) {
+        alert(AlertRecord::kFlowTableFull, pm, in, rule, gen);
+        drop(pkts[i], DropReason::kFlowTableFull, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+      Flow& f = flows_->at(p);
+      if (f.created_tsc == 0) {
+        f.created_tsc = now;
+        f.policy_gen = gen;
+        f.rule = rule;
+        f.state = initialState(pm.protocol);
+        f.orig_is_a = srcIsA[j];
+        f.port[0] = static_cast<uint8_t>(in);
+        f.port[1] = static_cast<uint8_t>(out[i]);
+        bump(stats_.flows_created, 1);
+        if (pol.ruleLogs(rule)) alert(AlertRecord::kAllowLog, pm, in, rule, gen);
+      }
+      int dir = (srcIsA[j] == f.orig_is_a) ? 0 : 1;
+      trackPacket(f, dir, pm.protocol, pm.tcp_flags);
+      f.last_tsc = now;
+      ++f.packets[dir];
+      f.bytes[dir] += rte_pktmbuf_pkt_len(pkts[i]);
+      if (pm.flags & kFlagFragment) {
+        FragEntry& fe = fragSlot(pm);
+        const int alen = pm.family == 4 ? 4 : 16;
+        std::memcpy(fe.src, pm.src_ip, alen);
+        std::memcpy(fe.dst, pm.dst_ip, alen);
+        fe.id = pm.frag_id;
+        fe.protocol = pm.protocol;
+        fe.family = pm.family;
+        fe.out_port = static_cast<uint8_t>(out[i]);
+        fe.valid = 1;
+        fe.tsc = now;
+      }
+    }
+    bump(stats_.new_flow_cycles, rte_rdtsc() - t0);
+  }
+
+  // Pass 4: forward in arrival order.
+  for (uint32_t j = 0; j < nkeys; ++j) {
+    uint32_t i = keyIdx[j];
+    if (!pkts[i]) continue;
+    if (meta[i].flags & kFlagFragment) {
+      // First fragment of an existing flow: later fragments follow it.
+      FragEntry& fe = fragSlot(meta[i]);
+      const int alen = meta[i].family == 4 ? 4 : 16;
+      std::memcpy(fe.src, meta[i].src_ip, alen);
+      std::memcpy(fe.dst, meta[i].dst_ip, alen);
+      fe.id = meta[i].frag_id;
+      fe.protocol = meta[i].protocol;
+      fe.family = meta[i].family;
+      fe.out_port = static_cast<uint8_t>(out[i]);
+      fe.valid = 1;
+      fe.tsc = now;
+    }
+    send(static_cast<uint16_t>(out[i]), pkts[i]);
+  }
+}
+
+void Worker::run() {
+  rte_rcu_qsbr_thread_register(shared_->qsbr, id_);
+  rte_rcu_qsbr_thread_online(shared_->qsbr, id_);
+  rte_mbuf* pkts[kBurst];
+  uint32_t iteration = 0;
+  uint64_t idle = 0;
+  const uint32_t nports = static_cast<uint32_t>(shared_->ports.size());
+  while (!shared_->stop->load(std::memory_order_relaxed)) {
+    const CompiledPolicy* pol = shared_->policy->load(std::memory_order_acquire);
+    uint64_t start = rte_rdtsc();
+    uint32_t total = 0;
+    for (uint32_t p = 0; p < nports; ++p) {
+      uint16_t n = rte_eth_rx_burst(shared_->ports[p], queue_, pkts, kBurst);
+      if (n == 0) continue;
+      total += n;
+      processBurst(*pol, static_cast<uint16_t>(p), pkts, n, start);
+    }
+    flushTx();
+    if (total) {
+      for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
+        if (drop_local_[r]) {
+          bump(stats_.drops[r], drop_local_[r]);
+          drop_local_[r] = 0;
+        }
+      }
+      for (uint32_t p = 0; p < nports; ++p) {
+        if (port_drop_local_[p]) {
+          bump(stats_.ports[p].drops, port_drop_local_[p]);
+          port_drop_local_[p] = 0;
+        }
+      }
+      bump(stats_.packets, total);
+      idle = 0;
+    } else {
+      ++idle;
+    }
+    if (++iteration % kAgeEvery == 0) age(*pol, start, kAgeBudget);
+    serveMailbox(*pol);
+    stats_.flows_active.store(flows_->count(), std::memory_order_relaxed);
+    stats_.idle_streak.store(idle, std::memory_order_relaxed);
+    if (total) bump(stats_.busy_cycles, rte_rdtsc() - start);
+    // The policy pointer is not used past this point: tell RCU this worker is quiescent.
+    rte_rcu_qsbr_quiescent(shared_->qsbr, id_);
+  }
+  flushTx();
+  rte_rcu_qsbr_thread_offline(shared_->qsbr, id_);
+  rte_rcu_qsbr_thread_unregister(shared_->qsbr, id_);
+}
+
+}  // namespace goldgate::dataplane

@@ -1,0 +1,147 @@
+// The forwarding worker: run-to-completion packet path on one lcore. Internal to dataplane/.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "goldgate/dataplane/conntrack.h"
+#include "goldgate/dataplane/packet.h"
+#include "goldgate/dataplane/policy.h"
+#include "mac_table.h"
+
+struct rte_mbuf;
+struct rte_ring;
+struct rte_rcu_qsbr;
+struct rte_mempool;
+
+namespace goldgate::dataplane {
+
+constexpr uint32_t kBurst = 32;
+
+/// Relaxed single-writer counter update: the owning worker adds, any thread reads.
+inline void bump(std::atomic<uint64_t>& c, uint64_t n) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+struct alignas(64) PortCounters {
+  std::atomic<uint64_t> rx_packets{0}, rx_bytes{0}, tx_packets{0}, tx_bytes{0}, drops{0}, tx_errors{0};
+};
+
+/// Counters of one worker. Written only by that worker; read by the control thread.
+struct alignas(64) WorkerStats {
+  PortCounters ports[kMaxPorts];
+  std::atomic<uint64_t> drops[static_cast<int>(DropReason::kCount)]{};
+  std::atomic<uint64_t> flows_created{0}, flows_expired{0}, flows_cut{0}, flows_active{0};
+  std::atomic<uint64_t> busy_cycles{0};     // TSC cycles of loop iterations that received packets
+  std::atomic<uint64_t> packets{0};         // packets received and processed
+  std::atomic<uint64_t> new_flow_cycles{0}; // TSC cycles spent classifying and creating flows
+  std::atomic<uint64_t> alerts_dropped{0};  // alert records lost because the alert ring was full
+  std::atomic<uint64_t> idle_streak{0};     // consecutive loop iterations without a packet
+  std::atomic<uint64_t> mac_learned{0};
+};
+
+/// An alert raised on the packet path, carried to the control thread over a ring.
+struct AlertRecord {
+  enum Kind : uint8_t { kDeny, kAllowLog, kFlowTableFull, kSpoofMac, kSpoofIp, kFlowCut };
+  uint8_t kind;
+  uint8_t family;
+  uint8_t protocol;
+  uint8_t port;
+  uint32_t rule;
+  uint64_t policy_gen;
+  uint16_t sport;
+  uint16_t dport;
+  uint8_t src[16];
+  uint8_t dst[16];
+  uint8_t src_mac[6];
+  uint8_t pad[2];
+};
+static_assert(sizeof(AlertRecord) % 4 == 0);
+
+/// One flow as copied out for `goldgatectl flows`.
+struct FlowSnapshot {
+  FlowKey key;
+  Flow flow;
+};
+
+/// Filter applied by the worker while copying flows out.
+struct FlowQuery {
+  int port = -1;          // originator's port, -1 = any
+  uint8_t protocol = 0;   // 0 = any
+  uint8_t family = 0;     // with ip
+  uint8_t ip[16] = {};    // either endpoint
+  uint32_t limit = 1000;
+};
+
+/// Requests from the control thread, served by the worker between bursts.
+struct Mailbox {
+  enum class Cmd : uint8_t { kDumpFlows, kClearFlows };
+  std::atomic<int> state{0};  // 0 idle, 1 requested, 3 being served, 2 done
+  Cmd cmd = Cmd::kDumpFlows;
+  FlowQuery query;
+  std::vector<FlowSnapshot>* out = nullptr;  // reserved by the requester: the worker never allocates
+  uint64_t matched = 0;
+};
+
+struct WorkerShared {
+  std::atomic<const CompiledPolicy*>* policy = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  rte_ring* alerts = nullptr;
+  std::atomic<bool>* stop = nullptr;
+  std::vector<uint16_t> ports;  // DPDK port ids in switch port order
+  TimeoutTicks timeouts{};
+  uint64_t tsc_hz = 0;
+};
+
+class Worker {
+ public:
+  Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows);
+  /// The forwarding loop; returns when *shared->stop is set. Runs on its lcore.
+  void run();
+  WorkerStats& stats() { return stats_; }
+  Mailbox& mailbox() { return mailbox_; }
+  const FlowTable& flows() const { return *flows_; }
+  uint32_t id() const { return id_; }
+
+ private:
+  struct TxBuffer {
+    uint16_t n = 0;
+    rte_mbuf* pkts[2 * kBurst];
+  };
+  struct FragEntry {
+    uint8_t src[16], dst[16];
+    uint32_t id;
+    uint8_t protocol, family, out_port, valid;
+    uint64_t tsc;
+  };
+
+  void processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, uint32_t n, uint64_t now);
+  void send(uint16_t port, rte_mbuf* m);
+  void flood(uint32_t mask, rte_mbuf* m);
+  void flushTx();
+  void drop(rte_mbuf* m, DropReason r, uint16_t in);
+  bool revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k);
+  void age(const CompiledPolicy& pol, uint64_t now, uint32_t budget);
+  void serveMailbox(const CompiledPolicy& pol);
+  void alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uint32_t rule, uint64_t gen);
+  void alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, uint64_t gen);
+  int outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now);
+  FragEntry& fragSlot(const PacketMeta& m);
+
+  uint32_t id_;
+  uint16_t queue_;
+  const WorkerShared* shared_;
+  std::unique_ptr<FlowTable> flows_;
+  MacTable fdb_;
+  uint64_t seen_gen_ = 0;
+  uint32_t age_iter_ = 0;
+  uint64_t drop_local_[static_cast<int>(DropReason::kCount)] = {};
+  uint64_t port_drop_local_[kMaxPorts] = {};
+  TxBuffer tx_[kMaxPorts];
+  FragEntry frags_[1024] = {};
+  WorkerStats stats_;
+  Mailbox mailbox_;
+};
+
+}  // namespace goldgate::dataplane

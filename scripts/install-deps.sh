@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Goldgate builds and tests with. Idempotent: a package
+# that is already installed is not touched, and nothing runs when everything is present.
+# Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+set -euo pipefail
+
+profile=${1:-test}
+
+build_pkgs=(
+  build-essential cmake pkg-config ninja-build
+  libdpdk-dev dpdk libipsec-mb-dev
+  libssl-dev libhyperscan-dev libvirt-dev
+  libprotobuf-dev protobuf-compiler
+  libyaml-cpp-dev libcli11-dev libpcap-dev
+  catch2 clang libclang-rt-14-dev
+)
+test_pkgs=(
+  python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps
+)
+bench_pkgs=(
+  python3-matplotlib
+)
+
+want=("${build_pkgs[@]}")
+case "$profile" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "install-deps.sh: unknown profile '$profile' (build|test|bench)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: missing packages: ${missing[*]}; run as root (or install them) first" >&2
+  exit 1
+fi
+
+echo "install-deps.sh: installing ${#missing[@]} package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists once if they were never fetched or are older than a day.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -1)" ]; then
+  apt-get update -q
+fi
+apt-get install -y -q --no-install-recommends "${missing[@]}"
