@@ -97,7 +97,7 @@ Result<void> SwitchImpl::initEal() {
       all_pcap_ = false;
   }
   if (sw_.eal_args.empty()) {
-    args.insert(args.end(), {"-l", "0", "--no-huge", "-m", "1024", "--no-shconf"});
+    args.insert(args.end(), {"-l", "0", "--no-huge", "-m", "1024", "--no-shconf", "--no-telemetry"});
     if (!anyPci) args.push_back("--no-pci");
   } else {
     args.insert(args.end(), sw_.eal_args.begin(), sw_.eal_args.end());

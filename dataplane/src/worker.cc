@@ -241,6 +241,8 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   uint8_t srcIsA[kBurst];
   int16_t out[kBurst];
   uint32_t nkeys = 0;
+  uint8_t later[kBurst];       // burst indexes of non-first IP fragments
+  uint32_t nlater = 0;
   uint64_t rxBytes = 0;
   const bool inUplink = pol.isUplink(in);
   const PortBinding& bind = pol.port(in);
@@ -319,18 +321,8 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     }
     out[i] = static_cast<int16_t>(o);
     if (pm.flags & kFlagLaterFragment) {
-      // Later fragments follow the verdict of their first fragment (recorded below).
-      FragEntry& fe = fragSlot(pm);
-      const int alen = pm.family == 4 ? 4 : 16;
-      if (fe.valid && fe.id == pm.frag_id && fe.family == pm.family && fe.protocol == pm.protocol &&
-          now - fe.tsc < shared_->tsc_hz * 2 && std::memcmp(fe.src, pm.src_ip, alen) == 0 &&
-          std::memcmp(fe.dst, pm.dst_ip, alen) == 0) {
-        fe.tsc = now;
-        send(fe.out_port, m);
-      } else {
-        drop(m, DropReason::kFragmentNoFlow, in);
-      }
-      pkts[i] = nullptr;
+      // Decided after the burst's first fragments have been admitted (pass 5).
+      later[nlater++] = static_cast<uint8_t>(i);
       continue;
     }
     srcIsA[nkeys] = makeFlowKey(pm, &keys[nkeys]);
@@ -340,7 +332,28 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   }
   bump(stats_.ports[in].rx_packets, n);
   bump(stats_.ports[in].rx_bytes, rxBytes);
-  if (nkeys == 0) return;
+  if (nkeys) processFlows(pol, in, pkts, meta, keys, keyPtrs, keyIdx, srcIsA, out, nkeys, now);
+
+  // Pass 5: later fragments follow the verdict of their first fragment.
+  for (uint32_t x = 0; x < nlater; ++x) {
+    uint32_t i = later[x];
+    const PacketMeta& pm = meta[i];
+    FragEntry& fe = fragSlot(pm);
+    const int alen = pm.family == 4 ? 4 : 16;
+    if (fe.valid && fe.id == pm.frag_id && fe.family == pm.family && fe.protocol == pm.protocol &&
+        now - fe.tsc < shared_->tsc_hz * 2 && std::memcmp(fe.src, pm.src_ip, alen) == 0 &&
+        std::memcmp(fe.dst, pm.dst_ip, alen) == 0) {
+      fe.tsc = now;
+      send(fe.out_port, pkts[i]);
+    } else {
+      drop(pkts[i], DropReason::kFragmentNoFlow, in);
+    }
+  }
+}
+
+void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, const PacketMeta* meta,
+                          const FlowKey* keys, const void** keyPtrs, const uint8_t* keyIdx, const uint8_t* srcIsA,
+                          const int16_t* out, uint32_t nkeys, uint64_t now) {
 
   // Pass 2: batch conntrack lookup.
   int32_t pos[kBurst];
@@ -451,18 +464,6 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       f.last_tsc = now;
       ++f.packets[dir];
       f.bytes[dir] += rte_pktmbuf_pkt_len(pkts[i]);
-      if (pm.flags & kFlagFragment) {
-        FragEntry& fe = fragSlot(pm);
-        const int alen = pm.family == 4 ? 4 : 16;
-        std::memcpy(fe.src, pm.src_ip, alen);
-        std::memcpy(fe.dst, pm.dst_ip, alen);
-        fe.id = pm.frag_id;
-        fe.protocol = pm.protocol;
-        fe.family = pm.family;
-        fe.out_port = static_cast<uint8_t>(out[i]);
-        fe.valid = 1;
-        fe.tsc = now;
-      }
     }
     bump(stats_.new_flow_cycles, rte_rdtsc() - t0);
   }
@@ -472,7 +473,7 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     uint32_t i = keyIdx[j];
     if (!pkts[i]) continue;
     if (meta[i].flags & kFlagFragment) {
-      // First fragment of an existing flow: later fragments follow it.
+      // A first fragment that passed: its later fragments follow it (pass 5).
       FragEntry& fe = fragSlot(meta[i]);
       const int alen = meta[i].family == 4 ? 4 : 16;
       std::memcpy(fe.src, meta[i].src_ip, alen);

@@ -117,6 +117,9 @@ class Worker {
   };
 
   void processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, uint32_t n, uint64_t now);
+  void processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, const PacketMeta* meta, const FlowKey* keys,
+                    const void** keyPtrs, const uint8_t* keyIdx, const uint8_t* srcIsA, const int16_t* out,
+                    uint32_t nkeys, uint64_t now);
   void send(uint16_t port, rte_mbuf* m);
   void flood(uint32_t mask, rte_mbuf* m);
   void flushTx();

@@ -1,0 +1,102 @@
+#include "format.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+namespace goldgate::cli {
+namespace {
+
+// A plain text table: columns padded to their widest cell.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  std::string str() const {
+    std::vector<size_t> w;
+    for (const auto& r : rows_)
+      for (size_t i = 0; i < r.size(); ++i) {
+        if (w.size() <= i) w.push_back(0);
+        w[i] = std::max(w[i], r[i].size());
+      }
+    std::ostringstream o;
+    for (const auto& r : rows_) {
+      std::string line;
+      for (size_t i = 0; i < r.size(); ++i) {
+        line += r[i];
+        if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
+      }
+      o << line << "\n";
+    }
+    return o.str();
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+}  // namespace
+
+std::string humanCount(uint64_t v) {
+  char buf[32];
+  if (v < 10000) std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
+  else if (v < 10000000) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else if (v < 10000000000ull) std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.1fG", v / 1e9);
+  return buf;
+}
+
+std::string formatStatus(const proto::StatusResponse& s, bool all) {
+  std::ostringstream o;
+  o << "goldgate-switch " << s.version() << "  up " << s.uptime_seconds() << "s  workers " << s.workers()
+    << "  policy v" << s.policy_version() << " (" << s.policy_source() << ")\n";
+  o << "flows " << s.flows_active() << " / " << s.flow_capacity() << "\n\n";
+  Table t({"PORT", "ROLE", "VM", "SEGMENT", "LINK", "RX", "TX", "DROPS", "TX-ERR"});
+  for (const auto& p : s.ports())
+    t.add({p.name(), p.role(), p.vm().empty() ? "-" : p.vm(), p.segment() + (p.quarantined() ? " (!)" : ""),
+           p.link_up() ? "up" : "down", humanCount(p.rx_packets()), humanCount(p.tx_packets()), humanCount(p.drops()),
+           humanCount(p.tx_errors())});
+  o << t.str() << "\n";
+  Table d({"DROP REASON", "COUNT", "MEANING"});
+  bool any = false;
+  for (const auto& c : s.drops()) {
+    if (c.value() == 0 && !all) continue;
+    any = true;
+    d.add({c.name(), std::to_string(c.value()), c.help()});
+  }
+  if (any) o << d.str() << "\n";
+  else o << "no drops\n\n";
+  Table c({"COUNTER", "VALUE", "MEANING"});
+  for (const auto& x : s.counters()) c.add({x.name(), std::to_string(x.value()), x.help()});
+  o << c.str();
+  return o.str();
+}
+
+std::string formatFlows(const proto::FlowsResponse& f) {
+  Table t({"PROTO", "SOURCE", "DESTINATION", "STATE", "IN-PORT", "RULE", "PKTS>", "<PKTS", "AGE(s)", "IDLE(s)"});
+  for (const auto& e : f.flows())
+    t.add({e.protocol(), e.src(), e.dst(), e.state(), e.in_port(), e.rule(), humanCount(e.packets_orig()),
+           humanCount(e.packets_reply()), std::to_string(e.age_ms() / 1000), std::to_string(e.idle_ms() / 1000)});
+  std::ostringstream o;
+  o << t.str();
+  o << f.flows_size() << " flows shown, " << f.total_matching() << " matching"
+    << (f.truncated() ? " (truncated: use --limit)" : "") << "\n";
+  return o.str();
+}
+
+std::string formatRules(const proto::RulesResponse& r, bool hits) {
+  std::vector<std::string> head{"#", "RULE", "FROM", "TO", "PROTO", "PORTS", "ACTION", "WHERE"};
+  if (hits) head.push_back("HITS");
+  Table t(head);
+  int i = 0;
+  for (const auto& e : r.rules()) {
+    std::vector<std::string> row{std::to_string(i++), e.name(), e.from(), e.to(), e.protocol(), e.ports(), e.action(),
+                                 e.file().empty() ? "(built in)" : e.file() + ":" + std::to_string(e.line())};
+    if (hits) row.push_back(std::to_string(e.hits()));
+    t.add(row);
+  }
+  return "policy v" + std::to_string(r.policy_version()) + "\n" + t.str();
+}
+
+}  // namespace goldgate::cli

@@ -1,0 +1,137 @@
+// goldgatectl: the operator's CLI for goldgate-switch.
+#include <CLI/CLI.hpp>
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "format.h"
+#include "goldgate/dataplane/config.h"
+#include "goldgate/dataplane/control_client.h"
+
+using namespace goldgate;
+
+namespace {
+
+int call(const std::string& socket, const proto::Request& req, bool json,
+         const std::function<std::string(const proto::Response&)>& render) {
+  auto resp = dataplane::callSwitch(socket, req);
+  if (!resp) {
+    std::fprintf(stderr, "goldgatectl: %s\n", resp.error().message.c_str());
+    return 1;
+  }
+  if (!resp->ok()) {
+    std::fprintf(stderr, "goldgatectl: %s\n", resp->error().c_str());
+    return 1;
+  }
+  if (json) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions o;
+    o.preserve_proto_field_names = true;
+    o.add_whitespace = true;
+    (void)google::protobuf::util::MessageToJsonString(*resp, &out, o);
+    std::cout << out;
+  } else {
+    std::cout << render(*resp);
+  }
+  return 0;
+}
+
+uint32_t protoNumber(const std::string& s) {
+  if (s.empty() || s == "any") return 0;
+  if (s == "tcp") return 6;
+  if (s == "udp") return 17;
+  if (s == "icmp") return 1;
+  if (s == "icmpv6") return 58;
+  return static_cast<uint32_t>(std::stoul(s));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"goldgatectl: operate goldgate-switch (status, flows, rules, policy, quarantine)"};
+  app.require_subcommand(1);
+  std::string socket = "/run/goldgate/switch.sock";
+  bool json = false;
+  app.add_option("-s,--socket", socket, "control socket of the switch")->envname("GOLDGATE_SOCKET")->capture_default_str();
+  app.add_flag("--json", json, "print the raw response as JSON");
+
+  auto* status = app.add_subcommand("status", "ports, counters and drop reasons");
+  bool all = false;
+  status->add_flag("-a,--all", all, "also list drop reasons that are zero");
+
+  auto* flows = app.add_subcommand("flows", "tracked connections (filterable)");
+  std::string fport, fip, fproto;
+  uint32_t limit = 100;
+  flows->add_option("--port", fport, "only flows of this port");
+  flows->add_option("--ip", fip, "only flows with this address at either end");
+  flows->add_option("--proto", fproto, "tcp, udp, icmp, icmpv6 or a number");
+  flows->add_option("--limit", limit, "at most this many flows")->capture_default_str();
+
+  auto* rules = app.add_subcommand("rules", "the rules in force, in priority order");
+  bool hits = false;
+  rules->add_flag("--hits", hits, "show how many new connections each rule decided");
+
+  auto* policy = app.add_subcommand("policy", "policy files: reload into the switch or check offline");
+  policy->require_subcommand(1);
+  auto* reload = policy->add_subcommand("reload", "reload the segment files (a file with an error is rejected; the running policy stays)");
+  auto* check = policy->add_subcommand("check", "validate a configuration and its segment files without a switch");
+  std::string checkConfig = "configs/goldgate.yaml";
+  check->add_option("-c,--config", checkConfig, "switch configuration file")->capture_default_str();
+
+  auto* quarantine = app.add_subcommand("quarantine", "move a VM (or VM port) into the quarantine segment, cutting its connections");
+  std::string target;
+  quarantine->add_option("vm", target, "VM name or port name")->required();
+  auto* release = app.add_subcommand("release", "take a VM out of quarantine");
+  release->add_option("vm", target, "VM name or port name")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  proto::Request req;
+  if (*status) {
+    req.mutable_status();
+    return call(socket, req, json, [&](const proto::Response& r) { return cli::formatStatus(r.status(), all); });
+  }
+  if (*flows) {
+    auto* f = req.mutable_flows();
+    f->set_port(fport);
+    f->set_ip(fip);
+    try {
+      f->set_protocol(protoNumber(fproto));
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "goldgatectl: --proto: '%s' is not tcp, udp, icmp, icmpv6 or a number\n", fproto.c_str());
+      return 2;
+    }
+    f->set_limit(limit);
+    return call(socket, req, json, [](const proto::Response& r) { return cli::formatFlows(r.flows()); });
+  }
+  if (*rules) {
+    req.mutable_rules();
+    return call(socket, req, json, [&](const proto::Response& r) { return cli::formatRules(r.rules(), hits); });
+  }
+  if (*reload) {
+    req.mutable_reload();
+    return call(socket, req, json, [](const proto::Response& r) { return r.message() + "\n"; });
+  }
+  if (*check) {
+    auto sw = dataplane::loadSwitchConfig(checkConfig);
+    if (!sw) {
+      std::fprintf(stderr, "%s\n", sw.error().message.c_str());
+      return 1;
+    }
+    auto segs = dataplane::loadSegments(dataplane::segmentsDirOf(*sw), *sw);
+    if (!segs) {
+      std::fprintf(stderr, "%s\n", segs.error().message.c_str());
+      return 1;
+    }
+    std::printf("ok: %s and %zu segment files (%zu segments, %zu rules, %zu quarantine allowances)\n", checkConfig.c_str(),
+                segs->files.size(), segs->segments.size(), segs->rules.size(), segs->quarantine_rules.size());
+    return 0;
+  }
+  if (*quarantine || *release) {
+    if (*quarantine) req.mutable_quarantine()->set_target(target);
+    else req.mutable_release()->set_target(target);
+    return call(socket, req, json, [](const proto::Response& r) { return r.message() + "\n"; });
+  }
+  return 2;
+}

@@ -1,0 +1,326 @@
+#!/usr/bin/python3
+"""Component tests: the real goldgate-switch on pcap ports, driven through the production path.
+
+Each scenario writes input captures, runs the switch with --exit-when-drained, then checks the
+packets on every output port, the drop counters and the alert events.
+
+Ordering note: the single worker polls ports in configuration order and reads up to 32 packets a
+poll, so in captures of fewer than 32 packets everything on port N is processed before port N+1.
+Scenarios therefore put connection initiators on lower-numbered ports than responders.
+
+Usage: switch_component.py SWITCH_BINARY SCENARIO   (or "all")
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NS, IPv6,
+                       IPv6ExtHdrFragment, Raw, fragment, rdpcap, wrpcap)
+
+WEB = "02:00:00:00:00:01"
+DB = "02:00:00:00:00:02"
+OTHER = "02:00:00:00:00:03"
+ROUTER = "02:00:00:00:00:fe"
+BCAST = "ff:ff:ff:ff:ff:ff"
+
+SEGMENTS = """
+segments:
+  - name: web
+    members: {vms: [web1]}
+  - name: db
+    members: {labels: {tier: db}}
+rules:
+  - name: web-to-db
+    from: web
+    to: db
+    proto: tcp
+    ports: [5432, "6000-6010"]
+    action: allow
+  - name: web-dns
+    from: web
+    to: db
+    proto: udp
+    ports: 53
+    action: allow-log
+  - name: web-ping
+    from: web
+    to: db
+    proto: icmp
+    action: allow
+  - name: web-ping6
+    from: web
+    to: db
+    proto: icmpv6
+    action: allow
+  - name: block-telnet-out
+    from: web
+    to: 198.51.100.0/24
+    proto: tcp
+    ports: 23
+    action: deny-log
+  - name: web-to-internet
+    from: web
+    to: external
+    proto: tcp
+    ports: [80, 443, 23]
+    action: allow
+quarantine:
+  allow:
+    - name: quarantine-dns
+      to: 10.0.0.2/32
+      proto: udp
+      ports: 53
+      action: allow
+"""
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Run:
+    def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS):
+        self.tmp = tmp
+        names = ["web", "db", "uplink"] + [p[0] for p in extra_ports]
+        ports_yaml = []
+        bindings = {
+            "web": 'vm: web1, mac: "%s", ips: [10.0.0.1, "fd00::1"]' % WEB,
+            "db": 'vm: db1, labels: {tier: db}, mac: "%s", ips: [10.0.0.2, "fd00::2"]' % DB,
+            "uplink": "role: uplink",
+        }
+        for name, binding in extra_ports:
+            bindings[name] = binding
+        for i, name in enumerate(names):
+            pkts = inputs.get(name, [])
+            inp = os.path.join(tmp, "in-%s.pcap" % name)
+            wrpcap(inp, pkts, linktype=1) if pkts else open(inp, "wb").write(
+                bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+            out = os.path.join(tmp, "out-%s.pcap" % name)
+            ports_yaml.append('  - {name: %s, devargs: "net_pcap%d,rx_pcap=%s,tx_pcap=%s", %s}' %
+                              (name, i, inp, out, bindings[name]))
+        os.makedirs(os.path.join(tmp, "segments"), exist_ok=True)
+        with open(os.path.join(tmp, "segments", "app.yaml"), "w") as f:
+            f.write(segments)
+        with open(os.path.join(tmp, "goldgate.yaml"), "w") as f:
+            f.write("eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
+                    "mbufs: 2047\nflow_table: {size: %d}\nsegments_dir: segments\n"
+                    "control: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl, window_ms: 60000}\nports:\n%s\n" %
+                    (flow_table, tmp, tmp, "\n".join(ports_yaml)))
+        proc = subprocess.run([binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--exit-when-drained",
+                               "--stats-json", os.path.join(tmp, "stats.json")],
+                              capture_output=True, text=True, timeout=120)
+        check(proc.returncode == 0, "switch exited %d: %s" % (proc.returncode, proc.stderr))
+        self.stats = json.load(open(os.path.join(tmp, "stats.json")))
+        self.out = {n: list(rdpcap(os.path.join(tmp, "out-%s.pcap" % n))) for n in names}
+        self.alerts = [json.loads(l) for l in open(os.path.join(tmp, "alerts.jsonl"))]
+
+    def drops(self, reason):
+        return self.stats["drops"][reason]
+
+    def alerts_of(self, kind):
+        return [a for a in self.alerts if a["kind"] == kind]
+
+
+def tcp(src_mac, dst_mac, src, dst, sport, dport, flags, payload=b""):
+    p = Ether(src=src_mac, dst=dst_mac) / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags)
+    return p / Raw(payload) if payload else p
+
+
+def has(pkts, layer, **fields):
+    for p in pkts:
+        if layer in p and all(getattr(p[layer], k) == v for k, v in fields.items()):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- scenarios
+
+def scenario_stateful_tcp(binary, tmp):
+    """Allowed connection and its replies pass; a denied one and a reverse one do not."""
+    web = [tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432, "S"),
+           tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40001, 22, "S"),          # not allowed
+           tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40002, 6005, "S"),        # inside the range
+           tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40003, 6011, "S"),        # just outside
+           tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40009, 5432, "A", b"x")]  # mid-stream, no flow
+    db = [tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, "SA"),       # reply: passes
+          tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5555, 80, "S")]           # reverse new conn: denied
+    r = Run(binary, tmp, {"web": web, "db": db})
+    check(has(r.out["db"], TCP, sport=40000, dport=5432), "allowed SYN did not reach db")
+    check(has(r.out["db"], TCP, sport=40002, dport=6005), "SYN to a port inside the range did not reach db")
+    check(not has(r.out["db"], TCP, dport=22), "denied SYN to port 22 was forwarded")
+    check(not has(r.out["db"], TCP, dport=6011), "SYN to 6011 (outside 6000-6010) was forwarded")
+    check(has(r.out["web"], TCP, sport=5432, dport=40000), "reply SYN-ACK did not reach web")
+    check(not has(r.out["web"], TCP, dport=80), "reverse connection db->web was forwarded")
+    check(r.drops("policy_deny") == 3, "policy_deny = %d, want 3" % r.drops("policy_deny"))
+    check(r.drops("tcp_no_flow") == 1, "tcp_no_flow = %d, want 1" % r.drops("tcp_no_flow"))
+    denies = r.alerts_of("policy.deny")
+    check(len(denies) == 3, "want 3 policy.deny alerts, got %d" % len(denies))
+    check(any(a["flow"]["dst_port"] == 22 and a["rule"] == "default" and a["vm"] == "web1" for a in denies),
+          "no deny alert naming port 22, rule default and vm web1")
+    check(all(a["flow"]["community_id"].startswith("1:") for a in denies), "deny alert without Community ID")
+
+
+def scenario_antispoof(binary, tmp):
+    """A VM may only source its bound MAC and IPs (also in ARP)."""
+    web = [tcp(WEB, DB, "10.0.0.99", "10.0.0.2", 40000, 5432, "S"),      # spoofed IP
+           tcp(OTHER, DB, "10.0.0.1", "10.0.0.2", 40001, 5432, "S"),     # spoofed MAC
+           Ether(src=WEB, dst=BCAST) / ARP(op=1, hwsrc=WEB, psrc="10.0.0.77", pdst="10.0.0.2"),  # ARP spoof
+           tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40002, 5432, "S")]       # legitimate
+    r = Run(binary, tmp, {"web": web})
+    check(r.drops("spoofed_ip") == 2, "spoofed_ip = %d, want 2" % r.drops("spoofed_ip"))
+    check(r.drops("spoofed_mac") == 1, "spoofed_mac = %d, want 1" % r.drops("spoofed_mac"))
+    check(len(r.out["db"]) == 1 and has(r.out["db"], TCP, sport=40002), "db should see only the legitimate SYN")
+    check(len(r.alerts_of("spoof.ip")) == 2 and len(r.alerts_of("spoof.mac")) == 1, "spoof alerts missing")
+
+
+def scenario_udp_icmp(binary, tmp):
+    """UDP and ICMP echo: replies pass, allow-log rules raise an alert, aggregation counts repeats."""
+    web = [Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5000, dport=53) / Raw(b"q")] * 3 + \
+          [Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(type=8, id=77, seq=1)]
+    db = [Ether(src=DB, dst=WEB) / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=53, dport=5000) / Raw(b"a"),
+          Ether(src=DB, dst=WEB) / IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=0, id=77, seq=1),
+          Ether(src=DB, dst=WEB) / IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=8, id=78, seq=1)]  # db may not ping web
+    r = Run(binary, tmp, {"web": web, "db": db})
+    check(sum(1 for p in r.out["db"] if UDP in p) == 3, "3 UDP queries should reach db")
+    check(has(r.out["web"], UDP, sport=53), "UDP answer did not reach web")
+    check(has(r.out["web"], ICMP, type=0, id=77), "echo reply did not reach web")
+    check(not has(r.out["web"], ICMP, type=8), "echo request db->web was forwarded")
+    logs = r.alerts_of("policy.allow_log")
+    check(len(logs) == 1 and logs[0]["rule"] == "web-dns", "want one allow_log alert for web-dns, got %s" % logs)
+    check(r.stats["flows_created"] == 2, "flows_created = %d, want 2" % r.stats["flows_created"])
+
+
+def scenario_deny_aggregation(binary, tmp):
+    """A repeated deny is one event plus one aggregate with the count, not a flood."""
+    web = [tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 41000, 22, "S")] * 10
+    r = Run(binary, tmp, {"web": web})
+    denies = r.alerts_of("policy.deny")
+    check(len(denies) == 2, "want 2 deny events (first + aggregate), got %d" % len(denies))
+    counts = sorted(int(a["count"]) for a in denies)
+    check(counts == [1, 9], "deny counts %s, want [1, 9]" % counts)
+    check("repeated 9 more times" in [a for a in denies if int(a["count"]) == 9][0]["message"], "aggregate message")
+
+
+def scenario_l2(binary, tmp):
+    """ARP floods only toward ports the sender may reach; ND likewise; VLAN-tagged IP is parsed."""
+    extra = [("lonely", 'vm: lonely1, mac: "02:00:00:00:00:09", ips: [10.0.0.9]')]
+    web = [Ether(src=WEB, dst=BCAST) / ARP(op=1, hwsrc=WEB, psrc="10.0.0.1", pdst="10.0.0.2"),
+           Ether(src=WEB, dst="33:33:ff:00:00:02") / IPv6(src="fd00::1", dst="ff02::1:ff00:2") /
+           ICMPv6ND_NS(tgt="fd00::2"),
+           Ether(src=WEB, dst=DB) / Dot1Q(vlan=10) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=5432, flags="S")]
+    lonely = [Ether(src="02:00:00:00:00:09", dst=BCAST) / ARP(op=1, hwsrc="02:00:00:00:00:09", psrc="10.0.0.9", pdst="10.0.0.1")]
+    r = Run(binary, tmp, {"web": web, "lonely": lonely}, extra_ports=extra)
+    check(has(r.out["db"], ARP, psrc="10.0.0.1"), "ARP request from web did not reach db")
+    check(has(r.out["uplink"], ARP, psrc="10.0.0.1"), "ARP from web did not reach the uplink (web may reach external)")
+    check(has(r.out["db"], ICMPv6ND_NS), "neighbour solicitation did not reach db")
+    check(has(r.out["db"], Dot1Q, vlan=10), "VLAN-tagged SYN did not reach db")
+    check(len(r.out["lonely"]) == 0, "a port in no segment received traffic")
+    check(r.drops("port_closed") == 1, "port_closed = %d, want 1 (lonely is in no segment)" % r.drops("port_closed"))
+
+
+def scenario_uplink(binary, tmp):
+    """VM to the outside through the uplink; CIDR deny before the external allow; learned MACs."""
+    web = [tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.5", 42000, 443, "S"),
+           tcp(WEB, ROUTER, "10.0.0.1", "198.51.100.7", 42001, 23, "S"),   # deny-log CIDR rule first
+           tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.5", 42002, 25, "S")]    # not allowed
+    uplink = [tcp(ROUTER, WEB, "203.0.113.5", "10.0.0.1", 443, 42000, "SA"),
+              tcp(ROUTER, WEB, "203.0.113.5", "10.0.0.1", 1234, 22, "S"),  # inbound: denied
+              tcp(ROUTER, "02:00:00:00:00:77", "203.0.113.5", "10.0.0.50", 1, 2, "S")]  # unknown MAC
+    r = Run(binary, tmp, {"web": web, "uplink": uplink})
+    check(has(r.out["uplink"], TCP, dport=443), "allowed SYN to 443 did not leave through the uplink")
+    check(not has(r.out["uplink"], TCP, dport=23), "telnet to 198.51.100.0/24 should be denied by the earlier rule")
+    check(not has(r.out["uplink"], TCP, dport=25), "SYN to port 25 should be denied")
+    check(has(r.out["web"], TCP, sport=443, dport=42000), "reply from outside did not reach web")
+    check(not has(r.out["web"], TCP, dport=22), "inbound connection from outside was forwarded")
+    check(r.drops("unknown_destination") == 1, "unknown_destination = %d" % r.drops("unknown_destination"))
+    check(any(a["rule"] == "block-telnet-out" for a in r.alerts_of("policy.deny")), "no alert for block-telnet-out")
+
+
+def scenario_ipv6(binary, tmp):
+    """IPv6 with extension headers is classified and tracked like IPv4."""
+    web = [Ether(src=WEB, dst=DB) / IPv6(src="fd00::1", dst="fd00::2") / TCP(sport=43000, dport=5432, flags="S"),
+           Ether(src=WEB, dst=DB) / IPv6(src="fd00::1", dst="fd00::2") / ICMPv6EchoRequest(id=9),
+           Ether(src=WEB, dst=DB) / IPv6(src="fd00::1", dst="fd00::2") / TCP(sport=43001, dport=22, flags="S")]
+    db = [Ether(src=DB, dst=WEB) / IPv6(src="fd00::2", dst="fd00::1") / TCP(sport=5432, dport=43000, flags="SA")]
+    r = Run(binary, tmp, {"web": web, "db": db})
+    check(has(r.out["db"], TCP, dport=5432), "IPv6 SYN to 5432 did not reach db")
+    check(has(r.out["db"], ICMPv6EchoRequest), "ICMPv6 echo did not reach db")
+    check(not has(r.out["db"], TCP, dport=22), "IPv6 SYN to 22 was forwarded")
+    check(has(r.out["web"], TCP, sport=5432), "IPv6 SYN-ACK did not reach web")
+
+
+def scenario_fragments(binary, tmp):
+    """Later fragments follow the first fragment's verdict; orphans are dropped."""
+    big = Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2", id=4242) / UDP(sport=5001, dport=53) / Raw(b"x" * 3000)
+    frags = fragment(big[IP], fragsize=1000)
+    web = [Ether(src=WEB, dst=DB) / f for f in frags]
+    orphan = Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2", id=999, frag=100, proto=17) / Raw(b"y" * 100)
+    denied = fragment((Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2", id=777) / UDP(sport=5002, dport=99) /
+                       Raw(b"z" * 2000))[IP], fragsize=1000)
+    web += [orphan] + [Ether(src=WEB, dst=DB) / f for f in denied]
+    r = Run(binary, tmp, {"web": web})
+    got = [p for p in r.out["db"] if IP in p and p[IP].id == 4242]
+    check(len(got) == len(frags), "%d of %d fragments of an allowed datagram arrived" % (len(got), len(frags)))
+    check(not any(IP in p and p[IP].id in (999, 777) for p in r.out["db"]), "orphan or denied fragment forwarded")
+    check(r.drops("fragment_no_first") == 1 + len(denied) - 1, "fragment_no_first = %d" % r.drops("fragment_no_first"))
+
+
+def scenario_malformed(binary, tmp):
+    """Malformed packets are dropped and counted by reason; the switch keeps going."""
+    good = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 44000, 5432, "S")
+    raw = bytes(good)
+    web = [Raw(raw[:10]),                                               # truncated Ethernet
+           Raw(raw[:20]),                                               # truncated IP
+           Raw(raw[:14] + bytes([0x43]) + raw[15:]),                    # IHL 3
+           Raw(raw[:16] + b"\xff\xff" + raw[18:]),                      # total length > frame
+           Raw(raw[:14 + 20 + 12] + bytes([0x20]) + raw[14 + 20 + 13:]),  # TCP data offset 2
+           Raw(bytes(Ether(src=WEB, dst=DB, type=0x88cc) / Raw(b"lldp"))),  # unsupported EtherType
+           Raw(raw)]
+    r = Run(binary, tmp, {"web": web})
+    for reason in ["truncated_ethernet", "truncated_ip", "bad_ip_header_length", "bad_ip_total_length",
+                   "bad_tcp_header_length", "unsupported_ethertype"]:
+        check(r.drops(reason) == 1, "%s = %d, want 1" % (reason, r.drops(reason)))
+    check(len(r.out["db"]) == 1, "the one good packet after the bad ones should pass")
+
+
+def scenario_flow_table_full(binary, tmp):
+    """When the flow table is full new flows are denied (fail closed), existing ones keep working."""
+    web = [Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=10000 + i, dport=53) for i in range(100)]
+    db = [Ether(src=DB, dst=WEB) / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=53, dport=10000)]  # reply to flow 0
+    r = Run(binary, tmp, {"web": web, "db": db}, flow_table=64)
+    check(sum(1 for p in r.out["db"] if UDP in p) == 64, "want exactly 64 flows admitted")
+    check(r.drops("flow_table_full") == 36, "flow_table_full = %d, want 36" % r.drops("flow_table_full"))
+    check(has(r.out["web"], UDP, sport=53, dport=10000), "an existing flow stopped working when the table filled")
+    full = r.alerts_of("flow_table.full")
+    check(full and sum(int(a["count"]) for a in full) == 36, "flow_table.full alerts should count 36 refusals")
+
+
+SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    binary, which = sys.argv[1], sys.argv[2]
+    names = list(SCENARIOS) if which == "all" else [which]
+    failed = 0
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="gg-comp-") as tmp:
+            try:
+                SCENARIOS[name](binary, tmp)
+                print("PASS %s" % name)
+            except Failure as e:
+                failed += 1
+                print("FAIL %s: %s" % (name, e))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
