@@ -41,7 +41,7 @@ class Ctx {
   void onlyKeys(const YAML::Node& map, std::initializer_list<const char*> allowed) const {
     if (!map.IsMap()) fail(map, "expected a mapping");
     for (auto it = map.begin(); it != map.end(); ++it) {
-      std::string key = it->first.as<std::string>();
+      std::string key = str(it->first, "key");
       bool ok = false;
       for (const char* a : allowed) ok = ok || key == a;
       if (!ok) {

@@ -1,0 +1,56 @@
+# Goldgate: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else here is what they are made of.
+
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+CMAKE_FLAGS ?=
+
+.PHONY: all deps deps-bench build build-asan build-fuzz demo test test-fast bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh test
+
+deps-bench:
+	@scripts/install-deps.sh bench
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOLDGATE_WERROR=ON $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j$(JOBS)
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGOLDGATE_WERROR=ON -DGOLDGATE_SANITIZE=ON $(CMAKE_FLAGS)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD) -j$(JOBS)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOLDGATE_FUZZ=ON $(CMAKE_FLAGS)
+
+build-fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) -j$(JOBS) fuzz_targets
+
+# The switch on a built-in demo topology: three VMs in two segments and an outside host, as
+# network namespaces with real clients, showing allowed, denied, spoofed and quarantined traffic.
+demo: build
+	scripts/demo.sh $(BUILD)
+
+# Every tier: unit, component, end-to-end and fuzz in the release build; unit and component
+# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: build build-asan build-fuzz
+	scripts/run-tests.sh $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# Unit and component tiers of the release build only (a quick check while developing).
+test-fast: build
+	ctest --test-dir $(BUILD) -L 'unit|component' --output-on-failure -j$(JOBS)
+
+bench: deps-bench build
+	bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# End-to-end: goldgate-switch between network namespaces with real clients and servers.
+# Usage: e2e_switch.sh BUILD_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(cd "${1:-build}" && pwd)
+source "$here/lib.sh"
+gg_need_root
+
+work=$(mktemp -d /tmp/gg-e2e.XXXXXX)
+ctl="$bin/cli/goldgatectl -s $work/switch.sock"
+passed=0; failed=0
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; rm -rf "$work"' EXIT
+
+ok()   { echo "PASS $1"; passed=$((passed + 1)); }
+bad()  {
+  echo "FAIL $1"; failed=$((failed + 1))
+  # What the switch saw, to diagnose the failure.
+  $ctl status 2>&1 | sed -n '/DROP REASON/,/^$/p' | sed 's/^/    /'
+  $ctl flows 2>&1 | tail -8 | sed 's/^/    /'
+}
+expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+expect_not() { local what=$1; shift; if "$@"; then bad "$what"; else ok "$what"; fi; }
+
+# Value of a drop reason or counter from `goldgatectl --json status`.
+counter() {
+  $ctl --json status | /usr/bin/python3 -c "
+import json, sys
+s = json.load(sys.stdin)['status']
+for c in s.get('drops', []) + s.get('counters', []):
+    if c['name'] == '$1':
+        print(c.get('value', 0)); break
+else:
+    print(0)"
+}
+alerts_of() { grep -c "\"kind\":\"$1\"" "$work/alerts.jsonl" || true; }
+tcp_connects() { gg_in "$1" nc -z -w 2 "$2" "$3" 2>/dev/null; }
+pings() { gg_in "$1" ping -c 2 -W 1 -i 0.2 "$2" >/dev/null 2>&1; }
+
+gg_topology_up
+gg_write_config "$work"
+gg_switch_start "$work" "$bin" || exit 1
+
+# Servers. openbsd nc serves one connection at a time, so each phase that leaves a connection
+# hanging (cut by policy) gets a fresh database server.
+dbpid=""
+db_server() {
+  [ -n "$dbpid" ] && { kill "$dbpid" 2>/dev/null; wait "$dbpid" 2>/dev/null; }
+  gg_in gg-db1 nc -lk 5432 > "$1" &
+  dbpid=$!
+  sleep 0.2
+}
+db_server "$work/db-5432.txt"
+gg_in gg-db1 nc -lk 22 > /dev/null &
+gg_in gg-web1 nc -lk 8080 > /dev/null &
+gg_in gg-web1 nc -lk 9999 > /dev/null &
+gg_in gg-out nc -lk 80 > /dev/null &
+gg_in gg-out nc -ulk 53 > "$work/out-dns.txt" &
+sleep 0.5
+
+echo "== microsegments: allowed, denied, stateful"
+expect "web1 -> db1 tcp/5432 is allowed" tcp_connects gg-web1 10.0.0.2 5432
+expect "web2 -> db1 tcp/5432 is allowed (same segment by label)" tcp_connects gg-web2 10.0.0.2 5432
+expect_not "web1 -> db1 tcp/22 is denied" tcp_connects gg-web1 10.0.0.2 22
+expect_not "db1 -> web1 tcp/9999 (reverse direction) is denied" tcp_connects gg-db1 10.0.0.1 9999
+expect "web1 pings db1 (replies pass)" pings gg-web1 10.0.0.2
+expect_not "db1 cannot ping web1" pings gg-db1 10.0.0.1
+expect "outside -> web1 tcp/8080 is allowed" tcp_connects gg-out 10.0.0.1 8080
+expect_not "outside -> db1 tcp/5432 is denied" tcp_connects gg-out 10.0.0.2 5432
+expect "web1 -> outside tcp/80 is allowed" tcp_connects gg-web1 10.0.0.254 80
+echo "hello-db" | gg_in gg-web1 nc -N -w 2 10.0.0.2 5432
+sleep 0.3
+expect "data sent web1 -> db1 arrives intact" grep -q hello-db "$work/db-5432.txt"
+expect "policy.deny alerts were written" test "$(alerts_of policy.deny)" -ge 1
+expect "allow-log rule http-in raised an alert" test "$(alerts_of policy.allow_log)" -ge 1
+hits_ok() { $ctl rules --hits | awk '$2=="web-to-db" {found=1; exit !($NF>=3)} END {if (!found) exit 1}'; }
+expect "goldgatectl rules --hits counts web-to-db" hits_ok
+
+echo "== anti-spoofing"
+gg_in gg-web1 ip addr add 10.0.0.50/24 dev eth0
+before=$(counter spoofed_ip)
+expect_not "web1 sourcing 10.0.0.50 cannot reach db1" gg_in gg-web1 nc -z -w 2 -s 10.0.0.50 10.0.0.2 5432
+after=$(counter spoofed_ip)
+expect "spoofed_ip counter grew ($before -> $after)" test "$after" -gt "$before"
+expect "spoof.ip alert written" test "$(alerts_of spoof.ip)" -ge 1
+gg_in gg-web1 ip addr del 10.0.0.50/24 dev eth0
+
+echo "== policy reloads during running transfers lose nothing"
+cp "$work/segments/shop.yaml" "$work/shop.yaml.orig"
+printf 'rules:\n  - {name: web-iperf, from: web, to: db, proto: tcp, ports: 5201, action: allow}\n' > "$work/segments/zz-extra.yaml"
+$ctl policy reload >/dev/null
+reload_while() {  # five reloads, each with a changed rule set, while $1 runs
+  local i
+  for i in 1 2 3 4 5; do
+    sleep 0.4
+    echo "  - {name: unrelated-$1-$i, from: db, to: external, proto: udp, ports: $((7000 + i)), action: allow}" >> "$work/segments/zz-extra.yaml"
+    $ctl policy reload >/dev/null || echo "reload $i failed"
+  done
+}
+v0=$($ctl --json status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['status']['policy_version'])")
+gg_in gg-web1 ping -i 0.005 -c 600 -W 1 10.0.0.2 > "$work/ping.txt" 2>&1 &
+pingpid=$!
+reload_while ping
+wait $pingpid
+loss=$(grep -o '[0-9.]*% packet loss' "$work/ping.txt" | cut -d% -f1)
+v1=$($ctl --json status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['status']['policy_version'])")
+expect "policy versions $v0 -> $v1 were published during the ping" test "$v1" -eq $((v0 + 5))
+expect "no ping of 600 lost across 5 reloads (loss ${loss:-?}%)" test "${loss:-100}" = 0
+gg_in gg-db1 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+sleep 0.3
+gg_in gg-web1 iperf3 -c 10.0.0.2 -p 5201 -t 3 -J > "$work/iperf.json" 2>&1 &
+iperfpid=$!
+reload_while iperf
+wait $iperfpid
+read -r recv mbps retr < <(/usr/bin/python3 -c "
+import json; d = json.load(open('$work/iperf.json'))
+print(d['end']['sum_received']['bytes'], round(d['end']['sum_received']['bits_per_second'] / 1e6), d['end']['sum_sent'].get('retransmits', -1))" 2>/dev/null || echo "0 0 -1")
+expect "iperf3 through 5 reloads completed: $recv bytes at ${mbps} Mbit/s, $retr retransmits" test "${recv:-0}" -gt 0
+version=$($ctl --json status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['status']['policy_version'])")
+
+echo "== a bad policy file is rejected; the running policy stays"
+echo "  - {name: broken, from: web, to: nowhere, action: allow}" >> "$work/segments/zz-extra.yaml"
+msg=$($ctl policy reload 2>&1)
+bad_line=$(grep -n 'name: broken' "$work/segments/zz-extra.yaml" | cut -d: -f1)
+names_line() { echo "$msg" | grep -q "zz-extra.yaml:$bad_line: to: unknown segment 'nowhere'"; }
+expect "reload names file and line of the error: $msg" names_line
+version2=$($ctl --json status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['status']['policy_version'])")
+expect "policy version unchanged after a rejected reload ($version = $version2)" test "$version" = "$version2"
+expect "traffic still flows under the old policy" tcp_connects gg-web1 10.0.0.2 5432
+expect "policy.reload_failed alert written" test "$(alerts_of policy.reload_failed)" -ge 1
+rm "$work/segments/zz-extra.yaml"
+$ctl policy reload >/dev/null
+
+echo "== a reload that removes an allowance cuts the live connection"
+( for i in $(seq 1 40); do echo "line-$i"; sleep 0.1; done ) | gg_in gg-web1 nc -w 6 10.0.0.2 5432 > /dev/null 2>&1 &
+sleep 1
+sed -i '/web-to-db/d' "$work/segments/shop.yaml"
+$ctl policy reload >/dev/null
+sleep 0.3
+n1=$(grep -c '^line-' "$work/db-5432.txt")
+sleep 1.5
+n2=$(grep -c '^line-' "$work/db-5432.txt")
+expect "no data arrives after the allowing rule is gone ($n1 -> $n2 lines)" test "$n2" -eq "$n1"
+expect "flows_cut counter is non-zero" test "$(counter flows_cut)" -gt 0
+cp "$work/shop.yaml.orig" "$work/segments/shop.yaml"
+$ctl policy reload >/dev/null
+db_server "$work/db-q.txt"
+
+echo "== quarantine cuts a live connection at once; release restores"
+( for i in $(seq 1 40); do echo "q-$i"; sleep 0.1; done ) | gg_in gg-web2 nc -w 6 10.0.0.2 5432 > /dev/null 2>&1 &
+sleep 1
+$ctl quarantine web2 >/dev/null
+sleep 0.3
+q1=$(grep -c '^q-' "$work/db-q.txt")
+sleep 1.5
+q2=$(grep -c '^q-' "$work/db-q.txt")
+expect "connection from web2 was carrying data before quarantine ($q1 lines)" test "$q1" -ge 5
+expect "no data from web2 after quarantine ($q1 -> $q2 lines)" test "$q2" -eq "$q1"
+expect_not "quarantined web2 cannot open new connections" tcp_connects gg-web2 10.0.0.2 5432
+echo "dns-from-quarantine" | gg_in gg-web2 nc -u -w 1 10.0.0.254 53
+sleep 0.3
+expect "quarantined web2 may still use the DNS allowance" grep -q dns-from-quarantine "$work/out-dns.txt"
+expect "web1 is unaffected by web2's quarantine" tcp_connects gg-web1 10.0.0.2 5432
+expect "quarantine alert written" test "$(alerts_of quarantine)" -ge 1
+in_quarantine() { $ctl status | grep -q 'web2.*quarantine'; }
+expect "status shows web2 in quarantine" in_quarantine
+$ctl release web2 >/dev/null
+db_server "$work/db-r.txt"
+expect "released web2 connects again" tcp_connects gg-web2 10.0.0.2 5432
+
+echo "== flows view"
+lists_flows() { $ctl flows --port web1 | grep -q '10.0.0.1:'; }
+expect "goldgatectl flows --port web1 lists tracked connections" lists_flows
+
+echo "== fail closed when the flow table is full"
+gg_switch_stop
+gg_write_config "$work" 64
+gg_switch_start "$work" "$bin" || exit 1
+gg_in gg-web1 ping -i 0.1 -c 40 -W 1 10.0.0.2 > "$work/ping2.txt" 2>&1 &
+pingpid=$!
+sleep 0.5
+for p in $(seq 20000 20099); do echo x | gg_in gg-web2 nc -u -w 0 -p "$p" 10.0.0.2 53 2>/dev/null; done
+full=$(counter flow_table_full)
+expect "new flows beyond 64 are refused (flow_table_full = $full)" test "$full" -gt 0
+expect_not "a new TCP connection is refused while the table is full" tcp_connects gg-web1 10.0.0.2 5432
+wait $pingpid
+received=$(grep -o '[0-9]* received' "$work/ping2.txt" | cut -d' ' -f1)
+expect "the existing ping flow kept working (${received:-0}/40 replies)" test "${received:-0}" -ge 38
+expect "flow_table.full alert written" test "$(alerts_of flow_table.full)" -ge 1
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
