@@ -46,10 +46,15 @@ gg_switch_start "$work" "$bin" || exit 1
 dbpid=""
 db_server() {
   [ -n "$dbpid" ] && { kill "$dbpid" 2>/dev/null; wait "$dbpid" 2>/dev/null; }
-  gg_in gg-db1 nc -lk 5432 > "$1" &
+  # Not through gg_in: $! must be nc itself (ip netns exec execs it), not a subshell.
+  ip netns exec gg-db1 nc -lk 5432 > "$1" &
   dbpid=$!
-  sleep 0.2
+  local i
+  for i in $(seq 1 50); do gg_in gg-db1 ss -ltn | grep -q ':5432 ' && return 0; sleep 0.05; done
+  echo "database server did not start listening"
 }
+# Waits up to 3 s for FILE to hold at least one line matching PATTERN.
+wait_lines() { local i; for i in $(seq 1 30); do grep -q "$2" "$1" && return 0; sleep 0.1; done; return 1; }
 db_server "$work/db-5432.txt"
 gg_in gg-db1 nc -lk 22 > /dev/null &
 gg_in gg-web1 nc -lk 8080 > /dev/null &
@@ -132,8 +137,8 @@ rm "$work/segments/zz-extra.yaml"
 $ctl policy reload >/dev/null
 
 echo "== a reload that removes an allowance cuts the live connection"
-( for i in $(seq 1 40); do echo "line-$i"; sleep 0.1; done ) | gg_in gg-web1 nc -w 6 10.0.0.2 5432 > /dev/null 2>&1 &
-sleep 1
+( for i in $(seq 1 60); do echo "line-$i"; sleep 0.1; done ) | gg_in gg-web1 nc -w 6 10.0.0.2 5432 > /dev/null 2>&1 &
+wait_lines "$work/db-5432.txt" '^line-5$'
 sed -i '/web-to-db/d' "$work/segments/shop.yaml"
 $ctl policy reload >/dev/null
 sleep 0.3
@@ -147,8 +152,8 @@ $ctl policy reload >/dev/null
 db_server "$work/db-q.txt"
 
 echo "== quarantine cuts a live connection at once; release restores"
-( for i in $(seq 1 40); do echo "q-$i"; sleep 0.1; done ) | gg_in gg-web2 nc -w 6 10.0.0.2 5432 > /dev/null 2>&1 &
-sleep 1
+( for i in $(seq 1 60); do echo "q-$i"; sleep 0.1; done ) | gg_in gg-web2 nc -w 6 10.0.0.2 5432 > /dev/null 2>&1 &
+wait_lines "$work/db-q.txt" '^q-5$'
 $ctl quarantine web2 >/dev/null
 sleep 0.3
 q1=$(grep -c '^q-' "$work/db-q.txt")

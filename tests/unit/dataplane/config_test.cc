@@ -111,8 +111,7 @@ TEST_CASE("bad switch configurations fail with file:line and the expected reason
     DYNAMIC_SECTION(name) {
       std::string text = readText(path);
       auto expect = expectationOf(text);
-      INFO("file lacks a '# expect: <line>: <text>' first line");
-      REQUIRE(expect.has_value());
+      if (!expect) FAIL("the file lacks a '# expect: <line>: <text>' first line");
       auto r = parseSwitchConfig(text, name);
       REQUIRE_FALSE(r.has_value());
       CHECK(r.error().code == Error::Code::kParse);
@@ -148,15 +147,13 @@ TEST_CASE("bad segment files fail with file:line and the expected reason", "[con
         std::string name = fs::relative(p, root).string();
         std::string text = readText(p);
         if (auto e = expectationOf(text)) {
-          INFO("more than one file of the case has an '# expect:' line");
-          REQUIRE_FALSE(expect.has_value());
+          if (expect) FAIL("more than one file of the case has an '# expect:' line");
           expect = e;
           expectFile = name;
         }
         files.emplace_back(name, text);
       }
-      INFO("no file of the case has a '# expect: <line>: <text>' first line");
-      REQUIRE(expect.has_value());
+      if (!expect) FAIL("no file of the case has a '# expect: <line>: <text>' first line");
       auto r = parseSegments(files, sw);
       REQUIRE_FALSE(r.has_value());
       CHECK(r.error().code == Error::Code::kParse);

@@ -544,7 +544,12 @@ TEST_CASE("parsePacket: malformed frames give their specific drop reason", "[pac
     CHECK(parse(cat(ethernet(kEthIpv6), ipv6(58, icmp7))) == DropReason::kTruncatedL4);
   }
   SECTION("bad TCP data offset") {
-    CHECK(parse(cat(ethernet(kEthIpv4), ipv4(6, tcp(1, 2, kTcpSyn, 4)))) == DropReason::kBadTcpHeaderLength);
+    Bytes doff4 = tcp(1, 2, kTcpSyn);
+    doff4[12] = 4 << 4;  // 16 bytes: below the minimum header
+    CHECK(parse(cat(ethernet(kEthIpv4), ipv4(6, doff4))) == DropReason::kBadTcpHeaderLength);
+    Bytes doff0 = tcp(1, 2, kTcpSyn);
+    doff0[12] = 0;
+    CHECK(parse(cat(ethernet(kEthIpv4), ipv4(6, doff0))) == DropReason::kBadTcpHeaderLength);
     Bytes doff6 = tcp(1, 2, kTcpSyn);
     doff6[12] = 6 << 4;  // claims 24 bytes, 20 present
     CHECK(parse(cat(ethernet(kEthIpv4), ipv4(6, doff6))) == DropReason::kBadTcpHeaderLength);
