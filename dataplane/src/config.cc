@@ -166,10 +166,16 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   Ctx c(name);
   YAML::Node root = loadYaml(text, name);
   if (!root || root.IsNull()) c.failAt(1, "empty configuration");
-  c.onlyKeys(root, {"eal", "ports", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
+  c.onlyKeys(root, {"mode", "eal", "ports", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
                     "rx_ring", "tx_ring"});
   SwitchConfig sw;
   sw.source_file = name;
+  if (root["mode"]) {
+    std::string m = c.str(root["mode"], "mode");
+    if (m == "secure") sw.mode = SwitchMode::kSecure;
+    else if (m == "l2") sw.mode = SwitchMode::kL2;
+    else c.fail(root["mode"], "mode: expected 'secure' or 'l2' (benchmark baseline), got '" + m + "'");
+  }
   if (root["eal"]) sw.eal_args = c.strList(root["eal"], "eal");
   if (root["mbufs"]) sw.mbufs = static_cast<uint32_t>(c.uint(root["mbufs"], "mbufs", 1023, 1u << 24));
   if (root["rx_ring"]) sw.rx_ring = static_cast<uint16_t>(c.uint(root["rx_ring"], "rx_ring", 64, 4096));

@@ -134,10 +134,4 @@ int32_t FlowTable::next(uint32_t* iter, const FlowKey** key) const {
   return pos;
 }
 
-size_t FlowTable::bytesPerFlow() {
-  // Key store slot (key + data pointer), one signature/index bucket entry per key (2 x 4 bytes in
-  // the main and extendable tables) and the 64-byte flow record.
-  return sizeof(FlowKey) + sizeof(void*) + 8 + 8 + sizeof(Flow);
-}
-
 }  // namespace goldgate::dataplane

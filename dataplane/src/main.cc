@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.add_option("--duration", opts.duration_s, "stop after this many seconds (after warm-up)");
   app.add_option("--warmup", opts.warmup_s, "seconds of traffic before measurements in --stats-json start");
   app.add_option("--stats-json", opts.stats_json, "write final counters and measurements to this file");
+  app.add_option("--max-packets", opts.max_packets,
+                 "stop receiving after this many packets (benchmarks: e.g. exactly one pass of new flows)");
   app.add_flag("--check", checkOnly, "validate the configuration and segment files, then exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "goldgate-switch: %s\n", s.error().message.c_str());
     return 1;
   }
+  if (sw->mode == SwitchMode::kL2)
+    std::fprintf(stderr, "goldgate-switch: WARNING: mode l2 is a benchmark baseline: no microsegments, no connection tracking\n");
   std::fprintf(stderr, "goldgate-switch: forwarding on %zu ports; control socket %s\n", sw->ports.size(),
                sw->control_socket.c_str());
   return (*s)->run();

@@ -179,7 +179,11 @@ class AclBuilder {
   Result<void> buildOne(int fam, const void* rules, size_t n, size_t ruleSize, const rte_acl_config& cfg,
                         rte_acl_ctx** out) {
     if (n == 0) return {};  // no rules for this family: every lookup is a miss (default deny)
-    std::string name = "gg" + std::to_string(fam) + "_" + std::to_string(gen_);
+    // rte_acl_create returns the existing context when the name is taken, and on failure this
+    // builder frees what it got: a name shared with a live policy would corrupt that policy.
+    // A process-wide sequence number keeps every context name unique, whatever the generation.
+    static std::atomic<uint64_t> seq{0};
+    std::string name = "gg" + std::to_string(fam) + "_" + std::to_string(gen_) + "_" + std::to_string(seq++);
     rte_acl_param p{};
     p.name = name.c_str();
     p.socket_id = SOCKET_ID_ANY;

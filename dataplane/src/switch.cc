@@ -204,6 +204,8 @@ Result<void> SwitchImpl::start() {
   shared_.policy = &policy_;
   shared_.stop = &workers_stop_;
   shared_.ports = port_ids_;
+  shared_.secure = sw_.mode == SwitchMode::kSecure;
+  shared_.max_packets = opts_.max_packets;
   size_t qsz = rte_rcu_qsbr_get_memsize(static_cast<uint32_t>(worker_lcores_.size()));
   qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("gg_qsbr", qsz, RTE_CACHE_LINE_SIZE));
   if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, static_cast<uint32_t>(worker_lcores_.size())) != 0)
@@ -215,11 +217,15 @@ Result<void> SwitchImpl::start() {
   shared_.alerts = alert_ring_;
   // One flow table per worker; the configured size is shared out between them.
   uint32_t perWorker = std::max<uint32_t>(64, sw_.flow_table_size / static_cast<uint32_t>(worker_lcores_.size()));
+  rte_malloc_socket_stats before{}, after{};
+  rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &before);
   for (uint32_t w = 0; w < worker_lcores_.size(); ++w) {
     auto ft = FlowTable::create("gg_flows" + std::to_string(w), perWorker, static_cast<int>(rte_lcore_to_socket_id(worker_lcores_[w])));
     if (!ft) return ft.error();
     workers_.push_back(std::make_unique<Worker>(w, static_cast<uint16_t>(w), &shared_, std::move(*ft)));
   }
+  rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &after);
+  flow_bytes_ = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
   auto log = alerts::AlertLog::open(sw_.alert_file, sw_.alert_window_ms, "goldgate-switch");
   if (!log) return log.error();
   alert_log_ = std::move(*log);
@@ -346,7 +352,10 @@ void SwitchImpl::writeStats(const std::string& path) {
   o << "  \"flows_active\": " << active << ",\n";
   o << "  \"flows_cut\": " << cut << ",\n";
   o << "  \"flows_expired\": " << expired << ",\n";
-  o << "  \"bytes_per_flow\": " << FlowTable::bytesPerFlow() << ",\n";
+  uint64_t capacity = 0;
+  for (const auto& w : workers_) capacity += w->flows().capacity();
+  o << "  \"bytes_per_flow\": " << (capacity ? static_cast<double>(flow_bytes_) / capacity : 0) << ",\n";
+  o << "  \"flow_capacity\": " << capacity << ",\n";
   o << "  \"policy_version\": " << generation_ << ",\n";
   o << "  \"alerts_written\": " << alert_log_->written() << ",\n";
   o << "  \"drops\": {";

@@ -77,6 +77,7 @@ class SwitchImpl {
   bool eal_up_ = false;
   bool ports_started_ = false;
   bool all_pcap_ = false;
+  size_t flow_bytes_ = 0;  // DPDK heap taken by the flow tables (hash + records), measured at start
   std::chrono::steady_clock::time_point started_;
   // Measurement window for stats_json.
   struct Snapshot {

@@ -9,6 +9,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace goldgate::dataplane {
@@ -233,6 +234,7 @@ void Worker::serveMailbox(const CompiledPolicy& pol) {
   mailbox_.state.store(2, std::memory_order_release);
 }
 
+template <bool kSecure>
 void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, uint32_t n, uint64_t now) {
   PacketMeta meta[kBurst];
   FlowKey keys[kBurst];
@@ -246,9 +248,10 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   uint64_t rxBytes = 0;
   const bool inUplink = pol.isUplink(in);
   const PortBinding& bind = pol.port(in);
-  const uint32_t floodMask = pol.floodMask(in);
+  const uint32_t allPorts = (shared_->ports.size() >= 32 ? ~0u : (1u << shared_->ports.size()) - 1);
+  const uint32_t floodMask = kSecure ? pol.floodMask(in) : allPorts & ~(1u << in);
 
-  if (!inUplink && pol.portSegment(in) == kSegUnassigned) {
+  if (kSecure && !inUplink && pol.portSegment(in) == kSegUnassigned) {
     for (uint32_t i = 0; i < n; ++i) {
       rxBytes += rte_pktmbuf_pkt_len(pkts[i]);
       drop(pkts[i], DropReason::kPortClosed, in);
@@ -320,6 +323,11 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       continue;
     }
     out[i] = static_cast<int16_t>(o);
+    if constexpr (!kSecure) {
+      send(static_cast<uint16_t>(o), m);  // L2 baseline: no policy, no connection tracking
+      pkts[i] = nullptr;
+      continue;
+    }
     if (pm.flags & kFlagLaterFragment) {
       // Decided after the burst's first fragments have been admitted (pass 5).
       later[nlater++] = static_cast<uint8_t>(i);
@@ -492,19 +500,32 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
 void Worker::run() {
   rte_rcu_qsbr_thread_register(shared_->qsbr, id_);
   rte_rcu_qsbr_thread_online(shared_->qsbr, id_);
+  if (shared_->secure) loop<true>();
+  else loop<false>();
+  flushTx();
+  rte_rcu_qsbr_thread_offline(shared_->qsbr, id_);
+  rte_rcu_qsbr_thread_unregister(shared_->qsbr, id_);
+}
+
+template <bool kSecure>
+void Worker::loop() {
   rte_mbuf* pkts[kBurst];
   uint32_t iteration = 0;
   uint64_t idle = 0;
+  uint64_t received = 0;
+  const uint64_t maxPackets = shared_->max_packets ? shared_->max_packets : UINT64_MAX;
   const uint32_t nports = static_cast<uint32_t>(shared_->ports.size());
   while (!shared_->stop->load(std::memory_order_relaxed)) {
     const CompiledPolicy* pol = shared_->policy->load(std::memory_order_acquire);
     uint64_t start = rte_rdtsc();
     uint32_t total = 0;
-    for (uint32_t p = 0; p < nports; ++p) {
-      uint16_t n = rte_eth_rx_burst(shared_->ports[p], queue_, pkts, kBurst);
+    for (uint32_t p = 0; p < nports && received < maxPackets; ++p) {
+      uint16_t want = static_cast<uint16_t>(std::min<uint64_t>(kBurst, maxPackets - received));
+      uint16_t n = rte_eth_rx_burst(shared_->ports[p], queue_, pkts, want);
       if (n == 0) continue;
       total += n;
-      processBurst(*pol, static_cast<uint16_t>(p), pkts, n, start);
+      received += n;
+      processBurst<kSecure>(*pol, static_cast<uint16_t>(p), pkts, n, start);
     }
     flushTx();
     if (total) {
@@ -525,7 +546,7 @@ void Worker::run() {
     } else {
       ++idle;
     }
-    if (++iteration % kAgeEvery == 0) age(*pol, start, kAgeBudget);
+    if (kSecure && ++iteration % kAgeEvery == 0) age(*pol, start, kAgeBudget);
     serveMailbox(*pol);
     stats_.flows_active.store(flows_->count(), std::memory_order_relaxed);
     stats_.idle_streak.store(idle, std::memory_order_relaxed);
@@ -533,9 +554,9 @@ void Worker::run() {
     // The policy pointer is not used past this point: tell RCU this worker is quiescent.
     rte_rcu_qsbr_quiescent(shared_->qsbr, id_);
   }
-  flushTx();
-  rte_rcu_qsbr_thread_offline(shared_->qsbr, id_);
-  rte_rcu_qsbr_thread_unregister(shared_->qsbr, id_);
 }
+
+template void Worker::loop<true>();
+template void Worker::loop<false>();
 
 }  // namespace goldgate::dataplane

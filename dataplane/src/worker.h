@@ -92,6 +92,8 @@ struct WorkerShared {
   std::vector<uint16_t> ports;  // DPDK port ids in switch port order
   TimeoutTicks timeouts{};
   uint64_t tsc_hz = 0;
+  uint64_t max_packets = 0;  // per worker; 0 = unlimited
+  bool secure = true;        // false: L2 baseline mode (no microsegments, no conntrack)
 };
 
 class Worker {
@@ -116,7 +118,10 @@ class Worker {
     uint64_t tsc;
   };
 
+  template <bool kSecure>
   void processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, uint32_t n, uint64_t now);
+  template <bool kSecure>
+  void loop();
   void processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, const PacketMeta* meta, const FlowKey* keys,
                     const void** keyPtrs, const uint8_t* keyIdx, const uint8_t* srcIsA, const int16_t* out,
                     uint32_t nkeys, uint64_t now);

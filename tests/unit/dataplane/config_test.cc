@@ -196,6 +196,7 @@ TEST_CASE("loadSegments reports a missing folder and names each file in errors",
 
 TEST_CASE("a complete switch configuration sets every field", "[config]") {
   const char* yaml = R"(# every key there is
+mode: l2
 eal: [-l, "0-1", --log-level, "*:info"]
 mbufs: 32767
 rx_ring: 512
@@ -238,6 +239,7 @@ ports:
   REQUIRE(r.has_value());
   const SwitchConfig& sw = *r;
   CHECK(sw.source_file == "/etc/goldgate/goldgate.yaml");
+  CHECK(sw.mode == SwitchMode::kL2);
   CHECK(sw.eal_args == std::vector<std::string>{"-l", "0-1", "--log-level", "*:info"});
   CHECK(sw.mbufs == 32767);
   CHECK(sw.rx_ring == 512);
@@ -271,8 +273,8 @@ ports:
   CHECK(vm1.ips[0].toString() == "10.0.0.1");
   CHECK(vm1.ips[1].toString() == "2001:db8::1");
   CHECK(vm1.loc.file == "/etc/goldgate/goldgate.yaml");
-  CHECK(vm1.loc.line == 25);
-  CHECK(vm1.loc.str() == "/etc/goldgate/goldgate.yaml:25");
+  CHECK(vm1.loc.line == 26);
+  CHECK(vm1.loc.str() == "/etc/goldgate/goldgate.yaml:26");
 
   const PortConfig& vm2 = sw.ports[1];
   CHECK(vm2.role == PortRole::kVm);  // the default role
@@ -280,7 +282,7 @@ ports:
   REQUIRE(vm2.ips.size() == 1);  // a single address may be written as a scalar
   CHECK(vm2.ips[0].family == 4);
   CHECK(vm2.ips[0].toString() == "10.0.1.1");
-  CHECK(vm2.loc.line == 32);
+  CHECK(vm2.loc.line == 33);
 
   const PortConfig& up0 = sw.ports[2];
   CHECK(up0.role == PortRole::kUplink);
@@ -293,6 +295,7 @@ TEST_CASE("omitted keys take their defaults", "[config]") {
   auto r = parseSwitchConfig("ports:\n  - {name: vm1, devargs: net_null0}\n", "goldgate.yaml");
   REQUIRE(r.has_value());
   const SwitchConfig defaults;
+  CHECK(r->mode == SwitchMode::kSecure);
   CHECK(r->eal_args.empty());
   CHECK(r->mbufs == defaults.mbufs);
   CHECK(r->mbufs == 16383);
@@ -319,10 +322,11 @@ TEST_CASE("omitted keys take their defaults", "[config]") {
 
   // Range limits themselves are accepted.
   auto limits = parseSwitchConfig(
-      "mbufs: 1023\nrx_ring: 64\ntx_ring: 4096\nflow_table: {size: 64}\nalerts: {window_ms: 3600000}\n"
+      "mode: secure\nmbufs: 1023\nrx_ring: 64\ntx_ring: 4096\nflow_table: {size: 64}\nalerts: {window_ms: 3600000}\n"
       "timeouts: {tcp_syn: 1, tcp_established: 604800}\nports: [{name: " + std::string(32, 'p') + ", devargs: x}]\n",
       "limits.yaml");
   REQUIRE(limits.has_value());
+  CHECK(limits->mode == SwitchMode::kSecure);
   CHECK(limits->mbufs == 1023);
   CHECK(limits->flow_table_size == 64);
   CHECK(limits->alert_window_ms == 3600000);

@@ -18,7 +18,7 @@ using namespace goldgate::dataplane;
 
 namespace {
 
-// rte_acl contexts are named after the generation: every compile here gets a generation of its own.
+// Every compile here gets a generation of its own, as the switch's publish() gives them.
 uint64_t freshGeneration() {
   static uint64_t g = 1000;
   return ++g;
@@ -469,6 +469,29 @@ TEST_CASE("CompiledPolicy: generations and independent compiles", "[policy]") {
   CHECK((*b)->portSegment(kWeb1) == kSegQuarantine);
   CHECK(classifyId(**b, key4(kTcp, kSegQuarantine, db, "10.0.0.1", "10.0.1.1", 1, 5432)) == 0);
   CHECK(classifyId(**a, key4(kTcp, web, db, "10.0.0.1", "10.0.1.1", 1, 5432)) == 2);
+}
+
+TEST_CASE("CompiledPolicy: compiles of the same generation do not share ACL contexts", "[policy]") {
+  // rte_acl_create hands back an existing context of the same name; a compile must never reuse
+  // (or, failing, free) the tables of a policy that is still alive.
+  const SwitchConfig sw = switchOf(kSwitch);
+  const SegmentsConfig http = segmentsOf("rules:\n  - {name: http, from: any, to: any, proto: tcp, ports: 80, action: allow}\n", sw);
+  const SegmentsConfig https = segmentsOf("rules:\n  - {name: https, from: any, to: any, proto: tcp, ports: 443, action: allow}\n", sw);
+  const uint64_t gen = freshGeneration();
+  auto a = CompiledPolicy::compile(sw, http, {}, gen, 1);
+  REQUIRE(a.has_value());
+  auto b = CompiledPolicy::compile(sw, https, {}, gen, 1);
+  INFO((b.has_value() ? std::string() : b.error().message));
+  REQUIRE(b.has_value());
+  const AclKey4 k80 = key4(kTcp, kSegExternal, kSegExternal, "10.0.0.1", "10.0.0.2", 1, 80);
+  const AclKey4 k443 = key4(kTcp, kSegExternal, kSegExternal, "10.0.0.1", "10.0.0.2", 1, 443);
+  CHECK(classifyId(**a, k80) == 1);
+  CHECK(classifyId(**a, k443) == 0);
+  CHECK(classifyId(**b, k80) == 0);
+  CHECK(classifyId(**b, k443) == 1);
+  a = makeError(Error::Code::kInternal, "dropped");  // free the first policy: the second one is unaffected
+  CHECK(classifyId(**b, k443) == 1);
+  CHECK(classifyId(**b, k80) == 0);
 }
 
 TEST_CASE("CompiledPolicy: 23,000 rules compile and classify", "[policy][large]") {

@@ -45,7 +45,13 @@ struct Timeouts {
   uint32_t other = 60;
 };
 
+enum class SwitchMode : uint8_t {
+  kSecure,  // microsegments, connection tracking, anti-spoofing (the product)
+  kL2,      // learning L2 switch with anti-spoofing only: a benchmark baseline, never for production
+};
+
 struct SwitchConfig {
+  SwitchMode mode = SwitchMode::kSecure;
   std::vector<std::string> eal_args;
   std::vector<PortConfig> ports;
   uint32_t flow_table_size = 65536;

@@ -117,8 +117,6 @@ class FlowTable {
   const Flow& at(int32_t pos) const { return flows_[pos]; }
   uint32_t count() const { return count_; }
   uint32_t capacity() const { return capacity_; }
-  /// Bytes of memory per tracked flow (hash table share + flow record), for reporting.
-  static size_t bytesPerFlow();
 
  private:
   FlowTable() = default;

@@ -15,6 +15,7 @@ struct RunOptions {
   double duration_s = 0;           // stop after this many seconds (0 = run until signalled)
   double warmup_s = 0;             // figures in stats_json cover the time after warm-up
   std::string stats_json;          // write final counters and measurements here
+  uint64_t max_packets = 0;        // stop receiving after this many packets (0 = no limit); benchmarks
 };
 
 class SwitchImpl;

@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""goldgate-switch benchmark: the real switch binary on pcap replay, with hugepages, next to the
+I/O ceiling (dpdk-testpmd io forwarding over the same devices) measured in the same run.
+
+Writes BUILD/bench/results.json: a list of {"name", "value", "unit", "ceiling", "ratio"} and prints
+a table. Each case runs REPEATS times; the median is reported with the spread (min-max).
+Every run checks a correctness invariant (all flows tracked, no drops, every packet forwarded) and
+the benchmark fails if one does not hold.
+
+Usage: run.py BUILD_DIR [--repeats N] [--duration S] [--warmup S] [--quick]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FLOWS = 10000
+NEW_FLOWS = 100000
+HUGEPAGES = 1024           # 2 MiB pages: 2 GiB, enough for the largest case with room to spare
+SOCKET_MEM = 1536
+TARGET_CYCLES_23K = 190    # the issue's target: cycles per packet, all-in, 23,000 rules + conntrack
+TARGET_NEW_FLOWS = 2.0     # million new flows per second per core
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+class Hugepages:
+    """Reserves 2 MiB hugepages and mounts a hugetlbfs of our own; restores both afterwards."""
+
+    def __init__(self, pages):
+        self.pages = pages
+        self.mount = tempfile.mkdtemp(prefix="gg-huge-")
+        self.path = "/proc/sys/vm/nr_hugepages"
+
+    def __enter__(self):
+        self.before = int(open(self.path).read())
+        with open(self.path, "w") as f:
+            f.write(str(self.before + self.pages))
+        got = int(open(self.path).read()) - self.before
+        if got < self.pages * 3 // 4:
+            self.__exit__()
+            sys.exit("bench: could reserve only %d of %d hugepages (memory fragmented?)" % (got, self.pages))
+        subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", self.mount], check=True)
+        log("hugepages: %d x 2 MiB reserved, mounted at %s" % (got, self.mount))
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", self.mount], stderr=subprocess.DEVNULL)
+        os.rmdir(self.mount)
+        with open(self.path, "w") as f:
+            f.write(str(self.before))
+        log("hugepages: released (nr_hugepages back to %d)" % self.before)
+
+
+def eal(huge, prefix, lcores):
+    return ["-l", lcores, "--huge-dir", huge, "--socket-mem", str(SOCKET_MEM), "--file-prefix", prefix,
+            "--no-pci", "--no-telemetry", "--log-level", "*:warning"]
+
+
+def testpmd(huge, work, fwd, rev, warmup, duration):
+    """The I/O ceiling: testpmd io forwarding between the same two pcap devices, one forwarding core.
+    Interactive mode: "show port stats" after warm-up and again after `duration`; the second one's
+    Rx-pps is the average over exactly that interval."""
+    cmd = ["dpdk-testpmd"] + eal(huge, "ggtp", "0,1") + [
+        "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % fwd, "--vdev", "net_pcap1,rx_pcap=%s,infinite_rx=1" % rev,
+        "--", "-i", "--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=65536", "--auto-start"]
+    out = open(os.path.join(work, "testpmd.log"), "w+")
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, text=True)
+    time.sleep(warmup + 1)
+    p.stdin.write("show port stats all\n")
+    p.stdin.flush()
+    time.sleep(duration)
+    p.stdin.write("show port stats all\n")
+    p.stdin.flush()
+    time.sleep(0.5)
+    p.stdin.write("quit\n")
+    p.stdin.flush()
+    try:
+        p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    out.seek(0)
+    pps = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", out.read())]
+    if len(pps) < 4:
+        sys.exit("bench: testpmd gave no statistics; see %s/testpmd.log" % work)
+    return (pps[-1] + pps[-2]) / 1e6
+
+
+def switch_config(work, name, huge, ports, segments_dir, flow_table, mode="secure", mbufs=65535):
+    path = os.path.join(work, name + ".yaml")
+    with open(path, "w") as f:
+        f.write("mode: %s\n" % mode)
+        f.write("eal: %s\n" % json.dumps(eal(huge, "ggsw-" + name, "1")))
+        f.write("mbufs: %d\nflow_table: {size: %d}\nsegments_dir: %s\n" % (mbufs, flow_table, segments_dir))
+        f.write("control: {socket: %s/%s.sock}\nalerts: {file: %s/%s-alerts.jsonl}\nports:\n" % (work, name, work, name))
+        for p in ports:
+            f.write("  - %s\n" % p)
+    return path
+
+
+def run_switch(binary, config, args):
+    stats = config + ".stats.json"
+    cmd = [binary, "-c", config, "--stats-json", stats] + args
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        sys.exit("bench: goldgate-switch failed (%d):\n%s" % (p.returncode, p.stderr))
+    return json.load(open(stats))
+
+
+def invariant(ok, what):
+    if not ok:
+        sys.exit("bench: correctness invariant violated: " + what)
+
+
+def median_spread(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=4.0)
+    ap.add_argument("--warmup", type=float, default=1.5)
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    binary = os.path.join(build, "dataplane", "goldgate-switch")
+    outdir = os.path.join(build, "bench")
+    os.makedirs(outdir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="gg-bench-")
+    gen = [sys.executable, os.path.join(HERE, "gen.py")]
+    subprocess.run(gen + ["traffic", work, str(FLOWS)], check=True)
+    subprocess.run(gen + ["newflows", work, str(NEW_FLOWS)], check=True)
+    fwd, rev, new = (os.path.join(work, f) for f in ("fwd.pcap", "rev.pcap", "new.pcap"))
+    empty = os.path.join(work, "empty.pcap")
+    with open(empty, "wb") as f:  # a capture with no packets: the uplink only transmits (and drops)
+        f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    for n in (100, 23000):
+        d = os.path.join(work, "rules%d" % n)
+        os.makedirs(d)
+        subprocess.run(gen + ["rules", os.path.join(d, "rules.yaml"), str(n)], check=True)
+    hz = None
+    results = []
+    table = []
+    with Hugepages(HUGEPAGES) as huge:
+        log("ceiling: dpdk-testpmd io forwarding, same devices, %d runs" % args.repeats)
+        ceil_runs = [testpmd(huge.mount, work, fwd, rev, args.warmup, args.duration) for _ in range(args.repeats)]
+        ceiling, cmin, cmax = median_spread(ceil_runs)
+
+        vm = '{name: web, devargs: "net_pcap0,rx_pcap=%s,infinite_rx=1", vm: web1, mac: "02:00:00:00:00:01", ips: [10.0.0.1]}'
+        up = '{name: uplink, devargs: "net_pcap1,rx_pcap=%s,infinite_rx=1", role: uplink}'
+        cases = [
+            ("l2", "L2 forwarding (parse, anti-spoofing, FDB)", "l2", os.path.join(work, "rules100")),
+            ("acl100_ct", "100 rules + conntrack, established flows", "secure", os.path.join(work, "rules100")),
+            ("acl23k_ct", "23,000 rules + conntrack, established flows", "secure", os.path.join(work, "rules23000")),
+        ]
+        for key, title, mode, segdir in cases:
+            runs = []
+            for r in range(args.repeats):
+                cfg = switch_config(work, key, huge.mount, [vm % fwd, up % rev], segdir, 65536, mode)
+                s = run_switch(binary, cfg, ["--warmup", str(args.warmup), "--duration", str(args.duration)])
+                hz = s["tsc_hz"]
+                bad = {k: v for k, v in s["drops"].items() if v}
+                invariant(not bad, "%s: drops %s" % (key, bad))
+                invariant(s["tx_packets"] >= s["packets"] * 0.999, "%s: forwarded %d of %d" % (key, s["tx_packets"], s["packets"]))
+                if mode == "secure":
+                    invariant(s["flows_active"] == FLOWS, "%s: %d flows tracked, want %d" % (key, s["flows_active"], FLOWS))
+                runs.append(s)
+                log("  %-10s run %d: %.2f Mpps, %.1f cycles/packet" % (key, r + 1, s["rx_mpps"], s["cycles_per_packet"]))
+            mpps, lo, hi = median_spread([s["rx_mpps"] for s in runs])
+            cpp, clo, chi = median_spread([s["cycles_per_packet"] for s in runs])
+            ceil_cpp = hz / (ceiling * 1e6)
+            results.append({"name": key + "_mpps", "value": round(mpps, 3), "unit": "Mpps", "ceiling": round(ceiling, 3),
+                            "ratio": round(mpps / ceiling, 3), "spread": [round(lo, 3), round(hi, 3)], "case": title})
+            results.append({"name": key + "_cycles_per_packet", "value": round(cpp, 1), "unit": "cycles/packet",
+                            "ceiling": round(ceil_cpp, 1), "ratio": round(cpp / ceil_cpp, 2),
+                            "spread": [round(clo, 1), round(chi, 1)], "case": title})
+            table.append((title, mpps, lo, hi, cpp, mpps / ceiling))
+            if key == "acl23k_ct":
+                bpf = runs[0]["bytes_per_flow"]
+
+        # New-flow setup: one pass over NEW_FLOWS distinct flows, every packet creates a flow.
+        runs = []
+        for r in range(args.repeats):
+            cfg = switch_config(work, "newflows", huge.mount,
+                                [vm % new, up.replace(",infinite_rx=1", "") % empty], os.path.join(work, "rules23000"),
+                                1 << 18, mbufs=262143)
+            s = run_switch(binary, cfg, ["--max-packets", str(NEW_FLOWS), "--exit-when-drained"])
+            invariant(s["flows_created"] == NEW_FLOWS, "newflows: created %d flows, want %d" % (s["flows_created"], NEW_FLOWS))
+            runs.append(s)
+            log("  newflows   run %d: %.2f M flows/s, %.0f cycles/packet all-in, %.0f in setup" %
+                (r + 1, s["tsc_hz"] / s["cycles_per_packet"] / 1e6, s["cycles_per_packet"], s["cycles_per_new_flow"]))
+        rate, rlo, rhi = median_spread([s["tsc_hz"] / s["cycles_per_packet"] / 1e6 for s in runs])
+        setup, _, _ = median_spread([s["cycles_per_new_flow"] for s in runs])
+        results.append({"name": "new_flow_setup_rate", "value": round(rate, 3), "unit": "M flows/s per core",
+                        "ceiling": round(ceiling, 3), "ratio": round(rate / ceiling, 3), "spread": [round(rlo, 3), round(rhi, 3)],
+                        "case": "every packet a new flow, 23,000 rules; ceiling: I/O Mpps"})
+        results.append({"name": "new_flow_setup_cycles", "value": round(setup, 1), "unit": "cycles/flow (classify + insert)",
+                        "ceiling": round(hz / (ceiling * 1e6), 1), "ratio": round(setup / (hz / (ceiling * 1e6)), 2),
+                        "case": "miss path only"})
+        results.append({"name": "memory_per_flow", "value": round(bpf, 1), "unit": "bytes/flow",
+                        "ceiling": 256, "ratio": round(bpf / 256, 3),
+                        "case": "DPDK heap of the flow tables / capacity; ceiling: a 256-byte budget"})
+        results.append({"name": "ceiling_testpmd_io", "value": round(ceiling, 3), "unit": "Mpps", "ceiling": round(ceiling, 3),
+                        "ratio": 1.0, "spread": [round(cmin, 3), round(cmax, 3)], "case": "dpdk-testpmd io forwarding"})
+
+    cpp23 = next(r for r in results if r["name"] == "acl23k_ct_cycles_per_packet")["value"]
+    results.append({"name": "target_acl23k_cycles", "value": cpp23, "unit": "cycles/packet", "ceiling": TARGET_CYCLES_23K,
+                    "ratio": round(cpp23 / TARGET_CYCLES_23K, 3), "case": "target: <= 190 cycles/packet all-in"})
+    results.append({"name": "target_new_flow_rate", "value": round(rate, 3), "unit": "M flows/s", "ceiling": TARGET_NEW_FLOWS,
+                    "ratio": round(rate / TARGET_NEW_FLOWS, 3), "case": "target: >= 2 M new flows/s per core"})
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    shutil.rmtree(work, ignore_errors=True)
+
+    log("")
+    log("%-48s %10s %10s %10s %12s" % ("case (median of %d)" % args.repeats, "value", "ceiling", "ratio", "spread"))
+    for r in results:
+        spread = "%s-%s" % tuple(r["spread"]) if "spread" in r else ""
+        log("%-48s %10s %10s %10s %12s  %s" % (r["name"], r["value"], r["ceiling"], r["ratio"], spread, r["unit"]))
+    log("")
+    ok23 = cpp23 <= TARGET_CYCLES_23K
+    okNew = rate >= TARGET_NEW_FLOWS
+    log("target 23,000 rules + conntrack <= %d cycles/packet: %s (%.1f)" % (TARGET_CYCLES_23K, "met" if ok23 else "NOT met", cpp23))
+    log("target new flows >= %.1f M/s per core: %s (%.2f)" % (TARGET_NEW_FLOWS, "met" if okNew else "NOT met", rate))
+    log("results: %s" % os.path.join(outdir, "results.json"))
+
+
+if __name__ == "__main__":
+    main()
