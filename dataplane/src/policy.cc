@@ -8,6 +8,7 @@
 #include <cstring>
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 namespace goldgate::dataplane {
 namespace {
@@ -252,8 +253,19 @@ void CompiledPolicy::classify6(const uint8_t** keys, uint32_t* results, uint32_t
   rte_acl_classify(acl6_, keys, results, n, 1);
 }
 
+void CompiledPolicy::inheritHits(const CompiledPolicy& old) {
+  std::map<std::tuple<std::string, std::string, int>, uint32_t> byPlace;
+  for (uint32_t id = 0; id < old.ruleCount(); ++id)
+    byPlace[{old.rules_[id].name, old.rules_[id].loc.file, old.rules_[id].loc.line}] = id;
+  base_hits_.assign(rules_.size(), 0);
+  for (uint32_t id = 0; id < rules_.size(); ++id) {
+    auto it = byPlace.find({rules_[id].name, rules_[id].loc.file, rules_[id].loc.line});
+    if (it != byPlace.end()) base_hits_[id] = old.hits(it->second);
+  }
+}
+
 uint64_t CompiledPolicy::hits(uint32_t id) const {
-  uint64_t sum = 0;
+  uint64_t sum = id < base_hits_.size() ? base_hits_[id] : 0;
   for (uint32_t w = 0; w < workers_; ++w) sum += hits_[w * hit_stride_ + id].load(std::memory_order_relaxed);
   return sum;
 }

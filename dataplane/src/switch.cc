@@ -180,6 +180,7 @@ Result<void> SwitchImpl::publish(const SegmentsConfig& segs, const std::set<std:
   auto pol = CompiledPolicy::compile(sw_, segs, quarantined, generation_ + 1, static_cast<uint32_t>(worker_lcores_.size()));
   if (!pol) return pol.error();
   ++generation_;
+  if (const CompiledPolicy* cur = policy_.load(std::memory_order_acquire)) (*pol)->inheritHits(*cur);
   const CompiledPolicy* old = policy_.exchange(pol->release(), std::memory_order_acq_rel);
   // Wait until every worker has passed a quiescent point: none can still hold `old`.
   if (old) {

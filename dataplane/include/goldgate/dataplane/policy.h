@@ -119,8 +119,13 @@ class CompiledPolicy {
     auto& c = hits_[worker * hit_stride_ + id];
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  /// Sum of hits over workers. Any thread.
+  /// Sum of hits over workers, plus what the same rule counted under earlier policy versions.
+  /// Any thread.
   uint64_t hits(uint32_t id) const;
+  /// Carries hit counts over from `old` for rules with the same name and place (file:line),
+  /// so a reload or quarantine does not reset `goldgatectl rules --hits`. Control thread, before
+  /// publishing; hits counted on `old` after this call are not carried.
+  void inheritHits(const CompiledPolicy& old);
 
  private:
   CompiledPolicy() = default;
@@ -142,6 +147,7 @@ class CompiledPolicy {
   uint32_t hit_stride_ = 0;
   uint32_t workers_ = 0;
   std::unique_ptr<std::atomic<uint64_t>[]> hits_;
+  std::vector<uint64_t> base_hits_;  // inherited from earlier versions
 };
 
 }  // namespace goldgate::dataplane
