@@ -41,6 +41,20 @@ TimeoutTicks TimeoutTicks::fromConfig(const Timeouts& t, uint64_t hz) {
   return o;
 }
 
+uint32_t flowKeyHash(const void* key, uint32_t len, uint32_t seed) {
+  const auto* k = static_cast<const FlowKey*>(key);
+  uint64_t tail;
+  std::memcpy(&tail, &k->port_a, 8);  // ports, protocol, family, 2 bytes of padding (zero)
+  if (k->family == 4) {
+    uint32_t a, b;
+    std::memcpy(&a, k->addr_a, 4);
+    std::memcpy(&b, k->addr_b, 4);
+    return rte_hash_crc_8byte(tail, rte_hash_crc_8byte((uint64_t{a} << 32) | b, seed));
+  }
+  (void)len;
+  return rte_hash_crc(k, 40, seed);
+}
+
 FlowState initialState(uint8_t protocol) {
   switch (protocol) {
     case 6: return FlowState::kTcpSynSent;
@@ -81,7 +95,7 @@ Result<std::unique_ptr<FlowTable>> FlowTable::create(const std::string& name, ui
   p.name = name.c_str();
   p.entries = capacity;
   p.key_len = sizeof(FlowKey);
-  p.hash_func = rte_hash_crc;
+  p.hash_func = flowKeyHash;
   p.hash_func_init_val = 0x9e3779b9;
   p.socket_id = socket;
   // The extendable bucket table guarantees that `capacity` keys fit whatever their hashes.

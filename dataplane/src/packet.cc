@@ -189,6 +189,7 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kSpoofedIp: return "spoofed_ip";
     case DropReason::kPolicyDeny: return "policy_deny";
     case DropReason::kTcpNoFlow: return "tcp_no_flow";
+    case DropReason::kWrongPort: return "flow_wrong_port";
     case DropReason::kFlowTableFull: return "flow_table_full";
     case DropReason::kFlowCut: return "flow_cut";
     case DropReason::kFragmentNoFlow: return "fragment_no_first";
@@ -219,6 +220,7 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kSpoofedMac: return "a VM sent from a MAC address it is not bound to";
     case DropReason::kSpoofedIp: return "a VM sent from an IP address (or ARP sender) it is not bound to";
     case DropReason::kPolicyDeny: return "a new connection that no allow rule admits (rule or default deny)";
+    case DropReason::kWrongPort: return "packet of a tracked connection from a port other than that side's (spoofed from elsewhere, or the VM moved)";
     case DropReason::kTcpNoFlow: return "TCP segment other than SYN with no tracked connection (e.g. after a restart, or a scan)";
     case DropReason::kFlowTableFull: return "new connection refused because the flow table is full (fail closed)";
     case DropReason::kFlowCut: return "packet of a connection that a policy reload or quarantine no longer allows";

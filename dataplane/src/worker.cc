@@ -311,23 +311,16 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       pkts[i] = nullptr;
       continue;
     }
-    int o = outPortFor(pol, pm.dst_mac, in, now);
-    if (o < 0) {
-      drop(m, DropReason::kUnknownDestination, in);
-      pkts[i] = nullptr;
-      continue;
-    }
-    if (o == in) {
-      drop(m, DropReason::kHairpin, in);
-      pkts[i] = nullptr;
-      continue;
-    }
-    out[i] = static_cast<int16_t>(o);
     if constexpr (!kSecure) {
-      send(static_cast<uint16_t>(o), m);  // L2 baseline: no policy, no connection tracking
+      // L2 baseline: no policy, no connection tracking.
+      int o = outPortFor(pol, pm.dst_mac, in, now);
+      if (o < 0 || o == in) drop(m, o < 0 ? DropReason::kUnknownDestination : DropReason::kHairpin, in);
+      else send(static_cast<uint16_t>(o), m);
       pkts[i] = nullptr;
       continue;
     }
+    // The output port of a tracked connection comes from its flow entry (pass 2); only new
+    // connections look the destination MAC up (pass 3).
     if (pm.flags & kFlagLaterFragment) {
       // Decided after the burst's first fragments have been admitted (pass 5).
       later[nlater++] = static_cast<uint8_t>(i);
@@ -361,7 +354,7 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
 
 void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, const PacketMeta* meta,
                           const FlowKey* keys, const void** keyPtrs, const uint8_t* keyIdx, const uint8_t* srcIsA,
-                          const int16_t* out, uint32_t nkeys, uint64_t now) {
+                          int16_t* out, uint32_t nkeys, uint64_t now) {
 
   // Pass 2: batch conntrack lookup.
   int32_t pos[kBurst];
@@ -384,6 +377,13 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       miss[nmiss++] = j;
       continue;
     }
+    // A packet of a tracked connection must come from the port its side of the connection is on:
+    // otherwise a sender elsewhere (e.g. behind the uplink) could ride an admitted connection.
+    if (in != f.port[dir]) {
+      drop(pkts[i], DropReason::kWrongPort, in);
+      pkts[i] = nullptr;
+      continue;
+    }
     if (f.policy_gen != pol.generation() && !revalidate(pol, f, keys[j])) {
       alertFlow(AlertRecord::kFlowCut, keys[j], f, pol.generation());
       flows_->remove(pos[j]);
@@ -396,6 +396,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     f.last_tsc = now;
     ++f.packets[dir];
     f.bytes[dir] += rte_pktmbuf_pkt_len(pkts[i]);
+    out[i] = f.port[dir ^ 1];
   }
 
   // Pass 3: new flows, classified in one ACL call per family.
@@ -418,6 +419,13 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         pkts[i] = nullptr;
         continue;
       }
+      int o = outPortFor(pol, pm.dst_mac, in, now);
+      if (o < 0 || o == in) {
+        drop(pkts[i], o < 0 ? DropReason::kUnknownDestination : DropReason::kHairpin, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+      out[i] = static_cast<int16_t>(o);
       uint16_t dstSeg = pol.isUplink(static_cast<uint16_t>(out[i])) ? kSegExternal : pol.portSegment(out[i]);
       if (pm.family == 4) {
         aclKeyFromFlow(keys[j], srcIsA[j], srcSeg, dstSeg, &k4[n4], nullptr);

@@ -151,7 +151,12 @@ def scenario_stateful_tcp(binary, tmp):
            tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40009, 5432, "A", b"x")]  # mid-stream, no flow
     db = [tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, "SA"),       # reply: passes
           tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5555, 80, "S")]           # reverse new conn: denied
-    r = Run(binary, tmp, {"web": web, "db": db})
+    # From behind the uplink, a packet claiming to be db's reply on the admitted connection.
+    uplink = [tcp(ROUTER, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, "A", b"injected")]
+    r = Run(binary, tmp, {"web": web, "db": db, "uplink": uplink})
+    check(not any(Raw in p and b"injected" in bytes(p[Raw]) for p in r.out["web"]),
+          "a packet riding web's connection from the uplink was forwarded")
+    check(r.drops("flow_wrong_port") == 1, "flow_wrong_port = %d, want 1" % r.drops("flow_wrong_port"))
     check(has(r.out["db"], TCP, sport=40000, dport=5432), "allowed SYN did not reach db")
     check(has(r.out["db"], TCP, sport=40002, dport=6005), "SYN to a port inside the range did not reach db")
     check(not has(r.out["db"], TCP, dport=22), "denied SYN to port 22 was forwarded")

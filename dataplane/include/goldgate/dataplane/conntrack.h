@@ -16,7 +16,9 @@ struct rte_hash;
 
 namespace goldgate::dataplane {
 
-/// Canonical flow key: the numerically lower (address, port) endpoint is side A.
+/// Canonical flow key: the numerically lower (address, port) endpoint is side A. 48 bytes, so
+/// rte_hash compares keys with its vector 48-byte compare; the hash function reads only the bytes
+/// in use (16 for IPv4).
 struct FlowKey {
   uint8_t addr_a[16];
   uint8_t addr_b[16];
@@ -24,9 +26,12 @@ struct FlowKey {
   uint16_t port_b;
   uint8_t protocol;
   uint8_t family;
-  uint16_t pad;
+  uint8_t pad[10];
 };
-static_assert(sizeof(FlowKey) == 40);
+static_assert(sizeof(FlowKey) == 48);
+
+/// Hash of a FlowKey (rte_hash signature: key, length, seed).
+uint32_t flowKeyHash(const void* key, uint32_t len, uint32_t seed);
 
 /// Builds the canonical key of an IP packet; returns true when the packet's source is side A.
 inline bool makeFlowKey(const PacketMeta& m, FlowKey* k) {

@@ -23,6 +23,7 @@ enum class DropReason : uint8_t {
   kSpoofedIp,
   kPolicyDeny,
   kTcpNoFlow,
+  kWrongPort,
   kFlowTableFull,
   kFlowCut,
   kFragmentNoFlow,
