@@ -15,10 +15,10 @@ build_pkgs=(
   catch2 clang libclang-rt-14-dev
 )
 test_pkgs=(
-  python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps
+  python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
 )
 bench_pkgs=(
-  python3-matplotlib dpdk-dev
+  python3-matplotlib
 )
 
 want=("${build_pkgs[@]}")

@@ -307,6 +307,57 @@ def scenario_flow_table_full(binary, tmp):
     check(full and sum(int(a["count"]) for a in full) == 36, "flow_table.full alerts should count 36 refusals")
 
 
+def scenario_vhost_user(binary, tmp):
+    """A VM on a vhost-user port: dpdk-testpmd with a virtio-user device plays the guest's NIC."""
+    import shutil
+    import signal
+    import time
+    testpmd = shutil.which("dpdk-testpmd")
+    check(testpmd is not None, "dpdk-testpmd not installed (scripts/install-deps.sh installs dpdk-dev)")
+    empty = os.path.join(tmp, "empty.pcap")
+    open(empty, "wb").write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    sock = os.path.join(tmp, "vm.sock")
+    os.makedirs(os.path.join(tmp, "segments"))
+    open(os.path.join(tmp, "segments", "s.yaml"), "w").write(
+        "segments: [{name: app, members: {vms: [vm1]}}]\n"
+        "rules: [{name: out, from: app, to: external, proto: udp, action: allow}]\n")
+    open(os.path.join(tmp, "goldgate.yaml"), "w").write(
+        "eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
+        "mbufs: 4095\nsegments_dir: segments\ncontrol: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl}\n"
+        "ports:\n  - {name: vm, devargs: 'net_vhost0,iface=%s', vm: vm1, mac: '02:00:00:00:00:01', ips: [10.0.0.1]}\n"
+        "  - {name: up, devargs: 'net_pcap0,rx_pcap=%s,tx_pcap=%s/out.pcap', role: uplink}\n" % (tmp, tmp, sock, empty, tmp))
+    stats = os.path.join(tmp, "stats.json")
+    sw = subprocess.Popen([binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--stats-json", stats],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        check(os.path.exists(sock), "the switch did not create its vhost-user socket")
+
+        def guest(src, prefix):
+            # txonly: UDP 64-byte packets from the guest's MAC toward the router, for ~2 s.
+            subprocess.run(["timeout", "-s", "INT", "2", testpmd, "-l", "0,1", "--no-huge", "-m", "256", "--no-pci",
+                            "--no-shconf", "--no-telemetry", "--file-prefix", prefix, "--log-level", "*:error",
+                            "--vdev", "net_virtio_user0,path=%s,mac=02:00:00:00:00:01" % sock, "--",
+                            "--forward-mode=txonly", "--tx-ip=%s,198.18.0.1" % src, "--eth-peer=0,02:00:00:00:00:fe",
+                            "--total-num-mbufs=4096", "--stats-period=1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        guest("10.0.0.1", "vm-good")
+        guest("10.0.0.66", "vm-spoof")
+    finally:
+        sw.send_signal(signal.SIGTERM)
+        sw.wait(30)
+    st = json.load(open(stats))
+    check(st["ports"]["vm"]["rx"] > 1000, "the switch received only %d packets from the vhost-user guest" % st["ports"]["vm"]["rx"])
+    check(st["ports"]["up"]["tx"] > 1000, "only %d guest packets left through the uplink" % st["ports"]["up"]["tx"])
+    check(st["drops"]["spoofed_ip"] > 1000, "spoofed packets from the guest were not dropped (%d)" % st["drops"]["spoofed_ip"])
+    check(st["ports"]["up"]["tx"] + st["drops"]["spoofed_ip"] == st["ports"]["vm"]["rx"],
+          "packets unaccounted for: rx %d, tx %d, spoofed %d" % (st["ports"]["vm"]["rx"], st["ports"]["up"]["tx"],
+                                                                st["drops"]["spoofed_ip"]))
+
+
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
 
 
