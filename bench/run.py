@@ -102,7 +102,8 @@ def switch_config(work, name, huge, ports, segments_dir, flow_table, mode="secur
         f.write("mode: %s\n" % mode)
         f.write("eal: %s\n" % json.dumps(eal(huge, "ggsw-" + name, "1")))
         f.write("mbufs: %d\nflow_table: {size: %d}\nsegments_dir: %s\n" % (mbufs, flow_table, segments_dir))
-        f.write("control: {socket: %s/%s.sock}\nalerts: {file: %s/%s-alerts.jsonl}\nports:\n" % (work, name, work, name))
+        f.write("control: {socket: %s/%s.sock}\nalerts: {file: %s/%s-alerts.jsonl}\n" % (work, name, work, name))
+        f.write("quarantine_file: %s/%s-quarantine\nports:\n" % (work, name))
         for p in ports:
             f.write("  - %s\n" % p)
     return path

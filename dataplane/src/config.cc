@@ -166,7 +166,7 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   Ctx c(name);
   YAML::Node root = loadYaml(text, name);
   if (!root || root.IsNull()) c.failAt(1, "empty configuration");
-  c.onlyKeys(root, {"mode", "eal", "ports", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
+  c.onlyKeys(root, {"mode", "eal", "ports", "quarantine_file", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
                     "rx_ring", "tx_ring"});
   SwitchConfig sw;
   sw.source_file = name;
@@ -186,6 +186,7 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
     if (ft["size"]) sw.flow_table_size = static_cast<uint32_t>(c.uint(ft["size"], "flow_table.size", 64, 1u << 26));
   }
   if (root["timeouts"]) sw.timeouts = parseTimeouts(c, root["timeouts"]);
+  if (root["quarantine_file"]) sw.quarantine_file = c.str(root["quarantine_file"], "quarantine_file");
   if (root["segments_dir"]) sw.segments_dir = c.str(root["segments_dir"], "segments_dir");
   if (root["control"]) {
     const auto& ct = root["control"];

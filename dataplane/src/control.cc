@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "goldgate/dataplane/control_client.h"
@@ -70,6 +73,8 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   }
   if (next == quarantined_)
     return std::string("'") + target + "' is " + (on ? "already" : "not") + " in quarantine";
+  // Persist first: a quarantine that a restart would forget is not one.
+  if (auto r = saveQuarantine(next); !r) return r.error();
   if (auto r = publish(segs_, next, on ? "quarantine " + target : "release " + target); !r) return r.error();
   quarantined_ = std::move(next);
   for (const auto& p : ports) {
@@ -93,6 +98,46 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   for (const auto& p : ports) list += (list.empty() ? "" : ", ") + p;
   return std::string(on ? "quarantined" : "released") + " " + target + " (port " + list + "), policy version " +
          std::to_string(generation_);
+}
+
+Result<void> SwitchImpl::loadQuarantine() {
+  std::ifstream in(sw_.quarantine_file);
+  if (!in) return {};  // no file: nobody is in quarantine
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#') continue;
+    bool known = std::any_of(sw_.ports.begin(), sw_.ports.end(),
+                             [&](const PortConfig& p) { return p.name == line && p.role == PortRole::kVm; });
+    if (!known) {
+      // Keep it in the set (and the file): the port may come back with the next configuration.
+      std::fprintf(stderr, "goldgate-switch: %s:%d: quarantined port '%s' is not a VM port of %s\n",
+                   sw_.quarantine_file.c_str(), n, line.c_str(), sw_.source_file.c_str());
+    }
+    quarantined_.insert(line);
+  }
+  if (!quarantined_.empty())
+    std::fprintf(stderr, "goldgate-switch: %zu port(s) stay in quarantine (from %s)\n", quarantined_.size(),
+                 sw_.quarantine_file.c_str());
+  return {};
+}
+
+Result<void> SwitchImpl::saveQuarantine(const std::set<std::string>& ports) const {
+  const std::string& path = sw_.quarantine_file;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "# Ports in quarantine, kept across restarts of goldgate-switch. Use goldgatectl release.\n";
+    for (const auto& p : ports) out << p << "\n";
+    out.flush();
+    if (!out) return makeError(Error::Code::kIo, tmp + ": cannot write the quarantine state");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return makeError(Error::Code::kIo, path + ": cannot replace the quarantine state: " + std::strerror(errno));
+  return {};
 }
 
 proto::StatusResponse SwitchImpl::status() const {

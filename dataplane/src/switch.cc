@@ -230,6 +230,7 @@ Result<void> SwitchImpl::start() {
   auto log = alerts::AlertLog::open(sw_.alert_file, sw_.alert_window_ms, "goldgate-switch");
   if (!log) return log.error();
   alert_log_ = std::move(*log);
+  if (auto r = loadQuarantine(); !r) return r;
   if (auto r = publish(segs_, quarantined_, "start-up"); !r) return r;
   if (auto r = openControlSocket(); !r) return r;
   started_ = std::chrono::steady_clock::now();

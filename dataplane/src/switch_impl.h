@@ -50,6 +50,8 @@ class SwitchImpl {
   void snapshotWarmup();
   bool drained() const;
   Result<void> openControlSocket();
+  Result<void> loadQuarantine();
+  Result<void> saveQuarantine(const std::set<std::string>& ports) const;
   void serveClient(int fd);
 
   proto::StatusResponse status() const;

@@ -111,8 +111,9 @@ class Run:
         with open(os.path.join(tmp, "goldgate.yaml"), "w") as f:
             f.write("eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
                     "mbufs: 2047\nflow_table: {size: %d}\nsegments_dir: segments\n"
-                    "control: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl, window_ms: 60000}\nports:\n%s\n" %
-                    (flow_table, tmp, tmp, "\n".join(ports_yaml)))
+                    "control: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl, window_ms: 60000}\n"
+                    "quarantine_file: %s/quarantine\nports:\n%s\n" %
+                    (flow_table, tmp, tmp, tmp, "\n".join(ports_yaml)))
         proc = subprocess.run([binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--exit-when-drained",
                                "--stats-json", os.path.join(tmp, "stats.json")],
                               capture_output=True, text=True, timeout=120)
@@ -324,8 +325,9 @@ def scenario_vhost_user(binary, tmp):
     open(os.path.join(tmp, "goldgate.yaml"), "w").write(
         "eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
         "mbufs: 4095\nsegments_dir: segments\ncontrol: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl}\n"
+        "quarantine_file: %s/quarantine\n"
         "ports:\n  - {name: vm, devargs: 'net_vhost0,iface=%s', vm: vm1, mac: '02:00:00:00:00:01', ips: [10.0.0.1]}\n"
-        "  - {name: up, devargs: 'net_pcap0,rx_pcap=%s,tx_pcap=%s/out.pcap', role: uplink}\n" % (tmp, tmp, sock, empty, tmp))
+        "  - {name: up, devargs: 'net_pcap0,rx_pcap=%s,tx_pcap=%s/out.pcap', role: uplink}\n" % (tmp, tmp, tmp, sock, empty, tmp))
     stats = os.path.join(tmp, "stats.json")
     sw = subprocess.Popen([binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--stats-json", stats],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -169,11 +169,16 @@ expect "web1 is unaffected by web2's quarantine" tcp_connects gg-web1 10.0.0.2 5
 expect "quarantine alert written" test "$(alerts_of quarantine)" -ge 1
 in_quarantine() { $ctl status | grep -q 'web2.*quarantine'; }
 expect "status shows web2 in quarantine" in_quarantine
+gg_switch_stop
+gg_switch_start "$work" "$bin" || exit 1
+expect "web2 is still in quarantine after a switch restart" in_quarantine
+expect_not "and still cannot connect" tcp_connects gg-web2 10.0.0.2 5432
 $ctl release web2 >/dev/null
 db_server "$work/db-r.txt"
 expect "released web2 connects again" tcp_connects gg-web2 10.0.0.2 5432
 
 echo "== flows view"
+tcp_connects gg-web1 10.0.0.2 5432
 lists_flows() { $ctl flows --port web1 | grep -q '10.0.0.1:'; }
 expect "goldgatectl flows --port web1 lists tracked connections" lists_flows
 

@@ -66,6 +66,7 @@ flow_table: {size: $flows}
 segments_dir: segments
 control: {socket: $dir/switch.sock}
 alerts: {file: $dir/alerts.jsonl, window_ms: 2000}
+quarantine_file: $dir/quarantine
 ports:
   - {name: web1, devargs: "net_af_packet0,iface=web1-h", vm: web1, labels: {app: shop, tier: web}, mac: "02:00:00:00:00:01", ips: [10.0.0.1]}
   - {name: web2, devargs: "net_af_packet1,iface=web2-h", vm: web2, labels: {app: shop, tier: web}, mac: "02:00:00:00:00:03", ips: [10.0.0.3]}

@@ -63,6 +63,8 @@ struct SwitchConfig {
   std::string control_socket = "/run/goldgate/switch.sock";
   std::string control_group;  // group (besides root) allowed on the control socket
   std::string alert_file = "/var/log/goldgate/alerts.jsonl";
+  // Quarantined ports, one name a line: a restarted switch keeps them in quarantine.
+  std::string quarantine_file = "/var/lib/goldgate/quarantine";
   uint32_t alert_window_ms = 5000;  // repeated alerts within the window are aggregated
   std::string source_file;
 };
