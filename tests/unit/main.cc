@@ -11,8 +11,20 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
+#endif
+
+#ifdef GOLDGATE_UNIT_WITH_EAL
+namespace {
+// DPDK leaves its runtime folder behind; it is removed at exit, after DPDK's own exit handlers
+// (registered during rte_eal_init) have deleted the telemetry socket inside it.
+std::string runtimeDir;
+void removeRuntimeDir() {
+  if (!runtimeDir.empty()) rmdir(runtimeDir.c_str());
+}
+}  // namespace
 #endif
 
 int main(int argc, char** argv) {
@@ -21,11 +33,13 @@ int main(int argc, char** argv) {
                                    "--log-level", "*:error", "--file-prefix", "unit-" + std::to_string(getpid())};
   std::vector<char*> eal;
   for (auto& a : args) eal.push_back(a.data());
+  std::atexit(removeRuntimeDir);  // before rte_eal_init, so that it runs after DPDK's handlers
   // rte_eal_init permutes its argv: hand it a copy, Catch gets the real one.
   if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) {
     std::fprintf(stderr, "unit_dpdk_tests: rte_eal_init failed: %s\n", rte_strerror(rte_errno));
     return 2;
   }
+  runtimeDir = rte_eal_get_runtime_dir();
   int rc = Catch::Session().run(argc, argv);
   rte_eal_cleanup();
   return rc;

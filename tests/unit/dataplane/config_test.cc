@@ -213,6 +213,7 @@ timeouts:
   icmp: 15
   other: 20
 segments_dir: policy
+quarantine_file: /tmp/gg-quarantine
 control:
   socket: /tmp/gg.sock
   group: goldgate
@@ -255,6 +256,7 @@ ports:
   CHECK(sw.timeouts.other == 20);
   CHECK(sw.segments_dir == "policy");
   CHECK(segmentsDirOf(sw) == "/etc/goldgate/policy");
+  CHECK(sw.quarantine_file == "/tmp/gg-quarantine");
   CHECK(sw.control_socket == "/tmp/gg.sock");
   CHECK(sw.control_group == "goldgate");
   CHECK(sw.alert_file == "/tmp/alerts.jsonl");
@@ -273,8 +275,8 @@ ports:
   CHECK(vm1.ips[0].toString() == "10.0.0.1");
   CHECK(vm1.ips[1].toString() == "2001:db8::1");
   CHECK(vm1.loc.file == "/etc/goldgate/goldgate.yaml");
-  CHECK(vm1.loc.line == 26);
-  CHECK(vm1.loc.str() == "/etc/goldgate/goldgate.yaml:26");
+  CHECK(vm1.loc.line == 27);
+  CHECK(vm1.loc.str() == "/etc/goldgate/goldgate.yaml:27");
 
   const PortConfig& vm2 = sw.ports[1];
   CHECK(vm2.role == PortRole::kVm);  // the default role
@@ -282,7 +284,7 @@ ports:
   REQUIRE(vm2.ips.size() == 1);  // a single address may be written as a scalar
   CHECK(vm2.ips[0].family == 4);
   CHECK(vm2.ips[0].toString() == "10.0.1.1");
-  CHECK(vm2.loc.line == 33);
+  CHECK(vm2.loc.line == 34);
 
   const PortConfig& up0 = sw.ports[2];
   CHECK(up0.role == PortRole::kUplink);
@@ -311,6 +313,7 @@ TEST_CASE("omitted keys take their defaults", "[config]") {
   CHECK(r->timeouts.icmp == 30);
   CHECK(r->timeouts.other == 60);
   CHECK(r->segments_dir.empty());
+  CHECK(r->quarantine_file == "/var/lib/goldgate/quarantine");
   CHECK(r->control_socket == "/run/goldgate/switch.sock");
   CHECK(r->control_group.empty());
   CHECK(r->alert_file == "/var/log/goldgate/alerts.jsonl");

@@ -222,9 +222,16 @@ TEST_CASE("makeFlowKey gives both directions one key", "[conntrack]") {
     CHECK(fwd.port_b == 443);
     CHECK(fwd.protocol == 6);
     CHECK(fwd.family == 4);
-    // Bytes past the IPv4 address and padding are zero: keys hash and compare as raw bytes.
-    for (int i = 4; i < 16; ++i) CHECK((fwd.addr_a[i] | fwd.addr_b[i]) == 0);
-    CHECK(fwd.pad == 0);
+    // Bytes past the IPv4 addresses and the padding are zero: keys hash and compare as raw bytes.
+    FlowKey expected;
+    std::memset(&expected, 0, sizeof expected);
+    std::memcpy(expected.addr_a, lo, 4);
+    std::memcpy(expected.addr_b, hi, 4);
+    expected.port_a = 40000;
+    expected.port_b = 443;
+    expected.protocol = 6;
+    expected.family = 4;
+    CHECK(std::memcmp(&fwd, &expected, sizeof fwd) == 0);
   }
   SECTION("higher address sending first is side B") {
     bool fwdA = makeFlowKey(meta(4, hi, lo, 53, 5353, 17), &fwd);
@@ -261,6 +268,50 @@ TEST_CASE("makeFlowKey gives both directions one key", "[conntrack]") {
     makeFlowKey(meta(4, lo, hi, 1001, 53, 17), &rev);
     CHECK(std::memcmp(&fwd, &rev, sizeof fwd) != 0);
   }
+}
+
+TEST_CASE("flowKeyHash: IPv4 hashes the bytes in use, IPv6 the whole key", "[conntrack]") {
+  const uint8_t lo[4] = {10, 0, 0, 1}, hi[4] = {10, 0, 0, 2};
+  FlowKey k;
+  makeFlowKey(meta(4, lo, hi, 40000, 443, 6), &k);
+  const uint32_t seed = 0x9e3779b9;
+  const uint32_t h = flowKeyHash(&k, sizeof k, seed);
+
+  // Bytes an IPv4 key does not use do not enter its hash...
+  FlowKey dirty = k;
+  std::memset(dirty.addr_a + 4, 0xaa, 12);
+  std::memset(dirty.addr_b + 4, 0x55, 12);
+  CHECK(flowKeyHash(&dirty, sizeof dirty, seed) == h);
+
+  // ...every field it does use does (CRC-32C: a change within 32 bits always shows).
+  FlowKey other = k;
+  other.addr_b[3] ^= 1;
+  CHECK(flowKeyHash(&other, sizeof other, seed) != h);
+  other = k;
+  other.addr_a[0] ^= 0x80;
+  CHECK(flowKeyHash(&other, sizeof other, seed) != h);
+  other = k;
+  other.port_a ^= 1;
+  CHECK(flowKeyHash(&other, sizeof other, seed) != h);
+  other = k;
+  other.port_b ^= 0x8000;
+  CHECK(flowKeyHash(&other, sizeof other, seed) != h);
+  other = k;
+  other.protocol = 17;
+  CHECK(flowKeyHash(&other, sizeof other, seed) != h);
+  CHECK(flowKeyHash(&k, sizeof k, seed + 1) != h);
+
+  uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8}, b6[16] = {0x20, 0x01, 0x0d, 0xb8};
+  b6[15] = 2;
+  FlowKey k6;
+  makeFlowKey(meta(6, a6, b6, 1, 2, 17), &k6);
+  const uint32_t h6 = flowKeyHash(&k6, sizeof k6, seed);
+  FlowKey o6 = k6;
+  o6.addr_b[15] ^= 1;  // a byte an IPv4 key would not use
+  CHECK(flowKeyHash(&o6, sizeof o6, seed) != h6);
+  o6 = k6;
+  o6.addr_a[8] ^= 1;
+  CHECK(flowKeyHash(&o6, sizeof o6, seed) != h6);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,6 +435,40 @@ TEST_CASE("FlowTable: next visits every flow once, then resets the iterator", "[
   int walked = 0;
   while (t->next(&iter, &key) >= 0) ++walked;
   CHECK(walked == 99);
+}
+
+TEST_CASE("FlowTable: IPv4 and IPv6 keys side by side", "[conntrack][flow_table]") {
+  auto t = makeTable(256);
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 50; ++i) {
+    keys.push_back(keyOf(i));
+    FlowKey k6{};
+    k6.addr_a[0] = 0x20;
+    k6.addr_a[1] = 0x01;
+    k6.addr_a[15] = static_cast<uint8_t>(i);
+    k6.addr_b[0] = 0xfe;
+    k6.addr_b[1] = 0x80;
+    k6.port_a = static_cast<uint16_t>(1024 + i);  // same ports as the IPv4 key i
+    k6.port_b = 443;
+    k6.protocol = 6;
+    k6.family = 6;
+    keys.push_back(k6);
+  }
+  std::set<int32_t> pos;
+  for (const auto& k : keys) pos.insert(admit(*t, k));
+  CHECK(pos.size() == keys.size());
+  CHECK(*pos.begin() >= 0);  // no insert failed
+  CHECK(t->count() == keys.size());
+  for (size_t base = 0; base < keys.size(); base += 50) {
+    const void* ptrs[50];
+    int32_t found[50];
+    for (size_t i = 0; i < 50; ++i) ptrs[i] = &keys[base + i];
+    t->lookupBulk(ptrs, 50, found);
+    for (size_t i = 0; i < 50; ++i) {
+      INFO("key " << base + i);
+      CHECK(found[i] == t->insert(keys[base + i]));
+    }
+  }
 }
 
 TEST_CASE("FlowTable: fails closed when full", "[conntrack][flow_table]") {

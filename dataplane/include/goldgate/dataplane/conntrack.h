@@ -95,8 +95,8 @@ void trackPacket(Flow& f, int dir, uint8_t protocol, uint8_t flags);
 /// Initial state of a new flow of `protocol`.
 FlowState initialState(uint8_t protocol);
 
-/// True when a TCP segment with `flags` may open a connection (SYN without ACK/RST).
-inline bool tcpOpens(uint8_t flags) { return (flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn; }
+/// True when a TCP segment with `flags` may open a connection (SYN without ACK, RST or FIN).
+inline bool tcpOpens(uint8_t flags) { return (flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) == kTcpSyn; }
 
 /// True when the flow is closed or closing and a new SYN should start a fresh connection.
 inline bool tcpReusable(const Flow& f) { return f.state == FlowState::kTcpClosed || f.state == FlowState::kTcpClosing; }
