@@ -157,10 +157,12 @@ int Worker::outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_
 }
 
 Worker::FragEntry& Worker::fragSlot(const PacketMeta& m) {
+  // Addresses in the frame are only 2-byte aligned: hash an aligned copy.
+  alignas(8) uint8_t addrs[32];
   const int alen = m.family == 4 ? 4 : 16;
-  uint32_t h = rte_hash_crc(m.src_ip, alen, m.frag_id);
-  h = rte_hash_crc(m.dst_ip, alen, h);
-  return frags_[h & 1023];
+  std::memcpy(addrs, m.src_ip, alen);
+  std::memcpy(addrs + alen, m.dst_ip, alen);
+  return frags_[rte_hash_crc(addrs, 2 * alen, m.frag_id) & 1023];
 }
 
 bool Worker::revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k) {

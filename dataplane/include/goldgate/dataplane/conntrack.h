@@ -19,7 +19,7 @@ namespace goldgate::dataplane {
 /// Canonical flow key: the numerically lower (address, port) endpoint is side A. 48 bytes, so
 /// rte_hash compares keys with its vector 48-byte compare; the hash function reads only the bytes
 /// in use (16 for IPv4).
-struct FlowKey {
+struct alignas(8) FlowKey {
   uint8_t addr_a[16];
   uint8_t addr_b[16];
   uint16_t port_a;
