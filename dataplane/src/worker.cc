@@ -15,7 +15,7 @@
 namespace goldgate::dataplane {
 namespace {
 
-constexpr uint32_t kAgeEvery = 8;      // loop iterations between aging steps
+constexpr uint32_t kAgeEvery = 16;     // loop iterations between aging steps
 constexpr uint32_t kAgeBudget = 32;    // flows looked at per aging step
 
 uint64_t macOf(const uint8_t* p) {
@@ -283,7 +283,13 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         continue;
       }
     } else if (!(pm.src_mac[0] & 1)) {
-      if (fdb_.learn(macOf(pm.src_mac), static_cast<uint8_t>(in), now)) bump(stats_.mac_learned, 1);
+      // Most frames on an uplink come from one router: refresh its entry at most every ~1 ms.
+      uint64_t mac = macOf(pm.src_mac);
+      if (mac != last_learned_[in] || now - last_learned_tsc_[in] > shared_->tsc_hz / 1024) {
+        if (fdb_.learn(mac, static_cast<uint8_t>(in), now)) bump(stats_.mac_learned, 1);
+        last_learned_[in] = mac;
+        last_learned_tsc_[in] = now;
+      }
     }
     if (!inUplink) {
       bool ipOk = true;
@@ -361,6 +367,9 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   // Pass 2: batch conntrack lookup.
   int32_t pos[kBurst];
   flows_->lookupBulk(keyPtrs, nkeys, pos);
+  // Flow records are touched next: start loading them all before the first is needed.
+  for (uint32_t j = 0; j < nkeys; ++j)
+    if (pos[j] >= 0) rte_prefetch0(&flows_->at(pos[j]));
 
   uint32_t miss[kBurst];
   uint32_t nmiss = 0;

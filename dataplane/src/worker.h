@@ -146,6 +146,8 @@ class Worker {
   uint32_t age_iter_ = 0;
   uint64_t drop_local_[static_cast<int>(DropReason::kCount)] = {};
   uint64_t port_drop_local_[kMaxPorts] = {};
+  uint64_t last_learned_[kMaxPorts] = {};      // last source MAC learned per port, and when
+  uint64_t last_learned_tsc_[kMaxPorts] = {};
   TxBuffer tx_[kMaxPorts];
   FragEntry frags_[1024] = {};
   WorkerStats stats_;
