@@ -4,9 +4,13 @@
   gen.py traffic DIR FLOWS        DIR/fwd.pcap (VM -> outside) and DIR/rev.pcap (replies), one packet
                                   per flow and direction, FLOWS distinct flows
   gen.py newflows DIR FLOWS       DIR/new.pcap: FLOWS packets, every one a new flow
-  gen.py rules FILE COUNT         a segment file with COUNT rules: COUNT-1 deny rules on random
-                                  prefixes and port ranges that the traffic never matches, and
-                                  last the allow rule that admits the benchmark traffic
+  gen.py rules DIR COUNT          one policy, two spellings: DIR/rules.yaml (a Goldgate segment
+                                  file) and DIR/acl.flows (the same ACL as OpenFlow rules for Open
+                                  vSwitch, table 1, on new connections): COUNT-1 deny rules on
+                                  random prefixes and port blocks the traffic never matches, then
+                                  the allow that admits the benchmark traffic. Port blocks are
+                                  aligned powers of two, so each is one range in Goldgate and one
+                                  masked tp_dst match in OpenFlow: the two rule sets are the same.
 
 Packets are built by hand (struct), so 100,000s of them take a second, not minutes.
 """
@@ -62,21 +66,30 @@ def main():
         d, n = sys.argv[2], int(sys.argv[3])
         write_pcap(d + "/new.pcap", [udp_frame(VM_MAC, GW_MAC, VM_IP, dst, sp, dp) for dst, sp, dp in flows(n)])
     elif what == "rules":
-        path, count = sys.argv[2], int(sys.argv[3])
+        d, count = sys.argv[2], int(sys.argv[3])
         rnd = random.Random(count)
-        with open(path, "w") as f:
+        rules = []
+        for i in range(count - 1):
+            # 100.64.0.0/10 never carries benchmark traffic; prefixes /10-/32 like a real firewall's.
+            plen = rnd.randint(10, 32)
+            addr = int(ipaddress.IPv4Address("100.64.0.0")) + rnd.getrandbits(22)
+            net = ipaddress.IPv4Network((addr & ~((1 << (32 - plen)) - 1), plen))
+            size = 1 << rnd.choice([0, 0, 3, 6, 9])
+            lo = rnd.randrange(1024, 65536 - size, size) // size * size
+            rules.append((net, rnd.choice(["tcp", "udp"]), lo, size))
+        with open(d + "/rules.yaml", "w") as f:
             f.write("# %d rules: %d never-matching denies on random prefixes, then the allow.\n" % (count, count - 1))
             f.write("segments:\n  - name: web\n    members: {vms: [web1]}\nrules:\n")
-            for i in range(count - 1):
-                # 100.64.0.0/10 never carries benchmark traffic; prefixes /8-/32 like a real firewall's.
-                plen = rnd.randint(10, 32)
-                addr = int(ipaddress.IPv4Address("100.64.0.0")) + rnd.getrandbits(22)
-                net = ipaddress.IPv4Network((addr & ~((1 << (32 - plen)) - 1), plen))
-                lo = rnd.randint(1, 60000)
-                hi = min(65535, lo + rnd.choice([0, 0, 10, 100, 1000]))
-                proto = rnd.choice(["tcp", "udp"])
-                f.write("  - {name: r%d, from: web, to: %s, proto: %s, ports: \"%d-%d\", action: deny}\n" % (i, net, proto, lo, hi))
+            for i, (net, proto, lo, size) in enumerate(rules):
+                f.write("  - {name: r%d, from: web, to: %s, proto: %s, ports: \"%d-%d\", action: deny}\n" %
+                        (i, net, proto, lo, lo + size - 1))
             f.write("  - {name: bench-allow, from: web, to: external, proto: udp, action: allow}\n")
+        with open(d + "/acl.flows", "w") as f:
+            # First match wins in Goldgate; in OpenFlow the highest priority does: count down.
+            for i, (net, proto, lo, size) in enumerate(rules):
+                f.write("table=1,priority=%d,ct_state=+trk+new,%s,in_port=1,nw_dst=%s,tp_dst=0x%04x/0x%04x,actions=drop\n" %
+                        (60000 - i, proto, net, lo, 0xFFFF & ~(size - 1)))
+            f.write("table=1,priority=100,ct_state=+trk+new,udp,in_port=1,actions=ct(commit,zone=1),output:2\n")
     else:
         sys.exit(__doc__)
 

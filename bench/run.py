@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+import ovs as ovs_mod
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOWS = 10000
 NEW_FLOWS = 100000
@@ -123,8 +125,8 @@ def invariant(ok, what):
         sys.exit("bench: correctness invariant violated: " + what)
 
 
-def plot(results, path):
-    """Mpps per case with its spread, and the I/O ceiling of the same run as a line."""
+def plot(results, ours, peer, path):
+    """Mpps per case for both systems, with the testpmd I/O ceiling of the same run as a line."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -132,21 +134,110 @@ def plot(results, path):
     except ImportError:
         log("plot: matplotlib not installed (python3-matplotlib); no %s" % path)
         return
-    cases = [r for r in results if r["unit"] == "Mpps" and r["name"] != "ceiling_testpmd_io"]
     ceiling = next(r for r in results if r["name"] == "ceiling_testpmd_io")["value"]
-    names = [r["name"].replace("_mpps", "") for r in cases] + ["new flows"]
-    values = [r["value"] for r in cases] + [next(r for r in results if r["name"] == "new_flow_setup_rate")["value"]]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.bar(names, values, color=["#888888", "#d4a017", "#b8860b", "#6b8e23"])
-    for i, v in enumerate(values):
-        ax.text(i, v, "%.1f" % v, ha="center", va="bottom")
+    keys = [k for k in ("l2", "ct", "acl100_ct", "acl23k_ct") if k in ours]
+    labels = {"l2": "forwarding", "ct": "conntrack", "acl100_ct": "ct + 100 rules", "acl23k_ct": "ct + 23,000 rules"}
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = range(len(keys))
+    w = 0.38 if peer else 0.6
+    g = [ours[k][0] for k in keys]
+    ax.bar([x - (w / 2 if peer else 0) for x in xs], g, w, color="#d4a017", label="goldgate-switch")
+    for x, v in zip(xs, g):
+        ax.text(x - (w / 2 if peer else 0), v, "%.1f" % v, ha="center", va="bottom", fontsize=8)
+    if peer:
+        p = [peer.get(k, (0, 0))[0] for k in keys]
+        ax.bar([x + w / 2 for x in xs], p, w, color="#4a6fa5", label="Open vSwitch 3.1 (DPDK)")
+        for x, v in zip(xs, p):
+            ax.text(x + w / 2, v, "%.1f" % v, ha="center", va="bottom", fontsize=8)
     ax.axhline(ceiling, color="red", linestyle="--", label="testpmd io ceiling %.1f Mpps" % ceiling)
-    ax.set_ylabel("Mpps (new flows: M flows/s), one core, 64 B")
-    ax.set_title("goldgate-switch, 10,000 two-way UDP flows, hugepages")
-    ax.legend()
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([labels[k] for k in keys])
+    ax.set_ylabel("Mpps, one core, 64 B UDP")
+    ax.set_title("10,000 two-way flows, pcap replay, hugepages, same run")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     log("plot: %s" % path)
+
+
+def ovs_policy(case, work):
+    """OpenFlow rules for one case; ACLs come from the same generated description as our rules."""
+    fwd_only = ["table=0,priority=10,ip,in_port=1,nw_dst=198.18.0.0/15,actions=output:2",
+                "table=0,priority=10,ip,in_port=2,nw_dst=10.0.0.1,actions=output:1"]
+    ct = ["table=0,priority=10,ip,actions=ct(table=1,zone=1)",
+          "table=1,priority=10,ct_state=+trk+est,ip,in_port=1,actions=output:2",
+          "table=1,priority=10,ct_state=+trk+est,ip,in_port=2,actions=output:1"]
+    if case == "fwd":
+        return fwd_only
+    rules = {"ct": "rules1", "acl100": "rules100", "acl23k": "rules23000"}[case]
+    acl = [l.strip() for l in open(os.path.join(work, rules, "acl.flows")) if l.strip()]
+    return ct + acl
+
+
+def run_ovs(binary, work, huge, fwd, rev, new, empty, args, ours, results, ceiling, hz):
+    """Runs every case on Open vSwitch, and the file-replay new-connection case on both systems."""
+    peer = {}
+    o = ovs_mod.Ovs(work, huge)
+    try:
+        log("ovs: starting ovsdb-server and ovs-vswitchd-dpdk (PMD on core 1)")
+        o.start(["net_pcap0,rx_pcap=%s,infinite_rx=1" % fwd, "net_pcap1,rx_pcap=%s,infinite_rx=1" % rev])
+        pairs = [("fwd", "l2", "forwarding through a real lookup"), ("ct", "ct", "conntrack only"),
+                 ("acl100", "acl100_ct", "conntrack + 100 ACL rules on new connections"),
+                 ("acl23k", "acl23k_ct", "conntrack + 23,000 ACL rules on new connections")]
+        for case, mine, title in pairs:
+            o.set_flows(ovs_policy(case, work))
+            runs = []
+            for r in range(args.repeats):
+                o.appctl("dpctl/flush-conntrack")
+                mpps, cycles, _ = o.measure(args.warmup, args.duration)
+                runs.append((mpps, cycles))
+                log("  ovs %-7s run %d: %.2f Mpps, %.0f cycles/packet" % (case, r + 1, mpps, cycles))
+            mpps, lo, hi = median_spread([m for m, _ in runs])
+            cyc, _, _ = median_spread([c for _, c in runs])
+            invariant(mpps > 0, "ovs %s forwarded nothing: see %s/ovs/vswitchd.log" % (case, work))
+            peer[mine] = (mpps, cyc)
+            results.append({"name": "ovs_%s_mpps" % case, "value": round(mpps, 3), "unit": "Mpps",
+                            "ceiling": round(ceiling, 3), "ratio": round(mpps / ceiling, 3),
+                            "spread": [round(lo, 3), round(hi, 3)], "case": "Open vSwitch: " + title})
+            results.append({"name": "ovs_%s_cycles_per_packet" % case, "value": round(cyc, 1),
+                            "unit": "cycles/packet (pmd-stats-show)", "ceiling": round(hz / (ceiling * 1e6), 1),
+                            "ratio": round(cyc / (hz / (ceiling * 1e6)), 2), "case": "Open vSwitch: " + title})
+            gm, gc = ours[mine]
+            results.append({"name": "goldgate_vs_ovs_%s_mpps" % case, "value": round(gm, 3), "unit": "Mpps",
+                            "ceiling": round(mpps, 3), "ratio": round(gm / mpps, 2),
+                            "case": "Goldgate %s / Open vSwitch %s: ratio = how many times OVS's Mpps" % (mine, case)})
+        # New connections: both systems replay the same 100,000-flow capture once from the file.
+        o.vsctl("del-port", "br0", "p0", "--", "del-port", "br0", "p1")
+        o.set_flows(ovs_policy("acl23k", work))
+        o.appctl("dpif-netdev/pmd-stats-clear")
+        o.vsctl("add-port", "br0", "p0", "--", "set", "Interface", "p0", "type=dpdk",
+                "options:dpdk-devargs=net_pcap2,rx_pcap=%s" % new, "ofport_request=1",
+                "--", "add-port", "br0", "p1", "--", "set", "Interface", "p1", "type=dpdk",
+                "options:dpdk-devargs=net_pcap3,rx_pcap=%s" % empty, "ofport_request=2")
+        time.sleep(3)
+        stats = o.appctl("dpif-netdev/pmd-stats-show")
+        m = re.search(r"avg processing cycles per packet:\s*([\d.]+)", stats)
+        ovs_new = float(m.group(1)) if m else float("nan")
+        log("  ovs newconn: %.0f cycles/packet (100,000 new connections from the file)" % ovs_new)
+    finally:
+        o.stop()
+    vm = '{name: web, devargs: "net_pcap0,rx_pcap=%s", vm: web1, mac: "02:00:00:00:00:01", ips: [10.0.0.1]}'
+    up = '{name: uplink, devargs: "net_pcap1,rx_pcap=%s", role: uplink}'
+    cfg = switch_config(work, "newconn_file", huge, [vm % new, up % empty], os.path.join(work, "rules23000"),
+                        1 << 18, mbufs=65535)
+    s = run_switch(binary, cfg, ["--exit-when-drained"])
+    invariant(s["flows_created"] == NEW_FLOWS, "newconn_file: created %d flows" % s["flows_created"])
+    gg_new = s["cycles_per_packet"]
+    log("  goldgate newconn: %.0f cycles/packet (same file)" % gg_new)
+    peer["newconn"] = (hz / ovs_new / 1e6, ovs_new)
+    results.append({"name": "ovs_new_connections_cycles_per_packet", "value": round(ovs_new, 1), "unit": "cycles/packet",
+                    "ceiling": round(gg_new, 1), "ratio": round(ovs_new / gg_new, 2),
+                    "case": "100,000 new connections replayed once from a file, 23,000 rules; ceiling: Goldgate's "
+                            "cycles on the same file, ratio = OVS cycles / Goldgate cycles"})
+    results.append({"name": "goldgate_new_connections_cycles_per_packet", "value": round(gg_new, 1),
+                    "unit": "cycles/packet", "ceiling": round(ovs_new, 1), "ratio": round(gg_new / ovs_new, 3),
+                    "case": "the same file through goldgate-switch; ceiling: OVS's cycles"})
+    return peer
 
 
 def median_spread(values):
@@ -159,6 +250,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.5)
+    ap.add_argument("--no-ovs", action="store_true", help="skip the Open vSwitch side-by-side runs")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     binary = os.path.join(build, "dataplane", "goldgate-switch")
@@ -172,11 +264,13 @@ def main():
     empty = os.path.join(work, "empty.pcap")
     with open(empty, "wb") as f:  # a capture with no packets: the uplink only transmits (and drops)
         f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
-    for n in (100, 23000):
+    for n in (1, 100, 23000):
         d = os.path.join(work, "rules%d" % n)
         os.makedirs(d)
-        subprocess.run(gen + ["rules", os.path.join(d, "rules.yaml"), str(n)], check=True)
+        subprocess.run(gen + ["rules", d, str(n)], check=True)
     hz = None
+    ours = {}
+    peer = {}
     results = []
     table = []
     with Hugepages(HUGEPAGES) as huge:
@@ -188,6 +282,7 @@ def main():
         up = '{name: uplink, devargs: "net_pcap1,rx_pcap=%s,infinite_rx=1", role: uplink}'
         cases = [
             ("l2", "L2 forwarding (parse, anti-spoofing, FDB)", "l2", os.path.join(work, "rules100")),
+            ("ct", "conntrack only (one allow rule), established flows", "secure", os.path.join(work, "rules1")),
             ("acl100_ct", "100 rules + conntrack, established flows", "secure", os.path.join(work, "rules100")),
             ("acl23k_ct", "23,000 rules + conntrack, established flows", "secure", os.path.join(work, "rules23000")),
         ]
@@ -213,6 +308,7 @@ def main():
                             "ceiling": round(ceil_cpp, 1), "ratio": round(cpp / ceil_cpp, 2),
                             "spread": [round(clo, 1), round(chi, 1)], "case": title})
             table.append((title, mpps, lo, hi, cpp, mpps / ceiling))
+            ours[key] = (mpps, cpp)
             if key == "acl23k_ct":
                 bpf = runs[0]["bytes_per_flow"]
 
@@ -238,6 +334,14 @@ def main():
         results.append({"name": "memory_per_flow", "value": round(bpf, 1), "unit": "bytes/flow",
                         "ceiling": 256, "ratio": round(bpf / 256, 3),
                         "case": "DPDK heap of the flow tables / capacity; ceiling: a 256-byte budget"})
+        # The same policies in Open vSwitch with DPDK, same devices, same core, same run.
+        if args.no_ovs:
+            log("ovs: skipped (--no-ovs)")
+        elif not ovs_mod.available():
+            log("ovs: skipped: openvswitch-switch-dpdk is not installed (scripts/install-deps.sh bench installs it)")
+        else:
+            peer = run_ovs(binary, work, huge.mount, fwd, rev, new, empty, args, ours, results, ceiling, hz)
+
         results.append({"name": "ceiling_testpmd_io", "value": round(ceiling, 3), "unit": "Mpps", "ceiling": round(ceiling, 3),
                         "ratio": 1.0, "spread": [round(cmin, 3), round(cmax, 3)], "case": "dpdk-testpmd io forwarding"})
 
@@ -248,7 +352,7 @@ def main():
                     "ratio": round(rate / TARGET_NEW_FLOWS, 3), "case": "target: >= 2 M new flows/s per core"})
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    plot(results, os.path.join(outdir, "results.png"))
+    plot(results, ours, peer, os.path.join(outdir, "results.png"))
     shutil.rmtree(work, ignore_errors=True)
 
     log("")

@@ -18,7 +18,7 @@ test_pkgs=(
   python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
 )
 bench_pkgs=(
-  python3-matplotlib
+  python3-matplotlib openvswitch-switch-dpdk
 )
 
 want=("${build_pkgs[@]}")
