@@ -85,11 +85,10 @@ class Ovs:
         self.appctl("dpctl/flush-conntrack")
 
     def tx_packets(self):
-        total = 0
-        for i in (0, 1):
-            out = self.vsctl("get", "Interface", "p%d" % i, "statistics:tx_packets")
-            total += int(out.strip().strip('"'))
-        return total
+        # Live counters from the datapath (the Interface statistics column is refreshed only every
+        # few seconds).
+        out = self.ofctl("dump-ports", "br0")
+        return sum(int(x) for x in re.findall(r"tx pkts=(\d+)", out))
 
     def measure(self, warmup, duration):
         """Mpps transmitted on both output ports over `duration` after `warmup`, and OVS's own

@@ -365,6 +365,10 @@ def main():
     okNew = rate >= TARGET_NEW_FLOWS
     log("target 23,000 rules + conntrack <= %d cycles/packet: %s (%.1f)" % (TARGET_CYCLES_23K, "met" if ok23 else "NOT met", cpp23))
     log("target new flows >= %.1f M/s per core: %s (%.2f)" % (TARGET_NEW_FLOWS, "met" if okNew else "NOT met", rate))
+    vs = next((r for r in results if r["name"] == "goldgate_vs_ovs_acl23k_mpps"), None)
+    if vs:
+        log("target 23,000 rules + conntrack >= 5x Open vSwitch in the same run: %s (%.2fx)" %
+            ("met" if vs["ratio"] >= 5 else "NOT met", vs["ratio"]))
     log("results: %s" % os.path.join(outdir, "results.json"))
 
 
