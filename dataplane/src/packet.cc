@@ -10,6 +10,41 @@ namespace {
 constexpr uint16_t kEthVlan = 0x8100, kEthQinQ = 0x88a8, kEthIpv4 = 0x0800, kEthIpv6 = 0x86dd, kEthArp = 0x0806;
 constexpr int kMaxExtHeaders = 8;
 
+// The packet quoted in an ICMP error: its addresses, protocol and ports (or echo id). Leaves
+// kFlagIcmpInner clear when the quote is too short or not the same IP version.
+void parseIcmpInner(const uint8_t* data, uint32_t off, uint32_t end, PacketMeta* m) {
+  if (end <= off) return;
+  const uint8_t* ip = data + off;
+  uint32_t avail = end - off, l4;
+  uint8_t proto;
+  if (m->family == 4) {
+    if (avail < 20 || (ip[0] >> 4) != 4) return;
+    l4 = (ip[0] & 0x0f) * 4u;
+    if (l4 < 20) return;
+    proto = ip[9];
+    m->inner_src_ip = ip + 12;
+    m->inner_dst_ip = ip + 16;
+  } else {
+    if (avail < 40 || (ip[0] >> 4) != 6) return;
+    l4 = 40;  // extension headers in a quoted packet are not followed
+    proto = ip[6];
+    m->inner_src_ip = ip + 8;
+    m->inner_dst_ip = ip + 24;
+  }
+  if (avail < l4 + 8) return;
+  const uint8_t* p = ip + l4;
+  if (proto == 6 || proto == 17 || proto == 132) {
+    m->inner_sport = loadBe16(p);
+    m->inner_dport = loadBe16(p + 2);
+  } else if ((proto == 1 && (p[0] == 8 || p[0] == 0)) || (proto == 58 && (p[0] == 128 || p[0] == 129))) {
+    m->inner_sport = m->inner_dport = loadBe16(p + 4);
+  } else {
+    return;
+  }
+  m->inner_protocol = proto;
+  m->flags |= kFlagIcmpInner;
+}
+
 DropReason parseL4(const uint8_t* data, uint32_t len, uint32_t off, uint32_t end, PacketMeta* m) {
   m->l4_offset = static_cast<uint16_t>(off);
   uint32_t avail = end > off ? end - off : 0;
@@ -41,6 +76,7 @@ DropReason parseL4(const uint8_t* data, uint32_t len, uint32_t off, uint32_t end
         m->flags |= kFlagL4;
       } else if (type == 3 || type == 4 || type == 5 || type == 11 || type == 12) {
         m->flags |= kFlagIcmpError;
+        parseIcmpInner(data, off + 8, end, m);
       }
       return DropReason::kNone;
     }
@@ -55,6 +91,7 @@ DropReason parseL4(const uint8_t* data, uint32_t len, uint32_t off, uint32_t end
         m->flags |= kFlagNd;
       } else if (type < 128) {
         m->flags |= kFlagIcmpError;
+        parseIcmpInner(data, off + 8, end, m);
       }
       return DropReason::kNone;
     }
@@ -190,6 +227,7 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kPolicyDeny: return "policy_deny";
     case DropReason::kTcpNoFlow: return "tcp_no_flow";
     case DropReason::kWrongPort: return "flow_wrong_port";
+    case DropReason::kIcmpUnrelated: return "icmp_error_unrelated";
     case DropReason::kFlowTableFull: return "flow_table_full";
     case DropReason::kFlowCut: return "flow_cut";
     case DropReason::kFragmentNoFlow: return "fragment_no_first";
@@ -220,6 +258,7 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kSpoofedMac: return "a VM sent from a MAC address it is not bound to";
     case DropReason::kSpoofedIp: return "a VM sent from an IP address (or ARP sender) it is not bound to";
     case DropReason::kPolicyDeny: return "a new connection that no allow rule admits (rule or default deny)";
+    case DropReason::kIcmpUnrelated: return "ICMP error quoting a connection the switch does not track (or cannot parse)";
     case DropReason::kWrongPort: return "packet of a tracked connection from a port other than that side's (spoofed from elsewhere, or the VM moved)";
     case DropReason::kTcpNoFlow: return "TCP segment other than SYN with no tracked connection (e.g. after a restart, or a scan)";
     case DropReason::kFlowTableFull: return "new connection refused because the flow table is full (fail closed)";

@@ -245,6 +245,7 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   uint8_t srcIsA[kBurst];
   int16_t out[kBurst];
   uint32_t nkeys = 0;
+  uint32_t related = 0;        // bit j: key j is the quoted connection of an ICMP error
   uint8_t later[kBurst];       // burst indexes of non-first IP fragments
   uint32_t nlater = 0;
   uint64_t rxBytes = 0;
@@ -334,14 +335,33 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       later[nlater++] = static_cast<uint8_t>(i);
       continue;
     }
-    srcIsA[nkeys] = makeFlowKey(pm, &keys[nkeys]);
+    if (pm.flags & kFlagIcmpError) {
+      // An ICMP error (unreachable, packet too big, time exceeded) belongs to the connection it
+      // quotes: looked up by the quoted packet's tuple, it passes only back toward that packet's
+      // sender (path MTU discovery through the switch). Unparseable or unrelated: dropped.
+      if (!(pm.flags & kFlagIcmpInner)) {
+        drop(m, DropReason::kIcmpUnrelated, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+      PacketMeta quoted = pm;
+      quoted.src_ip = pm.inner_src_ip;
+      quoted.dst_ip = pm.inner_dst_ip;
+      quoted.sport = pm.inner_sport;
+      quoted.dport = pm.inner_dport;
+      quoted.protocol = pm.inner_protocol;
+      srcIsA[nkeys] = makeFlowKey(quoted, &keys[nkeys]);
+      related |= 1u << nkeys;
+    } else {
+      srcIsA[nkeys] = makeFlowKey(pm, &keys[nkeys]);
+    }
     keyPtrs[nkeys] = &keys[nkeys];
     keyIdx[nkeys] = static_cast<uint8_t>(i);
     ++nkeys;
   }
   bump(stats_.ports[in].rx_packets, n);
   bump(stats_.ports[in].rx_bytes, rxBytes);
-  if (nkeys) processFlows(pol, in, pkts, meta, keys, keyPtrs, keyIdx, srcIsA, out, nkeys, now);
+  if (nkeys) processFlows(pol, in, pkts, meta, keys, keyPtrs, keyIdx, srcIsA, out, nkeys, related, now);
 
   // Pass 5: later fragments follow the verdict of their first fragment.
   for (uint32_t x = 0; x < nlater; ++x) {
@@ -362,7 +382,7 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
 
 void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, const PacketMeta* meta,
                           const FlowKey* keys, const void** keyPtrs, const uint8_t* keyIdx, const uint8_t* srcIsA,
-                          int16_t* out, uint32_t nkeys, uint64_t now) {
+                          int16_t* out, uint32_t nkeys, uint32_t related, uint64_t now) {
 
   // Pass 2: batch conntrack lookup.
   int32_t pos[kBurst];
@@ -376,13 +396,22 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   for (uint32_t j = 0; j < nkeys; ++j) {
     uint32_t i = keyIdx[j];
     const PacketMeta& pm = meta[i];
+    const bool isRelated = (related >> j) & 1;
     if (pos[j] < 0) {
+      if (isRelated) {
+        drop(pkts[i], DropReason::kIcmpUnrelated, in);
+        pkts[i] = nullptr;
+        continue;
+      }
       miss[nmiss++] = j;
       continue;
     }
     Flow& f = flows_->at(pos[j]);
+    // For an ICMP error, `dir` is the direction of the quoted packet; the error itself comes from
+    // that packet's destination side.
     int dir = (srcIsA[j] == f.orig_is_a) ? 0 : 1;
-    if (pm.protocol == 6 && tcpOpens(pm.tcp_flags) && tcpReusable(f)) {
+    const int arrival = isRelated ? dir ^ 1 : dir;
+    if (!isRelated && pm.protocol == 6 && tcpOpens(pm.tcp_flags) && tcpReusable(f)) {
       // A new connection on the 4-tuple of a closed one: decided afresh by the policy.
       flows_->remove(pos[j]);
       miss[nmiss++] = j;
@@ -390,7 +419,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     }
     // A packet of a tracked connection must come from the port its side of the connection is on:
     // otherwise a sender elsewhere (e.g. behind the uplink) could ride an admitted connection.
-    if (in != f.port[dir]) {
+    if (in != f.port[arrival]) {
       drop(pkts[i], DropReason::kWrongPort, in);
       pkts[i] = nullptr;
       continue;
@@ -401,6 +430,10 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       bump(stats_.flows_cut, 1);
       drop(pkts[i], DropReason::kFlowCut, in);
       pkts[i] = nullptr;
+      continue;
+    }
+    if (isRelated) {
+      out[i] = f.port[dir];  // back to the quoted packet's sender; the connection's state is unchanged
       continue;
     }
     trackPacket(f, dir, pm.protocol, pm.tcp_flags);

@@ -124,7 +124,7 @@ class Worker {
   void loop();
   void processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, const PacketMeta* meta, const FlowKey* keys,
                     const void** keyPtrs, const uint8_t* keyIdx, const uint8_t* srcIsA, int16_t* out,
-                    uint32_t nkeys, uint64_t now);
+                    uint32_t nkeys, uint32_t related, uint64_t now);
   void send(uint16_t port, rte_mbuf* m);
   void flood(uint32_t mask, rte_mbuf* m);
   void flushTx();

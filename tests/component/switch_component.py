@@ -308,6 +308,32 @@ def scenario_flow_table_full(binary, tmp):
     check(full and sum(int(a["count"]) for a in full) == 36, "flow_table.full alerts should count 36 refusals")
 
 
+def scenario_icmp_related(binary, tmp):
+    """ICMP errors pass back along the connection they quote (path MTU discovery); others do not."""
+    from scapy.all import ICMPv6PacketTooBig, IPerror, TCPerror
+    web = [tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.5", 42000, 443, "S"),
+           Ether(src=WEB, dst=ROUTER) / IPv6(src="fd00::1", dst="2001:db8::5") / TCP(sport=42001, dport=443, flags="S")]
+    quoted = IP(src="10.0.0.1", dst="203.0.113.5") / TCP(sport=42000, dport=443, flags="S")
+    db = [Ether(src=DB, dst=WEB) / IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=3, code=4) / bytes(quoted)]
+    uplink = [
+        Ether(src=ROUTER, dst=WEB) / IP(src="198.51.100.1", dst="10.0.0.1") / ICMP(type=3, code=4, nexthopmtu=1400) /
+        bytes(quoted),
+        Ether(src=ROUTER, dst=WEB) / IPv6(src="2001:db8::1", dst="fd00::1") / ICMPv6PacketTooBig(mtu=1280) /
+        bytes(IPv6(src="fd00::1", dst="2001:db8::5") / TCP(sport=42001, dport=443, flags="S")),
+        Ether(src=ROUTER, dst=WEB) / IP(src="198.51.100.1", dst="10.0.0.1") / ICMP(type=3, code=1) /
+        bytes(IP(src="10.0.0.1", dst="203.0.113.9") / TCP(sport=1, dport=2)),    # quotes nothing tracked
+        Ether(src=ROUTER, dst=WEB) / IP(src="198.51.100.1", dst="10.0.0.1") / ICMP(type=3, code=1) / b"\x45"]  # cut short
+    r = Run(binary, tmp, {"web": web, "db": db, "uplink": uplink})
+    check(any(ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 4 and p[IP].src == "198.51.100.1" for p in r.out["web"]),
+          "fragmentation-needed for web's connection did not reach web")
+    check(any(ICMPv6PacketTooBig in p for p in r.out["web"]), "ICMPv6 packet-too-big did not reach web")
+    check(not any(ICMP in p and p[ICMP].code == 1 for p in r.out["web"]), "an unrelated ICMP error reached web")
+    check(not any(ICMP in p and p[IP].src == "10.0.0.2" for p in r.out["web"]),
+          "an ICMP error from the wrong side (db) reached web")
+    check(r.drops("icmp_error_unrelated") == 2, "icmp_error_unrelated = %d, want 2" % r.drops("icmp_error_unrelated"))
+    check(r.drops("flow_wrong_port") == 1, "flow_wrong_port = %d, want 1" % r.drops("flow_wrong_port"))
+
+
 def scenario_vhost_user(binary, tmp):
     """A VM on a vhost-user port: dpdk-testpmd with a virtio-user device plays the guest's NIC."""
     import shutil

@@ -20,6 +20,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FlowKey k;
     makeFlowKey(m, &k);  // reads the addresses: ASan checks they are inside the frame
   }
+  if (m.flags & kFlagIcmpInner) {
+    const int alen = m.family == 4 ? 4 : 16;
+    volatile uint8_t x = m.inner_src_ip[alen - 1] ^ m.inner_dst_ip[alen - 1];  // ASan: inside the frame
+    (void)x;
+  }
   if (m.flags & kFlagArp) {
     volatile uint8_t x = m.arp_sender_mac[5] ^ m.arp_sender_ip[3];
     (void)x;

@@ -243,9 +243,25 @@ TEST_CASE("parsePacket: ICMP echo uses the identifier as both ports; errors are 
     INFO("ICMP type " << int(type));
     Bytes p = cat(ethernet(kEthIpv4), ipv4(1, cat(icmp(type), ipv4(17, udp(1, 2)))));
     REQUIRE(parse(p, &m) == DropReason::kNone);
-    CHECK(m.flags == (kFlagIp | kFlagIcmpError));
+    CHECK(m.flags == (kFlagIp | kFlagIcmpError | kFlagIcmpInner));
     CHECK(m.sport == 0);
+    // The quoted packet's tuple, as its sender sent it.
+    CHECK(m.inner_protocol == 17);
+    CHECK(m.inner_sport == 1);
+    CHECK(m.inner_dport == 2);
+    CHECK(std::memcmp(m.inner_src_ip, kIp4Src, 4) == 0);
+    CHECK(std::memcmp(m.inner_dst_ip, kIp4Dst, 4) == 0);
   }
+  // A quote cut short (less than the IP header and 8 bytes of L4) is flagged but not parsed.
+  Bytes cutShort = cat(ethernet(kEthIpv4), ipv4(1, cat(icmp(3), Bytes{0x45, 0, 0, 28})));
+  REQUIRE(parse(cutShort, &m) == DropReason::kNone);
+  CHECK(m.flags == (kFlagIp | kFlagIcmpError));
+  // Quoting an ICMP echo gives its identifier as both ports.
+  Bytes echoQuote = cat(ethernet(kEthIpv4), ipv4(1, cat(icmp(11), ipv4(1, icmp(8, 0x1234)))));
+  REQUIRE(parse(echoQuote, &m) == DropReason::kNone);
+  CHECK((m.flags & kFlagIcmpInner) != 0);
+  CHECK(m.inner_protocol == 1);
+  CHECK(m.inner_sport == 0x1234);
   Bytes advert = cat(ethernet(kEthIpv4), ipv4(1, icmp(9)));  // router advertisement: neither
   REQUIRE(parse(advert, &m) == DropReason::kNone);
   CHECK(m.flags == kFlagIp);
@@ -433,7 +449,11 @@ TEST_CASE("parsePacket: ICMPv6", "[packet]") {
 
   Bytes unreachable = cat(ethernet(kEthIpv6), ipv6(58, cat(icmp(1), ipv6(17, udp(1, 2)))));
   REQUIRE(parse(unreachable, &m) == DropReason::kNone);
-  CHECK(m.flags == (kFlagIp | kFlagIcmpError));
+  CHECK(m.flags == (kFlagIp | kFlagIcmpError | kFlagIcmpInner));
+  CHECK(m.inner_protocol == 17);
+  CHECK(m.inner_sport == 1);
+  CHECK(m.inner_dport == 2);
+  CHECK(std::memcmp(m.inner_src_ip, kIp6Src, 16) == 0);
 
   Bytes mld = cat(ethernet(kEthIpv6), ipv6(0, cat(extHeader(58), cat(icmp(143), Bytes(8, 0)))));
   REQUIRE(parse(mld, &m) == DropReason::kNone);

@@ -24,6 +24,7 @@ enum class DropReason : uint8_t {
   kPolicyDeny,
   kTcpNoFlow,
   kWrongPort,
+  kIcmpUnrelated,
   kFlowTableFull,
   kFlowCut,
   kFragmentNoFlow,
@@ -50,6 +51,7 @@ enum PacketFlags : uint16_t {
   kFlagL4 = 1 << 5,          // sport/dport (or ICMP id) are valid
   kFlagVlan = 1 << 6,
   kFlagIcmpError = 1 << 7,   // ICMP/ICMPv6 error message (carries an inner packet)
+  kFlagIcmpInner = 1 << 8,   // ... and its inner header parsed: inner_* are valid
 };
 
 /// What the parser learned about one packet. Addresses are in wire order.
@@ -74,6 +76,12 @@ struct PacketMeta {
   // ARP: sender MAC/IP for anti-spoofing.
   const uint8_t* arp_sender_mac;
   const uint8_t* arp_sender_ip;
+  // ICMP errors: the offending packet's header, as its sender sent it (same family as the outer).
+  const uint8_t* inner_src_ip;
+  const uint8_t* inner_dst_ip;
+  uint16_t inner_sport;
+  uint16_t inner_dport;
+  uint8_t inner_protocol;
 };
 
 enum TcpFlags : uint8_t { kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10 };
