@@ -95,6 +95,10 @@ int main(int argc, char** argv) {
   if (*flows) {
     auto* f = req.mutable_flows();
     f->set_port(fport);
+    if (!fip.empty() && !dataplane::IpAddr::parse(fip)) {
+      std::fprintf(stderr, "goldgatectl: --ip: '%s' is not an IPv4 or IPv6 address\n", fip.c_str());
+      return 2;
+    }
     f->set_ip(fip);
     try {
       f->set_protocol(protoNumber(fproto));

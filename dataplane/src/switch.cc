@@ -127,6 +127,10 @@ Result<void> SwitchImpl::initEal() {
 }
 
 Result<void> SwitchImpl::initPorts() {
+  if (opts_.exit_when_drained && !all_pcap_ && opts_.max_packets == 0)
+    return makeError(Error::Code::kInvalidArgument,
+                     "--exit-when-drained needs every port to read a pcap file (net_pcap with rx_pcap, "
+                     "without infinite_rx): other devices are never drained");
   const uint16_t nq = static_cast<uint16_t>(worker_lcores_.size());
   pool_ = rte_pktmbuf_pool_create("gg_mbufs", sw_.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
   if (!pool_)

@@ -206,13 +206,7 @@ void Worker::serveMailbox(const CompiledPolicy& pol) {
   if (mailbox_.state.load(std::memory_order_relaxed) != 1 || !mailbox_.state.compare_exchange_strong(expected, 3))
     return;  // nothing asked, or the requester withdrew
   (void)pol;
-  if (mailbox_.cmd == Mailbox::Cmd::kClearFlows) {
-    uint32_t iter = 0;
-    const FlowKey* key;
-    int32_t pos;
-    while ((pos = flows_->next(&iter, &key)) >= 0) flows_->remove(pos);
-    fdb_.clear();
-  } else {
+  {
     const FlowQuery& q = mailbox_.query;
     uint32_t iter = 0;
     const FlowKey* key;

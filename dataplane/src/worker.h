@@ -76,7 +76,7 @@ struct FlowQuery {
 
 /// Requests from the control thread, served by the worker between bursts.
 struct Mailbox {
-  enum class Cmd : uint8_t { kDumpFlows, kClearFlows };
+  enum class Cmd : uint8_t { kDumpFlows };
   std::atomic<int> state{0};  // 0 idle, 1 requested, 3 being served, 2 done
   Cmd cmd = Cmd::kDumpFlows;
   FlowQuery query;
