@@ -198,6 +198,25 @@ received=$(grep -o '[0-9]* received' "$work/ping2.txt" | cut -d' ' -f1)
 expect "the existing ping flow kept working (${received:-0}/40 replies)" test "${received:-0}" -ge 38
 expect "flow_table.full alert written" test "$(alerts_of flow_table.full)" -ge 1
 
+echo "== two forwarding workers (one queue each per port, symmetric fan-out)"
+gg_switch_stop
+gg_write_config "$work"
+sed -i 's/eal: \[-l, "0",/eal: [-l, "0,1",/; s/iface=\([a-z0-9]*-h\)"/iface=\1,qpairs=2"/' "$work/goldgate.yaml"
+gg_switch_start "$work" "$bin" || exit 1
+db_server "$work/db-mw.txt"
+ok_conns=0
+for i in $(seq 1 20); do tcp_connects gg-web1 10.0.0.2 5432 && ok_conns=$((ok_conns + 1)); done
+expect "20 of 20 connections through two workers ($ok_conns)" test "$ok_conns" -eq 20
+expect "web1 pings db1 through two workers" pings gg-web1 10.0.0.2
+workers_used() {
+  $ctl --json flows --limit 1000 | /usr/bin/python3 -c "
+import json, sys
+flows = json.load(sys.stdin)['flows'].get('flows', [])
+print(len({f.get('worker', 0) for f in flows}))"
+}
+expect "connections are spread over both workers" test "$(workers_used)" -eq 2
+expect_not "db1 -> web1 is still denied with two workers" tcp_connects gg-db1 10.0.0.1 9999
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
