@@ -17,8 +17,10 @@ int64_t nowNs() {
       .count();
 }
 
-Result<std::unique_ptr<AlertLog>> AlertLog::open(const std::string& path, uint32_t window_ms, std::string source) {
+Result<std::unique_ptr<AlertLog>> AlertLog::open(const std::string& path, uint32_t window_ms, std::string source,
+                                                Format format) {
   std::unique_ptr<AlertLog> log(new AlertLog());
+  log->format_ = format;
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
@@ -53,11 +55,8 @@ void AlertLog::write(proto::AlertEvent& ev) {
   ev.set_host(host_);
   ev.set_source(source_);
   if (ev.count() == 0) ev.set_count(1);
-  std::string json;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(ev, &json, opts).ok()) return;
-  std::fprintf(f_, "%s\n", json.c_str());
+  std::string record = render(ev, format_);
+  std::fprintf(f_, "%s\n", record.c_str());
   std::fflush(f_);
   ++written_;
 }

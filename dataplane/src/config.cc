@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "goldgate/alerts/render.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -196,7 +198,11 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   }
   if (root["alerts"]) {
     const auto& al = root["alerts"];
-    c.onlyKeys(al, {"file", "window_ms"});
+    c.onlyKeys(al, {"file", "window_ms", "format"});
+    if (al["format"]) {
+      sw.alert_format = c.str(al["format"], "alerts.format");
+      if (auto f = alerts::parseFormat(sw.alert_format); !f) c.fail(al["format"], "alerts.format: " + f.error().message);
+    }
     if (al["file"]) sw.alert_file = c.str(al["file"], "alerts.file");
     if (al["window_ms"]) sw.alert_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
   }

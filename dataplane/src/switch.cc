@@ -231,7 +231,8 @@ Result<void> SwitchImpl::start() {
   }
   rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &after);
   flow_bytes_ = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
-  auto log = alerts::AlertLog::open(sw_.alert_file, sw_.alert_window_ms, "goldgate-switch");
+  auto log = alerts::AlertLog::open(sw_.alert_file, sw_.alert_window_ms, "goldgate-switch",
+                                    *alerts::parseFormat(sw_.alert_format));
   if (!log) return log.error();
   alert_log_ = std::move(*log);
   if (auto r = loadQuarantine(); !r) return r;

@@ -86,7 +86,7 @@ def check(cond, what):
 
 
 class Run:
-    def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS):
+    def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS, alert_format="json"):
         self.tmp = tmp
         names = ["web", "db", "uplink"] + [p[0] for p in extra_ports]
         ports_yaml = []
@@ -111,16 +111,18 @@ class Run:
         with open(os.path.join(tmp, "goldgate.yaml"), "w") as f:
             f.write("eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
                     "mbufs: 2047\nflow_table: {size: %d}\nsegments_dir: segments\n"
-                    "control: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl, window_ms: 60000}\n"
+                    "control: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl, window_ms: 60000, format: %s}\n"
                     "quarantine_file: %s/quarantine\nports:\n%s\n" %
-                    (flow_table, tmp, tmp, tmp, "\n".join(ports_yaml)))
+                    (flow_table, tmp, tmp, alert_format, tmp, "\n".join(ports_yaml)))
         proc = subprocess.run([binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--exit-when-drained",
                                "--stats-json", os.path.join(tmp, "stats.json")],
                               capture_output=True, text=True, timeout=120)
         check(proc.returncode == 0, "switch exited %d: %s" % (proc.returncode, proc.stderr))
         self.stats = json.load(open(os.path.join(tmp, "stats.json")))
         self.out = {n: list(rdpcap(os.path.join(tmp, "out-%s.pcap" % n))) for n in names}
-        self.alerts = [json.loads(l) for l in open(os.path.join(tmp, "alerts.jsonl"))]
+        lines = open(os.path.join(tmp, "alerts.jsonl")).read().splitlines()
+        self.alert_lines = lines
+        self.alerts = [json.loads(l) for l in lines] if alert_format == "json" else []
 
     def drops(self, reason):
         return self.stats["drops"][reason]
@@ -332,6 +334,27 @@ def scenario_icmp_related(binary, tmp):
           "an ICMP error from the wrong side (db) reached web")
     check(r.drops("icmp_error_unrelated") == 2, "icmp_error_unrelated = %d, want 2" % r.drops("icmp_error_unrelated"))
     check(r.drops("flow_wrong_port") == 1, "flow_wrong_port = %d, want 1" % r.drops("flow_wrong_port"))
+
+
+def scenario_alert_formats(binary, tmp):
+    """The alert file in each SIEM format: one record a line, the deny rendered with its fields."""
+    web = [tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40001, 22, "S")]
+    want = {"cef": "CEF:0|Goldgate|goldgate-switch|0.1|policy.deny|",
+            "leef": "LEEF:2.0|Goldgate|goldgate-switch|0.1|policy.deny|x09|",
+            "rfc5424": "<132>1 ",
+            "ocsf": '{"class_uid":4001,"class_name":"Network Activity"'}
+    for fmt, prefix in want.items():
+        sub = os.path.join(tmp, fmt)
+        os.makedirs(sub)
+        r = Run(binary, sub, {"web": web}, alert_format=fmt)
+        denies = [l for l in r.alert_lines if "policy.deny" in l]
+        check(len(denies) == 1, "%s: want one deny record, got %d" % (fmt, len(denies)))
+        check(denies[0].startswith(prefix), "%s: record does not start with %r: %s" % (fmt, prefix, denies[0][:120]))
+        check("10.0.0.2" in denies[0] and "22" in denies[0], "%s: destination missing from %s" % (fmt, denies[0]))
+        if fmt == "ocsf":
+            ev = json.loads(denies[0])
+            check(ev["dst_endpoint"] == {"ip": "10.0.0.2", "port": 22} and ev["disposition"] == "Blocked",
+                  "ocsf: wrong endpoint or disposition: %s" % ev)
 
 
 def scenario_vhost_user(binary, tmp):

@@ -9,17 +9,20 @@
 #include <string>
 
 #include "alert.pb.h"
+#include "goldgate/alerts/render.h"
 #include "goldgate/common/result.h"
 
 namespace goldgate::alerts {
 
-/// Writes canonical AlertEvents to a JSON-lines file (one object a line, flushed per event).
+/// Writes canonical AlertEvents to a file, one record a line in the chosen format (Goldgate JSON
+/// by default), flushed per event.
 /// Not thread-safe: one owner thread (the switch's control thread).
 class AlertLog {
  public:
   /// Opens (appends to) `path`, creating its folder. `window_ms`: repeats of one key within the
   /// window are aggregated. Errors: the file cannot be opened.
-  static Result<std::unique_ptr<AlertLog>> open(const std::string& path, uint32_t window_ms, std::string source);
+  static Result<std::unique_ptr<AlertLog>> open(const std::string& path, uint32_t window_ms, std::string source,
+                                                Format format = Format::kJson);
   ~AlertLog();
 
   /// Raises `ev` (id, host, source, time filled in here). `key` identifies repeats: the first
@@ -52,6 +55,7 @@ class AlertLog {
   uint64_t id_prefix_ = 0;
   uint64_t id_counter_ = 0;
   int64_t window_ns_ = 0;
+  Format format_ = Format::kJson;
   uint64_t written_ = 0;
   std::map<std::string, Pending> pending_;
 };

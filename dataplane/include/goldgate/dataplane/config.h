@@ -66,6 +66,7 @@ struct SwitchConfig {
   // Quarantined ports, one name a line: a restarted switch keeps them in quarantine.
   std::string quarantine_file = "/var/lib/goldgate/quarantine";
   uint32_t alert_window_ms = 5000;  // repeated alerts within the window are aggregated
+  std::string alert_format = "json";  // json, ocsf, cef, leef, rfc5424 (validated)
   std::string source_file;
 };
 

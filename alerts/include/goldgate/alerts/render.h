@@ -1,0 +1,42 @@
+// Renderers of the canonical AlertEvent into the formats SIEMs ingest. Pure functions of the event:
+// the same event always renders to the same bytes (golden-file tested).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "alert.pb.h"
+#include "goldgate/common/result.h"
+
+namespace goldgate::alerts {
+
+enum class Format {
+  kJson,     // Goldgate JSON: the event's protobuf JSON mapping, one object a line
+  kOcsf,     // OCSF 1.1 JSON (Network Activity for policy decisions, Detection Finding otherwise)
+  kCef,      // ArcSight Common Event Format 0
+  kLeef,     // IBM QRadar Log Event Extended Format 2.0 (tab-delimited attributes)
+  kRfc5424,  // syslog message with structured data (RFC 5424), without transport framing
+};
+
+/// "json", "ocsf", "cef", "leef", "rfc5424" (also "syslog"). Errors: unknown name, listing the known ones.
+Result<Format> parseFormat(std::string_view name);
+const char* formatName(Format f);
+
+/// Renders one event as one record without a trailing newline; every format keeps a record on
+/// one line (RFC 5424 MSG control characters become "#ooo", as rsyslog writes them). RFC 5424
+/// records are cut to `maxBytes` (at a UTF-8 character boundary of the MSG part; 0 = no limit).
+/// Any thread.
+std::string render(const proto::AlertEvent& ev, Format f, size_t maxBytes = 0);
+
+/// Escaping rules, exposed for tests and fuzzing.
+std::string cefHeaderEscape(std::string_view s);     // '\' and '|' backslash-escaped
+std::string cefExtensionEscape(std::string_view s);  // '\', '=' escaped; CR/LF as \r \n
+std::string leefEscape(std::string_view s);          // '\', tab, '|' escaped; CR/LF as \r \n
+std::string sdParamEscape(std::string_view s);       // '"', '\', ']' backslash-escaped (RFC 5424 6.3.3); controls as #ooo
+std::string jsonEscape(std::string_view s);          // JSON string body; invalid UTF-8 becomes U+FFFD
+
+/// Syslog severity (0 emergency .. 7 debug) for a Goldgate severity (0 info .. 10 critical).
+int syslogSeverity(uint32_t goldgateSeverity);
+
+}  // namespace goldgate::alerts

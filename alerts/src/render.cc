@@ -1,0 +1,438 @@
+#include "goldgate/alerts/render.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+namespace goldgate::alerts {
+namespace {
+
+constexpr const char* kVendor = "Goldgate";
+constexpr const char* kVersion = "0.1";
+// RFC 5424 SD-ID: name@private-enterprise-number. 32473 is the number IANA reserves for
+// documentation (RFC 5612) until Goldgate has its own.
+constexpr const char* kSdId = "goldgate@32473";
+
+std::string protoName(uint32_t p) {
+  switch (p) {
+    case 1: return "ICMP";
+    case 6: return "TCP";
+    case 17: return "UDP";
+    case 58: return "IPv6-ICMP";
+    case 132: return "SCTP";
+    default: return std::to_string(p);
+  }
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
+size_t utf8Len(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
+  if (n == 2 && c < 0xc2) return 0;  // overlong
+  return n;
+}
+
+// Only printable US-ASCII (33..126) is allowed in RFC 5424 header fields; anything else is cut
+// to "-" if empty. Fields are also cut to their maximum length.
+std::string headerField(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() == max) break;
+    if (c >= 33 && c <= 126) out += c;
+    else out += '_';
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string rfc3339(int64_t ns) {
+  time_t secs = static_cast<time_t>(ns / 1000000000);
+  long micros = static_cast<long>((ns % 1000000000) / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+  return buf;
+}
+
+int ocsfSeverity(uint32_t sev) {  // 1 informational .. 5 critical
+  if (sev >= 9) return 5;
+  if (sev >= 7) return 4;
+  if (sev >= 5) return 3;
+  if (sev >= 3) return 2;
+  return 1;
+}
+
+const char* ocsfSeverityName(int id) {
+  static const char* names[] = {"Unknown", "Informational", "Low", "Medium", "High", "Critical"};
+  return names[id];
+}
+
+// A small JSON object writer: keys in the order written, values escaped.
+class Json {
+ public:
+  Json& str(const char* k, std::string_view v) {
+    key(k);
+    out_ += '"' + jsonEscape(v) + '"';
+    return *this;
+  }
+  Json& num(const char* k, int64_t v) {
+    key(k);
+    out_ += std::to_string(v);
+    return *this;
+  }
+  Json& raw(const char* k, const std::string& json) {
+    key(k);
+    out_ += json;
+    return *this;
+  }
+  std::string done() { return out_ + "}"; }
+
+ private:
+  void key(const char* k) {
+    out_ += first_ ? "" : ",";
+    first_ = false;
+    out_ += '"';
+    out_ += k;
+    out_ += "\":";
+  }
+  std::string out_ = "{";
+  bool first_ = true;
+};
+
+std::string renderJson(const proto::AlertEvent& ev) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  if (google::protobuf::util::MessageToJsonString(ev, &json, opts).ok()) return json;
+  // A field that is not valid UTF-8 makes protobuf refuse: write the event's fields ourselves,
+  // with invalid bytes replaced, rather than lose it.
+  Json j;
+  j.num("schema_version", ev.schema_version()).str("id", ev.id()).str("time_unix_ns", std::to_string(ev.time_unix_ns()));
+  j.str("count", std::to_string(ev.count())).str("host", ev.host()).str("source", ev.source()).str("kind", ev.kind());
+  j.num("severity", ev.severity()).str("vm", ev.vm()).str("port", ev.port()).str("segment", ev.segment());
+  j.str("rule", ev.rule()).str("action", ev.action()).str("policy_version", std::to_string(ev.policy_version()));
+  if (ev.has_flow())
+    j.raw("flow", Json()
+                      .str("src_ip", ev.flow().src_ip())
+                      .str("dst_ip", ev.flow().dst_ip())
+                      .num("src_port", ev.flow().src_port())
+                      .num("dst_port", ev.flow().dst_port())
+                      .num("protocol", ev.flow().protocol())
+                      .str("community_id", ev.flow().community_id())
+                      .done());
+  j.str("message", ev.message());
+  return j.done();
+}
+
+std::string renderOcsf(const proto::AlertEvent& ev) {
+  const std::string& kind = ev.kind();
+  bool network = kind == "policy.deny" || kind == "policy.allow_log";
+  int classUid = network ? 4001 : 2004;
+  int activity = network ? (kind == "policy.deny" ? 5 : 1) : 1;  // Refuse / Open ; Create
+  int sev = ocsfSeverity(ev.severity());
+  int64_t ms = ev.time_unix_ns() / 1000000;
+  Json j;
+  j.num("class_uid", classUid)
+      .str("class_name", network ? "Network Activity" : "Detection Finding")
+      .num("category_uid", network ? 4 : 2)
+      .str("category_name", network ? "Network Activity" : "Findings")
+      .num("activity_id", activity)
+      .str("activity_name", network ? (activity == 5 ? "Refuse" : "Open") : "Create")
+      .num("type_uid", classUid * 100 + activity)
+      .num("time", ms)
+      .num("severity_id", sev)
+      .str("severity", ocsfSeverityName(sev))
+      .str("message", ev.message())
+      .num("count", static_cast<int64_t>(ev.count() ? ev.count() : 1));
+  if (ev.last_time_unix_ns()) j.num("start_time", ms).num("end_time", ev.last_time_unix_ns() / 1000000);
+  j.raw("metadata", Json()
+                        .str("version", "1.1.0")
+                        .str("uid", ev.id())
+                        .raw("product", Json().str("name", ev.source()).str("vendor_name", kVendor).str("version", kVersion).done())
+                        .done());
+  if (!ev.action().empty()) {
+    bool blocked = ev.action() == "deny" || ev.action() == "drop" || ev.action() == "cut" || ev.action() == "quarantine";
+    j.num("disposition_id", blocked ? 2 : 1).str("disposition", blocked ? "Blocked" : "Allowed");
+  }
+  if (ev.has_flow() && !ev.flow().src_ip().empty()) {
+    const auto& f = ev.flow();
+    j.raw("src_endpoint", Json().str("ip", f.src_ip()).num("port", f.src_port()).done());
+    j.raw("dst_endpoint", Json().str("ip", f.dst_ip()).num("port", f.dst_port()).done());
+    Json ci;
+    ci.num("protocol_num", f.protocol()).str("protocol_name", protoName(f.protocol()));
+    if (!f.community_id().empty()) ci.str("community_uid", f.community_id());
+    j.raw("connection_info", ci.done());
+  }
+  if (!network)
+    j.raw("finding_info", Json().str("uid", ev.id()).str("title", ev.message()).raw("types", "[\"" + jsonEscape(kind) + "\"]").done());
+  j.raw("device", Json().str("hostname", ev.host()).done());
+  j.raw("unmapped", Json()
+                        .str("kind", kind)
+                        .str("vm", ev.vm())
+                        .str("port", ev.port())
+                        .str("segment", ev.segment())
+                        .str("rule", ev.rule())
+                        .num("policy_version", static_cast<int64_t>(ev.policy_version()))
+                        .done());
+  return j.done();
+}
+
+// CEF / LEEF extension: key=value pairs; empty values are left out.
+template <typename Escape>
+void kv(std::string& out, const char* sep, const char* k, std::string_view v, Escape esc) {
+  if (v.empty()) return;
+  if (!out.empty()) out += sep;
+  out += k;
+  out += '=';
+  out += esc(v);
+}
+
+std::string renderCef(const proto::AlertEvent& ev) {
+  std::string ext;
+  auto e = [](std::string_view s) { return cefExtensionEscape(s); };
+  kv(ext, " ", "rt", std::to_string(ev.time_unix_ns() / 1000000), e);
+  kv(ext, " ", "dvchost", ev.host(), e);
+  kv(ext, " ", "externalId", ev.id(), e);
+  kv(ext, " ", "cnt", std::to_string(ev.count() ? ev.count() : 1), e);
+  if (ev.has_flow() && !ev.flow().src_ip().empty()) {
+    kv(ext, " ", "src", ev.flow().src_ip(), e);
+    kv(ext, " ", "dst", ev.flow().dst_ip(), e);
+    if (ev.flow().src_port()) kv(ext, " ", "spt", std::to_string(ev.flow().src_port()), e);
+    if (ev.flow().dst_port()) kv(ext, " ", "dpt", std::to_string(ev.flow().dst_port()), e);
+    kv(ext, " ", "proto", protoName(ev.flow().protocol()), e);
+  }
+  kv(ext, " ", "act", ev.action(), e);
+  if (!ev.rule().empty()) kv(ext, " ", "cs1Label", "rule", e), kv(ext, " ", "cs1", ev.rule(), e);
+  if (!ev.segment().empty()) kv(ext, " ", "cs2Label", "segment", e), kv(ext, " ", "cs2", ev.segment(), e);
+  if (!ev.vm().empty()) kv(ext, " ", "cs3Label", "vm", e), kv(ext, " ", "cs3", ev.vm(), e);
+  if (ev.has_flow() && !ev.flow().community_id().empty())
+    kv(ext, " ", "cs4Label", "communityId", e), kv(ext, " ", "cs4", ev.flow().community_id(), e);
+  if (!ev.port().empty()) kv(ext, " ", "cs5Label", "port", e), kv(ext, " ", "cs5", ev.port(), e);
+  kv(ext, " ", "cn1Label", "policyVersion", e);
+  kv(ext, " ", "cn1", std::to_string(ev.policy_version()), e);
+  kv(ext, " ", "msg", ev.message(), e);
+  return "CEF:0|" + cefHeaderEscape(kVendor) + "|" + cefHeaderEscape(ev.source()) + "|" + kVersion + "|" +
+         cefHeaderEscape(ev.kind()) + "|" + cefHeaderEscape(ev.message()) + "|" + std::to_string(std::min(ev.severity(), 10u)) +
+         "|" + ext;
+}
+
+std::string renderLeef(const proto::AlertEvent& ev) {
+  std::string attrs;
+  auto e = [](std::string_view s) { return leefEscape(s); };
+  const char* t = "\t";
+  kv(attrs, t, "devTime", std::to_string(ev.time_unix_ns() / 1000000), e);
+  kv(attrs, t, "devTimeFormat", "epoch", e);  // milliseconds since the epoch, as QRadar documents
+  kv(attrs, t, "sev", std::to_string(std::min(ev.severity(), 10u)), e);
+  kv(attrs, t, "cat", ev.kind(), e);
+  kv(attrs, t, "identHostName", ev.host(), e);
+  kv(attrs, t, "externalId", ev.id(), e);
+  kv(attrs, t, "count", std::to_string(ev.count() ? ev.count() : 1), e);
+  if (ev.has_flow() && !ev.flow().src_ip().empty()) {
+    kv(attrs, t, "src", ev.flow().src_ip(), e);
+    kv(attrs, t, "dst", ev.flow().dst_ip(), e);
+    if (ev.flow().src_port()) kv(attrs, t, "srcPort", std::to_string(ev.flow().src_port()), e);
+    if (ev.flow().dst_port()) kv(attrs, t, "dstPort", std::to_string(ev.flow().dst_port()), e);
+    kv(attrs, t, "proto", protoName(ev.flow().protocol()), e);
+    kv(attrs, t, "communityId", ev.flow().community_id(), e);
+  }
+  kv(attrs, t, "action", ev.action(), e);
+  kv(attrs, t, "rule", ev.rule(), e);
+  kv(attrs, t, "vm", ev.vm(), e);
+  kv(attrs, t, "port", ev.port(), e);
+  kv(attrs, t, "segment", ev.segment(), e);
+  kv(attrs, t, "policyVersion", std::to_string(ev.policy_version()), e);
+  kv(attrs, t, "msg", ev.message(), e);
+  // LEEF 2.0 header: the sixth field names the attribute delimiter (x09 = tab).
+  return "LEEF:2.0|" + cefHeaderEscape(kVendor) + "|" + cefHeaderEscape(ev.source()) + "|" + kVersion + "|" +
+         cefHeaderEscape(ev.kind()) + "|x09|" + attrs;
+}
+
+std::string renderSyslog(const proto::AlertEvent& ev, size_t maxBytes) {
+  int pri = 16 * 8 + syslogSeverity(ev.severity());  // facility local0
+  std::string head = "<" + std::to_string(pri) + ">1 " + rfc3339(ev.time_unix_ns()) + " " + headerField(ev.host(), 255) +
+                     " " + headerField(ev.source(), 48) + " - " + headerField(ev.kind(), 32) + " ";
+  std::string sd = "[" + std::string(kSdId);
+  auto param = [&](const char* name, const std::string& v) {
+    if (!v.empty()) sd += std::string(" ") + name + "=\"" + sdParamEscape(v) + "\"";
+  };
+  param("id", ev.id());
+  param("sev", std::to_string(ev.severity()));
+  param("count", std::to_string(ev.count() ? ev.count() : 1));
+  param("vm", ev.vm());
+  param("port", ev.port());
+  param("segment", ev.segment());
+  if (ev.has_flow() && !ev.flow().src_ip().empty()) {
+    param("src", ev.flow().src_ip());
+    param("dst", ev.flow().dst_ip());
+    param("spt", std::to_string(ev.flow().src_port()));
+    param("dpt", std::to_string(ev.flow().dst_port()));
+    param("proto", protoName(ev.flow().protocol()));
+    param("communityId", ev.flow().community_id());
+  }
+  param("rule", ev.rule());
+  param("action", ev.action());
+  param("policyVersion", std::to_string(ev.policy_version()));
+  sd += "]";
+  std::string out = head + sd;
+  if (ev.message().empty()) return out;
+  out += " ";
+  // Control characters in MSG become "#ooo" (octal), as rsyslog escapes them on reception: a
+  // record stays one line for line-oriented receivers and files.
+  std::string msg;
+  for (char c : ev.message()) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "#%03o", static_cast<unsigned char>(c));
+      msg += buf;
+    } else {
+      msg += c;
+    }
+  }
+  if (maxBytes == 0 || out.size() + msg.size() <= maxBytes) return out + msg;
+  // Cut the MSG (never the header or structured data) at a character boundary.
+  size_t room = maxBytes > out.size() ? maxBytes - out.size() : 0;
+  size_t i = 0;
+  while (i < msg.size()) {
+    size_t n = utf8Len(msg, i);
+    if (n == 0) n = 1;
+    if (i + n > room) break;
+    i += n;
+  }
+  return out + msg.substr(0, i);
+}
+
+}  // namespace
+
+Result<Format> parseFormat(std::string_view name) {
+  if (name == "json") return Format::kJson;
+  if (name == "ocsf") return Format::kOcsf;
+  if (name == "cef") return Format::kCef;
+  if (name == "leef") return Format::kLeef;
+  if (name == "rfc5424" || name == "syslog") return Format::kRfc5424;
+  return makeError(Error::Code::kInvalidArgument,
+                   "unknown alert format '" + std::string(name) + "' (json, ocsf, cef, leef, rfc5424)");
+}
+
+const char* formatName(Format f) {
+  switch (f) {
+    case Format::kJson: return "json";
+    case Format::kOcsf: return "ocsf";
+    case Format::kCef: return "cef";
+    case Format::kLeef: return "leef";
+    case Format::kRfc5424: return "rfc5424";
+  }
+  return "?";
+}
+
+int syslogSeverity(uint32_t s) {
+  if (s >= 9) return 2;  // critical
+  if (s >= 7) return 3;  // error
+  if (s >= 5) return 4;  // warning
+  if (s >= 3) return 5;  // notice
+  if (s >= 1) return 6;  // informational
+  return 7;              // debug
+}
+
+std::string render(const proto::AlertEvent& ev, Format f, size_t maxBytes) {
+  switch (f) {
+    case Format::kJson: return renderJson(ev);
+    case Format::kOcsf: return renderOcsf(ev);
+    case Format::kCef: return renderCef(ev);
+    case Format::kLeef: return renderLeef(ev);
+    case Format::kRfc5424: return renderSyslog(ev, maxBytes);
+  }
+  return {};
+}
+
+std::string cefHeaderEscape(std::string_view s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '|') o += '\\';
+    if (c == '\n' || c == '\r') {
+      o += ' ';  // header fields are single-line
+      continue;
+    }
+    o += c;
+  }
+  return o;
+}
+
+std::string cefExtensionEscape(std::string_view s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '=') o += '\\', o += c;
+    else if (c == '\n') o += "\\n";
+    else if (c == '\r') o += "\\r";
+    else o += c;
+  }
+  return o;
+}
+
+std::string leefEscape(std::string_view s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '|') o += '\\', o += c;
+    else if (c == '\t') o += "\\t";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\r') o += "\\r";
+    else o += c;
+  }
+  return o;
+}
+
+std::string sdParamEscape(std::string_view s) {
+  std::string o;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];  // control characters as rsyslog writes them, so a record stays one line
+      std::snprintf(buf, sizeof buf, "#%03o", static_cast<unsigned char>(c));
+      o += buf;
+      continue;
+    }
+    if (c == '"' || c == '\\' || c == ']') o += '\\';
+    o += c;
+  }
+  return o;
+}
+
+std::string jsonEscape(std::string_view s) {
+  std::string o;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+      ++i;
+    } else if (c < 0x20) {
+      char buf[8];
+      switch (c) {
+        case '\n': o += "\\n"; break;
+        case '\r': o += "\\r"; break;
+        case '\t': o += "\\t"; break;
+        default: std::snprintf(buf, sizeof buf, "\\u%04x", c), o += buf;
+      }
+      ++i;
+    } else if (c < 0x80) {
+      o += static_cast<char>(c);
+      ++i;
+    } else {
+      size_t n = utf8Len(s, i);
+      if (n == 0) {
+        o += "\xef\xbf\xbd";  // U+FFFD for a byte that is not valid UTF-8
+        ++i;
+      } else {
+        o.append(s.substr(i, n));
+        i += n;
+      }
+    }
+  }
+  return o;
+}
+
+}  // namespace goldgate::alerts
