@@ -59,6 +59,7 @@ void AlertLog::write(proto::AlertEvent& ev) {
   std::fprintf(f_, "%s\n", record.c_str());
   std::fflush(f_);
   ++written_;
+  if (observer_) observer_(ev);
 }
 
 void AlertLog::raise(proto::AlertEvent ev, const std::string& key, int64_t now_ns) {

@@ -2,7 +2,13 @@
 #include <CLI/CLI.hpp>
 #include <google/protobuf/util/json_util.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "format.h"
@@ -35,6 +41,51 @@ int call(const std::string& socket, const proto::Request& req, bool json,
     std::cout << render(*resp);
   }
   return 0;
+}
+
+// Prints one record a line until the switch closes the stream (or the user interrupts).
+int followAlerts(const std::string& socketPath, const proto::Request& req) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (fd < 0 || socketPath.size() >= sizeof addr.sun_path) {
+    std::fprintf(stderr, "goldgatectl: %s: cannot open a socket\n", socketPath.c_str());
+    return 1;
+  }
+  std::memcpy(addr.sun_path, socketPath.c_str(), socketPath.size() + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "goldgatectl: cannot connect to goldgate-switch at %s: %s\n", socketPath.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  std::string bytes;
+  req.SerializeToString(&bytes);
+  if (!dataplane::writeFrame(fd, bytes)) {
+    std::fprintf(stderr, "goldgatectl: send: %s\n", std::strerror(errno));
+    return 1;
+  }
+  bool first = true;
+  for (;;) {
+    auto frame = dataplane::readFrame(fd);
+    if (!frame) {
+      if (first) std::fprintf(stderr, "goldgatectl: no answer: %s\n", frame.error().message.c_str());
+      else std::fprintf(stderr, "goldgatectl: the switch closed the stream (%s)\n", frame.error().message.c_str());
+      return 1;
+    }
+    proto::Response r;
+    if (!r.ParseFromString(*frame)) {
+      std::fprintf(stderr, "goldgatectl: malformed frame from the switch\n");
+      return 1;
+    }
+    if (!r.ok()) {
+      std::fprintf(stderr, "goldgatectl: %s\n", r.error().c_str());
+      return 1;
+    }
+    if (first) std::fprintf(stderr, "goldgatectl: %s\n", r.message().c_str());
+    else std::printf("%s\n", r.message().c_str());
+    std::fflush(stdout);
+    first = false;
+  }
 }
 
 uint32_t protoNumber(const std::string& s) {
@@ -78,6 +129,12 @@ int main(int argc, char** argv) {
   auto* check = policy->add_subcommand("check", "validate a configuration and its segment files without a switch");
   std::string checkConfig = "configs/goldgate.yaml";
   check->add_option("-c,--config", checkConfig, "switch configuration file")->capture_default_str();
+
+  auto* alertsCmd = app.add_subcommand("alerts", "stream alert events as the switch writes them");
+  bool follow = false;
+  std::string alertFormat = "json";
+  alertsCmd->add_flag("-f,--follow", follow, "keep streaming new events (required: history is in the alert file)")->required();
+  alertsCmd->add_option("--format", alertFormat, "json, ocsf, cef, leef or rfc5424")->capture_default_str();
 
   auto* quarantine = app.add_subcommand("quarantine", "move a VM (or VM port) into the quarantine segment, cutting its connections");
   std::string target;
@@ -131,6 +188,10 @@ int main(int argc, char** argv) {
     std::printf("ok: %s and %zu segment files (%zu segments, %zu rules, %zu quarantine allowances)\n", checkConfig.c_str(),
                 segs->files.size(), segs->segments.size(), segs->rules.size(), segs->quarantine_rules.size());
     return 0;
+  }
+  if (*alertsCmd) {
+    req.mutable_follow()->set_format(alertFormat);
+    return followAlerts(socket, req);
   }
   if (*quarantine || *release) {
     if (*quarantine) req.mutable_quarantine()->set_target(target);

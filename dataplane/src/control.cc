@@ -201,6 +201,14 @@ proto::StatusResponse SwitchImpl::status() const {
   counter("alerts_dropped", "alerts lost because the packet path outran the alert writer (non-zero: see alerts.dropped events)",
           [](WorkerStats& st) -> auto& { return st.alerts_dropped; });
   counter("busy_cycles", "TSC cycles the workers spent on loop iterations that had packets", [](WorkerStats& st) -> auto& { return st.busy_cycles; });
+  auto* fw = s.add_counters();
+  fw->set_name("alert_followers");
+  fw->set_value(followers_.size());
+  fw->set_help("goldgatectl alerts --follow sessions connected now");
+  auto* fd = s.add_counters();
+  fd->set_name("alert_followers_dropped");
+  fd->set_value(followers_dropped_);
+  fd->set_help("followers disconnected because they did not keep up (the alert file has every event)");
   auto* aw = s.add_counters();
   aw->set_name("alerts_written");
   aw->set_value(alert_log_->written());

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -235,6 +236,7 @@ Result<void> SwitchImpl::start() {
                                     *alerts::parseFormat(sw_.alert_format));
   if (!log) return log.error();
   alert_log_ = std::move(*log);
+  alert_log_->setObserver([this](const proto::AlertEvent& ev) { publishToFollowers(ev); });
   if (auto r = loadQuarantine(); !r) return r;
   if (auto r = publish(segs_, quarantined_, "start-up"); !r) return r;
   if (auto r = openControlSocket(); !r) return r;
@@ -282,9 +284,17 @@ void SwitchImpl::controlLoop() {
     int rc = ::poll(&pfd, 1, 20);
     if (rc > 0 && (pfd.revents & POLLIN)) {
       int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd >= 0) {
-        serveClient(fd);
-        ::close(fd);
+      if (fd >= 0 && !serveClient(fd)) ::close(fd);
+    }
+    // Followers that hung up are let go.
+    for (auto it = followers_.begin(); it != followers_.end();) {
+      pollfd f{it->fd, POLLIN, 0};
+      char buf[64];
+      if (::poll(&f, 1, 0) > 0 && (f.revents & (POLLHUP | POLLERR | POLLIN)) && ::recv(it->fd, buf, sizeof buf, MSG_DONTWAIT) <= 0) {
+        ::close(it->fd);
+        it = followers_.erase(it);
+      } else {
+        ++it;
       }
     }
     drainAlerts();
@@ -301,6 +311,27 @@ void SwitchImpl::controlLoop() {
   }
   drainAlerts();
   alert_log_->flushAll();
+  for (const auto& f : followers_) ::close(f.fd);
+  followers_.clear();
+}
+
+void SwitchImpl::publishToFollowers(const proto::AlertEvent& ev) {
+  for (auto it = followers_.begin(); it != followers_.end();) {
+    proto::Response r;
+    r.set_ok(true);
+    r.set_message(alerts::render(ev, it->format));
+    std::string bytes;
+    r.SerializeToString(&bytes);
+    // A follower that cannot keep up is disconnected (and told so by the closed stream) rather
+    // than allowed to stall the control thread; the alert file still has every event.
+    if (!writeFrame(it->fd, bytes)) {
+      ::close(it->fd);
+      it = followers_.erase(it);
+      ++followers_dropped_;
+    } else {
+      ++it;
+    }
+  }
 }
 
 int SwitchImpl::run() {
@@ -521,7 +552,7 @@ Result<void> SwitchImpl::openControlSocket() {
   return {};
 }
 
-void SwitchImpl::serveClient(int fd) {
+bool SwitchImpl::serveClient(int fd) {
   // Only root or members of the configured group may drive the switch.
   ucred cred{};
   socklen_t len = sizeof cred;
@@ -540,8 +571,6 @@ void SwitchImpl::serveClient(int fd) {
       }
     }
   }
-  int flags = 0;
-  (void)flags;
   timeval tv{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -552,17 +581,37 @@ void SwitchImpl::serveClient(int fd) {
                    (sw_.control_group.empty() ? std::string() : " and group " + sw_.control_group));
   } else {
     auto frame = readFrame(fd);
-    if (!frame) return;  // client went away or sent garbage framing: nothing to answer
+    if (!frame) return false;  // client went away or sent garbage framing: nothing to answer
     proto::Request req;
     if (!req.ParseFromString(*frame)) {
       resp.set_ok(false);
       resp.set_error("malformed request");
+    } else if (req.cmd_case() == proto::Request::kFollow) {
+      auto fmt = alerts::parseFormat(req.follow().format().empty() ? "json" : req.follow().format());
+      if (!fmt) {
+        resp.set_ok(false);
+        resp.set_error(fmt.error().message);
+      } else if (followers_.size() >= 16) {
+        resp.set_ok(false);
+        resp.set_error("too many alert followers (16)");
+      } else {
+        resp.set_ok(true);
+        resp.set_message("following alerts in " + std::string(alerts::formatName(*fmt)) + " format");
+        resp.SerializeToString(&out);
+        if (!writeFrame(fd, out)) return false;
+        // Sends must never block the control thread: a full socket means a slow follower.
+        int flags = ::fcntl(fd, F_GETFL);
+        ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        followers_.push_back(Follower{fd, *fmt});
+        return true;
+      }
     } else {
       resp = handle(req);
     }
   }
   resp.SerializeToString(&out);
   writeFrame(fd, out);
+  return false;
 }
 
 }  // namespace goldgate::dataplane

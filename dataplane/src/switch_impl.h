@@ -52,7 +52,15 @@ class SwitchImpl {
   Result<void> openControlSocket();
   Result<void> loadQuarantine();
   Result<void> saveQuarantine(const std::set<std::string>& ports) const;
-  void serveClient(int fd);
+  // Returns true when the connection was kept open as an alert follower.
+  bool serveClient(int fd);
+  void publishToFollowers(const proto::AlertEvent& ev);
+  struct Follower {
+    int fd;
+    alerts::Format format;
+  };
+  std::vector<Follower> followers_;
+  uint64_t followers_dropped_ = 0;
 
   proto::StatusResponse status() const;
   proto::FlowsResponse flows(const proto::FlowFilter& f);

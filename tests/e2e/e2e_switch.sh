@@ -63,6 +63,11 @@ gg_in gg-out nc -lk 80 > /dev/null &
 gg_in gg-out nc -ulk 53 > "$work/out-dns.txt" &
 sleep 0.5
 
+# A live alert stream in CEF, as an operator would tail it.
+$ctl alerts --follow --format cef > "$work/follow.cef" 2> "$work/follow.err" &
+followpid=$!
+sleep 0.3
+
 echo "== microsegments: allowed, denied, stateful"
 expect "web1 -> db1 tcp/5432 is allowed" tcp_connects gg-web1 10.0.0.2 5432
 expect "web2 -> db1 tcp/5432 is allowed (same segment by label)" tcp_connects gg-web2 10.0.0.2 5432
@@ -78,6 +83,9 @@ sleep 0.3
 expect "data sent web1 -> db1 arrives intact" grep -q hello-db "$work/db-5432.txt"
 expect "policy.deny alerts were written" test "$(alerts_of policy.deny)" -ge 1
 expect "allow-log rule http-in raised an alert" test "$(alerts_of policy.allow_log)" -ge 1
+streamed_deny() { grep -q '^CEF:0|Goldgate|goldgate-switch|0.1|policy.deny|.*dpt=22' "$work/follow.cef"; }
+expect "goldgatectl alerts --follow streamed the deny to port 22 in CEF" streamed_deny
+kill "$followpid" 2>/dev/null
 hits_ok() { $ctl rules --hits | awk '$2=="web-to-db" {found=1; exit !($NF>=3)} END {if (!found) exit 1}'; }
 expect "goldgatectl rules --hits counts web-to-db" hits_ok
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,8 @@ class AlertLog {
   /// Writes every pending aggregate (shutdown).
   void flushAll();
   uint64_t written() const { return written_; }
+  /// Called with every event as it is written (after aggregation), on the owner thread.
+  void setObserver(std::function<void(const proto::AlertEvent&)> observer) { observer_ = std::move(observer); }
   const std::string& path() const { return path_; }
 
  private:
@@ -58,6 +61,7 @@ class AlertLog {
   Format format_ = Format::kJson;
   uint64_t written_ = 0;
   std::map<std::string, Pending> pending_;
+  std::function<void(const proto::AlertEvent&)> observer_;
 };
 
 /// Community ID v1 (seed 0) of a flow, "1:<base64>"; empty for protocols it does not cover here
