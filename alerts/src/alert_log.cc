@@ -26,6 +26,7 @@ Result<std::unique_ptr<AlertLog>> AlertLog::open(const std::string& path, uint32
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   log->f_ = std::fopen(path.c_str(), "a");
   if (!log->f_) return makeError(Error::Code::kIo, path + ": cannot open alert log: " + std::strerror(errno));
+  log->size_ = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
   log->path_ = path;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
@@ -56,10 +57,28 @@ void AlertLog::write(proto::AlertEvent& ev) {
   ev.set_source(source_);
   if (ev.count() == 0) ev.set_count(1);
   std::string record = render(ev, format_);
+  if (rotate_bytes_ && size_ > 0 && size_ + record.size() + 1 > rotate_bytes_) rotate();
+  if (!f_) return;  // the file could not be reopened after rotation (reported on stderr)
   std::fprintf(f_, "%s\n", record.c_str());
+  size_ += record.size() + 1;
   std::fflush(f_);
   ++written_;
   if (observer_) observer_(ev);
+}
+
+void AlertLog::rotate() {
+  std::fclose(f_);
+  std::error_code ec;
+  // PATH.(keep) is dropped; every other old file moves up by one; PATH becomes PATH.1.
+  std::filesystem::remove(path_ + "." + std::to_string(rotate_keep_), ec);
+  for (uint32_t i = rotate_keep_; i > 1; --i)
+    std::filesystem::rename(path_ + "." + std::to_string(i - 1), path_ + "." + std::to_string(i), ec);
+  if (rotate_keep_ > 0) std::filesystem::rename(path_, path_ + ".1", ec);
+  else std::filesystem::remove(path_, ec);
+  f_ = std::fopen(path_.c_str(), "a");
+  if (!f_) std::fprintf(stderr, "goldgate: %s: cannot reopen the alert log after rotation: %s\n", path_.c_str(), std::strerror(errno));
+  size_ = 0;
+  ++rotations_;
 }
 
 void AlertLog::raise(proto::AlertEvent ev, const std::string& key, int64_t now_ns) {

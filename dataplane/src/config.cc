@@ -198,7 +198,9 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   }
   if (root["alerts"]) {
     const auto& al = root["alerts"];
-    c.onlyKeys(al, {"file", "window_ms", "format"});
+    c.onlyKeys(al, {"file", "window_ms", "format", "rotate_mb", "keep"});
+    if (al["rotate_mb"]) sw.alert_rotate_bytes = c.uint(al["rotate_mb"], "alerts.rotate_mb", 0, 1u << 20) << 20;
+    if (al["keep"]) sw.alert_rotate_keep = static_cast<uint32_t>(c.uint(al["keep"], "alerts.keep", 0, 1000));
     if (al["format"]) {
       sw.alert_format = c.str(al["format"], "alerts.format");
       if (auto f = alerts::parseFormat(sw.alert_format); !f) c.fail(al["format"], "alerts.format: " + f.error().message);

@@ -236,6 +236,7 @@ Result<void> SwitchImpl::start() {
                                     *alerts::parseFormat(sw_.alert_format));
   if (!log) return log.error();
   alert_log_ = std::move(*log);
+  alert_log_->setRotation(sw_.alert_rotate_bytes, sw_.alert_rotate_keep);
   alert_log_->setObserver([this](const proto::AlertEvent& ev) { publishToFollowers(ev); });
   if (auto r = loadQuarantine(); !r) return r;
   if (auto r = publish(segs_, quarantined_, "start-up"); !r) return r;

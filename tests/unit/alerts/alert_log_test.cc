@@ -321,3 +321,35 @@ TEST_CASE("communityId is empty for protocols it does not cover", "[alerts][comm
   Endpoints v6 = addrs("fe80::1", "fe80::2");
   CHECK(communityId(6, v6.src, v6.dst, 58, 128, 0).empty());  // ICMPv6
 }
+
+TEST_CASE("AlertLog rotates by size and keeps the configured number of old files", "[alerts]") {
+  TempDir dir;
+  fs::path file = dir.path() / "alerts.jsonl";
+  uint64_t rotateAt = 0;
+  {
+    auto log = AlertLog::open(file.string(), 0, "goldgate-switch");
+    REQUIRE(log.has_value());
+    rotateAt = 1200;
+    (*log)->setRotation(rotateAt, 2);
+    for (int i = 0; i < 40; ++i) (*log)->raise(denyEvent("event " + std::to_string(i)), "k" + std::to_string(i), kT0 + i * kMs);
+    CHECK((*log)->written() == 40);
+    CHECK((*log)->rotations() >= 3);
+  }
+  REQUIRE(fs::exists(file));
+  REQUIRE(fs::exists(file.string() + ".1"));
+  REQUIRE(fs::exists(file.string() + ".2"));
+  CHECK_FALSE(fs::exists(file.string() + ".3"));  // keep = 2: the oldest went
+  // Every file stays under the bound, each line is a whole event, and the newest events are in
+  // order across PATH.2, PATH.1, PATH.
+  std::vector<std::string> messages;
+  for (const std::string& f : {file.string() + ".2", file.string() + ".1", file.string()}) {
+    CHECK(fs::file_size(f) <= rotateAt);
+    for (const auto& ev : readEvents(f)) messages.push_back(ev.message());
+  }
+  REQUIRE(!messages.empty());
+  CHECK(messages.back() == "event 39");
+  for (size_t i = 1; i < messages.size(); ++i) {
+    int a = std::stoi(messages[i - 1].substr(6)), b = std::stoi(messages[i].substr(6));
+    CHECK(b == a + 1);
+  }
+}

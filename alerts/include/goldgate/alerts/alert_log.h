@@ -35,6 +35,13 @@ class AlertLog {
   /// Writes every pending aggregate (shutdown).
   void flushAll();
   uint64_t written() const { return written_; }
+  /// Size-based rotation: when the file would pass `maxBytes`, it becomes PATH.1 (PATH.1 becomes
+  /// PATH.2, … up to `keep` old files; the oldest is deleted). 0 = never rotate.
+  void setRotation(uint64_t maxBytes, uint32_t keep) {
+    rotate_bytes_ = maxBytes;
+    rotate_keep_ = keep;
+  }
+  uint64_t rotations() const { return rotations_; }
   /// Called with every event as it is written (after aggregation), on the owner thread.
   void setObserver(std::function<void(const proto::AlertEvent&)> observer) { observer_ = std::move(observer); }
   const std::string& path() const { return path_; }
@@ -62,6 +69,11 @@ class AlertLog {
   uint64_t written_ = 0;
   std::map<std::string, Pending> pending_;
   std::function<void(const proto::AlertEvent&)> observer_;
+  uint64_t rotate_bytes_ = 0;
+  uint32_t rotate_keep_ = 5;
+  uint64_t rotations_ = 0;
+  uint64_t size_ = 0;  // bytes in the current file
+  void rotate();
 };
 
 /// Community ID v1 (seed 0) of a flow, "1:<base64>"; empty for protocols it does not cover here

@@ -67,6 +67,8 @@ struct SwitchConfig {
   std::string quarantine_file = "/var/lib/goldgate/quarantine";
   uint32_t alert_window_ms = 5000;  // repeated alerts within the window are aggregated
   std::string alert_format = "json";  // json, ocsf, cef, leef, rfc5424 (validated)
+  uint64_t alert_rotate_bytes = 64ull << 20;  // rotate the alert file past this size (0 = never)
+  uint32_t alert_rotate_keep = 5;             // old alert files kept
   std::string source_file;
 };
 
