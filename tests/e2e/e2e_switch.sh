@@ -89,6 +89,16 @@ kill "$followpid" 2>/dev/null
 hits_ok() { $ctl rules --hits | awk '$2=="web-to-db" {found=1; exit !($NF>=3)} END {if (!found) exit 1}'; }
 expect "goldgatectl rules --hits counts web-to-db" hits_ok
 
+echo "== control socket: only root (or the configured group)"
+sock_mode=$(stat -c %a "$work/switch.sock")
+expect "control socket is mode 600 ($sock_mode)" test "$sock_mode" = 600
+# Even if the socket's file mode were opened up, the switch checks the peer's credentials.
+chmod 755 "$work"; chmod 666 "$work/switch.sock"
+denied_msg=$(runuser -u nobody -- "$bin/cli/goldgatectl" -s "$work/switch.sock" status 2>&1)
+peer_refused() { echo "$denied_msg" | grep -q "permission denied"; }
+expect "a non-root peer is refused by credentials ($denied_msg)" peer_refused
+chmod 600 "$work/switch.sock"; chmod 700 "$work"
+
 echo "== anti-spoofing"
 gg_in gg-web1 ip addr add 10.0.0.50/24 dev eth0
 before=$(counter spoofed_ip)
