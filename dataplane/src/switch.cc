@@ -84,7 +84,15 @@ SwitchImpl::~SwitchImpl() {
       rte_eth_dev_close(id);
     }
   }
-  if (eal_up_) rte_eal_cleanup();
+  if (eal_up_) {
+    std::string runtimeDir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    // The per-process runtime folder the switch chose itself is not left behind.
+    if (own_prefix_) {
+      std::error_code ec;
+      std::filesystem::remove_all(runtimeDir, ec);
+    }
+  }
 }
 
 Result<void> SwitchImpl::initEal() {
@@ -106,7 +114,10 @@ Result<void> SwitchImpl::initEal() {
   // A private runtime folder per process, so several switches (and tests) never share DPDK state.
   if (std::find(args.begin(), args.end(), "--file-prefix") == args.end() &&
       std::find(args.begin(), args.end(), "--in-memory") == args.end())
+  {
     args.insert(args.end(), {"--file-prefix", "goldgate-" + std::to_string(::getpid())});
+    own_prefix_ = true;
+  }
   for (const auto& p : sw_.ports) {
     if (isPciAddress(p.devargs)) args.insert(args.end(), {"-a", p.devargs});
     else args.insert(args.end(), {"--vdev", p.devargs});

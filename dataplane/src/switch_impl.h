@@ -85,6 +85,7 @@ class SwitchImpl {
   uint64_t alerts_dropped_reported_ = 0;
   int listen_fd_ = -1;
   bool eal_up_ = false;
+  bool own_prefix_ = false;  // the EAL file prefix is the switch's own (its runtime folder is removed at exit)
   bool ports_started_ = false;
   bool all_pcap_ = false;
   size_t flow_bytes_ = 0;  // DPDK heap taken by the flow tables (hash + records), measured at start
