@@ -113,8 +113,7 @@ Result<void> SwitchImpl::initEal() {
   }
   // A private runtime folder per process, so several switches (and tests) never share DPDK state.
   if (std::find(args.begin(), args.end(), "--file-prefix") == args.end() &&
-      std::find(args.begin(), args.end(), "--in-memory") == args.end())
-  {
+      std::find(args.begin(), args.end(), "--in-memory") == args.end()) {
     args.insert(args.end(), {"--file-prefix", "goldgate-" + std::to_string(::getpid())});
     own_prefix_ = true;
   }
