@@ -586,13 +586,15 @@ bool SwitchImpl::serveClient(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   std::string out;
+  // The request is read even from a peer that will be refused, so that its send completes and it
+  // reads the refusal rather than a broken pipe.
+  auto frame = readFrame(fd);
+  if (!frame) return false;  // client went away or sent garbage framing: nothing to answer
   if (!allowed) {
     resp.set_ok(false);
     resp.set_error("permission denied: the control socket accepts root" +
                    (sw_.control_group.empty() ? std::string() : " and group " + sw_.control_group));
   } else {
-    auto frame = readFrame(fd);
-    if (!frame) return false;  // client went away or sent garbage framing: nothing to answer
     proto::Request req;
     if (!req.ParseFromString(*frame)) {
       resp.set_ok(false);

@@ -64,6 +64,7 @@ grep GUEST "$work/console.log" | sed 's/^/    /'
 
 expect "the guest booted and brought its vhost-user NIC up" grep -q "GUEST-UP" "$work/console.log"
 expect "guest pings db1 through the switch (allowed, replies pass)" grep -q "GUEST-PING ok" "$work/console.log"
+expect "full-size frames pass both ways (ping -s 1400)" grep -q "GUEST-PINGBIG ok" "$work/console.log"
 expect "guest connects to db1:5432 (web-to-db)" grep -q "GUEST-TCP5432 ok" "$work/console.log"
 expect "the data arrived in db1" grep -q "hello-from-guest" "$work/db.txt"
 expect "guest cannot connect to db1:22 (default deny)" grep -q "GUEST-TCP22 fail" "$work/console.log"
