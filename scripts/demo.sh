@@ -25,6 +25,8 @@ echo "  switch config:   $work/goldgate.yaml"
 echo "  segment policy:  $work/segments/shop.yaml"
 sed 's/^/    /' "$work/segments/shop.yaml"
 gg_switch_start "$work" "$bin" || exit 1
+# A live alert stream in CEF, as a SIEM forwarder would read it.
+$ctl alerts --follow --format cef > "$work/alerts.cef" 2>/dev/null &
 ip netns exec gg-db1 nc -lk 5432 >/dev/null 2>&1 &
 ip netns exec gg-db1 nc -lk 22 >/dev/null 2>&1 &
 ip netns exec gg-web1 nc -lk 8080 >/dev/null 2>&1 &
@@ -53,6 +55,16 @@ try "web1 -> db1:5432 (unaffected)" gg_in gg-web1 nc -z -w 2 10.0.0.2 5432
 $ctl release web2 | sed 's/^/  /'
 try "web2 -> db1:5432 after release" gg_in gg-web2 nc -z -w 2 10.0.0.2 5432
 
+say "Policy reload: allow web -> db on 22 as well (goldgatectl policy reload)"
+try "web1 -> db1:22 before the reload" gg_in gg-web1 nc -z -w 2 10.0.0.2 22
+printf 'rules:\n  - {name: web-ssh-db, from: web, to: db, proto: tcp, ports: 22, action: allow}\n' > "$work/segments/zz-ssh.yaml"
+$ctl policy reload | sed 's/^/  /'
+try "web1 -> db1:22 after the reload" gg_in gg-web1 nc -z -w 2 10.0.0.2 22
+echo "  - {name: broken, from: web, to: nowhere, action: allow}" >> "$work/segments/zz-ssh.yaml"
+echo "  a reload with a mistake in it is refused, and the running policy stays:"
+$ctl policy reload 2>&1 | sed 's/^/    /'
+rm "$work/segments/zz-ssh.yaml"; $ctl policy reload >/dev/null
+
 say "goldgatectl status"
 $ctl status | sed 's/^/  /'
 say "goldgatectl rules --hits"
@@ -66,4 +78,6 @@ for line in open(sys.argv[1]):
     a = json.loads(line)
     print("  %-18s sev %-2s x%-3s %s" % (a["kind"], a.get("severity", 0), a.get("count", 1), a.get("message", "")))
 PY
+say "The same alerts as CEF, streamed live by goldgatectl alerts --follow --format cef (first 5):"
+head -5 "$work/alerts.cef" | cut -c1-180 | sed 's/^/  /'
 say "Done. The files stay in $work; the namespaces are removed."
