@@ -15,6 +15,28 @@ constexpr const char* kVersion = "0.1";
 // documentation (RFC 5612) until Goldgate has its own.
 constexpr const char* kSdId = "goldgate@32473";
 
+bool isControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+// A control character as rsyslog writes it ("#012"), so a record stays one line.
+void appendOctal(std::string& o, char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%03o", static_cast<unsigned char>(c));
+  o += buf;
+}
+
+// Backslash before each character of `special`; CR and LF (and tab, if asked) as \r \n \t.
+std::string backslashEscape(std::string_view s, std::string_view special, bool tab) {
+  std::string o;
+  for (char c : s) {
+    if (special.find(c) != std::string_view::npos) o += '\\', o += c;
+    else if (c == '\n') o += "\\n";
+    else if (c == '\r') o += "\\r";
+    else if (tab && c == '\t') o += "\\t";
+    else o += c;
+  }
+  return o;
+}
+
 std::string protoName(uint32_t p) {
   switch (p) {
     case 1: return "ICMP";
@@ -286,13 +308,8 @@ std::string renderSyslog(const proto::AlertEvent& ev, size_t maxBytes) {
   // record stays one line for line-oriented receivers and files.
   std::string msg;
   for (char c : ev.message()) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "#%03o", static_cast<unsigned char>(c));
-      msg += buf;
-    } else {
-      msg += c;
-    }
+    if (isControl(c)) appendOctal(msg, c);
+    else msg += c;
   }
   if (maxBytes == 0 || out.size() + msg.size() <= maxBytes) return out + msg;
   // Cut the MSG (never the header or structured data) at a character boundary.
@@ -363,40 +380,19 @@ std::string cefHeaderEscape(std::string_view s) {
   return o;
 }
 
-std::string cefExtensionEscape(std::string_view s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '\\' || c == '=') o += '\\', o += c;
-    else if (c == '\n') o += "\\n";
-    else if (c == '\r') o += "\\r";
-    else o += c;
-  }
-  return o;
-}
+std::string cefExtensionEscape(std::string_view s) { return backslashEscape(s, "\\=", false); }
 
-std::string leefEscape(std::string_view s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '\\' || c == '|') o += '\\', o += c;
-    else if (c == '\t') o += "\\t";
-    else if (c == '\n') o += "\\n";
-    else if (c == '\r') o += "\\r";
-    else o += c;
-  }
-  return o;
-}
+std::string leefEscape(std::string_view s) { return backslashEscape(s, "\\|", true); }
 
 std::string sdParamEscape(std::string_view s) {
   std::string o;
   for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      char buf[8];  // control characters as rsyslog writes them, so a record stays one line
-      std::snprintf(buf, sizeof buf, "#%03o", static_cast<unsigned char>(c));
-      o += buf;
-      continue;
+    if (isControl(c)) {
+      appendOctal(o, c);
+    } else {
+      if (c == '"' || c == '\\' || c == ']') o += '\\';
+      o += c;
     }
-    if (c == '"' || c == '\\' || c == ']') o += '\\';
-    o += c;
   }
   return o;
 }

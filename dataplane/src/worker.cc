@@ -108,6 +108,11 @@ void Worker::flushTx() {
   }
 }
 
+void Worker::enqueueAlert(const AlertRecord& a) {
+  // A full ring loses the record, never blocks: the loss is counted and reported as an event.
+  if (rte_ring_sp_enqueue_elem(shared_->alerts, const_cast<AlertRecord*>(&a), sizeof a) != 0) bump(stats_.alerts_dropped, 1);
+}
+
 void Worker::alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uint32_t rule, uint64_t gen) {
   AlertRecord a{};
   a.kind = kind;
@@ -126,7 +131,7 @@ void Worker::alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uin
     std::memcpy(a.src, m.arp_sender_ip, 4);
   }
   std::memcpy(a.src_mac, m.src_mac, 6);
-  if (rte_ring_sp_enqueue_elem(shared_->alerts, &a, sizeof a) != 0) bump(stats_.alerts_dropped, 1);
+  enqueueAlert(a);
 }
 
 void Worker::alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, uint64_t gen) {
@@ -142,7 +147,7 @@ void Worker::alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, 
   a.dport = o ? k.port_b : k.port_a;
   std::memcpy(a.src, o ? k.addr_a : k.addr_b, 16);
   std::memcpy(a.dst, o ? k.addr_b : k.addr_a, 16);
-  if (rte_ring_sp_enqueue_elem(shared_->alerts, &a, sizeof a) != 0) bump(stats_.alerts_dropped, 1);
+  enqueueAlert(a);
 }
 
 int Worker::outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now) {
@@ -201,11 +206,10 @@ void Worker::age(const CompiledPolicy& pol, uint64_t now, uint32_t budget) {
   }
 }
 
-void Worker::serveMailbox(const CompiledPolicy& pol) {
+void Worker::serveMailbox() {
   int expected = 1;
   if (mailbox_.state.load(std::memory_order_relaxed) != 1 || !mailbox_.state.compare_exchange_strong(expected, 3))
     return;  // nothing asked, or the requester withdrew
-  (void)pol;
   {
     const FlowQuery& q = mailbox_.query;
     uint32_t iter = 0;
@@ -593,7 +597,7 @@ void Worker::loop() {
       ++idle;
     }
     if (kSecure && ++iteration % kAgeEvery == 0) age(*pol, start, kAgeBudget);
-    serveMailbox(*pol);
+    serveMailbox();
     stats_.flows_active.store(flows_->count(), std::memory_order_relaxed);
     stats_.idle_streak.store(idle, std::memory_order_relaxed);
     if (total) bump(stats_.busy_cycles, rte_rdtsc() - start);

@@ -131,8 +131,9 @@ class Worker {
   void drop(rte_mbuf* m, DropReason r, uint16_t in);
   bool revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k);
   void age(const CompiledPolicy& pol, uint64_t now, uint32_t budget);
-  void serveMailbox(const CompiledPolicy& pol);
+  void serveMailbox();
   void alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uint32_t rule, uint64_t gen);
+  void enqueueAlert(const AlertRecord& a);
   void alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, uint64_t gen);
   int outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now);
   FragEntry& fragSlot(const PacketMeta& m);
