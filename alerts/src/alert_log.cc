@@ -40,6 +40,7 @@ Result<std::unique_ptr<AlertLog>> AlertLog::open(const std::string& path, uint32
 
 AlertLog::~AlertLog() {
   flushAll();
+  stopSinks(0);
   if (f_) std::fclose(f_);
 }
 
@@ -64,6 +65,33 @@ void AlertLog::write(proto::AlertEvent& ev) {
   std::fflush(f_);
   ++written_;
   if (observer_) observer_(ev);
+  for (auto& sink : sinks_) {
+    if (!sink->wants(ev)) continue;
+    auto r = sink->offer(ev);
+    if (!r) {
+      std::fprintf(stderr, "goldgate: %s\n", r.error().message.c_str());
+      continue;
+    }
+    if (*r == 0) continue;
+    proto::AlertEvent drop;
+    drop.set_kind("alerts.spool_dropped");
+    drop.set_severity(7);
+    drop.set_count(*r);
+    drop.set_action("drop");
+    drop.set_message("sink '" + sink->config().name + "': spool full (" + std::to_string(sink->config().spool_bytes >> 20) +
+                     " MiB); dropped " + std::to_string(*r) + " undelivered events, oldest of the lowest severity first");
+    deferred_.push_back(std::move(drop));
+  }
+}
+
+std::vector<SinkStatus> AlertLog::sinkStatus() const {
+  std::vector<SinkStatus> out;
+  for (const auto& s : sinks_) out.push_back(s->status());
+  return out;
+}
+
+void AlertLog::stopSinks(uint32_t graceMs) {
+  for (auto& s : sinks_) s->stop(graceMs);
 }
 
 void AlertLog::rotate() {
@@ -106,6 +134,18 @@ void AlertLog::raise(proto::AlertEvent ev, const std::string& key, int64_t now_n
 }
 
 void AlertLog::tick(int64_t now_ns) {
+  for (auto& sink : sinks_)
+    for (auto& n : sink->takeNotices()) {
+      proto::AlertEvent ev;
+      ev.set_kind(n.kind);
+      ev.set_severity(n.severity);
+      ev.set_message(n.message);
+      deferred_.push_back(std::move(ev));
+    }
+  for (auto& ev : std::exchange(deferred_, {})) {
+    ev.set_time_unix_ns(now_ns < INT64_MAX / 4 ? now_ns : nowNs());
+    write(ev);
+  }
   for (auto it = pending_.begin(); it != pending_.end();) {
     Pending& p = it->second;
     if (now_ns - p.window_start_ns < window_ns_) {

@@ -275,10 +275,14 @@ std::string renderLeef(const proto::AlertEvent& ev) {
          cefHeaderEscape(ev.kind()) + "|x09|" + attrs;
 }
 
-std::string renderSyslog(const proto::AlertEvent& ev, size_t maxBytes) {
+std::string syslogHeader(const proto::AlertEvent& ev) {
   int pri = 16 * 8 + syslogSeverity(ev.severity());  // facility local0
-  std::string head = "<" + std::to_string(pri) + ">1 " + rfc3339(ev.time_unix_ns()) + " " + headerField(ev.host(), 255) +
-                     " " + headerField(ev.source(), 48) + " - " + headerField(ev.kind(), 32) + " ";
+  return "<" + std::to_string(pri) + ">1 " + rfc3339(ev.time_unix_ns()) + " " + headerField(ev.host(), 255) + " " +
+         headerField(ev.source(), 48) + " - " + headerField(ev.kind(), 32) + " ";
+}
+
+std::string renderSyslog(const proto::AlertEvent& ev, size_t maxBytes) {
+  std::string head = syslogHeader(ev);
   std::string sd = "[" + std::string(kSdId);
   auto param = [&](const char* name, const std::string& v) {
     if (!v.empty()) sd += std::string(" ") + name + "=\"" + sdParamEscape(v) + "\"";
@@ -365,6 +369,12 @@ std::string render(const proto::AlertEvent& ev, Format f, size_t maxBytes) {
     case Format::kRfc5424: return renderSyslog(ev, maxBytes);
   }
   return {};
+}
+
+std::string syslogMessage(const proto::AlertEvent& ev, Format f, size_t maxBytes) {
+  if (f == Format::kRfc5424) return renderSyslog(ev, maxBytes);
+  // The other formats are single-line records already; they travel whole as MSG (no SD).
+  return syslogHeader(ev) + "- " + render(ev, f);
 }
 
 std::string cefHeaderEscape(std::string_view s) {

@@ -70,6 +70,17 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
   Table c({"COUNTER", "VALUE", "MEANING"});
   for (const auto& x : s.counters()) c.add({x.name(), std::to_string(x.value()), x.help()});
   o << c.str();
+  o << "\nalerts: " << s.alert_file() << "\n";
+  if (s.sinks_size() > 0) {
+    Table k({"SINK", "TRANSPORT", "ADDRESS", "FORMAT", "STATE", "BACKLOG", "SENT", "CONFIRMED", "DROPPED", "FILTERED"});
+    for (const auto& x : s.sinks())
+      k.add({x.name(), x.transport(), x.address(), x.format(), x.state(),
+             std::to_string(x.backlog_events()) + " (" + humanCount(x.backlog_bytes()) + "B)", std::to_string(x.sent()),
+             std::to_string(x.confirmed()), std::to_string(x.dropped()), std::to_string(x.filtered())});
+    o << k.str();
+    for (const auto& x : s.sinks())
+      if (x.state() != "up" && !x.last_error().empty()) o << "  " << x.name() << ": " << x.last_error() << "\n";
+  }
   return o.str();
 }
 

@@ -156,6 +156,23 @@ proto::StatusResponse SwitchImpl::status() const {
   s.set_flows_active(active);
   s.set_flow_capacity(cap);
   s.set_policy_source(segmentsDirOf(sw_));
+  s.set_alert_file(sw_.alert_file);
+  for (const auto& st : alert_log_->sinkStatus()) {
+    auto* k = s.add_sinks();
+    k->set_name(st.name);
+    k->set_transport(st.transport);
+    k->set_address(st.address);
+    k->set_format(st.format);
+    k->set_state(st.state);
+    k->set_last_error(st.last_error);
+    k->set_backlog_events(st.backlog_events);
+    k->set_backlog_bytes(st.backlog_bytes);
+    k->set_sent(st.sent);
+    k->set_confirmed(st.confirmed);
+    k->set_dropped(st.dropped);
+    k->set_filtered(st.filtered);
+    k->set_reconnects(st.reconnects);
+  }
   for (uint32_t p = 0; p < port_ids_.size(); ++p) {
     auto* ps = s.add_ports();
     ps->set_name(sw_.ports[p].name);

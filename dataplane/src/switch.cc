@@ -248,6 +248,11 @@ Result<void> SwitchImpl::start() {
   alert_log_ = std::move(*log);
   alert_log_->setRotation(sw_.alert_rotate_bytes, sw_.alert_rotate_keep);
   alert_log_->setObserver([this](const proto::AlertEvent& ev) { publishToFollowers(ev); });
+  for (const auto& sc : sw_.alert_sinks) {
+    auto sink = alerts::Sink::create(sc);
+    if (!sink) return makeError(sink.error().code, sw_.source_file + ": alerts.sinks: " + sink.error().message);
+    alert_log_->addSink(std::move(*sink));
+  }
   if (auto r = loadQuarantine(); !r) return r;
   if (auto r = publish(segs_, quarantined_, "start-up"); !r) return r;
   if (auto r = openControlSocket(); !r) return r;
@@ -322,6 +327,8 @@ void SwitchImpl::controlLoop() {
   }
   drainAlerts();
   alert_log_->flushAll();
+  // Give the sinks a moment to deliver; what they cannot stays spooled for the next start.
+  alert_log_->stopSinks(2000);
   for (const auto& f : followers_) ::close(f.fd);
   followers_.clear();
 }

@@ -14,34 +14,20 @@
 #include <vector>
 
 #include "alert.pb.h"
+#include "temp_dir.h"
 #include "goldgate/alerts/alert_log.h"
 
 using namespace goldgate;
 using namespace goldgate::alerts;
 namespace fs = std::filesystem;
 
+using goldgate::test::TempDir;
+
 namespace {
 
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kT0 = 1700000000000 * kMs;  // an arbitrary wall-clock instant
 
-// A scratch folder removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    static int n = 0;
-    path_ = fs::temp_directory_path() / ("goldgate-alert-test-" + std::to_string(getpid()) + "-" + std::to_string(n++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Every line of the log, parsed back into events (each line must be one valid JSON event).
 std::vector<proto::AlertEvent> readEvents(const fs::path& file) {

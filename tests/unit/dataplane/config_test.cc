@@ -20,12 +20,15 @@
 #include <vector>
 
 #include "goldgate/dataplane/config.h"
+#include "temp_dir.h"
 
 using namespace goldgate;
 using namespace goldgate::dataplane;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 namespace fs = std::filesystem;
+
+using goldgate::test::TempDir;
 
 namespace {
 
@@ -79,24 +82,6 @@ SwitchConfig fixedSwitch() {
   return *sw;
 }
 
-// A scratch folder removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    static int n = 0;
-    path_ = fs::temp_directory_path() / ("goldgate-config-test-" + std::to_string(getpid()) + "-" + std::to_string(n++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  void write(const std::string& name, const std::string& text) const { std::ofstream(path_ / name) << text; }
-
- private:
-  fs::path path_;
-};
 
 }  // namespace
 

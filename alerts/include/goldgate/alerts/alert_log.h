@@ -8,9 +8,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "alert.pb.h"
 #include "goldgate/alerts/render.h"
+#include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
 
 namespace goldgate::alerts {
@@ -46,6 +48,14 @@ class AlertLog {
   void setObserver(std::function<void(const proto::AlertEvent&)> observer) { observer_ = std::move(observer); }
   const std::string& path() const { return path_; }
 
+  /// Adds a network sink: every written event its filter takes is spooled for it. Sink state
+  /// changes and spool drops come back as events ("alerts.sink_down", "alerts.sink_up",
+  /// "alerts.spool_dropped") on the next tick().
+  void addSink(std::unique_ptr<Sink> sink) { sinks_.push_back(std::move(sink)); }
+  std::vector<SinkStatus> sinkStatus() const;
+  /// Stops every sink, giving each up to `graceMs` to deliver its backlog (the rest stays spooled).
+  void stopSinks(uint32_t graceMs);
+
  private:
   AlertLog() = default;
   void write(proto::AlertEvent& ev);
@@ -74,6 +84,8 @@ class AlertLog {
   uint64_t rotations_ = 0;
   uint64_t size_ = 0;  // bytes in the current file
   void rotate();
+  std::vector<std::unique_ptr<Sink>> sinks_;
+  std::vector<proto::AlertEvent> deferred_;  // raised by the sinks, written on the next tick
 };
 
 /// Community ID v1 (seed 0) of a flow, "1:<base64>"; empty for protocols it does not cover here

@@ -29,6 +29,10 @@ const char* formatName(Format f);
 /// Any thread.
 std::string render(const proto::AlertEvent& ev, Format f, size_t maxBytes = 0);
 
+/// The RFC 5424 message a syslog sink sends: the record itself for `rfc5424`; otherwise the
+/// rendered record as MSG behind an RFC 5424 header (APP-NAME the source, MSGID the kind).
+std::string syslogMessage(const proto::AlertEvent& ev, Format f, size_t maxBytes);
+
 /// Escaping rules, exposed for tests and fuzzing.
 std::string cefHeaderEscape(std::string_view s);     // '\' and '|' backslash-escaped
 std::string cefExtensionEscape(std::string_view s);  // '\', '=' escaped; CR/LF as \r \n

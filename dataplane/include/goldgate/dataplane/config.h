@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 #include <string>
+
+#include "goldgate/alerts/sink.h"
 #include <vector>
 
 #include "goldgate/common/result.h"
@@ -69,6 +71,8 @@ struct SwitchConfig {
   std::string alert_format = "json";  // json, ocsf, cef, leef, rfc5424 (validated)
   uint64_t alert_rotate_bytes = 64ull << 20;  // rotate the alert file past this size (0 = never)
   uint32_t alert_rotate_keep = 5;             // old alert files kept
+  std::string alert_spool_dir = "/var/lib/goldgate/spool";  // each sink spools in <dir>/<sink name>
+  std::vector<alerts::SinkConfig> alert_sinks;              // network sinks (syslog, Kafka)
   std::string source_file;
 };
 

@@ -1,0 +1,259 @@
+// Syslog transports. Delivery confirmation for the byte streams: a record counts as held by the
+// receiver once every byte of it (as written to the socket, TLS records included) has been
+// acknowledged by the receiver's TCP, i.e. left our send queue (SIOCOUTQ). Records not yet
+// acknowledged when the connection fails are sent again on the next connection.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <deque>
+
+#include "connections.h"
+
+namespace goldgate::alerts {
+
+Result<std::pair<std::string, std::string>> splitHostPort(const std::string& address) {
+  std::string host, port;
+  if (!address.empty() && address[0] == '[') {
+    auto close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
+      return makeError(Error::Code::kInvalidArgument, "address '" + address + "': expected [v6-address]:port");
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      return makeError(Error::Code::kInvalidArgument, "address '" + address + "': expected host:port");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (ec != std::errc() || p != port.data() + port.size() || v == 0 || v > 65535)
+    return makeError(Error::Code::kInvalidArgument, "address '" + address + "': port '" + port + "' is not 1-65535");
+  return std::make_pair(host, port);
+}
+
+namespace {
+
+std::string sslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out += out.empty() ? "" : "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown TLS error" : out;
+}
+
+class SyslogConnection final : public Connection {
+ public:
+  SyslogConnection(const SinkConfig& cfg, std::string host, std::string port, SSL_CTX* ctx)
+      : cfg_(cfg), host_(std::move(host)), port_(std::move(port)), ctx_(ctx) {}
+  ~SyslogConnection() override {
+    close();
+    if (ctx_) SSL_CTX_free(ctx_);
+  }
+
+  Result<void> open() override {
+    close();
+    addrinfo hints{};
+    hints.ai_socktype = cfg_.transport == Transport::kUdp ? SOCK_DGRAM : SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &res); rc != 0)
+      return makeError(Error::Code::kNotFound, "cannot resolve " + host_ + ": " + gai_strerror(rc));
+    std::string lastError = "no address";
+    for (addrinfo* ai = res; ai && fd_ < 0; ai = ai->ai_next) {
+      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+      if (fd < 0) continue;
+      int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+      if (rc != 0 && errno == EINPROGRESS) {
+        pollfd pfd{fd, POLLOUT, 0};
+        rc = ::poll(&pfd, 1, 3000);
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (rc == 1) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        else err = ETIMEDOUT;
+        rc = err ? -1 : 0;
+        errno = err;
+      }
+      if (rc != 0) {
+        lastError = std::string("connect: ") + std::strerror(errno);
+        ::close(fd);
+        continue;
+      }
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      timeval tv{5, 0};
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      if (cfg_.transport != Transport::kUdp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      fd_ = fd;
+    }
+    freeaddrinfo(res);
+    if (fd_ < 0) return makeError(Error::Code::kIo, cfg_.address + ": " + lastError);
+    if (cfg_.transport == Transport::kTls) {
+      if (auto r = handshake(); !r) {
+        close();
+        return r;
+      }
+    }
+    return {};
+  }
+
+  void close() override {
+    if (ssl_) {
+      SSL_free(ssl_);
+      ssl_ = nullptr;
+    }
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    inflight_.clear();
+    raw_written_ = 0;
+    last_sent_ = 0;
+    udp_checked_ = 0;
+  }
+
+  Result<void> send(const Spool::Record& rec) override {
+    std::string frame;
+    if (cfg_.transport == Transport::kUdp) frame = rec.payload;
+    else frame = std::to_string(rec.payload.size()) + " " + rec.payload;  // RFC 6587 octet counting
+    if (ssl_) {
+      ERR_clear_error();
+      size_t written = 0;
+      int rc = SSL_write_ex(ssl_, frame.data(), frame.size(), &written);
+      if (rc != 1 || written != frame.size()) return makeError(Error::Code::kIo, "TLS write: " + sslErrors());
+      raw_written_ = BIO_number_written(SSL_get_wbio(ssl_));
+    } else {
+      const char* p = frame.data();
+      size_t n = frame.size();
+      while (n > 0) {
+        ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return makeError(Error::Code::kIo, std::string("send: ") + std::strerror(errno));
+        if (cfg_.transport == Transport::kUdp) break;  // a datagram goes whole or not at all
+        p += w;
+        n -= static_cast<size_t>(w);
+      }
+      raw_written_ += frame.size();
+    }
+    last_sent_ = rec.seq;
+    if (cfg_.transport != Transport::kUdp) inflight_.push_back({rec.seq, raw_written_});
+    return {};
+  }
+
+  Result<uint64_t> confirmed() override {
+    if (fd_ < 0) return uint64_t{0};
+    pollfd pfd{fd_, POLLRDHUP, 0};
+    if (::poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLRDHUP))) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      return makeError(Error::Code::kIo, err ? std::string("connection failed: ") + std::strerror(err)
+                                             : std::string("connection closed by the receiver"));
+    }
+    if (cfg_.transport == Transport::kUdp) {
+      // A datagram counts as delivered once a later check saw no ICMP error (port unreachable)
+      // for the socket; on loopback that error arrives at once.
+      uint64_t c = udp_checked_;
+      udp_checked_ = last_sent_;
+      return c;
+    }
+    int unsent = 0;
+    if (ioctl(fd_, SIOCOUTQ, &unsent) != 0) unsent = 0;
+    uint64_t acked = raw_written_ - std::min<uint64_t>(raw_written_, static_cast<uint64_t>(unsent));
+    while (!inflight_.empty() && inflight_.front().second <= acked) {
+      confirmed_seq_ = inflight_.front().first;
+      inflight_.pop_front();
+    }
+    return confirmed_seq_;
+  }
+
+  bool idle() override {
+    if (cfg_.transport == Transport::kUdp) return udp_checked_ == last_sent_;
+    return inflight_.empty();
+  }
+
+ private:
+  Result<void> handshake() {
+    ssl_ = SSL_new(ctx_);
+    if (!ssl_) return makeError(Error::Code::kResource, "TLS: " + sslErrors());
+    SSL_set_fd(ssl_, fd_);
+    const std::string& name = cfg_.tls.server_name.empty() ? host_ : cfg_.tls.server_name;
+    in6_addr tmp{};
+    bool isIp = inet_pton(AF_INET, name.c_str(), &tmp) == 1 || inet_pton(AF_INET6, name.c_str(), &tmp) == 1;
+    if (isIp) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_, name.c_str());
+      SSL_set1_host(ssl_, name.c_str());
+    }
+    ERR_clear_error();
+    if (SSL_connect(ssl_) != 1) {
+      long v = SSL_get_verify_result(ssl_);
+      std::string why = v != X509_V_OK ? std::string("certificate verify failed: ") + X509_verify_cert_error_string(v)
+                                       : sslErrors();
+      return makeError(Error::Code::kPermission, "TLS handshake with " + cfg_.address + " refused: " + why);
+    }
+    raw_written_ = BIO_number_written(SSL_get_wbio(ssl_));
+    return {};
+  }
+
+  const SinkConfig& cfg_;
+  std::string host_, port_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  uint64_t raw_written_ = 0;
+  std::deque<std::pair<uint64_t, uint64_t>> inflight_;  // (sequence, raw byte count at its end)
+  uint64_t confirmed_seq_ = 0;
+  uint64_t last_sent_ = 0;
+  uint64_t udp_checked_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> makeSyslogConnection(const SinkConfig& cfg) {
+  auto hp = splitHostPort(cfg.address);
+  if (!hp) return hp.error();
+  SSL_CTX* ctx = nullptr;
+  if (cfg.transport == Transport::kTls) {
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) return makeError(Error::Code::kResource, "TLS: " + sslErrors());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    auto bad = [&](const std::string& what) -> Result<std::unique_ptr<Connection>> {
+      std::string e = what + ": " + sslErrors();
+      SSL_CTX_free(ctx);
+      return makeError(Error::Code::kInvalidArgument, e);
+    };
+    if (cfg.tls.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx) != 1
+                                : SSL_CTX_load_verify_locations(ctx, cfg.tls.ca_file.c_str(), nullptr) != 1)
+      return bad("tls.ca " + (cfg.tls.ca_file.empty() ? std::string("(system store)") : cfg.tls.ca_file));
+    if (!cfg.tls.cert_file.empty()) {
+      if (SSL_CTX_use_certificate_chain_file(ctx, cfg.tls.cert_file.c_str()) != 1) return bad("tls.cert " + cfg.tls.cert_file);
+      if (SSL_CTX_use_PrivateKey_file(ctx, cfg.tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+        return bad("tls.key " + cfg.tls.key_file);
+      if (SSL_CTX_check_private_key(ctx) != 1) return bad("tls.key " + cfg.tls.key_file + " does not match tls.cert");
+    }
+  }
+  return std::unique_ptr<Connection>(new SyslogConnection(cfg, hp->first, hp->second, ctx));
+}
+
+}  // namespace goldgate::alerts
