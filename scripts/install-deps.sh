@@ -11,12 +11,12 @@ build_pkgs=(
   libdpdk-dev dpdk libipsec-mb-dev
   libssl-dev libhyperscan-dev libvirt-dev
   libprotobuf-dev protobuf-compiler
-  libyaml-cpp-dev libcli11-dev libpcap-dev
+  libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev
   catch2 clang libclang-rt-14-dev
 )
 test_pkgs=(
   python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
-  qemu-system-x86 busybox-static cpio
+  qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl
 )
 bench_pkgs=(
   python3-matplotlib openvswitch-switch-dpdk

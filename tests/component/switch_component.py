@@ -86,7 +86,10 @@ def check(cond, what):
 
 
 class Run:
-    def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS, alert_format="json"):
+    def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS, alert_format="json",
+                 alerts_yaml=None, background=False):
+        """Writes the configuration and input captures, then runs the switch to completion (or,
+        with background=True, starts it and returns: the caller stops it with stop())."""
         self.tmp = tmp
         names = ["web", "db", "uplink"] + [p[0] for p in extra_ports]
         ports_yaml = []
@@ -111,13 +114,30 @@ class Run:
         with open(os.path.join(tmp, "goldgate.yaml"), "w") as f:
             f.write("eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
                     "mbufs: 2047\nflow_table: {size: %d}\nsegments_dir: segments\n"
-                    "control: {socket: %s/ctl.sock}\nalerts: {file: %s/alerts.jsonl, window_ms: 60000, format: %s}\n"
+                    "control: {socket: %s/ctl.sock}\nalerts: %s\n"
                     "quarantine_file: %s/quarantine\nports:\n%s\n" %
-                    (flow_table, tmp, tmp, alert_format, tmp, "\n".join(ports_yaml)))
-        proc = subprocess.run([binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--exit-when-drained",
-                               "--stats-json", os.path.join(tmp, "stats.json")],
-                              capture_output=True, text=True, timeout=120)
+                    (flow_table, tmp,
+                     alerts_yaml or "{file: %s/alerts.jsonl, window_ms: 60000, format: %s}" % (tmp, alert_format),
+                     tmp, "\n".join(ports_yaml)))
+        self.names = names
+        self.alert_format = alert_format
+        args = [binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--stats-json", os.path.join(tmp, "stats.json")]
+        if background:
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "switch.err"), "w"))
+            return
+        proc = subprocess.run(args + ["--exit-when-drained"], capture_output=True, text=True, timeout=120)
         check(proc.returncode == 0, "switch exited %d: %s" % (proc.returncode, proc.stderr))
+        self.collect()
+
+    def stop(self):
+        """Stops a background switch (SIGTERM) and collects its outputs."""
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=60)
+        check(rc == 0, "switch exited %d: %s" % (rc, open(os.path.join(self.tmp, "switch.err")).read()))
+        self.collect()
+
+    def collect(self):
+        tmp, names, alert_format = self.tmp, self.names, self.alert_format
         self.stats = json.load(open(os.path.join(tmp, "stats.json")))
         self.out = {n: list(rdpcap(os.path.join(tmp, "out-%s.pcap" % n))) for n in names}
         lines = open(os.path.join(tmp, "alerts.jsonl")).read().splitlines()
@@ -388,8 +408,9 @@ def scenario_vhost_user(binary, tmp):
         check(os.path.exists(sock), "the switch did not create its vhost-user socket")
 
         def guest(src, prefix):
-            # txonly: UDP 64-byte packets from the guest's MAC toward the router, for ~2 s.
-            subprocess.run(["timeout", "-s", "INT", "2", testpmd, "-l", "0,1", "--no-huge", "-m", "256", "--no-pci",
+            # txonly: UDP 64-byte packets from the guest's MAC toward the router, for ~4 s (testpmd itself
+            # takes a second or more to start on a loaded two-core machine).
+            subprocess.run(["timeout", "-s", "INT", "4", testpmd, "-l", "0,1", "--no-huge", "-m", "256", "--no-pci",
                             "--no-shconf", "--no-telemetry", "--file-prefix", prefix, "--log-level", "*:error",
                             "--vdev", "net_virtio_user0,path=%s,mac=02:00:00:00:00:01" % sock, "--",
                             "--forward-mode=txonly", "--tx-ip=%s,198.18.0.1" % src, "--eth-peer=0,02:00:00:00:00:fe",
