@@ -20,6 +20,7 @@
 #include <charconv>
 #include <cstring>
 #include <deque>
+#include <vector>
 
 #include "connections.h"
 
@@ -125,41 +126,63 @@ class SyslogConnection final : public Connection {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     inflight_.clear();
+    pending_.clear();
+    out_.clear();
     raw_written_ = 0;
     last_sent_ = 0;
     udp_checked_ = 0;
   }
 
+  // Stream records are gathered and written in batches (one TLS record or send(2) for many
+  // events); datagrams go one by one.
   Result<void> send(const Spool::Record& rec) override {
-    std::string frame;
-    if (cfg_.transport == Transport::kUdp) frame = rec.payload;
-    else frame = std::to_string(rec.payload.size()) + " " + rec.payload;  // RFC 6587 octet counting
+    last_sent_ = rec.seq;
+    if (cfg_.transport == Transport::kUdp) {
+      for (;;) {
+        ssize_t w = ::send(fd_, rec.payload.data(), rec.payload.size(), MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return makeError(Error::Code::kIo, std::string("send: ") + std::strerror(errno));
+        return {};
+      }
+    }
+    out_ += std::to_string(rec.payload.size());  // RFC 6587 octet counting
+    out_ += ' ';
+    out_ += rec.payload;
+    pending_.push_back(rec.seq);
+    if (out_.size() >= kBatchBytes) return flush();
+    return {};
+  }
+
+  Result<void> flush() {
+    if (out_.empty()) return {};
     if (ssl_) {
       ERR_clear_error();
       size_t written = 0;
-      int rc = SSL_write_ex(ssl_, frame.data(), frame.size(), &written);
-      if (rc != 1 || written != frame.size()) return makeError(Error::Code::kIo, "TLS write: " + sslErrors());
+      int rc = SSL_write_ex(ssl_, out_.data(), out_.size(), &written);
+      if (rc != 1 || written != out_.size()) return makeError(Error::Code::kIo, "TLS write: " + sslErrors());
       raw_written_ = BIO_number_written(SSL_get_wbio(ssl_));
     } else {
-      const char* p = frame.data();
-      size_t n = frame.size();
+      const char* p = out_.data();
+      size_t n = out_.size();
       while (n > 0) {
         ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return makeError(Error::Code::kIo, std::string("send: ") + std::strerror(errno));
-        if (cfg_.transport == Transport::kUdp) break;  // a datagram goes whole or not at all
         p += w;
         n -= static_cast<size_t>(w);
       }
-      raw_written_ += frame.size();
+      raw_written_ += out_.size();
     }
-    last_sent_ = rec.seq;
-    if (cfg_.transport != Transport::kUdp) inflight_.push_back({rec.seq, raw_written_});
+    // A record counts as held once the receiver acknowledged the end of the batch it went in.
+    for (uint64_t seq : pending_) inflight_.push_back({seq, raw_written_});
+    pending_.clear();
+    out_.clear();
     return {};
   }
 
   Result<uint64_t> confirmed() override {
     if (fd_ < 0) return uint64_t{0};
+    if (auto r = flush(); !r) return r.error();
     pollfd pfd{fd_, POLLRDHUP, 0};
     if (::poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLRDHUP))) {
       int err = 0;
@@ -187,7 +210,7 @@ class SyslogConnection final : public Connection {
 
   bool idle() override {
     if (cfg_.transport == Transport::kUdp) return udp_checked_ == last_sent_;
-    return inflight_.empty();
+    return inflight_.empty() && pending_.empty();
   }
 
  private:
@@ -221,6 +244,9 @@ class SyslogConnection final : public Connection {
   SSL* ssl_ = nullptr;
   int fd_ = -1;
   uint64_t raw_written_ = 0;
+  static constexpr size_t kBatchBytes = 64 * 1024;
+  std::string out_;                                      // framed records not yet written
+  std::vector<uint64_t> pending_;                        // their sequences
   std::deque<std::pair<uint64_t, uint64_t>> inflight_;  // (sequence, raw byte count at its end)
   uint64_t confirmed_seq_ = 0;
   uint64_t last_sent_ = 0;

@@ -82,7 +82,8 @@ class Connection {
   virtual ~Connection() = default;
   virtual Result<void> open() = 0;
   virtual void close() = 0;
-  /// Sends one record (framed as the transport requires). Errors: the connection failed.
+  /// Sends one record (framed as the transport requires), or queues it for the next confirmed()
+  /// call, which writes what is queued. Errors: the connection failed.
   virtual Result<void> send(const Spool::Record& rec) = 0;
   /// Highest sequence the receiver is known to hold (0: none yet). Errors: the peer went away.
   virtual Result<uint64_t> confirmed() = 0;
