@@ -106,6 +106,8 @@ Result<void> Spool::load() {
     uint32_t sum = static_cast<uint32_t>(getLe(p + off + 13, 4));
     r.payload.assign(data.data() + off + kHeader, len);
     if (fnv1a(r.payload) != sum) break;
+    // Sequences only grow (and stay far from wrapping): anything else is damage, cut like a torn tail.
+    if (r.seq <= lastSeq || r.seq >= (uint64_t{1} << 62)) break;
     uint64_t end = off + kHeader + len;
     lastSeq = std::max(lastSeq, r.seq);
     if (off >= cursor) {
