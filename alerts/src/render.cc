@@ -127,6 +127,27 @@ class Json {
   bool first_ = true;
 };
 
+std::string confidenceText(double c) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.2f", c);
+  return buf;
+}
+
+std::string dataClassJson(const proto::DataClassFinding& d) {
+  return Json()
+      .str("name", d.name())
+      .num("count", static_cast<int64_t>(d.count()))
+      .raw("confidence", confidenceText(d.confidence()))
+      .str("masked_sample", d.masked_sample())
+      .num("stream_offset", static_cast<int64_t>(d.stream_offset()))
+      .str("direction", d.direction())
+      .done();
+}
+
+std::string manifestJson(const proto::ManifestCheck& m) {
+  return Json().str("name", m.name()).str("version", m.version()).str("expectation", m.expectation()).str("evidence", m.evidence()).done();
+}
+
 std::string renderJson(const proto::AlertEvent& ev) {
   std::string json;
   google::protobuf::util::JsonPrintOptions opts;
@@ -139,6 +160,10 @@ std::string renderJson(const proto::AlertEvent& ev) {
   j.str("count", std::to_string(ev.count())).str("host", ev.host()).str("source", ev.source()).str("kind", ev.kind());
   j.num("severity", ev.severity()).str("vm", ev.vm()).str("port", ev.port()).str("segment", ev.segment());
   j.str("rule", ev.rule()).str("action", ev.action()).str("policy_version", std::to_string(ev.policy_version()));
+  if (!ev.zone().empty()) j.str("zone", ev.zone());
+  if (!ev.dst_zone().empty()) j.str("dst_zone", ev.dst_zone());
+  if (ev.has_data_class()) j.raw("data_class", dataClassJson(ev.data_class()));
+  if (ev.has_manifest()) j.raw("manifest", manifestJson(ev.manifest()));
   if (ev.has_flow())
     j.raw("flow", Json()
                       .str("src_ip", ev.flow().src_ip())
@@ -155,13 +180,16 @@ std::string renderJson(const proto::AlertEvent& ev) {
 std::string renderOcsf(const proto::AlertEvent& ev) {
   const std::string& kind = ev.kind();
   bool network = kind == "policy.deny" || kind == "policy.allow_log";
-  int classUid = network ? 4001 : 2004;
+  bool data = ev.has_data_class();
+  // Network Activity for policy decisions, Data Security Finding for data classes, Detection
+  // Finding for the rest (attestation red flags, spoofing, quarantine, ...).
+  int classUid = network ? 4001 : data ? 2006 : 2004;
   int activity = network ? (kind == "policy.deny" ? 5 : 1) : 1;  // Refuse / Open ; Create
   int sev = ocsfSeverity(ev.severity());
   int64_t ms = ev.time_unix_ns() / 1000000;
   Json j;
   j.num("class_uid", classUid)
-      .str("class_name", network ? "Network Activity" : "Detection Finding")
+      .str("class_name", network ? "Network Activity" : data ? "Data Security Finding" : "Detection Finding")
       .num("category_uid", network ? 4 : 2)
       .str("category_name", network ? "Network Activity" : "Findings")
       .num("activity_id", activity)
@@ -179,8 +207,14 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
                         .raw("product", Json().str("name", ev.source()).str("vendor_name", kVendor).str("version", kVersion).done())
                         .done());
   if (!ev.action().empty()) {
-    bool blocked = ev.action() == "deny" || ev.action() == "drop" || ev.action() == "cut" || ev.action() == "quarantine";
-    j.num("disposition_id", blocked ? 2 : 1).str("disposition", blocked ? "Blocked" : "Allowed");
+    // OCSF disposition: 1 Allowed, 2 Blocked, 3 Quarantined, 17 Logged, 99 Other.
+    const std::string& a = ev.action();
+    std::pair<int, const char*> d{99, "Other"};
+    if (a == "deny" || a == "drop" || a == "cut" || a == "block" || a == "reset") d = {2, "Blocked"};
+    else if (a == "quarantine") d = {3, "Quarantined"};
+    else if (a == "alert" || a == "log") d = {17, "Logged"};
+    else if (a == "allow" || a == "pass") d = {1, "Allowed"};
+    j.num("disposition_id", d.first).str("disposition", d.second);
   }
   if (ev.has_flow() && !ev.flow().src_ip().empty()) {
     const auto& f = ev.flow();
@@ -193,15 +227,28 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
   }
   if (!network)
     j.raw("finding_info", Json().str("uid", ev.id()).str("title", ev.message()).raw("types", "[\"" + jsonEscape(kind) + "\"]").done());
+  if (data) {
+    const auto& d = ev.data_class();
+    j.raw("data_security", Json()
+                               .str("data_classification", d.name())
+                               .str("pattern_match", d.masked_sample())
+                               .raw("confidence", confidenceText(d.confidence()))
+                               .num("match_count", static_cast<int64_t>(d.count()))
+                               .done());
+  }
+  if (ev.has_manifest()) {
+    const auto& m = ev.manifest();
+    j.raw("evidences", "[" + Json().str("expected", m.expectation()).str("observed", m.evidence()).done() + "]");
+  }
   j.raw("device", Json().str("hostname", ev.host()).done());
-  j.raw("unmapped", Json()
-                        .str("kind", kind)
-                        .str("vm", ev.vm())
-                        .str("port", ev.port())
-                        .str("segment", ev.segment())
-                        .str("rule", ev.rule())
-                        .num("policy_version", static_cast<int64_t>(ev.policy_version()))
-                        .done());
+  Json u;
+  u.str("kind", kind).str("vm", ev.vm()).str("port", ev.port()).str("segment", ev.segment()).str("rule", ev.rule());
+  u.num("policy_version", static_cast<int64_t>(ev.policy_version()));
+  if (!ev.zone().empty()) u.str("zone", ev.zone());
+  if (!ev.dst_zone().empty()) u.str("dst_zone", ev.dst_zone());
+  if (data) u.raw("data_class", dataClassJson(ev.data_class()));
+  if (ev.has_manifest()) u.raw("manifest", manifestJson(ev.manifest()));
+  j.raw("unmapped", u.done());
   return j.done();
 }
 
@@ -238,6 +285,18 @@ std::string renderCef(const proto::AlertEvent& ev) {
   if (!ev.port().empty()) kv(ext, " ", "cs5Label", "port", e), kv(ext, " ", "cs5", ev.port(), e);
   kv(ext, " ", "cn1Label", "policyVersion", e);
   kv(ext, " ", "cn1", std::to_string(ev.policy_version()), e);
+  if (ev.has_data_class()) {
+    const auto& d = ev.data_class();
+    kv(ext, " ", "cs6Label", "dataClass", e), kv(ext, " ", "cs6", d.name(), e);
+    kv(ext, " ", "cn2Label", "matchCount", e), kv(ext, " ", "cn2", std::to_string(d.count()), e);
+    kv(ext, " ", "cfp1Label", "confidence", e), kv(ext, " ", "cfp1", confidenceText(d.confidence()), e);
+    kv(ext, " ", "flexString1Label", "maskedSample", e), kv(ext, " ", "flexString1", d.masked_sample(), e);
+  }
+  if (ev.has_manifest()) {
+    const auto& m = ev.manifest();
+    kv(ext, " ", "flexString2Label", "manifest", e), kv(ext, " ", "flexString2", m.name() + "@" + m.version(), e);
+    kv(ext, " ", "reason", "expected " + m.expectation() + "; observed " + m.evidence(), e);
+  }
   kv(ext, " ", "msg", ev.message(), e);
   return "CEF:0|" + cefHeaderEscape(kVendor) + "|" + cefHeaderEscape(ev.source()) + "|" + kVersion + "|" +
          cefHeaderEscape(ev.kind()) + "|" + cefHeaderEscape(ev.message()) + "|" + std::to_string(std::min(ev.severity(), 10u)) +
@@ -269,6 +328,23 @@ std::string renderLeef(const proto::AlertEvent& ev) {
   kv(attrs, t, "port", ev.port(), e);
   kv(attrs, t, "segment", ev.segment(), e);
   kv(attrs, t, "policyVersion", std::to_string(ev.policy_version()), e);
+  kv(attrs, t, "srcZone", ev.zone(), e);
+  kv(attrs, t, "dstZone", ev.dst_zone(), e);
+  if (ev.has_data_class()) {
+    const auto& d = ev.data_class();
+    kv(attrs, t, "dataClass", d.name(), e);
+    kv(attrs, t, "matchCount", std::to_string(d.count()), e);
+    kv(attrs, t, "confidence", confidenceText(d.confidence()), e);
+    kv(attrs, t, "maskedSample", d.masked_sample(), e);
+    kv(attrs, t, "streamOffset", std::to_string(d.stream_offset()), e);
+  }
+  if (ev.has_manifest()) {
+    const auto& m = ev.manifest();
+    kv(attrs, t, "manifest", m.name(), e);
+    kv(attrs, t, "manifestVersion", m.version(), e);
+    kv(attrs, t, "expected", m.expectation(), e);
+    kv(attrs, t, "observed", m.evidence(), e);
+  }
   kv(attrs, t, "msg", ev.message(), e);
   // LEEF 2.0 header: the sixth field names the attribute delimiter (x09 = tab).
   return "LEEF:2.0|" + cefHeaderEscape(kVendor) + "|" + cefHeaderEscape(ev.source()) + "|" + kVersion + "|" +
@@ -304,6 +380,23 @@ std::string renderSyslog(const proto::AlertEvent& ev, size_t maxBytes) {
   param("rule", ev.rule());
   param("action", ev.action());
   param("policyVersion", std::to_string(ev.policy_version()));
+  param("zone", ev.zone());
+  param("dstZone", ev.dst_zone());
+  if (ev.has_data_class()) {
+    const auto& d = ev.data_class();
+    param("dataClass", d.name());
+    param("matchCount", std::to_string(d.count()));
+    param("confidence", confidenceText(d.confidence()));
+    param("masked", d.masked_sample());
+    param("offset", std::to_string(d.stream_offset()));
+  }
+  if (ev.has_manifest()) {
+    const auto& m = ev.manifest();
+    param("manifest", m.name());
+    param("manifestVersion", m.version());
+    param("expected", m.expectation());
+    param("observed", m.evidence());
+  }
   sd += "]";
   std::string out = head + sd;
   if (ev.message().empty()) return out;

@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else cur += static_cast<char>(data[i]);
   }
   f.push_back(cur);
-  f.resize(12);
+  f.resize(18);
   proto::AlertEvent ev;
   ev.set_id(f[0]);
   ev.set_host(f[1]);
@@ -61,6 +61,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ev.mutable_flow()->set_dst_ip(f[10]);
     ev.mutable_flow()->set_community_id(f[11]);
     ev.mutable_flow()->set_protocol(data[2]);
+  }
+  if (data[3] & 1) {  // a data-class finding (masked sample and class name are hostile too)
+    ev.mutable_data_class()->set_name(f[12]);
+    ev.mutable_data_class()->set_masked_sample(f[13]);
+    ev.mutable_data_class()->set_confidence(data[3] / 255.0);
+    ev.set_zone(f[14]);
+  }
+  if (data[3] & 2) {  // an attestation result
+    ev.mutable_manifest()->set_name(f[15]);
+    ev.mutable_manifest()->set_expectation(f[16]);
+    ev.mutable_manifest()->set_evidence(f[17]);
   }
   for (Format fm : {Format::kJson, Format::kOcsf, Format::kCef, Format::kLeef, Format::kRfc5424}) {
     std::string r = render(ev, fm);

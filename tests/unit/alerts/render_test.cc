@@ -85,6 +85,63 @@ proto::AlertEvent quarantineEvent() {
   return ev;
 }
 
+proto::AlertEvent dataClassEvent() {
+  proto::AlertEvent ev;
+  ev.set_schema_version(1);
+  ev.set_id("00000000deadbeef-0000000a");
+  ev.set_time_unix_ns(1795698005000000000);
+  ev.set_count(1);
+  ev.set_host("hv-01.example");
+  ev.set_source("goldgate-switch");
+  ev.set_kind("data.payment-card");
+  ev.set_severity(9);
+  ev.set_vm("web1");
+  ev.set_port("vm-web1");
+  ev.set_segment("web");
+  ev.set_zone("payment");
+  ev.set_dst_zone("internet");
+  ev.set_rule("payment-card/payment->internet");
+  ev.set_action("block");
+  ev.set_policy_version(14);
+  ev.set_message("payment-card leaving zone payment for internet: flow blocked and reset");
+  auto* d = ev.mutable_data_class();
+  d->set_name("payment-card");
+  d->set_count(3);
+  d->set_confidence(0.97);
+  d->set_masked_sample("************1111");
+  d->set_stream_offset(18433);
+  d->set_direction("orig");
+  auto* f = ev.mutable_flow();
+  f->set_src_ip("10.0.0.1");
+  f->set_dst_ip("203.0.113.9");
+  f->set_src_port(51000);
+  f->set_dst_port(443);
+  f->set_protocol(6);
+  f->set_community_id("1:Ij1MsFC6VNVm7rEfNwKm5+pOSoo=");
+  return ev;
+}
+
+proto::AlertEvent attestEvent() {
+  proto::AlertEvent ev;
+  ev.set_schema_version(1);
+  ev.set_id("00000000deadbeef-0000000b");
+  ev.set_time_unix_ns(1795698006000000000);
+  ev.set_count(1);
+  ev.set_host("hv-01.example");
+  ev.set_source("goldgate-hostmon");
+  ev.set_kind("attest.process");
+  ev.set_severity(8);
+  ev.set_vm("db1");
+  ev.set_action("alert");
+  ev.set_message("db1 runs a process its manifest does not describe");
+  auto* m = ev.mutable_manifest();
+  m->set_name("db-tier");
+  m->set_version("7");
+  m->set_expectation("executables: /usr/lib/postgresql/15/bin/postgres, /usr/sbin/sshd");
+  m->set_evidence("process /tmp/.x (sha256 41aa0c…) pid 812 \"[kworker]\"");
+  return ev;
+}
+
 std::string readAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;
@@ -109,7 +166,8 @@ void golden(const std::string& name, const std::string& got) {
 
 TEST_CASE("renderers match their golden files", "[render]") {
   const std::pair<const char*, proto::AlertEvent> events[] = {
-      {"deny", denyEvent()}, {"spoof", spoofEvent()}, {"quarantine", quarantineEvent()}};
+      {"deny", denyEvent()},          {"spoof", spoofEvent()},    {"quarantine", quarantineEvent()},
+      {"dataclass", dataClassEvent()}, {"attest", attestEvent()}};
   for (const auto& [name, ev] : events) {
     for (Format f : {Format::kJson, Format::kOcsf, Format::kCef, Format::kLeef, Format::kRfc5424}) {
       SECTION(std::string(name) + "." + formatName(f)) { golden(std::string(name) + "." + formatName(f), render(ev, f)); }
