@@ -66,6 +66,10 @@ bool Sink::wants(const proto::AlertEvent& ev) {
 Result<uint64_t> Sink::offer(const proto::AlertEvent& ev) {
   std::string payload = cfg_.transport == Transport::kKafka ? render(ev, cfg_.format)
                                                              : syslogMessage(ev, cfg_.format, cfg_.max_message);
+  // A datagram has a hard size limit: a longer record (a non-RFC 5424 format) is cut rather than
+  // left to fail forever at the head of the spool.
+  size_t udpMax = std::min<size_t>(cfg_.max_message, 65000);
+  if (cfg_.transport == Transport::kUdp && payload.size() > udpMax) payload.resize(udpMax);
   auto r = spool_->append(std::move(payload), static_cast<uint8_t>(std::min<uint32_t>(ev.severity(), 255)));
   {
     std::lock_guard lock(mu_);

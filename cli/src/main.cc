@@ -11,6 +11,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "classify.h"
 #include "format.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/control_client.h"
@@ -142,7 +143,20 @@ int main(int argc, char** argv) {
   auto* release = app.add_subcommand("release", "take a VM out of quarantine");
   release->add_option("vm", target, "VM name or port name")->required();
 
+  auto* classify = app.add_subcommand(
+      "classify", "find data classes in files, standard input or pcaps (JSON lines; exit 0 found, 1 nothing, 2 error)");
+  cli::ClassifyOptions copts;
+  classify->add_option("inputs", copts.inputs, "files or pcaps to read ('-' or nothing: standard input)");
+  classify->add_option("--classes", copts.classes_dir, "folder of data class files")
+      ->envname("GOLDGATE_DATAPOLICY")
+      ->capture_default_str();
+  classify->add_option("--cache", copts.cache_dir, "folder for the compiled-database cache (none if empty)");
+  classify->add_flag("--pcap", copts.pcap, "treat every input as a capture (found by its magic number otherwise)");
+  classify->add_flag("--text", copts.text, "treat every input as bytes, even a capture");
+  classify->add_flag("--stats", copts.stats, "print database facts (compile time, stream state size) on standard error");
+
   CLI11_PARSE(app, argc, argv);
+  if (*classify) return cli::runClassify(copts);
 
   proto::Request req;
   if (*status) {

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "goldgate/common/yaml_ctx.h"
+
 #include "goldgate/alerts/render.h"
 
 #include <algorithm>
@@ -17,90 +19,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A parse failure carrying its own "file:line: reason" text. Exceptions stay inside this file:
-// the public functions turn them into Result errors.
-struct ConfigError {
-  std::string message;
-};
+using yamlcfg::ConfigError;
+using yamlcfg::Ctx;
+using yamlcfg::loadYaml;
 
-class Ctx {
- public:
-  explicit Ctx(std::string file) : file_(std::move(file)) {}
-  [[noreturn]] void fail(const YAML::Node& n, const std::string& why) const {
-    throw ConfigError{file_ + ":" + std::to_string(lineOf(n)) + ": " + why};
-  }
-  [[noreturn]] void failAt(int line, const std::string& why) const {
-    throw ConfigError{file_ + ":" + std::to_string(line) + ": " + why};
-  }
-  static int lineOf(const YAML::Node& n) {
-    auto m = n.Mark();
-    return m.line >= 0 ? m.line + 1 : 0;
-  }
-  SourceLoc loc(const YAML::Node& n) const { return SourceLoc{file_, lineOf(n)}; }
-  const std::string& file() const { return file_; }
-
-  // Rejects keys that are not in `allowed`: nothing in a config file is silently ignored.
-  void onlyKeys(const YAML::Node& map, std::initializer_list<const char*> allowed) const {
-    if (!map.IsMap()) fail(map, "expected a mapping");
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      std::string key = str(it->first, "key");
-      bool ok = false;
-      for (const char* a : allowed) ok = ok || key == a;
-      if (!ok) {
-        std::string list;
-        for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
-        fail(it->first, "unknown key '" + key + "' (expected one of: " + list + ")");
-      }
-    }
-  }
-
-  std::string str(const YAML::Node& n, const char* what) const {
-    if (!n.IsScalar()) fail(n, std::string(what) + ": expected a string");
-    return n.Scalar();
-  }
-
-  uint64_t uint(const YAML::Node& n, const char* what, uint64_t min, uint64_t max) const {
-    if (!n.IsScalar()) fail(n, std::string(what) + ": expected a number");
-    const std::string& s = n.Scalar();
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size())
-      fail(n, std::string(what) + ": '" + s + "' is not a whole number");
-    if (v < min || v > max)
-      fail(n, std::string(what) + ": " + s + " is out of range [" + std::to_string(min) + ", " +
-                  std::to_string(max) + "]");
-    return v;
-  }
-
-  bool boolean(const YAML::Node& n, const char* what) const {
-    if (!n.IsScalar()) fail(n, std::string(what) + ": expected true or false");
-    const std::string& s = n.Scalar();
-    if (s == "true" || s == "yes" || s == "on") return true;
-    if (s == "false" || s == "no" || s == "off") return false;
-    fail(n, std::string(what) + ": expected true or false, got '" + s + "'");
-  }
-
-  std::vector<std::string> strList(const YAML::Node& n, const char* what) const {
-    std::vector<std::string> out;
-    if (n.IsScalar()) {
-      out.push_back(n.Scalar());
-      return out;
-    }
-    if (!n.IsSequence()) fail(n, std::string(what) + ": expected a list of strings");
-    for (const auto& e : n) out.push_back(str(e, what));
-    return out;
-  }
-
-  std::map<std::string, std::string> strMap(const YAML::Node& n, const char* what) const {
-    if (!n.IsMap()) fail(n, std::string(what) + ": expected a mapping of strings");
-    std::map<std::string, std::string> out;
-    for (auto it = n.begin(); it != n.end(); ++it) out[str(it->first, what)] = str(it->second, what);
-    return out;
-  }
-
- private:
-  std::string file_;
-};
+SourceLoc locOf(const Ctx& c, const YAML::Node& n) { return SourceLoc{c.file(), Ctx::lineOf(n)}; }
 
 // alerts.sinks: a list of network sinks, each with its own transport, format, filter and spool.
 std::vector<alerts::SinkConfig> parseSinks(const Ctx& c, const YAML::Node& list, const std::string& spoolDir) {
@@ -167,13 +90,6 @@ std::vector<alerts::SinkConfig> parseSinks(const Ctx& c, const YAML::Node& list,
   return out;
 }
 
-YAML::Node loadYaml(const std::string& text, const std::string& name) {
-  try {
-    return YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError{name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg};
-  }
-}
 
 Timeouts parseTimeouts(const Ctx& c, const YAML::Node& n) {
   c.onlyKeys(n, {"tcp_syn", "tcp_established", "tcp_closing", "tcp_closed", "udp_single", "udp_both", "icmp",
@@ -196,7 +112,7 @@ Timeouts parseTimeouts(const Ctx& c, const YAML::Node& n) {
 PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
   c.onlyKeys(n, {"name", "devargs", "role", "vm", "labels", "mac", "ips"});
   PortConfig p;
-  p.loc = c.loc(n);
+  p.loc = locOf(c, n);
   if (!n["name"]) c.fail(n, "port: missing 'name'");
   if (!n["devargs"]) c.fail(n, "port: missing 'devargs'");
   p.name = c.str(n["name"], "name");
@@ -353,7 +269,7 @@ RuleConfig parseRule(const Ctx& c, const YAML::Node& n, const std::set<std::stri
   if (quarantine) c.onlyKeys(n, {"name", "to", "proto", "ports", "action", "log"});
   else c.onlyKeys(n, {"name", "from", "to", "proto", "ports", "action", "log"});
   RuleConfig r;
-  r.loc = c.loc(n);
+  r.loc = locOf(c, n);
   r.name = n["name"] ? c.str(n["name"], "name") : c.file().substr(c.file().find_last_of('/') + 1) + ":" + std::to_string(r.loc.line);
   if (!quarantine) {
     if (!n["from"]) c.fail(n, "rule '" + r.name + "': missing 'from'");
@@ -411,7 +327,7 @@ SegmentsConfig parseSegmentFiles(const std::vector<std::pair<std::string, std::s
       for (const auto& sn : root["segments"]) {
         c.onlyKeys(sn, {"name", "members", "description"});
         SegmentConfig s;
-        s.loc = c.loc(sn);
+        s.loc = locOf(c, sn);
         if (!sn["name"]) c.fail(sn, "segment: missing 'name'");
         s.name = c.str(sn["name"], "name");
         if (s.name.empty() || s.name.size() > 48) c.fail(sn["name"], "segment name must be 1-48 characters");

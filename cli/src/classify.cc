@@ -1,0 +1,260 @@
+// goldgatectl classify: the switch's classification engine over files, standard input or pcaps
+// (TCP flows reassembled as in the switch: retransmissions trimmed, reordering held, gaps
+// reported). One JSON object per finding on standard output; exit status like grep.
+#include "classify.h"
+
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "goldgate/alerts/render.h"
+#include "goldgate/common/endian.h"
+#include "goldgate/dataplane/net_types.h"
+#include "goldgate/dataplane/packet.h"
+#include "goldgate/datapolicy/engine.h"
+#include "goldgate/datapolicy/reassembly.h"
+
+namespace goldgate::cli {
+namespace {
+
+using datapolicy::Finding;
+using datapolicy::Scanner;
+using datapolicy::StreamState;
+
+struct Printer {
+  const datapolicy::Classifier& cls;
+  uint64_t findings = 0;
+  void print(const Finding& f, const std::string& extra) {
+    ++findings;
+    char conf[16];
+    std::snprintf(conf, sizeof conf, "%.2f", f.confidence);
+    std::printf("{\"class\":\"%s\",\"confidence\":%s,\"masked\":\"%s\",\"offset\":%" PRIu64 "%s}\n",
+                alerts::jsonEscape(cls.classes()[f.class_index].name).c_str(), conf, alerts::jsonEscape(f.masked).c_str(),
+                f.offset, extra.c_str());
+  }
+};
+
+bool scanFd(int fd, const std::string& name, Scanner& sc, Printer& pr) {
+  StreamState st;
+  sc.open(st);
+  std::vector<Finding> out;
+  std::string extra = ",\"file\":\"" + alerts::jsonEscape(name) + "\"";
+  std::vector<uint8_t> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::fprintf(stderr, "goldgatectl: classify: %s: %s\n", name.c_str(), std::strerror(errno));
+      return false;
+    }
+    if (n == 0) break;
+    sc.scan(st, buf.data(), static_cast<size_t>(n), out);
+    for (const auto& f : out) pr.print(f, extra);
+    out.clear();
+  }
+  sc.close(st, out);
+  for (const auto& f : out) pr.print(f, extra);
+  return true;
+}
+
+// One direction of a flow in a capture.
+struct Direction : datapolicy::TcpReassembler::Sink {
+  StreamState st;
+  datapolicy::TcpReassembler reasm;
+  Scanner* sc = nullptr;
+  std::vector<Finding>* out = nullptr;
+  uint64_t gaps = 0;
+  bool finished = false;
+  void bytes(const uint8_t* d, size_t n) override { sc->scan(st, d, n, *out); }
+  void gap(uint64_t n) override {
+    ++gaps;
+    sc->skip(st, n, *out);
+  }
+};
+
+struct Flow {
+  std::string src, dst;
+  uint16_t sport = 0, dport = 0;
+  uint8_t proto = 0;
+  Direction dir[2];  // 0: from the originator (first packet or SYN sender)
+};
+
+using FlowKey = std::tuple<std::string, std::string, uint16_t, uint16_t, uint8_t>;
+
+std::string ipText(uint8_t family, const uint8_t* p) {
+  return dataplane::IpAddr::fromBytes(family, p).toString();
+}
+
+bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* pc = pcap_open_offline(path.c_str(), err);
+  if (!pc) {
+    std::fprintf(stderr, "goldgatectl: classify: %s: %s\n", path.c_str(), err);
+    return false;
+  }
+  if (pcap_datalink(pc) != DLT_EN10MB) {
+    std::fprintf(stderr, "goldgatectl: classify: %s: link type %d is not Ethernet\n", path.c_str(), pcap_datalink(pc));
+    pcap_close(pc);
+    return false;
+  }
+  std::map<FlowKey, std::unique_ptr<Flow>> flows;
+  std::vector<Flow*> order;
+  std::vector<Finding> out;
+  uint64_t packets = 0, skipped = 0;
+  auto flush = [&](Flow& f, int d) {
+    const char* dirName = d == 0 ? "orig" : "reply";
+    std::string extra = ",\"flow\":{\"src\":\"" + (d == 0 ? f.src : f.dst) + "\",\"dst\":\"" + (d == 0 ? f.dst : f.src) +
+                        "\",\"sport\":" + std::to_string(d == 0 ? f.sport : f.dport) + ",\"dport\":" +
+                        std::to_string(d == 0 ? f.dport : f.sport) + ",\"proto\":\"" + (f.proto == 6 ? "tcp" : "udp") +
+                        "\"},\"direction\":\"" + dirName + "\"";
+    for (const auto& x : out) pr.print(x, extra);
+    out.clear();
+  };
+  pcap_pkthdr* h = nullptr;
+  const u_char* data = nullptr;
+  int rc;
+  while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
+    ++packets;
+    dataplane::PacketMeta m{};
+    if (h->caplen < h->len || dataplane::parsePacket(data, h->caplen, &m) != dataplane::DropReason::kNone || m.family == 0 ||
+        (m.protocol != 6 && m.protocol != 17) || (m.flags & dataplane::kFlagFragment)) {
+      ++skipped;
+      continue;
+    }
+    const uint8_t* l4 = data + m.l4_offset;
+    size_t l3end = m.l3_offset + m.l3_length;
+    size_t hdr = m.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;
+    if (m.l4_offset + hdr > l3end) {
+      ++skipped;
+      continue;
+    }
+    const uint8_t* payload = l4 + hdr;
+    size_t plen = l3end - m.l4_offset - hdr;
+    std::string s = ipText(m.family, m.src_ip), t = ipText(m.family, m.dst_ip);
+    FlowKey fwd{s, t, m.sport, m.dport, m.protocol}, rev{t, s, m.dport, m.sport, m.protocol};
+    Flow* f = nullptr;
+    int d = 0;
+    if (auto it = flows.find(fwd); it != flows.end()) {
+      f = it->second.get();
+    } else if (auto jt = flows.find(rev); jt != flows.end()) {
+      f = jt->second.get();
+      d = 1;
+    } else {
+      // A SYN+ACK seen first means the other side originated.
+      bool synAck = m.protocol == 6 && (m.tcp_flags & dataplane::kTcpSyn) && (m.tcp_flags & dataplane::kTcpAck);
+      auto nf = std::make_unique<Flow>();
+      nf->src = synAck ? t : s;
+      nf->dst = synAck ? s : t;
+      nf->sport = synAck ? m.dport : m.sport;
+      nf->dport = synAck ? m.sport : m.dport;
+      nf->proto = m.protocol;
+      for (auto& dd : nf->dir) {
+        dd.sc = &sc;
+        dd.out = &out;
+        sc.open(dd.st);
+      }
+      d = synAck ? 1 : 0;
+      f = nf.get();
+      order.push_back(f);
+      flows.emplace(synAck ? rev : fwd, std::move(nf));
+    }
+    Direction& dir = f->dir[d];
+    if (m.protocol == 6) {
+      uint32_t seq = loadBe32(l4 + 4);
+      if (!dir.finished) dir.reasm.segment(seq, m.tcp_flags & dataplane::kTcpSyn, payload, plen, dir);
+      if (m.tcp_flags & (dataplane::kTcpFin | dataplane::kTcpRst)) {
+        // Bytes before the FIN may still arrive (reordering): the direction ends at capture end.
+      }
+    } else if (plen > 0) {
+      sc.scan(dir.st, payload, plen, out);
+    }
+    flush(*f, d);
+  }
+  if (rc == -1) {
+    std::fprintf(stderr, "goldgatectl: classify: %s: %s\n", path.c_str(), pcap_geterr(pc));
+    pcap_close(pc);
+    return false;
+  }
+  pcap_close(pc);
+  for (Flow* f : order)
+    for (int d = 0; d < 2; ++d) {
+      Direction& dir = f->dir[d];
+      if (f->proto == 6) dir.reasm.finish(dir);
+      sc.close(dir.st, out);
+      flush(*f, d);
+      if (dir.gaps)
+        std::fprintf(stderr, "goldgatectl: classify: %s: %s:%u -> %s:%u: inspection gap (%" PRIu64 " bytes never seen)\n",
+                     path.c_str(), d == 0 ? f->src.c_str() : f->dst.c_str(), d == 0 ? f->sport : f->dport,
+                     d == 0 ? f->dst.c_str() : f->src.c_str(), d == 0 ? f->dport : f->sport, dir.reasm.gapBytes());
+    }
+  if (skipped)
+    std::fprintf(stderr, "goldgatectl: classify: %s: %" PRIu64 " of %" PRIu64 " packets not inspected (not TCP/UDP over IP, fragments, or malformed)\n",
+                 path.c_str(), skipped, packets);
+  return true;
+}
+
+bool isPcap(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char m[4] = {};
+  in.read(reinterpret_cast<char*>(m), 4);
+  uint32_t v = m[0] | (m[1] << 8) | (m[2] << 16) | (static_cast<uint32_t>(m[3]) << 24);
+  return v == 0xa1b2c3d4 || v == 0xd4c3b2a1 || v == 0xa1b23c4d || v == 0x4d3cb2a1 || v == 0x0a0d0d0a;
+}
+
+}  // namespace
+
+int runClassify(const ClassifyOptions& o) {
+  auto classes = datapolicy::loadClasses(o.classes_dir);
+  if (!classes) {
+    std::fprintf(stderr, "goldgatectl: classify: %s\n", classes.error().message.c_str());
+    return 2;
+  }
+  auto cls = datapolicy::Classifier::build(std::move(*classes), {o.cache_dir});
+  if (!cls) {
+    std::fprintf(stderr, "goldgatectl: classify: %s\n", cls.error().message.c_str());
+    return 2;
+  }
+  if (o.stats)
+    std::fprintf(stderr, "goldgatectl: classify: %zu classes, database %s in %.3f s, %zu bytes of stream state a direction\n",
+                 (*cls)->classes().size(), (*cls)->fromCache() ? "loaded from the cache" : "compiled",
+                 (*cls)->compileSeconds(), (*cls)->hsStreamBytes());
+  auto sc = Scanner::create(*cls);
+  if (!sc) {
+    std::fprintf(stderr, "goldgatectl: classify: %s\n", sc.error().message.c_str());
+    return 2;
+  }
+  Printer pr{**cls};
+  bool ok = true;
+  std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
+  for (const auto& in : inputs) {
+    if (in == "-") {
+      ok = scanFd(0, "-", **sc, pr) && ok;
+    } else if (o.pcap || (!o.text && isPcap(in))) {
+      ok = scanPcap(in, **sc, pr) && ok;
+    } else {
+      int fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        std::fprintf(stderr, "goldgatectl: classify: %s: %s\n", in.c_str(), std::strerror(errno));
+        ok = false;
+        continue;
+      }
+      ok = scanFd(fd, in, **sc, pr) && ok;
+      ::close(fd);
+    }
+  }
+  std::fflush(stdout);
+  if (!ok) return 2;
+  return pr.findings > 0 ? 0 : 1;
+}
+
+}  // namespace goldgate::cli

@@ -1,0 +1,117 @@
+// The classification engine: every data class compiled into one Hyperscan streaming database
+// (cached on disk, keyed by the content hash of what it is compiled from), and per-thread scanners
+// that carry one small stream state per flow direction, so a value split across segments is found.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "goldgate/common/result.h"
+#include "goldgate/datapolicy/classes.h"
+
+struct hs_database;
+struct hs_scratch;
+struct hs_stream;
+
+namespace goldgate::datapolicy {
+
+/// A class found in one flow direction's byte stream.
+struct Finding {
+  uint32_t class_index = 0;
+  uint64_t offset = 0;      // end of the value in the direction's byte stream (bytes before it + its length)
+  double confidence = 0;
+  std::string masked;       // never the clear value
+  uint64_t count = 0;       // findings of this class in this direction so far (this one included)
+};
+
+struct BuildOptions {
+  std::string cache_dir;  // empty: no cache
+};
+
+/// Compiled, immutable; shared by every scanner (and swapped whole on reload).
+class Classifier {
+ public:
+  /// Compiles (or loads from the cache) the database for `classes`. Errors: "file:line: reason"
+  /// for a pattern Hyperscan refuses; unreadable exact-match files.
+  static Result<std::shared_ptr<const Classifier>> build(std::vector<DataClass> classes, const BuildOptions& opts = {});
+  ~Classifier();
+
+  const std::vector<DataClass>& classes() const { return classes_; }
+  /// Bytes of Hyperscan stream state per flow direction.
+  size_t hsStreamBytes() const { return stream_bytes_; }
+  /// Whether the database came from the cache (no compile).
+  bool fromCache() const { return from_cache_; }
+  double compileSeconds() const { return compile_seconds_; }
+  const std::string& databaseKey() const { return key_; }
+
+ private:
+  friend class Scanner;
+  Classifier() = default;
+  std::vector<DataClass> classes_;
+  hs_database* db_ = nullptr;
+  size_t stream_bytes_ = 0;
+  bool from_cache_ = false;
+  double compile_seconds_ = 0;
+  std::string key_;
+  uint32_t history_ = 0;                                    // bytes kept per direction for extraction
+  std::vector<std::unordered_set<std::string>> exact_;     // per class: truncated HMACs of known values
+  std::vector<std::string> exact_keys_;                     // per class: HMAC key
+  std::vector<uint32_t> keyword_len_;                       // per class: longest context keyword
+};
+
+/// Per-direction state, owned by whoever tracks the flow; opened and closed through a Scanner.
+struct StreamState {
+  hs_stream* hs = nullptr;
+  uint64_t offset = 0;
+  std::string history;  // last bytes scanned (up to the classifier's history size)
+  struct PerClass {
+    uint64_t count = 0;
+    uint64_t last_end = UINT64_MAX;   // last reported value end (dedup across patterns)
+    uint64_t last_keyword = UINT64_MAX;
+  };
+  std::vector<PerClass> classes;
+  struct Pending {  // a value waiting to see whether a context keyword follows
+    uint32_t cls;
+    uint64_t start, end;
+    std::string masked;
+  };
+  std::vector<Pending> pending;
+  std::vector<Finding> held;  // below the class's min_count so far
+  bool gap = false;
+};
+
+/// Scans streams with one Hyperscan scratch: one Scanner per thread.
+class Scanner {
+ public:
+  /// Errors: scratch allocation failed.
+  static Result<std::unique_ptr<Scanner>> create(std::shared_ptr<const Classifier> c);
+  ~Scanner();
+
+  void open(StreamState& s);
+  /// Scans the next in-order bytes of the direction; findings are appended to `out`.
+  void scan(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out);
+  /// Marks bytes that will never be seen (a gap): the stream restarts after it, and values
+  /// cannot be matched across it.
+  void skip(StreamState& s, uint64_t bytes, std::vector<Finding>& out);
+  /// Ends the direction: end-anchored matches and pending values are reported.
+  void close(StreamState& s, std::vector<Finding>& out);
+  const Classifier& classifier() const { return *cls_; }
+
+ private:
+  Scanner() = default;
+  struct Ctx;
+  static int onMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void* ctx);
+  void candidate(Ctx& ctx, uint32_t cls, uint64_t to);
+  void emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked, std::vector<Finding>& out);
+  void resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all);
+  std::shared_ptr<const Classifier> cls_;
+  hs_scratch* scratch_ = nullptr;
+};
+
+/// The exact-match hash of a normalised value: the first 16 bytes of HMAC-SHA-256 under `key`.
+std::string exactMatchHash(const std::string& key, const std::string& normalised);
+
+}  // namespace goldgate::datapolicy

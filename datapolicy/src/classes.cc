@@ -1,0 +1,255 @@
+#include "goldgate/datapolicy/classes.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "goldgate/common/yaml_ctx.h"
+
+namespace goldgate::datapolicy {
+namespace {
+
+namespace fs = std::filesystem;
+using yamlcfg::ConfigError;
+using yamlcfg::Ctx;
+
+std::string resolvePath(const std::string& file, const std::string& relativeTo) {
+  if (file.empty() || file[0] == '/') return file;
+  return (fs::path(relativeTo).parent_path() / file).string();
+}
+
+bool validName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  return true;
+}
+
+void parsePatterns(const Ctx& c, const YAML::Node& list, DataClass& d) {
+  if (!list.IsSequence() || list.size() == 0) c.fail(list, "detectors.patterns: expected a non-empty list");
+  for (const auto& n : list) {
+    c.onlyKeys(n, {"regex", "literal", "flags"});
+    Pattern p;
+    p.line = Ctx::lineOf(n);
+    if (n["regex"] && n["literal"]) c.fail(n, "a pattern is either 'regex' or 'literal', not both");
+    if (n["regex"]) p.expression = c.str(n["regex"], "regex");
+    else if (n["literal"]) p.expression = c.str(n["literal"], "literal"), p.literal = true;
+    else c.fail(n, "a pattern needs 'regex' or 'literal'");
+    if (p.expression.empty()) c.fail(n, "empty pattern");
+    if (n["flags"])
+      for (const auto& f : c.strList(n["flags"], "flags")) {
+        if (f == "caseless") p.caseless = true;
+        else if (f == "dotall") p.dotall = true;
+        else if (f == "multiline") p.multiline = true;
+        else c.fail(n["flags"], "unknown pattern flag '" + f + "' (caseless, dotall, multiline)");
+      }
+    d.patterns.push_back(std::move(p));
+  }
+}
+
+void parsePolicy(const Ctx& c, const YAML::Node& n, DataClass& d) {
+  c.onlyKeys(n, {"default", "gap", "rules"});
+  auto action = [&](const YAML::Node& a) {
+    auto r = parseAction(c.str(a, "action"));
+    if (!r) c.fail(a, r.error().message);
+    return *r;
+  };
+  if (n["default"]) d.policy.default_action = action(n["default"]);
+  if (n["gap"]) {
+    std::string g = c.str(n["gap"], "gap");
+    if (g == "fail-closed") d.policy.gap_fails_closed = true;
+    else if (g == "continue") d.policy.gap_fails_closed = false;
+    else c.fail(n["gap"], "gap: expected 'fail-closed' or 'continue', got '" + g + "'");
+  }
+  if (n["rules"]) {
+    if (!n["rules"].IsSequence()) c.fail(n["rules"], "policy.rules: expected a list");
+    for (const auto& r : n["rules"]) {
+      c.onlyKeys(r, {"from", "to", "action"});
+      PolicyRule pr;
+      pr.line = Ctx::lineOf(r);
+      if (r["from"]) pr.from = c.str(r["from"], "from");
+      if (r["to"]) pr.to = c.str(r["to"], "to");
+      if (!r["action"]) c.fail(r, "policy rule: missing 'action'");
+      pr.action = action(r["action"]);
+      if (!validName(pr.from) || !validName(pr.to)) c.fail(r, "policy rule: zone names use letters, digits, '-', '_', '.'");
+      d.policy.rules.push_back(pr);
+    }
+  }
+}
+
+DataClass parse(const std::string& text, const std::string& file) {
+  Ctx c(file);
+  YAML::Node root = yamlcfg::loadYaml(text, file);
+  if (!root || root.IsNull()) c.failAt(1, "empty class file");
+  c.onlyKeys(root, {"name", "description", "severity", "critical", "detectors", "policy", "exact_match"});
+  DataClass d;
+  d.source_file = file;
+  if (!root["name"]) c.failAt(1, "missing 'name'");
+  d.name = c.str(root["name"], "name");
+  d.name_line = Ctx::lineOf(root["name"]);
+  if (!validName(d.name)) c.fail(root["name"], "name '" + d.name + "': use letters, digits, '-', '_' and '.' (at most 64)");
+  if (root["description"]) d.description = c.str(root["description"], "description");
+  if (root["severity"]) d.severity = static_cast<uint32_t>(c.uint(root["severity"], "severity", 0, 10));
+  if (root["critical"]) d.critical = c.boolean(root["critical"], "critical");
+  d.policy.gap_fails_closed = d.critical;
+  if (!root["detectors"]) c.fail(root, "missing 'detectors'");
+  const auto& det = root["detectors"];
+  c.onlyKeys(det, {"patterns", "validator", "entropy_min", "max_length", "boundary", "context", "confidence", "min_count",
+                   "ignore"});
+  if (!det["patterns"]) c.fail(det, "detectors: missing 'patterns'");
+  parsePatterns(c, det["patterns"], d);
+  if (det["validator"]) {
+    auto v = parseValidator(c.str(det["validator"], "validator"));
+    if (!v) c.fail(det["validator"], v.error().message);
+    d.validator = *v;
+  }
+  if (det["entropy_min"]) {
+    if (d.validator != Validator::kEntropy) c.fail(det["entropy_min"], "entropy_min needs validator: entropy");
+    d.entropy_min = c.real(det["entropy_min"], "entropy_min", 0, 8);
+  } else if (d.validator == Validator::kEntropy) {
+    c.fail(det, "validator entropy needs 'entropy_min' (bits per character)");
+  }
+  if (det["max_length"]) d.max_length = static_cast<uint32_t>(c.uint(det["max_length"], "max_length", 1, 4096));
+  if (det["boundary"]) {
+    std::string b = c.str(det["boundary"], "boundary");
+    if (b == "digit") d.boundary = Boundary::kDigit;
+    else if (b == "word") d.boundary = Boundary::kWord;
+    else if (b == "none") d.boundary = Boundary::kNone;
+    else c.fail(det["boundary"], "boundary: expected digit, word or none, got '" + b + "'");
+  }
+  if (det["context"]) {
+    const auto& cx = det["context"];
+    c.onlyKeys(cx, {"keywords", "window", "required"});
+    if (cx["required"]) d.context_required = c.boolean(cx["required"], "context.required");
+    if (cx["keywords"]) d.context_keywords = c.strList(cx["keywords"], "context.keywords");
+    for (const auto& k : d.context_keywords)
+      if (k.empty()) c.fail(cx["keywords"], "context.keywords: empty keyword");
+    if (cx["window"]) d.context_window = static_cast<uint32_t>(c.uint(cx["window"], "context.window", 1, 4096));
+    if (d.context_required && d.context_keywords.empty()) c.fail(cx, "context.required needs context.keywords");
+  }
+  if (det["confidence"]) {
+    const auto& cf = det["confidence"];
+    c.onlyKeys(cf, {"base", "with_context"});
+    if (cf["base"]) d.confidence = c.real(cf["base"], "confidence.base", 0, 1);
+    if (!cf["with_context"]) d.confidence_with_context = std::max(d.confidence_with_context, d.confidence);
+    if (cf["with_context"]) d.confidence_with_context = c.real(cf["with_context"], "confidence.with_context", 0, 1);
+    if (d.confidence_with_context < d.confidence) c.fail(cf, "confidence.with_context is below confidence.base");
+  }
+  if (det["min_count"]) d.min_count = static_cast<uint32_t>(c.uint(det["min_count"], "min_count", 1, 1000000));
+  if (det["ignore"])
+    for (const auto& v : c.strList(det["ignore"], "ignore")) d.ignore.insert(normaliseValue(d, v));
+  if (root["exact_match"]) {
+    const auto& em = root["exact_match"];
+    c.onlyKeys(em, {"hashes", "key_file", "normalise"});
+    if (!em["hashes"] || !em["key_file"]) c.fail(em, "exact_match needs 'hashes' and 'key_file'");
+    d.has_exact_match = true;
+    d.exact_match.hashes_file = resolvePath(c.str(em["hashes"], "hashes"), file);
+    d.exact_match.key_file = resolvePath(c.str(em["key_file"], "key_file"), file);
+    if (em["normalise"]) {
+      std::string nm = c.str(em["normalise"], "normalise");
+      if (nm == "digits") d.exact_match.normalise = ExactMatch::Normalise::kDigits;
+      else if (nm == "lower") d.exact_match.normalise = ExactMatch::Normalise::kLower;
+      else if (nm == "exact") d.exact_match.normalise = ExactMatch::Normalise::kExact;
+      else c.fail(em["normalise"], "normalise: expected digits, lower or exact, got '" + nm + "'");
+    }
+  }
+  if (root["policy"]) parsePolicy(c, root["policy"], d);
+  return d;
+}
+
+}  // namespace
+
+Result<Action> parseAction(std::string_view s) {
+  if (s == "allow") return Action::kAllow;
+  if (s == "alert") return Action::kAlert;
+  if (s == "block") return Action::kBlock;
+  if (s == "require-encryption") return Action::kRequireEncryption;
+  if (s == "quarantine") return Action::kQuarantine;
+  return makeError(Error::Code::kInvalidArgument,
+                   "unknown action '" + std::string(s) + "' (allow, alert, block, require-encryption, quarantine)");
+}
+
+const char* actionName(Action a) {
+  switch (a) {
+    case Action::kAllow: return "allow";
+    case Action::kAlert: return "alert";
+    case Action::kBlock: return "block";
+    case Action::kRequireEncryption: return "require-encryption";
+    case Action::kQuarantine: return "quarantine";
+  }
+  return "?";
+}
+
+std::string normaliseValue(const DataClass& c, std::string_view value) {
+  std::string out;
+  switch (c.validator) {
+    case Validator::kLuhn:
+    case Validator::kUsSsn:
+    case Validator::kVerhoeff:
+    case Validator::kAba:
+    case Validator::kNhs:
+      for (char ch : value)
+        if (ch >= '0' && ch <= '9') out += ch;
+      return out;
+    case Validator::kIban:
+      for (char ch : value)
+        if (ch != ' ' && ch != '-') out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      return out;
+    default: break;
+  }
+  if (c.has_exact_match) {
+    switch (c.exact_match.normalise) {
+      case ExactMatch::Normalise::kDigits:
+        for (char ch : value)
+          if (ch >= '0' && ch <= '9') out += ch;
+        return out;
+      case ExactMatch::Normalise::kLower:
+        for (char ch : value) out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return out;
+      case ExactMatch::Normalise::kExact: break;
+    }
+  }
+  return std::string(value);
+}
+
+Result<DataClass> parseClass(const std::string& text, const std::string& fileName) {
+  try {
+    return parse(text, fileName);
+  } catch (const ConfigError& e) {
+    return makeError(Error::Code::kParse, e.message);
+  } catch (const YAML::Exception& e) {
+    return makeError(Error::Code::kParse, fileName + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Result<std::vector<DataClass>> loadClasses(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return makeError(Error::Code::kNotFound, dir + ": not a folder of data classes");
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml")) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<DataClass> out;
+  std::map<std::string, std::string> seen;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    if (!in) return makeError(Error::Code::kIo, f + ":0: cannot open: " + std::strerror(errno));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto d = parseClass(ss.str(), f);
+    if (!d) return d.error();
+    auto [it, fresh] = seen.emplace(d->name, f);
+    if (!fresh)
+      return makeError(Error::Code::kParse, f + ":" + std::to_string(d->name_line) + ": class '" + d->name +
+                                                "' is already defined in " + it->second);
+    out.push_back(std::move(*d));
+  }
+  if (out.empty()) return makeError(Error::Code::kNotFound, dir + ": no data class files (*.yaml)");
+  return out;
+}
+
+}  // namespace goldgate::datapolicy

@@ -1,0 +1,397 @@
+#include "goldgate/datapolicy/engine.h"
+
+#include <hs/hs.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace goldgate::datapolicy {
+namespace {
+
+constexpr unsigned kKeywordBit = 1u << 30;
+constexpr uint32_t kMaxHistory = 128;
+constexpr size_t kExactHashBytes = 16;
+constexpr size_t kMaxPending = 16;
+
+std::string hex(const unsigned char* p, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += d[p[i] >> 4], out += d[p[i] & 15];
+  return out;
+}
+
+// A literal as a Hyperscan regex: every byte hex-escaped.
+std::string literalRegex(const std::string& s) {
+  std::string out;
+  char buf[8];
+  for (unsigned char c : s) {
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    out += buf;
+  }
+  return out;
+}
+
+bool isDigit(uint8_t c) { return c >= '0' && c <= '9'; }
+bool isAlnum(uint8_t c) { return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// Bytes a value of the class may consist of (for walking back from a match end).
+bool tokenByte(const DataClass& d, uint8_t c) {
+  if (d.has_exact_match) return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '@';
+  switch (d.validator) {
+    case Validator::kLuhn:
+    case Validator::kUsSsn:
+    case Validator::kVerhoeff:
+    case Validator::kAba:
+    case Validator::kNhs: return isDigit(c) || c == ' ' || c == '-';
+    case Validator::kIban: return isAlnum(c) || c == ' ';
+    case Validator::kEntropy: return isAlnum(c) || c == '_' || c == '-' || c == '+' || c == '/' || c == '=';
+    case Validator::kNone: break;
+  }
+  return isAlnum(c) || std::strchr("._%+-@:/=", c) != nullptr;
+}
+
+std::string hmac(const std::string& key, const std::string& value) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(value.data()),
+       value.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), kExactHashBytes);
+}
+
+Result<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return makeError(Error::Code::kIo, path + ": cannot open: " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Classifier::~Classifier() {
+  if (db_) hs_free_database(db_);
+}
+
+Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClass> classes, const BuildOptions& opts) {
+  std::shared_ptr<Classifier> c(new Classifier());
+  c->classes_ = std::move(classes);
+  if (c->classes_.size() >= (1u << 20)) return makeError(Error::Code::kInvalidArgument, "too many data classes");
+  std::vector<std::string> exprs;
+  std::vector<unsigned> flags, ids;
+  std::vector<std::pair<uint32_t, int>> origin;  // per expression: class, line
+  for (uint32_t i = 0; i < c->classes_.size(); ++i) {
+    const DataClass& d = c->classes_[i];
+    if (d.patterns.size() > 255)
+      return makeError(Error::Code::kInvalidArgument, d.source_file + ":" + std::to_string(d.name_line) + ": more than 255 patterns");
+    for (uint32_t j = 0; j < d.patterns.size(); ++j) {
+      const Pattern& p = d.patterns[j];
+      exprs.push_back(p.literal ? literalRegex(p.expression) : p.expression);
+      unsigned f = 0;
+      if (p.caseless) f |= HS_FLAG_CASELESS;
+      if (p.dotall) f |= HS_FLAG_DOTALL;
+      if (p.multiline) f |= HS_FLAG_MULTILINE;
+      flags.push_back(f);
+      ids.push_back(i * 256 + j);
+      origin.emplace_back(i, p.line);
+    }
+    uint32_t kwMax = 0;
+    for (const auto& k : d.context_keywords) {
+      exprs.push_back(literalRegex(k));
+      flags.push_back(HS_FLAG_CASELESS);
+      ids.push_back(kKeywordBit | i);
+      origin.emplace_back(i, d.name_line);
+      kwMax = std::max<uint32_t>(kwMax, static_cast<uint32_t>(k.size()));
+    }
+    c->keyword_len_.push_back(kwMax);
+    c->history_ = std::max(c->history_, std::min(d.max_length + 1, kMaxHistory));
+  }
+
+  // The cache key: Hyperscan's version and everything the database is compiled from.
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  std::string v = hs_version();
+  EVP_DigestUpdate(md, v.data(), v.size() + 1);
+  for (size_t k = 0; k < exprs.size(); ++k) {
+    std::string rec = std::to_string(ids[k]) + ":" + std::to_string(flags[k]) + ":" + exprs[k];
+    EVP_DigestUpdate(md, rec.data(), rec.size() + 1);
+  }
+  unsigned char digest[32];
+  unsigned int dlen = 0;
+  EVP_DigestFinal_ex(md, digest, &dlen);
+  EVP_MD_CTX_free(md);
+  c->key_ = hex(digest, 16);
+
+  std::string cachePath = opts.cache_dir.empty() ? "" : opts.cache_dir + "/classes-" + c->key_ + ".hsdb";
+  auto t0 = std::chrono::steady_clock::now();
+  if (!cachePath.empty()) {
+    if (auto bytes = readFile(cachePath); bytes) {
+      if (hs_deserialize_database(bytes->data(), bytes->size(), &c->db_) == HS_SUCCESS) c->from_cache_ = true;
+      else c->db_ = nullptr;  // stale or damaged: compile afresh and overwrite
+    }
+  }
+  if (!c->db_) {
+    std::vector<const char*> ptrs;
+    for (const auto& e : exprs) ptrs.push_back(e.c_str());
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()), HS_MODE_STREAM, nullptr,
+                         &c->db_, &err) != HS_SUCCESS) {
+      std::string why = err ? err->message : "unknown error";
+      std::string where = "data classes";
+      if (err && err->expression >= 0 && static_cast<size_t>(err->expression) < origin.size()) {
+        const auto& [ci, line] = origin[static_cast<size_t>(err->expression)];
+        where = c->classes_[ci].source_file + ":" + std::to_string(line);
+        why = "pattern '" + exprs[static_cast<size_t>(err->expression)] + "' does not compile: " + why;
+      }
+      hs_free_compile_error(err);
+      return makeError(Error::Code::kParse, where + ": " + why);
+    }
+    if (!cachePath.empty()) {
+      char* bytes = nullptr;
+      size_t n = 0;
+      if (hs_serialize_database(c->db_, &bytes, &n) == HS_SUCCESS) {
+        std::error_code ec;
+        std::filesystem::create_directories(opts.cache_dir, ec);
+        std::string tmp = cachePath + ".tmp";
+        std::ofstream(tmp, std::ios::binary).write(bytes, static_cast<std::streamsize>(n));
+        std::filesystem::rename(tmp, cachePath, ec);  // a cache that cannot be written only costs time
+        std::free(bytes);
+      }
+    }
+  }
+  c->compile_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  hs_stream_size(c->db_, &c->stream_bytes_);
+
+  // Exact data match: the keyed hashes and the key.
+  c->exact_.resize(c->classes_.size());
+  c->exact_keys_.resize(c->classes_.size());
+  for (size_t i = 0; i < c->classes_.size(); ++i) {
+    const DataClass& d = c->classes_[i];
+    if (!d.has_exact_match) continue;
+    auto key = readFile(d.exact_match.key_file);
+    if (!key) return makeError(Error::Code::kIo, d.source_file + ": exact_match.key_file: " + key.error().message);
+    if (key->size() < 16) return makeError(Error::Code::kInvalidArgument, d.exact_match.key_file + ": a key needs at least 16 bytes");
+    c->exact_keys_[i] = *key;
+    auto hashes = readFile(d.exact_match.hashes_file);
+    if (!hashes) return makeError(Error::Code::kIo, d.source_file + ": exact_match.hashes: " + hashes.error().message);
+    std::istringstream in(*hashes);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (n == 1) {
+        if (line != "goldgate-edm 1")
+          return makeError(Error::Code::kParse, d.exact_match.hashes_file + ":1: not a Goldgate exact-match file (goldgate-edm 1)");
+        continue;
+      }
+      if (line.empty()) continue;
+      if (line.size() != 2 * kExactHashBytes || line.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return makeError(Error::Code::kParse, d.exact_match.hashes_file + ":" + std::to_string(n) + ": expected 32 hex digits");
+      std::string raw;
+      for (size_t k = 0; k < line.size(); k += 2) raw += static_cast<char>(std::stoi(line.substr(k, 2), nullptr, 16));
+      c->exact_[i].insert(raw);
+    }
+  }
+  return std::shared_ptr<const Classifier>(c);
+}
+
+std::string exactMatchHash(const std::string& key, const std::string& normalised) { return hmac(key, normalised); }
+
+// ---------------------------------------------------------------------------------------------
+
+struct Scanner::Ctx {
+  Scanner* self;
+  StreamState* s;
+  const uint8_t* data;
+  size_t len;
+  uint64_t base;  // stream offset of data[0]
+  std::vector<Finding>* out;
+
+  // Byte at stream offset p, if still visible (history or current chunk).
+  bool at(uint64_t p, uint8_t& c) const {
+    if (p >= base && p - base < len) {
+      c = data[p - base];
+      return true;
+    }
+    if (p < base && base - p <= s->history.size()) {
+      c = static_cast<uint8_t>(s->history[s->history.size() - (base - p)]);
+      return true;
+    }
+    return false;
+  }
+};
+
+Result<std::unique_ptr<Scanner>> Scanner::create(std::shared_ptr<const Classifier> c) {
+  std::unique_ptr<Scanner> s(new Scanner());
+  s->cls_ = std::move(c);
+  if (hs_alloc_scratch(s->cls_->db_, &s->scratch_) != HS_SUCCESS)
+    return makeError(Error::Code::kResource, "cannot allocate Hyperscan scratch");
+  return s;
+}
+
+Scanner::~Scanner() {
+  if (scratch_) hs_free_scratch(scratch_);
+}
+
+void Scanner::open(StreamState& s) {
+  s = StreamState{};
+  hs_open_stream(cls_->db_, 0, &s.hs);
+  s.classes.resize(cls_->classes_.size());
+}
+
+int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int, void* p) {
+  auto& ctx = *static_cast<Ctx*>(p);
+  StreamState& s = *ctx.s;
+  if (id & kKeywordBit) {
+    uint32_t cls = id & ~kKeywordBit;
+    s.classes[cls].last_keyword = to;
+    // Values of this class waiting for context: a keyword that starts within the window after one counts.
+    uint64_t kwStart = to >= ctx.self->cls_->keyword_len_[cls] ? to - ctx.self->cls_->keyword_len_[cls] : 0;
+    for (auto it = s.pending.begin(); it != s.pending.end();) {
+      const DataClass& d = ctx.self->cls_->classes_[it->cls];
+      if (it->cls == cls && kwStart <= it->end + d.context_window) {
+        ctx.self->emit(s, it->cls, it->end, d.confidence_with_context, std::move(it->masked), *ctx.out);
+        it = s.pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return 0;
+  }
+  ctx.self->candidate(ctx, id / 256, to);
+  return 0;
+}
+
+void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
+  const DataClass& d = cls_->classes_[cls];
+  StreamState& s = *ctx.s;
+  if (s.classes[cls].last_end == to) return;  // another pattern of the class ended here already
+  // The run of value bytes ending at `to`, at most max_length long.
+  std::string run;
+  uint64_t p = to;
+  uint8_t c = 0;
+  while (p > 0 && run.size() < d.max_length && ctx.at(p - 1, c) && tokenByte(d, c)) {
+    run.insert(run.begin(), static_cast<char>(c));
+    --p;
+  }
+  if (run.empty()) return;
+  std::string value;
+  bool needsCheck = d.validator != Validator::kNone || d.has_exact_match;
+  if (!needsCheck) {
+    value = run;
+  } else {
+    // Longest first: each start that begins a token (not in the middle of a number or word).
+    for (size_t i = 0; i < run.size() && value.empty(); ++i) {
+      if (!isAlnum(static_cast<uint8_t>(run[i]))) continue;
+      if (i > 0 && isAlnum(static_cast<uint8_t>(run[i - 1]))) continue;
+      if (i == 0 && d.boundary != Boundary::kNone && ctx.at(p - 1, c) && (isDigit(c) || (d.boundary == Boundary::kWord && isAlnum(c))))
+        continue;
+      std::string cand = run.substr(i);
+      while (!cand.empty() && !isAlnum(static_cast<uint8_t>(cand.back()))) cand.pop_back();
+      if (cand.empty()) continue;
+      bool ok = d.validator == Validator::kNone || validate(d.validator, cand, d.entropy_min);
+      if (ok && d.has_exact_match)
+        ok = cls_->exact_[cls].count(hmac(cls_->exact_keys_[cls], normaliseValue(d, cand))) > 0;
+      if (ok) value = cand;
+    }
+  }
+  if (value.empty()) return;
+  if (!d.ignore.empty() && d.ignore.count(normaliseValue(d, value))) return;
+  s.classes[cls].last_end = to;
+  uint64_t start = to - value.size();
+  std::string masked = mask(d.validator, value);
+  if (d.context_keywords.empty()) {
+    emit(s, cls, to, d.confidence, std::move(masked), *ctx.out);
+    return;
+  }
+  uint64_t kw = s.classes[cls].last_keyword;
+  if (kw != UINT64_MAX && kw <= to && (kw >= start || start - kw <= d.context_window)) {
+    emit(s, cls, to, d.confidence_with_context, std::move(masked), *ctx.out);
+    return;
+  }
+  if (s.pending.size() >= kMaxPending) {  // bounded: the oldest waits no longer
+    const auto& old = s.pending.front();
+    if (!cls_->classes_[old.cls].context_required)
+      emit(s, old.cls, old.end, cls_->classes_[old.cls].confidence, old.masked, *ctx.out);
+    s.pending.erase(s.pending.begin());
+  }
+  s.pending.push_back({cls, start, to, std::move(masked)});
+}
+
+void Scanner::emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked,
+                   std::vector<Finding>& out) {
+  const DataClass& d = cls_->classes_[cls];
+  uint64_t n = ++s.classes[cls].count;
+  Finding f{cls, end, confidence, std::move(masked), n};
+  if (n < d.min_count) {
+    s.held.push_back(std::move(f));
+    return;
+  }
+  if (n == d.min_count && d.min_count > 1) {
+    for (auto it = s.held.begin(); it != s.held.end();) {
+      if (it->class_index == cls) {
+        out.push_back(std::move(*it));
+        it = s.held.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  out.push_back(std::move(f));
+}
+
+void Scanner::resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all) {
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    const DataClass& d = cls_->classes_[it->cls];
+    if (all || upTo > it->end + d.context_window + cls_->keyword_len_[it->cls]) {
+      // No keyword came: a class that needs context drops the value, the others report it plainly.
+      if (!d.context_required) emit(s, it->cls, it->end, d.confidence, std::move(it->masked), out);
+      it = s.pending.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Scanner::scan(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out) {
+  if (!s.hs || len == 0) return;
+  Ctx ctx{this, &s, data, len, s.offset, &out};
+  hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
+  s.offset += len;
+  size_t keep = cls_->history_;
+  if (len >= keep) {
+    s.history.assign(reinterpret_cast<const char*>(data + len - keep), keep);
+  } else {
+    s.history.append(reinterpret_cast<const char*>(data), len);
+    if (s.history.size() > keep) s.history.erase(0, s.history.size() - keep);
+  }
+  resolvePending(s, s.offset, out, false);
+}
+
+void Scanner::skip(StreamState& s, uint64_t bytes, std::vector<Finding>& out) {
+  if (!s.hs) return;
+  Ctx ctx{this, &s, nullptr, 0, s.offset, &out};
+  hs_close_stream(s.hs, scratch_, onMatch, &ctx);
+  resolvePending(s, 0, out, true);
+  hs_open_stream(cls_->db_, 0, &s.hs);
+  s.offset += bytes;
+  s.history.clear();
+  s.gap = true;
+}
+
+void Scanner::close(StreamState& s, std::vector<Finding>& out) {
+  if (!s.hs) return;
+  Ctx ctx{this, &s, nullptr, 0, s.offset, &out};
+  hs_close_stream(s.hs, scratch_, onMatch, &ctx);
+  s.hs = nullptr;
+  resolvePending(s, 0, out, true);
+  s.held.clear();  // below min_count: not reported
+}
+
+}  // namespace goldgate::datapolicy

@@ -1,0 +1,90 @@
+#include "goldgate/datapolicy/reassembly.h"
+
+#include <algorithm>
+
+namespace goldgate::datapolicy {
+
+void TcpReassembler::segment(uint32_t seq, bool syn, const uint8_t* data, size_t len, Sink& sink) {
+  if (syn) {
+    // The SYN takes one sequence number; data (rare on a SYN) starts after it.
+    if (!started_) {
+      started_ = true;
+      next_seq_ = seq + 1;
+    }
+    seq += 1;
+  }
+  if (len == 0) return;
+  if (!started_) {  // joined mid-stream (a capture that missed the handshake)
+    started_ = true;
+    next_seq_ = seq;
+  }
+  int64_t rel = static_cast<int32_t>(seq - next_seq_);
+  if (rel + static_cast<int64_t>(len) <= 0) {
+    retransmitted_ += len;
+    return;
+  }
+  if (rel < 0) {  // partly old: trim what was already delivered
+    retransmitted_ += static_cast<uint64_t>(-rel);
+    data += -rel;
+    len -= static_cast<size_t>(-rel);
+    rel = 0;
+  }
+  if (rel == 0) {
+    sink.bytes(data, len);
+    next_seq_ += static_cast<uint32_t>(len);
+    next_abs_ += len;
+    drain(sink);
+    return;
+  }
+  uint64_t abs = next_abs_ + static_cast<uint64_t>(rel);
+  auto it = held_.find(abs);
+  if (it != held_.end()) {  // the same start again: keep the longer copy
+    if (it->second.size() >= len) {
+      retransmitted_ += len;
+      return;
+    }
+    held_bytes_ -= it->second.size();
+    retransmitted_ += it->second.size();
+  }
+  held_[abs].assign(reinterpret_cast<const char*>(data), len);
+  held_bytes_ += len;
+  while (held_bytes_ > limits_.max_held_bytes || held_.size() > limits_.max_held_segments) giveUpOldestGap(sink);
+}
+
+void TcpReassembler::drain(Sink& sink) {
+  while (!held_.empty()) {
+    auto it = held_.begin();
+    uint64_t start = it->first;
+    if (start > next_abs_) return;
+    std::string data = std::move(it->second);
+    held_bytes_ -= data.size();
+    held_.erase(it);
+    uint64_t end = start + data.size();
+    if (end <= next_abs_) {
+      retransmitted_ += data.size();
+      continue;
+    }
+    size_t skip = static_cast<size_t>(next_abs_ - start);
+    retransmitted_ += skip;
+    sink.bytes(reinterpret_cast<const uint8_t*>(data.data()) + skip, data.size() - skip);
+    next_seq_ += static_cast<uint32_t>(data.size() - skip);
+    next_abs_ = end;
+  }
+}
+
+void TcpReassembler::giveUpOldestGap(Sink& sink) {
+  if (held_.empty()) return;
+  uint64_t start = held_.begin()->first;
+  uint64_t hole = start - next_abs_;
+  sink.gap(hole);
+  gap_bytes_ += hole;
+  next_seq_ += static_cast<uint32_t>(hole);
+  next_abs_ = start;
+  drain(sink);
+}
+
+void TcpReassembler::finish(Sink& sink) {
+  while (!held_.empty()) giveUpOldestGap(sink);
+}
+
+}  // namespace goldgate::datapolicy

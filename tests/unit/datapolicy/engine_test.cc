@@ -1,0 +1,210 @@
+// Unit tests of the data-class engine (datapolicy/): class files and their errors, the shipped
+// classes on values split across scans, context, ignore lists, min_count, the database cache,
+// and TCP reassembly (reordering, retransmission, gaps).
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "goldgate/datapolicy/classes.h"
+#include "goldgate/datapolicy/engine.h"
+#include "goldgate/datapolicy/reassembly.h"
+#include "temp_dir.h"
+
+using namespace goldgate;
+using namespace goldgate::datapolicy;
+using goldgate::test::TempDir;
+
+namespace {
+
+const std::string kShipped = std::string(GOLDGATE_SOURCE_DIR) + "/configs/datapolicy";
+
+std::shared_ptr<const Classifier> shipped() {
+  static std::shared_ptr<const Classifier> c = [] {
+    auto classes = loadClasses(kShipped);
+    REQUIRE(classes.has_value());
+    auto built = Classifier::build(std::move(*classes));
+    INFO((built ? "" : built.error().message));
+    REQUIRE(built.has_value());
+    return *built;
+  }();
+  return c;
+}
+
+struct Found {
+  std::string cls;
+  uint64_t offset;
+  double confidence;
+  std::string masked;
+};
+
+// Scans `chunks` as one stream (each chunk one scan call).
+std::vector<Found> scanChunks(const std::shared_ptr<const Classifier>& c, const std::vector<std::string>& chunks) {
+  auto sc = Scanner::create(c);
+  REQUIRE(sc.has_value());
+  StreamState st;
+  (*sc)->open(st);
+  std::vector<Finding> out;
+  for (const auto& ch : chunks) (*sc)->scan(st, reinterpret_cast<const uint8_t*>(ch.data()), ch.size(), out);
+  (*sc)->close(st, out);
+  std::vector<Found> r;
+  for (const auto& f : out) r.push_back({c->classes()[f.class_index].name, f.offset, f.confidence, f.masked});
+  return r;
+}
+
+std::vector<std::string> classesOf(const std::vector<Found>& f) {
+  std::vector<std::string> out;
+  for (const auto& x : f) out.push_back(x.cls);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the shipped classes load and compile into one streaming database") {
+  auto c = shipped();
+  CHECK(c->classes().size() >= 12);
+  CHECK(c->hsStreamBytes() > 0);
+}
+
+TEST_CASE("a card number split across scans is found once, masked, with its end offset") {
+  std::string text = "order 77 paid with card 4556 7375 8689 9855 today";
+  for (size_t cut = 1; cut < text.size(); ++cut) {
+    auto f = scanChunks(shipped(), {text.substr(0, cut), text.substr(cut)});
+    INFO("cut at " << cut);
+    REQUIRE(classesOf(f) == std::vector<std::string>{"payment-card"});
+    CHECK(f[0].offset == text.find(" today"));
+    CHECK(f[0].masked == "**** **** **** 9855");
+    CHECK(f[0].confidence > 0.9);  // "card" is within the window before it
+  }
+}
+
+TEST_CASE("values that only look like cards are not reported") {
+  CHECK(scanChunks(shipped(), {"card 4556 7375 8689 9856"}).empty());        // wrong check digit
+  CHECK(scanChunks(shipped(), {"id 94556737586899855123"}).empty());         // inside a longer number
+  CHECK(scanChunks(shipped(), {"test card 4111 1111 1111 1111"}).empty());   // published test number (ignore list)
+  CHECK(scanChunks(shipped(), {"ref 1234567890123452"}).empty());            // Luhn-valid, no issuer prefix 1
+  CHECK(scanChunks(shipped(), {"4556-7375 8689-9855"}).empty());             // mixed separators
+}
+
+TEST_CASE("a class that requires context reports only with a keyword before or after, within the window") {
+  // 2341 2341 2346 is a Verhoeff-valid twelve-digit number with a leading 2.
+  CHECK(scanChunks(shipped(), {"value 2341 2341 2346 end"}).empty());
+  auto before = scanChunks(shipped(), {"Aadhaar no: 2341 2341 2346"});
+  REQUIRE(classesOf(before) == std::vector<std::string>{"aadhaar"});
+  auto after = scanChunks(shipped(), {"2341 2341 2346 is my aadhaar"});
+  REQUIRE(classesOf(after) == std::vector<std::string>{"aadhaar"});
+  std::string far = "aadhaar" + std::string(200, ' ') + "2341 2341 2346";
+  CHECK(scanChunks(shipped(), {far}).empty());
+}
+
+TEST_CASE("IBAN, SSN, email, AWS key, JWT and PEM private keys are found") {
+  auto f = scanChunks(shipped(), {"iban GB82 WEST 1234 5698 7654 32, ssn 536-22-1245, mail jane.doe@example.org,"
+                                  " key AKIAZ3MHQ4WBXPLE7QNA, -----BEGIN PRIVATE KEY-----\n"});
+  auto names = classesOf(f);
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"aws-access-key", "email", "iban", "private-key-pem", "us-ssn"});
+  for (const auto& x : f) {
+    INFO(x.cls << " masked as " << x.masked);
+    CHECK(x.masked.find("5698") == std::string::npos);
+    CHECK(x.masked.find("536-22") == std::string::npos);
+    CHECK(x.masked.find("jane") == std::string::npos);
+  }
+}
+
+TEST_CASE("a class file error names the file and line; a pattern Hyperscan refuses too") {
+  auto bad = parseClass("name: x\ndetectors:\n  patterns:\n    - regex: 'a'\n  validator: crc\n", "x.yaml");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().message.rfind("x.yaml:5: unknown validator 'crc'", 0) == 0);
+  auto unknown = parseClass("name: x\ncolour: red\ndetectors: {patterns: [{regex: a}]}\n", "x.yaml");
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().message.rfind("x.yaml:2: unknown key 'colour'", 0) == 0);
+  auto d = parseClass("name: x\ndetectors:\n  patterns:\n    - regex: 'a'\n    - regex: '(?<=b)c'\n", "x.yaml");
+  REQUIRE(d.has_value());
+  auto built = Classifier::build({*d});
+  REQUIRE_FALSE(built.has_value());
+  CHECK(built.error().message.rfind("x.yaml:5: pattern '(?<=b)c' does not compile:", 0) == 0);
+}
+
+TEST_CASE("min_count holds findings until the class has been seen often enough in the stream") {
+  auto d = parseClass("name: many-mails\ndetectors:\n  patterns: [{regex: '\\b[a-z]+@[a-z]+\\.org\\b'}]\n  min_count: 3\n",
+                      "m.yaml");
+  REQUIRE(d.has_value());
+  auto c = Classifier::build({*d});
+  REQUIRE(c.has_value());
+  CHECK(scanChunks(*c, {"a@b.org c@d.org "}).empty());
+  auto three = scanChunks(*c, {"a@b.org c@d.org e@f.org "});
+  CHECK(three.size() == 3);
+}
+
+TEST_CASE("the compiled database is cached by content and reused") {
+  TempDir t;
+  auto classes = loadClasses(kShipped);
+  REQUIRE(classes.has_value());
+  auto first = Classifier::build(*classes, {t.path().string()});
+  REQUIRE(first.has_value());
+  CHECK_FALSE((*first)->fromCache());
+  auto second = Classifier::build(*classes, {t.path().string()});
+  REQUIRE(second.has_value());
+  CHECK((*second)->fromCache());
+  CHECK((*second)->databaseKey() == (*first)->databaseKey());
+  CHECK(scanChunks(*second, {"card 4556737586899855"}).size() == 1);
+  // A changed class is a different key: compiled afresh.
+  (*classes)[0].patterns[0].expression += "|\\bzzzz\\b";
+  auto third = Classifier::build(*classes, {t.path().string()});
+  REQUIRE(third.has_value());
+  CHECK_FALSE((*third)->fromCache());
+}
+
+namespace {
+struct Collect : TcpReassembler::Sink {
+  std::string got;
+  uint64_t gaps = 0;
+  void bytes(const uint8_t* d, size_t n) override { got.append(reinterpret_cast<const char*>(d), n); }
+  void gap(uint64_t n) override {
+    gaps += n;
+    got += std::string(n, '?');
+  }
+};
+void seg(TcpReassembler& r, Collect& c, uint32_t seq, const std::string& s) {
+  r.segment(seq, false, reinterpret_cast<const uint8_t*>(s.data()), s.size(), c);
+}
+}  // namespace
+
+TEST_CASE("reassembly delivers in order once, holds reordered segments and reports gaps") {
+  TcpReassembler r;
+  Collect c;
+  r.segment(999, true, nullptr, 0, c);  // SYN: data starts at 1000
+  seg(r, c, 1000, "hello ");
+  seg(r, c, 1010, "world");   // early: held
+  seg(r, c, 1000, "hello ");  // retransmission: trimmed
+  CHECK(c.got == "hello ");
+  seg(r, c, 1003, "lo big w");  // overlaps delivered bytes and the held segment
+  CHECK(c.got == "hello big world");
+  CHECK(r.retransmittedBytes() == 6 + 3 + 1);  // "hello ", "lo ", and the "w" that overlapped the held segment
+  seg(r, c, 1030, "tail");
+  r.finish(c);
+  CHECK(c.gaps == 15);
+  CHECK(c.got == "hello big world" + std::string(15, '?') + "tail");
+}
+
+TEST_CASE("reassembly gives up on a hole when the held bytes pass the bound, and says so") {
+  TcpReassembler r({16, 8});
+  Collect c;
+  seg(r, c, 0, "abc");
+  seg(r, c, 10, "0123456789");    // hole 3..9
+  CHECK(c.gaps == 0);
+  seg(r, c, 20, "ABCDEFGHIJ");    // 20 held bytes > 16: the hole is given up
+  CHECK(c.gaps == 7);
+  CHECK(c.got == "abc???????0123456789ABCDEFGHIJ");
+  CHECK(r.heldBytes() == 0);
+}
+
+TEST_CASE("sequence numbers wrap around") {
+  TcpReassembler r;
+  Collect c;
+  seg(r, c, 0xfffffffc, "abcd");
+  seg(r, c, 4, "ijkl");
+  seg(r, c, 0, "efgh");
+  CHECK(c.got == "abcdefghijkl");
+}
