@@ -25,6 +25,60 @@ using yamlcfg::loadYaml;
 
 SourceLoc locOf(const Ctx& c, const YAML::Node& n) { return SourceLoc{c.file(), Ctx::lineOf(n)}; }
 
+// An inspection limit: on (the whole flow), off, or a number of bytes per direction.
+int64_t inspectLimit(const Ctx& c, const YAML::Node& n, const char* what) {
+  if (!n.IsScalar()) c.fail(n, std::string(what) + ": expected on, off or a number of bytes");
+  const std::string& v = n.Scalar();
+  if (v == "on" || v == "true" || v == "yes") return 0;
+  if (v == "off" || v == "false" || v == "no") return -1;
+  return static_cast<int64_t>(c.uint(n, what, 1, uint64_t{1} << 40));
+}
+
+std::vector<ZoneConfig> parseZones(const Ctx& c, const YAML::Node& list) {
+  if (!list.IsSequence()) c.fail(list, "zones: expected a list of zones");
+  std::vector<ZoneConfig> out;
+  std::set<std::string> names;
+  for (const auto& n : list) {
+    c.onlyKeys(n, {"name", "cidrs", "trusted"});
+    ZoneConfig z;
+    z.loc = locOf(c, n);
+    if (!n["name"]) c.fail(n, "zone: missing 'name'");
+    z.name = c.str(n["name"], "zone name");
+    if (z.name.empty() || z.name == "any" || z.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
+      c.fail(n["name"], "zone name '" + z.name + "': use letters, digits, '-', '_', '.' ('any' is reserved)");
+    if (!names.insert(z.name).second) c.fail(n["name"], "duplicate zone '" + z.name + "'");
+    if (!n["cidrs"]) c.fail(n, "zone '" + z.name + "': missing 'cidrs'");
+    for (const auto& t : c.strList(n["cidrs"], "cidrs")) {
+      auto cidr = Cidr::parse(t);
+      if (!cidr) c.fail(n["cidrs"], "zone '" + z.name + "': '" + t + "' is not an address prefix");
+      z.cidrs.push_back(*cidr);
+    }
+    if (n["trusted"]) z.trusted = c.boolean(n["trusted"], "trusted");
+    out.push_back(std::move(z));
+  }
+  return out;
+}
+
+InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
+  c.onlyKeys(n, {"classes", "cache", "default", "segments", "ports", "max_flows", "hold_kb"});
+  InspectionConfig in;
+  if (!n["classes"]) c.fail(n, "inspection: missing 'classes' (the folder of data class files)");
+  in.enabled = true;
+  in.classes_dir = c.str(n["classes"], "inspection.classes");
+  if (!in.classes_dir.empty() && in.classes_dir[0] != '/') in.classes_dir = (fs::path(c.file()).parent_path() / in.classes_dir).string();
+  if (n["cache"]) in.cache_dir = c.str(n["cache"], "inspection.cache");
+  if (n["default"]) in.default_limit = inspectLimit(c, n["default"], "inspection.default");
+  auto limits = [&](const YAML::Node& m, const char* what, std::map<std::string, int64_t>& into) {
+    if (!m.IsMap()) c.fail(m, std::string(what) + ": expected a mapping of name: on | off | bytes");
+    for (auto it = m.begin(); it != m.end(); ++it) into[c.str(it->first, what)] = inspectLimit(c, it->second, what);
+  };
+  if (n["segments"]) limits(n["segments"], "inspection.segments", in.segments);
+  if (n["ports"]) limits(n["ports"], "inspection.ports", in.ports);
+  if (n["max_flows"]) in.max_flows = static_cast<uint32_t>(c.uint(n["max_flows"], "inspection.max_flows", 1, 1u << 24));
+  if (n["hold_kb"]) in.hold_bytes = static_cast<uint32_t>(c.uint(n["hold_kb"], "inspection.hold_kb", 1, 65536) << 10);
+  return in;
+}
+
 // alerts.sinks: a list of network sinks, each with its own transport, format, filter and spool.
 std::vector<alerts::SinkConfig> parseSinks(const Ctx& c, const YAML::Node& list, const std::string& spoolDir) {
   if (!list.IsSequence()) c.fail(list, "alerts.sinks: expected a list of sinks");
@@ -150,6 +204,7 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   YAML::Node root = loadYaml(text, name);
   if (!root || root.IsNull()) c.failAt(1, "empty configuration");
   c.onlyKeys(root, {"mode", "eal", "ports", "quarantine_file", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
+                    "zones", "inspection",
                     "rx_ring", "tx_ring"});
   SwitchConfig sw;
   sw.source_file = name;
@@ -191,6 +246,8 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
     if (al["file"]) sw.alert_file = c.str(al["file"], "alerts.file");
     if (al["window_ms"]) sw.alert_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
   }
+  if (root["zones"]) sw.zones = parseZones(c, root["zones"]);
+  if (root["inspection"]) sw.inspection = parseInspection(c, root["inspection"]);
   if (!root["ports"]) c.fail(root, "missing 'ports'");
   if (!root["ports"].IsSequence() || root["ports"].size() == 0) c.fail(root["ports"], "ports: expected a non-empty list");
   std::set<std::string> names;
@@ -210,6 +267,9 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
     sw.ports.push_back(std::move(p));
   }
   if (sw.ports.size() > 32) c.fail(root["ports"], "at most 32 ports are supported");
+  if (root["inspection"] && root["inspection"]["ports"])
+    for (const auto& [name, limit] : sw.inspection.ports)
+      if (!names.count(name)) c.fail(root["inspection"]["ports"], "inspection.ports: no port named '" + name + "'");
   return sw;
 }
 

@@ -54,8 +54,27 @@ Result<std::string> SwitchImpl::reload() {
     raise(ev, "reload_failed|" + segs.error().message);
     return makeError(segs.error().code, segs.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
   }
+  // Data classes reload with the segments; a bad class file rejects the whole reload.
+  std::shared_ptr<const datapolicy::Classifier> previous = classifier_;
+  if (sw_.inspection.enabled) {
+    auto c = loadClassifier();
+    if (!c) {
+      proto::AlertEvent ev;
+      ev.set_kind("policy.reload_failed");
+      ev.set_severity(6);
+      ev.set_action("keep");
+      ev.set_policy_version(generation_);
+      ev.set_message("data classes rejected, policy version " + std::to_string(generation_) + " stays in force: " + c.error().message);
+      raise(ev, "reload_failed|" + c.error().message);
+      return makeError(c.error().code, c.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
+    }
+    classifier_ = std::move(*c);
+  }
   // Quarantine outlives a reload; names no longer present are dropped from the set.
-  if (auto r = publish(*segs, quarantined_, "reload"); !r) return r.error();
+  if (auto r = publish(*segs, quarantined_, "reload"); !r) {
+    classifier_ = previous;
+    return r.error();
+  }
   segs_ = std::move(*segs);
   return "policy version " + std::to_string(generation_) + " in force (" + std::to_string(segs_.rules.size()) +
          " rules, " + std::to_string(segs_.segments.size()) + " segments from " + std::to_string(segs_.files.size()) + " files)";

@@ -230,6 +230,8 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kIcmpUnrelated: return "icmp_error_unrelated";
     case DropReason::kFlowTableFull: return "flow_table_full";
     case DropReason::kFlowCut: return "flow_cut";
+    case DropReason::kDataPolicy: return "data_policy";
+    case DropReason::kInspectionGap: return "inspection_gap";
     case DropReason::kFragmentNoFlow: return "fragment_no_first";
     case DropReason::kIpMulticast: return "ip_multicast";
     case DropReason::kUnknownDestination: return "unknown_destination";
@@ -263,6 +265,10 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kTcpNoFlow: return "TCP segment other than SYN with no tracked connection (e.g. after a restart, or a scan)";
     case DropReason::kFlowTableFull: return "new connection refused because the flow table is full (fail closed)";
     case DropReason::kFlowCut: return "packet of a connection that a policy reload or quarantine no longer allows";
+    case DropReason::kDataPolicy:
+      return "segment carrying a data class its zones may not receive (or later packets of that reset connection)";
+    case DropReason::kInspectionGap:
+      return "packet of a connection whose payload could not be inspected, for a data class that fails closed";
     case DropReason::kFragmentNoFlow: return "non-first IP fragment whose first fragment was not admitted (or came later)";
     case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";
     case DropReason::kUnknownDestination: return "unicast to a MAC the switch does not know, arriving on the uplink";

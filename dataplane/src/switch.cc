@@ -191,9 +191,20 @@ Result<void> SwitchImpl::initPorts() {
   return {};
 }
 
+Result<std::shared_ptr<const datapolicy::Classifier>> SwitchImpl::loadClassifier() const {
+  auto classes = datapolicy::loadClasses(sw_.inspection.classes_dir);
+  if (!classes) return classes.error();
+  return datapolicy::Classifier::build(std::move(*classes), {sw_.inspection.cache_dir});
+}
+
 Result<void> SwitchImpl::publish(const SegmentsConfig& segs, const std::set<std::string>& quarantined, const std::string& why) {
   auto pol = CompiledPolicy::compile(sw_, segs, quarantined, generation_ + 1, static_cast<uint32_t>(worker_lcores_.size()));
   if (!pol) return pol.error();
+  if (classifier_) {
+    auto plan = InspectPlan::build(sw_, **pol, classifier_);
+    if (!plan) return plan.error();
+    (*pol)->setInspectPlan(std::move(*plan));
+  }
   ++generation_;
   if (const CompiledPolicy* cur = policy_.load(std::memory_order_acquire)) (*pol)->inheritHits(*cur);
   const CompiledPolicy* old = policy_.exchange(pol->release(), std::memory_order_acq_rel);
@@ -222,6 +233,16 @@ Result<void> SwitchImpl::start() {
   shared_.ports = port_ids_;
   shared_.secure = sw_.mode == SwitchMode::kSecure;
   shared_.max_packets = opts_.max_packets;
+  shared_.pool = pool_;
+  shared_.inspect_max_flows = sw_.inspection.max_flows;
+  if (sw_.inspection.enabled) {
+    auto c = loadClassifier();
+    if (!c) return c.error();
+    classifier_ = std::move(*c);
+    std::fprintf(stderr, "goldgate-switch: %zu data classes %s (%.3f s), %zu bytes of stream state a flow direction\n",
+                 classifier_->classes().size(), classifier_->fromCache() ? "loaded from the cache" : "compiled",
+                 classifier_->compileSeconds(), classifier_->hsStreamBytes());
+  }
   size_t qsz = rte_rcu_qsbr_get_memsize(static_cast<uint32_t>(worker_lcores_.size()));
   qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("gg_qsbr", qsz, RTE_CACHE_LINE_SIZE));
   if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, static_cast<uint32_t>(worker_lcores_.size())) != 0)
@@ -513,6 +534,57 @@ void SwitchImpl::drainAlerts() {
           ev.set_message("connection cut: policy version " + std::to_string(a.policy_gen) + " no longer allows " + flowText);
           key = "cut|" + ev.port() + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.dport);
           break;
+        case AlertRecord::kDataFinding:
+        case AlertRecord::kInspectionGap:
+        case AlertRecord::kInspectionOverload: {
+          auto zoneName = [&](uint8_t z) { return z == 0 || z > sw_.zones.size() ? std::string() : sw_.zones[z - 1].name; };
+          ev.set_zone(zoneName(a.zone_src));
+          ev.set_dst_zone(zoneName(a.zone_dst));
+          std::string zones = (ev.zone().empty() ? "(no zone)" : ev.zone()) + " -> " + (ev.dst_zone().empty() ? "(no zone)" : ev.dst_zone());
+          if (a.kind != AlertRecord::kDataFinding) {
+            bool closed = a.action == 2;
+            ev.set_kind(a.kind == AlertRecord::kInspectionGap ? "inspection.gap" : "inspection.overload");
+            ev.set_severity(closed ? 7 : 5);
+            ev.set_action(closed ? "block" : "alert");
+            ev.set_message(std::string(a.kind == AlertRecord::kInspectionGap
+                                           ? "payload bytes of a connection could never be inspected (a segment was lost or the hold bound reached)"
+                                           : "too many inspected connections: this one could not be followed") +
+                           ": " + flowText + " (" + zones + "); " +
+                           (closed ? "blocked: a data class that fails closed applies here" : "passed and reported"));
+            key = ev.kind() + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.sport) + "|" + std::to_string(a.dport);
+            break;
+          }
+          std::string cls(a.class_name, strnlen(a.class_name, sizeof a.class_name));
+          auto action = static_cast<datapolicy::Action>(a.action);
+          uint32_t severity = 5;
+          if (classifier_)
+            for (const auto& c : classifier_->classes())
+              if (c.name == cls) severity = c.severity;
+          ev.set_kind("data." + cls);
+          ev.set_severity(severity);
+          ev.set_action(datapolicy::actionName(action));
+          auto* d = ev.mutable_data_class();
+          d->set_name(cls);
+          d->set_count(a.count);
+          d->set_confidence(a.confidence_pct / 100.0);
+          d->set_masked_sample(std::string(a.masked, strnlen(a.masked, sizeof a.masked)));
+          d->set_stream_offset(a.offset);
+          ev.set_rule(cls);
+          const char* what = action == datapolicy::Action::kAlert ? "reported"
+                             : action == datapolicy::Action::kRequireEncryption
+                                 ? "blocked and reset (it must travel encrypted, and this flow is not)"
+                             : action == datapolicy::Action::kQuarantine ? "blocked and reset; the sending VM is quarantined"
+                                                                         : "blocked and reset";
+          ev.set_message(cls + " (" + d->masked_sample() + ") in " + flowText + " (" + zones + "): " + what);
+          key = "data|" + cls + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.sport) + "|" + std::to_string(a.dport);
+          if (action == datapolicy::Action::kQuarantine && a.port < sw_.ports.size() && sw_.ports[a.port].role == PortRole::kVm) {
+            auto r = setQuarantine(sw_.ports[a.port].name, true);
+            if (!r) std::fprintf(stderr, "goldgate-switch: data policy quarantine of '%s': %s\n", sw_.ports[a.port].name.c_str(),
+                                 r.error().message.c_str());
+            pol = policy_.load(std::memory_order_acquire);  // the quarantine published a new policy
+          }
+          break;
+        }
         default: continue;
       }
       raise(std::move(ev), key);

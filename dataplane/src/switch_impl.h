@@ -14,6 +14,7 @@
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/policy.h"
 #include "goldgate/dataplane/switch.h"
+#include "goldgate/datapolicy/engine.h"
 #include "worker.h"
 
 struct rte_mempool;
@@ -72,6 +73,9 @@ class SwitchImpl {
   std::set<std::string> quarantined_;
   std::vector<uint16_t> port_ids_;
   rte_mempool* pool_ = nullptr;
+  // Payload inspection: the compiled data classes in force (null when inspection is off).
+  std::shared_ptr<const datapolicy::Classifier> classifier_;
+  Result<std::shared_ptr<const datapolicy::Classifier>> loadClassifier() const;
   rte_rcu_qsbr* qsbr_ = nullptr;
   rte_ring* alert_ring_ = nullptr;
   std::atomic<const CompiledPolicy*> policy_{nullptr};

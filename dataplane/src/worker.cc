@@ -3,14 +3,18 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_hash_crc.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <rte_tcp.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include "goldgate/common/endian.h"
 
 namespace goldgate::dataplane {
 namespace {
@@ -58,7 +62,15 @@ uint16_t segOfPort(const CompiledPolicy& pol, int port) {
 }  // namespace
 
 Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows)
-    : id_(id), queue_(queue), shared_(shared), flows_(std::move(flows)), fdb_(4096, shared->tsc_hz * 300) {}
+    : id_(id), queue_(queue), shared_(shared), flows_(std::move(flows)), fdb_(4096, shared->tsc_hz * 300) {
+  inspector_ = std::make_unique<Inspector>(flows_->capacity(), shared->inspect_max_flows);
+  inspect_events_.reserve(64);
+}
+
+void Worker::removeFlow(int32_t pos) {
+  inspector_->release(pos);
+  flows_->remove(pos);
+}
 
 void Worker::drop(rte_mbuf* m, DropReason r, uint16_t in) {
   ++drop_local_[static_cast<int>(r)];
@@ -195,12 +207,12 @@ void Worker::age(const CompiledPolicy& pol, uint64_t now, uint32_t budget) {
     if (pos < 0) return;
     Flow& f = flows_->at(pos);
     if (now - f.last_tsc > shared_->timeouts.by_state[static_cast<int>(f.state)]) {
-      flows_->remove(pos);
+      removeFlow(pos);
       bump(stats_.flows_expired, 1);
     } else if (f.policy_gen != pol.generation() && !revalidate(pol, f, *key)) {
       // Cut idle flows too, so `goldgatectl flows` shows only what the policy in force allows.
       alertFlow(AlertRecord::kFlowCut, *key, f, pol.generation());
-      flows_->remove(pos);
+      removeFlow(pos);
       bump(stats_.flows_cut, 1);
     }
   }
@@ -411,7 +423,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     const int arrival = isRelated ? dir ^ 1 : dir;
     if (!isRelated && pm.protocol == 6 && tcpOpens(pm.tcp_flags) && tcpReusable(f)) {
       // A new connection on the 4-tuple of a closed one: decided afresh by the policy.
-      flows_->remove(pos[j]);
+      removeFlow(pos[j]);
       miss[nmiss++] = j;
       continue;
     }
@@ -424,7 +436,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     }
     if (f.policy_gen != pol.generation() && !revalidate(pol, f, keys[j])) {
       alertFlow(AlertRecord::kFlowCut, keys[j], f, pol.generation());
-      flows_->remove(pos[j]);
+      removeFlow(pos[j]);
       bump(stats_.flows_cut, 1);
       drop(pkts[i], DropReason::kFlowCut, in);
       pkts[i] = nullptr;
@@ -433,6 +445,12 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     if (isRelated) {
       out[i] = f.port[dir];  // back to the quoted packet's sender; the connection's state is unchanged
       continue;
+    }
+    if (pol.inspectPlan() && (pm.protocol == 6 || pm.protocol == 17)) {
+      int r = inspect(pol, pos[j], f, keys[j], dir, pm, pkts[i], in);
+      if (r == kInspectDropped) pkts[i] = nullptr;
+      if (r == kInspectReset) out[i] = f.port[dir ^ 1];
+      if (r != kInspectPass) continue;
     }
     trackPacket(f, dir, pm.protocol, pm.tcp_flags);
     f.last_tsc = now;
@@ -518,6 +536,11 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         if (pol.ruleLogs(rule)) alert(AlertRecord::kAllowLog, pm, in, rule, gen);
       }
       int dir = (srcIsA[j] == f.orig_is_a) ? 0 : 1;
+      if (pol.inspectPlan() && (pm.protocol == 6 || pm.protocol == 17)) {
+        int r = inspect(pol, p, f, keys[j], dir, pm, pkts[i], in);
+        if (r == kInspectDropped) pkts[i] = nullptr;
+        if (r != kInspectPass) continue;
+      }
       trackPacket(f, dir, pm.protocol, pm.tcp_flags);
       f.last_tsc = now;
       ++f.packets[dir];
@@ -545,6 +568,140 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     }
     send(static_cast<uint16_t>(out[i]), pkts[i]);
   }
+}
+
+int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm,
+                    rte_mbuf* m, uint16_t in) {
+  if (inspector_->blocked(pos)) {
+    drop(m, DropReason::kDataPolicy, in);
+    return kInspectDropped;
+  }
+  if (pm.flags & kFlagFragment) return kInspectPass;  // fragments are not reassembled for inspection
+  const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+  uint8_t linear[2048];
+  if (m->nb_segs > 1) {
+    uint32_t want = std::min<uint32_t>(rte_pktmbuf_pkt_len(m), sizeof linear);
+    data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, want, linear));
+    if (!data) return kInspectPass;
+  }
+  const uint8_t* l4 = data + pm.l4_offset;
+  size_t hdr = pm.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;
+  size_t end = static_cast<size_t>(pm.l3_offset) + pm.l3_length;
+  size_t plen = end > pm.l4_offset + hdr ? end - pm.l4_offset - hdr : 0;
+  uint32_t seq = pm.protocol == 6 ? loadBe32(l4 + 4) : 0;
+  bool syn = pm.protocol == 6 && (pm.tcp_flags & kTcpSyn);
+  if (plen == 0 && !syn) return kInspectPass;
+  const bool o = f.orig_is_a;
+  inspect_events_.clear();
+  Inspector::Verdict v = inspector_->packet(pol.inspectPlan(), pos, o ? k.addr_a : k.addr_b, o ? k.addr_b : k.addr_a, k.family,
+                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, plen, seq, syn, inspect_events_);
+  for (const auto& e : inspect_events_) {
+    AlertRecord a{};
+    a.kind = e.kind == InspectEvent::kFinding ? AlertRecord::kDataFinding
+             : e.kind == InspectEvent::kGap   ? AlertRecord::kInspectionGap
+                                              : AlertRecord::kInspectionOverload;
+    a.family = pm.family;
+    a.protocol = pm.protocol;
+    a.port = static_cast<uint8_t>(in);
+    a.policy_gen = pol.generation();
+    a.sport = pm.sport;
+    a.dport = pm.dport;
+    std::memcpy(a.src, pm.src_ip, pm.family == 4 ? 4 : 16);
+    std::memcpy(a.dst, pm.dst_ip, pm.family == 4 ? 4 : 16);
+    std::memcpy(a.src_mac, pm.src_mac, 6);
+    a.action = e.kind == InspectEvent::kFinding ? e.action : (v == Inspector::kGapBlock ? 2 : 1);
+    a.zone_src = e.zone_src;
+    a.zone_dst = e.zone_dst;
+    a.confidence_pct = static_cast<uint8_t>(e.confidence_pct);
+    a.count = static_cast<uint32_t>(std::min<uint64_t>(e.count, UINT32_MAX));
+    a.offset = e.offset;
+    std::memcpy(a.masked, e.masked, sizeof a.masked);
+    std::memcpy(a.class_name, e.class_name, sizeof a.class_name);
+    enqueueAlert(a);
+  }
+  if (v == Inspector::kPass) return kInspectPass;
+  const DropReason why = v == Inspector::kBlock ? DropReason::kDataPolicy : DropReason::kInspectionGap;
+  // The segment that completed the match never leaves. For TCP both sides are reset: the sender
+  // by a new segment, the receiver by this one rewritten into a RST, so it goes out in its place
+  // (after the segments before it, with the sequence number the receiver expects next).
+  if (pm.protocol == 6 && m->nb_segs == 1) {
+    sendReset(pm, m, plen, true, in);
+    if (makeReset(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*), pm, plen, false)) {
+      rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - (pm.l4_offset + 20u)));
+      ++drop_local_[static_cast<int>(why)];
+      ++port_drop_local_[in];
+      return kInspectReset;
+    }
+  }
+  drop(m, why, in);
+  return kInspectDropped;
+}
+
+// A TCP RST written into `d` from the headers of packet `s` (which may be `d` itself when not
+// swapping): toward its receiver (same addresses, its sequence number), or back to its sender
+// (addresses swapped, sequence = the packet's acknowledgement). False for headers not rebuilt here
+// (IPv4 options, IPv6 extension headers).
+bool Worker::makeReset(uint8_t* d, const uint8_t* s, const PacketMeta& pm, size_t payloadLen, bool toSender) {
+  const uint8_t* sl3 = s + pm.l3_offset;
+  if (pm.family == 4 ? (sl3[0] & 0xf) != 5 : pm.l4_offset != pm.l3_offset + 40) return false;
+  uint8_t* l3 = d + pm.l3_offset;
+  uint8_t* tcp = d + pm.l4_offset;
+  const uint8_t* stcp = s + pm.l4_offset;
+  uint32_t seq = loadBe32(stcp + 4), ack = loadBe32(stcp + 8);
+  uint32_t segLen = static_cast<uint32_t>(payloadLen) + ((pm.tcp_flags & kTcpSyn) ? 1 : 0) + ((pm.tcp_flags & kTcpFin) ? 1 : 0);
+  auto put32 = [](uint8_t* p, uint32_t v) {
+    p[0] = static_cast<uint8_t>(v >> 24), p[1] = static_cast<uint8_t>(v >> 16), p[2] = static_cast<uint8_t>(v >> 8),
+    p[3] = static_cast<uint8_t>(v);
+  };
+  if (toSender) {
+    std::memcpy(d, s + 6, 6);  // Ethernet: swapped
+    std::memcpy(d + 6, s, 6);
+    const int alen = pm.family == 4 ? 4 : 16;
+    const size_t srcOff = pm.family == 4 ? 12 : 8;
+    std::memcpy(l3 + srcOff, sl3 + srcOff + alen, alen);
+    std::memcpy(l3 + srcOff + alen, sl3 + srcOff, alen);
+    tcp[0] = stcp[2], tcp[1] = stcp[3], tcp[2] = stcp[0], tcp[3] = stcp[1];
+    put32(tcp + 4, ack);
+    put32(tcp + 8, seq + segLen);
+  } else {
+    put32(tcp + 4, seq);
+    put32(tcp + 8, ack);
+  }
+  tcp[12] = 5 << 4;
+  tcp[13] = kTcpRst | kTcpAck;
+  for (int b = 14; b < 20; ++b) tcp[b] = 0;  // window, checksum (below), urgent pointer
+  if (pm.family == 4) {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
+    ip->total_length = rte_cpu_to_be_16(40);
+    ip->time_to_live = 64;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    reinterpret_cast<rte_tcp_hdr*>(tcp)->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
+  } else {
+    auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(l3);
+    ip6->payload_len = rte_cpu_to_be_16(20);
+    ip6->hop_limits = 64;
+    reinterpret_cast<rte_tcp_hdr*>(tcp)->cksum = rte_ipv6_udptcp_cksum(ip6, tcp);
+  }
+  return true;
+}
+
+void Worker::sendReset(const PacketMeta& pm, rte_mbuf* m, size_t payloadLen, bool toSender, uint16_t port) {
+  if (!shared_->pool) return;
+  rte_mbuf* r = rte_pktmbuf_alloc(shared_->pool);
+  if (!r) return;
+  auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(pm.l4_offset + 20u)));
+  const uint8_t* s = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (!d) {
+    rte_pktmbuf_free(r);
+    return;
+  }
+  std::memcpy(d, s, pm.l4_offset + 20u);
+  if (!makeReset(d, s, pm, payloadLen, toSender)) {
+    rte_pktmbuf_free(r);
+    return;
+  }
+  send(port, r);
 }
 
 void Worker::run() {

@@ -8,6 +8,7 @@
 #include "goldgate/dataplane/conntrack.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/dataplane/policy.h"
+#include "inspect.h"
 #include "mac_table.h"
 
 struct rte_mbuf;
@@ -43,7 +44,8 @@ struct alignas(64) WorkerStats {
 
 /// An alert raised on the packet path, carried to the control thread over a ring.
 struct AlertRecord {
-  enum Kind : uint8_t { kDeny, kAllowLog, kFlowTableFull, kSpoofMac, kSpoofIp, kFlowCut };
+  enum Kind : uint8_t { kDeny, kAllowLog, kFlowTableFull, kSpoofMac, kSpoofIp, kFlowCut, kDataFinding, kInspectionGap,
+                        kInspectionOverload };
   uint8_t kind;
   uint8_t family;
   uint8_t protocol;
@@ -56,6 +58,15 @@ struct AlertRecord {
   uint8_t dst[16];
   uint8_t src_mac[6];
   uint8_t pad[2];
+  // Data findings and inspection gaps (kDataFinding, kInspectionGap, kInspectionOverload):
+  uint8_t action;     // datapolicy::Action
+  uint8_t zone_src;   // zone ids of the plan in force (0: none)
+  uint8_t zone_dst;
+  uint8_t confidence_pct;
+  uint32_t count;
+  uint64_t offset;
+  char masked[32];
+  char class_name[32];
 };
 static_assert(sizeof(AlertRecord) % 4 == 0);
 
@@ -94,6 +105,8 @@ struct WorkerShared {
   uint64_t tsc_hz = 0;
   uint64_t max_packets = 0;  // per worker; 0 = unlimited
   bool secure = true;        // false: L2 baseline mode (no microsegments, no conntrack)
+  rte_mempool* pool = nullptr;       // for the TCP resets the data policy sends
+  uint32_t inspect_max_flows = 0;    // inspected flows per worker (0: the flow table's size)
 };
 
 class Worker {
@@ -137,6 +150,14 @@ class Worker {
   void alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, uint64_t gen);
   int outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now);
   FragEntry& fragSlot(const PacketMeta& m);
+  // Payload inspection of a packet of an allowed flow: it passes, was dropped, or was rewritten
+  // into a RST toward its receiver (the data policy blocked the flow; the sender is reset too).
+  enum InspectResult { kInspectPass, kInspectDropped, kInspectReset };
+  int inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm,
+              rte_mbuf* m, uint16_t in);
+  static bool makeReset(uint8_t* d, const uint8_t* s, const PacketMeta& pm, size_t payloadLen, bool toSender);
+  void sendReset(const PacketMeta& pm, rte_mbuf* m, size_t payloadLen, bool toSender, uint16_t port);
+  void removeFlow(int32_t pos);
 
   uint32_t id_;
   uint16_t queue_;
@@ -153,6 +174,8 @@ class Worker {
   FragEntry frags_[1024] = {};
   WorkerStats stats_;
   Mailbox mailbox_;
+  std::unique_ptr<Inspector> inspector_;
+  std::vector<InspectEvent> inspect_events_;
 };
 
 }  // namespace goldgate::dataplane

@@ -239,10 +239,17 @@ Scanner::~Scanner() {
   if (scratch_) hs_free_scratch(scratch_);
 }
 
-void Scanner::open(StreamState& s) {
+Result<void> Scanner::adopt(const Classifier& c) {
+  if (hs_alloc_scratch(c.db_, &scratch_) != HS_SUCCESS)
+    return makeError(Error::Code::kResource, "cannot grow Hyperscan scratch for a reloaded database");
+  return {};
+}
+
+void Scanner::open(StreamState& s, const Classifier* c) {
   s = StreamState{};
-  hs_open_stream(cls_->db_, 0, &s.hs);
-  s.classes.resize(cls_->classes_.size());
+  s.cls = c ? c : cls_.get();
+  hs_open_stream(s.cls->db_, 0, &s.hs);
+  s.classes.resize(s.cls->classes_.size());
 }
 
 int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int, void* p) {
@@ -252,9 +259,10 @@ int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to,
     uint32_t cls = id & ~kKeywordBit;
     s.classes[cls].last_keyword = to;
     // Values of this class waiting for context: a keyword that starts within the window after one counts.
-    uint64_t kwStart = to >= ctx.self->cls_->keyword_len_[cls] ? to - ctx.self->cls_->keyword_len_[cls] : 0;
+    const Classifier& C = *s.cls;
+    uint64_t kwStart = to >= C.keyword_len_[cls] ? to - C.keyword_len_[cls] : 0;
     for (auto it = s.pending.begin(); it != s.pending.end();) {
-      const DataClass& d = ctx.self->cls_->classes_[it->cls];
+      const DataClass& d = C.classes_[it->cls];
       if (it->cls == cls && kwStart <= it->end + d.context_window) {
         ctx.self->emit(s, it->cls, it->end, d.confidence_with_context, std::move(it->masked), *ctx.out);
         it = s.pending.erase(it);
@@ -269,8 +277,9 @@ int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to,
 }
 
 void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
-  const DataClass& d = cls_->classes_[cls];
   StreamState& s = *ctx.s;
+  const Classifier& C = *s.cls;
+  const DataClass& d = C.classes_[cls];
   if (s.classes[cls].last_end == to) return;  // another pattern of the class ended here already
   // The run of value bytes ending at `to`, at most max_length long.
   std::string run;
@@ -297,7 +306,7 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
       if (cand.empty()) continue;
       bool ok = d.validator == Validator::kNone || validate(d.validator, cand, d.entropy_min);
       if (ok && d.has_exact_match)
-        ok = cls_->exact_[cls].count(hmac(cls_->exact_keys_[cls], normaliseValue(d, cand))) > 0;
+        ok = C.exact_[cls].count(hmac(C.exact_keys_[cls], normaliseValue(d, cand))) > 0;
       if (ok) value = cand;
     }
   }
@@ -317,8 +326,7 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   }
   if (s.pending.size() >= kMaxPending) {  // bounded: the oldest waits no longer
     const auto& old = s.pending.front();
-    if (!cls_->classes_[old.cls].context_required)
-      emit(s, old.cls, old.end, cls_->classes_[old.cls].confidence, old.masked, *ctx.out);
+    if (!C.classes_[old.cls].context_required) emit(s, old.cls, old.end, C.classes_[old.cls].confidence, old.masked, *ctx.out);
     s.pending.erase(s.pending.begin());
   }
   s.pending.push_back({cls, start, to, std::move(masked)});
@@ -326,7 +334,7 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
 
 void Scanner::emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked,
                    std::vector<Finding>& out) {
-  const DataClass& d = cls_->classes_[cls];
+  const DataClass& d = s.cls->classes_[cls];
   uint64_t n = ++s.classes[cls].count;
   Finding f{cls, end, confidence, std::move(masked), n};
   if (n < d.min_count) {
@@ -348,8 +356,8 @@ void Scanner::emit(StreamState& s, uint32_t cls, uint64_t end, double confidence
 
 void Scanner::resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all) {
   for (auto it = s.pending.begin(); it != s.pending.end();) {
-    const DataClass& d = cls_->classes_[it->cls];
-    if (all || upTo > it->end + d.context_window + cls_->keyword_len_[it->cls]) {
+    const DataClass& d = s.cls->classes_[it->cls];
+    if (all || upTo > it->end + d.context_window + s.cls->keyword_len_[it->cls]) {
       // No keyword came: a class that needs context drops the value, the others report it plainly.
       if (!d.context_required) emit(s, it->cls, it->end, d.confidence, std::move(it->masked), out);
       it = s.pending.erase(it);
@@ -364,7 +372,7 @@ void Scanner::scan(StreamState& s, const uint8_t* data, size_t len, std::vector<
   Ctx ctx{this, &s, data, len, s.offset, &out};
   hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
   s.offset += len;
-  size_t keep = cls_->history_;
+  size_t keep = s.cls->history_;
   if (len >= keep) {
     s.history.assign(reinterpret_cast<const char*>(data + len - keep), keep);
   } else {
@@ -379,7 +387,7 @@ void Scanner::skip(StreamState& s, uint64_t bytes, std::vector<Finding>& out) {
   Ctx ctx{this, &s, nullptr, 0, s.offset, &out};
   hs_close_stream(s.hs, scratch_, onMatch, &ctx);
   resolvePending(s, 0, out, true);
-  hs_open_stream(cls_->db_, 0, &s.hs);
+  hs_open_stream(s.cls->db_, 0, &s.hs);
   s.offset += bytes;
   s.history.clear();
   s.gap = true;

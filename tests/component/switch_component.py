@@ -87,7 +87,7 @@ def check(cond, what):
 
 class Run:
     def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS, alert_format="json",
-                 alerts_yaml=None, background=False):
+                 alerts_yaml=None, background=False, extra_yaml=""):
         """Writes the configuration and input captures, then runs the switch to completion (or,
         with background=True, starts it and returns: the caller stops it with stop())."""
         self.tmp = tmp
@@ -115,10 +115,10 @@ class Run:
             f.write("eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
                     "mbufs: 2047\nflow_table: {size: %d}\nsegments_dir: segments\n"
                     "control: {socket: %s/ctl.sock}\nalerts: %s\n"
-                    "quarantine_file: %s/quarantine\nports:\n%s\n" %
+                    "quarantine_file: %s/quarantine\n%sports:\n%s\n" %
                     (flow_table, tmp,
                      alerts_yaml or "{file: %s/alerts.jsonl, window_ms: 60000, format: %s}" % (tmp, alert_format),
-                     tmp, "\n".join(ports_yaml)))
+                     tmp, extra_yaml, "\n".join(ports_yaml)))
         self.names = names
         self.alert_format = alert_format
         args = [binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--stats-json", os.path.join(tmp, "stats.json")]
@@ -428,6 +428,99 @@ def scenario_vhost_user(binary, tmp):
     check(st["ports"]["up"]["tx"] + st["drops"]["spoofed_ip"] == st["ports"]["vm"]["rx"],
           "packets unaccounted for: rx %d, tx %d, spoofed %d" % (st["ports"]["vm"]["rx"], st["ports"]["up"]["tx"],
                                                                 st["drops"]["spoofed_ip"]))
+
+
+DATA_ZONES = """zones:
+  - {name: payment, cidrs: [10.0.0.0/24], trusted: true}
+  - {name: internet, cidrs: [0.0.0.0/0, "::/0"]}
+"""
+
+MARKER_CLASS = """name: project-marker
+description: a marker the test plants (quarantine on sight)
+severity: 9
+detectors:
+  patterns: [{literal: TOPSECRET-PROJECT-X}]
+policy:
+  default: quarantine
+"""
+
+
+def next_burst():
+    """32 packets the switch drops quietly (IP multicast): what follows lands in a later burst, after
+    the SYNs before it have created their flows."""
+    return [Ether(src=WEB, dst="01:00:5e:00:00:fb") / IP(src="10.0.0.1", dst="224.0.0.251") / UDP(sport=5353, dport=5353)] * 32
+
+
+def data_classes(tmp):
+    import shutil
+    d = os.path.join(tmp, "datapolicy")
+    shutil.copytree(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "datapolicy"), d)
+    with open(os.path.join(d, "project-marker.yaml"), "w") as f:
+        f.write(MARKER_CLASS)
+    return d
+
+
+def scenario_data_policy(binary, tmp):
+    """Data classes inline: a card number split across two segments toward the internet is blocked
+    (the completing segment dropped, both sides reset); the same card inside the payment zone passes;
+    an email address passes and is reported; a marker class quarantines the sender."""
+    classes = data_classes(tmp)
+    out_ip = "203.0.113.9"
+    ack = 5000
+    f1 = [tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41001, 443, "S") / Raw(b"")]
+    f1[0][TCP].seq = 999
+    seg1 = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41001, 443, "PA", b"POST /pay card=4556 7375 ")
+    seg1[TCP].seq, seg1[TCP].ack = 1000, ack
+    seg2 = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41001, 443, "PA", b"8689 9855&amount=12")
+    seg2[TCP].seq, seg2[TCP].ack = 1000 + len(seg1[Raw].load), ack
+    f2 = [tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 41002, 5432, "S"),
+          tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 41002, 5432, "PA", b"INSERT card 4556 7375 8689 9855")]
+    f2[1][TCP].seq = f2[0][TCP].seq + 1
+    f3 = [tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41003, 80, "S"),
+          tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41003, 80, "PA", b"GET /?contact=jane.doe@example.org HTTP/1.1\r\n")]
+    f3[1][TCP].seq = f3[0][TCP].seq + 1
+    f4 = [tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41004, 443, "S"),
+          tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41004, 443, "PA", b"upload TOPSECRET-PROJECT-X plans")]
+    f4[1][TCP].seq = f4[0][TCP].seq + 1
+    web = [f1[0], f2[0], f3[0], f4[0]] + next_burst() + [seg1, seg2, f2[1], f3[1], f4[1]]
+    r = Run(binary, tmp, {"web": web}, extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    up = r.out["uplink"]
+    check(has(up, TCP, dport=443, seq=1000), "the first card segment (before the match completed) should pass")
+    check(not has(up, TCP, dport=443, seq=seg2[TCP].seq, flags="PA"), "the segment completing the card number left the switch")
+    check(has(up, TCP, sport=41001, dport=443, flags="RA", seq=seg2[TCP].seq), "no reset toward the receiver")
+    check(has(r.out["web"], TCP, sport=443, dport=41001, flags="RA", seq=ack), "no reset back to the sender")
+    check(has(r.out["db"], TCP, dport=5432, flags="PA"), "the card inside the payment zone was not let through")
+    check(has(up, TCP, dport=80, flags="PA"), "the email address should pass (policy: alert)")
+    check(r.drops("data_policy") >= 2, "data_policy drops = %d" % r.drops("data_policy"))
+    cards = r.alerts_of("data.payment-card")
+    check(len(cards) == 1 and cards[0]["action"] == "block" and cards[0]["data_class"]["masked_sample"] == "**** **** **** 9855"
+          and cards[0]["zone"] == "payment" and cards[0]["dst_zone"] == "internet",
+          "want one blocked payment-card finding, payment -> internet, masked: %s" % cards)
+    check("4556 7375" not in "\n".join(r.alert_lines), "a clear card number reached the alert file")
+    mails = r.alerts_of("data.email")
+    check(len(mails) == 1 and mails[0]["action"] == "alert", "want one reported email finding: %s" % mails)
+    marks = r.alerts_of("data.project-marker")
+    check(len(marks) == 1 and marks[0]["action"] == "quarantine", "want one quarantine finding: %s" % marks)
+    check(r.alerts_of("quarantine"), "the sender was not quarantined")
+    qlines = [l for l in open(os.path.join(tmp, "quarantine")).read().splitlines() if l and not l.startswith("#")]
+    check(qlines == ["web"], "quarantine file lists %s, want [web]" % qlines)
+
+
+def scenario_data_policy_gap(binary, tmp):
+    """A segment that never arrives, then more than the hold bound: for a class that fails closed
+    (payment-card toward the internet) the flow is blocked and the gap reported."""
+    classes = data_classes(tmp)
+    syn = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 42001, 443, "S")
+    syn[TCP].seq = 0
+    segs = [syn] + next_burst()
+    for k in range(3):  # bytes 1..1400 never sent; three later segments exceed a 2 KiB hold bound
+        s = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 42001, 443, "PA", b"x" * 1000)
+        s[TCP].seq = 1 + 1400 + 1000 * k
+        segs.append(s)
+    r = Run(binary, tmp, {"web": segs}, extra_yaml=DATA_ZONES + "inspection: {classes: %s, hold_kb: 2}\n" % classes)
+    gaps = r.alerts_of("inspection.gap")
+    check(len(gaps) == 1 and gaps[0]["action"] == "block", "want one blocking inspection.gap alert: %s" % gaps)
+    check(r.drops("inspection_gap") >= 1, "inspection_gap drops = %d" % r.drops("inspection_gap"))
 
 
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}

@@ -6,10 +6,9 @@
 #include <map>
 #include <optional>
 #include <string>
-
-#include "goldgate/alerts/sink.h"
 #include <vector>
 
+#include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
 #include "goldgate/dataplane/net_types.h"
 
@@ -52,6 +51,28 @@ enum class SwitchMode : uint8_t {
   kL2,      // learning L2 switch with anti-spoofing only: a benchmark baseline, never for production
 };
 
+/// A named set of address prefixes (goldgate.yaml `zones`); data policy is written per source
+/// and destination zone. Longest prefix wins when zones overlap.
+struct ZoneConfig {
+  std::string name;
+  std::vector<Cidr> cidrs;
+  bool trusted = false;
+  SourceLoc loc;
+};
+
+/// Payload inspection (goldgate.yaml `inspection`). A limit is -1 (off), 0 (the whole flow) or
+/// N (the first N bytes of each direction).
+struct InspectionConfig {
+  bool enabled = false;
+  std::string classes_dir;  // absolute, or relative to the config file's folder
+  std::string cache_dir;    // compiled-database cache ("" = none)
+  int64_t default_limit = 0;
+  std::map<std::string, int64_t> segments;  // per segment name
+  std::map<std::string, int64_t> ports;     // per port name (wins over the segment)
+  uint32_t max_flows = 0;                   // inspected flows per worker (0 = the flow table's size)
+  uint32_t hold_bytes = 256 * 1024;         // out-of-order bytes held per direction
+};
+
 struct SwitchConfig {
   SwitchMode mode = SwitchMode::kSecure;
   std::vector<std::string> eal_args;
@@ -73,6 +94,8 @@ struct SwitchConfig {
   uint32_t alert_rotate_keep = 5;             // old alert files kept
   std::string alert_spool_dir = "/var/lib/goldgate/spool";  // each sink spools in <dir>/<sink name>
   std::vector<alerts::SinkConfig> alert_sinks;              // network sinks (syslog, Kafka)
+  std::vector<ZoneConfig> zones;
+  InspectionConfig inspection;
   std::string source_file;
 };
 

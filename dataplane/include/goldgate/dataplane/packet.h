@@ -34,6 +34,8 @@ enum class DropReason : uint8_t {
   kL2NotReachable,
   kPortClosed,
   kTxFull,
+  kDataPolicy,      // a data class the policy does not let through (the flow is reset)
+  kInspectionGap,   // a flow whose payload could not be inspected, for a class that fails closed
   kCount
 };
 

@@ -74,6 +74,8 @@ struct PortBinding {
   std::vector<std::array<uint8_t, 16>> ipv6;
 };
 
+struct InspectPlan;
+
 class CompiledPolicy {
  public:
   /// Compiles `segs` for the ports of `sw`. Ports named in `quarantined` are put into the
@@ -87,6 +89,9 @@ class CompiledPolicy {
   CompiledPolicy& operator=(const CompiledPolicy&) = delete;
 
   uint64_t generation() const { return generation_; }
+  /// Payload inspection in force with this policy (null: inspection off).
+  const std::shared_ptr<const InspectPlan>& inspectPlan() const { return inspect_; }
+  void setInspectPlan(std::shared_ptr<const InspectPlan> p) { inspect_ = std::move(p); }
   uint32_t portCount() const { return static_cast<uint32_t>(ports_.size()); }
   const PortBinding& port(uint16_t id) const { return ports_[id]; }
   uint16_t portSegment(uint16_t id) const { return seg_of_port_[id]; }
@@ -131,6 +136,7 @@ class CompiledPolicy {
   CompiledPolicy() = default;
 
   uint64_t generation_ = 0;
+  std::shared_ptr<const InspectPlan> inspect_;
   std::vector<PortBinding> ports_;
   uint16_t seg_of_port_[kMaxPorts] = {};
   uint32_t flood_mask_[kMaxPorts] = {};

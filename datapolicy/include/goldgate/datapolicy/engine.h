@@ -64,6 +64,7 @@ class Classifier {
 
 /// Per-direction state, owned by whoever tracks the flow; opened and closed through a Scanner.
 struct StreamState {
+  const Classifier* cls = nullptr;  // the database the stream belongs to (kept alive by the owner)
   hs_stream* hs = nullptr;
   uint64_t offset = 0;
   std::string history;  // last bytes scanned (up to the classifier's history size)
@@ -90,7 +91,12 @@ class Scanner {
   static Result<std::unique_ptr<Scanner>> create(std::shared_ptr<const Classifier> c);
   ~Scanner();
 
-  void open(StreamState& s);
+  /// Lets this scanner's scratch serve `c` too (a reloaded database), so streams opened on the
+  /// old and the new database can both be scanned. Errors: allocation failed.
+  Result<void> adopt(const Classifier& c);
+  /// Opens a stream on `c` (default: the classifier the scanner was created with; `c` must have
+  /// been adopted and must outlive the stream).
+  void open(StreamState& s, const Classifier* c = nullptr);
   /// Scans the next in-order bytes of the direction; findings are appended to `out`.
   void scan(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out);
   /// Marks bytes that will never be seen (a gap): the stream restarts after it, and values

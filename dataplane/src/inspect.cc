@@ -1,0 +1,240 @@
+#include "inspect.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "goldgate/dataplane/policy.h"
+
+namespace goldgate::dataplane {
+
+using DataAction = datapolicy::Action;
+
+// ------------------------------------------------------------------------------------ the plan
+
+uint8_t InspectPlan::zoneOf(uint8_t family, const uint8_t* addr) const {
+  IpAddr ip = IpAddr::fromBytes(family, addr);
+  int best = -1;
+  uint8_t zone = 0;
+  for (size_t z = 0; z < zones.size(); ++z)
+    for (const auto& c : zones[z].cidrs)
+      if (c.addr.family == family && c.contains(ip) && static_cast<int>(c.length) > best) {
+        best = c.length;
+        zone = static_cast<uint8_t>(z + 1);
+      }
+  return zone;
+}
+
+const std::string& InspectPlan::zoneName(uint8_t z) const {
+  static const std::string none = "(none)";
+  return z == 0 || z > zones.size() ? none : zones[z - 1].name;
+}
+
+Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig& sw, const CompiledPolicy& pol,
+                                                              std::shared_ptr<const datapolicy::Classifier> classifier) {
+  auto plan = std::make_shared<InspectPlan>();
+  plan->cls = std::move(classifier);
+  plan->zones = sw.zones;
+  plan->hold_bytes = sw.inspection.hold_bytes;
+  const uint32_t Z = plan->zoneCount();
+  const auto& classes = plan->cls->classes();
+  if (Z > 255) return makeError(Error::Code::kInvalidArgument, sw.source_file + ": at most 254 zones");
+  auto known = [&](const std::string& name) {
+    if (name == "any") return true;
+    return std::any_of(sw.zones.begin(), sw.zones.end(), [&](const ZoneConfig& z) { return z.name == name; });
+  };
+  for (const auto& c : classes)
+    for (const auto& r : c.policy.rules)
+      for (const auto* name : {&r.from, &r.to})
+        if (!known(*name))
+          return makeError(Error::Code::kInvalidArgument, c.source_file + ":" + std::to_string(r.line) + ": zone '" + *name +
+                                                              "' is not defined in " + sw.source_file + " (zones)");
+  plan->action.assign(classes.size() * Z * Z, 0);
+  plan->gap_fails_closed.assign(Z * Z, 0);
+  for (uint32_t ci = 0; ci < classes.size(); ++ci) {
+    const auto& c = classes[ci];
+    for (uint32_t s = 0; s < Z; ++s)
+      for (uint32_t d = 0; d < Z; ++d) {
+        DataAction a = c.policy.default_action;
+        for (const auto& r : c.policy.rules) {
+          bool fromOk = r.from == "any" || (s > 0 && r.from == plan->zoneName(static_cast<uint8_t>(s)));
+          bool toOk = r.to == "any" || (d > 0 && r.to == plan->zoneName(static_cast<uint8_t>(d)));
+          if (fromOk && toOk) {
+            a = r.action;
+            break;
+          }
+        }
+        plan->action[(ci * Z + s) * Z + d] = static_cast<uint8_t>(a);
+        if (c.policy.gap_fails_closed && a != DataAction::kAllow) plan->gap_fails_closed[s * Z + d] = 1;
+      }
+  }
+  for (uint32_t p = 0; p < sw.ports.size(); ++p) {
+    int64_t limit = sw.inspection.default_limit;
+    const std::string& seg = pol.segmentName(pol.portSegment(static_cast<uint16_t>(p)));
+    if (auto it = sw.inspection.segments.find(seg); it != sw.inspection.segments.end()) limit = it->second;
+    if (auto it = sw.inspection.ports.find(sw.ports[p].name); it != sw.inspection.ports.end()) limit = it->second;
+    plan->port_limit.push_back(limit);
+    plan->port_is_uplink.push_back(sw.ports[p].role == PortRole::kUplink);
+  }
+  return std::shared_ptr<const InspectPlan>(plan);
+}
+
+// ------------------------------------------------------------------------------------ per flow
+
+struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
+  datapolicy::StreamState st;
+  datapolicy::TcpReassembler reasm;
+  datapolicy::Scanner* sc = nullptr;
+  std::vector<datapolicy::Finding>* out = nullptr;
+  uint64_t seen = 0;
+  int64_t limit = 0;
+  bool done = false;
+  bool gap_seen = false;
+
+  explicit Dir(uint32_t hold) : reasm(datapolicy::ReassemblyLimits{hold, 512}) {}
+  void bytes(const uint8_t* d, size_t n) override {
+    if (done) return;
+    size_t take = n;
+    if (limit > 0 && seen + n > static_cast<uint64_t>(limit)) take = static_cast<size_t>(static_cast<uint64_t>(limit) - seen);
+    sc->scan(st, d, take, *out);
+    seen += take;
+    if (limit > 0 && seen >= static_cast<uint64_t>(limit)) {
+      done = true;  // the first N bytes are inspected; the rest passes unread, by configuration
+      sc->close(st, *out);
+    }
+  }
+  void gap(uint64_t n) override {
+    gap_seen = true;
+    if (!done) sc->skip(st, n, *out);
+  }
+};
+
+struct Inspector::Ctx {
+  std::shared_ptr<const InspectPlan> plan;  // the flow keeps the plan (and database) it started with
+  Dir dir[2];
+  uint8_t zone[2] = {0, 0};  // originator's zone, responder's zone
+  bool gap_reported = false;
+  explicit Ctx(uint32_t hold) : dir{Dir(hold), Dir(hold)} {}
+};
+
+Inspector::Inspector(uint32_t flowCapacity, uint32_t maxFlows)
+    : ctx_(flowCapacity + 1, nullptr), blocked_(flowCapacity + 1, 0), max_flows_(maxFlows ? maxFlows : flowCapacity) {}
+
+Inspector::~Inspector() {
+  for (auto* c : ctx_) delete c;
+}
+
+bool Inspector::blocked(int32_t pos) const { return blocked_[static_cast<size_t>(pos)] == 1 || blocked_[static_cast<size_t>(pos)] == 2; }
+
+void Inspector::release(int32_t pos) {
+  auto& c = ctx_[static_cast<size_t>(pos)];
+  if (c) {
+    std::vector<datapolicy::Finding> ignore;
+    for (auto& d : c->dir)
+      if (d.st.hs) d.sc->close(d.st, ignore);
+    delete c;
+    c = nullptr;
+    --active_;
+  }
+  blocked_[static_cast<size_t>(pos)] = 0;
+}
+
+datapolicy::Scanner* Inspector::scannerFor(const datapolicy::Classifier& c) {
+  for (const auto& a : adopted_)
+    if (a.get() == &c) return scanner_.get();
+  return nullptr;
+}
+
+Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& planPtr, int32_t pos, const uint8_t* origAddr,
+                                     const uint8_t* respAddr, uint8_t family, uint8_t protocol, int dir, uint16_t origPort,
+                                     uint16_t respPort, const uint8_t* payload, size_t len, uint32_t seq, bool syn,
+                                     std::vector<InspectEvent>& events) {
+  const size_t p = static_cast<size_t>(pos);
+  if (blocked_[p] == 1) return kBlock;
+  if (blocked_[p] == 2) return kGapBlock;
+  if (blocked_[p] == 3) return kPass;  // not inspected, by configuration
+  const InspectPlan& plan = *planPtr;
+  Ctx* c = ctx_[p];
+  if (!c) {
+    if (len == 0 && !syn) return kPass;
+    // The VM side's port decides the limit (an uplink port has none of its own).
+    uint16_t port = plan.port_is_uplink[origPort] ? respPort : origPort;
+    int64_t limit = plan.port_limit[port];
+    if (limit < 0) {
+      blocked_[p] = 3;
+      return kPass;
+    }
+    uint8_t zo = plan.zoneOf(family, origAddr), zr = plan.zoneOf(family, respAddr);
+    if (active_ >= max_flows_) {
+      // No room to follow this flow: the class policy decides as for any gap.
+      InspectEvent e{};
+      e.kind = InspectEvent::kOverload;
+      e.zone_src = zo;
+      e.zone_dst = zr;
+      events.push_back(e);
+      bool closed = plan.gap_fails_closed[zo * plan.zoneCount() + zr] || plan.gap_fails_closed[zr * plan.zoneCount() + zo];
+      blocked_[p] = closed ? 2 : 3;
+      return closed ? kGapBlock : kPass;
+    }
+    if (!scanner_) {
+      auto sc = datapolicy::Scanner::create(plan.cls);
+      if (!sc) return kPass;
+      scanner_ = std::move(*sc);
+      adopted_.push_back(plan.cls);
+    } else if (!scannerFor(*plan.cls)) {
+      if (!scanner_->adopt(*plan.cls)) return kPass;
+      adopted_.push_back(plan.cls);
+    }
+    c = new Ctx(plan.hold_bytes);
+    c->plan = planPtr;
+    c->zone[0] = zo;
+    c->zone[1] = zr;
+    for (auto& d : c->dir) {
+      d.sc = scanner_.get();
+      d.limit = limit;
+      scanner_->open(d.st, plan.cls.get());
+    }
+    ctx_[p] = c;
+    ++active_;
+  }
+  const InspectPlan& fp = *c->plan;
+  Dir& d = c->dir[dir];
+  std::vector<datapolicy::Finding> found;
+  d.out = &found;
+  if (protocol == 6) d.reasm.segment(seq, syn, payload, len, d);
+  else if (len) d.bytes(payload, len);
+  bytes_ += len;
+  Verdict v = kPass;
+  const uint8_t zs = c->zone[dir], zd = c->zone[dir ^ 1];
+  for (const auto& f : found) {
+    DataAction a = fp.actionFor(f.class_index, zs, zd);
+    if (a == DataAction::kAllow) continue;
+    InspectEvent e{};
+    e.kind = InspectEvent::kFinding;
+    e.action = static_cast<uint8_t>(a);
+    e.dir = static_cast<uint8_t>(dir);
+    e.zone_src = zs;
+    e.zone_dst = zd;
+    e.class_index = f.class_index;
+    e.confidence_pct = static_cast<uint32_t>(f.confidence * 100 + 0.5);
+    e.count = f.count;
+    e.offset = f.offset;
+    std::snprintf(e.masked, sizeof e.masked, "%s", f.masked.c_str());
+    std::snprintf(e.class_name, sizeof e.class_name, "%s", fp.cls->classes()[f.class_index].name.c_str());
+    events.push_back(e);
+    if (a == DataAction::kBlock || a == DataAction::kRequireEncryption || a == DataAction::kQuarantine) v = kBlock;
+  }
+  if (d.gap_seen && !c->gap_reported) {
+    c->gap_reported = true;
+    InspectEvent e{};
+    e.kind = InspectEvent::kGap;
+    e.dir = static_cast<uint8_t>(dir);
+    e.zone_src = zs;
+    e.zone_dst = zd;
+    events.push_back(e);
+    if (v == kPass && fp.gap_fails_closed[zs * fp.zoneCount() + zd]) v = kGapBlock;
+  }
+  if (v != kPass) blocked_[p] = v == kBlock ? 1 : 2;
+  return v;
+}
+
+}  // namespace goldgate::dataplane

@@ -1,0 +1,95 @@
+// Payload inspection on the packet path: the data classes of every allowed TCP and UDP flow, in
+// both directions, and the per-class policy by source and destination zone. Internal to dataplane/.
+//
+// An InspectPlan is built by the control thread and published with the policy (RCU); each worker
+// owns an Inspector with the per-flow state, indexed by flow-table position. A flow keeps the
+// classifier it started with (shared_ptr), so a reload never tears a stream in two.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "goldgate/dataplane/config.h"
+#include "goldgate/datapolicy/classes.h"
+#include "goldgate/datapolicy/engine.h"
+#include "goldgate/datapolicy/reassembly.h"
+
+namespace goldgate::dataplane {
+
+class CompiledPolicy;
+
+struct InspectPlan {
+  std::shared_ptr<const datapolicy::Classifier> cls;
+  std::vector<ZoneConfig> zones;            // zone id = index + 1; 0 = in no zone
+  std::vector<uint8_t> action;              // [class][src zone][dst zone] -> datapolicy::Action
+  std::vector<uint8_t> gap_fails_closed;    // [src zone][dst zone]: a gap blocks the flow
+  std::vector<int64_t> port_limit;          // per port: -1 off, 0 whole flow, N first N bytes a direction
+  std::vector<bool> port_is_uplink;
+  uint32_t hold_bytes = 256 * 1024;
+
+  uint32_t zoneCount() const { return static_cast<uint32_t>(zones.size()) + 1; }
+  /// Zone id of an address (longest prefix), 0 when in none.
+  uint8_t zoneOf(uint8_t family, const uint8_t* addr) const;
+  const std::string& zoneName(uint8_t z) const;
+  datapolicy::Action actionFor(uint32_t cls, uint8_t src, uint8_t dst) const {
+    return static_cast<datapolicy::Action>(action[(cls * zoneCount() + src) * zoneCount() + dst]);
+  }
+
+  /// Builds the plan for `classifier` under `sw`'s zones and limits; `pol` gives each port's
+  /// segment. Errors: a class rule names a zone that does not exist ("file:line: …").
+  static Result<std::shared_ptr<const InspectPlan>> build(const SwitchConfig& sw, const CompiledPolicy& pol,
+                                                          std::shared_ptr<const datapolicy::Classifier> classifier);
+};
+
+/// What inspection of one packet decided.
+struct InspectEvent {
+  enum Kind : uint8_t { kFinding, kGap, kOverload } kind;
+  uint8_t action;     // datapolicy::Action (findings)
+  uint8_t dir;        // 0 originator -> responder
+  uint8_t zone_src, zone_dst;
+  uint32_t class_index;
+  uint32_t confidence_pct;
+  uint64_t count;
+  uint64_t offset;
+  char masked[32];
+  char class_name[32];
+};
+
+class Inspector {
+ public:
+  enum Verdict { kPass, kBlock, kGapBlock };
+
+  Inspector(uint32_t flowCapacity, uint32_t maxFlows);
+  ~Inspector();
+
+  /// Inspects one packet of an allowed flow (`pos` its flow-table position, `dir` 0 from the
+  /// originator). `payload`/`len` the L4 payload; `seq`/`syn` for TCP. Appends events.
+  Verdict packet(const std::shared_ptr<const InspectPlan>& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family,
+                 uint8_t protocol, int dir, uint16_t origPort, uint16_t respPort, const uint8_t* payload, size_t len,
+                 uint32_t seq, bool syn, std::vector<InspectEvent>& events);
+  /// Whether the flow at `pos` was blocked earlier (its later packets are dropped).
+  bool blocked(int32_t pos) const;
+  /// The flow at `pos` is gone: its inspection state goes with it.
+  void release(int32_t pos);
+  uint32_t active() const { return active_; }
+  uint64_t bytesInspected() const { return bytes_; }
+
+ private:
+  struct Dir;
+  struct Ctx;
+  Ctx* contextFor(const InspectPlan& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family,
+                  uint16_t origPort, uint16_t respPort);
+  datapolicy::Scanner* scannerFor(const datapolicy::Classifier& c);
+
+  std::vector<Ctx*> ctx_;
+  std::vector<uint8_t> blocked_;  // per position: 1 blocked, 2 gap-blocked (kept after the context is freed)
+  uint32_t max_flows_;
+  uint32_t active_ = 0;
+  uint64_t bytes_ = 0;
+  std::unique_ptr<datapolicy::Scanner> scanner_;
+  std::vector<std::shared_ptr<const datapolicy::Classifier>> adopted_;
+};
+
+}  // namespace goldgate::dataplane
