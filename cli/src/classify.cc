@@ -225,9 +225,12 @@ int runClassify(const ClassifyOptions& o) {
     return 2;
   }
   if (o.stats)
-    std::fprintf(stderr, "goldgatectl: classify: %zu classes, database %s in %.3f s, %zu bytes of stream state a direction\n",
-                 (*cls)->classes().size(), (*cls)->fromCache() ? "loaded from the cache" : "compiled",
-                 (*cls)->compileSeconds(), (*cls)->hsStreamBytes());
+    std::fprintf(stderr,
+                 "goldgatectl: classify: %zu classes, database %s in %.3f s, stream state a flow direction: %zu bytes "
+                 "(Hyperscan %zu, scanner %zu; TCP reassembly adds %zu)\n",
+                 (*cls)->classes().size(), (*cls)->fromCache() ? "loaded from the cache" : "compiled", (*cls)->compileSeconds(),
+                 (*cls)->streamStateBytes(), (*cls)->hsStreamBytes(), (*cls)->streamStateBytes() - (*cls)->hsStreamBytes(),
+                 sizeof(datapolicy::TcpReassembler));
   auto sc = Scanner::create(*cls);
   if (!sc) {
     std::fprintf(stderr, "goldgatectl: classify: %s\n", sc.error().message.c_str());

@@ -16,7 +16,7 @@ namespace goldgate::datapolicy {
 namespace {
 
 constexpr unsigned kKeywordBit = 1u << 30;
-constexpr uint32_t kMaxHistory = 128;
+constexpr uint32_t kMaxHistory = 80;  // longest value read back (validated classes need far less)
 constexpr size_t kExactHashBytes = 16;
 constexpr size_t kMaxPending = 16;
 
@@ -51,10 +51,33 @@ bool tokenByte(const DataClass& d, uint8_t c) {
     case Validator::kAba:
     case Validator::kNhs: return isDigit(c) || c == ' ' || c == '-';
     case Validator::kIban: return isAlnum(c) || c == ' ';
-    case Validator::kEntropy: return isAlnum(c) || c == '_' || c == '-' || c == '+' || c == '/' || c == '=';
+    case Validator::kEntropy: return isAlnum(c) || c == '_' || c == '-';
     case Validator::kNone: break;
   }
   return isAlnum(c) || std::strchr("._%+-@:/=", c) != nullptr;
+}
+
+bool numeric(const DataClass& d) {
+  switch (d.validator) {
+    case Validator::kLuhn:
+    case Validator::kUsSsn:
+    case Validator::kVerhoeff:
+    case Validator::kAba:
+    case Validator::kNhs: return true;
+    default: return false;
+  }
+}
+bool isSep(uint8_t c) { return c == ' ' || c == '-'; }
+
+// Whether the value's run goes on past its end (then the match is a prefix of a longer value and
+// is not reported): a digit, or a separator and a digit, after a number; a letter or digit after
+// an IBAN; a token byte after a token; a letter or digit, or a joiner and one, after the rest.
+bool continues(const DataClass& d, bool have0, uint8_t c0, bool have1, uint8_t c1) {
+  if (!have0) return false;
+  if (numeric(d)) return isAlnum(c0) || (isSep(c0) && have1 && isDigit(c1));  // digits glued to letters: an identifier
+  if (d.validator == Validator::kIban) return isAlnum(c0);
+  if (d.validator == Validator::kEntropy) return tokenByte(d, c0);
+  return isAlnum(c0) || (std::strchr("._%+-@", c0) != nullptr && c0 != 0 && have1 && isAlnum(c1));
 }
 
 std::string hmac(const std::string& key, const std::string& value) {
@@ -74,6 +97,10 @@ Result<std::string> readFile(const std::string& path) {
 }
 
 }  // namespace
+
+size_t Classifier::streamStateBytes() const {
+  return stream_bytes_ + sizeof(StreamState) + classes_.size() * sizeof(StreamState::PerClass) + history_;
+}
 
 Classifier::~Classifier() {
   if (db_) hs_free_database(db_);
@@ -248,6 +275,7 @@ Result<void> Scanner::adopt(const Classifier& c) {
 void Scanner::open(StreamState& s, const Classifier* c) {
   s = StreamState{};
   s.cls = c ? c : cls_.get();
+  s.history.reserve(s.cls->history_);
   hs_open_stream(s.cls->db_, 0, &s.hs);
   s.classes.resize(s.cls->classes_.size());
 }
@@ -255,32 +283,53 @@ void Scanner::open(StreamState& s, const Classifier* c) {
 int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int, void* p) {
   auto& ctx = *static_cast<Ctx*>(p);
   StreamState& s = *ctx.s;
-  if (id & kKeywordBit) {
-    uint32_t cls = id & ~kKeywordBit;
-    s.classes[cls].last_keyword = to;
-    // Values of this class waiting for context: a keyword that starts within the window after one counts.
-    const Classifier& C = *s.cls;
-    uint64_t kwStart = to >= C.keyword_len_[cls] ? to - C.keyword_len_[cls] : 0;
-    for (auto it = s.pending.begin(); it != s.pending.end();) {
-      const DataClass& d = C.classes_[it->cls];
-      if (it->cls == cls && kwStart <= it->end + d.context_window) {
-        ctx.self->emit(s, it->cls, it->end, d.confidence_with_context, std::move(it->masked), *ctx.out);
-        it = s.pending.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return 0;
-  }
-  ctx.self->candidate(ctx, id / 256, to);
+  // Everything is handled in match order, each value once the two bytes after it are known.
+  if (s.await.size() >= 64) ctx.self->processAwait(ctx, true);  // bounded: decide with what is known
+  s.await.emplace_back(id, to);
   return 0;
+}
+
+void Scanner::keyword(Ctx& ctx, uint32_t cls, uint64_t to) {
+  StreamState& s = *ctx.s;
+  const Classifier& C = *s.cls;
+  s.classes[cls].last_keyword = to;
+  // Values of this class waiting for context: a keyword that starts within the window after one counts.
+  uint64_t kwStart = to >= C.keyword_len_[cls] ? to - C.keyword_len_[cls] : 0;
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    const DataClass& d = C.classes_[it->cls];
+    if (it->cls == cls && kwStart <= it->end + d.context_window) {
+      emit(s, it->cls, it->end, d.confidence_with_context, std::move(it->masked), *ctx.out);
+      it = s.pending.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Scanner::processAwait(Ctx& ctx, bool final) {
+  StreamState& s = *ctx.s;
+  const uint64_t known = ctx.base + ctx.len;
+  size_t i = 0;
+  for (; i < s.await.size(); ++i) {
+    auto [id, to] = s.await[i];
+    if (id & kKeywordBit) {
+      keyword(ctx, id & ~kKeywordBit, to);
+      continue;
+    }
+    if (!final && to + 2 > known) break;  // this one, and all after it, wait for more bytes
+    candidate(ctx, id / 256, to);
+  }
+  s.await.erase(s.await.begin(), s.await.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
 void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   StreamState& s = *ctx.s;
   const Classifier& C = *s.cls;
   const DataClass& d = C.classes_[cls];
-  if (s.classes[cls].last_end == to) return;  // another pattern of the class ended here already
+  if (s.classes[cls].last_end == static_cast<uint32_t>(to)) return;  // another pattern of the class ended here already
+  uint8_t n0 = 0, n1 = 0;
+  bool h0 = ctx.at(to, n0), h1 = ctx.at(to + 1, n1);
+  if (continues(d, h0, n0, h1, n1)) return;
   // The run of value bytes ending at `to`, at most max_length long.
   std::string run;
   uint64_t p = to;
@@ -299,8 +348,13 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
     for (size_t i = 0; i < run.size() && value.empty(); ++i) {
       if (!isAlnum(static_cast<uint8_t>(run[i]))) continue;
       if (i > 0 && isAlnum(static_cast<uint8_t>(run[i - 1]))) continue;
-      if (i == 0 && d.boundary != Boundary::kNone && ctx.at(p - 1, c) && (isDigit(c) || (d.boundary == Boundary::kWord && isAlnum(c))))
-        continue;
+      // The bytes before this start: a value starts where its run starts, not inside a number
+      // (a digit, or a separator after a digit, before it) or a word.
+      uint8_t b1 = 0, b2 = 0;
+      bool hb1 = i >= 1 ? (b1 = static_cast<uint8_t>(run[i - 1]), true) : ctx.at(p - 1, b1);
+      bool hb2 = i >= 2 ? (b2 = static_cast<uint8_t>(run[i - 2]), true) : (i == 1 ? ctx.at(p - 1, b2) : ctx.at(p - 2, b2));
+      if (d.boundary != Boundary::kNone && hb1 && (isDigit(b1) || (d.boundary == Boundary::kWord && isAlnum(b1)))) continue;
+      if (numeric(d) && hb1 && (isAlnum(b1) || (hb2 && isSep(b1) && isDigit(b2)))) continue;
       std::string cand = run.substr(i);
       while (!cand.empty() && !isAlnum(static_cast<uint8_t>(cand.back()))) cand.pop_back();
       if (cand.empty()) continue;
@@ -312,7 +366,7 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   }
   if (value.empty()) return;
   if (!d.ignore.empty() && d.ignore.count(normaliseValue(d, value))) return;
-  s.classes[cls].last_end = to;
+  s.classes[cls].last_end = static_cast<uint32_t>(to);
   uint64_t start = to - value.size();
   std::string masked = mask(d.validator, value);
   if (d.context_keywords.empty()) {
@@ -320,7 +374,9 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
     return;
   }
   uint64_t kw = s.classes[cls].last_keyword;
-  if (kw != UINT64_MAX && kw <= to && (kw >= start || start - kw <= d.context_window)) {
+  bool before = kw != UINT64_MAX && kw <= to && (kw >= start || start - kw <= d.context_window);
+  bool after = kw != UINT64_MAX && kw > to && kw - C.keyword_len_[cls] <= to + d.context_window;  // seen while deciding
+  if (before || after) {
     emit(s, cls, to, d.confidence_with_context, std::move(masked), *ctx.out);
     return;
   }
@@ -371,6 +427,7 @@ void Scanner::scan(StreamState& s, const uint8_t* data, size_t len, std::vector<
   if (!s.hs || len == 0) return;
   Ctx ctx{this, &s, data, len, s.offset, &out};
   hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
+  processAwait(ctx, false);
   s.offset += len;
   size_t keep = s.cls->history_;
   if (len >= keep) {
@@ -386,6 +443,7 @@ void Scanner::skip(StreamState& s, uint64_t bytes, std::vector<Finding>& out) {
   if (!s.hs) return;
   Ctx ctx{this, &s, nullptr, 0, s.offset, &out};
   hs_close_stream(s.hs, scratch_, onMatch, &ctx);
+  processAwait(ctx, true);
   resolvePending(s, 0, out, true);
   hs_open_stream(s.cls->db_, 0, &s.hs);
   s.offset += bytes;
@@ -397,6 +455,7 @@ void Scanner::close(StreamState& s, std::vector<Finding>& out) {
   if (!s.hs) return;
   Ctx ctx{this, &s, nullptr, 0, s.offset, &out};
   hs_close_stream(s.hs, scratch_, onMatch, &ctx);
+  processAwait(ctx, true);
   s.hs = nullptr;
   resolvePending(s, 0, out, true);
   s.held.clear();  // below min_count: not reported

@@ -42,6 +42,9 @@ class Classifier {
   const std::vector<DataClass>& classes() const { return classes_; }
   /// Bytes of Hyperscan stream state per flow direction.
   size_t hsStreamBytes() const { return stream_bytes_; }
+  /// All the state one flow direction carries while scanned: Hyperscan's stream, the scanner's
+  /// own (counters per class, the byte history values are read back from), excluding reassembly.
+  size_t streamStateBytes() const;
   /// Whether the database came from the cache (no compile).
   bool fromCache() const { return from_cache_; }
   double compileSeconds() const { return compile_seconds_; }
@@ -69,9 +72,9 @@ struct StreamState {
   uint64_t offset = 0;
   std::string history;  // last bytes scanned (up to the classifier's history size)
   struct PerClass {
-    uint64_t count = 0;
-    uint64_t last_end = UINT64_MAX;   // last reported value end (dedup across patterns)
-    uint64_t last_keyword = UINT64_MAX;
+    uint32_t count = 0;
+    uint32_t last_end = UINT32_MAX;     // low 32 bits of the last value end (dedup across patterns)
+    uint64_t last_keyword = UINT64_MAX; // end of the last context keyword
   };
   std::vector<PerClass> classes;
   struct Pending {  // a value waiting to see whether a context keyword follows
@@ -80,6 +83,8 @@ struct StreamState {
     std::string masked;
   };
   std::vector<Pending> pending;
+  // Match ends waiting for the two bytes after them (is the value complete, or does its run go on?).
+  std::vector<std::pair<uint32_t, uint64_t>> await;  // (Hyperscan id, match end)
   std::vector<Finding> held;  // below the class's min_count so far
   bool gap = false;
 };
@@ -111,6 +116,8 @@ class Scanner {
   struct Ctx;
   static int onMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void* ctx);
   void candidate(Ctx& ctx, uint32_t cls, uint64_t to);
+  void processAwait(Ctx& ctx, bool final);
+  void keyword(Ctx& ctx, uint32_t cls, uint64_t to);
   void emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked, std::vector<Finding>& out);
   void resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all);
   std::shared_ptr<const Classifier> cls_;

@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""Data-class benchmark (part of `make bench`):
+
+1. Inspection throughput through the real switch: TCP flows of 1,400-byte segments with text
+   payload (a small fraction carrying class values), all shipped classes on, one core, Gbit/s as
+   a ratio to the same traffic with inspection off, in the same run. Measured from the switch's
+   own busy cycles over exactly one pass of an in-memory capture (infinite_rx, --max-packets), so
+   no byte is seen twice (a replayed stream would be trimmed as retransmission and cost nothing).
+2. Stream state per flow direction and database compile time for all classes.
+3. `goldgatectl classify` over a 1 GiB text file as a ratio to `grep -c` of one literal over it.
+
+Figures merge into BUILD/bench/results.json. Usage: datapolicy.py BUILD_DIR [--repeats N] [--gib N]
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from run import Hugepages, HUGEPAGES, log, median_spread, run_switch, switch_config  # noqa: E402
+
+FLOWS = 1000
+SEGMENTS_PER_FLOW = 64
+SEG = 1400
+TARGET_GBPS = 10.0
+TARGET_STATE = 512
+
+WORDS = ("the order was shipped to the customer on monday and the invoice follows by mail please confirm "
+         "delivery address street city postcode amount total status pending approved refund basket item "
+         "quantity price discount account manager support ticket request response service update").split()
+
+
+def luhn_card(rng):
+    digits = [4, 5, 5, 6] + [rng.randrange(10) for _ in range(11)]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 0:
+            d *= 2
+            d -= 9 if d > 9 else 0
+        total += d
+    return "".join(map(str, digits)) + str((10 - total % 10) % 10)
+
+
+def text(rng, n, sensitive=0.001):
+    """About n bytes of text lines; a fraction of lines carries a card number or an email address."""
+    out = []
+    size = 0
+    while size < n:
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(6, 16)))
+        if rng.random() < sensitive:
+            line += " card %s" % luhn_card(rng) if rng.random() < 0.5 else " contact j.doe%d@example.org" % rng.randrange(1000)
+        line += " ref %d\n" % rng.randrange(10 ** 6)
+        out.append(line)
+        size += len(line)
+    return "".join(out).encode()[:n]
+
+
+def write_pcap(path, rng):
+    """FLOWS TCP flows, web 10.0.0.1 -> 198.18.x.y:80: all SYNs first (so the data that follows finds
+    its flow), then SEGMENTS_PER_FLOW data segments of SEG bytes each, round-robin over flows."""
+    src_mac, dst_mac = bytes.fromhex("020000000001"), bytes.fromhex("0200000000fe")
+    payload = text(rng, SEG * SEGMENTS_PER_FLOW * 4)
+    total_bytes = 0
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+
+        def pkt(i, seq, flags, data):
+            nonlocal total_bytes
+            dst = bytes([198, 18, i >> 8, i & 255])
+            tcp = struct.pack("!HHIIBBHHH", 40000 + i, 80, seq, 1, 5 << 4, flags, 65535, 0, 0) + data
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, bytes([10, 0, 0, 1]), dst)
+            frame = dst_mac + src_mac + b"\x08\x00" + ip + tcp
+            f.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
+            total_bytes += len(frame)
+
+        for i in range(FLOWS):
+            pkt(i, 0, 0x02, b"")
+        for s in range(SEGMENTS_PER_FLOW):
+            for i in range(FLOWS):
+                off = ((i * 7919 + s) % (len(payload) // SEG - 1)) * SEG
+                pkt(i, 1 + s * SEG, 0x18, payload[off:off + SEG])
+    return FLOWS * (SEGMENTS_PER_FLOW + 1), total_bytes
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--gib", type=float, default=1.0, help="size of the classify text file")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    binary = os.path.join(build, "dataplane", "goldgate-switch")
+    ctl = os.path.join(build, "cli", "goldgatectl")
+    classes = os.path.join(HERE, "..", "configs", "datapolicy")
+    work = tempfile.mkdtemp(prefix="gg-bench-data-")
+    rng = random.Random(11)
+    results = []
+    try:
+        # Compile time and stream state: from goldgatectl's own report (no cache: a real compile).
+        runs = []
+        for _ in range(args.repeats):
+            p = subprocess.run([ctl, "classify", "--classes", classes, "--stats", "/dev/null"], capture_output=True, text=True)
+            m = re.search(r"compiled in ([0-9.]+) s, stream state a flow direction: (\d+) bytes \(Hyperscan (\d+), scanner (\d+); "
+                          r"TCP reassembly adds (\d+)\)", p.stderr)
+            if not m:
+                sys.exit("bench: unexpected classify --stats output: %s" % p.stderr)
+            runs.append(m)
+        compile_s, _, _ = median_spread([float(m.group(1)) for m in runs])
+        state, hs, reasm = int(runs[0].group(2)), int(runs[0].group(3)), int(runs[0].group(5))
+        results.append({"name": "datapolicy_compile_seconds", "value": round(compile_s, 3), "unit": "s", "ceiling": 1.0,
+                        "ratio": round(compile_s, 3), "case": "all shipped classes into one streaming database (no cache)"})
+        results.append({"name": "datapolicy_stream_state", "value": state, "unit": "bytes/flow direction",
+                        "ceiling": TARGET_STATE, "ratio": round(state / TARGET_STATE, 3),
+                        "case": "Hyperscan %d + scanner %d; TCP reassembly adds %d; target <= %d" % (hs, state - hs, reasm, TARGET_STATE)})
+
+        # Through the switch, inspection on and off, same pcap, same run.
+        pcap = os.path.join(work, "flows.pcap")
+        npkts, nbytes = write_pcap(pcap, rng)
+        avg = nbytes / npkts
+        seg_dir = os.path.join(work, "segments")
+        os.makedirs(seg_dir)
+        with open(os.path.join(seg_dir, "s.yaml"), "w") as f:
+            f.write("segments: [{name: web, members: {vms: [web1]}}]\n"
+                    "rules: [{name: out, from: web, to: external, proto: tcp, action: allow}]\n")
+        empty = os.path.join(work, "empty.pcap")
+        with open(empty, "wb") as f:
+            f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+        vm = '{name: web, devargs: "net_pcap0,rx_pcap=%s,infinite_rx=1", vm: web1, mac: "02:00:00:00:00:01", ips: [10.0.0.1]}' % pcap
+        up = '{name: uplink, devargs: "net_pcap1,rx_pcap=%s", role: uplink}' % empty
+        gbps = {}
+        with Hugepages(HUGEPAGES) as huge:
+            for mode in ("off", "on"):
+                runs = []
+                for r in range(args.repeats):
+                    cfg = switch_config(work, "inspect-" + mode, huge.mount, [vm, up], seg_dir, 1 << 16, mbufs=262143)
+                    if mode == "on":
+                        # Zones the traffic is in none of: every finding takes its class's default (alert),
+                        # so nothing is blocked and both runs forward the same packets.
+                        with open(cfg, "a") as f:
+                            f.write("zones: [{name: payment, cidrs: [192.0.2.0/24]}, {name: internet, cidrs: [203.0.113.0/24]}]\n"
+                                    "inspection: {classes: %s}\n" % os.path.abspath(classes))
+                    s = run_switch(binary, cfg, ["--max-packets", str(npkts), "--exit-when-drained"])
+                    bad = {k: v for k, v in s["drops"].items() if v}
+                    if bad:
+                        sys.exit("bench: inspection %s: drops %s" % (mode, bad))
+                    g = s["tsc_hz"] / s["cycles_per_packet"] * avg * 8 / 1e9
+                    runs.append(g)
+                    log("  inspection %-3s run %d: %.2f Gbit/s (%.0f cycles/packet of %.0f bytes)" %
+                        (mode, r + 1, g, s["cycles_per_packet"], avg))
+                gbps[mode] = median_spread(runs)
+        on, lo, hi = gbps["on"]
+        off = gbps["off"][0]
+        results.append({"name": "inspection_gbps", "value": round(on, 2), "unit": "Gbit/s per core", "ceiling": round(off, 2),
+                        "ratio": round(on / off, 3), "spread": [round(lo, 2), round(hi, 2)],
+                        "case": "%d TCP flows of %d-byte segments, text with 0.1%% class values, all classes; ceiling: inspection off"
+                                % (FLOWS, SEG)})
+        results.append({"name": "target_inspection_gbps", "value": round(on, 2), "unit": "Gbit/s", "ceiling": TARGET_GBPS,
+                        "ratio": round(on / TARGET_GBPS, 3), "case": "target: >= 10 Gbit/s per core with inspection on"})
+
+        # goldgatectl classify over a big text file against grep -c of one literal.
+        big = os.path.join(work, "big.txt")
+        chunk = text(rng, 64 << 20)
+        with open(big, "wb") as f:
+            for _ in range(max(1, int(args.gib * 16))):
+                f.write(chunk)
+        size = os.path.getsize(big)
+        t0 = time.monotonic()
+        subprocess.run(["grep", "-c", "invoice", big], stdout=subprocess.DEVNULL, check=True)
+        grep_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        p = subprocess.run([ctl, "classify", "--classes", classes, "--text", big], stdout=subprocess.PIPE)
+        classify_s = time.monotonic() - t0
+        if p.returncode != 0:
+            sys.exit("bench: classify exited %d" % p.returncode)
+        findings = p.stdout.count(b"\n")
+        results.append({"name": "classify_gbps", "value": round(size * 8 / classify_s / 1e9, 2), "unit": "Gbit/s",
+                        "ceiling": round(size * 8 / grep_s / 1e9, 2), "ratio": round(grep_s / classify_s, 3),
+                        "case": "goldgatectl classify over %.1f GiB of text (%d findings); ceiling: grep -c of one literal"
+                                % (size / (1 << 30), findings)})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    out = os.path.join(build, "bench", "results.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    old = json.load(open(out)) if os.path.exists(out) else []
+    names = {r["name"] for r in results}
+    with open(out, "w") as f:
+        json.dump([r for r in old if r["name"] not in names] + results, f, indent=2)
+    log("")
+    for r in results:
+        log("%-28s %10s %10s %8s  %s  (%s)" % (r["name"], r["value"], r["ceiling"], r["ratio"], r["unit"], r["case"]))
+    log("results: %s" % out)
+
+
+if __name__ == "__main__":
+    main()
