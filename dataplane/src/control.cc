@@ -73,7 +73,14 @@ Result<std::string> SwitchImpl::reload() {
   // Quarantine outlives a reload; names no longer present are dropped from the set.
   if (auto r = publish(*segs, quarantined_, "reload"); !r) {
     classifier_ = previous;
-    return r.error();
+    proto::AlertEvent ev;
+    ev.set_kind("policy.reload_failed");
+    ev.set_severity(6);
+    ev.set_action("keep");
+    ev.set_policy_version(generation_);
+    ev.set_message("policy reload rejected, version " + std::to_string(generation_) + " stays in force: " + r.error().message);
+    raise(ev, "reload_failed|" + r.error().message);
+    return makeError(r.error().code, r.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
   }
   segs_ = std::move(*segs);
   return "policy version " + std::to_string(generation_) + " in force (" + std::to_string(segs_.rules.size()) +

@@ -112,7 +112,7 @@ struct Inspector::Ctx {
   std::shared_ptr<const InspectPlan> plan;  // the flow keeps the plan (and database) it started with
   Dir dir[2];
   uint8_t zone[2] = {0, 0};  // originator's zone, responder's zone
-  bool gap_reported = false;
+  bool gap_reported[2] = {false, false};
   explicit Ctx(uint32_t hold) : dir{Dir(hold), Dir(hold)} {}
 };
 
@@ -147,7 +147,7 @@ datapolicy::Scanner* Inspector::scannerFor(const datapolicy::Classifier& c) {
 Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& planPtr, int32_t pos, const uint8_t* origAddr,
                                      const uint8_t* respAddr, uint8_t family, uint8_t protocol, int dir, uint16_t origPort,
                                      uint16_t respPort, const uint8_t* payload, size_t len, uint32_t seq, bool syn,
-                                     std::vector<InspectEvent>& events) {
+                                     bool fin, std::vector<InspectEvent>& events) {
   const size_t p = static_cast<size_t>(pos);
   if (blocked_[p] == 1) return kBlock;
   if (blocked_[p] == 2) return kGapBlock;
@@ -202,6 +202,13 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
   d.out = &found;
   if (protocol == 6) d.reasm.segment(seq, syn, payload, len, d);
   else if (len) d.bytes(payload, len);
+  if (fin && !d.done) {
+    // The direction ends: what is held is given up on as a gap, and the stream is closed so that
+    // values at its very end, and values waiting for context, are decided on this packet.
+    if (protocol == 6) d.reasm.finish(d);
+    d.done = true;
+    d.sc->close(d.st, found);
+  }
   bytes_ += len;
   Verdict v = kPass;
   const uint8_t zs = c->zone[dir], zd = c->zone[dir ^ 1];
@@ -223,8 +230,8 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     events.push_back(e);
     if (a == DataAction::kBlock || a == DataAction::kRequireEncryption || a == DataAction::kQuarantine) v = kBlock;
   }
-  if (d.gap_seen && !c->gap_reported) {
-    c->gap_reported = true;
+  if (d.gap_seen && !c->gap_reported[dir]) {
+    c->gap_reported[dir] = true;
     InspectEvent e{};
     e.kind = InspectEvent::kGap;
     e.dir = static_cast<uint8_t>(dir);

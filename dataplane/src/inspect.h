@@ -53,8 +53,8 @@ struct InspectEvent {
   uint32_t confidence_pct;
   uint64_t count;
   uint64_t offset;
-  char masked[32];
-  char class_name[32];
+  char masked[48];
+  char class_name[64];
 };
 
 class Inspector {
@@ -65,10 +65,11 @@ class Inspector {
   ~Inspector();
 
   /// Inspects one packet of an allowed flow (`pos` its flow-table position, `dir` 0 from the
-  /// originator). `payload`/`len` the L4 payload; `seq`/`syn` for TCP. Appends events.
+  /// originator). `payload`/`len` the L4 payload; `seq`/`syn` for TCP; `fin`: the direction ends
+  /// here (FIN or RST), so values at its very end are decided now. Appends events.
   Verdict packet(const std::shared_ptr<const InspectPlan>& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family,
                  uint8_t protocol, int dir, uint16_t origPort, uint16_t respPort, const uint8_t* payload, size_t len,
-                 uint32_t seq, bool syn, std::vector<InspectEvent>& events);
+                 uint32_t seq, bool syn, bool fin, std::vector<InspectEvent>& events);
   /// Whether the flow at `pos` was blocked earlier (its later packets are dropped).
   bool blocked(int32_t pos) const;
   /// The flow at `pos` is gone: its inspection state goes with it.

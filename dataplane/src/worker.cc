@@ -578,10 +578,9 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
   }
   if (pm.flags & kFlagFragment) return kInspectPass;  // fragments are not reassembled for inspection
   const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
-  uint8_t linear[2048];
-  if (m->nb_segs > 1) {
-    uint32_t want = std::min<uint32_t>(rte_pktmbuf_pkt_len(m), sizeof linear);
-    data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, want, linear));
+  if (m->nb_segs > 1) {  // a chained mbuf (jumbo frame): inspect a linear copy of the whole packet
+    if (linear_.size() < rte_pktmbuf_pkt_len(m)) linear_.resize(rte_pktmbuf_pkt_len(m));
+    data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), linear_.data()));
     if (!data) return kInspectPass;
   }
   const uint8_t* l4 = data + pm.l4_offset;
@@ -590,11 +589,13 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
   size_t plen = end > pm.l4_offset + hdr ? end - pm.l4_offset - hdr : 0;
   uint32_t seq = pm.protocol == 6 ? loadBe32(l4 + 4) : 0;
   bool syn = pm.protocol == 6 && (pm.tcp_flags & kTcpSyn);
-  if (plen == 0 && !syn) return kInspectPass;
+  if (plen == 0 && !syn && !(pm.protocol == 6 && (pm.tcp_flags & (kTcpFin | kTcpRst)))) return kInspectPass;
   const bool o = f.orig_is_a;
   inspect_events_.clear();
+  const bool fin = pm.protocol == 6 && (pm.tcp_flags & (kTcpFin | kTcpRst));
   Inspector::Verdict v = inspector_->packet(pol.inspectPlan(), pos, o ? k.addr_a : k.addr_b, o ? k.addr_b : k.addr_a, k.family,
-                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, plen, seq, syn, inspect_events_);
+                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, plen, seq, syn, fin,
+                                            inspect_events_);
   for (const auto& e : inspect_events_) {
     AlertRecord a{};
     a.kind = e.kind == InspectEvent::kFinding ? AlertRecord::kDataFinding

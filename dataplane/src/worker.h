@@ -65,8 +65,8 @@ struct AlertRecord {
   uint8_t confidence_pct;
   uint32_t count;
   uint64_t offset;
-  char masked[32];
-  char class_name[32];
+  char masked[48];
+  char class_name[64];
 };
 static_assert(sizeof(AlertRecord) % 4 == 0);
 
@@ -176,6 +176,7 @@ class Worker {
   Mailbox mailbox_;
   std::unique_ptr<Inspector> inspector_;
   std::vector<InspectEvent> inspect_events_;
+  std::vector<uint8_t> linear_;  // a chained packet, copied whole for inspection
 };
 
 }  // namespace goldgate::dataplane

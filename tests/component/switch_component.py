@@ -482,7 +482,11 @@ def scenario_data_policy(binary, tmp):
     f4 = [tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41004, 443, "S"),
           tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41004, 443, "PA", b"upload TOPSECRET-PROJECT-X plans")]
     f4[1][TCP].seq = f4[0][TCP].seq + 1
-    web = [f1[0], f2[0], f3[0], f4[0]] + next_burst() + [seg1, seg2, f2[1], f3[1], f4[1]]
+    # A card number in the very last bytes of a direction, on the FIN: decided on that segment.
+    f5 = [tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41005, 443, "S"),
+          tcp(WEB, ROUTER, "10.0.0.1", out_ip, 41005, 443, "FPA", b"total due; pay with 4556 7375 8689 9855")]
+    f5[1][TCP].seq = f5[0][TCP].seq + 1
+    web = [f1[0], f2[0], f3[0], f4[0], f5[0]] + next_burst() + [seg1, seg2, f2[1], f3[1], f4[1], f5[1]]
     r = Run(binary, tmp, {"web": web}, extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
     up = r.out["uplink"]
     check(has(up, TCP, dport=443, seq=1000), "the first card segment (before the match completed) should pass")
@@ -493,6 +497,9 @@ def scenario_data_policy(binary, tmp):
     check(has(up, TCP, dport=80, flags="PA"), "the email address should pass (policy: alert)")
     check(r.drops("data_policy") >= 2, "data_policy drops = %d" % r.drops("data_policy"))
     cards = r.alerts_of("data.payment-card")
+    check(not has(up, TCP, sport=41005, flags="FPA"), "the FIN segment ending with a card number left the switch")
+    check(has(up, TCP, sport=41005, flags="RA"), "no reset in place of the FIN segment")
+    cards = [c for c in cards if c["flow"]["src_port"] == 41001]
     check(len(cards) == 1 and cards[0]["action"] == "block" and cards[0]["data_class"]["masked_sample"] == "**** **** **** 9855"
           and cards[0]["zone"] == "payment" and cards[0]["dst_zone"] == "internet",
           "want one blocked payment-card finding, payment -> internet, masked: %s" % cards)
