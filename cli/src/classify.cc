@@ -4,7 +4,9 @@
 #include "classify.h"
 
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <pcap/pcap.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -22,6 +24,7 @@
 #include "goldgate/dataplane/net_types.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/datapolicy/engine.h"
+#include "goldgate/datapolicy/exact_match.h"
 #include "goldgate/datapolicy/reassembly.h"
 
 namespace goldgate::cli {
@@ -258,6 +261,56 @@ int runClassify(const ClassifyOptions& o) {
   std::fflush(stdout);
   if (!ok) return 2;
   return pr.findings > 0 ? 0 : 1;
+}
+
+int runEdmBuild(const EdmBuildOptions& o) {
+  auto fail = [](const std::string& why) {
+    std::fprintf(stderr, "goldgatectl: datapolicy edm-build: %s\n", why.c_str());
+    return 2;
+  };
+  datapolicy::ExactMatch::Normalise norm;
+  if (o.normalise == "digits") norm = datapolicy::ExactMatch::Normalise::kDigits;
+  else if (o.normalise == "lower") norm = datapolicy::ExactMatch::Normalise::kLower;
+  else if (o.normalise == "exact") norm = datapolicy::ExactMatch::Normalise::kExact;
+  else return fail("--normalise: expected digits, lower or exact, got '" + o.normalise + "'");
+  std::string key;
+  {
+    std::ifstream in(o.key_file, std::ios::binary);
+    if (in) {
+      key.assign(std::istreambuf_iterator<char>(in), {});
+    } else if (o.new_key) {
+      unsigned char buf[32];
+      if (RAND_bytes(buf, sizeof buf) != 1) return fail("cannot draw a random key");
+      int fd = ::open(o.key_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0 || ::write(fd, buf, sizeof buf) != static_cast<ssize_t>(sizeof buf)) {
+        if (fd >= 0) ::close(fd);
+        return fail(o.key_file + ": cannot write the key: " + std::strerror(errno));
+      }
+      ::close(fd);
+      key.assign(reinterpret_cast<char*>(buf), sizeof buf);
+      std::fprintf(stderr, "goldgatectl: datapolicy edm-build: new key in %s (mode 0600); keep it with the hashes' class\n",
+                   o.key_file.c_str());
+    } else {
+      return fail(o.key_file + ": cannot read the key: " + std::strerror(errno) + " (--new-key creates one)");
+    }
+  }
+  std::ifstream in(o.csv, std::ios::binary);
+  if (!in) return fail(o.csv + ": cannot open: " + std::strerror(errno));
+  std::string csv((std::istreambuf_iterator<char>(in)), {});
+  auto built = datapolicy::buildExactMatch(csv, o.csv, o.column, norm, key);
+  if (!built) return fail(built.error().message);
+  std::string tmp = o.out + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << built->hashes;
+    if (!out) return fail(tmp + ": cannot write");
+  }
+  if (std::rename(tmp.c_str(), o.out.c_str()) != 0) return fail(o.out + ": cannot write: " + std::strerror(errno));
+  std::fprintf(stderr,
+               "goldgatectl: datapolicy edm-build: %s: %" PRIu64 " rows, %" PRIu64 " distinct values hashed, %" PRIu64
+               " duplicates, %" PRIu64 " empty -> %s\n",
+               o.csv.c_str(), built->rows, built->values, built->duplicates, built->empty, o.out.c_str());
+  return 0;
 }
 
 }  // namespace goldgate::cli

@@ -18,4 +18,16 @@ struct ClassifyOptions {
 /// Runs the classification; returns 0 when something was found, 1 when nothing was, 2 on error.
 int runClassify(const ClassifyOptions& o);
 
+struct EdmBuildOptions {
+  std::string csv;
+  std::string column;
+  std::string key_file;
+  std::string out;
+  std::string normalise = "exact";  // digits, lower, exact
+  bool new_key = false;             // create key_file (32 random bytes, mode 0600) if it does not exist
+};
+
+/// `goldgatectl datapolicy edm-build`: writes the exact-match hashes of a CSV column. 0 or 2.
+int runEdmBuild(const EdmBuildOptions& o);
+
 }  // namespace goldgate::cli

@@ -155,8 +155,21 @@ int main(int argc, char** argv) {
   classify->add_flag("--text", copts.text, "treat every input as bytes, even a capture");
   classify->add_flag("--stats", copts.stats, "print database facts (compile time, stream state size) on standard error");
 
+  auto* datapolicyCmd = app.add_subcommand("datapolicy", "data class tools");
+  datapolicyCmd->require_subcommand(1);
+  auto* edm = datapolicyCmd->add_subcommand(
+      "edm-build", "hash a CSV column of real identifiers for an exact-match class (only keyed hashes are written)");
+  cli::EdmBuildOptions eopts;
+  edm->add_option("--csv", eopts.csv, "CSV file (RFC 4180; the first row is the header)")->required();
+  edm->add_option("--column", eopts.column, "column name, or its 1-based number")->required();
+  edm->add_option("--key", eopts.key_file, "HMAC key file (at least 16 bytes)")->required();
+  edm->add_option("--out", eopts.out, "hashes file to write (exact_match.hashes in the class)")->required();
+  edm->add_option("--normalise", eopts.normalise, "digits, lower or exact (as exact_match.normalise)")->capture_default_str();
+  edm->add_flag("--new-key", eopts.new_key, "create the key file (32 random bytes, mode 0600) if it does not exist");
+
   CLI11_PARSE(app, argc, argv);
   if (*classify) return cli::runClassify(copts);
+  if (*edm) return cli::runEdmBuild(eopts);
 
   proto::Request req;
   if (*status) {

@@ -9,6 +9,7 @@
 
 #include "goldgate/datapolicy/classes.h"
 #include "goldgate/datapolicy/engine.h"
+#include "goldgate/datapolicy/exact_match.h"
 #include "goldgate/datapolicy/reassembly.h"
 #include "temp_dir.h"
 
@@ -207,4 +208,38 @@ TEST_CASE("sequence numbers wrap around") {
   seg(r, c, 4, "ijkl");
   seg(r, c, 0, "efgh");
   CHECK(c.got == "abcdefghijkl");
+}
+
+TEST_CASE("exact data match: a CSV column becomes keyed hashes; only listed identifiers are found") {
+  TempDir t;
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  std::string csv = "id,name,\"note, with comma\"\nC-100234,Ada,\"said \"\"hi\"\"\"\nc-100777,Bob,x\nC-100234,Ada,dup\n,Nobody,x\n";
+  auto built = buildExactMatch(csv, "customers.csv", "id", ExactMatch::Normalise::kLower, key);
+  REQUIRE(built.has_value());
+  CHECK(built->rows == 4);
+  CHECK(built->values == 2);
+  CHECK(built->duplicates == 1);
+  CHECK(built->empty == 1);
+  CHECK(built->hashes.find("100234") == std::string::npos);  // no clear value in the file
+  CHECK(built->hashes.rfind("goldgate-edm 1\n", 0) == 0);
+  t.write("customers.edm", built->hashes);
+  t.write("edm.key", key);
+  auto d = parseClass("name: customer-id\ndetectors:\n  patterns: [{regex: '[Cc]-\\d{6}\\b'}]\n"
+                      "exact_match: {hashes: customers.edm, key_file: edm.key, normalise: lower}\n",
+                      (t.path() / "customer-id.yaml").string());
+  REQUIRE(d.has_value());
+  auto c = Classifier::build({*d});
+  INFO((c ? "" : c.error().message));
+  REQUIRE(c.has_value());
+  auto f = scanChunks(*c, {"order for C-100", "777 and for c-100234, not for C-100235."});
+  REQUIRE(f.size() == 2);
+  CHECK(f[0].offset == std::string("order for C-100777").size());
+  CHECK(f[1].cls == "customer-id");
+  // Errors name the file and line.
+  auto badCol = buildExactMatch(csv, "customers.csv", "email", ExactMatch::Normalise::kExact, key);
+  REQUIRE_FALSE(badCol.has_value());
+  CHECK(badCol.error().message.rfind("customers.csv:1: no column 'email'", 0) == 0);
+  auto badRow = buildExactMatch("a,b\n1,2\n3\n", "x.csv", "a", ExactMatch::Normalise::kExact, key);
+  REQUIRE_FALSE(badRow.has_value());
+  CHECK(badRow.error().message.rfind("x.csv:3: 1 fields, the header has 2", 0) == 0);
 }
