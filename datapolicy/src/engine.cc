@@ -115,17 +115,25 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
   std::vector<std::pair<uint32_t, int>> origin;  // per expression: class, line
   for (uint32_t i = 0; i < c->classes_.size(); ++i) {
     const DataClass& d = c->classes_[i];
-    if (d.patterns.size() > 255)
-      return makeError(Error::Code::kInvalidArgument, d.source_file + ":" + std::to_string(d.name_line) + ": more than 255 patterns");
     for (uint32_t j = 0; j < d.patterns.size(); ++j) {
       const Pattern& p = d.patterns[j];
-      exprs.push_back(p.literal ? literalRegex(p.expression) : p.expression);
+      std::string e = p.literal ? literalRegex(p.expression) : p.expression;
       unsigned f = 0;
       if (p.caseless) f |= HS_FLAG_CASELESS;
       if (p.dotall) f |= HS_FLAG_DOTALL;
       if (p.multiline) f |= HS_FLAG_MULTILINE;
+      // One expression compiled once however many classes share it (e.g. every numeric class's
+      // digit run): Hyperscan runs one automaton, and a match goes to each class's validator.
+      auto same = std::find_if(exprs.begin(), exprs.end(), [&](const std::string& x) { return x == e; });
+      size_t k = static_cast<size_t>(same - exprs.begin());
+      if (same != exprs.end() && flags[k] == f && !(ids[k] & kKeywordBit)) {
+        c->groups_[ids[k]].push_back(i);
+        continue;
+      }
+      exprs.push_back(e);
       flags.push_back(f);
-      ids.push_back(i * 256 + j);
+      ids.push_back(static_cast<unsigned>(c->groups_.size()));
+      c->groups_.push_back({i});
       origin.emplace_back(i, p.line);
     }
     uint32_t kwMax = 0;
@@ -317,7 +325,7 @@ void Scanner::processAwait(Ctx& ctx, bool final) {
       continue;
     }
     if (!final && to + 2 > known) break;  // this one, and all after it, wait for more bytes
-    candidate(ctx, id / 256, to);
+    for (uint32_t cls : s.cls->groups_[id]) candidate(ctx, cls, to);
   }
   s.await.erase(s.await.begin(), s.await.begin() + static_cast<std::ptrdiff_t>(i));
 }

@@ -63,6 +63,7 @@ class Classifier {
   std::vector<std::unordered_set<std::string>> exact_;     // per class: truncated HMACs of known values
   std::vector<std::string> exact_keys_;                     // per class: HMAC key
   std::vector<uint32_t> keyword_len_;                       // per class: longest context keyword
+  std::vector<std::vector<uint32_t>> groups_;               // per pattern id: the classes it serves
 };
 
 /// Per-direction state, owned by whoever tracks the flow; opened and closed through a Scanner.
