@@ -21,6 +21,14 @@ try() {  # try DESCRIPTION COMMAND...: runs it and says what happened
 say "Topology: web1, web2 (segment web), db1 (segment db), an outside host behind the uplink"
 gg_topology_up
 gg_write_config "$work"
+# Data classes inline: the shop's VMs form the payment zone; everything else is the internet.
+cp -r "$root/configs/datapolicy" "$work/datapolicy"
+cat >> "$work/goldgate.yaml" <<'YAML'
+zones:
+  - {name: payment, cidrs: [10.0.0.0/28], trusted: true}
+  - {name: internet, cidrs: [0.0.0.0/0]}
+inspection: {classes: datapolicy}
+YAML
 echo "  switch config:   $work/goldgate.yaml"
 echo "  segment policy:  $work/segments/shop.yaml"
 sed 's/^/    /' "$work/segments/shop.yaml"
@@ -30,7 +38,8 @@ $ctl alerts --follow --format cef > "$work/alerts.cef" 2>/dev/null &
 ip netns exec gg-db1 nc -lk 5432 >/dev/null 2>&1 &
 ip netns exec gg-db1 nc -lk 22 >/dev/null 2>&1 &
 ip netns exec gg-web1 nc -lk 8080 >/dev/null 2>&1 &
-ip netns exec gg-out nc -lk 80 >/dev/null 2>&1 &
+mkdir -p "$work/received"
+ip netns exec gg-out /usr/bin/python3 "$root/tests/e2e/upload_server.py" 10.0.0.254 80 "$work/received" 2>/dev/null &
 sleep 0.5
 
 say "Microsegments: least privilege, stateful, default deny"
@@ -64,6 +73,13 @@ echo "  - {name: broken, from: web, to: nowhere, action: allow}" >> "$work/segme
 echo "  a reload with a mistake in it is refused, and the running policy stays:"
 $ctl policy reload 2>&1 | sed 's/^/    /'
 rm "$work/segments/zz-ssh.yaml"; $ctl policy reload >/dev/null
+
+say "Data classes: card numbers may stay in the payment zone, not leave for the internet"
+printf 'order,card\n1001,4556 7375 8689 9855\n' > "$work/orders.csv"
+printf 'order,status\n1001,shipped\n' > "$work/status.csv"
+try "web1 uploads a status file to the outside" gg_in gg-web1 curl -sf -m 5 --data-binary @"$work/status.csv" http://10.0.0.254/status.csv
+try "web1 uploads card numbers to the outside (reset)" gg_in gg-web1 curl -sf -m 5 --data-binary @"$work/orders.csv" http://10.0.0.254/orders.csv
+sleep 2.2  # the alert window
 
 say "goldgatectl status"
 $ctl status | sed 's/^/  /'

@@ -80,6 +80,13 @@ bool continues(const DataClass& d, bool have0, uint8_t c0, bool have1, uint8_t c
   return isAlnum(c0) || (std::strchr("._%+-@", c0) != nullptr && c0 != 0 && have1 && isAlnum(c1));
 }
 
+// Whether `continues` needs the second byte after a value to decide, given the first.
+bool needsSecondByte(const DataClass& d, uint8_t c0) {
+  if (numeric(d)) return isSep(c0);
+  if (d.validator == Validator::kIban || d.validator == Validator::kEntropy) return false;
+  return !isAlnum(c0) && std::strchr("._%+-@", c0) != nullptr && c0 != 0;
+}
+
 std::string hmac(const std::string& key, const std::string& value) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -324,7 +331,15 @@ void Scanner::processAwait(Ctx& ctx, bool final) {
       keyword(ctx, id & ~kKeywordBit, to);
       continue;
     }
-    if (!final && to + 2 > known) break;  // this one, and all after it, wait for more bytes
+    if (!final && to + 2 > known) {
+      // Decide now unless the byte after the value could start its continuation (a separator
+      // before more digits, a joiner before more of an address): then, and all after it, wait.
+      uint8_t c0 = 0;
+      if (to + 1 > known || !ctx.at(to, c0)) break;
+      bool wait = false;
+      for (uint32_t cls : s.cls->groups_[id]) wait = wait || needsSecondByte(s.cls->classes_[cls], c0);
+      if (wait) break;
+    }
     for (uint32_t cls : s.cls->groups_[id]) candidate(ctx, cls, to);
   }
   s.await.erase(s.await.begin(), s.await.begin() + static_cast<std::ptrdiff_t>(i));
@@ -386,6 +401,12 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   bool after = kw != UINT64_MAX && kw > to && kw - C.keyword_len_[cls] <= to + d.context_window;  // seen while deciding
   if (before || after) {
     emit(s, cls, to, d.confidence_with_context, std::move(masked), *ctx.out);
+    return;
+  }
+  if (!d.context_required) {
+    // Reported at once, so that the policy acts on the segment that completes the value; a
+    // keyword after it cannot raise the confidence any more.
+    emit(s, cls, to, d.confidence, std::move(masked), *ctx.out);
     return;
   }
   if (s.pending.size() >= kMaxPending) {  // bounded: the oldest waits no longer
