@@ -147,11 +147,20 @@ void Sink::senderMain() {
     cv_.wait_for(lock, d, [&] { return wake_ || stop_.load(); });
     wake_ = false;
   };
+  // Backing off ignores new events (they only wait in the spool); only a stop cuts it short.
+  auto backOff = [&]() {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, backoff, [&] { return stop_.load(); });
+    }
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
+  };
   auto fail = [&](const std::string& why) {
     conn_->close();
     connected = false;
     sentThrough = confirmedSeq;  // resend everything the receiver has not confirmed
     setState("down", why);
+    backOff();
   };
   for (;;) {
     if (stop_.load()) {
@@ -161,12 +170,10 @@ void Sink::senderMain() {
     if (!connected) {
       if (auto r = conn_->open(); !r) {
         setState("down", r.error().message);
-        wait(backoff);
-        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
+        backOff();
         continue;
       }
       connected = true;
-      backoff = 100ms;
       reconnects_.fetch_add(1);
       setState("up", "");
     }
@@ -190,6 +197,7 @@ void Sink::senderMain() {
     if (*c > confirmedSeq) {
       confirmed_.fetch_add(spool_->confirm(*c), std::memory_order_relaxed);
       confirmedSeq = *c;
+      backoff = 100ms;  // the receiver is taking events again
     }
     if (batch.empty()) wait(conn_->idle() ? 200ms : 5ms);
   }
