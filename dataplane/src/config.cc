@@ -60,7 +60,7 @@ std::vector<ZoneConfig> parseZones(const Ctx& c, const YAML::Node& list) {
 }
 
 InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
-  c.onlyKeys(n, {"classes", "cache", "default", "segments", "ports", "max_flows", "hold_kb"});
+  c.onlyKeys(n, {"classes", "cache", "default", "segments", "ports", "max_flows", "hold_kb", "hold_total_mb"});
   InspectionConfig in;
   if (!n["classes"]) c.fail(n, "inspection: missing 'classes' (the folder of data class files)");
   in.enabled = true;
@@ -76,6 +76,7 @@ InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
   if (n["ports"]) limits(n["ports"], "inspection.ports", in.ports);
   if (n["max_flows"]) in.max_flows = static_cast<uint32_t>(c.uint(n["max_flows"], "inspection.max_flows", 1, 1u << 24));
   if (n["hold_kb"]) in.hold_bytes = static_cast<uint32_t>(c.uint(n["hold_kb"], "inspection.hold_kb", 1, 65536) << 10);
+  if (n["hold_total_mb"]) in.hold_total_bytes = c.uint(n["hold_total_mb"], "inspection.hold_total_mb", 1, 1u << 16) << 20;
   return in;
 }
 

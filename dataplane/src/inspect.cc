@@ -90,7 +90,8 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
   bool done = false;
   bool gap_seen = false;
 
-  explicit Dir(uint32_t hold) : reasm(datapolicy::ReassemblyLimits{hold, 512}) {}
+  // Segments held: enough for the byte bound filled with small segments of 256 bytes.
+  explicit Dir(uint32_t hold) : reasm(datapolicy::ReassemblyLimits{hold, std::max<uint32_t>(64, hold / 256)}) {}
   void bytes(const uint8_t* d, size_t n) override {
     if (done) return;
     size_t take = n;
@@ -116,8 +117,11 @@ struct Inspector::Ctx {
   explicit Ctx(uint32_t hold) : dir{Dir(hold), Dir(hold)} {}
 };
 
-Inspector::Inspector(uint32_t flowCapacity, uint32_t maxFlows)
-    : ctx_(flowCapacity + 1, nullptr), blocked_(flowCapacity + 1, 0), max_flows_(maxFlows ? maxFlows : flowCapacity) {}
+Inspector::Inspector(uint32_t flowCapacity, uint32_t maxFlows, uint64_t holdTotal)
+    : ctx_(flowCapacity + 1, nullptr),
+      blocked_(flowCapacity + 1, 0),
+      max_flows_(maxFlows ? maxFlows : flowCapacity),
+      hold_total_(holdTotal) {}
 
 Inspector::~Inspector() {
   for (auto* c : ctx_) delete c;
@@ -129,8 +133,10 @@ void Inspector::release(int32_t pos) {
   auto& c = ctx_[static_cast<size_t>(pos)];
   if (c) {
     std::vector<datapolicy::Finding> ignore;
-    for (auto& d : c->dir)
+    for (auto& d : c->dir) {
+      held_ -= d.reasm.heldBytes();
       if (d.st.hs) d.sc->close(d.st, ignore);
+    }
     delete c;
     c = nullptr;
     --active_;
@@ -200,12 +206,22 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
   Dir& d = c->dir[dir];
   std::vector<datapolicy::Finding> found;
   d.out = &found;
-  if (protocol == 6) d.reasm.segment(seq, syn, payload, len, d);
-  else if (len) d.bytes(payload, len);
+  if (protocol == 6) {
+    const uint64_t before = d.reasm.heldBytes();
+    d.reasm.segment(seq, syn, payload, len, d);
+    // The worker's total bound: the direction that pushed the total over gives up its holes.
+    if (held_ - before + d.reasm.heldBytes() > hold_total_) d.reasm.finish(d);
+    held_ = held_ - before + d.reasm.heldBytes();
+  } else if (len) {
+    d.bytes(payload, len);
+  }
   if (fin && !d.done) {
     // The direction ends: what is held is given up on as a gap, and the stream is closed so that
     // values at its very end, and values waiting for context, are decided on this packet.
-    if (protocol == 6) d.reasm.finish(d);
+    if (protocol == 6) {
+      held_ -= d.reasm.heldBytes();
+      d.reasm.finish(d);
+    }
     d.done = true;
     d.sc->close(d.st, found);
   }

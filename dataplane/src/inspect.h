@@ -61,7 +61,9 @@ class Inspector {
  public:
   enum Verdict { kPass, kBlock, kGapBlock };
 
-  Inspector(uint32_t flowCapacity, uint32_t maxFlows);
+  /// `holdTotal`: out-of-order bytes held across every flow of this worker; past it, the direction
+  /// that grew the total gives up its holes (an inspection gap) rather than hold more.
+  Inspector(uint32_t flowCapacity, uint32_t maxFlows, uint64_t holdTotal);
   ~Inspector();
 
   /// Inspects one packet of an allowed flow (`pos` its flow-table position, `dir` 0 from the
@@ -76,6 +78,7 @@ class Inspector {
   void release(int32_t pos);
   uint32_t active() const { return active_; }
   uint64_t bytesInspected() const { return bytes_; }
+  uint64_t heldBytes() const { return held_; }
 
  private:
   struct Dir;
@@ -87,6 +90,8 @@ class Inspector {
   std::vector<Ctx*> ctx_;
   std::vector<uint8_t> blocked_;  // per position: 1 blocked, 2 gap-blocked (kept after the context is freed)
   uint32_t max_flows_;
+  uint64_t hold_total_;
+  uint64_t held_ = 0;  // out-of-order bytes held by all contexts
   uint32_t active_ = 0;
   uint64_t bytes_ = 0;
   std::unique_ptr<datapolicy::Scanner> scanner_;

@@ -235,6 +235,7 @@ Result<void> SwitchImpl::start() {
   shared_.max_packets = opts_.max_packets;
   shared_.pool = pool_;
   shared_.inspect_max_flows = sw_.inspection.max_flows;
+  shared_.inspect_hold_total = sw_.inspection.hold_total_bytes;
   if (sw_.inspection.enabled) {
     auto c = loadClassifier();
     if (!c) return c.error();

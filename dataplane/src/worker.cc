@@ -63,7 +63,7 @@ uint16_t segOfPort(const CompiledPolicy& pol, int port) {
 
 Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows)
     : id_(id), queue_(queue), shared_(shared), flows_(std::move(flows)), fdb_(4096, shared->tsc_hz * 300) {
-  inspector_ = std::make_unique<Inspector>(flows_->capacity(), shared->inspect_max_flows);
+  inspector_ = std::make_unique<Inspector>(flows_->capacity(), shared->inspect_max_flows, shared->inspect_hold_total);
   inspect_events_.reserve(64);
 }
 

@@ -107,6 +107,7 @@ struct WorkerShared {
   bool secure = true;        // false: L2 baseline mode (no microsegments, no conntrack)
   rte_mempool* pool = nullptr;       // for the TCP resets the data policy sends
   uint32_t inspect_max_flows = 0;    // inspected flows per worker (0: the flow table's size)
+  uint64_t inspect_hold_total = 64ull << 20;  // out-of-order bytes a worker holds in all
 };
 
 class Worker {

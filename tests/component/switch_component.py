@@ -530,6 +530,26 @@ def scenario_data_policy_gap(binary, tmp):
     check(r.drops("inspection_gap") >= 1, "inspection_gap drops = %d" % r.drops("inspection_gap"))
 
 
+def scenario_data_policy_hold_total(binary, tmp):
+    """The worker's total bound on held out-of-order bytes (1 MiB here) is reached before the
+    per-direction one (4 MiB): the hole is given up as an inspection gap, which fails closed."""
+    classes = data_classes(tmp)
+    syn = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 43001, 443, "S")
+    syn[TCP].seq = 0
+    segs = [syn] + next_burst()
+    for k in range(800):  # bytes 1..1400 never sent; then 1.1 MB held behind the hole
+        s = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 43001, 443, "PA", b"y" * 1400)
+        s[TCP].seq = 1 + 1400 + 1400 * k
+        segs.append(s)
+    r = Run(binary, tmp, {"web": segs},
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s, hold_kb: 4096, hold_total_mb: 1}\n" % classes)
+    gaps = r.alerts_of("inspection.gap")
+    check(len(gaps) == 1 and gaps[0]["action"] == "block", "want one blocking inspection.gap alert: %s" % gaps)
+    check(r.drops("inspection_gap") >= 1, "inspection_gap drops = %d" % r.drops("inspection_gap"))
+    passed = len([p for p in r.out["uplink"] if TCP in p and p[TCP].flags == "PA"])
+    check(700 <= passed < 800, "%d data segments passed before the bound, want about 1 MiB's worth" % passed)
+
+
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
 
 

@@ -71,6 +71,7 @@ struct InspectionConfig {
   std::map<std::string, int64_t> ports;     // per port name (wins over the segment)
   uint32_t max_flows = 0;                   // inspected flows per worker (0 = the flow table's size)
   uint32_t hold_bytes = 256 * 1024;         // out-of-order bytes held per direction
+  uint64_t hold_total_bytes = 64ull << 20;  // out-of-order bytes held by one worker in all
 };
 
 struct SwitchConfig {
