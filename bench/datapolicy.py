@@ -26,6 +26,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from run import Hugepages, HUGEPAGES, log, median_spread, run_switch, switch_config  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "datapolicy"))
+from corpus import luhn_complete  # noqa: E402
 
 FLOWS = 1000
 SEGMENTS_PER_FLOW = 64
@@ -39,14 +41,7 @@ WORDS = ("the order was shipped to the customer on monday and the invoice follow
 
 
 def luhn_card(rng):
-    digits = [4, 5, 5, 6] + [rng.randrange(10) for _ in range(11)]
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 0:
-            d *= 2
-            d -= 9 if d > 9 else 0
-        total += d
-    return "".join(map(str, digits)) + str((10 - total % 10) % 10)
+    return luhn_complete("4556" + "".join(str(rng.randrange(10)) for _ in range(11)))
 
 
 def text(rng, n, sensitive=0.001):

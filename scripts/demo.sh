@@ -22,13 +22,7 @@ say "Topology: web1, web2 (segment web), db1 (segment db), an outside host behin
 gg_topology_up
 gg_write_config "$work"
 # Data classes inline: the shop's VMs form the payment zone; everything else is the internet.
-cp -r "$root/configs/datapolicy" "$work/datapolicy"
-cat >> "$work/goldgate.yaml" <<'YAML'
-zones:
-  - {name: payment, cidrs: [10.0.0.0/28], trusted: true}
-  - {name: internet, cidrs: [0.0.0.0/0]}
-inspection: {classes: datapolicy}
-YAML
+gg_enable_inspection "$work" "$root"
 echo "  switch config:   $work/goldgate.yaml"
 echo "  segment policy:  $work/segments/shop.yaml"
 sed 's/^/    /' "$work/segments/shop.yaml"

@@ -23,13 +23,7 @@ expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi;
 
 gg_topology_up
 gg_write_config "$work"
-cp -r "$src/configs/datapolicy" "$work/datapolicy"
-cat >> "$work/goldgate.yaml" <<'YAML'
-zones:
-  - {name: payment, cidrs: [10.0.0.0/28], trusted: true}
-  - {name: internet, cidrs: [0.0.0.0/0]}
-inspection: {classes: datapolicy}
-YAML
+gg_enable_inspection "$work" "$src"
 gg_switch_start "$work" "$bin" || exit 1
 
 mkdir -p "$work/out-recv" "$work/db-recv"
@@ -41,24 +35,19 @@ for _ in $(seq 1 50); do
 done
 
 # A customer export with card numbers (valid check digits, not published test numbers), ~200 KB.
-/usr/bin/python3 - "$work/cards.csv" "$work/clean.txt" <<'PY'
+/usr/bin/python3 - "$work/cards.csv" "$work/clean.txt" "$src/tests/datapolicy" <<'PY'
 import random, sys
+sys.path.insert(0, sys.argv[3])
+from corpus import luhn_complete
 random.seed(7)
-def luhn_complete(prefix, length):
-    digits = [int(c) for c in prefix] + [random.randrange(10) for _ in range(length - len(prefix) - 1)]
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 0:
-            d *= 2
-            d -= 9 if d > 9 else 0
-        total += d
-    return "".join(map(str, digits)) + str((10 - total % 10) % 10)
+def card(prefix, length):
+    return luhn_complete(prefix + "".join(str(random.randrange(10)) for _ in range(length - len(prefix) - 1)))
 words = "order shipped invoice customer basket delivery address street city amount total status".split()
 with open(sys.argv[1], "w") as f:
     f.write("customer,name,card,amount\n")
     for i in range(4000):
         f.write("%d,%s %s,%s,%d.%02d\n" % (10000 + i, random.choice(words), random.choice(words),
-                                             luhn_complete(random.choice(["4556", "5191", "3782"]), 16 if i % 3 else 15) if i % 50 == 0 else "n/a",
+                                             card(random.choice(["4556", "5191", "3782"]), 16 if i % 3 else 15) if i % 50 == 0 else "n/a",
                                              random.randrange(1000), random.randrange(100)))
 with open(sys.argv[2], "w") as f:
     for i in range(20000):

@@ -93,6 +93,19 @@ quarantine:
 YAML
 }
 
+# Adds data-class inspection to DIR's config: the shipped classes (copied from $2/configs), the
+# shop's VMs as the payment zone, everything else the internet.
+gg_enable_inspection() {
+  local dir=$1 root=$2
+  cp -r "$root/configs/datapolicy" "$dir/datapolicy"
+  cat >> "$dir/goldgate.yaml" <<'YAML'
+zones:
+  - {name: payment, cidrs: [10.0.0.0/28], trusted: true}
+  - {name: internet, cidrs: [0.0.0.0/0]}
+inspection: {classes: datapolicy}
+YAML
+}
+
 # Starts the switch on DIR's config in the background; waits until the control socket answers.
 gg_switch_start() {
   local dir=$1 bin=$2
