@@ -164,6 +164,96 @@ Timeouts parseTimeouts(const Ctx& c, const YAML::Node& n) {
   return t;
 }
 
+IfAddr parseIfAddr(const Ctx& c, const YAML::Node& n, const char* what, uint8_t family) {
+  std::string t = c.str(n, what);
+  auto slash = t.find('/');
+  auto ip = IpAddr::parse(t.substr(0, slash));
+  if (!ip || ip->family != family || slash == std::string::npos)
+    c.fail(n, std::string(what) + ": expected an IPv" + std::to_string(family) + " address with its prefix length, got '" + t + "'");
+  IfAddr a;
+  a.addr = *ip;
+  uint64_t len = 0;
+  auto lenText = t.substr(slash + 1);
+  auto [q, ec] = std::from_chars(lenText.data(), lenText.data() + lenText.size(), len);
+  if (ec != std::errc() || q != lenText.data() + lenText.size() || len == 0 || len > (family == 4 ? 32u : 128u))
+    c.fail(n, std::string(what) + ": bad prefix length in '" + t + "'");
+  a.length = static_cast<uint8_t>(len);
+  return a;
+}
+
+IpAddr parseHostIp(const Ctx& c, const YAML::Node& n, const char* what, uint8_t family) {
+  std::string t = c.str(n, what);
+  auto ip = IpAddr::parse(t);
+  if (!ip || (family && ip->family != family))
+    c.fail(n, std::string(what) + ": '" + t + "' is not an IPv" + (family ? std::to_string(family) : std::string("4 or IPv6")) + " address");
+  return *ip;
+}
+
+TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<ZoneConfig>& zones) {
+  c.onlyKeys(n, {"uplink", "underlay", "router", "aead", "keys", "peers"});
+  TunnelConfig t;
+  t.enabled = true;
+  t.loc = locOf(c, n);
+  if (n["uplink"]) t.uplink = c.str(n["uplink"], "tunnel.uplink");
+  if (!n["underlay"]) c.fail(n, "tunnel: missing 'underlay' (the uplink's own addresses)");
+  const auto& u = n["underlay"];
+  c.onlyKeys(u, {"ipv4", "ipv6", "gateway4", "gateway6", "mac", "mtu"});
+  if (u["ipv4"]) t.ipv4 = parseIfAddr(c, u["ipv4"], "tunnel.underlay.ipv4", 4);
+  if (u["ipv6"]) t.ipv6 = parseIfAddr(c, u["ipv6"], "tunnel.underlay.ipv6", 6);
+  if (!t.ipv4 && !t.ipv6) c.fail(u, "tunnel.underlay: give ipv4, ipv6 or both");
+  if (u["gateway4"]) t.gateway4 = parseHostIp(c, u["gateway4"], "tunnel.underlay.gateway4", 4);
+  if (u["gateway6"]) t.gateway6 = parseHostIp(c, u["gateway6"], "tunnel.underlay.gateway6", 6);
+  if (u["mac"]) {
+    auto m = MacAddr::parse(c.str(u["mac"], "tunnel.underlay.mac"));
+    if (!m || m->isMulticast()) c.fail(u["mac"], "tunnel.underlay.mac: not a unicast Ethernet address");
+    t.underlay_mac = *m;
+  }
+  if (u["mtu"]) t.mtu = static_cast<uint32_t>(c.uint(u["mtu"], "tunnel.underlay.mtu", 1280, 9000));
+  if (!n["router"]) c.fail(n, "tunnel: missing 'router' (the gateway address VMs use for zones behind peers)");
+  const auto& r = n["router"];
+  c.onlyKeys(r, {"mac", "ipv4", "ipv6"});
+  if (!r["mac"]) c.fail(r, "tunnel.router: missing 'mac'");
+  auto rm = MacAddr::parse(c.str(r["mac"], "tunnel.router.mac"));
+  if (!rm || rm->isMulticast()) c.fail(r["mac"], "tunnel.router.mac: not a unicast Ethernet address");
+  t.router_mac = *rm;
+  if (r["ipv4"]) t.router_ipv4 = parseHostIp(c, r["ipv4"], "tunnel.router.ipv4", 4);
+  if (r["ipv6"]) t.router_ipv6 = parseHostIp(c, r["ipv6"], "tunnel.router.ipv6", 6);
+  if (n["aead"]) {
+    t.aead = c.str(n["aead"], "tunnel.aead");
+    if (t.aead != "auto" && t.aead != "ipsec-mb" && t.aead != "openssl")
+      c.fail(n["aead"], "tunnel.aead: expected auto, ipsec-mb or openssl, got '" + t.aead + "'");
+  }
+  if (!n["keys"]) c.fail(n, "tunnel: missing 'keys' (the static SA file)");
+  t.key_file = c.str(n["keys"], "tunnel.keys");
+  if (!t.key_file.empty() && t.key_file[0] != '/') t.key_file = (fs::path(c.file()).parent_path() / t.key_file).string();
+  if (!n["peers"] || !n["peers"].IsSequence() || n["peers"].size() == 0)
+    c.fail(n["peers"] ? n["peers"] : n, "tunnel.peers: expected a non-empty list of peer gateways");
+  std::set<std::string> names;
+  for (const auto& pn : n["peers"]) {
+    c.onlyKeys(pn, {"name", "underlay", "zones", "labels"});
+    PeerConfig p;
+    p.loc = locOf(c, pn);
+    for (const char* k : {"name", "underlay", "zones"})
+      if (!pn[k]) c.fail(pn, std::string("peer: missing '") + k + "'");
+    p.name = c.str(pn["name"], "name");
+    if (p.name.empty() || p.name.size() > 32) c.fail(pn["name"], "peer name must be 1-32 characters");
+    if (!names.insert(p.name).second) c.fail(pn["name"], "duplicate peer '" + p.name + "'");
+    p.underlay = parseHostIp(c, pn["underlay"], "underlay", 0);
+    if ((p.underlay.family == 4 && !t.ipv4) || (p.underlay.family == 6 && !t.ipv6))
+      c.fail(pn["underlay"], "underlay: the switch has no IPv" + std::to_string(p.underlay.family) + " underlay address to reach it from");
+    p.zones = c.strList(pn["zones"], "zones");
+    for (const auto& z : p.zones) {
+      auto it = std::find_if(zones.begin(), zones.end(), [&](const ZoneConfig& x) { return x.name == z; });
+      if (it == zones.end()) c.fail(pn["zones"], "zones: no zone named '" + z + "' in 'zones'");
+      if (it->trusted) c.fail(pn["zones"], "zones: zone '" + z + "' is trusted; zones behind a peer are reached over an untrusted network");
+      p.prefixes.insert(p.prefixes.end(), it->cidrs.begin(), it->cidrs.end());
+    }
+    if (pn["labels"]) p.labels = c.strMap(pn["labels"], "labels");
+    t.peers.push_back(std::move(p));
+  }
+  return t;
+}
+
 PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
   c.onlyKeys(n, {"name", "devargs", "role", "vm", "labels", "mac", "ips"});
   PortConfig p;
@@ -205,7 +295,7 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   YAML::Node root = loadYaml(text, name);
   if (!root || root.IsNull()) c.failAt(1, "empty configuration");
   c.onlyKeys(root, {"mode", "eal", "ports", "quarantine_file", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
-                    "zones", "inspection",
+                    "zones", "inspection", "tunnel",
                     "rx_ring", "tx_ring"});
   SwitchConfig sw;
   sw.source_file = name;
@@ -268,6 +358,26 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
     sw.ports.push_back(std::move(p));
   }
   if (sw.ports.size() > 32) c.fail(root["ports"], "at most 32 ports are supported");
+  if (root["tunnel"]) {
+    sw.tunnel = parseTunnel(c, root["tunnel"], sw.zones);
+    auto& t = sw.tunnel;
+    if (t.uplink.empty()) {
+      for (const auto& p : sw.ports)
+        if (p.role == PortRole::kUplink) {
+          if (!t.uplink.empty()) c.fail(root["tunnel"], "tunnel: several uplinks; name the underlay one in 'uplink'");
+          t.uplink = p.name;
+        }
+      if (t.uplink.empty()) c.fail(root["tunnel"], "tunnel: no port has role 'uplink' to carry the underlay");
+    } else {
+      auto it = std::find_if(sw.ports.begin(), sw.ports.end(), [&](const PortConfig& p) { return p.name == t.uplink; });
+      if (it == sw.ports.end() || it->role != PortRole::kUplink)
+        c.fail(root["tunnel"]["uplink"], "tunnel.uplink: no uplink port named '" + t.uplink + "'");
+    }
+    for (const auto& p : t.peers)
+      if (names.count(p.name)) c.failAt(p.loc.line, "peer '" + p.name + "' has the name of a port (a peer is a port of its own)");
+    if (sw.ports.size() + t.peers.size() > 32)
+      c.fail(root["tunnel"], "at most 32 ports and peers together are supported");
+  }
   if (root["inspection"] && root["inspection"]["ports"])
     for (const auto& [name, limit] : sw.inspection.ports)
       if (!names.count(name)) c.fail(root["inspection"]["ports"], "inspection.ports: no port named '" + name + "'");
@@ -404,7 +514,9 @@ SegmentsConfig parseSegmentFiles(const std::vector<std::pair<std::string, std::s
           if (m["ports"]) {
             s.ports = c.strList(m["ports"], "ports");
             for (const auto& pname : s.ports) {
-              bool found = std::any_of(sw.ports.begin(), sw.ports.end(), [&](const PortConfig& p) { return p.name == pname; });
+              bool found = std::any_of(sw.ports.begin(), sw.ports.end(), [&](const PortConfig& p) { return p.name == pname; }) ||
+                           std::any_of(sw.tunnel.peers.begin(), sw.tunnel.peers.end(),
+                                       [&](const PeerConfig& p) { return p.name == pname; });
               if (!found) c.fail(m["ports"], "members.ports: no port named '" + pname + "' in " + sw.source_file);
             }
           }

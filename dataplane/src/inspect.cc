@@ -67,13 +67,15 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
         if (c.policy.gap_fails_closed && a != DataAction::kAllow) plan->gap_fails_closed[s * Z + d] = 1;
       }
   }
-  for (uint32_t p = 0; p < sw.ports.size(); ++p) {
+  for (uint32_t p = 0; p < pol.portCount(); ++p) {
+    const PortBinding& b = pol.port(static_cast<uint16_t>(p));
     int64_t limit = sw.inspection.default_limit;
     const std::string& seg = pol.segmentName(pol.portSegment(static_cast<uint16_t>(p)));
     if (auto it = sw.inspection.segments.find(seg); it != sw.inspection.segments.end()) limit = it->second;
-    if (auto it = sw.inspection.ports.find(sw.ports[p].name); it != sw.inspection.ports.end()) limit = it->second;
+    if (auto it = sw.inspection.ports.find(b.name); it != sw.inspection.ports.end()) limit = it->second;
     plan->port_limit.push_back(limit);
-    plan->port_is_uplink.push_back(sw.ports[p].role == PortRole::kUplink);
+    plan->port_is_uplink.push_back(b.role != PortRole::kVm);
+    plan->port_is_tunnel.push_back(b.role == PortRole::kTunnel);
   }
   return std::shared_ptr<const InspectPlan>(plan);
 }
@@ -113,6 +115,7 @@ struct Inspector::Ctx {
   std::shared_ptr<const InspectPlan> plan;  // the flow keeps the plan (and database) it started with
   Dir dir[2];
   uint8_t zone[2] = {0, 0};  // originator's zone, responder's zone
+  bool encrypted = false;    // the flow crosses a peer gateway's tunnel (ESP)
   bool gap_reported[2] = {false, false};
   explicit Ctx(uint32_t hold) : dir{Dir(hold), Dir(hold)} {}
 };
@@ -194,6 +197,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     c->plan = planPtr;
     c->zone[0] = zo;
     c->zone[1] = zr;
+    c->encrypted = plan.port_is_tunnel[origPort] || plan.port_is_tunnel[respPort];
     for (auto& d : c->dir) {
       d.sc = scanner_.get();
       d.limit = limit;
@@ -230,7 +234,8 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
   const uint8_t zs = c->zone[dir], zd = c->zone[dir ^ 1];
   for (const auto& f : found) {
     DataAction a = fp.actionFor(f.class_index, zs, zd);
-    if (a == DataAction::kAllow) continue;
+    // Encryption required and provided: the switch carries this flow in ESP.
+    if (a == DataAction::kAllow || (a == DataAction::kRequireEncryption && c->encrypted)) continue;
     InspectEvent e{};
     e.kind = InspectEvent::kFinding;
     e.action = static_cast<uint8_t>(a);

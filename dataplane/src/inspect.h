@@ -26,7 +26,8 @@ struct InspectPlan {
   std::vector<uint8_t> action;              // [class][src zone][dst zone] -> datapolicy::Action
   std::vector<uint8_t> gap_fails_closed;    // [src zone][dst zone]: a gap blocks the flow
   std::vector<int64_t> port_limit;          // per port: -1 off, 0 whole flow, N first N bytes a direction
-  std::vector<bool> port_is_uplink;
+  std::vector<bool> port_is_uplink;         // uplinks and tunnels: the other side's port sets the limit
+  std::vector<bool> port_is_tunnel;         // a peer gateway: what crosses it is carried in ESP
   uint32_t hold_bytes = 256 * 1024;
 
   uint32_t zoneCount() const { return static_cast<uint32_t>(zones.size()) + 1; }

@@ -232,6 +232,14 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kFlowCut: return "flow_cut";
     case DropReason::kDataPolicy: return "data_policy";
     case DropReason::kInspectionGap: return "inspection_gap";
+    case DropReason::kEspUnknownSa: return "esp_unknown_sa";
+    case DropReason::kEspReplay: return "esp_replay";
+    case DropReason::kEspAuthentication: return "esp_authentication";
+    case DropReason::kEspMalformed: return "esp_malformed";
+    case DropReason::kTunnelNoNeighbor: return "tunnel_no_neighbor";
+    case DropReason::kTunnelTooBig: return "tunnel_too_big";
+    case DropReason::kTunnelSeqExhausted: return "tunnel_seq_exhausted";
+    case DropReason::kUnderlayOther: return "underlay_other";
     case DropReason::kFragmentNoFlow: return "fragment_no_first";
     case DropReason::kIpMulticast: return "ip_multicast";
     case DropReason::kUnknownDestination: return "unknown_destination";
@@ -269,6 +277,15 @@ const char* dropReasonHelp(DropReason r) {
       return "segment carrying a data class its zones may not receive (or later packets of that reset connection)";
     case DropReason::kInspectionGap:
       return "packet of a connection whose payload could not be inspected, for a data class that fails closed";
+    case DropReason::kEspUnknownSa: return "ESP with an SPI no inbound SA has, or from an address other than its peer's";
+    case DropReason::kEspReplay: return "ESP sequence number seen before or older than the replay window (replayed or badly late)";
+    case DropReason::kEspAuthentication: return "ESP whose integrity check failed: tampered, injected, or sealed with another key";
+    case DropReason::kEspMalformed:
+      return "authentic ESP with bad padding or next header, or ECN CE on a packet whose sender does not do ECN";
+    case DropReason::kTunnelNoNeighbor: return "tunnel traffic while the underlay next hop has not answered ARP / ND yet";
+    case DropReason::kTunnelTooBig: return "packet too big for the tunnel after encapsulation; ICMP too big sent to its sender";
+    case DropReason::kTunnelSeqExhausted: return "the outbound SA ran out of sequence numbers: new keys are needed";
+    case DropReason::kUnderlayOther: return "packet to the underlay address that is neither ESP, ARP nor ND";
     case DropReason::kFragmentNoFlow: return "non-first IP fragment whose first fragment was not admitted (or came later)";
     case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";
     case DropReason::kUnknownDestination: return "unicast to a MAC the switch does not know, arriving on the uplink";

@@ -224,6 +224,12 @@ const std::string& CompiledPolicy::segmentName(uint16_t seg) const {
 
 bool CompiledPolicy::sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t* ip) const {
   const PortBinding& p = ports_[id];
+  if (p.role == PortRole::kTunnel) {
+    const IpAddr a = IpAddr::fromBytes(family, ip);
+    for (const auto& c : p.prefixes)
+      if (c.contains(a)) return true;
+    return false;
+  }
   if (p.ipv4.empty() && p.ipv6.empty()) return true;
   if (family == 4) {
     uint32_t a;
@@ -235,6 +241,31 @@ bool CompiledPolicy::sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t*
   for (const auto& b : p.ipv6)
     if (std::memcmp(b.data(), ip, 16) == 0) return true;
   return false;
+}
+
+int CompiledPolicy::tunnelPortFor(uint8_t family, const uint8_t* ip) const {
+  const IpAddr a = IpAddr::fromBytes(family, ip);
+  int best = -1, bestLen = -1;
+  for (uint32_t i = physical_ports_; i < ports_.size(); ++i)
+    for (const auto& c : ports_[i].prefixes)
+      if (c.length > bestLen && c.contains(a)) best = static_cast<int>(i), bestLen = c.length;
+  return best;
+}
+
+int CompiledPolicy::portForIp(uint8_t family, const uint8_t* ip) const {
+  for (uint32_t i = 0; i < physical_ports_; ++i) {
+    const PortBinding& b = ports_[i];
+    if (family == 4) {
+      uint32_t a;
+      std::memcpy(&a, ip, 4);
+      for (uint32_t x : b.ipv4)
+        if (x == a) return static_cast<int>(i);
+    } else {
+      for (const auto& x : b.ipv6)
+        if (std::memcmp(x.data(), ip, 16) == 0) return static_cast<int>(i);
+    }
+  }
+  return -1;
 }
 
 void CompiledPolicy::classify4(const uint8_t** keys, uint32_t* results, uint32_t n) const {
@@ -333,6 +364,28 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
       p->static_mac_port_[p->static_macs_n_++] = i;
     }
     p->ports_.push_back(std::move(b));
+  }
+  p->physical_ports_ = static_cast<uint32_t>(sw.ports.size());
+  if (sw.tunnel.enabled) {
+    p->router_mac_ = sw.tunnel.router_mac.toU64();
+    for (const auto& peer : sw.tunnel.peers) {
+      const uint16_t i = static_cast<uint16_t>(p->ports_.size());
+      PortBinding b;
+      b.name = peer.name;
+      b.role = PortRole::kTunnel;
+      b.mac = p->router_mac_;  // decapsulated packets carry the router's MAC as their source
+      b.prefixes = peer.prefixes;
+      // A peer is "external" unless a segment claims it by name or labels.
+      b.segment = kSegExternal;
+      for (const auto& s : segs.segments) {
+        if (std::find(s.ports.begin(), s.ports.end(), peer.name) != s.ports.end() || labelsMatch(s.labels, peer.labels)) {
+          b.segment = segId[s.name];
+          break;
+        }
+      }
+      p->seg_of_port_[i] = b.segment;
+      p->ports_.push_back(std::move(b));
+    }
   }
 
   // Rules: id 0 = default deny; configured rules 1..n in priority order; quarantine allowances after.

@@ -236,6 +236,25 @@ Result<void> SwitchImpl::start() {
   shared_.pool = pool_;
   shared_.inspect_max_flows = sw_.inspection.max_flows;
   shared_.inspect_hold_total = sw_.inspection.hold_total_bytes;
+  if (sw_.tunnel.enabled) {
+    auto sas = crypto::loadStaticSas(sw_.tunnel.key_file);
+    if (!sas) return makeError(sas.error().code, "tunnel.keys: " + sas.error().message);
+    uint16_t up = 0;
+    for (uint16_t p = 0; p < sw_.ports.size(); ++p)
+      if (sw_.ports[p].name == sw_.tunnel.uplink) up = p;
+    rte_ether_addr mac{};
+    rte_eth_macaddr_get(port_ids_[up], &mac);
+    uint64_t m = 0;
+    for (uint8_t b : mac.addr_bytes) m = (m << 8) | b;
+    auto t = Tunnel::create(sw_, *sas, static_cast<uint32_t>(worker_lcores_.size()), up, m,
+                            static_cast<uint16_t>(sw_.ports.size()));
+    if (!t) return t.error();
+    tunnel_ = std::move(*t);
+    shared_.tunnel = tunnel_.get();
+    std::fprintf(stderr, "goldgate-switch: %u peer gateway(s); AES-256-GCM on %s%s\n", tunnel_->peerCount(),
+                 crypto::aeadEngineName(tunnel_->engine()),
+                 tunnel_->engine() == crypto::AeadEngine::kIpsecMb ? (std::string(" (") + crypto::ipsecMbArch() + ")").c_str() : "");
+  }
   if (sw_.inspection.enabled) {
     auto c = loadClassifier();
     if (!c) return c.error();
@@ -472,6 +491,9 @@ void SwitchImpl::drainAlerts() {
         ev.set_port(sw_.ports[a.port].name);
         ev.set_vm(sw_.ports[a.port].vm);
         if (pol && a.port < pol->portCount()) ev.set_segment(pol->segmentName(pol->portSegment(a.port)));
+      } else if (pol && a.port < pol->portCount()) {  // a peer gateway's port
+        ev.set_port(pol->port(a.port).name);
+        ev.set_segment(pol->segmentName(pol->portSegment(a.port)));
       }
       auto* fl = ev.mutable_flow();
       if (a.family) {
@@ -584,6 +606,18 @@ void SwitchImpl::drainAlerts() {
                                  r.error().message.c_str());
             pol = policy_.load(std::memory_order_acquire);  // the quarantine published a new policy
           }
+          break;
+        }
+        case AlertRecord::kTunnelDrop: {
+          auto why = static_cast<DropReason>(a.rule);
+          ev.set_kind(std::string("tunnel.") + dropReasonName(why));
+          ev.set_severity(why == DropReason::kEspMalformed ? 5 : 7);
+          ev.set_action("drop");
+          ev.set_rule("esp");
+          ev.clear_flow();
+          ev.set_message(std::string(dropReasonHelp(why)) + ": " + std::to_string(a.count) + " packet(s) from " +
+                         IpAddr::fromBytes(a.family, a.src).toString() + " on the underlay");
+          key = ev.kind() + "|" + IpAddr::fromBytes(a.family, a.src).toString();
           break;
         }
         default: continue;

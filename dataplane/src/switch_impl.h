@@ -81,6 +81,7 @@ class SwitchImpl {
   std::atomic<const CompiledPolicy*> policy_{nullptr};
   uint64_t generation_ = 0;
   WorkerShared shared_;
+  std::unique_ptr<Tunnel> tunnel_;  // ESP tunnels to peers (null: none configured)
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> workers_stop_{false};

@@ -100,6 +100,10 @@ void Worker::flood(uint32_t mask, rte_mbuf* m) {
 }
 
 void Worker::flushTx() {
+  if (shared_->tunnel) {
+    const uint32_t first = static_cast<uint32_t>(shared_->ports.size());
+    for (uint32_t p = first; p < first + shared_->tunnel->peerCount(); ++p) sealPending(static_cast<uint16_t>(p));
+  }
   for (uint32_t p = 0; p < shared_->ports.size(); ++p) {
     TxBuffer& b = tx_[p];
     if (b.n == 0) continue;
@@ -162,8 +166,11 @@ void Worker::alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, 
   enqueueAlert(a);
 }
 
-int Worker::outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now) {
+int Worker::outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now, uint8_t family,
+                       const uint8_t* dstIp) {
   uint64_t mac = macOf(dstMac);
+  // To the router: routed by destination address into the tunnel of the peer whose zone holds it.
+  if (mac == pol.routerMac() && mac) return dstIp ? pol.tunnelPortFor(family, dstIp) : -1;
   int out = pol.staticPortForMac(mac);
   if (out >= 0) return out;
   out = fdb_.lookup(mac, now);
@@ -260,6 +267,7 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   uint32_t nlater = 0;
   uint64_t rxBytes = 0;
   const bool inUplink = pol.isUplink(in);
+  const bool inUnderlay = shared_->tunnel && in == shared_->tunnel->uplink();
   const PortBinding& bind = pol.port(in);
   const uint32_t allPorts = (shared_->ports.size() >= 32 ? ~0u : (1u << shared_->ports.size()) - 1);
   const uint32_t floodMask = kSecure ? pol.floodMask(in) : allPorts & ~(1u << in);
@@ -283,6 +291,10 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     DropReason r = parsePacket(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), &pm);
     if (r != DropReason::kNone) {
       drop(m, r, in);
+      pkts[i] = nullptr;
+      continue;
+    }
+    if (inUnderlay && underlayInput(m, pm, now)) {
       pkts[i] = nullptr;
       continue;
     }
@@ -314,6 +326,11 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       }
     }
     if (pm.flags & (kFlagArp | kFlagNd)) {
+      // The router address and addresses behind peers are answered by the switch itself.
+      if (shared_->tunnel && !inUplink && answerForRouter(pol, m, pm, in)) {
+        pkts[i] = nullptr;
+        continue;
+      }
       // Address resolution: flooded or forwarded only toward ports the sender may reach.
       if (pm.dst_mac[0] & 1) {
         flood(floodMask, m);
@@ -372,6 +389,7 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   bump(stats_.ports[in].rx_packets, n);
   bump(stats_.ports[in].rx_bytes, rxBytes);
   if (nkeys) processFlows(pol, in, pkts, meta, keys, keyPtrs, keyIdx, srcIsA, out, nkeys, related, now);
+  if (n_esp_in_) openPending(pol, now);  // ESP from peers: opened, then switched as from the peer's port
 
   // Pass 5: later fragments follow the verdict of their first fragment.
   for (uint32_t x = 0; x < nlater; ++x) {
@@ -479,7 +497,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         pkts[i] = nullptr;
         continue;
       }
-      int o = outPortFor(pol, pm.dst_mac, in, now);
+      int o = outPortFor(pol, pm.dst_mac, in, now, pm.family, pm.dst_ip);
       if (o < 0 || o == in) {
         drop(pkts[i], o < 0 ? DropReason::kUnknownDestination : DropReason::kHairpin, in);
         pkts[i] = nullptr;
@@ -723,6 +741,7 @@ void Worker::loop() {
   uint64_t received = 0;
   const uint64_t maxPackets = shared_->max_packets ? shared_->max_packets : UINT64_MAX;
   const uint32_t nports = static_cast<uint32_t>(shared_->ports.size());
+  const uint32_t allPorts = nports + (shared_->tunnel ? shared_->tunnel->peerCount() : 0);
   while (!shared_->stop->load(std::memory_order_relaxed)) {
     const CompiledPolicy* pol = shared_->policy->load(std::memory_order_acquire);
     uint64_t start = rte_rdtsc();
@@ -743,7 +762,7 @@ void Worker::loop() {
           drop_local_[r] = 0;
         }
       }
-      for (uint32_t p = 0; p < nports; ++p) {
+      for (uint32_t p = 0; p < allPorts; ++p) {
         if (port_drop_local_[p]) {
           bump(stats_.ports[p].drops, port_drop_local_[p]);
           port_drop_local_[p] = 0;
@@ -755,6 +774,7 @@ void Worker::loop() {
       ++idle;
     }
     if (kSecure && ++iteration % kAgeEvery == 0) age(*pol, start, kAgeBudget);
+    if (kSecure && shared_->tunnel && id_ == 0) resolveNextHops(start);
     serveMailbox();
     stats_.flows_active.store(flows_->count(), std::memory_order_relaxed);
     stats_.idle_streak.store(idle, std::memory_order_relaxed);
@@ -765,6 +785,7 @@ void Worker::loop() {
 }
 
 template void Worker::loop<true>();
+template void Worker::processBurst<true>(const CompiledPolicy&, uint16_t, rte_mbuf**, uint32_t, uint64_t);
 template void Worker::loop<false>();
 
 }  // namespace goldgate::dataplane

@@ -10,6 +10,7 @@
 #include "goldgate/dataplane/policy.h"
 #include "inspect.h"
 #include "mac_table.h"
+#include "tunnel.h"
 
 struct rte_mbuf;
 struct rte_ring;
@@ -45,7 +46,7 @@ struct alignas(64) WorkerStats {
 /// An alert raised on the packet path, carried to the control thread over a ring.
 struct AlertRecord {
   enum Kind : uint8_t { kDeny, kAllowLog, kFlowTableFull, kSpoofMac, kSpoofIp, kFlowCut, kDataFinding, kInspectionGap,
-                        kInspectionOverload };
+                        kInspectionOverload, kTunnelDrop /* ESP refused on the underlay: rule = DropReason */ };
   uint8_t kind;
   uint8_t family;
   uint8_t protocol;
@@ -108,6 +109,7 @@ struct WorkerShared {
   rte_mempool* pool = nullptr;       // for the TCP resets the data policy sends
   uint32_t inspect_max_flows = 0;    // inspected flows per worker (0: the flow table's size)
   uint64_t inspect_hold_total = 64ull << 20;  // out-of-order bytes a worker holds in all
+  Tunnel* tunnel = nullptr;          // ESP tunnels to peer gateways (null: none configured)
 };
 
 class Worker {
@@ -149,7 +151,18 @@ class Worker {
   void alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uint32_t rule, uint64_t gen);
   void enqueueAlert(const AlertRecord& a);
   void alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, uint64_t gen);
-  int outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now);
+  int outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now, uint8_t family = 0,
+                 const uint8_t* dstIp = nullptr);
+  // Tunnels (worker_tunnel.cc).
+  bool underlayInput(rte_mbuf* m, const PacketMeta& pm, uint64_t now);  // true: taken (ARP/ND/ESP to us)
+  void openPending(const CompiledPolicy& pol, uint64_t now);             // ESP collected by underlayInput
+  bool answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const PacketMeta& pm, uint16_t in);
+  void sealPending(uint16_t port);       // seals what waits for peer `port` and queues it on the uplink
+  void sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port);
+  void sendTooBig(rte_mbuf* m, uint32_t mtu);
+  void resolveNextHops(uint64_t now);
+  void tunnelAlert(DropReason why, const uint8_t* outer, uint8_t family, uint64_t now);
+  void learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac, uint64_t now);
   FragEntry& fragSlot(const PacketMeta& m);
   // Payload inspection of a packet of an allowed flow: it passes, was dropped, or was rewritten
   // into a RST toward its receiver (the data policy blocked the flow; the sender is reset too).
@@ -178,6 +191,11 @@ class Worker {
   std::unique_ptr<Inspector> inspector_;
   std::vector<InspectEvent> inspect_events_;
   std::vector<uint8_t> linear_;  // a chained packet, copied whole for inspection
+  rte_mbuf* esp_in_[kBurst];     // ESP to the underlay address, opened after the burst's parse
+  uint32_t n_esp_in_ = 0;
+  uint64_t next_resolve_tsc_ = 0;
+  uint64_t tunnel_alert_tsc_[static_cast<int>(DropReason::kCount)] = {};
+  uint32_t tunnel_alert_suppressed_[static_cast<int>(DropReason::kCount)] = {};
 };
 
 }  // namespace goldgate::dataplane

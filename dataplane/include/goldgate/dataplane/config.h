@@ -21,7 +21,7 @@ struct SourceLoc {
   std::string str() const { return file + ":" + std::to_string(line); }
 };
 
-enum class PortRole : uint8_t { kVm, kUplink };
+enum class PortRole : uint8_t { kVm, kUplink, kTunnel };  // kTunnel: a peer gateway (tunnel.peers)
 
 struct PortConfig {
   std::string name;
@@ -74,6 +74,41 @@ struct InspectionConfig {
   uint64_t hold_total_bytes = 64ull << 20;  // out-of-order bytes held by one worker in all
 };
 
+/// An address with its prefix length on a link ("192.0.2.1/24"): host bits may be set.
+struct IfAddr {
+  IpAddr addr;
+  uint8_t length = 0;
+};
+
+/// A peer gateway across the untrusted underlay (goldgate.yaml `tunnel.peers`). Inside the switch
+/// it is a port of its own (role kTunnel, after the physical ports): segments name it like a
+/// port, and what it sends must come from the zones behind it.
+struct PeerConfig {
+  std::string name;
+  IpAddr underlay;                            // its underlay address (the outer destination)
+  std::vector<std::string> zones;             // zones behind it (names in `zones`)
+  std::vector<Cidr> prefixes;                 // ... resolved to their prefixes
+  std::map<std::string, std::string> labels;  // for segment membership
+  SourceLoc loc;
+};
+
+/// ESP tunnels between gateways (goldgate.yaml `tunnel`): flows toward a zone behind a peer are
+/// sealed with AES-256-GCM and sent over the uplink's underlay address.
+struct TunnelConfig {
+  bool enabled = false;
+  std::string uplink;                  // port name of the underlay link
+  std::optional<MacAddr> underlay_mac; // source MAC on the underlay (default: the uplink's own)
+  std::optional<IfAddr> ipv4, ipv6;    // the uplink's underlay addresses
+  std::optional<IpAddr> gateway4, gateway6;  // next hops toward peers outside those prefixes
+  uint32_t mtu = 1500;                 // underlay MTU (outer packet, IP header included)
+  MacAddr router_mac;                  // the gateway VMs use for zones behind peers
+  std::optional<IpAddr> router_ipv4, router_ipv6;
+  std::string aead = "auto";           // auto | ipsec-mb | openssl
+  std::string key_file;                // static SAs (crypto/sa_file.h), absolute or relative to the config
+  std::vector<PeerConfig> peers;
+  SourceLoc loc;
+};
+
 struct SwitchConfig {
   SwitchMode mode = SwitchMode::kSecure;
   std::vector<std::string> eal_args;
@@ -97,6 +132,7 @@ struct SwitchConfig {
   std::vector<alerts::SinkConfig> alert_sinks;              // network sinks (syslog, Kafka)
   std::vector<ZoneConfig> zones;
   InspectionConfig inspection;
+  TunnelConfig tunnel;
   std::string source_file;
 };
 

@@ -36,6 +36,14 @@ enum class DropReason : uint8_t {
   kTxFull,
   kDataPolicy,      // a data class the policy does not let through (the flow is reset)
   kInspectionGap,   // a flow whose payload could not be inspected, for a class that fails closed
+  kEspUnknownSa,    // ESP to the underlay address with an SPI no inbound SA has (or from the wrong peer)
+  kEspReplay,       // ESP sequence number already seen or older than the replay window
+  kEspAuthentication,  // ESP whose ICV does not verify: tampered, injected, or the wrong key
+  kEspMalformed,    // authentic ESP with bad padding, next header or inner packet, or CE on a non-ECN packet
+  kTunnelNoNeighbor,   // a tunnel's next hop on the underlay has not answered ARP / ND yet
+  kTunnelTooBig,    // too big for the tunnel after encapsulation (ICMP "too big" sent back)
+  kTunnelSeqExhausted, // the outbound SA has used its whole sequence space (a rekey is overdue)
+  kUnderlayOther,   // to the underlay address but neither ESP, ARP nor ND
   kCount
 };
 

@@ -72,6 +72,7 @@ struct PortBinding {
   uint64_t mac = 0;          // bound MAC as 48-bit integer; 0 = unbound
   std::vector<uint32_t> ipv4;  // wire-order bytes packed as in memory
   std::vector<std::array<uint8_t, 16>> ipv6;
+  std::vector<Cidr> prefixes;  // kTunnel: the zones behind the peer (inner sources must be inside)
 };
 
 struct InspectPlan;
@@ -105,8 +106,19 @@ class CompiledPolicy {
       if (static_macs_[i] == mac) return static_mac_port_[i];
     return -1;
   }
-  /// True when `ip` (4 or 16 wire bytes) is one of the port's bound addresses (or the port binds none).
+  /// True when `ip` (4 or 16 wire bytes) is one of the port's bound addresses (or the port binds none);
+  /// for a tunnel port, when it lies in a zone behind the peer.
   bool sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t* ip) const;
+
+  /// Tunnels: ports after the physical ones are peers (tunnel.peers, in order).
+  uint32_t physicalPorts() const { return physical_ports_; }
+  bool isTunnel(uint16_t id) const { return id >= physical_ports_ && id < ports_.size(); }
+  /// The gateway MAC VMs send to for zones behind peers (48-bit integer; 0 = no tunnels).
+  uint64_t routerMac() const { return router_mac_; }
+  /// The tunnel port whose zones hold `ip` (longest prefix), or -1.
+  int tunnelPortFor(uint8_t family, const uint8_t* ip) const;
+  /// The VM port bound to `ip`, or -1 (for packets out of a tunnel, which carry no Ethernet header).
+  int portForIp(uint8_t family, const uint8_t* ip) const;
 
   /// Classifies `n` keys; results[i] = rule id (1-based), 0 = no rule (default deny). Hot path.
   void classify4(const uint8_t** keys, uint32_t* results, uint32_t n) const;
@@ -138,6 +150,8 @@ class CompiledPolicy {
   uint64_t generation_ = 0;
   std::shared_ptr<const InspectPlan> inspect_;
   std::vector<PortBinding> ports_;
+  uint32_t physical_ports_ = 0;
+  uint64_t router_mac_ = 0;
   uint16_t seg_of_port_[kMaxPorts] = {};
   uint32_t flood_mask_[kMaxPorts] = {};
   uint32_t uplink_mask_ = 0;
