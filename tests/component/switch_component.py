@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 
-from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NS, IPv6,
-                       IPv6ExtHdrFragment, Raw, fragment, rdpcap, wrpcap)
+from scapy.all import (ARP, ESP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NS, IPv6,
+                       IPv6ExtHdrFragment, Raw, defragment, fragment, rdpcap, wrpcap)
+from scapy.layers.ipsec import SecurityAssociation
 
 WEB = "02:00:00:00:00:01"
 DB = "02:00:00:00:00:02"
@@ -548,6 +549,118 @@ def scenario_data_policy_hold_total(binary, tmp):
     check(r.drops("inspection_gap") >= 1, "inspection_gap drops = %d" % r.drops("inspection_gap"))
     passed = len([p for p in r.out["uplink"] if TCP in p and p[TCP].flags == "PA"])
     check(700 <= passed < 800, "%d data segments passed before the bound, want about 1 MiB's worth" % passed)
+
+
+# --------------------------------------------------------------------------- ESP tunnels
+
+TUN_ROUTER = "02:00:00:00:0a:fe"    # the switch's router MAC toward VMs (tunnel.router.mac)
+PEER_MAC = "02:00:00:00:0b:02"      # the peer gateway on the underlay
+UNDERLAY_ME, UNDERLAY_PEER = "192.0.2.1", "192.0.2.2"
+KEY_OUT = bytes(range(32)) + bytes.fromhex("cafebabe")          # our outbound = the peer's inbound
+KEY_IN = bytes(range(100, 132)) + bytes.fromhex("0badf00d")     # the peer's outbound = our inbound
+
+
+def tunnel_yaml(tmp, mtu=1500):
+    sa = os.path.join(tmp, "sa.yaml")
+    with open(sa, "w") as f:
+        f.write("sas:\n  - {peer: site-b, direction: out, spi: 0x1001, key: 0x%s}\n"
+                "  - {peer: site-b, direction: in, spi: 0x2001, key: 0x%s}\n" % (KEY_OUT.hex(), KEY_IN.hex()))
+    os.chmod(sa, 0o600)
+    return ("zones:\n  - {name: site-b, cidrs: [10.2.0.0/16]}\n"
+            "tunnel:\n  underlay: {ipv4: %s/24, mtu: %d}\n  router: {mac: \"%s\", ipv4: 10.0.0.254}\n"
+            "  keys: sa.yaml\n  peers:\n    - {name: site-b, underlay: %s, zones: [site-b]}\n" %
+            (UNDERLAY_ME, mtu, TUN_ROUTER, UNDERLAY_PEER))
+
+
+def filler(src_mac):
+    """32 quietly dropped packets (IP multicast) from src_mac: what follows on that port lands in a
+    later poll, after the other ports' earlier packets."""
+    return [Ether(src=src_mac, dst="01:00:5e:00:00:fb") / IP(src="10.0.0.1", dst="224.0.0.251") / UDP(sport=5353, dport=5353)] * 32
+
+
+def peer_esp(inner, seq, spi=0x2001, key=KEY_IN):
+    """ESP as the peer gateway sends it (sealed by scapy, an independent implementation)."""
+    sa = SecurityAssociation(ESP, spi=spi, crypt_algo="AES-GCM", crypt_key=key, esn_en=True,
+                             tunnel_header=IP(src=UNDERLAY_PEER, dst=UNDERLAY_ME))
+    sa.seq_num = seq
+    return Ether(src=PEER_MAC, dst="02:00:00:00:0b:01") / sa.encrypt(inner)
+
+
+def open_ours(pkt):
+    """Decrypts ESP the switch sent, with scapy and the static SA."""
+    sa = SecurityAssociation(ESP, spi=0x1001, crypt_algo="AES-GCM", crypt_key=KEY_OUT, esn_en=True,
+                             tunnel_header=IP(src=UNDERLAY_ME, dst=UNDERLAY_PEER))
+    return sa.decrypt(pkt[IP])
+
+
+def scenario_tunnel_esp(binary, tmp):
+    """ESP interop with scapy through the real switch: what the switch seals, scapy opens to the
+    same inner bytes; what scapy seals, the switch delivers; tampered, replayed, unknown-SPI and
+    out-of-zone packets are dropped and counted; ARP for the router and the underlay address is
+    answered; DF packets too big get ICMP "fragmentation needed", DF-clear ones are fragmented."""
+    syn = IP(src="10.0.0.1", dst="10.2.0.5", flags="DF") / TCP(sport=40000, dport=80, flags="S", seq=100)
+    web = [Ether(src=WEB, dst=BCAST) / ARP(op=1, hwsrc=WEB, psrc="10.0.0.1", pdst="10.0.0.254")] + filler(WEB) + \
+          [Ether(src=WEB, dst=TUN_ROUTER) / syn]
+    data = IP(src="10.0.0.1", dst="10.2.0.5", flags="DF") / TCP(sport=40000, dport=80, flags="PA", seq=101, ack=501) / \
+        Raw(b"GET / HTTP/1.1\r\n\r\n")
+    big_df = IP(src="10.0.0.1", dst="10.2.0.5", flags="DF") / TCP(sport=40000, dport=80, flags="A", seq=120, ack=501) / \
+        Raw(b"D" * 1460)
+    big = IP(src="10.0.0.1", dst="10.2.0.5", flags=0, id=777) / TCP(sport=40000, dport=80, flags="A", seq=1580, ack=501) / \
+        Raw(bytes(range(256)) * 5 + b"E" * 180)
+    web += filler(WEB) + [Ether(src=WEB, dst=TUN_ROUTER) / p for p in (data, big_df, big)]
+    synack = IP(src="10.2.0.5", dst="10.0.0.1") / TCP(sport=80, dport=40000, flags="SA", seq=500, ack=101)
+    good = peer_esp(synack, 1)
+    tampered = peer_esp(IP(src="10.2.0.5", dst="10.0.0.1") / TCP(sport=80, dport=40000, flags="A", seq=501, ack=101), 2)
+    raw = bytearray(bytes(tampered))
+    raw[-20] ^= 0x01
+    unknown = peer_esp(synack, 3, spi=0x2002)
+    spoofed = peer_esp(IP(src="10.9.9.9", dst="10.0.0.1") / TCP(sport=80, dport=40000, flags="SA"), 4)
+    uplink = [Ether(src=PEER_MAC, dst=BCAST) / ARP(op=1, hwsrc=PEER_MAC, psrc=UNDERLAY_PEER, pdst=UNDERLAY_ME),
+              Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=2, hwsrc=PEER_MAC, psrc=UNDERLAY_PEER,
+                                                               hwdst="02:00:00:00:0b:01", pdst=UNDERLAY_ME)]
+    uplink += filler(PEER_MAC) + [good, good, Ether(bytes(raw)), unknown, spoofed]
+    r = Run(binary, tmp, {"web": web, "uplink": uplink}, extra_yaml=tunnel_yaml(tmp),
+            extra_ports=(), )
+    # ARP: the router address answered to the VM, the underlay address to the peer.
+    check(has(r.out["web"], ARP, op=2, psrc="10.0.0.254", hwsrc=TUN_ROUTER), "ARP for the router address was not answered")
+    check(has(r.out["uplink"], ARP, op=2, psrc=UNDERLAY_ME, pdst=UNDERLAY_PEER), "ARP for the underlay address was not answered")
+    check(not has(r.out["db"], ARP, pdst="10.0.0.254"), "ARP for the router address was flooded to other VMs")
+    # Outbound: only ESP on the underlay, and scapy opens it to the very bytes the VM sent.
+    esp = [p for p in r.out["uplink"] if ESP in p]
+    check(not any(TCP in p for p in r.out["uplink"]), "clear TCP left on the underlay")
+    check(len(esp) >= 3, "want at least 3 ESP packets on the underlay, got %d" % len(esp))
+    check(all(p[IP].src == UNDERLAY_ME and p[IP].dst == UNDERLAY_PEER and p[Ether].dst == PEER_MAC and p[IP].flags.DF
+              for p in esp), "outer header: addresses, next-hop MAC or DF wrong")
+    seqs = [p[ESP].seq for p in esp]
+    inner = [open_ours(p) for p in esp]
+    check(bytes(inner[0]) == bytes(syn), "the SYN opened by scapy differs from what the VM sent")
+    check(bytes(inner[1]) == bytes(data), "the data segment opened by scapy differs from what the VM sent")
+    check(seqs == list(range(1, len(esp) + 1)), "ESP sequence numbers are not 1, 2, 3 …: %s" % seqs)
+    # Too big with DF: ICMP "fragmentation needed" with the tunnel's inner MTU, never sealed.
+    mtu = ((1500 - 20 - 16 - 16) & ~3) - 2
+    too_big = [p for p in r.out["web"] if ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 4]
+    check(len(too_big) == 1 and too_big[0][ICMP].nexthopmtu == mtu and too_big[0][IP].dst == "10.0.0.1"
+          and too_big[0][IP].src == "10.0.0.254", "want one ICMP frag-needed (MTU %d) from the router: %s" %
+          (mtu, [p.summary() for p in too_big]))
+    check(not any(len(bytes(p)) > 14 + 1500 for p in r.out["uplink"]), "an outer packet exceeds the underlay MTU")
+    check(r.drops("tunnel_too_big") == 1, "tunnel_too_big = %d" % r.drops("tunnel_too_big"))
+    # DF clear: fragmented before sealing; the fragments reassemble to the original.
+    frags = [p for p in inner if p[IP].id == 777]
+    check(len(frags) == 2, "want the DF-clear packet in 2 sealed fragments, got %d" % len(frags))
+    whole = defragment(frags)[0]
+    check(bytes(whole[TCP]) == bytes(big[TCP]), "the reassembled fragments differ from the original")
+    # Inbound: scapy's ESP delivered to the VM, byte for byte, once.
+    got = [p for p in r.out["web"] if TCP in p and p[TCP].flags == "SA"]
+    check(len(got) == 1, "want the peer's SYN-ACK delivered once (a replay dropped), got %d" % len(got))
+    check(bytes(got[0][IP]) == bytes(synack), "the inner packet delivered differs from what the peer sealed")
+    check(got[0][Ether].src == TUN_ROUTER and got[0][Ether].dst == WEB, "delivered with the wrong Ethernet addresses")
+    for reason, want in (("esp_replay", 1), ("esp_authentication", 1), ("esp_unknown_sa", 1), ("spoofed_ip", 1)):
+        check(r.drops(reason) == want, "%s = %d, want %d" % (reason, r.drops(reason), want))
+    kinds = {a["kind"] for a in r.alerts}
+    for k in ("tunnel.esp_replay", "tunnel.esp_authentication", "tunnel.esp_unknown_sa", "spoof.ip"):
+        check(k in kinds, "no %s alert (have %s)" % (k, sorted(kinds)))
+    spoof = r.alerts_of("spoof.ip")
+    check(spoof[0]["port"] == "site-b", "the spoofing alert does not name the peer's port: %s" % spoof[0])
 
 
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}
