@@ -230,7 +230,7 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
     c.fail(n["peers"] ? n["peers"] : n, "tunnel.peers: expected a non-empty list of peer gateways");
   std::set<std::string> names;
   for (const auto& pn : n["peers"]) {
-    c.onlyKeys(pn, {"name", "underlay", "zones", "labels"});
+    c.onlyKeys(pn, {"name", "underlay", "zones", "labels", "next_hop_mac"});
     PeerConfig p;
     p.loc = locOf(c, pn);
     for (const char* k : {"name", "underlay", "zones"})
@@ -249,6 +249,11 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
       p.prefixes.insert(p.prefixes.end(), it->cidrs.begin(), it->cidrs.end());
     }
     if (pn["labels"]) p.labels = c.strMap(pn["labels"], "labels");
+    if (pn["next_hop_mac"]) {
+      auto m = MacAddr::parse(c.str(pn["next_hop_mac"], "next_hop_mac"));
+      if (!m || m->isMulticast()) c.fail(pn["next_hop_mac"], "next_hop_mac: not a unicast Ethernet address");
+      p.next_hop_mac = *m;
+    }
     t.peers.push_back(std::move(p));
   }
   return t;

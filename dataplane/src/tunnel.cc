@@ -46,6 +46,10 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(const SwitchConfig& sw, const std
                              ") is not on the underlay link and no gateway" + (bytes == 4 ? "4" : "6") + " is set");
       std::memcpy(p->next_hop, gw->bytes.data(), 16);
     }
+    if (pc.next_hop_mac) {
+      p->next_hop_mac = pc.next_hop_mac->toU64();
+      p->static_mac = true;
+    }
     // Outer IP header, ESP header and IV, padding to 4 bytes, pad length and next header, ICV.
     const uint32_t outerIp = pc.underlay.family == 4 ? 20 : 40;
     uint32_t room = tc.mtu - outerIp - static_cast<uint32_t>(crypto::kEspPrefixLen + crypto::kEspIcvLen);

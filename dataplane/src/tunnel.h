@@ -26,6 +26,7 @@ struct TunnelPeer {
   uint8_t next_hop[16] = {}; // the address resolved on the underlay: the peer, or a gateway
   std::atomic<uint64_t> next_hop_mac{0};  // 0: not resolved yet
   std::atomic<uint64_t> resolved_tsc{0};
+  bool static_mac = false;   // next_hop_mac configured: never resolved
   // Outbound SA.
   uint32_t spi = 0;
   uint8_t salt[4] = {};

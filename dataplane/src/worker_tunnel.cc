@@ -124,7 +124,7 @@ void Worker::learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac
   const size_t alen = family == 4 ? 4 : 16;
   for (uint32_t i = 0; i < t.peerCount(); ++i) {
     TunnelPeer& p = t.peer(i);
-    if (p.family != family || std::memcmp(p.next_hop, ip, alen) != 0) continue;
+    if (p.static_mac || p.family != family || std::memcmp(p.next_hop, ip, alen) != 0) continue;
     p.next_hop_mac.store(macAt(mac), std::memory_order_relaxed);
     p.resolved_tsc.store(now, std::memory_order_relaxed);
   }
@@ -486,8 +486,8 @@ void Worker::resolveNextHops(uint64_t now) {
   Tunnel& t = *shared_->tunnel;
   for (uint32_t i = 0; i < t.peerCount(); ++i) {
     TunnelPeer& p = t.peer(i);
-    const bool fresh = p.next_hop_mac.load(std::memory_order_relaxed) &&
-                       now - p.resolved_tsc.load(std::memory_order_relaxed) < 30 * shared_->tsc_hz;
+    const bool fresh = p.static_mac || (p.next_hop_mac.load(std::memory_order_relaxed) &&
+                                        now - p.resolved_tsc.load(std::memory_order_relaxed) < 30 * shared_->tsc_hz);
     if (fresh || !shared_->pool) continue;
     rte_mbuf* r = rte_pktmbuf_alloc(shared_->pool);
     if (!r) return;

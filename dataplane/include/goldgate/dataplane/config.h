@@ -89,6 +89,7 @@ struct PeerConfig {
   std::vector<std::string> zones;             // zones behind it (names in `zones`)
   std::vector<Cidr> prefixes;                 // ... resolved to their prefixes
   std::map<std::string, std::string> labels;  // for segment membership
+  std::optional<MacAddr> next_hop_mac;        // fixed underlay next-hop MAC (no ARP / ND for it)
   SourceLoc loc;
 };
 
