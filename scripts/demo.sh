@@ -6,11 +6,12 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(cd "${1:-$root/build}" && pwd)
 source "$root/tests/e2e/lib.sh"
+source "$root/tests/e2e/tunnel_lib.sh"
 if [ "$(id -u)" -ne 0 ]; then echo "make demo needs root (network namespaces)"; exit 1; fi
 
 work=$(mktemp -d /tmp/goldgate-demo.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; gt_down' EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 try() {  # try DESCRIPTION COMMAND...: runs it and says what happened
@@ -90,4 +91,39 @@ for line in open(sys.argv[1]):
 PY
 say "The same alerts as CEF, streamed live by goldgatectl alerts --follow --format cef (first 5):"
 head -5 "$work/alerts.cef" | cut -c1-180 | sed 's/^/  /'
+say "Trusted zones across an untrusted network: two sites, two switches, ESP between them"
+{ kill $(jobs -p); wait; gg_cleanup; } 2>/dev/null
+echo "  site A 10.1.0.0/24 behind switch A (underlay 192.0.2.1), site B 10.2.0.0/24 behind switch B (192.0.2.2)"
+gt_up || exit 1
+sed -n '/^tunnel:/,$p' "$work/a/goldgate.yaml" | sed 's/^/    /'
+for _ in $(seq 1 40); do gt_in gt-a1 ping -c 1 -W 1 10.2.0.1 >/dev/null 2>&1 && break; sleep 0.25; done
+gt_in gt-under /usr/bin/python3 - "$work/underlay.pcap" 8 >/dev/null 2>&1 <<'PY' &
+import sys
+from scapy.all import sniff, wrpcap
+wrpcap(sys.argv[1], sniff(iface="br0", timeout=float(sys.argv[2])))
+PY
+sniffer=$!
+sleep 1
+mkdir -p "$work/site-b"
+gt_in gt-b1 /usr/bin/python3 "$root/tests/e2e/upload_server.py" 10.2.0.1 8080 "$work/site-b" 2>/dev/null &
+sleep 0.5
+try "site A pings site B through the tunnel" gt_in gt-a1 ping -c 2 -i 0.2 -W 1 10.2.0.1
+head -c 2000000 /dev/urandom > "$work/backup.bin"
+try "site A uploads 2 MB to site B (same SHA-256 on arrival)" test "$(gt_in gt-a1 curl -s -m 10 --data-binary @"$work/backup.bin" http://10.2.0.1:8080/backup.bin)" = "$(sha256sum "$work/backup.bin" | cut -d' ' -f1)"
+printf 'board minutes: MERGER-204711 closes in Q3\n' > "$work/nda.txt"
+try "a class that must travel encrypted, to site B" gt_in gt-a1 curl -sf -m 5 --data-binary @"$work/nda.txt" http://10.2.0.1:8080/nda.txt
+try "the same to a host reached in clear (reset)" gt_in gt-a1 curl -sf -m 5 --data-binary @"$work/nda.txt" http://10.1.0.200:8080/nda.txt
+wait $sniffer
+echo "  what an attacker on the underlay saw:"
+/usr/bin/python3 - "$work/underlay.pcap" <<'PY'
+import collections, sys
+from scapy.all import ARP, ESP, IP, rdpcap
+c = collections.Counter("ESP %s -> %s" % (p[IP].src, p[IP].dst) if ESP in p else "ARP" if ARP in p else p.summary()
+                        for p in rdpcap(sys.argv[1]))
+for k, n in c.most_common(6):
+    print("    %6d  %s" % (n, k))
+PY
+echo "  switch A:"
+gt_ctl a status | sed -n '/^PORT/,/^\(DROP REASON\|no drops\)/p' | grep -v '^\(DROP REASON\|no drops\)' | sed 's/^/    /'
+
 say "Done. The files stay in $work; the namespaces are removed."

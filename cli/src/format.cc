@@ -58,6 +58,22 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
            p.link_up() ? "up" : "down", humanCount(p.rx_packets()), humanCount(p.tx_packets()), humanCount(p.drops()),
            humanCount(p.tx_errors())});
   o << t.str() << "\n";
+  if (s.tunnels_size() > 0) {
+    Table u({"PEER", "UNDERLAY", "NEXT HOP", "SPI OUT", "SEQ OUT", "SPI IN", "SEALED", "OPENED", "AEAD"});
+    for (const auto& x : s.tunnels()) {
+      std::string in;
+      for (uint32_t spi : x.spi_in()) {
+        char b[16];
+        std::snprintf(b, sizeof b, "%s0x%x", in.empty() ? "" : ",", spi);
+        in += b;
+      }
+      char out[16];
+      std::snprintf(out, sizeof out, "0x%x", x.spi_out());
+      u.add({x.peer(), x.underlay(), x.next_hop() + " " + (x.next_hop_mac().empty() ? "(unresolved)" : x.next_hop_mac()), out,
+             std::to_string(x.seq_out()), in, humanCount(x.tx_packets()), humanCount(x.rx_packets()), x.aead()});
+    }
+    o << u.str() << "\n";
+  }
   Table d({"DROP REASON", "COUNT", "MEANING"});
   bool any = false;
   for (const auto& c : s.drops()) {

@@ -220,6 +220,44 @@ proto::StatusResponse SwitchImpl::status() const {
     rte_eth_link link{};
     if (rte_eth_link_get_nowait(port_ids_[p], &link) == 0) ps->set_link_up(link.link_status == RTE_ETH_LINK_UP);
   }
+  if (tunnel_) {
+    for (uint32_t i = 0; i < tunnel_->peerCount(); ++i) {
+      TunnelPeer& tp = tunnel_->peer(i);
+      const uint16_t port = tp.port;
+      auto* ps = s.add_ports();
+      ps->set_name(pol->port(port).name);
+      ps->set_role("tunnel");
+      ps->set_segment(pol->segmentName(pol->portSegment(port)));
+      ps->set_link_up(tp.next_hop_mac.load() != 0);
+      for (const auto& w : workers_) {
+        const auto& c = w->stats().ports[port];
+        ps->set_rx_packets(ps->rx_packets() + c.rx_packets.load());
+        ps->set_tx_packets(ps->tx_packets() + c.tx_packets.load());
+        ps->set_rx_bytes(ps->rx_bytes() + c.rx_bytes.load());
+        ps->set_tx_bytes(ps->tx_bytes() + c.tx_bytes.load());
+        ps->set_drops(ps->drops() + c.drops.load());
+      }
+      auto* t = s.add_tunnels();
+      const PeerConfig& pc = sw_.tunnel.peers[i];
+      t->set_peer(pc.name);
+      t->set_underlay(pc.underlay.toString());
+      t->set_next_hop(IpAddr::fromBytes(tp.family, tp.next_hop).toString());
+      if (uint64_t m = tp.next_hop_mac.load()) {
+        MacAddr mac;
+        for (int b = 0; b < 6; ++b) mac.bytes[static_cast<size_t>(b)] = static_cast<uint8_t>(m >> (40 - 8 * b));
+        t->set_next_hop_mac(mac.toString());
+      }
+      t->set_spi_out(tp.spi);
+      t->set_seq_out(tp.seq.load());
+      t->set_tx_packets(tp.tx_packets.load());
+      t->set_rx_packets(tp.rx_packets.load());
+      t->set_tx_bytes(tp.tx_bytes.load());
+      t->set_rx_bytes(tp.rx_bytes.load());
+      t->set_aead(std::string(crypto::aeadEngineName(tunnel_->engine())) +
+                  (tunnel_->engine() == crypto::AeadEngine::kIpsecMb ? std::string(" (") + crypto::ipsecMbArch() + ")" : ""));
+      for (uint32_t spi : tunnel_->inboundSpis(i)) t->add_spi_in(spi);
+    }
+  }
   for (int r = 1; r < static_cast<int>(DropReason::kCount); ++r) {
     uint64_t v = 0;
     for (const auto& w : workers_) v += w->stats().drops[r].load();

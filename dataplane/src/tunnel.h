@@ -67,6 +67,13 @@ class Tunnel {
     return nullptr;
   }
 
+  /// SPIs of the inbound SAs of peer `i` (control thread).
+  std::vector<uint32_t> inboundSpis(uint32_t i) const {
+    std::vector<uint32_t> out;
+    for (const auto& sa : inbound_)
+      if (sa->peer == i) out.push_back(sa->spi);
+    return out;
+  }
   uint16_t uplink() const { return uplink_; }
   uint64_t underlayMac() const { return underlay_mac_; }
   const TunnelConfig& config() const { return cfg_; }
