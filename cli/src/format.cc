@@ -59,7 +59,7 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
            humanCount(p.tx_errors())});
   o << t.str() << "\n";
   if (s.tunnels_size() > 0) {
-    Table u({"PEER", "UNDERLAY", "NEXT HOP", "SPI OUT", "SEQ OUT", "SPI IN", "SEALED", "OPENED", "AEAD"});
+    Table u({"PEER", "UNDERLAY", "NEXT HOP", "KEYS", "SPI OUT", "SEQ OUT", "SPI IN", "SEALED", "OPENED", "AEAD"});
     for (const auto& x : s.tunnels()) {
       std::string in;
       for (uint32_t spi : x.spi_in()) {
@@ -69,7 +69,8 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
       }
       char out[16];
       std::snprintf(out, sizeof out, "0x%x", x.spi_out());
-      u.add({x.peer(), x.underlay(), x.next_hop() + " " + (x.next_hop_mac().empty() ? "(unresolved)" : x.next_hop_mac()), out,
+      std::string keys = x.keys() + (x.epoch() ? " epoch " + std::to_string(x.epoch() & 0xffffffffu) : "");
+      u.add({x.peer(), x.underlay(), x.next_hop() + " " + (x.next_hop_mac().empty() ? "(unresolved)" : x.next_hop_mac()), keys, out,
              std::to_string(x.seq_out()), in, humanCount(x.tx_packets()), humanCount(x.rx_packets()), x.aead()});
     }
     o << u.str() << "\n";

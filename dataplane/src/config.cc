@@ -190,7 +190,10 @@ IpAddr parseHostIp(const Ctx& c, const YAML::Node& n, const char* what, uint8_t 
 }
 
 TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<ZoneConfig>& zones) {
-  c.onlyKeys(n, {"uplink", "underlay", "router", "aead", "keys", "peers"});
+  c.onlyKeys(n, {"uplink", "underlay", "router", "aead", "keys", "tls", "peers"});
+  auto rel = [&](const std::string& f) {
+    return f.empty() || f[0] == '/' ? f : (fs::path(c.file()).parent_path() / f).string();
+  };
   TunnelConfig t;
   t.enabled = true;
   t.loc = locOf(c, n);
@@ -223,14 +226,29 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
     if (t.aead != "auto" && t.aead != "ipsec-mb" && t.aead != "openssl")
       c.fail(n["aead"], "tunnel.aead: expected auto, ipsec-mb or openssl, got '" + t.aead + "'");
   }
-  if (!n["keys"]) c.fail(n, "tunnel: missing 'keys' (the static SA file)");
-  t.key_file = c.str(n["keys"], "tunnel.keys");
-  if (!t.key_file.empty() && t.key_file[0] != '/') t.key_file = (fs::path(c.file()).parent_path() / t.key_file).string();
+  if (n["keys"]) t.key_file = rel(c.str(n["keys"], "tunnel.keys"));
+  if (n["tls"]) {
+    const auto& tl = n["tls"];
+    c.onlyKeys(tl, {"listen", "cert", "key", "ca", "lifetime_s", "lifetime_packets", "grace_s"});
+    for (const char* k : {"listen", "cert", "key"})
+      if (!tl[k]) c.fail(tl, std::string("tunnel.tls: missing '") + k + "'");
+    t.tls.enabled = true;
+    t.tls.listen = c.str(tl["listen"], "tunnel.tls.listen");
+    if (t.tls.listen.rfind(':') == std::string::npos) c.fail(tl["listen"], "tunnel.tls.listen: expected address:port");
+    t.tls.cert = rel(c.str(tl["cert"], "tunnel.tls.cert"));
+    t.tls.key = rel(c.str(tl["key"], "tunnel.tls.key"));
+    if (tl["ca"]) t.tls.ca = rel(c.str(tl["ca"], "tunnel.tls.ca"));
+    if (tl["lifetime_s"]) t.tls.lifetime_s = static_cast<uint32_t>(c.uint(tl["lifetime_s"], "tunnel.tls.lifetime_s", 2, 86400 * 7));
+    if (tl["lifetime_packets"])
+      t.tls.lifetime_packets = c.uint(tl["lifetime_packets"], "tunnel.tls.lifetime_packets", 1000, uint64_t{1} << 62);
+    if (tl["grace_s"]) t.tls.grace_s = static_cast<uint32_t>(c.uint(tl["grace_s"], "tunnel.tls.grace_s", 1, 3600));
+    if (t.tls.grace_s >= t.tls.lifetime_s) c.fail(tl, "tunnel.tls: grace_s must be shorter than lifetime_s");
+  }
   if (!n["peers"] || !n["peers"].IsSequence() || n["peers"].size() == 0)
     c.fail(n["peers"] ? n["peers"] : n, "tunnel.peers: expected a non-empty list of peer gateways");
   std::set<std::string> names;
   for (const auto& pn : n["peers"]) {
-    c.onlyKeys(pn, {"name", "underlay", "zones", "labels", "next_hop_mac"});
+    c.onlyKeys(pn, {"name", "underlay", "zones", "labels", "next_hop_mac", "keys", "control", "pin"});
     PeerConfig p;
     p.loc = locOf(c, pn);
     for (const char* k : {"name", "underlay", "zones"})
@@ -254,6 +272,30 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
       if (!m || m->isMulticast()) c.fail(pn["next_hop_mac"], "next_hop_mac: not a unicast Ethernet address");
       p.next_hop_mac = *m;
     }
+    if (pn["keys"]) {
+      std::string k = c.str(pn["keys"], "keys");
+      if (k == "static") p.keys = PeerConfig::Keys::kStatic;
+      else if (k == "tls") p.keys = PeerConfig::Keys::kTls;
+      else c.fail(pn["keys"], "keys: expected 'static' (the key file) or 'tls' (agreed automatically), got '" + k + "'");
+    }
+    if (p.keys == PeerConfig::Keys::kTls) {
+      if (!t.tls.enabled) c.fail(pn["keys"], "keys: tls needs a 'tunnel.tls' section (certificate, key, listen address)");
+      if (!pn["control"]) c.fail(pn, "peer '" + p.name + "': keys: tls needs 'control' (address:port of its key service)");
+      p.control = c.str(pn["control"], "control");
+      if (p.control.rfind(':') == std::string::npos) c.fail(pn["control"], "control: expected address:port");
+      if (pn["pin"]) {
+        p.pin = c.str(pn["pin"], "pin");
+        if (p.pin.rfind("sha256:", 0) == 0) p.pin = p.pin.substr(7);
+        bool hex = p.pin.size() == 64 && p.pin.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+        if (!hex) c.fail(pn["pin"], "pin: expected sha256:<64 hex digits> (the SHA-256 of the peer's certificate, DER)");
+      } else if (t.tls.ca.empty()) {
+        c.fail(pn, "peer '" + p.name + "': without 'tunnel.tls.ca' every TLS peer needs a 'pin'");
+      }
+    } else if (pn["control"] || pn["pin"]) {
+      c.fail(pn, "peer '" + p.name + "': 'control' and 'pin' are for keys: tls");
+    }
+    if (p.keys == PeerConfig::Keys::kStatic && t.key_file.empty())
+      c.fail(pn, "peer '" + p.name + "' uses static keys but 'tunnel.keys' (the key file) is not set");
     t.peers.push_back(std::move(p));
   }
   return t;

@@ -247,15 +247,18 @@ proto::StatusResponse SwitchImpl::status() const {
         for (int b = 0; b < 6; ++b) mac.bytes[static_cast<size_t>(b)] = static_cast<uint8_t>(m >> (40 - 8 * b));
         t->set_next_hop_mac(mac.toString());
       }
-      t->set_spi_out(tp.spi);
-      t->set_seq_out(tp.seq.load());
+      auto out = tunnel_->outboundOf(i);
+      t->set_spi_out(out.spi);
+      t->set_seq_out(out.seq);
+      t->set_epoch(out.epoch);
+      t->set_keys(pc.keys == PeerConfig::Keys::kTls ? (out.present ? "tls" : "tls (no keys)") : "static");
       t->set_tx_packets(tp.tx_packets.load());
       t->set_rx_packets(tp.rx_packets.load());
       t->set_tx_bytes(tp.tx_bytes.load());
       t->set_rx_bytes(tp.rx_bytes.load());
       t->set_aead(std::string(crypto::aeadEngineName(tunnel_->engine())) +
                   (tunnel_->engine() == crypto::AeadEngine::kIpsecMb ? std::string(" (") + crypto::ipsecMbArch() + ")" : ""));
-      for (uint32_t spi : tunnel_->inboundSpis(i)) t->add_spi_in(spi);
+      for (const auto& [spi, epoch] : tunnel_->inboundOf(i)) t->add_spi_in(spi);
     }
   }
   for (int r = 1; r < static_cast<int>(DropReason::kCount); ++r) {

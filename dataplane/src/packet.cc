@@ -239,6 +239,7 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kTunnelNoNeighbor: return "tunnel_no_neighbor";
     case DropReason::kTunnelTooBig: return "tunnel_too_big";
     case DropReason::kTunnelSeqExhausted: return "tunnel_seq_exhausted";
+    case DropReason::kTunnelNoKeys: return "tunnel_no_keys";
     case DropReason::kUnderlayOther: return "underlay_other";
     case DropReason::kFragmentNoFlow: return "fragment_no_first";
     case DropReason::kIpMulticast: return "ip_multicast";
@@ -285,6 +286,7 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kTunnelNoNeighbor: return "tunnel traffic while the underlay next hop has not answered ARP / ND yet";
     case DropReason::kTunnelTooBig: return "packet too big for the tunnel after encapsulation; ICMP too big sent to its sender";
     case DropReason::kTunnelSeqExhausted: return "the outbound SA ran out of sequence numbers: new keys are needed";
+    case DropReason::kTunnelNoKeys: return "toward a peer without keys (key service down, or keys expired): blocked";
     case DropReason::kUnderlayOther: return "packet to the underlay address that is neither ESP, ARP nor ND";
     case DropReason::kFragmentNoFlow: return "non-first IP fragment whose first fragment was not admitted (or came later)";
     case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";

@@ -70,6 +70,7 @@ SwitchImpl::SwitchImpl(SwitchConfig sw, SegmentsConfig segs, RunOptions opts)
     : sw_(std::move(sw)), segs_(std::move(segs)), opts_(std::move(opts)) {}
 
 SwitchImpl::~SwitchImpl() {
+  key_agent_.reset();  // its threads change SAs: stopped before anything they use goes
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
     ::unlink(sw_.control_socket.c_str());
@@ -237,8 +238,12 @@ Result<void> SwitchImpl::start() {
   shared_.inspect_max_flows = sw_.inspection.max_flows;
   shared_.inspect_hold_total = sw_.inspection.hold_total_bytes;
   if (sw_.tunnel.enabled) {
-    auto sas = crypto::loadStaticSas(sw_.tunnel.key_file);
-    if (!sas) return makeError(sas.error().code, "tunnel.keys: " + sas.error().message);
+    std::vector<crypto::StaticSa> staticSas;
+    if (!sw_.tunnel.key_file.empty()) {
+      auto sas = crypto::loadStaticSas(sw_.tunnel.key_file);
+      if (!sas) return makeError(sas.error().code, "tunnel.keys: " + sas.error().message);
+      staticSas = std::move(*sas);
+    }
     uint16_t up = 0;
     for (uint16_t p = 0; p < sw_.ports.size(); ++p)
       if (sw_.ports[p].name == sw_.tunnel.uplink) up = p;
@@ -246,8 +251,9 @@ Result<void> SwitchImpl::start() {
     rte_eth_macaddr_get(port_ids_[up], &mac);
     uint64_t m = 0;
     for (uint8_t b : mac.addr_bytes) m = (m << 8) | b;
-    auto t = Tunnel::create(sw_, *sas, static_cast<uint32_t>(worker_lcores_.size()), up, m,
-                            static_cast<uint16_t>(sw_.ports.size()));
+    auto t = Tunnel::create(sw_, staticSas, static_cast<uint32_t>(worker_lcores_.size()), up, m,
+                            static_cast<uint16_t>(sw_.ports.size()),
+                            [this] { rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID); });
     if (!t) return t.error();
     tunnel_ = std::move(*t);
     shared_.tunnel = tunnel_.get();
@@ -297,6 +303,11 @@ Result<void> SwitchImpl::start() {
   if (auto r = loadQuarantine(); !r) return r;
   if (auto r = publish(segs_, quarantined_, "start-up"); !r) return r;
   if (auto r = openControlSocket(); !r) return r;
+  if (tunnel_ && sw_.tunnel.tls.enabled) {
+    auto ka = KeyAgent::start(sw_.tunnel, *tunnel_);
+    if (!ka) return ka.error();
+    key_agent_ = std::move(*ka);
+  }
   started_ = std::chrono::steady_clock::now();
   return {};
 }
@@ -479,6 +490,11 @@ void SwitchImpl::writeStats(const std::string& path) {
 void SwitchImpl::raise(proto::AlertEvent ev, const std::string& key) { alert_log_->raise(std::move(ev), key, alerts::nowNs()); }
 
 void SwitchImpl::drainAlerts() {
+  if (key_agent_)
+    for (auto& ev : key_agent_->takeEvents()) {
+      std::string key = ev.kind() + "|" + ev.port() + "|" + ev.message();
+      raise(std::move(ev), key);
+    }
   const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
   AlertRecord recs[64];
   unsigned n;

@@ -15,6 +15,7 @@
 #include "goldgate/dataplane/policy.h"
 #include "goldgate/dataplane/switch.h"
 #include "goldgate/datapolicy/engine.h"
+#include "key_agent.h"
 #include "worker.h"
 
 struct rte_mempool;
@@ -82,6 +83,7 @@ class SwitchImpl {
   uint64_t generation_ = 0;
   WorkerShared shared_;
   std::unique_ptr<Tunnel> tunnel_;  // ESP tunnels to peers (null: none configured)
+  std::unique_ptr<KeyAgent> key_agent_;  // automatic keys (null: static keys only)
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> workers_stop_{false};

@@ -1,30 +1,35 @@
 #include "tunnel.h"
 
+#include <openssl/rand.h>
+
 #include <cstring>
 
 namespace goldgate::dataplane {
 
+Result<std::vector<std::unique_ptr<crypto::Gcm256>>> Tunnel::ciphers(const uint8_t* key32) const {
+  std::vector<std::unique_ptr<crypto::Gcm256>> out;
+  for (uint32_t w = 0; w < workers_; ++w) {
+    auto g = crypto::makeGcm256(key32, engine_);
+    if (!g) return g.error();
+    out.push_back(std::move(g).value());
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Tunnel>> Tunnel::create(const SwitchConfig& sw, const std::vector<crypto::StaticSa>& sas,
                                                uint32_t workers, uint16_t uplinkPort, uint64_t uplinkMac,
-                                               uint16_t firstPort) {
+                                               uint16_t firstPort, std::function<void()> synchronize) {
   const TunnelConfig& tc = sw.tunnel;
   auto t = std::unique_ptr<Tunnel>(new Tunnel());
   t->cfg_ = tc;
   t->uplink_ = uplinkPort;
   t->first_port_ = firstPort;
+  t->workers_ = workers;
+  t->synchronize_ = std::move(synchronize);
   t->underlay_mac_ = tc.underlay_mac ? tc.underlay_mac->toU64() : uplinkMac;
   if (!crypto::parseAeadEngine(tc.aead, &t->engine_))
     return makeError(Error::Code::kInvalidArgument, sw.source_file + ": tunnel.aead: unknown engine '" + tc.aead + "'");
   if (t->engine_ == crypto::AeadEngine::kAuto) t->engine_ = crypto::bestAeadEngine();
-
-  auto ciphers = [&](const crypto::StaticSa& sa, std::vector<std::unique_ptr<crypto::Gcm256>>& out) -> Result<void> {
-    for (uint32_t w = 0; w < workers; ++w) {
-      auto g = crypto::makeGcm256(sa.key.data(), t->engine_);
-      if (!g) return makeError(g.error().code, tc.key_file + ":" + std::to_string(sa.line) + ": " + g.error().message);
-      out.push_back(std::move(g).value());
-    }
-    return {};
-  };
 
   for (uint32_t i = 0; i < tc.peers.size(); ++i) {
     const PeerConfig& pc = tc.peers[i];
@@ -54,30 +59,25 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(const SwitchConfig& sw, const std
     const uint32_t outerIp = pc.underlay.family == 4 ? 20 : 40;
     uint32_t room = tc.mtu - outerIp - static_cast<uint32_t>(crypto::kEspPrefixLen + crypto::kEspIcvLen);
     p->max_inner = (room & ~3u) - 2;
+    t->peers_.push_back(std::move(p));
     bool haveOut = false, haveIn = false;
     for (const auto& sa : sas) {
       if (sa.peer != pc.name) continue;
+      const std::string where = tc.key_file + ":" + std::to_string(sa.line);
+      if (pc.keys == PeerConfig::Keys::kTls)
+        return makeError(Error::Code::kInvalidArgument, where + ": peer '" + pc.name + "' gets its keys over TLS; remove its static SAs");
       if (sa.direction == crypto::StaticSa::Direction::kOut) {
-        p->spi = sa.spi;
-        std::memcpy(p->salt, sa.key.data() + 32, 4);
-        p->esn = sa.esn;
-        if (auto ok = ciphers(sa, p->gcm); !ok) return ok.error();
+        if (auto ok = t->setOutbound(i, sa.spi, sa.key.data(), sa.esn, 0); !ok) return makeError(ok.error().code, where + ": " + ok.error().message);
         haveOut = true;
       } else {
-        auto in = std::make_unique<InboundSa>();
-        in->spi = sa.spi;
-        in->peer = static_cast<uint16_t>(i);
-        std::memcpy(in->salt, sa.key.data() + 32, 4);
-        in->esn = sa.esn;
-        if (auto ok = ciphers(sa, in->gcm); !ok) return ok.error();
-        t->inbound_.push_back(std::move(in));
+        if (!t->addInbound(i, sa.spi, sa.key.data(), sa.esn, 0))
+          return makeError(Error::Code::kResource, where + ": too many inbound SAs (at most " + std::to_string(kInboundSlots) + ")");
         haveIn = true;
       }
     }
-    if (!haveOut || !haveIn)
+    if (pc.keys == PeerConfig::Keys::kStatic && (!haveOut || !haveIn))
       return makeError(Error::Code::kInvalidArgument, tc.key_file + ": peer '" + pc.name + "' (" + pc.loc.str() +
                                                           ") needs an outbound and at least one inbound SA");
-    t->peers_.push_back(std::move(p));
   }
   for (const auto& sa : sas) {
     bool known = false;
@@ -87,6 +87,108 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(const SwitchConfig& sw, const std
                        tc.key_file + ":" + std::to_string(sa.line) + ": no peer named '" + sa.peer + "' in tunnel.peers");
   }
   return t;
+}
+
+Tunnel::~Tunnel() {
+  for (auto& p : peers_) delete p->out.load();
+  for (auto& s : inbound_) delete s.load();
+}
+
+bool Tunnel::addInbound(uint32_t i, uint32_t spi, const uint8_t* key36, bool esn, uint64_t epoch) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto c = ciphers(key36);
+  if (!c) return false;
+  auto sa = std::make_unique<InboundSa>();
+  sa->spi = spi;
+  sa->peer = static_cast<uint16_t>(i);
+  std::memcpy(sa->salt, key36 + 32, 4);
+  sa->esn = esn;
+  sa->epoch = epoch;
+  sa->gcm = std::move(*c);
+  for (auto& slot : inbound_) {
+    InboundSa* cur = slot.load();
+    if (cur && cur->spi == spi) return false;
+  }
+  for (auto& slot : inbound_) {
+    if (!slot.load()) {
+      slot.store(sa.release(), std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<void> Tunnel::setOutbound(uint32_t i, uint32_t spi, const uint8_t* key36, bool esn, uint64_t epoch) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto c = ciphers(key36);
+  if (!c) return c.error();
+  auto sa = std::make_unique<OutboundSa>();
+  sa->spi = spi;
+  std::memcpy(sa->salt, key36 + 32, 4);
+  sa->esn = esn;
+  sa->epoch = epoch;
+  sa->gcm = std::move(*c);
+  OutboundSa* old = peers_[i]->out.exchange(sa.release(), std::memory_order_acq_rel);
+  if (old) {
+    if (synchronize_) synchronize_();
+    delete old;
+  }
+  return {};
+}
+
+void Tunnel::retire(uint32_t i, uint64_t epoch, bool outbound) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<InboundSa*> gone;
+  for (auto& slot : inbound_) {
+    InboundSa* sa = slot.load();
+    if (sa && sa->peer == i && sa->epoch < epoch) {
+      slot.store(nullptr, std::memory_order_release);
+      gone.push_back(sa);
+    }
+  }
+  OutboundSa* out = outbound ? peers_[i]->out.exchange(nullptr, std::memory_order_acq_rel) : nullptr;
+  if ((gone.empty() && !out)) return;
+  if (synchronize_) synchronize_();
+  for (InboundSa* sa : gone) delete sa;
+  delete out;
+}
+
+uint32_t Tunnel::freshSpi() {
+  for (;;) {
+    uint32_t spi = 0;
+    RAND_bytes(reinterpret_cast<unsigned char*>(&spi), sizeof spi);
+    if (spi < 256) continue;
+    std::lock_guard<std::mutex> g(mu_);
+    bool used = false;
+    for (auto& slot : inbound_) {
+      InboundSa* sa = slot.load();
+      used = used || (sa && sa->spi == spi);
+    }
+    if (!used) return spi;
+  }
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> Tunnel::inboundOf(uint32_t i) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  for (auto& slot : inbound_) {
+    InboundSa* sa = slot.load();
+    if (sa && sa->peer == i) out.emplace_back(sa->spi, sa->epoch);
+  }
+  return out;
+}
+
+Tunnel::OutboundInfo Tunnel::outboundOf(uint32_t i) {
+  std::lock_guard<std::mutex> g(mu_);
+  OutboundInfo o;
+  if (OutboundSa* sa = peers_[i]->out.load()) {
+    o.present = true;
+    o.spi = sa->spi;
+    o.seq = sa->seq.load();
+    o.bytes = sa->bytes.load();
+    o.epoch = sa->epoch;
+  }
+  return o;
 }
 
 }  // namespace goldgate::dataplane

@@ -1,15 +1,19 @@
 // Run-time state of the ESP tunnels (goldgate.yaml `tunnel`): per peer its outbound SA, underlay
 // next hop and the MAC resolved for it; the inbound SAs by SPI. Built by the control thread at
-// start-up, then shared by every worker: outbound sequence numbers are atomic, each inbound SA's
-// replay window has its own lock, and every SA has one cipher instance per worker. Internal to
-// dataplane/.
+// start-up, then shared by every worker. SAs change at run time (automatic keys): the outbound SA
+// of a peer and the inbound SA slots are atomic pointers that workers read within one loop
+// iteration; a replaced SA is freed only after every worker has passed a quiescent state (RCU).
+// Outbound sequence numbers are atomic; each inbound SA's replay window has its own lock; every SA
+// has one cipher instance per worker. Internal to dataplane/.
 #pragma once
 
 #include <rte_spinlock.h>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "goldgate/common/result.h"
@@ -19,6 +23,28 @@
 
 namespace goldgate::dataplane {
 
+struct OutboundSa {
+  uint32_t spi = 0;
+  uint8_t salt[4] = {};
+  bool esn = true;
+  uint64_t epoch = 0;               // key generation (0: static)
+  std::atomic<uint64_t> seq{0};     // last sequence number used
+  std::atomic<uint64_t> bytes{0};   // inner bytes sealed
+  std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
+};
+
+struct InboundSa {
+  uint32_t spi = 0;
+  uint16_t peer = 0;  // index into the tunnel's peers
+  uint8_t salt[4] = {};
+  bool esn = true;
+  uint64_t epoch = 0;
+  rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
+  crypto::ReplayWindow window;
+  std::atomic<uint64_t> packets{0};
+  std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
+};
+
 struct TunnelPeer {
   uint16_t port = 0;         // the peer's switch port (after the physical ports)
   uint8_t family = 4;        // underlay family
@@ -27,53 +53,57 @@ struct TunnelPeer {
   std::atomic<uint64_t> next_hop_mac{0};  // 0: not resolved yet
   std::atomic<uint64_t> resolved_tsc{0};
   bool static_mac = false;   // next_hop_mac configured: never resolved
-  // Outbound SA.
-  uint32_t spi = 0;
-  uint8_t salt[4] = {};
-  bool esn = true;
-  std::atomic<uint64_t> seq{0};  // last sequence number used
-  std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
+  std::atomic<OutboundSa*> out{nullptr};  // null: no keys (the peer is down): its flows are blocked
   uint32_t max_inner = 0;  // the largest inner packet that fits the underlay MTU once sealed
   std::atomic<uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0};
 };
 
-struct InboundSa {
-  uint32_t spi = 0;
-  uint16_t peer = 0;  // index into Tunnel::peers
-  uint8_t salt[4] = {};
-  bool esn = true;
-  rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
-  crypto::ReplayWindow window;
-  std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
-};
-
 class Tunnel {
  public:
-  /// Builds the tunnel state from `sw.tunnel` and the SAs of its key file. `uplinkMac` is the
-  /// uplink device's MAC (the underlay source unless configured), `firstPort` the switch port of
-  /// the first peer. Errors name the key file and line, or the peer without SAs.
+  static constexpr uint32_t kInboundSlots = 64;
+
+  /// Builds the tunnel state from `sw.tunnel` and the static SAs of its key file (peers with
+  /// automatic keys get theirs later). `uplinkMac` is the uplink device's MAC (the underlay source
+  /// unless configured), `firstPort` the switch port of the first peer. `synchronize` waits until
+  /// no worker can still hold a pointer read before the call (RCU). Errors name the key file and
+  /// line, or the peer without SAs.
   static Result<std::unique_ptr<Tunnel>> create(const SwitchConfig& sw, const std::vector<crypto::StaticSa>& sas,
                                                 uint32_t workers, uint16_t uplinkPort, uint64_t uplinkMac,
-                                                uint16_t firstPort);
+                                                uint16_t firstPort, std::function<void()> synchronize);
+  ~Tunnel();
 
   TunnelPeer& peerOfPort(uint16_t port) { return *peers_[port - first_port_]; }
-  bool isPeerPort(uint16_t port) const { return port >= first_port_ && port < first_port_ + peers_.size(); }
   uint32_t peerCount() const { return static_cast<uint32_t>(peers_.size()); }
   TunnelPeer& peer(uint32_t i) { return *peers_[i]; }
-  /// The inbound SA with `spi`, or null.
+  /// The inbound SA with `spi`, or null (hot path).
   InboundSa* inbound(uint32_t spi) {
-    for (auto& sa : inbound_)
-      if (sa->spi == spi) return sa.get();
+    for (auto& slot : inbound_) {
+      InboundSa* sa = slot.load(std::memory_order_acquire);
+      if (sa && sa->spi == spi) return sa;
+    }
     return nullptr;
   }
 
-  /// SPIs of the inbound SAs of peer `i` (control thread).
-  std::vector<uint32_t> inboundSpis(uint32_t i) const {
-    std::vector<uint32_t> out;
-    for (const auto& sa : inbound_)
-      if (sa->peer == i) out.push_back(sa->spi);
-    return out;
-  }
+  // Key changes, from the key agent or the control thread (serialised by an internal mutex).
+  /// Installs an inbound SA for peer `i`; false when every slot is taken or the SPI is in use.
+  bool addInbound(uint32_t i, uint32_t spi, const uint8_t* key36, bool esn, uint64_t epoch);
+  /// Makes the SA the peer's outbound SA (the previous one is retired).
+  Result<void> setOutbound(uint32_t i, uint32_t spi, const uint8_t* key36, bool esn, uint64_t epoch);
+  /// Removes the peer's inbound SAs of epochs below `epoch` (all: UINT64_MAX) and, with `outbound`,
+  /// its outbound SA: nothing sealed or opened under those keys after this returns.
+  void retire(uint32_t i, uint64_t epoch, bool outbound);
+  /// An SPI no inbound SA uses (random, >= 256).
+  uint32_t freshSpi();
+  /// SPIs and epochs of peer `i`'s inbound SAs (control thread).
+  std::vector<std::pair<uint32_t, uint64_t>> inboundOf(uint32_t i);
+  struct OutboundInfo {
+    bool present = false;
+    uint32_t spi = 0;
+    uint64_t seq = 0, bytes = 0, epoch = 0;
+  };
+  /// A consistent look at peer `i`'s outbound SA (any thread but a worker).
+  OutboundInfo outboundOf(uint32_t i);
+
   uint16_t uplink() const { return uplink_; }
   uint64_t underlayMac() const { return underlay_mac_; }
   const TunnelConfig& config() const { return cfg_; }
@@ -84,13 +114,18 @@ class Tunnel {
   crypto::AeadEngine engine() const { return engine_; }
 
  private:
+  Result<std::vector<std::unique_ptr<crypto::Gcm256>>> ciphers(const uint8_t* key32) const;
+
   TunnelConfig cfg_;
   uint16_t uplink_ = 0;
   uint16_t first_port_ = 0;
   uint64_t underlay_mac_ = 0;
+  uint32_t workers_ = 1;
   crypto::AeadEngine engine_ = crypto::AeadEngine::kAuto;
+  std::function<void()> synchronize_;
+  std::mutex mu_;
   std::vector<std::unique_ptr<TunnelPeer>> peers_;
-  std::vector<std::unique_ptr<InboundSa>> inbound_;
+  std::atomic<InboundSa*> inbound_[kInboundSlots] = {};
 };
 
 }  // namespace goldgate::dataplane

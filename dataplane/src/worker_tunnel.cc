@@ -284,6 +284,7 @@ void Worker::openPending(const CompiledPolicy& pol, uint64_t now) {
     m->ol_flags = 0;
     bump(peer.rx_packets, 1);
     bump(peer.rx_bytes, o.inner_len);
+    sa->packets.fetch_add(1, std::memory_order_relaxed);
     if (vm < 0) {
       drop(m, DropReason::kUnknownDestination, peer.port);
       continue;
@@ -402,16 +403,22 @@ void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {
     drop(m, DropReason::kTunnelTooBig, port);
     return;
   }
-  const uint64_t seq = peer.seq.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (seq == 0 || seq == UINT64_MAX || (!peer.esn && seq > UINT32_MAX)) {
-    peer.seq.store(UINT64_MAX - 1, std::memory_order_relaxed);  // stays exhausted
+  OutboundSa* sa = peer.out.load(std::memory_order_acquire);
+  if (!sa) {  // no keys for this peer (its key service is down): its flows are blocked
+    drop(m, DropReason::kTunnelNoKeys, port);
+    return;
+  }
+  const uint64_t seq = sa->seq.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (seq == 0 || seq == UINT64_MAX || (!sa->esn && seq > UINT32_MAX)) {
+    sa->seq.store(UINT64_MAX - 1, std::memory_order_relaxed);  // stays exhausted
     drop(m, DropReason::kTunnelSeqExhausted, port);
     return;
   }
+  bump(sa->bytes, innerLen);
   const uint8_t tos = tosOf(inner);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - kEth - innerLen));  // Ethernet padding
   rte_pktmbuf_adj(m, kEth);
-  const size_t espLen = crypto::espSeal(*peer.gcm[id_], peer.salt, peer.spi, peer.esn, seq,
+  const size_t espLen = crypto::espSeal(*sa->gcm[id_], sa->salt, sa->spi, sa->esn, seq,
                                         v4 ? crypto::kNextHeaderIpv4 : crypto::kNextHeaderIpv6, inner, innerLen);
   rte_pktmbuf_append(m, static_cast<uint16_t>(trailer));
   auto* o = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(kEth + outerIp + crypto::kEspPrefixLen)));

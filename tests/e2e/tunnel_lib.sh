@@ -6,8 +6,10 @@
 #                                              gt-out (10.1.0.200): a host reached in clear
 #
 # Set $work (a scratch folder) and $bin (the build folder), source this file, then call gt_up
-# (namespaces, static SAs with fresh random keys, configs, both switches started); gt_ctl SITE …
-# runs goldgatectl against a site's switch; gt_down removes everything.
+# (namespaces, static SAs with fresh random keys, configs, both switches started) or
+# `gt_up tls LIFETIME_S` (keys agreed over mutual TLS 1.3 with certificates from a test CA, rekeyed
+# every LIFETIME_S seconds); gt_ctl SITE … runs goldgatectl against a site's switch; gt_down
+# removes everything.
 
 GT_NS=(gt-a1 gt-b1 gt-under gt-out)
 GT_PIDS=()
@@ -98,7 +100,27 @@ gt_start() {
   echo "switch $1 did not come up:"; cat "$work/$1/switch.log"; return 1
 }
 
+# A test CA and one certificate per site, named after the site (the peer name the other side
+# expects), plus a stranger's self-signed certificate.
+gt_certs() {
+  local d=$work/pki
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=goldgate test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1 || return 1
+  local s
+  for s in site-a site-b; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$s" -addext "subjectAltName=DNS:$s" \
+      -keyout "$d/$s.key" -out "$d/$s.csr" >/dev/null 2>&1 || return 1
+    openssl x509 -req -in "$d/$s.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 -copy_extensions copy \
+      -out "$d/$s.pem" >/dev/null 2>&1 || return 1
+    chmod 600 "$d/$s.key"
+  done
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=site-b" \
+    -keyout "$d/stranger.key" -out "$d/stranger.pem" >/dev/null 2>&1
+}
+
 gt_up() {
+  local keys=${1:-static} lifetime=${2:-3600}
   gt_down
   for ns in "${GT_NS[@]}"; do ip netns add "$ns"; ip -n "$ns" link set lo up; gt_in "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
   gt_veth ta1-h gt-a1 eth0 02:00:00:01:00:01
@@ -118,5 +140,16 @@ gt_up() {
   k1=$(head -c 36 /dev/urandom | od -An -tx1 | tr -d ' \n'); k2=$(head -c 36 /dev/urandom | od -An -tx1 | tr -d ' \n')
   gt_site a 0 ta1-h tua-h 02:00:00:01:00:01 10.1.0.1 192.0.2.1 site-b 192.0.2.2 10.1.0.0/24 10.2.0.0/16 10.1.0.254 0x1001 "$k1" 0x2001 "$k2"
   gt_site b 1 tb1-h tub-h 02:00:00:02:00:01 10.2.0.1 192.0.2.2 site-a 192.0.2.1 10.2.0.0/24 10.1.0.0/16 10.2.0.254 0x2001 "$k2" 0x1001 "$k1"
+  if [ "$keys" = tls ]; then
+    gt_certs || { echo "gt_up: cannot make test certificates with openssl"; return 1; }
+    local s me peer port peerport
+    for s in a b; do
+      if [ $s = a ]; then me=site-a; peer=site-b; port=7411; peerport=7412; else me=site-b; peer=site-a; port=7412; peerport=7411; fi
+      sed -i -e "s|^  keys: sa.yaml|  tls: {listen: \"127.0.0.1:$port\", cert: $work/pki/$me.pem, key: $work/pki/$me.key, ca: $work/pki/ca.pem, lifetime_s: $lifetime, grace_s: 1}|" \
+             -e "s|^    - {name: $peer, underlay: \([0-9.]*\), zones: \[\(.*\)\]}|    - {name: $peer, underlay: \1, zones: [\2], keys: tls, control: \"127.0.0.1:$peerport\"}|" \
+             "$work/$s/goldgate.yaml"
+      rm -f "$work/$s/sa.yaml"
+    done
+  fi
   gt_start a && gt_start b
 }

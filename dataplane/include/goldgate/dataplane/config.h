@@ -90,7 +90,22 @@ struct PeerConfig {
   std::vector<Cidr> prefixes;                 // ... resolved to their prefixes
   std::map<std::string, std::string> labels;  // for segment membership
   std::optional<MacAddr> next_hop_mac;        // fixed underlay next-hop MAC (no ARP / ND for it)
+  enum class Keys : uint8_t { kStatic, kTls } keys = Keys::kStatic;
+  std::string control;                        // kTls: "host:port" of its key service
+  std::string pin;                            // kTls: SHA-256 of its certificate (hex), instead of the CA
   SourceLoc loc;
+};
+
+/// Automatic keys (goldgate.yaml `tunnel.tls`): peers authenticate each other with mutual TLS 1.3
+/// and derive ESP keys from the TLS exporter (RFC 8446 §7.5); rekeyed before a lifetime runs out.
+struct TunnelTlsConfig {
+  bool enabled = false;
+  std::string listen;      // "addr:port" of this gateway's key service
+  std::string cert, key;   // this gateway's certificate chain and private key (PEM; key 0600)
+  std::string ca;          // CA certificates peers' certificates must chain to ("" with pins only)
+  uint32_t lifetime_s = 3600;        // rekey after this long ...
+  uint64_t lifetime_packets = 1ull << 32;  // ... or this many packets sealed under one key
+  uint32_t grace_s = 10;   // an old inbound key stays this long after the peer switched
 };
 
 /// ESP tunnels between gateways (goldgate.yaml `tunnel`): flows toward a zone behind a peer are
@@ -106,6 +121,7 @@ struct TunnelConfig {
   std::optional<IpAddr> router_ipv4, router_ipv6;
   std::string aead = "auto";           // auto | ipsec-mb | openssl
   std::string key_file;                // static SAs (crypto/sa_file.h), absolute or relative to the config
+  TunnelTlsConfig tls;
   std::vector<PeerConfig> peers;
   SourceLoc loc;
 };

@@ -43,6 +43,7 @@ enum class DropReason : uint8_t {
   kTunnelNoNeighbor,   // a tunnel's next hop on the underlay has not answered ARP / ND yet
   kTunnelTooBig,    // too big for the tunnel after encapsulation (ICMP "too big" sent back)
   kTunnelSeqExhausted, // the outbound SA has used its whole sequence space (a rekey is overdue)
+  kTunnelNoKeys,    // toward a peer that has no keys (its key service is down or never agreed)
   kUnderlayOther,   // to the underlay address but neither ESP, ARP nor ND
   kCount
 };

@@ -1,0 +1,71 @@
+// Automatic ESP keys (goldgate.yaml `tunnel.tls`, peers with `keys: tls`). Each pair of gateways
+// keeps one mutual TLS 1.3 connection (X.509 from files; the peer's certificate chains to the
+// configured CA and names the peer, or matches its pinned SHA-256). The gateway with the lower
+// underlay address connects; the other accepts. Over it they agree keys in epochs:
+//
+//   OFFER <epoch> <spi>   "for this epoch, send to me under this SPI"
+//   READY <epoch>         "my inbound SA of this epoch is installed"
+//
+// Both derive 72 bytes from the TLS exporter (RFC 8446 §7.5, label "EXPORTER-goldgate-esp-v1",
+// context = the epoch): 36 for client→server, 36 for server→client (AES-256 key + salt, as a
+// static SA). Make-before-break: a side installs its new inbound SA before saying READY, and
+// switches its outbound SA only on the peer's READY, so no packet is sent under a key the
+// receiver does not hold; the old inbound SA stays for `grace_s`, then goes. A new epoch starts
+// before `lifetime_s` or `lifetime_packets` runs out; keys whose lifetime ended without a new
+// agreement are removed (the peer's flows are then blocked: tunnel_no_keys), so nothing is sealed
+// or accepted under an expired key. Internal to dataplane/.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "goldgate/common/result.h"
+#include "goldgate/dataplane/config.h"
+#include "alert.pb.h"
+#include "tunnel.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace goldgate::dataplane {
+
+class KeyAgent {
+ public:
+  /// Loads the certificate and key, binds the listen address and starts the threads.
+  /// Errors: files (with the path), permissions of the key file, the listen address.
+  static Result<std::unique_ptr<KeyAgent>> start(const TunnelConfig& tc, Tunnel& tunnel);
+  ~KeyAgent();
+
+  /// Events for the alert log (peer authenticated, keys agreed, rekeyed, failures), oldest first.
+  std::vector<proto::AlertEvent> takeEvents();
+
+ private:
+  struct PeerState;
+  KeyAgent(const TunnelConfig& tc, Tunnel& tunnel);
+  void acceptLoop();
+  void connectLoop(uint32_t peer);
+  void session(SSL* ssl, int fd, uint32_t peer, bool server);
+  int identify(SSL* ssl) const;                  // the peer a server-side connection is from, or -1
+  bool verifies(SSL* ssl, uint32_t peer) const;  // the certificate is that peer's
+  void housekeeping();
+  void event(const std::string& kind, uint32_t severity, uint32_t peer, const std::string& message);
+
+  TunnelConfig cfg_;
+  Tunnel& tunnel_;
+  SSL_CTX* ctx_ = nullptr;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<PeerState>> peers_;
+  std::vector<std::thread> threads_;   // the accept loop and one connect loop per peer we call
+  std::mutex sessions_mu_;
+  std::vector<std::thread> sessions_;  // sessions of accepted connections
+  std::mutex events_mu_;
+  std::vector<proto::AlertEvent> events_;
+};
+
+}  // namespace goldgate::dataplane
