@@ -102,5 +102,55 @@ in_ns gt-a1 curl -s -m 10 --data-binary @"$work/nda.txt" -o /dev/null http://10.
 expect "... and is blocked toward a host reached in clear" test ! -s "$work/recv-out/nda.txt"
 expect "the blocked upload is alerted" alerted '"kind":"data.merger-code".*"action":"require-encryption"' "$work/a/alerts.jsonl"
 
+# --- automatic keys: mutual TLS 1.3, rekeyed every 3 s during transfers
+gt_down
+gt_up tls 3 || exit 1
+reach=0
+for _ in $(seq 1 60); do in_ns gt-a1 ping -c 1 -W 1 10.2.0.1 >/dev/null 2>&1 && { reach=1; break; }; sleep 0.25; done
+expect "keys agreed over mutual TLS: site A reaches site B" test $reach = 1
+mkdir -p "$work/recv-tls"
+in_ns gt-b1 /usr/bin/python3 "$here/upload_server.py" 10.2.0.1 8080 "$work/recv-tls" 2>"$work/tls-server.log" &
+for _ in $(seq 1 50); do in_ns gt-a1 nc -z -w 1 10.2.0.1 8080 2>/dev/null && break; sleep 0.1; done
+rekeys0=$(grep -c '"kind":"tunnel.rekeyed"' "$work/a/alerts.jsonl" 2>/dev/null || true)
+key_drops() {  # ESP and key drops on both switches (packets sent before the first agreement included)
+  local n=0 s r
+  for s in a b; do for r in esp_replay esp_authentication esp_unknown_sa tunnel_no_keys tunnel_seq_exhausted; do
+    n=$((n + $(counter $s $r)))
+  done; done
+  echo $n
+}
+lost0=$(key_drops)
+in_ns gt-b1 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+sleep 0.3
+in_ns gt-a1 iperf3 -c 10.2.0.1 -p 5201 -t 8 -J > "$work/iperf-tls.json" 2>&1 &
+iperf=$!
+uploads=0; good=0
+end=$((SECONDS + 9))
+while [ $SECONDS -lt $end ]; do
+  head -c 1000000 /dev/urandom > "$work/chunk.bin"
+  got=$(in_ns gt-a1 curl -s -m 10 --data-binary @"$work/chunk.bin" http://10.2.0.1:8080/chunk.bin)
+  uploads=$((uploads + 1)); [ "$got" = "$(sha256sum "$work/chunk.bin" | cut -d' ' -f1)" ] && good=$((good + 1))
+done
+wait $iperf
+rekeys=$(( $(alerted '"kind":"tunnel.rekeyed"' "$work/a/alerts.jsonl"; grep -c '"kind":"tunnel.rekeyed"' "$work/a/alerts.jsonl") - rekeys0 ))
+expect "rekeyed during the transfers ($rekeys times)" test "$rekeys" -ge 2
+expect "every upload during the rekeys arrived intact ($good of $uploads)" test "$good" = "$uploads" -a "$uploads" -gt 3
+gbps=$(/usr/bin/python3 -c "import json; print('%.2f' % (json.load(open('$work/iperf-tls.json'))['end']['sum_received']['bits_per_second'] / 1e9))" 2>/dev/null || echo 0)
+expect "iperf3 across the rekeys ($gbps Gbit/s)" /usr/bin/python3 -c "import sys; sys.exit(0 if float('$gbps') > 0.01 else 1)"
+lost=$(( $(key_drops) - lost0 ))
+expect "no packet lost to a key change (ESP and key drops on both switches: $lost)" test "$lost" = 0
+# A stranger with a certificate that names site-b but is not from the CA is turned away.
+echo | timeout 5 openssl s_client -connect 127.0.0.1:7412 -cert "$work/pki/stranger.pem" -key "$work/pki/stranger.key" \
+  -CAfile "$work/pki/ca.pem" >/dev/null 2>&1
+expect "a key-service client without a certificate of the CA is rejected and alerted" \
+  alerted '"kind":"tunnel.peer_rejected"' "$work/b/alerts.jsonl"
+# Site A's switch goes away: site B's keys expire at the end of their lifetime; its flows are blocked.
+kill "${GT_PIDS[0]}"; wait "${GT_PIDS[0]}" 2>/dev/null
+sleep 6
+expect "without its peer, site B's keys expire (status: $(gt_ctl b --json status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['status']['tunnels'][0].get('keys'))"))" \
+  alerted '"kind":"tunnel.keys_expired"' "$work/b/alerts.jsonl"
+in_ns gt-b1 ping -c 2 -i 0.2 -W 1 10.1.0.1 >/dev/null 2>&1
+expect "... and its flows toward the peer are blocked (tunnel_no_keys $(counter b tunnel_no_keys))" test "$(counter b tunnel_no_keys)" -gt 0
+
 echo "e2e tunnel: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
