@@ -80,6 +80,11 @@ void ReplayWindow::accept(uint64_t seq) {
   bits_[(seq / 64) % (kBits / 64)] |= uint64_t{1} << (seq % 64);
 }
 
+void ReplayWindow::resumeAt(uint64_t top) {
+  top_ = top;
+  std::memset(bits_, 0xff, sizeof bits_);
+}
+
 size_t espSeal(Gcm256& gcm, const uint8_t* salt, uint32_t spi, bool esn, uint64_t seq, uint8_t nextHeader,
                uint8_t* inner, size_t len) {
   uint8_t* esp = inner - kEspPrefixLen;

@@ -53,6 +53,7 @@ Result<std::vector<StaticSa>> parseStaticSas(const std::string& text, const std:
     if (!list || !list.IsSequence()) c.fail(list ? list : root, "sas: expected a list of security associations");
     std::set<uint32_t> inbound;
     std::set<std::string> outbound;
+    std::vector<std::array<uint8_t, 36>> keys;
     for (const auto& n : list) {
       c.onlyKeys(n, {"peer", "direction", "spi", "key", "esn"});
       StaticSa sa;
@@ -89,12 +90,18 @@ Result<std::vector<StaticSa>> parseStaticSas(const std::string& text, const std:
       }
       OPENSSL_cleanse(key.data(), key.size());
       if (n["esn"]) sa.esn = c.boolean(n["esn"], "esn");
+      // One key, one SA: with the sequence number as IV, a key used twice (both directions, two
+      // peers) would repeat GCM nonces, which gives the key away.
+      for (const auto& k : keys)
+        if (CRYPTO_memcmp(k.data(), sa.key.data(), 32) == 0) c.fail(n["key"], "key: used by another SA; every SA needs its own key");
+      keys.push_back(sa.key);
       if (sa.direction == StaticSa::Direction::kIn && !inbound.insert(sa.spi).second)
         c.fail(n["spi"], "spi: " + spi + " is used by another inbound SA");
       if (sa.direction == StaticSa::Direction::kOut && !outbound.insert(sa.peer).second)
         c.fail(n, "peer '" + sa.peer + "' has a second outbound SA (one per peer)");
       out.push_back(sa);
     }
+    for (auto& k : keys) OPENSSL_cleanse(k.data(), k.size());
   } catch (const ConfigError& e) {
     return makeError(Error::Code::kParse, e.message);
   } catch (const YAML::Exception& e) {

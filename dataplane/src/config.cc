@@ -190,7 +190,7 @@ IpAddr parseHostIp(const Ctx& c, const YAML::Node& n, const char* what, uint8_t 
 }
 
 TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<ZoneConfig>& zones) {
-  c.onlyKeys(n, {"uplink", "underlay", "router", "aead", "keys", "tls", "peers"});
+  c.onlyKeys(n, {"uplink", "underlay", "router", "aead", "keys", "sequence_file", "tls", "peers"});
   auto rel = [&](const std::string& f) {
     return f.empty() || f[0] == '/' ? f : (fs::path(c.file()).parent_path() / f).string();
   };
@@ -211,7 +211,9 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
     if (!m || m->isMulticast()) c.fail(u["mac"], "tunnel.underlay.mac: not a unicast Ethernet address");
     t.underlay_mac = *m;
   }
-  if (u["mtu"]) t.mtu = static_cast<uint32_t>(c.uint(u["mtu"], "tunnel.underlay.mtu", 1280, 9000));
+  // At least 1,356: an IPv6 packet of the minimum MTU (1,280) must fit once sealed into an IPv6
+  // outer header (40 + ESP 16 + ICV 16 + trailer 2, rounded up to 4).
+  if (u["mtu"]) t.mtu = static_cast<uint32_t>(c.uint(u["mtu"], "tunnel.underlay.mtu", 1356, 9000));
   if (!n["router"]) c.fail(n, "tunnel: missing 'router' (the gateway address VMs use for zones behind peers)");
   const auto& r = n["router"];
   c.onlyKeys(r, {"mac", "ipv4", "ipv6"});
@@ -227,6 +229,7 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
       c.fail(n["aead"], "tunnel.aead: expected auto, ipsec-mb or openssl, got '" + t.aead + "'");
   }
   if (n["keys"]) t.key_file = rel(c.str(n["keys"], "tunnel.keys"));
+  if (n["sequence_file"]) t.sequence_file = rel(c.str(n["sequence_file"], "tunnel.sequence_file"));
   if (n["tls"]) {
     const auto& tl = n["tls"];
     c.onlyKeys(tl, {"listen", "cert", "key", "ca", "lifetime_s", "lifetime_packets", "grace_s"});
@@ -408,6 +411,7 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   if (root["tunnel"]) {
     sw.tunnel = parseTunnel(c, root["tunnel"], sw.zones);
     auto& t = sw.tunnel;
+    if (t.sequence_file.empty()) t.sequence_file = (fs::path(sw.quarantine_file).parent_path() / "tunnel-sequences").string();
     if (t.uplink.empty()) {
       for (const auto& p : sw.ports)
         if (p.role == PortRole::kUplink) {

@@ -257,6 +257,9 @@ Result<void> SwitchImpl::start() {
     if (!t) return t.error();
     tunnel_ = std::move(*t);
     shared_.tunnel = tunnel_.get();
+    if (!staticSas.empty())
+      if (auto r = tunnel_->loadSequences(sw_.tunnel.sequence_file); !r)
+        return makeError(r.error().code, "tunnel.sequence_file: " + r.error().message);
     std::fprintf(stderr, "goldgate-switch: %u peer gateway(s); AES-256-GCM on %s%s\n", tunnel_->peerCount(),
                  crypto::aeadEngineName(tunnel_->engine()),
                  tunnel_->engine() == crypto::AeadEngine::kIpsecMb ? (std::string(" (") + crypto::ipsecMbArch() + ")").c_str() : "");
@@ -367,6 +370,16 @@ void SwitchImpl::controlLoop() {
     }
     drainAlerts();
     alert_log_->tick(alerts::nowNs());
+    if (tunnel_) {
+      if (auto r = tunnel_->persistSequences(false); !r && !seq_file_failing_) {
+        // New outbound numbers are not reserved while this fails: static-key traffic stops at the
+        // end of the reservation (tunnel_seq_exhausted) rather than risk a repeated nonce.
+        std::fprintf(stderr, "goldgate-switch: %s\n", r.error().message.c_str());
+        seq_file_failing_ = true;
+      } else if (r) {
+        seq_file_failing_ = false;
+      }
+    }
     if (reload_requested.exchange(false)) {
       auto r = reload();
       std::fprintf(stderr, "goldgate-switch: reload: %s\n", r ? r->c_str() : r.error().message.c_str());
@@ -378,6 +391,7 @@ void SwitchImpl::controlLoop() {
     if (stop_requested.load()) workers_stop_.store(true);
   }
   drainAlerts();
+  if (tunnel_) (void)tunnel_->persistSequences(true);
   alert_log_->flushAll();
   // Give the sinks a moment to deliver; what they cannot stays spooled for the next start.
   alert_log_->stopSinks(2000);

@@ -84,6 +84,7 @@ class SwitchImpl {
   WorkerShared shared_;
   std::unique_ptr<Tunnel> tunnel_;  // ESP tunnels to peers (null: none configured)
   std::unique_ptr<KeyAgent> key_agent_;  // automatic keys (null: static keys only)
+  bool seq_file_failing_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> workers_stop_{false};

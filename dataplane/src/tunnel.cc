@@ -1,8 +1,13 @@
 #include "tunnel.h"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace goldgate::dataplane {
 
@@ -176,6 +181,82 @@ std::vector<std::pair<uint32_t, uint64_t>> Tunnel::inboundOf(uint32_t i) {
     if (sa && sa->peer == i) out.emplace_back(sa->spi, sa->epoch);
   }
   return out;
+}
+
+Result<void> Tunnel::loadSequences(const std::string& path) {
+  seq_path_ = path;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    std::ifstream in(path);
+    std::string line;
+    int n = 0;
+    while (in && std::getline(in, line)) {
+      ++n;
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream ls(line);
+      std::string dir, peer;
+      uint64_t spi = 0, number = 0;
+      if (!(ls >> dir >> peer >> spi >> number) || (dir != "out" && dir != "in"))
+        return makeError(Error::Code::kParse, path + ":" + std::to_string(n) + ": expected 'out|in PEER SPI NUMBER'");
+      for (uint32_t i = 0; i < peers_.size(); ++i) {
+        if (cfg_.peers[i].name != peer) continue;
+        if (dir == "out") {
+          OutboundSa* sa = peers_[i]->out.load();
+          if (sa && sa->epoch == 0 && sa->spi == spi) sa->seq.store(std::max(sa->seq.load(), number));
+        } else {
+          for (auto& slot : inbound_) {
+            InboundSa* sa = slot.load();
+            if (sa && sa->epoch == 0 && sa->peer == i && sa->spi == spi) sa->window.resumeAt(number);
+          }
+        }
+      }
+    }
+  }
+  return persistSequences(true);
+}
+
+Result<void> Tunnel::persistSequences(bool force) {
+  if (seq_path_.empty()) return {};
+  std::lock_guard<std::mutex> g(mu_);
+  saved_top_.resize(kInboundSlots, 0);
+  bool due = force;
+  std::ostringstream o;
+  o << "# goldgate-switch: static ESP keys' sequence numbers; never edit while the switch runs\n";
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    OutboundSa* sa = peers_[i]->out.load();
+    if (!sa || sa->epoch != 0) continue;
+    uint64_t seq = sa->seq.load(), limit = sa->limit.load();
+    // Reserve the next block before half of the current one is used.
+    if (limit == UINT64_MAX || seq + kReserve / 2 > limit) {
+      limit = seq + kReserve;
+      due = true;
+    }
+    o << "out " << cfg_.peers[i].name << " " << sa->spi << " " << limit << "\n";
+    sa->pending_limit = limit;
+  }
+  for (uint32_t k = 0; k < kInboundSlots; ++k) {
+    InboundSa* sa = inbound_[k].load();
+    if (!sa || sa->epoch != 0) continue;
+    rte_spinlock_lock(&sa->lock);
+    uint64_t top = sa->window.top();
+    rte_spinlock_unlock(&sa->lock);
+    if (top != saved_top_[k]) due = true;
+    o << "in " << cfg_.peers[sa->peer].name << " " << sa->spi << " " << top << "\n";
+    saved_top_[k] = top;
+  }
+  if (!due) return {};
+  const std::string tmp = seq_path_ + ".tmp";
+  const std::string text = o.str();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return makeError(Error::Code::kIo, tmp + ": " + std::strerror(errno));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), seq_path_.c_str()) != 0)
+    return makeError(Error::Code::kIo, seq_path_ + ": cannot write: " + std::strerror(errno));
+  // Only what is on disk may be used.
+  for (auto& p : peers_)
+    if (OutboundSa* sa = p->out.load(); sa && sa->epoch == 0) sa->limit.store(sa->pending_limit);
+  return {};
 }
 
 Tunnel::OutboundInfo Tunnel::outboundOf(uint32_t i) {

@@ -30,6 +30,8 @@ struct OutboundSa {
   uint64_t epoch = 0;               // key generation (0: static)
   std::atomic<uint64_t> seq{0};     // last sequence number used
   std::atomic<uint64_t> bytes{0};   // inner bytes sealed
+  std::atomic<uint64_t> limit{UINT64_MAX};  // static keys: the last number reserved in the sequence file
+  uint64_t pending_limit = UINT64_MAX;      // ... and the one being written
   std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
 };
 
@@ -101,6 +103,16 @@ class Tunnel {
     uint32_t spi = 0;
     uint64_t seq = 0, bytes = 0, epoch = 0;
   };
+  /// Static keys across restarts: the next outbound sequence number must never repeat one used
+  /// before (the IV is the sequence number), and the replay window must not forget what it saw.
+  /// loadSequences() resumes both from `path` (lines "out|in PEER SPI NUMBER"; a missing file is a
+  /// first start) and reserves the next block of outbound numbers; persistSequences() (control
+  /// thread, often) writes the file again, atomically, before a reservation runs out and as the
+  /// replay windows move. Errors name the file.
+  Result<void> loadSequences(const std::string& path);
+  Result<void> persistSequences(bool force);
+  static constexpr uint64_t kReserve = uint64_t{1} << 30;  // outbound numbers reserved at a time
+
   /// A consistent look at peer `i`'s outbound SA (any thread but a worker).
   OutboundInfo outboundOf(uint32_t i);
 
@@ -126,6 +138,8 @@ class Tunnel {
   std::mutex mu_;
   std::vector<std::unique_ptr<TunnelPeer>> peers_;
   std::atomic<InboundSa*> inbound_[kInboundSlots] = {};
+  std::string seq_path_;
+  std::vector<uint64_t> saved_top_;  // per inbound slot: the replay window top last written
 };
 
 }  // namespace goldgate::dataplane

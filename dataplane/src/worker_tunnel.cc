@@ -192,8 +192,9 @@ bool Worker::underlayInput(rte_mbuf* m, const PacketMeta& pm, uint64_t now) {
     return true;
   }
   // The outer header is sent with DF: fragments of ESP, or anything else to this address, are refused.
-  drop(m, pm.protocol == 50 ? DropReason::kEspMalformed : DropReason::kUnderlayOther, up);
-  if (pm.protocol == 50) tunnelAlert(DropReason::kEspMalformed, pm.src_ip, pm.family, now);
+  const DropReason why = pm.protocol == 50 ? DropReason::kEspMalformed : DropReason::kUnderlayOther;
+  drop(m, why, up);
+  tunnelAlert(why, pm.src_ip, pm.family, now);
   return true;
 }
 
@@ -273,7 +274,9 @@ void Worker::openPending(const CompiledPolicy& pol, uint64_t now) {
     }
     // The inner packet gets an Ethernet header from the router toward the VM that owns its
     // destination; a destination no VM port binds is counted on the peer's port.
-    const int vm = pol.portForIp(v4 ? 4 : 6, o.inner + (v4 ? 16 : 24));
+    // (A VM port needs both its ips and its mac bound: the frame is addressed to that MAC.)
+    int vm = pol.portForIp(v4 ? 4 : 6, o.inner + (v4 ? 16 : 24));
+    if (vm >= 0 && pol.port(static_cast<uint16_t>(vm)).mac == 0) vm = -1;
     uint8_t* eth = o.inner - kEth;
     putMac(eth, vm >= 0 ? pol.port(static_cast<uint16_t>(vm)).mac : 0);
     putMac(eth + 6, pol.routerMac());
@@ -409,9 +412,12 @@ void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {
     return;
   }
   const uint64_t seq = sa->seq.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (seq == 0 || seq == UINT64_MAX || (!sa->esn && seq > UINT32_MAX)) {
+  // Past the sequence space, or past what is reserved in the sequence file (static keys): never
+  // a repeated nonce, even after a restart.
+  if (seq == 0 || seq == UINT64_MAX || (!sa->esn && seq > UINT32_MAX) || seq > sa->limit.load(std::memory_order_relaxed)) {
     sa->seq.store(UINT64_MAX - 1, std::memory_order_relaxed);  // stays exhausted
     drop(m, DropReason::kTunnelSeqExhausted, port);
+    tunnelAlert(DropReason::kTunnelSeqExhausted, peer.remote, peer.family, rte_rdtsc());
     return;
   }
   bump(sa->bytes, innerLen);

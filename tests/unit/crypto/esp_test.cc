@@ -194,12 +194,17 @@ TEST_CASE("Replay window: extended sequence numbers across the 2^32 boundary", "
 TEST_CASE("ECN on decapsulation follows RFC 6040", "[crypto][esp]") {
   // outer Not-ECT/ECT: inner unchanged
   CHECK(innerTosAfterDecap(0x00, 0xb8 | 2) == (0xb8 | 2));
-  CHECK(innerTosAfterDecap(0x01, 0x02) == 0x02);
+  CHECK(innerTosAfterDecap(0x02, 0x02) == 0x02);
   // outer CE: inner ECT becomes CE, inner Not-ECT is dropped
   CHECK(innerTosAfterDecap(0x03, 0x02) == 0x03);
   CHECK(innerTosAfterDecap(0x03, 0x01) == 0x03);
   CHECK(innerTosAfterDecap(0x03, 0x00) == -1);
   CHECK(innerTosAfterDecap(0x03, 0x03) == 0x03);
+  // outer ECT(1) over inner ECT(0): ECT(1); every other ECT combination keeps the inner value
+  CHECK(innerTosAfterDecap(0x01, 0xb8 | 2) == (0xb8 | 1));
+  CHECK(innerTosAfterDecap(0x02, 0x01) == 0x01);
+  CHECK(innerTosAfterDecap(0x01, 0x00) == 0x00);
+  CHECK(innerTosAfterDecap(0x02, 0x03) == 0x03);
   // encapsulation copies DSCP and ECN
   CHECK(outerTos(0xb9) == 0xb9);
 }

@@ -13,11 +13,12 @@ using namespace goldgate::crypto;
 
 namespace {
 const char* kKey = "0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fcafebabe";
+const char* kKey2 = "0x202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f0badf00d";
 }
 
 TEST_CASE("Static SA file parses out and in SAs", "[crypto][sa]") {
   std::string text = std::string("sas:\n  - {peer: b, direction: out, spi: 0x1001, key: ") + kKey +
-                     "}\n  - {peer: b, direction: in, spi: 4098, key: " + kKey + ", esn: false}\n";
+                     "}\n  - {peer: b, direction: in, spi: 4098, key: " + kKey2 + ", esn: false}\n";
   auto r = parseStaticSas(text, "sa.yaml");
   REQUIRE(r);
   REQUIRE(r->size() == 2);
@@ -38,7 +39,7 @@ TEST_CASE("Static SA file errors name the line", "[crypto][sa]") {
     std::string body;
     const char* want;
   };
-  const std::string k = kKey;
+  const std::string k = kKey, k2 = kKey2;
   const Bad cases[] = {
       {"sas: 3\n", "sa.yaml:1: sas: expected a list"},
       {"other: 1\n", "unknown key 'other'"},
@@ -49,10 +50,12 @@ TEST_CASE("Static SA file errors name the line", "[crypto][sa]") {
       {"sas:\n  - {peer: b, direction: out, spi: abc, key: " + k + "}\n", "is not a number"},
       {"sas:\n  - {peer: b, direction: out, spi: 300, key: 0x0011}\n", "72 hex digits"},
       {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k.substr(0, 73) + "g}\n", "not a hex digit"},
-      {"sas:\n  - {peer: b, direction: in, spi: 300, key: " + k + "}\n  - {peer: c, direction: in, spi: 300, key: " + k + "}\n",
+      {"sas:\n  - {peer: b, direction: in, spi: 300, key: " + k + "}\n  - {peer: c, direction: in, spi: 300, key: " + k2 + "}\n",
        "sa.yaml:3: spi: 300 is used by another inbound SA"},
-      {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k + "}\n  - {peer: b, direction: out, spi: 301, key: " + k + "}\n",
+      {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k + "}\n  - {peer: b, direction: out, spi: 301, key: " + k2 + "}\n",
        "second outbound SA"},
+      {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k + "}\n  - {peer: b, direction: in, spi: 301, key: " + k + "}\n",
+       "sa.yaml:3: key: used by another SA"},
       {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k + ", esn: maybe}\n", "esn: expected true or false"},
       {"sas: [\n", "YAML syntax error"},
   };

@@ -40,6 +40,8 @@ class ReplayWindow {
   /// packet is a replay, older than the window, or would need a number before the start.
   bool check(uint32_t seqLow, bool esn, uint64_t* seq) const;
   void accept(uint64_t seq);
+  /// Resumes after a restart: every number up to `top` counts as seen.
+  void resumeAt(uint64_t top);
   uint64_t top() const { return top_; }
 
  private:
@@ -69,7 +71,9 @@ uint32_t espSpi(const uint8_t* esp, size_t len);
 
 /// Verifies and decrypts in place the ESP packet of `len` bytes at `esp` (starting at the SPI;
 /// the caller found the SA by that SPI). On kNone the replay window has accepted the sequence
-/// number; on any error nothing about the SA changed and the buffer's contents are undefined.
+/// number. On kTruncated, kReplay or kAuthentication nothing about the SA changed; on kPadding or
+/// kNextHeader the packet was authentic, so its sequence number is spent (it cannot be tried
+/// again). On any error the buffer's contents are undefined.
 EspError espOpen(Gcm256& gcm, const uint8_t* salt, bool esn, ReplayWindow& window, uint8_t* esp, size_t len,
                  EspOpened* out);
 
@@ -77,14 +81,14 @@ EspError espOpen(Gcm256& gcm, const uint8_t* salt, bool esn, ReplayWindow& windo
 /// (RFC 4301 §5.1.2.1) and ECN copied too (RFC 6040 normal mode).
 constexpr uint8_t outerTos(uint8_t innerTos) { return innerTos; }
 
-/// The inner header's traffic class after decapsulation (RFC 6040 §4.2), or -1: drop (CE on the
-/// outside of a packet whose sender does not do ECN).
+/// The inner header's traffic class after decapsulation (RFC 6040 §4.2, Figure 4), or -1: drop
+/// (CE on the outside of a packet whose sender does not do ECN). ECN codepoints: 0 Not-ECT,
+/// 1 ECT(1), 2 ECT(0), 3 CE.
 constexpr int innerTosAfterDecap(uint8_t outerTos, uint8_t innerTos) {
   const uint8_t outerEcn = outerTos & 3, innerEcn = innerTos & 3;
-  if (outerEcn == 3) {
-    if (innerEcn == 0) return -1;
-    return innerTos | 3;
-  }
+  if (innerEcn == 0) return outerEcn == 3 ? -1 : innerTos;  // Not-ECT stays, unless marked CE
+  if (outerEcn == 3) return innerTos | 3;                   // CE is passed on
+  if (outerEcn == 1 && innerEcn == 2) return (innerTos & ~3) | 1;  // ECT(1) outside wins over ECT(0)
   return innerTos;
 }
 

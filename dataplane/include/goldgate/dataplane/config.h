@@ -121,6 +121,7 @@ struct TunnelConfig {
   std::optional<IpAddr> router_ipv4, router_ipv6;
   std::string aead = "auto";           // auto | ipsec-mb | openssl
   std::string key_file;                // static SAs (crypto/sa_file.h), absolute or relative to the config
+  std::string sequence_file;           // static SAs' sequence numbers across restarts (default: beside quarantine_file)
   TunnelTlsConfig tls;
   std::vector<PeerConfig> peers;
   SourceLoc loc;
