@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 
-from scapy.all import (ARP, ESP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NS, IPv6,
+from scapy.all import (ARP, ESP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,
+                       ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6,
                        IPv6ExtHdrFragment, Raw, defragment, fragment, rdpcap, wrpcap)
 from scapy.layers.ipsec import SecurityAssociation
 
@@ -661,6 +662,50 @@ def scenario_tunnel_esp(binary, tmp):
         check(k in kinds, "no %s alert (have %s)" % (k, sorted(kinds)))
     spoof = r.alerts_of("spoof.ip")
     check(spoof[0]["port"] == "site-b", "the spoofing alert does not name the peer's port: %s" % spoof[0])
+
+
+def scenario_tunnel_esp6(binary, tmp):
+    """The same over an IPv6 underlay with IPv6 inside: ND answered and resolved on the underlay,
+    the router's address answered by ND toward the VM, ESP in IPv6 opened by scapy and scapy's
+    delivered, ICMPv6 "packet too big" for what no longer fits."""
+    me6, peer6, router6 = "2001:db8::1", "2001:db8::2", "fd00::fe"
+    sa = os.path.join(tmp, "sa.yaml")
+    with open(sa, "w") as f:
+        f.write("sas:\n  - {peer: site-b, direction: out, spi: 0x1001, key: 0x%s}\n"
+                "  - {peer: site-b, direction: in, spi: 0x2001, key: 0x%s}\n" % (KEY_OUT.hex(), KEY_IN.hex()))
+    os.chmod(sa, 0o600)
+    extra = ("zones:\n  - {name: site-b, cidrs: [\"fd02::/64\"]}\n"
+             "tunnel:\n  underlay: {ipv6: \"%s/64\"}\n  router: {mac: \"%s\", ipv6: \"%s\"}\n"
+             "  keys: sa.yaml\n  peers:\n    - {name: site-b, underlay: \"%s\", zones: [site-b]}\n" % (me6, TUN_ROUTER, router6, peer6))
+    syn = IPv6(src="fd00::1", dst="fd02::5") / TCP(sport=40000, dport=80, flags="S", seq=100)
+    big = IPv6(src="fd00::1", dst="fd02::5") / TCP(sport=40000, dport=80, flags="A", seq=101, ack=501) / Raw(b"B" * 1420)
+    web = [Ether(src=WEB, dst="33:33:ff:00:00:fe") / IPv6(src="fd00::1", dst="ff02::1:ff00:fe", hlim=255) /
+           ICMPv6ND_NS(tgt=router6) / ICMPv6NDOptSrcLLAddr(lladdr=WEB)] + filler(WEB) + \
+          [Ether(src=WEB, dst=TUN_ROUTER) / syn] + filler(WEB) + [Ether(src=WEB, dst=TUN_ROUTER) / big]
+    synack = IPv6(src="fd02::5", dst="fd00::1") / TCP(sport=80, dport=40000, flags="SA", seq=500, ack=101)
+    esp_sa = SecurityAssociation(ESP, spi=0x2001, crypt_algo="AES-GCM", crypt_key=KEY_IN, esn_en=True,
+                                 tunnel_header=IPv6(src=peer6, dst=me6))
+    uplink = [Ether(src=PEER_MAC, dst="33:33:00:00:00:01") / IPv6(src=peer6, dst="ff02::1", hlim=255) /
+              ICMPv6ND_NA(tgt=peer6, R=0, S=0, O=1) / ICMPv6NDOptDstLLAddr(lladdr=PEER_MAC),
+              Ether(src=PEER_MAC, dst="33:33:ff:00:00:01") / IPv6(src=peer6, dst="ff02::1:ff00:1", hlim=255) /
+              ICMPv6ND_NS(tgt=me6) / ICMPv6NDOptSrcLLAddr(lladdr=PEER_MAC)]
+    uplink += filler(PEER_MAC) + [Ether(src=PEER_MAC, dst="02:00:00:00:0b:01") / esp_sa.encrypt(synack)]
+    r = Run(binary, tmp, {"web": web, "uplink": uplink}, extra_yaml=extra)
+    check(has(r.out["web"], ICMPv6ND_NA, tgt=router6), "ND for the router address was not answered")
+    check(has(r.out["uplink"], ICMPv6ND_NA, tgt=me6), "ND for the underlay address was not answered")
+    esp = [p for p in r.out["uplink"] if ESP in p]
+    check(len(esp) == 1 and esp[0][IPv6].src == me6 and esp[0][IPv6].dst == peer6 and esp[0][Ether].dst == PEER_MAC,
+          "want one ESP packet in IPv6 from %s to %s via the resolved MAC: %s" % (me6, peer6, [p.summary() for p in esp]))
+    opened = SecurityAssociation(ESP, spi=0x1001, crypt_algo="AES-GCM", crypt_key=KEY_OUT, esn_en=True,
+                                 tunnel_header=IPv6(src=me6, dst=peer6)).decrypt(esp[0][IPv6])
+    check(bytes(opened) == bytes(syn), "the IPv6 SYN opened by scapy differs from what the VM sent")
+    ptb = [p for p in r.out["web"] if ICMPv6PacketTooBig in p]
+    mtu = ((1500 - 40 - 16 - 16) & ~3) - 2
+    check(len(ptb) == 1 and ptb[0][ICMPv6PacketTooBig].mtu == mtu and ptb[0][IPv6].src == router6,
+          "want one packet-too-big (MTU %d) from the router: %s (drops %s)" %
+          (mtu, [p.summary() for p in ptb], {k: v for k, v in r.stats["drops"].items() if v}))
+    got = [p for p in r.out["web"] if TCP in p and p[TCP].flags == "SA"]
+    check(len(got) == 1 and bytes(got[0][IPv6]) == bytes(synack), "the peer's IPv6 packet was not delivered intact")
 
 
 def scenario_tunnel_restart(binary, tmp):
