@@ -190,7 +190,7 @@ IpAddr parseHostIp(const Ctx& c, const YAML::Node& n, const char* what, uint8_t 
 }
 
 TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<ZoneConfig>& zones) {
-  c.onlyKeys(n, {"uplink", "underlay", "router", "aead", "keys", "sequence_file", "tls", "peers"});
+  c.onlyKeys(n, {"uplink", "underlay", "router", "aead", "keys", "sequence_file", "tls", "peer_down", "peers"});
   auto rel = [&](const std::string& f) {
     return f.empty() || f[0] == '/' ? f : (fs::path(c.file()).parent_path() / f).string();
   };
@@ -230,6 +230,20 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
   }
   if (n["keys"]) t.key_file = rel(c.str(n["keys"], "tunnel.keys"));
   if (n["sequence_file"]) t.sequence_file = rel(c.str(n["sequence_file"], "tunnel.sequence_file"));
+  if (n["peer_down"]) {
+    // What happens to packets toward a peer without keys: block (default), or wait up to wait_ms.
+    const auto& pd = n["peer_down"];
+    if (pd.IsScalar()) {
+      std::string v = pd.Scalar();
+      if (v == "block") t.wait_for_keys = false;
+      else if (v == "wait") t.wait_for_keys = true;
+      else c.fail(pd, "tunnel.peer_down: expected block, wait or {wait_ms: N}, got '" + v + "'");
+    } else {
+      c.onlyKeys(pd, {"wait_ms"});
+      t.wait_for_keys = true;
+      if (pd["wait_ms"]) t.wait_ms = static_cast<uint32_t>(c.uint(pd["wait_ms"], "tunnel.peer_down.wait_ms", 1, 60000));
+    }
+  }
   if (n["tls"]) {
     const auto& tl = n["tls"];
     c.onlyKeys(tl, {"listen", "cert", "key", "ca", "lifetime_s", "lifetime_packets", "grace_s"});
@@ -245,6 +259,7 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
     if (tl["lifetime_packets"])
       t.tls.lifetime_packets = c.uint(tl["lifetime_packets"], "tunnel.tls.lifetime_packets", 1000, uint64_t{1} << 62);
     if (tl["grace_s"]) t.tls.grace_s = static_cast<uint32_t>(c.uint(tl["grace_s"], "tunnel.tls.grace_s", 1, 3600));
+    else t.tls.grace_s = std::max<uint32_t>(1, std::min<uint32_t>(10, t.tls.lifetime_s / 2));
     if (t.tls.grace_s >= t.tls.lifetime_s) c.fail(tl, "tunnel.tls: grace_s must be shorter than lifetime_s");
   }
   if (!n["peers"] || !n["peers"].IsSequence() || n["peers"].size() == 0)

@@ -46,8 +46,13 @@ void setTimeouts(int fd, int seconds) {
   timeval tv{seconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int one = 1;
+  int one = 1, idle = 10, intvl = 5, cnt = 3;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A peer that vanishes without closing is noticed within about 25 s.
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
 bool sendLine(SSL* ssl, const std::string& line) {
@@ -188,30 +193,37 @@ void KeyAgent::acceptLoop() {
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&from), &fl, SOCK_CLOEXEC);
     if (fd < 0) continue;
     setTimeouts(fd, 5);
-    SSL* ssl = SSL_new(ctx_);
-    SSL_set_fd(ssl, fd);
-    int peer = SSL_accept(ssl) == 1 ? identify(ssl) : -2;
-    if (peer < 0) {
-      char addr[INET6_ADDRSTRLEN] = "?";
-      if (from.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&from)->sin_addr, addr, sizeof addr);
-      if (from.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr, addr, sizeof addr);
-      proto::AlertEvent ev;
-      ev.set_kind("tunnel.peer_rejected");
-      ev.set_severity(7);
-      ev.set_action("block");
-      ev.set_rule("tunnel-keys");
-      ev.set_message(std::string("key service: a connection from ") + addr +
-                     (peer == -2 ? " failed the TLS handshake: " + sslError() : " presented a certificate of no configured peer"));
-      {
-        std::lock_guard<std::mutex> g(events_mu_);
-        events_.push_back(std::move(ev));
-      }
-      SSL_free(ssl);
-      ::close(fd);
-      continue;
-    }
+    // The handshake runs in the connection's own thread: a slow or hostile client cannot hold up
+    // the accept loop (nor the housekeeping it does).
     std::lock_guard<std::mutex> g(sessions_mu_);
-    sessions_.emplace_back([this, ssl, fd, peer] { session(ssl, fd, static_cast<uint32_t>(peer), true); });
+    sessions_.emplace_back([this, fd, from] {
+      SSL* ssl = SSL_new(ctx_);
+      SSL_set_fd(ssl, fd);
+      int peer = SSL_accept(ssl) == 1 ? identify(ssl) : -2;
+      if (peer < 0) {
+        char addr[INET6_ADDRSTRLEN] = "?";
+        if (from.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, addr, sizeof addr);
+        if (from.ss_family == AF_INET6)
+          inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, addr, sizeof addr);
+        proto::AlertEvent ev;
+        ev.set_kind("tunnel.peer_rejected");
+        ev.set_severity(7);
+        ev.set_action("block");
+        ev.set_rule("tunnel-keys");
+        ev.set_message(std::string("key service: a connection from ") + addr +
+                       (peer == -2 ? " failed the TLS handshake: " + sslError()
+                                   : " presented a certificate of no configured peer (not from the CA for a peer's name, "
+                                     "nor a pinned one)"));
+        {
+          std::lock_guard<std::mutex> eg(events_mu_);
+          events_.push_back(std::move(ev));
+        }
+        SSL_free(ssl);
+        ::close(fd);
+        return;
+      }
+      session(ssl, fd, static_cast<uint32_t>(peer), true);
+    });
   }
 }
 
@@ -236,11 +248,15 @@ void KeyAgent::connectLoop(uint32_t peer) {
     if (fd >= 0) {
       SSL* ssl = SSL_new(ctx_);
       SSL_set_fd(ssl, fd);
-      if (SSL_connect(ssl) == 1 && verifies(ssl, peer)) {
+      const bool shook = SSL_connect(ssl) == 1;
+      if (shook && verifies(ssl, peer)) {
         backoff = 1;
         session(ssl, fd, peer, false);
       } else {
-        event("tunnel.peer_rejected", 7, peer, "its key service at " + pc.control + " did not prove to be this peer (" + sslError() + ")");
+        event("tunnel.peer_rejected", 7, peer,
+              "its key service at " + pc.control + " did not prove to be this peer (" +
+                  (shook ? std::string(pc.pin.empty() ? "its certificate is not from the CA for this name" : "its certificate is not the pinned one")
+                         : "TLS handshake failed: " + sslError()) + ")");
         SSL_free(ssl);
         ::close(fd);
       }
@@ -346,8 +362,13 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
         if (ok && installed.count(e)) {
           // a repeated offer: already in place
         } else if (ok && derive(e, in, out)) {
-          ok = tunnel_.addInbound(peer, mine[e], in, true, local(e)) && sendLine(ssl, "READY " + std::to_string(e));
-          installed[e] = true;
+          if (!tunnel_.addInbound(peer, mine[e], in, true, local(e))) {
+            event("tunnel.key_protocol", 7, peer, "no free inbound SA slot for epoch " + std::to_string(e) + "; reconnecting");
+            ok = false;
+          } else {
+            ok = sendLine(ssl, "READY " + std::to_string(e));
+            installed[e] = true;
+          }
         } else {
           ok = false;
         }

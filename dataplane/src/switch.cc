@@ -640,14 +640,18 @@ void SwitchImpl::drainAlerts() {
         }
         case AlertRecord::kTunnelDrop: {
           auto why = static_cast<DropReason>(a.rule);
-          ev.set_kind(std::string("tunnel.") + dropReasonName(why));
-          ev.set_severity(why == DropReason::kEspMalformed ? 5 : 7);
+          std::string name = dropReasonName(why);
+          if (name.rfind("tunnel_", 0) == 0) name = name.substr(7);  // tunnel.seq_exhausted, not tunnel.tunnel_…
+          ev.set_kind("tunnel." + name);
+          ev.set_severity(why == DropReason::kUnderlayOther ? 4 : why == DropReason::kEspMalformed ? 5 : 7);
           ev.set_action("drop");
           ev.set_rule("esp");
           ev.clear_flow();
-          ev.set_message(std::string(dropReasonHelp(why)) + ": " + std::to_string(a.count) + " packet(s) from " +
-                         IpAddr::fromBytes(a.family, a.src).toString() + " on the underlay");
-          key = ev.kind() + "|" + IpAddr::fromBytes(a.family, a.src).toString();
+          const std::string addr = IpAddr::fromBytes(a.family, a.src).toString();
+          ev.set_message(std::string(dropReasonHelp(why)) + ": " + std::to_string(a.count) + " packet(s) " +
+                         (why == DropReason::kTunnelSeqExhausted ? "toward the peer at " + addr
+                                                                 : "from " + addr + " on the underlay"));
+          key = ev.kind() + "|" + addr;
           break;
         }
         default: continue;

@@ -1,15 +1,30 @@
 #include "tunnel.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
 namespace goldgate::dataplane {
+namespace {
+
+// The first 8 bytes of SHA-256 of the 36 bytes of key material: names a key, gives nothing away.
+uint64_t fingerprintOf(const uint8_t* key36) {
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_Digest(key36, 36, md, &n, EVP_sha256(), nullptr);
+  uint64_t f = 0;
+  for (int i = 0; i < 8; ++i) f = (f << 8) | md[i];
+  return f;
+}
+
+}  // namespace
 
 Result<std::vector<std::unique_ptr<crypto::Gcm256>>> Tunnel::ciphers(const uint8_t* key32) const {
   std::vector<std::unique_ptr<crypto::Gcm256>> out;
@@ -109,6 +124,7 @@ bool Tunnel::addInbound(uint32_t i, uint32_t spi, const uint8_t* key36, bool esn
   std::memcpy(sa->salt, key36 + 32, 4);
   sa->esn = esn;
   sa->epoch = epoch;
+  sa->fingerprint = fingerprintOf(key36);
   sa->gcm = std::move(*c);
   for (auto& slot : inbound_) {
     InboundSa* cur = slot.load();
@@ -132,6 +148,7 @@ Result<void> Tunnel::setOutbound(uint32_t i, uint32_t spi, const uint8_t* key36,
   std::memcpy(sa->salt, key36 + 32, 4);
   sa->esn = esn;
   sa->epoch = epoch;
+  sa->fingerprint = fingerprintOf(key36);
   sa->gcm = std::move(*c);
   OutboundSa* old = peers_[i]->out.exchange(sa.release(), std::memory_order_acq_rel);
   if (old) {
@@ -194,19 +211,20 @@ Result<void> Tunnel::loadSequences(const std::string& path) {
       ++n;
       if (line.empty() || line[0] == '#') continue;
       std::istringstream ls(line);
-      std::string dir, peer;
+      std::string dir, peer, fp;
       uint64_t spi = 0, number = 0;
-      if (!(ls >> dir >> peer >> spi >> number) || (dir != "out" && dir != "in"))
-        return makeError(Error::Code::kParse, path + ":" + std::to_string(n) + ": expected 'out|in PEER SPI NUMBER'");
+      if (!(ls >> dir >> peer >> spi >> fp >> number) || (dir != "out" && dir != "in"))
+        return makeError(Error::Code::kParse, path + ":" + std::to_string(n) + ": expected 'out|in PEER SPI FINGERPRINT NUMBER'");
+      const uint64_t f = std::strtoull(fp.c_str(), nullptr, 16);
       for (uint32_t i = 0; i < peers_.size(); ++i) {
         if (cfg_.peers[i].name != peer) continue;
         if (dir == "out") {
           OutboundSa* sa = peers_[i]->out.load();
-          if (sa && sa->epoch == 0 && sa->spi == spi) sa->seq.store(std::max(sa->seq.load(), number));
+          if (sa && sa->epoch == 0 && sa->spi == spi && sa->fingerprint == f) sa->seq.store(std::max(sa->seq.load(), number));
         } else {
           for (auto& slot : inbound_) {
             InboundSa* sa = slot.load();
-            if (sa && sa->epoch == 0 && sa->peer == i && sa->spi == spi) sa->window.resumeAt(number);
+            if (sa && sa->epoch == 0 && sa->peer == i && sa->spi == spi && sa->fingerprint == f) sa->window.resumeAt(number);
           }
         }
       }
@@ -219,7 +237,10 @@ Result<void> Tunnel::persistSequences(bool force) {
   if (seq_path_.empty()) return {};
   std::lock_guard<std::mutex> g(mu_);
   saved_top_.resize(kInboundSlots, 0);
+  const uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 std::chrono::steady_clock::now().time_since_epoch()).count());
   bool due = force;
+  std::vector<uint64_t> tops(kInboundSlots, 0);
   std::ostringstream o;
   o << "# goldgate-switch: static ESP keys' sequence numbers; never edit while the switch runs\n";
   for (uint32_t i = 0; i < peers_.size(); ++i) {
@@ -227,11 +248,14 @@ Result<void> Tunnel::persistSequences(bool force) {
     if (!sa || sa->epoch != 0) continue;
     uint64_t seq = sa->seq.load(), limit = sa->limit.load();
     // Reserve the next block before half of the current one is used.
-    if (limit == UINT64_MAX || seq + kReserve / 2 > limit) {
-      limit = seq + kReserve;
+    const uint64_t reserve = reserveFor(sa->esn);
+    if (limit == UINT64_MAX || seq + reserve / 2 > limit) {
+      limit = seq + reserve;
       due = true;
     }
-    o << "out " << cfg_.peers[i].name << " " << sa->spi << " " << limit << "\n";
+    char fp[17];
+    std::snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(sa->fingerprint));
+    o << "out " << cfg_.peers[i].name << " " << sa->spi << " " << fp << " " << limit << "\n";
     sa->pending_limit = limit;
   }
   for (uint32_t k = 0; k < kInboundSlots; ++k) {
@@ -240,9 +264,12 @@ Result<void> Tunnel::persistSequences(bool force) {
     rte_spinlock_lock(&sa->lock);
     uint64_t top = sa->window.top();
     rte_spinlock_unlock(&sa->lock);
-    if (top != saved_top_[k]) due = true;
-    o << "in " << cfg_.peers[sa->peer].name << " " << sa->spi << " " << top << "\n";
-    saved_top_[k] = top;
+    // Window positions are written at most once a second (what a crash forgets: at most that).
+    if (top != saved_top_[k] && now - last_write_ns_ >= 1000000000ull) due = true;
+    char fp[17];
+    std::snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(sa->fingerprint));
+    o << "in " << cfg_.peers[sa->peer].name << " " << sa->spi << " " << fp << " " << top << "\n";
+    tops[k] = top;
   }
   if (!due) return {};
   const std::string tmp = seq_path_ + ".tmp";
@@ -253,6 +280,8 @@ Result<void> Tunnel::persistSequences(bool force) {
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), seq_path_.c_str()) != 0)
     return makeError(Error::Code::kIo, seq_path_ + ": cannot write: " + std::strerror(errno));
+  saved_top_ = tops;
+  last_write_ns_ = now;
   // Only what is on disk may be used.
   for (auto& p : peers_)
     if (OutboundSa* sa = p->out.load(); sa && sa->epoch == 0) sa->limit.store(sa->pending_limit);

@@ -32,6 +32,7 @@ struct OutboundSa {
   std::atomic<uint64_t> bytes{0};   // inner bytes sealed
   std::atomic<uint64_t> limit{UINT64_MAX};  // static keys: the last number reserved in the sequence file
   uint64_t pending_limit = UINT64_MAX;      // ... and the one being written
+  uint64_t fingerprint = 0;                 // of the key (the sequence file tells keys apart by it)
   std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
 };
 
@@ -44,6 +45,7 @@ struct InboundSa {
   rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
   crypto::ReplayWindow window;
   std::atomic<uint64_t> packets{0};
+  uint64_t fingerprint = 0;
   std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
 };
 
@@ -62,7 +64,7 @@ struct TunnelPeer {
 
 class Tunnel {
  public:
-  static constexpr uint32_t kInboundSlots = 64;
+  static constexpr uint32_t kInboundSlots = 128;  // 32 ports and peers, a few SAs each around a rekey
 
   /// Builds the tunnel state from `sw.tunnel` and the static SAs of its key file (peers with
   /// automatic keys get theirs later). `uplinkMac` is the uplink device's MAC (the underlay source
@@ -105,13 +107,15 @@ class Tunnel {
   };
   /// Static keys across restarts: the next outbound sequence number must never repeat one used
   /// before (the IV is the sequence number), and the replay window must not forget what it saw.
-  /// loadSequences() resumes both from `path` (lines "out|in PEER SPI NUMBER"; a missing file is a
-  /// first start) and reserves the next block of outbound numbers; persistSequences() (control
-  /// thread, often) writes the file again, atomically, before a reservation runs out and as the
-  /// replay windows move. Errors name the file.
+  /// loadSequences() resumes both from `path` (lines "out|in PEER SPI KEY-FINGERPRINT NUMBER"; a
+  /// missing file is a first start; a line for other keys is ignored) and reserves the next block
+  /// of outbound numbers; persistSequences() (control thread, often) writes the file again,
+  /// atomically, before a reservation is half used, and at most once a second as the replay
+  /// windows move. Errors name the file.
   Result<void> loadSequences(const std::string& path);
   Result<void> persistSequences(bool force);
-  static constexpr uint64_t kReserve = uint64_t{1} << 30;  // outbound numbers reserved at a time
+  // Outbound numbers reserved at a time: 2^30 with ESN; 2^24 without, whose space is only 2^32.
+  static uint64_t reserveFor(bool esn) { return esn ? uint64_t{1} << 30 : uint64_t{1} << 24; }
 
   /// A consistent look at peer `i`'s outbound SA (any thread but a worker).
   OutboundInfo outboundOf(uint32_t i);
@@ -140,6 +144,7 @@ class Tunnel {
   std::atomic<InboundSa*> inbound_[kInboundSlots] = {};
   std::string seq_path_;
   std::vector<uint64_t> saved_top_;  // per inbound slot: the replay window top last written
+  uint64_t last_write_ns_ = 0;
 };
 
 }  // namespace goldgate::dataplane

@@ -75,6 +75,7 @@ void Worker::removeFlow(int32_t pos) {
 void Worker::drop(rte_mbuf* m, DropReason r, uint16_t in) {
   ++drop_local_[static_cast<int>(r)];
   ++port_drop_local_[in];
+  drops_pending_ = true;
   rte_pktmbuf_free(m);
 }
 
@@ -102,7 +103,10 @@ void Worker::flood(uint32_t mask, rte_mbuf* m) {
 void Worker::flushTx() {
   if (shared_->tunnel) {
     const uint32_t first = static_cast<uint32_t>(shared_->ports.size());
-    for (uint32_t p = first; p < first + shared_->tunnel->peerCount(); ++p) sealPending(static_cast<uint16_t>(p));
+    for (uint32_t p = first; p < first + shared_->tunnel->peerCount(); ++p) {
+      // Held packets (peer_down: wait) are looked at even when nothing new is queued.
+      if (tx_[p].n || (p - first < held_.size() && !held_[p - first].empty())) sealPending(static_cast<uint16_t>(p));
+    }
   }
   for (uint32_t p = 0; p < shared_->ports.size(); ++p) {
     TxBuffer& b = tx_[p];
@@ -729,6 +733,9 @@ void Worker::run() {
   if (shared_->secure) loop<true>();
   else loop<false>();
   flushTx();
+  for (auto& h : held_)
+    for (const auto& x : h) rte_pktmbuf_free(x.m);
+  held_.clear();
   rte_rcu_qsbr_thread_offline(shared_->qsbr, id_);
   rte_rcu_qsbr_thread_unregister(shared_->qsbr, id_);
 }
@@ -755,7 +762,10 @@ void Worker::loop() {
       processBurst<kSecure>(*pol, static_cast<uint16_t>(p), pkts, n, start);
     }
     flushTx();
-    if (total) {
+    // Drops are published with the iteration's packets, and also without any (held packets
+    // expiring, say).
+    if (total || drops_pending_) {
+      drops_pending_ = false;
       for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
         if (drop_local_[r]) {
           bump(stats_.drops[r], drop_local_[r]);
@@ -769,10 +779,9 @@ void Worker::loop() {
         }
       }
       bump(stats_.packets, total);
-      idle = 0;
-    } else {
-      ++idle;
     }
+    if (total) idle = 0;
+    else ++idle;
     if (kSecure && ++iteration % kAgeEvery == 0) age(*pol, start, kAgeBudget);
     if (kSecure && shared_->tunnel && id_ == 0) resolveNextHops(start);
     serveMailbox();

@@ -194,6 +194,14 @@ class Worker {
   rte_mbuf* esp_in_[kBurst];     // ESP to the underlay address, opened after the burst's parse
   uint32_t n_esp_in_ = 0;
   uint64_t next_resolve_tsc_ = 0;
+  bool drops_pending_ = false;  // drop_local_ has counts not yet published
+  // tunnel.peer_down: wait — packets toward a peer without keys, held per peer until it has them.
+  struct Held {
+    rte_mbuf* m;
+    uint64_t tsc;
+  };
+  static constexpr uint32_t kHoldPerPeer = 256;
+  std::vector<std::vector<Held>> held_;  // per peer (in peer order)
   uint64_t tunnel_alert_tsc_[static_cast<int>(DropReason::kCount)] = {};
   uint32_t tunnel_alert_suppressed_[static_cast<int>(DropReason::kCount)] = {};
 };

@@ -335,13 +335,35 @@ bool Worker::answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const Packe
 
 void Worker::sealPending(uint16_t port) {
   TxBuffer& b = tx_[port];
-  if (b.n == 0) return;
   rte_mbuf* pk[2 * kBurst];
   const uint16_t n = b.n;
   std::memcpy(pk, b.pkts, n * sizeof pk[0]);
   b.n = 0;  // sealOne queues on the uplink, which may flush: this buffer must be settled first
-  TunnelPeer& peer = shared_->tunnel->peerOfPort(port);
-  for (uint16_t i = 0; i < n; ++i) sealOne(peer, pk[i], port);
+  Tunnel& t = *shared_->tunnel;
+  TunnelPeer& peer = t.peerOfPort(port);
+  if (!t.config().wait_for_keys) {
+    for (uint16_t i = 0; i < n; ++i) sealOne(peer, pk[i], port);
+    return;
+  }
+  // peer_down: wait. Held packets go first, in order, once the peer has keys; past wait_ms, or
+  // beyond the hold's size, they are dropped as without keys.
+  if (held_.size() < t.peerCount()) held_.resize(t.peerCount());
+  auto& h = held_[port - shared_->ports.size()];
+  const uint64_t now = rte_rdtsc();
+  const uint64_t maxAge = shared_->tsc_hz / 1000 * t.config().wait_ms;
+  const bool keys = peer.out.load(std::memory_order_acquire) != nullptr;
+  size_t k = 0;
+  for (; k < h.size(); ++k) {
+    if (keys) sealOne(peer, h[k].m, port);
+    else if (now - h[k].tsc > maxAge) drop(h[k].m, DropReason::kTunnelNoKeys, port);
+    else break;
+  }
+  h.erase(h.begin(), h.begin() + static_cast<long>(k));
+  for (uint16_t i = 0; i < n; ++i) {
+    if (keys && h.empty()) sealOne(peer, pk[i], port);
+    else if (h.size() < kHoldPerPeer) h.push_back({pk[i], now});
+    else drop(pk[i], DropReason::kTunnelNoKeys, port);
+  }
 }
 
 void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {

@@ -8,7 +8,7 @@
 # Set $work (a scratch folder) and $bin (the build folder), source this file, then call gt_up
 # (namespaces, static SAs with fresh random keys, configs, both switches started) or
 # `gt_up tls LIFETIME_S` (keys agreed over mutual TLS 1.3 with certificates from a test CA, rekeyed
-# every LIFETIME_S seconds); gt_ctl SITE … runs goldgatectl against a site's switch; gt_down
+# every LIFETIME_S seconds; packets toward a peer without keys wait up to 1.5 s); gt_ctl SITE … runs goldgatectl against a site's switch; gt_down
 # removes everything.
 
 GT_NS=(gt-a1 gt-b1 gt-under gt-out)
@@ -115,8 +115,9 @@ gt_certs() {
       -out "$d/$s.pem" >/dev/null 2>&1 || return 1
     chmod 600 "$d/$s.key"
   done
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=site-b" \
-    -keyout "$d/stranger.key" -out "$d/stranger.pem" >/dev/null 2>&1
+  # It names site-a, the peer switch B expects: only the CA check can tell it apart.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=site-a" \
+    -addext "subjectAltName=DNS:site-a" -keyout "$d/stranger.key" -out "$d/stranger.pem" >/dev/null 2>&1
 }
 
 gt_up() {
@@ -145,7 +146,7 @@ gt_up() {
     local s me peer port peerport
     for s in a b; do
       if [ $s = a ]; then me=site-a; peer=site-b; port=7411; peerport=7412; else me=site-b; peer=site-a; port=7412; peerport=7411; fi
-      sed -i -e "s|^  keys: sa.yaml|  tls: {listen: \"127.0.0.1:$port\", cert: $work/pki/$me.pem, key: $work/pki/$me.key, ca: $work/pki/ca.pem, lifetime_s: $lifetime, grace_s: 1}|" \
+      sed -i -e "s|^  keys: sa.yaml|  peer_down: {wait_ms: 1500}\n  tls: {listen: \"127.0.0.1:$port\", cert: $work/pki/$me.pem, key: $work/pki/$me.key, ca: $work/pki/ca.pem, lifetime_s: $lifetime, grace_s: 1}|" \
              -e "s|^    - {name: $peer, underlay: \([0-9.]*\), zones: \[\(.*\)\]}|    - {name: $peer, underlay: \1, zones: [\2], keys: tls, control: \"127.0.0.1:$peerport\"}|" \
              "$work/$s/goldgate.yaml"
       rm -f "$work/$s/sa.yaml"

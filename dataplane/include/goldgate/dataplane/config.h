@@ -105,7 +105,7 @@ struct TunnelTlsConfig {
   std::string ca;          // CA certificates peers' certificates must chain to ("" with pins only)
   uint32_t lifetime_s = 3600;        // rekey after this long ...
   uint64_t lifetime_packets = 1ull << 32;  // ... or this many packets sealed under one key
-  uint32_t grace_s = 10;   // an old inbound key stays this long after the peer switched
+  uint32_t grace_s = 10;   // an old inbound key stays this long after the peer switched (default: min(10, lifetime_s / 2))
 };
 
 /// ESP tunnels between gateways (goldgate.yaml `tunnel`): flows toward a zone behind a peer are
@@ -122,6 +122,8 @@ struct TunnelConfig {
   std::string aead = "auto";           // auto | ipsec-mb | openssl
   std::string key_file;                // static SAs (crypto/sa_file.h), absolute or relative to the config
   std::string sequence_file;           // static SAs' sequence numbers across restarts (default: beside quarantine_file)
+  bool wait_for_keys = false;          // peer_down: wait — hold packets toward a peer without keys (else block)
+  uint32_t wait_ms = 2000;             // ... for at most this long
   TunnelTlsConfig tls;
   std::vector<PeerConfig> peers;
   SourceLoc loc;
