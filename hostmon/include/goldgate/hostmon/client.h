@@ -1,0 +1,17 @@
+// Client side of goldgate-hostmon's control API, for goldgatectl. Links no libvirt.
+#pragma once
+
+#include <string>
+
+#include "goldgate/common/result.h"
+#include "hostmon.pb.h"
+
+namespace goldgate::hostmon {
+
+/// Sends `req` to goldgate-hostmon at `socketPath` and waits up to `timeoutMs` for the answer.
+/// Errors: cannot connect (path, errno text and a hint that hostmon may not be running),
+/// timeout, malformed response. Any thread.
+Result<proto::HostmonResponse> callHostmon(const std::string& socketPath, const proto::HostmonRequest& req,
+                                           int timeoutMs = 5000);
+
+}  // namespace goldgate::hostmon
