@@ -8,6 +8,9 @@
 
 namespace goldgate::hostmon {
 
+/// Default control socket, beside the switch's /run/goldgate/switch.sock.
+inline constexpr const char* kDefaultHostmonSocket = "/run/goldgate/hostmon.sock";
+
 /// Sends `req` to goldgate-hostmon at `socketPath` and waits up to `timeoutMs` for the answer.
 /// Errors: cannot connect (path, errno text and a hint that hostmon may not be running),
 /// timeout, malformed response. Any thread.

@@ -4,12 +4,10 @@
 #include <string>
 
 #include "goldgate/common/result.h"
+#include "goldgate/hostmon/client.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
 
 namespace goldgate::hostmon {
-
-/// Default control socket, beside the switch's /run/goldgate/switch.sock.
-inline constexpr const char* kDefaultHostmonSocket = "/run/goldgate/hostmon.sock";
 
 struct HostmonConfig {
   MonitorOptions libvirt;  // log is left empty: main() sets it
