@@ -21,46 +21,39 @@ using namespace goldgate;
 
 namespace {
 
-void printJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  std::cout << out;
+// Prints a daemon's answer (either control API: both responses have ok and error): the
+// rendered text or the raw JSON. Returns the exit code.
+template <typename Response>
+int show(const Result<Response>& resp, bool json, const std::function<std::string(const Response&)>& render) {
+  if (!resp) {
+    std::fprintf(stderr, "goldgatectl: %s\n", resp.error().message.c_str());
+    return 1;
+  }
+  if (!resp->ok()) {
+    std::fprintf(stderr, "goldgatectl: %s\n", resp->error().c_str());
+    return 1;
+  }
+  if (json) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions o;
+    o.preserve_proto_field_names = true;
+    o.add_whitespace = true;
+    (void)google::protobuf::util::MessageToJsonString(*resp, &out, o);
+    std::cout << out;
+  } else {
+    std::cout << render(*resp);
+  }
+  return 0;
 }
 
 int call(const std::string& socket, const proto::Request& req, bool json,
          const std::function<std::string(const proto::Response&)>& render) {
-  auto resp = dataplane::callSwitch(socket, req);
-  if (!resp) {
-    std::fprintf(stderr, "goldgatectl: %s\n", resp.error().message.c_str());
-    return 1;
-  }
-  if (!resp->ok()) {
-    std::fprintf(stderr, "goldgatectl: %s\n", resp->error().c_str());
-    return 1;
-  }
-  if (json) printJson(*resp);
-  else std::cout << render(*resp);
-  return 0;
+  return show(dataplane::callSwitch(socket, req), json, render);
 }
 
-// The same for goldgate-hostmon's control API.
 int callHostmon(const std::string& socket, const proto::HostmonRequest& req, bool json,
                 const std::function<std::string(const proto::HostmonResponse&)>& render) {
-  auto resp = hostmon::callHostmon(socket, req);
-  if (!resp) {
-    std::fprintf(stderr, "goldgatectl: %s\n", resp.error().message.c_str());
-    return 1;
-  }
-  if (!resp->ok()) {
-    std::fprintf(stderr, "goldgatectl: %s\n", resp->error().c_str());
-    return 1;
-  }
-  if (json) printJson(*resp);
-  else std::cout << render(*resp);
-  return 0;
+  return show(hostmon::callHostmon(socket, req), json, render);
 }
 
 // Prints one record a line until the switch closes the stream (or the user interrupts).
