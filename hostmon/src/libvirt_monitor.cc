@@ -130,7 +130,7 @@ LibvirtMonitor::LibvirtMonitor(MonitorOptions opts, Inventory& inventory) : opts
 
 LibvirtMonitor::~LibvirtMonitor() { stop(); }
 
-Result<void> LibvirtMonitor::start() {
+Result<void> LibvirtMonitor::start(int waitMs) {
   static std::once_flag once;
   static int registered = -1;
   std::call_once(once, [] {
@@ -147,22 +147,28 @@ Result<void> LibvirtMonitor::start() {
   loop_thread_ = std::thread([this] { eventLoop(); });
   monitor_thread_ = std::thread([this] { monitorLoop(); });
   std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return first_done_; });
+  if (waitMs < 0) cv_.wait(l, [&] { return first_done_; });
+  else if (!cv_.wait_for(l, std::chrono::milliseconds(waitMs), [&] { return first_done_; }))
+    return makeError(Error::Code::kIo, "still connecting to libvirt at " + opts_.uri + " after " + std::to_string(waitMs) + " ms");
   return first_result_;
 }
 
-void LibvirtMonitor::stop() {
-  if (!loop_thread_.joinable()) return;
+bool LibvirtMonitor::stop(int timeoutMs) {
+  if (!loop_thread_.joinable()) return true;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::unique_lock<std::mutex> l(mu_);
     stop_ = true;
+    cv_.notify_all();
+    auto done = [&] { return monitor_done_; };
+    if (timeoutMs < 0) cv_.wait(l, done);
+    else if (!cv_.wait_for(l, std::chrono::milliseconds(timeoutMs), done)) return false;
   }
-  cv_.notify_all();
-  if (monitor_thread_.joinable()) monitor_thread_.join();
+  monitor_thread_.join();
   virEventUpdateTimeout(wake_timer_, 0);
   loop_thread_.join();
   virEventRemoveTimeout(wake_timer_);
   wake_timer_ = -1;
+  return true;
 }
 
 void LibvirtMonitor::onWake(int, void*) {}
@@ -225,6 +231,9 @@ void LibvirtMonitor::monitorLoop() {
     cv_.notify_all();
   }
   if (connected) disconnect("stopping");
+  std::lock_guard<std::mutex> l(mu_);
+  monitor_done_ = true;
+  cv_.notify_all();
 }
 
 Result<void> LibvirtMonitor::connect() {

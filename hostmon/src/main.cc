@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <mutex>
 
@@ -62,10 +63,15 @@ int main(int argc, char** argv) {
   }
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
-  if (auto r = monitor.start(); !r) logLine(r.error().message + " (will keep retrying)");
+  if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");
   logLine("serving the inventory on " + cfg->control_socket);
   while (!g_stop.load()) server.serveOnce(200);
   logLine("stopping");
-  monitor.stop();
+  if (!monitor.stop(5000)) {
+    // A hung libvirtd can hold a libvirt call for ever; there is nothing to save, so do not wait.
+    logLine("a libvirt call is still blocked (is libvirtd hung?); exiting without waiting for it");
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
   return 0;
 }

@@ -6,11 +6,19 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "event_log.h"
+#include "goldgate/common/unix_socket.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
+#include "temp_dir.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;
@@ -233,4 +241,38 @@ TEST_CASE("LibvirtMonitor: an unreachable URI fails the first attempt and keeps 
   CHECK_FALSE(mon.status().last_error.empty());
   CHECK(inv.size() == 0);
   mon.stop();  // returns promptly although the monitor is between retries
+}
+
+TEST_CASE("LibvirtMonitor: a hung libvirtd delays neither start nor the decision to stop", "[hostmon][libvirt]") {
+  // A socket that accepts connections and never answers: virConnectOpen blocks on it as on a
+  // libvirtd that is stopped (SIGSTOP) or hung.
+  test::TempDir dir;
+  const std::string path = (dir.path() / "hung.sock").string();
+  auto lfd = ipc::listenUnix(path, "", "hung libvirtd");
+  REQUIRE(lfd.has_value());
+  std::atomic<bool> quit{false};
+  std::vector<int> held;
+  std::thread acceptor([&] {
+    while (!quit.load()) {
+      int fd = ::accept4(*lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) held.push_back(fd);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+
+  Inventory inv;
+  MonitorOptions o = testOptions();
+  o.uri = "test+unix:///default?socket=" + path;
+  LibvirtMonitor mon(o, inv);
+  auto r = mon.start(300);
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains("still connecting"));
+  CHECK_FALSE(mon.stop(300));  // the monitor thread is inside virConnectOpen
+
+  // The "daemon" goes away: the open fails, the monitor thread sees stop and ends.
+  quit = true;
+  acceptor.join();
+  for (int fd : held) ::close(fd);
+  ::close(*lfd);
+  CHECK(mon.stop(5000));
 }

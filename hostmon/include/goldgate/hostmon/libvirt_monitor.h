@@ -51,12 +51,17 @@ class LibvirtMonitor {
   LibvirtMonitor& operator=(const LibvirtMonitor&) = delete;
 
   /// Registers the event loop (once per process), starts both threads and makes the first connect
-  /// attempt. Returns once that attempt is over: ok if it connected and resynced; otherwise the
-  /// error (the monitor keeps retrying with back-off unless stop() is called).
-  Result<void> start();
+  /// attempt. Returns once that attempt is over, or after `waitMs` (negative: no limit): ok if it
+  /// connected and resynced; otherwise the error, or "still connecting" if the attempt has not
+  /// finished (a hung libvirtd blocks virConnectOpen). Either way the monitor keeps trying, with
+  /// back-off, until stop(). Call once.
+  Result<void> start(int waitMs = -1);
 
-  /// Stops both threads and closes the connection. Idempotent.
-  void stop();
+  /// Stops both threads and closes the connection. Waits up to `timeoutMs` (negative: no limit)
+  /// for the monitor thread, which may be blocked in a libvirt call to a hung libvirtd; returns
+  /// false if it still is (the threads keep running: the caller should then end the process
+  /// rather than destroy the monitor). Idempotent.
+  bool stop(int timeoutMs = -1);
 
   /// Drops the connection as if libvirtd had gone away; the monitor reconnects and reconciles.
   void forceReconnect();
@@ -111,6 +116,7 @@ class LibvirtMonitor {
   bool lost_ = false;          // the close callback fired or forceReconnect was called
   bool busy_ = false;          // the monitor thread is processing work taken off the queue
   bool first_done_ = false;    // the first connect attempt is over
+  bool monitor_done_ = false;  // the monitor thread has left its loop
   Result<void> first_result_;
   MonitorStatus status_;
 };
