@@ -144,6 +144,7 @@ std::vector<InventoryEvent> Inventory::upsertLocked(const ObservedVm& vm, int64_
   auto add = [&](const char* kind, std::string detail) {
     out.push_back({kind, is.uuid, is.name, std::move(detail), now, gen});
   };
+  if (was.name != is.name) add("vm.renamed", was.name + " -> " + is.name);
   for (const auto& n : is.nics)
     if (!contains(was.nics, n, sameNic)) add("vm.nic_added", nicText(n));
   for (const auto& n : was.nics)
@@ -154,7 +155,6 @@ std::vector<InventoryEvent> Inventory::upsertLocked(const ObservedVm& vm, int64_
     if (!contains(is.devices, d, sameDevice)) add("vm.device_removed", deviceText(d));
   if (was.labels != is.labels || was.has_labels != is.has_labels)
     add("vm.labels_changed", "app=" + is.labels.app + " segment=" + is.labels.segment + " manifest=" + is.labels.manifest);
-  // A renamed VM keeps its UUID; record the new name (events above already carry it).
   changed = !out.empty() || was != is || r.parse_error != vm.parse_error;
   if (changed) {
     r.info = is;

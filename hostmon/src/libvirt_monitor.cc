@@ -372,8 +372,7 @@ void LibvirtMonitor::process(const Work& w) {
       if (w.event == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED) inv_.setAgent(w.uuid, true);
       else if (w.event == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED) inv_.setAgent(w.uuid, false);
       break;
-    case Work::kRefresh:
-    case Work::kUndefined: refresh(w.uuid); break;
+    case Work::kRefresh: refresh(w.uuid); break;
   }
 }
 

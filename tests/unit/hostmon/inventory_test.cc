@@ -138,6 +138,15 @@ TEST_CASE("Inventory: NIC, device and label changes", "[hostmon][inventory]") {
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].kind == "vm.labels_changed");
   CHECK_THAT(ev[0].detail, Catch::Matchers::Contains("segment=backend"));
+
+  // virsh domrename: same UUID, new name; found under the new name only.
+  v.info.name = "web-renamed";
+  ev = inv.upsert(v);
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kind == "vm.renamed");
+  CHECK(ev[0].detail == "web -> web-renamed");
+  CHECK(inv.find("web-renamed"));
+  CHECK_FALSE(inv.find("web"));
 }
 
 TEST_CASE("Inventory: reconcile reports only real differences", "[hostmon][inventory]") {

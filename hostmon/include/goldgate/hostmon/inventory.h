@@ -33,6 +33,7 @@ struct VmRecord {
 
 /// A change to the inventory. `kind` is one of: vm.defined, vm.undefined, vm.started, vm.stopped,
 /// vm.paused, vm.resumed, vm.shutdown (guest shutting down), vm.crashed, vm.suspended, vm.rebooted,
+/// vm.renamed (same UUID, new name),
 /// vm.nic_added, vm.nic_removed, vm.device_added, vm.device_removed, vm.labels_changed,
 /// vm.agent_connected, vm.agent_disconnected.
 struct InventoryEvent {

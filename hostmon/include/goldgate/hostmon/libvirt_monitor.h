@@ -79,7 +79,7 @@ class LibvirtMonitor {
 
  private:
   struct Work {
-    enum Kind { kRefresh, kLifecycle, kReboot, kAgent, kUndefined } kind;
+    enum Kind { kRefresh, kLifecycle, kReboot, kAgent } kind;
     std::string uuid;
     int event = 0;
     int detail = 0;
