@@ -9,14 +9,14 @@ profile=${1:-test}
 build_pkgs=(
   build-essential cmake pkg-config ninja-build
   libdpdk-dev dpdk libipsec-mb-dev
-  libssl-dev libhyperscan-dev libvirt-dev
+  libssl-dev libhyperscan-dev libvirt-dev libxml2-dev
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev
   catch2 clang libclang-rt-14-dev
 )
 test_pkgs=(
   python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
-  qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl
+  qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl libvirt-daemon
 )
 bench_pkgs=(
   python3-matplotlib openvswitch-switch-dpdk

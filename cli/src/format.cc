@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 #include <vector>
 
@@ -36,7 +37,80 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+std::string nicTarget(const proto::VmNic& n) {
+  if (n.type() == "vhostuser") return n.source();
+  std::string s = n.type();
+  if (!n.source().empty()) s += ":" + n.source();
+  return s;
+}
+
+std::string utcTime(int64_t ns) {
+  if (ns <= 0) return "-";
+  time_t t = static_cast<time_t>(ns / 1000000000);
+  tm tmv{};
+  gmtime_r(&t, &tmv);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+  return buf;
+}
+
+std::string connectionLine(const proto::HostmonStatus& st) {
+  std::string s = "libvirt " + st.uri() + ": " + (st.connected() ? "connected" : "NOT CONNECTED");
+  if (!st.connected() && !st.last_error().empty()) s += " (" + st.last_error() + ")";
+  if (st.disconnects()) s += ", " + std::to_string(st.disconnects()) + " reconnect(s)";
+  return s + "\n";
+}
+
 }  // namespace
+
+std::string formatVms(const proto::ListVmsResponse& l, const proto::HostmonStatus& st) {
+  std::ostringstream o;
+  o << connectionLine(st);
+  if (l.vms_size() == 0) {
+    o << "no VMs\n";
+    return o.str();
+  }
+  o << "\n";
+  Table t({"NAME", "STATE", "UUID", "NICS", "SEGMENT"});
+  for (const auto& vm : l.vms()) {
+    std::string nics;
+    for (const auto& n : vm.nics()) nics += (nics.empty() ? "" : ", ") + (n.mac().empty() ? "?" : n.mac()) + "->" + nicTarget(n);
+    t.add({vm.name(), vm.state(), vm.uuid(), nics.empty() ? "-" : nics, vm.segment().empty() ? "-" : vm.segment()});
+  }
+  o << t.str();
+  return o.str();
+}
+
+std::string formatVm(const proto::VmRecord& vm) {
+  std::ostringstream o;
+  o << "name:        " << vm.name() << "\n";
+  o << "uuid:        " << vm.uuid() << "\n";
+  o << "state:       " << vm.state() << (vm.reason().empty() ? "" : " (" + vm.reason() + ")") << "  since "
+    << utcTime(vm.last_change_unix_ns()) << "  generation " << vm.generation() << "\n";
+  o << "app:         " << (vm.app().empty() ? "-" : vm.app()) << "\n";
+  o << "segment:     " << (vm.segment().empty() ? "-" : vm.segment()) << "\n";
+  o << "manifest:    " << (vm.manifest().empty() ? "-" : vm.manifest()) << "\n";
+  if (!vm.has_labels()) o << "             (no Goldgate metadata in the domain XML)\n";
+  std::vector<std::pair<std::string, std::string>> labels(vm.labels().begin(), vm.labels().end());
+  std::sort(labels.begin(), labels.end());
+  for (const auto& [k, v] : labels) o << "label:       " << k << "=" << v << "\n";
+  o << "guest agent: " << (vm.agent_channel() ? (vm.agent_connected() ? "connected" : "channel present, not connected") : "no channel")
+    << "\n";
+  if (!vm.parse_error().empty()) o << "WARNING:     " << vm.parse_error() << "\n";
+  o << "\n";
+  Table n({"MAC", "TYPE", "SOURCE", "MODE", "TARGET", "MODEL"});
+  for (const auto& x : vm.nics())
+    n.add({x.mac().empty() ? "-" : x.mac(), x.type(), x.source().empty() ? "-" : x.source(),
+           x.source_mode().empty() ? "-" : x.source_mode(), x.target_dev().empty() ? "-" : x.target_dev(),
+           x.model().empty() ? "-" : x.model()});
+  o << (vm.nics_size() ? n.str() : "no NICs\n") << "\n";
+  Table d({"DEVICE", "TYPE", "TARGET", "SOURCE"});
+  for (const auto& x : vm.devices())
+    d.add({x.kind(), x.type().empty() ? "-" : x.type(), x.target().empty() ? "-" : x.target(),
+           x.source().empty() ? "-" : x.source()});
+  o << (vm.devices_size() ? d.str() : "no other devices\n");
+  return o.str();
+}
 
 std::string humanCount(uint64_t v) {
   char buf[32];

@@ -4,12 +4,18 @@
 #include <string>
 
 #include "control.pb.h"
+#include "hostmon.pb.h"
 
 namespace goldgate::cli {
 
 std::string formatStatus(const proto::StatusResponse& s, bool all);
 std::string formatFlows(const proto::FlowsResponse& f);
 std::string formatRules(const proto::RulesResponse& r, bool hits);
+/// goldgatectl vms: one VM a line (name, state, UUID, NICs as MAC->socket or network, segment),
+/// after a line on hostmon's libvirt connection.
+std::string formatVms(const proto::ListVmsResponse& l, const proto::HostmonStatus& st);
+/// goldgatectl vm show: everything hostmon knows about one VM.
+std::string formatVm(const proto::VmRecord& vm);
 /// "1.2 M", "934 k": compact counts for tables.
 std::string humanCount(uint64_t v);
 

@@ -15,14 +15,16 @@
 #include "format.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/control_client.h"
+#include "goldgate/hostmon/client.h"
 
 using namespace goldgate;
 
 namespace {
 
-int call(const std::string& socket, const proto::Request& req, bool json,
-         const std::function<std::string(const proto::Response&)>& render) {
-  auto resp = dataplane::callSwitch(socket, req);
+// Prints a daemon's answer (either control API: both responses have ok and error): the
+// rendered text or the raw JSON. Returns the exit code.
+template <typename Response>
+int show(const Result<Response>& resp, bool json, const std::function<std::string(const Response&)>& render) {
   if (!resp) {
     std::fprintf(stderr, "goldgatectl: %s\n", resp.error().message.c_str());
     return 1;
@@ -44,21 +46,25 @@ int call(const std::string& socket, const proto::Request& req, bool json,
   return 0;
 }
 
+int call(const std::string& socket, const proto::Request& req, bool json,
+         const std::function<std::string(const proto::Response&)>& render) {
+  return show(dataplane::callSwitch(socket, req), json, render);
+}
+
+int callHostmon(const std::string& socket, const proto::HostmonRequest& req, bool json,
+                const std::function<std::string(const proto::HostmonResponse&)>& render) {
+  return show(hostmon::callHostmon(socket, req), json, render);
+}
+
 // Prints one record a line until the switch closes the stream (or the user interrupts).
 int followAlerts(const std::string& socketPath, const proto::Request& req) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (fd < 0 || socketPath.size() >= sizeof addr.sun_path) {
-    std::fprintf(stderr, "goldgatectl: %s: cannot open a socket\n", socketPath.c_str());
+  // No receive timeout: the stream stays open as long as the switch has alerts to send.
+  auto conn = ipc::connectUnix(socketPath, 0, "goldgate-switch", "is the switch running? is --socket right?");
+  if (!conn) {
+    std::fprintf(stderr, "goldgatectl: %s\n", conn.error().message.c_str());
     return 1;
   }
-  std::memcpy(addr.sun_path, socketPath.c_str(), socketPath.size() + 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::fprintf(stderr, "goldgatectl: cannot connect to goldgate-switch at %s: %s\n", socketPath.c_str(),
-                 std::strerror(errno));
-    return 1;
-  }
+  int fd = *conn;
   std::string bytes;
   req.SerializeToString(&bytes);
   if (!dataplane::writeFrame(fd, bytes)) {
@@ -101,12 +107,17 @@ uint32_t protoNumber(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"goldgatectl: operate goldgate-switch (status, flows, rules, policy, quarantine)"};
+  CLI::App app{"goldgatectl: operate goldgate-switch (status, flows, rules, policy, quarantine) and goldgate-hostmon (vms)"};
   app.require_subcommand(1);
   std::string socket = "/run/goldgate/switch.sock";
   bool json = false;
   app.add_option("-s,--socket", socket, "control socket of the switch")->envname("GOLDGATE_SOCKET")->capture_default_str();
   app.add_flag("--json", json, "print the raw response as JSON");
+
+  std::string hostmonSocket = hostmon::kDefaultHostmonSocket;
+  app.add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon")
+      ->envname("GOLDGATE_HOSTMON_SOCKET")
+      ->capture_default_str();
 
   auto* status = app.add_subcommand("status", "ports, counters and drop reasons");
   bool all = false;
@@ -167,9 +178,32 @@ int main(int argc, char** argv) {
   edm->add_option("--normalise", eopts.normalise, "digits, lower or exact (as exact_match.normalise)")->capture_default_str();
   edm->add_flag("--new-key", eopts.new_key, "create the key file (32 random bytes, mode 0600) if it does not exist");
 
+  auto* vms = app.add_subcommand("vms", "the VMs goldgate-hostmon sees (name, state, UUID, NICs, segment)");
+  auto* vmCmd = app.add_subcommand("vm", "one VM as goldgate-hostmon sees it");
+  vmCmd->require_subcommand(1);
+  auto* vmShow = vmCmd->add_subcommand("show", "everything hostmon knows about one VM: NICs, devices, labels, state");
+  std::string vmName;
+  vmShow->add_option("name", vmName, "VM name or UUID")->required();
+  for (auto* sub : {vms, vmShow}) {
+    sub->add_flag("--json", json, "print the raw response as JSON");
+    sub->add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon");
+  }
+
   CLI11_PARSE(app, argc, argv);
   if (*classify) return cli::runClassify(copts);
   if (*edm) return cli::runEdmBuild(eopts);
+
+  if (*vms) {
+    proto::HostmonRequest hreq;
+    hreq.mutable_list_vms();
+    return callHostmon(hostmonSocket, hreq, json,
+                       [](const proto::HostmonResponse& r) { return cli::formatVms(r.list_vms(), r.status()); });
+  }
+  if (*vmShow) {
+    proto::HostmonRequest hreq;
+    hreq.mutable_get_vm()->set_name_or_uuid(vmName);
+    return callHostmon(hostmonSocket, hreq, json, [](const proto::HostmonResponse& r) { return cli::formatVm(r.vm()); });
+  }
 
   proto::Request req;
   if (*status) {

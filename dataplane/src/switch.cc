@@ -676,60 +676,21 @@ void SwitchImpl::drainAlerts() {
 // ---------------------------------------------------------------- control socket
 
 Result<void> SwitchImpl::openControlSocket() {
-  const std::string& path = sw_.control_socket;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return makeError(Error::Code::kInvalidArgument, path + ": control socket path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  // A socket file left by a previous run is replaced only if nobody answers on it.
-  int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (probe >= 0) {
-    if (::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      ::close(probe);
-      return makeError(Error::Code::kInvalidArgument, path + ": another goldgate-switch is already listening there");
-    }
-    ::close(probe);
+  auto fd = ipc::listenUnix(sw_.control_socket, sw_.control_group, "goldgate-switch");
+  if (!fd) {
+    // A missing group is a configuration error: name the file that asks for it.
+    if (fd.error().code == Error::Code::kInvalidArgument && fd.error().message.rfind("group ", 0) == 0)
+      return makeError(Error::Code::kInvalidArgument, sw_.source_file + ": control." + fd.error().message);
+    return fd.error();
   }
-  ::unlink(path.c_str());
-  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) return makeError(Error::Code::kIo, std::string("socket: ") + std::strerror(errno));
-  mode_t old = ::umask(0077);
-  int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::umask(old);
-  if (rc != 0) return makeError(Error::Code::kIo, path + ": bind: " + std::strerror(errno));
-  if (!sw_.control_group.empty()) {
-    group* g = ::getgrnam(sw_.control_group.c_str());
-    if (!g) return makeError(Error::Code::kInvalidArgument, sw_.source_file + ": control.group '" + sw_.control_group + "' does not exist");
-    if (::chown(path.c_str(), 0, g->gr_gid) != 0 || ::chmod(path.c_str(), 0660) != 0)
-      return makeError(Error::Code::kIo, path + ": cannot give the socket to group " + sw_.control_group);
-  } else {
-    ::chmod(path.c_str(), 0600);
-  }
-  if (::listen(listen_fd_, 16) != 0) return makeError(Error::Code::kIo, path + ": listen: " + std::strerror(errno));
+  listen_fd_ = *fd;
   return {};
 }
 
 bool SwitchImpl::serveClient(int fd) {
   // Only root or members of the configured group may drive the switch.
-  ucred cred{};
-  socklen_t len = sizeof cred;
+  bool allowed = ipc::peerAllowed(fd, sw_.control_group);
   proto::Response resp;
-  bool allowed = false;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-    allowed = cred.uid == 0;
-    if (!allowed && !sw_.control_group.empty()) {
-      group* g = ::getgrnam(sw_.control_group.c_str());
-      passwd* pw = ::getpwuid(cred.uid);
-      if (g && pw) {
-        int n = 64;
-        gid_t groups[64];
-        if (::getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) >= 0)
-          for (int i = 0; i < n; ++i) allowed = allowed || groups[i] == g->gr_gid;
-      }
-    }
-  }
   timeval tv{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

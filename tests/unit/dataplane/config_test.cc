@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "goldgate/dataplane/config.h"
+#include "expect_table.h"
 #include "temp_dir.h"
 
 using namespace goldgate;
@@ -29,44 +30,14 @@ using Catch::Matchers::StartsWith;
 namespace fs = std::filesystem;
 
 using goldgate::test::TempDir;
+using goldgate::test::Expectation;
+using goldgate::test::expectationOf;
+using goldgate::test::readText;
+using goldgate::test::sortedEntries;
 
 namespace {
 
 const fs::path kDataDir = GOLDGATE_TEST_DATA_DIR;
-
-std::string readText(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Expectation {
-  int line = 0;
-  std::string text;
-};
-
-// Reads "# expect: <line>: <text>" from the first line of `text`.
-std::optional<Expectation> expectationOf(const std::string& text) {
-  const std::string tag = "# expect: ";
-  if (text.compare(0, tag.size(), tag) != 0) return std::nullopt;
-  std::string first = text.substr(tag.size(), text.find('\n') - tag.size());
-  auto colon = first.find(": ");
-  if (colon == std::string::npos) return std::nullopt;
-  Expectation e;
-  e.line = std::stoi(first.substr(0, colon));
-  e.text = first.substr(colon + 2);
-  if (e.line <= 0 || e.text.empty()) return std::nullopt;
-  return e;
-}
-
-std::vector<fs::path> sortedEntries(const fs::path& dir) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 // The switch configuration bad-segments/ is checked against.
 const char* kSwitchYaml = R"(
@@ -89,22 +60,9 @@ SwitchConfig fixedSwitch() {
 // Error paths, table-driven.
 
 TEST_CASE("bad switch configurations fail with file:line and the expected reason", "[config]") {
-  int cases = 0;
-  for (const auto& path : sortedEntries(kDataDir / "bad-config")) {
-    if (path.extension() != ".yaml") continue;
-    const std::string name = path.filename().string();
-    DYNAMIC_SECTION(name) {
-      std::string text = readText(path);
-      auto expect = expectationOf(text);
-      if (!expect) FAIL("the file lacks a '# expect: <line>: <text>' first line");
-      auto r = parseSwitchConfig(text, name);
-      REQUIRE_FALSE(r.has_value());
-      CHECK(r.error().code == Error::Code::kParse);
-      CHECK_THAT(r.error().message, StartsWith(name + ":" + std::to_string(expect->line) + ": "));
-      CHECK_THAT(r.error().message, Contains(expect->text));
-    }
-    ++cases;
-  }
+  int cases = goldgate::test::checkBadFiles(kDataDir / "bad-config", [](const std::string& text, const std::string& name) {
+    return parseSwitchConfig(text, name);
+  });
   CHECK(cases >= 70);  // the table is there: a missing folder must not pass as "no failures"
 }
 

@@ -1,0 +1,26 @@
+// goldgate-hostmon's configuration file (configs/hostmon.yaml), parsed once into a validated struct.
+#pragma once
+
+#include <string>
+
+#include "goldgate/common/result.h"
+#include "goldgate/hostmon/client.h"
+#include "goldgate/hostmon/libvirt_monitor.h"
+
+namespace goldgate::hostmon {
+
+struct HostmonConfig {
+  MonitorOptions libvirt;  // log is left empty: main() sets it
+  std::string control_socket = kDefaultHostmonSocket;
+  std::string control_group;  // group (besides root) allowed on the control socket
+  std::string source_file;
+};
+
+/// Parses configuration text; `name` is used in error messages. Errors (kParse) read
+/// "name:line: reason": YAML syntax, unknown keys, wrong types, values out of range. Any thread.
+Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::string& name);
+
+/// Reads and parses a configuration file. Errors: the file cannot be read (kIo), or as above.
+Result<HostmonConfig> loadHostmonConfig(const std::string& path);
+
+}  // namespace goldgate::hostmon

@@ -1,0 +1,46 @@
+// goldgate-hostmon's control API (proto/hostmon.proto): answers from the inventory, and the Unix
+// socket that serves them (mode 0600, root or one group only, as the switch's).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "goldgate/common/result.h"
+#include "goldgate/hostmon/inventory.h"
+#include "goldgate/hostmon/libvirt_monitor.h"
+#include "hostmon.pb.h"
+
+namespace goldgate::hostmon {
+
+/// The wire form of one record.
+proto::VmRecord toProto(const VmRecord& r);
+
+/// Answers one request from the inventory; `status` is attached to every answer. An unknown VM
+/// or request gives ok=false and an error text. Any thread.
+proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status);
+
+/// The control socket. open() and serve() on one thread (main's).
+class ControlServer {
+ public:
+  ControlServer(std::string path, std::string group, const Inventory& inv, std::function<MonitorStatus()> status);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  /// Creates the socket (see ipc::listenUnix). Errors: a live hostmon on the path, bind/listen
+  /// failures, a missing group.
+  Result<void> open();
+
+  /// Waits up to `timeoutMs` for a client and answers it (one request per connection).
+  void serveOnce(int timeoutMs);
+
+ private:
+  void serveClient(int fd);
+
+  std::string path_, group_;
+  const Inventory& inv_;
+  std::function<MonitorStatus()> status_;
+  int listen_fd_ = -1;
+};
+
+}  // namespace goldgate::hostmon

@@ -1,0 +1,77 @@
+// goldgate-hostmon: command-line entry point.
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <cstdio>
+#include <mutex>
+
+#include "goldgate/hostmon/config.h"
+#include "goldgate/hostmon/control.h"
+#include "goldgate/hostmon/inventory.h"
+#include "goldgate/hostmon/libvirt_monitor.h"
+
+using namespace goldgate::hostmon;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void onStop(int) { g_stop.store(true); }
+
+std::mutex g_log_mu;
+void logLine(const std::string& s) {
+  std::lock_guard<std::mutex> l(g_log_mu);
+  std::fprintf(stderr, "goldgate-hostmon: %s\n", s.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"goldgate-hostmon: VM inventory and events from libvirt (Goldgate host monitor)"};
+  std::string config = "configs/hostmon.yaml";
+  bool checkOnly = false;
+  app.add_option("-c,--config", config, "host monitor configuration file")->capture_default_str();
+  app.add_flag("--check", checkOnly, "validate the configuration, then exit");
+  CLI11_PARSE(app, argc, argv);
+
+  auto cfg = loadHostmonConfig(config);
+  if (!cfg) {
+    std::fprintf(stderr, "goldgate-hostmon: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  if (checkOnly) {
+    std::printf("%s: ok (libvirt %s%s, control socket %s)\n", config.c_str(), cfg->libvirt.uri.c_str(),
+                cfg->libvirt.readonly ? " read-only" : "", cfg->control_socket.c_str());
+    return 0;
+  }
+  std::signal(SIGINT, onStop);
+  std::signal(SIGTERM, onStop);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Inventory inv;
+  inv.setObserver([](const InventoryEvent& e) {
+    logLine(e.kind + " " + e.name + " (" + e.uuid + ")" + (e.detail.empty() ? "" : ": " + e.detail));
+  });
+  MonitorOptions opts = cfg->libvirt;
+  opts.log = logLine;
+  LibvirtMonitor monitor(opts, inv);
+  ControlServer server(cfg->control_socket, cfg->control_group, inv, [&] { return monitor.status(); });
+  if (auto r = server.open(); !r) {
+    std::fprintf(stderr, "goldgate-hostmon: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  // libvirtd may not be up yet: the monitor keeps trying in the background while the control
+  // socket already answers (with connected=false).
+  if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");
+  logLine("serving the inventory on " + cfg->control_socket);
+  while (!g_stop.load()) server.serveOnce(200);
+  logLine("stopping");
+  if (!monitor.stop(5000)) {
+    // A hung libvirtd can hold a libvirt call for ever; there is nothing to save, so do not wait.
+    logLine("a libvirt call is still blocked (is libvirtd hung?); exiting without waiting for it");
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
+  return 0;
+}
