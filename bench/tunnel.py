@@ -133,7 +133,11 @@ def main():
         tun_b = tunnel_yaml(sa_b, "192.0.2.2", "site-a", "192.0.2.1", "10.2.0.0/24", "10.0.0.0/16")
         sizes = (1400, 64)
         with Hugepages(HUGEPAGES) as huge:
-            cp = crypto_perf_ceiling(huge.mount, sizes)
+            # The ceiling is the best of three crypto-perf runs: a noisy run must not flatter the ratio.
+            cp = {}
+            for _ in range(3):
+                for k, v in crypto_perf_ceiling(huge.mount, sizes).items():
+                    cp[k] = max(cp.get(k, 0.0), v)
             for inner in sizes:
                 flows = os.path.join(work, "flows-%d.pcap" % inner)
                 write_flows(flows, inner)
