@@ -146,7 +146,7 @@ echo | timeout 5 openssl s_client -connect 127.0.0.1:7412 -cert "$work/pki/stran
 expect "a key-service client without a certificate of the CA is rejected and alerted" \
   alerted '"kind":"tunnel.peer_rejected"' "$work/b/alerts.jsonl"
 # Site A's switch goes away: site B's keys expire at the end of their lifetime; its flows are blocked.
-kill "${GT_PIDS[0]}"; wait "${GT_PIDS[0]}" 2>/dev/null
+kill "${GT_SITE_PID[a]}"; wait "${GT_SITE_PID[a]}" 2>/dev/null
 sleep 6
 expect "without its peer, site B's keys expire (status: $(gt_ctl b --json status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['status']['tunnels'][0].get('keys'))"))" \
   alerted '"kind":"tunnel.keys_expired"' "$work/b/alerts.jsonl"

@@ -13,6 +13,7 @@
 
 GT_NS=(gt-a1 gt-b1 gt-under gt-out)
 GT_PIDS=()
+declare -A GT_SITE_PID=()  # the running switch of each site
 gt_in() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 gt_ctl() { local s=$1; shift; "$bin/cli/goldgatectl" -s "$work/$s/switch.sock" "$@"; }
 gt_counter() {  # site, drop reason: its count from goldgatectl --json status
@@ -94,9 +95,22 @@ YAML
 }
 
 gt_start() {
-  "$bin/dataplane/goldgate-switch" -c "$work/$1/goldgate.yaml" > "$work/$1/switch.log" 2>&1 &
-  GT_PIDS+=($!)
-  for _ in $(seq 1 100); do gt_ctl "$1" status >/dev/null 2>&1 && return 0; sleep 0.1; done
+  # DPDK's af_packet PMD names its PACKET_FANOUT group (getpid() ^ ifindex): two switches in one
+  # network namespace collide now and then, and the second fails to open its port. A new process
+  # (a new pid) does not collide the same way, so such a start is tried again.
+  local attempt
+  for attempt in 1 2 3; do
+    "$bin/dataplane/goldgate-switch" -c "$work/$1/goldgate.yaml" > "$work/$1/switch.log" 2>&1 &
+    GT_PIDS+=($!)
+    GT_SITE_PID[$1]=$!
+    for _ in $(seq 1 100); do
+      gt_ctl "$1" status >/dev/null 2>&1 && return 0
+      kill -0 "${GT_PIDS[-1]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q 'PACKET_FANOUT' "$work/$1/switch.log" || break
+    echo "switch $1: af_packet fanout group taken (pid collision), starting again"
+  done
   echo "switch $1 did not come up:"; cat "$work/$1/switch.log"; return 1
 }
 
