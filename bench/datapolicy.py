@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run import Hugepages, HUGEPAGES, log, median_spread, run_switch, switch_config  # noqa: E402
+from run import Hugepages, HUGEPAGES, log, median_spread, merge_results, run_switch, switch_config  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "datapolicy"))
 from corpus import luhn_complete  # noqa: E402
 
@@ -184,16 +184,7 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    out = os.path.join(build, "bench", "results.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    old = json.load(open(out)) if os.path.exists(out) else []
-    names = {r["name"] for r in results}
-    with open(out, "w") as f:
-        json.dump([r for r in old if r["name"] not in names] + results, f, indent=2)
-    log("")
-    for r in results:
-        log("%-28s %10s %10s %8s  %s  (%s)" % (r["name"], r["value"], r["ceiling"], r["ratio"], r["unit"], r["case"]))
-    log("results: %s" % out)
+    merge_results(build, results, 28)
 
 
 if __name__ == "__main__":

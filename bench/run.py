@@ -120,6 +120,21 @@ def run_switch(binary, config, args):
     return json.load(open(stats))
 
 
+def merge_results(build, results, width=28):
+    """Writes `results` into BUILD/bench/results.json, replacing entries of the same name, and
+    prints them as a table."""
+    out = os.path.join(build, "bench", "results.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    old = json.load(open(out)) if os.path.exists(out) else []
+    names = {r["name"] for r in results}
+    with open(out, "w") as f:
+        json.dump([r for r in old if r["name"] not in names] + results, f, indent=2)
+    log("")
+    for r in results:
+        log("%-*s %10s %10s %8s  %s  (%s)" % (width, r["name"], r["value"], r["ceiling"], r["ratio"], r["unit"], r["case"]))
+    log("results: %s" % out)
+
+
 def invariant(ok, what):
     if not ok:
         sys.exit("bench: correctness invariant violated: " + what)

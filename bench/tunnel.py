@@ -35,7 +35,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run import Hugepages, HUGEPAGES, eal, log, median_spread, run_switch, switch_config  # noqa: E402
+from run import Hugepages, HUGEPAGES, eal, log, median_spread, merge_results, run_switch, switch_config  # noqa: E402
 
 FLOWS = 1000
 ENCRYPT_PACKETS = 2_000_000
@@ -230,16 +230,7 @@ def main():
         else:
             log("kept %s" % work)
 
-    out = os.path.join(build, "bench", "results.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    old = json.load(open(out)) if os.path.exists(out) else []
-    names = {r["name"] for r in results}
-    with open(out, "w") as f:
-        json.dump([r for r in old if r["name"] not in names] + results, f, indent=2)
-    log("")
-    for r in results:
-        log("%-24s %10s %10s %8s  %s  (%s)" % (r["name"], r["value"], r["ceiling"], r["ratio"], r["unit"], r["case"]))
-    log("results: %s" % out)
+    merge_results(build, results, 24)
 
 
 if __name__ == "__main__":

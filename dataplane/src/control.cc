@@ -199,6 +199,18 @@ proto::StatusResponse SwitchImpl::status() const {
     k->set_filtered(st.filtered);
     k->set_reconnects(st.reconnects);
   }
+  // A port's counters, summed over the workers (physical ports and peers alike).
+  auto addPortCounters = [&](proto::PortStatus* ps, uint32_t port) {
+    for (const auto& w : workers_) {
+      const auto& c = w->stats().ports[port];
+      ps->set_rx_packets(ps->rx_packets() + c.rx_packets.load());
+      ps->set_tx_packets(ps->tx_packets() + c.tx_packets.load());
+      ps->set_rx_bytes(ps->rx_bytes() + c.rx_bytes.load());
+      ps->set_tx_bytes(ps->tx_bytes() + c.tx_bytes.load());
+      ps->set_drops(ps->drops() + c.drops.load());
+      ps->set_tx_errors(ps->tx_errors() + c.tx_errors.load());
+    }
+  };
   for (uint32_t p = 0; p < port_ids_.size(); ++p) {
     auto* ps = s.add_ports();
     ps->set_name(sw_.ports[p].name);
@@ -208,15 +220,7 @@ proto::StatusResponse SwitchImpl::status() const {
     // policy_ is only replaced on this (control) thread, so reading it here is safe.
     ps->set_segment(pol->segmentName(pol->portSegment(static_cast<uint16_t>(p))));
     ps->set_quarantined(pol->port(static_cast<uint16_t>(p)).quarantined);
-    for (const auto& w : workers_) {
-      const auto& c = w->stats().ports[p];
-      ps->set_rx_packets(ps->rx_packets() + c.rx_packets.load());
-      ps->set_tx_packets(ps->tx_packets() + c.tx_packets.load());
-      ps->set_rx_bytes(ps->rx_bytes() + c.rx_bytes.load());
-      ps->set_tx_bytes(ps->tx_bytes() + c.tx_bytes.load());
-      ps->set_drops(ps->drops() + c.drops.load());
-      ps->set_tx_errors(ps->tx_errors() + c.tx_errors.load());
-    }
+    addPortCounters(ps, p);
     rte_eth_link link{};
     if (rte_eth_link_get_nowait(port_ids_[p], &link) == 0) ps->set_link_up(link.link_status == RTE_ETH_LINK_UP);
   }
@@ -229,14 +233,7 @@ proto::StatusResponse SwitchImpl::status() const {
       ps->set_role("tunnel");
       ps->set_segment(pol->segmentName(pol->portSegment(port)));
       ps->set_link_up(tp.next_hop_mac.load() != 0);
-      for (const auto& w : workers_) {
-        const auto& c = w->stats().ports[port];
-        ps->set_rx_packets(ps->rx_packets() + c.rx_packets.load());
-        ps->set_tx_packets(ps->tx_packets() + c.tx_packets.load());
-        ps->set_rx_bytes(ps->rx_bytes() + c.rx_bytes.load());
-        ps->set_tx_bytes(ps->tx_bytes() + c.tx_bytes.load());
-        ps->set_drops(ps->drops() + c.drops.load());
-      }
+      addPortCounters(ps, port);
       auto* t = s.add_tunnels();
       const PeerConfig& pc = sw_.tunnel.peers[i];
       t->set_peer(pc.name);

@@ -22,11 +22,6 @@ namespace {
 constexpr uint32_t kAgeEvery = 16;     // loop iterations between aging steps
 constexpr uint32_t kAgeBudget = 32;    // flows looked at per aging step
 
-uint64_t macOf(const uint8_t* p) {
-  return (uint64_t{p[0]} << 40) | (uint64_t{p[1]} << 32) | (uint64_t{p[2]} << 24) | (uint64_t{p[3]} << 16) |
-         (uint64_t{p[4]} << 8) | p[5];
-}
-
 // Fills an ACL key from a flow key seen from the originator's side.
 void aclKeyFromFlow(const FlowKey& k, bool origIsA, uint16_t srcSeg, uint16_t dstSeg, AclKey4* k4, AclKey6* k6) {
   const uint8_t* src = origIsA ? k.addr_a : k.addr_b;

@@ -21,6 +21,12 @@ namespace goldgate::dataplane {
 
 constexpr uint32_t kBurst = 32;
 
+/// An Ethernet address in wire order as a 48-bit integer (first byte most significant).
+inline uint64_t macOf(const uint8_t* p) {
+  return (uint64_t{p[0]} << 40) | (uint64_t{p[1]} << 32) | (uint64_t{p[2]} << 24) | (uint64_t{p[3]} << 16) |
+         (uint64_t{p[4]} << 8) | p[5];
+}
+
 /// Relaxed single-writer counter update: the owning worker adds, any thread reads.
 inline void bump(std::atomic<uint64_t>& c, uint64_t n) {
   c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

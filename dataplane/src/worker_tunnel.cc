@@ -20,11 +20,6 @@ constexpr size_t kEth = 14;
 void putMac(uint8_t* d, uint64_t mac) {
   for (int i = 0; i < 6; ++i) d[i] = static_cast<uint8_t>(mac >> (40 - 8 * i));
 }
-uint64_t macAt(const uint8_t* p) {
-  uint64_t m = 0;
-  for (int i = 0; i < 6; ++i) m = (m << 8) | p[i];
-  return m;
-}
 void put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
@@ -125,7 +120,7 @@ void Worker::learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac
   for (uint32_t i = 0; i < t.peerCount(); ++i) {
     TunnelPeer& p = t.peer(i);
     if (p.static_mac || p.family != family || std::memcmp(p.next_hop, ip, alen) != 0) continue;
-    p.next_hop_mac.store(macAt(mac), std::memory_order_relaxed);
+    p.next_hop_mac.store(macOf(mac), std::memory_order_relaxed);
     p.resolved_tsc.store(now, std::memory_order_relaxed);
   }
 }
