@@ -9,7 +9,7 @@ profile=${1:-test}
 build_pkgs=(
   build-essential cmake pkg-config ninja-build
   libdpdk-dev dpdk libipsec-mb-dev
-  libssl-dev libhyperscan-dev libvirt-dev libxml2-dev
+  libssl-dev libhyperscan-dev libvirt-dev libxml2-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev
   catch2 clang libclang-rt-14-dev
