@@ -128,7 +128,7 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
   o << "flows " << s.flows_active() << " / " << s.flow_capacity() << "\n\n";
   Table t({"PORT", "ROLE", "VM", "SEGMENT", "LINK", "RX", "TX", "DROPS", "TX-ERR"});
   for (const auto& p : s.ports())
-    t.add({p.name(), p.role(), p.vm().empty() ? "-" : p.vm(), p.segment() + (p.quarantined() ? " (!)" : ""),
+    t.add({p.name(), p.role(), p.vm().empty() ? (p.identity() == "hostmon" ? "(hostmon: none)" : "-") : p.vm(), p.segment() + (p.quarantined() ? " (!)" : ""),
            p.link_up() ? "up" : "down", humanCount(p.rx_packets()), humanCount(p.tx_packets()), humanCount(p.drops()),
            humanCount(p.tx_errors())});
   o << t.str() << "\n";
@@ -199,6 +199,21 @@ std::string formatRules(const proto::RulesResponse& r, bool hits) {
     t.add(row);
   }
   return "policy v" + std::to_string(r.policy_version()) + "\n" + t.str();
+}
+
+}  // namespace goldgate::cli
+
+namespace goldgate::cli {
+
+std::string formatIdentities(const proto::SetIdentitiesResponse& r) {
+  Table t({"PORT", "VM", "SEGMENT", "RESULT"});
+  for (const auto& e : r.results())
+    t.add({e.port().empty() ? (e.socket().empty() ? "-" : e.socket()) : e.port(), e.vm().empty() ? "(none)" : e.vm(),
+           e.segment().empty() ? "-" : e.segment(), e.ok() ? (e.error().empty() ? "ok" : "ok: " + e.error()) : "error: " + e.error()});
+  std::string s = t.str() + "policy v" + std::to_string(r.policy_version()) +
+                  (r.changed() ? " (published)" : " (unchanged)");
+  if (r.flows_cleared()) s += ", " + std::to_string(r.flows_cleared()) + " connection(s) cleared";
+  return s + "\n";
 }
 
 }  // namespace goldgate::cli

@@ -11,6 +11,8 @@ namespace goldgate::cli {
 std::string formatStatus(const proto::StatusResponse& s, bool all);
 std::string formatFlows(const proto::FlowsResponse& f);
 std::string formatRules(const proto::RulesResponse& r, bool hits);
+/// One line per port of a SetIdentities answer: port, VM, segment, or the error.
+std::string formatIdentities(const proto::SetIdentitiesResponse& r);
 /// goldgatectl vms: one VM a line (name, state, UUID, NICs as MAC->socket or network, segment),
 /// after a line on hostmon's libvirt connection.
 std::string formatVms(const proto::ListVmsResponse& l, const proto::HostmonStatus& st);

@@ -182,6 +182,21 @@ int main(int argc, char** argv) {
   auto* vmCmd = app.add_subcommand("vm", "one VM as goldgate-hostmon sees it");
   vmCmd->require_subcommand(1);
   auto* vmShow = vmCmd->add_subcommand("show", "everything hostmon knows about one VM: NICs, devices, labels, state");
+  auto* portCmd = app.add_subcommand("port", "VM identity of ports configured with identity: hostmon (normally set by goldgate-hostmon)");
+  portCmd->require_subcommand(1);
+  auto* portBind = portCmd->add_subcommand("bind", "say which VM is behind a port: the port opens in the VM's segment");
+  auto* portUnbind = portCmd->add_subcommand("unbind", "no VM behind a port: it closes and its connections are cleared");
+  std::vector<std::string> bindIps, bindLabels;
+  std::string bindPort, bindVm, bindUuid, bindMac, bindSegment;
+  portBind->add_option("port", bindPort, "port name")->required();
+  portBind->add_option("--vm", bindVm, "VM name")->required();
+  portBind->add_option("--uuid", bindUuid, "VM UUID");
+  portBind->add_option("--mac", bindMac, "the VM NIC's MAC (bound source MAC)");
+  portBind->add_option("--ip", bindIps, "the VM's address (bound source IP; repeatable)");
+  portBind->add_option("--label", bindLabels, "KEY=VALUE label for segment membership (repeatable)");
+  portBind->add_option("--segment", bindSegment, "the VM's segment (default: membership by the segment files)");
+  portUnbind->add_option("port", bindPort, "port name")->required();
+
   std::string vmName;
   vmShow->add_option("name", vmName, "VM name or UUID")->required();
   for (auto* sub : {vms, vmShow}) {
@@ -253,6 +268,34 @@ int main(int argc, char** argv) {
   if (*alertsCmd) {
     req.mutable_follow()->set_format(alertFormat);
     return followAlerts(socket, req);
+  }
+  if (*portBind || *portUnbind) {
+    auto* si = req.mutable_set_identities();
+    si->set_source("goldgatectl");
+    auto* id = si->add_ports();
+    id->set_port(bindPort);
+    if (*portBind) {
+      id->set_vm(bindVm);
+      id->set_uuid(bindUuid);
+      id->set_mac(bindMac);
+      id->set_segment(bindSegment);
+      for (const auto& ip : bindIps) id->add_ips(ip);
+      for (const auto& kv : bindLabels) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          std::fprintf(stderr, "goldgatectl: --label: '%s' is not KEY=VALUE\n", kv.c_str());
+          return 2;
+        }
+        (*id->mutable_labels())[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+    }
+    auto resp = dataplane::callSwitch(socket, req);
+    int rc = show(resp, json, std::function<std::string(const proto::Response&)>(
+                                  [](const proto::Response& r) { return cli::formatIdentities(r.identities()); }));
+    if (rc == 0)
+      for (const auto& res : resp->identities().results())
+        if (!res.ok()) rc = 1;
+    return rc;
   }
   if (*quarantine || *release) {
     if (*quarantine) req.mutable_quarantine()->set_target(target);

@@ -320,7 +320,7 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
 }
 
 PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
-  c.onlyKeys(n, {"name", "devargs", "role", "vm", "labels", "mac", "ips"});
+  c.onlyKeys(n, {"name", "devargs", "role", "vm", "labels", "mac", "ips", "identity"});
   PortConfig p;
   p.loc = locOf(c, n);
   if (!n["name"]) c.fail(n, "port: missing 'name'");
@@ -352,6 +352,15 @@ PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
   }
   if (p.role == PortRole::kUplink && (p.mac || !p.ips.empty() || !p.vm.empty()))
     c.fail(n, "port '" + p.name + "': an uplink has no VM, mac or ips binding");
+  if (n["identity"]) {
+    std::string id = c.str(n["identity"], "identity");
+    if (id == "hostmon") p.hostmon = true;
+    else if (id != "config") c.fail(n["identity"], "identity: expected 'config' or 'hostmon', got '" + id + "'");
+    if (p.hostmon && p.role != PortRole::kVm) c.fail(n["identity"], "identity: hostmon is for VM ports, not uplinks");
+    if (p.hostmon && (p.mac || !p.ips.empty() || !p.vm.empty() || !p.labels.empty()))
+      c.fail(n, "port '" + p.name + "': with identity: hostmon, vm, labels, mac and ips come from goldgate-hostmon; "
+                "remove them here");
+  }
   return p;
 }
 

@@ -27,6 +27,7 @@ proto::Response SwitchImpl::handle(const proto::Request& req) {
       else resp.set_ok(false), resp.set_error(r.error().message);
       break;
     }
+    case proto::Request::kSetIdentities: *resp.mutable_identities() = setIdentities(req.set_identities()); break;
     case proto::Request::kQuarantine:
     case proto::Request::kRelease: {
       bool on = req.cmd_case() == proto::Request::kQuarantine;
@@ -89,13 +90,28 @@ Result<std::string> SwitchImpl::reload() {
 
 Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on) {
   std::vector<std::string> ports;
-  for (const auto& p : sw_.ports)
-    if (p.role == PortRole::kVm && (p.name == target || (!p.vm.empty() && p.vm == target))) ports.push_back(p.name);
-  if (ports.empty()) return makeError(Error::Code::kNotFound, "no VM or VM port named '" + target + "'");
   auto next = quarantined_;
-  for (const auto& p : ports) {
-    if (on) next.insert(p);
-    else next.erase(p);
+  for (const auto& p : sw_.ports) {
+    if (p.role != PortRole::kVm || !(p.name == target || (!p.vm.empty() && p.vm == target))) continue;
+    ports.push_back(p.name);
+    // A port whose identity hostmon gives is quarantined by VM: the quarantine follows the VM
+    // (through a restart, onto another port), not the port.
+    const std::string key = p.hostmon && !p.vm.empty() ? quarantineKeyOfVm(p.vm) : p.name;
+    if (on) {
+      next.insert(key);
+    } else {
+      next.erase(key);
+      next.erase(p.name);
+    }
+  }
+  if (ports.empty()) {
+    // A VM in quarantine that is not on any port now (stopped) can still be released.
+    if (!on && next.erase(quarantineKeyOfVm(target))) {
+      if (auto r = saveQuarantine(next); !r) return r.error();
+      quarantined_ = std::move(next);
+      return std::string("released ") + target + " (not on a port now)";
+    }
+    return makeError(Error::Code::kNotFound, "no VM or VM port named '" + target + "'");
   }
   if (next == quarantined_)
     return std::string("'") + target + "' is " + (on ? "already" : "not") + " in quarantine";
@@ -134,7 +150,8 @@ Result<void> SwitchImpl::loadQuarantine() {
   while (std::getline(in, line)) {
     ++n;
     if (line.empty() || line[0] == '#') continue;
-    bool known = std::any_of(sw_.ports.begin(), sw_.ports.end(),
+    bool known = line.rfind(kQuarantineVmPrefix, 0) == 0 ||  // a VM's, whichever port it comes to
+                 std::any_of(sw_.ports.begin(), sw_.ports.end(),
                              [&](const PortConfig& p) { return p.name == line && p.role == PortRole::kVm; });
     if (!known) {
       // Keep it in the set (and the file): the port may come back with the next configuration.
@@ -216,6 +233,8 @@ proto::StatusResponse SwitchImpl::status() const {
     ps->set_name(sw_.ports[p].name);
     ps->set_devargs(sw_.ports[p].devargs);
     ps->set_vm(sw_.ports[p].vm);
+    ps->set_identity(sw_.ports[p].hostmon ? "hostmon" : "config");
+    ps->set_vm_uuid(sw_.ports[p].vm_uuid);
     ps->set_role(sw_.ports[p].role == PortRole::kUplink ? "uplink" : "vm");
     // policy_ is only replaced on this (control) thread, so reading it here is safe.
     ps->set_segment(pol->segmentName(pol->portSegment(static_cast<uint16_t>(p))));
@@ -297,6 +316,28 @@ proto::StatusResponse SwitchImpl::status() const {
   return s;
 }
 
+bool SwitchImpl::askWorker(Worker& w, Mailbox::Cmd cmd, const FlowQuery& q, std::vector<FlowSnapshot>* out,
+                           uint64_t* matched) {
+  Mailbox& mb = w.mailbox();
+  mb.cmd = cmd;
+  mb.query = q;
+  mb.out = out;
+  mb.state.store(1, std::memory_order_release);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (mb.state.load(std::memory_order_acquire) != 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  if (mb.state.load(std::memory_order_acquire) != 2) {
+    // The worker has not picked the request up (it is stopped): withdraw it. If it is serving it
+    // right now (state 3), wait for it: `out` must outlive the copy.
+    int expected = 1;
+    if (mb.state.compare_exchange_strong(expected, 0)) return false;
+    while (mb.state.load(std::memory_order_acquire) != 2) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  *matched = mb.matched;
+  mb.state.store(0, std::memory_order_release);
+  return true;
+}
+
 proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
   proto::FlowsResponse out;
   const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
@@ -322,23 +363,9 @@ proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
   for (const auto& w : workers_) {
     std::vector<FlowSnapshot> snaps;
     snaps.reserve(q.limit);
-    Mailbox& mb = w->mailbox();
-    mb.cmd = Mailbox::Cmd::kDumpFlows;
-    mb.query = q;
-    mb.out = &snaps;
-    mb.state.store(1, std::memory_order_release);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (mb.state.load(std::memory_order_acquire) != 2 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    if (mb.state.load(std::memory_order_acquire) != 2) {
-      // The worker has not picked the request up (it is stopped): withdraw it. If it is copying
-      // right now (state 3), wait for it: `snaps` must outlive the copy.
-      int expected = 1;
-      if (mb.state.compare_exchange_strong(expected, 0)) continue;
-      while (mb.state.load(std::memory_order_acquire) != 2) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    total += mb.matched;
-    mb.state.store(0, std::memory_order_release);
+    uint64_t matched = 0;
+    if (!askWorker(*w, Mailbox::Cmd::kDumpFlows, q, &snaps, &matched)) continue;
+    total += matched;
     for (const auto& s : snaps) {
       if (static_cast<uint32_t>(out.flows_size()) >= q.limit) break;
       auto* e = out.add_flows();

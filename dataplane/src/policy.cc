@@ -344,9 +344,16 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
     if (pc.role == PortRole::kUplink) {
       b.segment = kSegExternal;
       p->uplink_mask_ |= 1u << i;
-    } else if (quarantined.count(pc.name)) {
+    } else if (quarantined.count(pc.name) || (pc.hostmon && !pc.vm.empty() && quarantined.count(quarantineKeyOfVm(pc.vm)))) {
       b.segment = kSegQuarantine;
       b.quarantined = true;
+    } else if (!pc.segment.empty()) {
+      // A VM's own segment (hostmon, from its metadata): one the segment files do not define
+      // leaves the port closed.
+      auto it = segId.find(pc.segment);
+      if (it != segId.end() && it->second >= kSegFirstUser) b.segment = it->second;
+    } else if (pc.hostmon && pc.vm.empty()) {
+      // identity: hostmon and no VM bound yet: closed, whatever the segment files say of its name.
     } else {
       for (const auto& s : segs.segments) {
         bool member = std::find(s.ports.begin(), s.ports.end(), pc.name) != s.ports.end() ||

@@ -34,6 +34,8 @@ class SwitchImpl {
   proto::Response handle(const proto::Request& req);
   Result<std::string> reload();
   Result<std::string> setQuarantine(const std::string& target, bool on);
+  // VM identity from goldgate-hostmon (identity.cc).
+  proto::SetIdentitiesResponse setIdentities(const proto::SetIdentitiesRequest& req);
 
   static std::atomic<bool> stop_requested;
   static std::atomic<bool> reload_requested;
@@ -67,6 +69,9 @@ class SwitchImpl {
   proto::StatusResponse status() const;
   proto::FlowsResponse flows(const proto::FlowFilter& f);
   proto::RulesResponse rules() const;
+  // Hands `cmd` to worker `w` and waits (up to 2 s) until it is served; false if the worker did
+  // not take it (stopped). `out` must have its capacity reserved for kDumpFlows.
+  bool askWorker(Worker& w, Mailbox::Cmd cmd, const FlowQuery& q, std::vector<FlowSnapshot>* out, uint64_t* matched);
 
   SwitchConfig sw_;
   SegmentsConfig segs_;

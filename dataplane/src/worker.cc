@@ -228,7 +228,21 @@ void Worker::serveMailbox() {
   int expected = 1;
   if (mailbox_.state.load(std::memory_order_relaxed) != 1 || !mailbox_.state.compare_exchange_strong(expected, 3))
     return;  // nothing asked, or the requester withdrew
-  {
+  if (mailbox_.cmd == Mailbox::Cmd::kFlushPort) {
+    uint32_t iter = 0;
+    const FlowKey* key;
+    int32_t pos;
+    uint64_t removed = 0;
+    const int port = mailbox_.query.port;
+    while ((pos = flows_->next(&iter, &key)) >= 0) {
+      const Flow& f = flows_->at(pos);
+      if (f.port[0] != port && f.port[1] != port) continue;
+      removeFlow(pos);
+      ++removed;
+    }
+    bump(stats_.flows_cut, removed);
+    mailbox_.matched = removed;
+  } else {
     const FlowQuery& q = mailbox_.query;
     uint32_t iter = 0;
     const FlowKey* key;

@@ -94,7 +94,9 @@ struct FlowQuery {
 
 /// Requests from the control thread, served by the worker between bursts.
 struct Mailbox {
-  enum class Cmd : uint8_t { kDumpFlows };
+  // kDumpFlows: copy matching flows to `out`; kFlushPort: remove every flow with an end on
+  // query.port (a VM left the port). Both report the flows they matched in `matched`.
+  enum class Cmd : uint8_t { kDumpFlows, kFlushPort };
   std::atomic<int> state{0};  // 0 idle, 1 requested, 3 being served, 2 done
   Cmd cmd = Cmd::kDumpFlows;
   FlowQuery query;

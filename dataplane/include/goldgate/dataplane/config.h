@@ -31,6 +31,11 @@ struct PortConfig {
   std::map<std::string, std::string> labels;  // VM labels used for segment membership
   std::optional<MacAddr> mac;                 // bound source MAC (anti-spoofing); none = learn, unchecked
   std::vector<IpAddr> ips;                    // bound source IPs (anti-spoofing)
+  // identity: hostmon — vm, labels, mac and ips come from goldgate-hostmon (SetIdentities); the
+  // port is closed until they do. The fields below are only ever set on such ports.
+  bool hostmon = false;
+  std::string vm_uuid;
+  std::string segment;  // the VM's own segment from its metadata ("" = membership by the segment files)
   SourceLoc loc;
 };
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "goldgate/common/result.h"
@@ -76,6 +77,11 @@ struct PortBinding {
 };
 
 struct InspectPlan;
+
+/// Quarantine entries are port names, or "vm:NAME" for VMs on ports configured with
+/// `identity: hostmon` (the quarantine follows the VM).
+constexpr std::string_view kQuarantineVmPrefix = "vm:";
+inline std::string quarantineKeyOfVm(const std::string& vm) { return std::string(kQuarantineVmPrefix) + vm; }
 
 class CompiledPolicy {
  public:
