@@ -58,7 +58,21 @@ std::string connectionLine(const proto::HostmonStatus& st) {
   std::string s = "libvirt " + st.uri() + ": " + (st.connected() ? "connected" : "NOT CONNECTED");
   if (!st.connected() && !st.last_error().empty()) s += " (" + st.last_error() + ")";
   if (st.disconnects()) s += ", " + std::to_string(st.disconnects()) + " reconnect(s)";
-  return s + "\n";
+  s += "\n";
+  if (!st.switch_socket().empty()) {
+    s += "switch " + st.switch_socket() + ": ";
+    if (st.switch_reachable()) s += "identities pushed (policy v" + std::to_string(st.switch_policy_version()) + ")";
+    else s += "NOT REACHABLE" + (st.switch_error().empty() ? "" : " (" + st.switch_error() + ")");
+    s += "\n";
+  }
+  return s;
+}
+
+// Where the switch put a vhost-user NIC: "port (segment)", the refusal, or "-".
+std::string switchPlace(const proto::VmNic& n) {
+  if (n.switch_port().empty()) return n.switch_error().empty() ? "-" : "(" + n.switch_error() + ")";
+  return n.switch_port() + " (" + (n.switch_segment().empty() ? "?" : n.switch_segment()) + ")" +
+         (n.switch_error().empty() ? "" : " " + n.switch_error());
 }
 
 }  // namespace
@@ -71,11 +85,15 @@ std::string formatVms(const proto::ListVmsResponse& l, const proto::HostmonStatu
     return o.str();
   }
   o << "\n";
-  Table t({"NAME", "STATE", "UUID", "NICS", "SEGMENT"});
+  Table t({"NAME", "STATE", "UUID", "NICS", "SEGMENT", "SWITCH PORT"});
   for (const auto& vm : l.vms()) {
-    std::string nics;
-    for (const auto& n : vm.nics()) nics += (nics.empty() ? "" : ", ") + (n.mac().empty() ? "?" : n.mac()) + "->" + nicTarget(n);
-    t.add({vm.name(), vm.state(), vm.uuid(), nics.empty() ? "-" : nics, vm.segment().empty() ? "-" : vm.segment()});
+    std::string nics, ports;
+    for (const auto& n : vm.nics()) {
+      nics += (nics.empty() ? "" : ", ") + (n.mac().empty() ? "?" : n.mac()) + "->" + nicTarget(n);
+      if (!n.switch_port().empty()) ports += (ports.empty() ? "" : ", ") + switchPlace(n);
+    }
+    t.add({vm.name(), vm.state(), vm.uuid(), nics.empty() ? "-" : nics, vm.segment().empty() ? "-" : vm.segment(),
+           ports.empty() ? "-" : ports});
   }
   o << t.str();
   return o.str();
@@ -98,11 +116,11 @@ std::string formatVm(const proto::VmRecord& vm) {
     << "\n";
   if (!vm.parse_error().empty()) o << "WARNING:     " << vm.parse_error() << "\n";
   o << "\n";
-  Table n({"MAC", "TYPE", "SOURCE", "MODE", "TARGET", "MODEL"});
+  Table n({"MAC", "TYPE", "SOURCE", "MODE", "TARGET", "MODEL", "SWITCH PORT"});
   for (const auto& x : vm.nics())
     n.add({x.mac().empty() ? "-" : x.mac(), x.type(), x.source().empty() ? "-" : x.source(),
            x.source_mode().empty() ? "-" : x.source_mode(), x.target_dev().empty() ? "-" : x.target_dev(),
-           x.model().empty() ? "-" : x.model()});
+           x.model().empty() ? "-" : x.model(), switchPlace(x)});
   o << (vm.nics_size() ? n.str() : "no NICs\n") << "\n";
   Table d({"DEVICE", "TYPE", "TARGET", "SOURCE"});
   for (const auto& x : vm.devices())

@@ -17,7 +17,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
     YAML::Node root = yamlcfg::loadYaml(text, name);
     // An empty file is a valid configuration: every default applies.
     if (!root || root.IsNull()) return cfg;
-    c.onlyKeys(root, {"libvirt", "control"});
+    c.onlyKeys(root, {"libvirt", "control", "switch"});
     if (auto lv = root["libvirt"]) {
       c.onlyKeys(lv, {"uri", "readonly", "reconnect", "keepalive"});
       if (lv["uri"]) {
@@ -52,6 +52,19 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
           c.fail(ct["socket"], "control.socket: longer than " + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
       }
       if (ct["group"]) cfg.control_group = c.str(ct["group"], "control.group");
+    }
+    if (auto sw = root["switch"]) {
+      c.onlyKeys(sw, {"push", "socket", "interval_ms"});
+      if (sw["push"]) cfg.switch_push = c.boolean(sw["push"], "switch.push");
+      if (sw["socket"]) {
+        cfg.switch_socket = c.str(sw["socket"], "switch.socket");
+        if (cfg.switch_socket.empty() || cfg.switch_socket[0] != '/')
+          c.fail(sw["socket"], "switch.socket: '" + cfg.switch_socket + "' is not an absolute path");
+        if (cfg.switch_socket.size() >= sizeof(sockaddr_un{}.sun_path))
+          c.fail(sw["socket"], "switch.socket: longer than " + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+      }
+      if (sw["interval_ms"])
+        cfg.switch_interval_ms = static_cast<uint32_t>(c.uint(sw["interval_ms"], "switch.interval_ms", 100, 600000));
     }
   } catch (const yamlcfg::ConfigError& e) {
     return makeError(Error::Code::kParse, e.message);

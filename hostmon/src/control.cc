@@ -124,6 +124,7 @@ void ControlServer::serveClient(int fd) {
     resp.set_error("malformed request");
   } else {
     resp = handleRequest(req, inv_, status_());
+    for (const auto& d : decorators_) d(resp);
   }
   std::string out;
   resp.SerializeToString(&out);

@@ -5,12 +5,16 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
+#include <memory>
 #include <mutex>
+
+#include <unistd.h>
 
 #include "goldgate/hostmon/config.h"
 #include "goldgate/hostmon/control.h"
 #include "goldgate/hostmon/inventory.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
+#include "goldgate/hostmon/switch_sync.h"
 
 using namespace goldgate::hostmon;
 
@@ -50,8 +54,20 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   Inventory inv;
-  inv.setObserver([](const InventoryEvent& e) {
+  std::unique_ptr<SwitchSync> sync;
+  if (cfg->switch_push) {
+    SwitchSyncOptions so;
+    so.socket = cfg->switch_socket;
+    so.interval_ms = cfg->switch_interval_ms;
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    so.source = std::string("goldgate-hostmon on ") + host;
+    so.log = logLine;
+    sync = std::make_unique<SwitchSync>(so, inv);
+  }
+  inv.setObserver([&sync](const InventoryEvent& e) {
     logLine(e.kind + " " + e.name + " (" + e.uuid + ")" + (e.detail.empty() ? "" : ": " + e.detail));
+    if (sync) sync->wake();
   });
   MonitorOptions opts = cfg->libvirt;
   opts.log = logLine;
@@ -61,12 +77,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "goldgate-hostmon: %s\n", r.error().message.c_str());
     return 1;
   }
+  if (sync) server.addDecorator([&sync](goldgate::proto::HostmonResponse& resp) { sync->decorate(resp); });
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
   if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");
   logLine("serving the inventory on " + cfg->control_socket);
+  if (sync) sync->start();
   while (!g_stop.load()) server.serveOnce(200);
   logLine("stopping");
+  if (sync) sync->stop();
   if (!monitor.stop(5000)) {
     // A hung libvirtd can hold a libvirt call for ever; there is nothing to save, so do not wait.
     logLine("a libvirt call is still blocked (is libvirtd hung?); exiting without waiting for it");

@@ -13,6 +13,10 @@ struct HostmonConfig {
   MonitorOptions libvirt;  // log is left empty: main() sets it
   std::string control_socket = kDefaultHostmonSocket;
   std::string control_group;  // group (besides root) allowed on the control socket
+  // Pushing VM identity to goldgate-switch (switch_sync.h).
+  bool switch_push = true;
+  std::string switch_socket = "/run/goldgate/switch.sock";
+  uint32_t switch_interval_ms = 1000;
   std::string source_file;
 };
 

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "goldgate/common/result.h"
 #include "goldgate/hostmon/inventory.h"
@@ -34,12 +35,17 @@ class ControlServer {
   /// Waits up to `timeoutMs` for a client and answers it (one request per connection).
   void serveOnce(int timeoutMs);
 
+  /// Adds to every answer what another part of hostmon knows (e.g. the switch's bindings).
+  /// Call before serving; decorators run on the serving thread, in the order added.
+  void addDecorator(std::function<void(proto::HostmonResponse&)> d) { decorators_.push_back(std::move(d)); }
+
  private:
   void serveClient(int fd);
 
   std::string path_, group_;
   const Inventory& inv_;
   std::function<MonitorStatus()> status_;
+  std::vector<std::function<void(proto::HostmonResponse&)>> decorators_;
   int listen_fd_ = -1;
 };
 

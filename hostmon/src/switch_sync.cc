@@ -1,0 +1,154 @@
+// Pushing VM identity from the inventory to goldgate-switch (see switch_sync.h).
+#include "goldgate/hostmon/switch_sync.h"
+
+#include <chrono>
+
+#include "goldgate/dataplane/control_client.h"
+
+namespace goldgate::hostmon {
+
+bool boundState(VmState s) {
+  switch (s) {
+    case VmState::kRunning:
+    case VmState::kBlocked:
+    case VmState::kPaused:
+    case VmState::kShutdown:  // shutting down: still running
+    case VmState::kPmSuspended:
+      return true;
+    default:
+      return false;
+  }
+}
+
+proto::SetIdentitiesRequest desiredIdentities(const std::vector<VmRecord>& vms, const AddressSource& addresses,
+                                              const std::string& source) {
+  proto::SetIdentitiesRequest req;
+  req.set_replace(true);
+  req.set_source(source);
+  for (const auto& vm : vms) {
+    if (!boundState(vm.state) || !vm.parse_error.empty()) continue;
+    for (const auto& nic : vm.info.nics) {
+      if (nic.type != "vhostuser" || nic.source.empty()) continue;
+      auto* id = req.add_ports();
+      id->set_socket(nic.source);
+      id->set_vm(vm.info.name);
+      id->set_uuid(vm.info.uuid);
+      id->set_mac(nic.mac);
+      if (addresses)
+        for (const auto& a : addresses(vm, nic.mac)) id->add_ips(a);
+      for (const auto& [k, v] : vm.info.labels.extra) (*id->mutable_labels())[k] = v;
+      if (!vm.info.labels.app.empty()) (*id->mutable_labels())["app"] = vm.info.labels.app;
+      id->set_segment(vm.info.labels.segment);
+    }
+  }
+  return req;
+}
+
+SwitchSync::SwitchSync(SwitchSyncOptions opts, const Inventory& inv) : opts_(std::move(opts)), inv_(inv) {}
+
+SwitchSync::~SwitchSync() { stop(); }
+
+void SwitchSync::start() {
+  if (thread_.joinable()) return;
+  stop_.store(false);
+  thread_ = std::thread([this] { loop(); });
+}
+
+void SwitchSync::stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_.store(true);
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SwitchSync::wake() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void SwitchSync::loop() {
+  while (!stop_.load()) {
+    (void)pushOnce();
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, std::chrono::milliseconds(opts_.interval_ms), [this] { return woken_ || stop_.load(); });
+    woken_ = false;
+  }
+}
+
+Result<proto::SetIdentitiesResponse> SwitchSync::pushOnce() {
+  proto::Request req;
+  *req.mutable_set_identities() = desiredIdentities(inv_.snapshot(), opts_.addresses, opts_.source);
+  auto resp = dataplane::callSwitch(opts_.socket, req, opts_.timeout_ms);
+  std::string failure;
+  if (!resp) failure = resp.error().message;
+  else if (!resp->ok()) failure = "the switch refused: " + resp->error();
+  std::vector<std::string> news;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!failure.empty()) {
+      if (reachable_ || !ever_answered_) {
+        if (reachable_ || last_error_ != failure) news.push_back("switch: cannot push VM identity: " + failure + " (retrying)");
+      }
+      reachable_ = false;
+      last_error_ = failure;
+    } else {
+      if (!reachable_) news.push_back("switch: pushing VM identity to " + opts_.socket);
+      reachable_ = true;
+      ever_answered_ = true;
+      last_error_.clear();
+      ++pushes_;
+      const auto& ans = resp->identities();
+      if (ans.changed()) ++changes_;
+      policy_version_ = ans.policy_version();
+      by_socket_.clear();
+      std::map<std::string, std::string> logged;
+      for (const auto& r : ans.results()) {
+        by_socket_[r.socket()] = r;
+        if (!r.error().empty()) {
+          // Say each refusal once, not every interval.
+          if (logged_[r.socket()] != r.error())
+            news.push_back("switch: VM " + r.vm() + " NIC " + r.socket() + ": " + r.error());
+          logged[r.socket()] = r.error();
+        }
+      }
+      logged_ = std::move(logged);
+      if (ans.changed())
+        news.push_back("switch: identities applied, policy version " + std::to_string(ans.policy_version()) +
+                       (ans.flows_cleared() ? ", " + std::to_string(ans.flows_cleared()) + " connection(s) cleared" : ""));
+    }
+  }
+  if (opts_.log)
+    for (const auto& n : news) opts_.log(n);
+  if (!failure.empty()) return makeError(resp ? Error::Code::kInvalidArgument : resp.error().code, failure);
+  return resp->identities();
+}
+
+void SwitchSync::decorate(proto::HostmonResponse& resp) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto* st = resp.mutable_status();
+  st->set_switch_socket(opts_.socket);
+  st->set_switch_reachable(reachable_);
+  st->set_switch_pushes(pushes_);
+  st->set_switch_changes(changes_);
+  st->set_switch_error(last_error_);
+  st->set_switch_policy_version(policy_version_);
+  auto fill = [&](proto::VmRecord& vm) {
+    for (auto& nic : *vm.mutable_nics()) {
+      auto it = by_socket_.find(nic.source());
+      if (nic.type() != "vhostuser" || it == by_socket_.end()) continue;
+      nic.set_switch_port(it->second.port());
+      nic.set_switch_segment(it->second.segment());
+      nic.set_switch_error(it->second.error());
+    }
+  };
+  if (resp.has_vm()) fill(*resp.mutable_vm());
+  if (resp.has_list_vms())
+    for (auto& vm : *resp.mutable_list_vms()->mutable_vms()) fill(vm);
+}
+
+}  // namespace goldgate::hostmon

@@ -1,0 +1,177 @@
+// Pushing VM identity to the switch (hostmon/src/switch_sync.cc): the request built from the
+// inventory, and a push round trip against a stand-in switch that answers SetIdentities on a
+// Unix socket (the real switch needs DPDK; e2e.identity drives the real one).
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "goldgate/common/unix_socket.h"
+#include "goldgate/hostmon/switch_sync.h"
+#include "temp_dir.h"
+
+using namespace goldgate;
+using namespace goldgate::hostmon;
+using Catch::Matchers::Contains;
+
+namespace {
+
+ObservedVm vm(const std::string& name, const std::string& uuid, VmState st, const std::string& sock) {
+  ObservedVm v;
+  v.info.name = name;
+  v.info.uuid = uuid;
+  v.state = st;
+  Nic n;
+  n.type = "vhostuser";
+  n.mac = "52:54:00:00:00:0" + name.substr(name.size() - 1);
+  n.source = sock;
+  v.info.nics.push_back(n);
+  Nic br;
+  br.type = "bridge";
+  br.mac = "52:54:00:00:01:01";
+  br.source = "br0";
+  v.info.nics.push_back(br);
+  return v;
+}
+
+// Answers `n` SetIdentities requests: every identity lands on port "p-<vm>" in segment "seg".
+class FakeSwitch {
+ public:
+  FakeSwitch(const std::string& path, int n) {
+    auto fd = ipc::listenUnix(path, "", "stand-in switch");
+    REQUIRE(fd);
+    fd_ = *fd;
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);  // the listener is non-blocking
+    thread_ = std::thread([this, n] {
+      for (int i = 0; i < n; ++i) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        ::fcntl(c, F_SETFL, ::fcntl(c, F_GETFL) & ~O_NONBLOCK);
+        auto frame = ipc::readFrame(c);
+        proto::Request req;
+        if (frame && req.ParseFromString(*frame)) {
+          last = req;
+          proto::Response resp;
+          resp.set_ok(true);
+          auto* ans = resp.mutable_identities();
+          ans->set_changed(i == 0);
+          ans->set_policy_version(7);
+          for (const auto& id : req.set_identities().ports()) {
+            auto* r = ans->add_results();
+            r->set_socket(id.socket());
+            r->set_vm(id.vm());
+            r->set_port("p-" + id.vm());
+            r->set_segment("seg");
+            r->set_ok(true);
+          }
+          std::string out;
+          resp.SerializeToString(&out);
+          (void)ipc::writeFrame(c, out);
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~FakeSwitch() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  proto::Request last;
+
+ private:
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("switch sync: the identities of running VMs' vhost-user NICs", "[hostmon][switch_sync]") {
+  Inventory inv;
+  auto web = vm("web1", "u-1", VmState::kRunning, "/run/gg/web1.sock");
+  web.info.labels.app = "shop";
+  web.info.labels.segment = "web";
+  web.info.labels.extra["tier"] = "front";
+  inv.upsert(web);
+  inv.upsert(vm("db1", "u-2", VmState::kShutoff, "/run/gg/db1.sock"));
+  auto broken = vm("bad1", "u-3", VmState::kRunning, "/run/gg/bad1.sock");
+  broken.parse_error = "line 1: not XML";
+  inv.upsert(broken);
+  inv.upsert(vm("pau1", "u-4", VmState::kPaused, "/run/gg/pau1.sock"));
+
+  auto req = desiredIdentities(inv.snapshot(), [](const VmRecord& v, const std::string& mac) {
+    return v.info.name == "web1" && mac == "52:54:00:00:00:01" ? std::vector<std::string>{"10.0.0.1"} : std::vector<std::string>{};
+  }, "test");
+  CHECK(req.replace());
+  CHECK(req.source() == "test");
+  // web1 (running) and pau1 (paused: its QEMU process and NIC are still there); not the stopped
+  // VM, not the one whose XML could not be read, never the bridge NIC.
+  REQUIRE(req.ports_size() == 2);
+  const auto& p = req.ports(0).vm() == "web1" ? req.ports(0) : req.ports(1);
+  CHECK(p.socket() == "/run/gg/web1.sock");
+  CHECK(p.uuid() == "u-1");
+  CHECK(p.mac() == "52:54:00:00:00:01");
+  REQUIRE(p.ips_size() == 1);
+  CHECK(p.ips(0) == "10.0.0.1");
+  CHECK(p.segment() == "web");
+  CHECK(p.labels().at("app") == "shop");
+  CHECK(p.labels().at("tier") == "front");
+
+  CHECK(boundState(VmState::kRunning));
+  CHECK(boundState(VmState::kPaused));
+  CHECK_FALSE(boundState(VmState::kShutoff));
+  CHECK_FALSE(boundState(VmState::kCrashed));
+}
+
+TEST_CASE("switch sync: a push round trip, and an unreachable switch", "[hostmon][switch_sync]") {
+  test::TempDir dir;
+  const std::string sock = (dir.path() / "switch.sock").string();
+  Inventory inv;
+  inv.upsert(vm("web1", "u-1", VmState::kRunning, "/run/gg/web1.sock"));
+  std::vector<std::string> log;
+  SwitchSyncOptions o;
+  o.socket = sock;
+  o.timeout_ms = 1000;
+  o.log = [&](const std::string& s) { log.push_back(s); };
+  SwitchSync sync(o, inv);
+
+  SECTION("unreachable: an error, said once, and the status says so") {
+    auto r = sync.pushOnce();
+    REQUIRE_FALSE(r);
+    auto r2 = sync.pushOnce();
+    REQUIRE_FALSE(r2);
+    CHECK(log.size() == 1);
+    proto::HostmonResponse resp;
+    sync.decorate(resp);
+    CHECK(resp.status().switch_socket() == sock);
+    CHECK_FALSE(resp.status().switch_reachable());
+    CHECK_FALSE(resp.status().switch_error().empty());
+  }
+  SECTION("reachable: the switch's answer is shown per NIC") {
+    FakeSwitch fake(sock, 2);
+    auto r = sync.pushOnce();
+    REQUIRE(r);
+    CHECK(r->changed());
+    REQUIRE(fake.last.has_set_identities());
+    CHECK(fake.last.set_identities().ports_size() == 1);
+    auto r2 = sync.pushOnce();
+    INFO((r2 ? std::string("ok") : r2.error().message));
+    CHECK(r2);
+    proto::HostmonResponse resp;
+    auto* rec = resp.mutable_list_vms()->add_vms();
+    auto* nic = rec->add_nics();
+    nic->set_type("vhostuser");
+    nic->set_source("/run/gg/web1.sock");
+    sync.decorate(resp);
+    CHECK(resp.status().switch_reachable());
+    CHECK(resp.status().switch_pushes() == 2);
+    CHECK(resp.status().switch_changes() == 1);
+    CHECK(resp.status().switch_policy_version() == 7);
+    CHECK(nic->switch_port() == "p-web1");
+    CHECK(nic->switch_segment() == "seg");
+  }
+}
