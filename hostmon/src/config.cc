@@ -9,6 +9,19 @@
 
 namespace goldgate::hostmon {
 
+namespace {
+
+// A Unix socket path: absolute, and short enough for sockaddr_un.
+std::string socketPath(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& key) {
+  std::string p = c.str(n, key);
+  if (p.empty() || p[0] != '/') c.fail(n, key + ": '" + p + "' is not an absolute path");
+  if (p.size() >= sizeof(sockaddr_un{}.sun_path))
+    c.fail(n, key + ": longer than " + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+  return p;
+}
+
+}  // namespace
+
 Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::string& name) {
   HostmonConfig cfg;
   cfg.source_file = name;
@@ -45,11 +58,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
     if (auto ct = root["control"]) {
       c.onlyKeys(ct, {"socket", "group"});
       if (ct["socket"]) {
-        cfg.control_socket = c.str(ct["socket"], "control.socket");
-        if (cfg.control_socket.empty() || cfg.control_socket[0] != '/')
-          c.fail(ct["socket"], "control.socket: '" + cfg.control_socket + "' is not an absolute path");
-        if (cfg.control_socket.size() >= sizeof(sockaddr_un{}.sun_path))
-          c.fail(ct["socket"], "control.socket: longer than " + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+        cfg.control_socket = socketPath(c, ct["socket"], "control.socket");
       }
       if (ct["group"]) cfg.control_group = c.str(ct["group"], "control.group");
     }
@@ -57,11 +66,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
       c.onlyKeys(sw, {"push", "socket", "interval_ms"});
       if (sw["push"]) cfg.switch_push = c.boolean(sw["push"], "switch.push");
       if (sw["socket"]) {
-        cfg.switch_socket = c.str(sw["socket"], "switch.socket");
-        if (cfg.switch_socket.empty() || cfg.switch_socket[0] != '/')
-          c.fail(sw["socket"], "switch.socket: '" + cfg.switch_socket + "' is not an absolute path");
-        if (cfg.switch_socket.size() >= sizeof(sockaddr_un{}.sun_path))
-          c.fail(sw["socket"], "switch.socket: longer than " + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+        cfg.switch_socket = socketPath(c, sw["socket"], "switch.socket");
       }
       if (sw["interval_ms"])
         cfg.switch_interval_ms = static_cast<uint32_t>(c.uint(sw["interval_ms"], "switch.interval_ms", 100, 600000));
