@@ -13,7 +13,7 @@ namespace {
 
 // A Unix socket path: absolute, and short enough for sockaddr_un.
 std::string socketPath(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& key) {
-  std::string p = c.str(n, key);
+  std::string p = c.str(n, key.c_str());
   if (p.empty() || p[0] != '/') c.fail(n, key + ": '" + p + "' is not an absolute path");
   if (p.size() >= sizeof(sockaddr_un{}.sun_path))
     c.fail(n, key + ": longer than " + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
