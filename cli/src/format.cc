@@ -194,10 +194,14 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
 }
 
 std::string formatFlows(const proto::FlowsResponse& f) {
-  Table t({"PROTO", "SOURCE", "DESTINATION", "STATE", "IN-PORT", "RULE", "PKTS>", "<PKTS", "AGE(s)", "IDLE(s)"});
-  for (const auto& e : f.flows())
+  Table t({"PROTO", "SOURCE", "DESTINATION", "STATE", "IN-PORT", "RULE", "PKTS>", "<PKTS", "AGE(s)", "IDLE(s)", "CLASSES"});
+  for (const auto& e : f.flows()) {
+    std::string cls;
+    for (const auto& c : e.classes()) cls += (cls.empty() ? "" : ",") + c;
     t.add({e.protocol(), e.src(), e.dst(), e.state(), e.in_port(), e.rule(), humanCount(e.packets_orig()),
-           humanCount(e.packets_reply()), std::to_string(e.age_ms() / 1000), std::to_string(e.idle_ms() / 1000)});
+           humanCount(e.packets_reply()), std::to_string(e.age_ms() / 1000), std::to_string(e.idle_ms() / 1000),
+           cls.empty() ? "-" : cls});
+  }
   std::ostringstream o;
   o << t.str();
   o << f.flows_size() << " flows shown, " << f.total_matching() << " matching"

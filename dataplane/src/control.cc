@@ -392,6 +392,11 @@ proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
       e->set_idle_ms(now > fl.last_tsc ? (now - fl.last_tsc) * 1000 / hz : 0);
       e->set_policy_version(fl.policy_gen);
       e->set_worker(w->id());
+      if (s.classes && classifier_) {
+        const auto& cls = classifier_->classes();
+        for (uint32_t i = 0; i < 64 && i < cls.size(); ++i)
+          if ((s.classes >> i) & 1) e->add_classes(cls[i].name);
+      }
     }
   }
   out.set_total_matching(total);

@@ -123,6 +123,7 @@ struct Inspector::Ctx {
 Inspector::Inspector(uint32_t flowCapacity, uint32_t maxFlows, uint64_t holdTotal)
     : ctx_(flowCapacity + 1, nullptr),
       blocked_(flowCapacity + 1, 0),
+      seen_(flowCapacity + 1, 0),
       max_flows_(maxFlows ? maxFlows : flowCapacity),
       hold_total_(holdTotal) {}
 
@@ -145,6 +146,7 @@ void Inspector::release(int32_t pos) {
     --active_;
   }
   blocked_[static_cast<size_t>(pos)] = 0;
+  seen_[static_cast<size_t>(pos)] = 0;
 }
 
 datapolicy::Scanner* Inspector::scannerFor(const datapolicy::Classifier& c) {
@@ -233,6 +235,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
   Verdict v = kPass;
   const uint8_t zs = c->zone[dir], zd = c->zone[dir ^ 1];
   for (const auto& f : found) {
+    seen_[p] |= 1ull << std::min<uint32_t>(f.class_index, 63);
     DataAction a = fp.actionFor(f.class_index, zs, zd);
     // Encryption required and provided: the switch carries this flow in ESP.
     if (a == DataAction::kAllow || (a == DataAction::kRequireEncryption && c->encrypted)) continue;

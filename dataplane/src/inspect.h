@@ -75,6 +75,9 @@ class Inspector {
                  uint32_t seq, bool syn, bool fin, std::vector<InspectEvent>& events);
   /// Whether the flow at `pos` was blocked earlier (its later packets are dropped).
   bool blocked(int32_t pos) const;
+  /// The data classes found in the flow at `pos` so far, whatever their action: bit i = class
+  /// index i of the classifier in force (classes past 63 share bit 63).
+  uint64_t classesSeen(int32_t pos) const { return seen_[static_cast<size_t>(pos)]; }
   /// The flow at `pos` is gone: its inspection state goes with it.
   void release(int32_t pos);
   uint32_t active() const { return active_; }
@@ -90,6 +93,7 @@ class Inspector {
 
   std::vector<Ctx*> ctx_;
   std::vector<uint8_t> blocked_;  // per position: 1 blocked, 2 gap-blocked (kept after the context is freed)
+  std::vector<uint64_t> seen_;    // per position: classesSeen()
   uint32_t max_flows_;
   uint64_t hold_total_;
   uint64_t held_ = 0;  // out-of-order bytes held by all contexts

@@ -259,7 +259,7 @@ void Worker::serveMailbox() {
           continue;
       }
       ++matched;
-      if (mailbox_.out->size() < mailbox_.out->capacity()) mailbox_.out->push_back(FlowSnapshot{*key, f});
+      if (mailbox_.out->size() < mailbox_.out->capacity()) mailbox_.out->push_back(FlowSnapshot{*key, f, inspector_->classesSeen(pos)});
     }
     mailbox_.matched = matched;
   }

@@ -81,6 +81,7 @@ static_assert(sizeof(AlertRecord) % 4 == 0);
 struct FlowSnapshot {
   FlowKey key;
   Flow flow;
+  uint64_t classes;  // data classes seen in it (Inspector::classesSeen)
 };
 
 /// Filter applied by the worker while copying flows out.

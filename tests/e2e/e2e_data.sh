@@ -71,6 +71,8 @@ expect "no clear card number in the alert file" \
 # 2. The same file inside the payment zone (web1 -> db1): allowed, byte-identical.
 out=$(gg_in gg-web1 curl -s -m 20 --data-binary @"$work/cards.csv" http://10.0.0.2:5432/cards.csv)
 expect "the upload inside the payment zone succeeded and arrived byte-identical" test "$out" = "$(sha "$work/cards.csv")"
+expect "the switch's flow table names the classes the allowed flow carried" \
+  bash -c "$ctl flows --port web1 | grep ':5432 ' | grep -q payment-card"
 
 # 3. A file without sensitive data to the outside: untouched.
 before=$(grep -c '"kind":"data\.' "$work/alerts.jsonl" || true)
