@@ -17,6 +17,7 @@ build_pkgs=(
 test_pkgs=(
   python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
   qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl libvirt-daemon
+  libvirt-daemon-driver-qemu libvirt-clients
 )
 bench_pkgs=(
   python3-matplotlib openvswitch-switch-dpdk
