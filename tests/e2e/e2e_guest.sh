@@ -24,13 +24,7 @@ trap '[ -n "$qpid" ] && kill $qpid 2>/dev/null; kill $(jobs -p) 2>/dev/null; wai
 
 gg_topology_up
 mkdir -p "$work/segments"
-cat > "$work/goldgate.yaml" <<YAML
-eal: [-l, "0", --no-huge, -m, "512", --no-shconf, --no-pci, --no-telemetry, --log-level, "*:warning"]
-mbufs: 8191
-segments_dir: segments
-control: {socket: $work/switch.sock}
-alerts: {file: $work/alerts.jsonl, window_ms: 1000}
-quarantine_file: $work/quarantine
+{ gg_switch_base "$work"; cat <<YAML; } > "$work/goldgate.yaml"
 ports:
   - {name: vm-web1, devargs: "net_vhost0,iface=$work/vm-web1.sock", vm: web1, mac: "52:54:00:00:00:01", ips: [10.0.0.1]}
   - {name: db1, devargs: "net_af_packet0,iface=db1-h", vm: db1, mac: "02:00:00:00:00:02", ips: [10.0.0.2]}

@@ -93,6 +93,19 @@ quarantine:
 YAML
 }
 
+# gg_switch_base DIR: on stdout, the switch settings the single-switch tests share (no huge pages,
+# control socket, alert file and quarantine file in DIR, policy in DIR/segments); ports follow.
+gg_switch_base() {
+  cat <<YAML
+eal: [-l, "0", --no-huge, -m, "512", --no-shconf, --no-pci, --no-telemetry, --log-level, "*:warning"]
+mbufs: 8191
+segments_dir: segments
+control: {socket: $1/switch.sock}
+alerts: {file: $1/alerts.jsonl, window_ms: 1000}
+quarantine_file: $1/quarantine
+YAML
+}
+
 # Adds data-class inspection to DIR's config: the shipped classes (copied from $2/configs), the
 # shop's VMs as the payment zone, everything else the internet.
 gg_enable_inspection() {
