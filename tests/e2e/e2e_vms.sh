@@ -86,6 +86,10 @@ libvirt:
   keepalive: {interval_s: 1, count: 3}
 control:
   socket: $work/hostmon.sock
+# Never the default /run/goldgate/switch.sock: that may be a real switch on this host.
+# HOSTMON-IDENTITY-PUSH: the test switch's ports are configured statically (vm: web1 / db1); when
+# the tier moves to 'identity: hostmon' ports, set push: true and check the binding here.
+switch: {push: false, socket: $work/switch.sock}
 YAML
 "$bin/hostmon/goldgate-hostmon" -c "$work/hostmon.yaml" 2>"$work/hostmon.log" &
 hm_pid=$!
