@@ -201,6 +201,7 @@ expect "hostmon logged vm.agent_disconnected for db1" grep -q 'agent_disconnecte
 qpid_web=$(vm_qemu_pid web1); qpid_db=$(vm_qemu_pid db1)
 connects() { vms_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"].get("connects", 0))'; }
 connects_before=$(connects)
+log_lines_before=$(wc -l < "$work/hostmon.log")
 t_lv=$EPOCHREALTIME
 vm_libvirtd_stop
 hostmon_down() { vms_json | python3 -c 'import json,sys; sys.exit(1 if json.load(sys.stdin)["status"].get("connected") else 0)'; }
@@ -218,6 +219,9 @@ if until_ok 20 hostmon_reconnected; then
 else
   bad "hostmon reconnects and still lists both VMs running with their sockets and labels"
 fi
+# Nothing changed in the VMs, so the reconnect raises no VM events (docs/hostmon.md).
+restart_events=$(tail -n +$((log_lines_before + 1)) "$work/hostmon.log" | grep -c ': vm\.')
+expect "no VM events across the libvirtd restart ($restart_events)" test "$restart_events" -eq 0
 qemu_survived() { [ -n "$qpid_web" ] && kill -0 "$qpid_web" && [ -n "$qpid_db" ] && kill -0 "$qpid_db"; }
 expect "the QEMU processes survived the restart (web1 $qpid_web, db1 $qpid_db)" qemu_survived
 both_running() { [ "$(vm_virsh list --state-running --name | grep -c -x -e web1 -e db1)" -eq 2 ]; }
