@@ -52,21 +52,26 @@ trap 'exit 143' TERM INT HUP
 vm_init "$work/libvirt" "$guest" "$bin/libvirt-cache"   # chains vm_cleanup before on_exit
 
 # --- the switch: two vhost-user ports in client mode (QEMU is the server and may come later) ---
+# Which VM is on which port, and in which segment, is not written here: goldgate-hostmon tells the
+# switch (identity: hostmon), from the VMs' own metadata (gg:segment frontend / backend).
 mkdir -p "$work/segments"
 { gg_switch_base "$work"; cat <<YAML; } > "$work/goldgate.yaml"
 ports:
-  - {name: vm-web1, devargs: "net_vhost0,iface=$work/web1.sock,client=1", vm: web1, mac: "52:54:00:67:00:01", ips: [10.0.0.1]}
-  - {name: vm-db1, devargs: "net_vhost1,iface=$work/db1.sock,client=1", vm: db1, mac: "52:54:00:67:00:02", ips: [10.0.0.2]}
+  - {name: vm-web1, devargs: "net_vhost0,iface=$work/web1.sock,client=1", identity: hostmon}
+  - {name: vm-db1, devargs: "net_vhost1,iface=$work/db1.sock,client=1", identity: hostmon}
 YAML
 cat > "$work/segments/app.yaml" <<'YAML'
 segments:
-  - {name: web, members: {vms: [web1]}}
-  - {name: db, members: {vms: [db1]}}
+  - {name: frontend, members: {labels: {app: shop}}}
+  - {name: backend, members: {vms: [db1]}}
 rules:
-  - {name: web-to-db, from: web, to: db, proto: tcp, ports: 8080, action: allow}
-  - {name: web-ping-db, from: web, to: db, proto: icmp, action: allow}
+  - {name: web-to-db, from: frontend, to: backend, proto: tcp, ports: 8080, action: allow}
+  - {name: web-ping-db, from: frontend, to: backend, proto: icmp, action: allow}
 YAML
 expect "goldgate-switch starts with two vhost-user client ports" gg_switch_start "$work" "$bin"
+closed_unbound() { $ctl status | grep -E "^$1 .*\(hostmon: none\) +unassigned" >/dev/null; }
+both_closed() { closed_unbound vm-web1 && closed_unbound vm-db1; }
+expect "before hostmon, both ports are closed (no VM bound)" both_closed
 
 # --- libvirtd with the QEMU driver ---
 if vm_libvirtd_start 60; then
@@ -86,10 +91,8 @@ libvirt:
   keepalive: {interval_s: 1, count: 3}
 control:
   socket: $work/hostmon.sock
-# Never the default /run/goldgate/switch.sock: that may be a real switch on this host.
-# HOSTMON-IDENTITY-PUSH: the test switch's ports are configured statically (vm: web1 / db1); when
-# the tier moves to 'identity: hostmon' ports, set push: true and check the binding here.
-switch: {push: false, socket: $work/switch.sock}
+# The test's own switch (never the default /run/goldgate/switch.sock, which may be a real one).
+switch: {push: true, socket: $work/switch.sock, interval_ms: 500}
 YAML
 "$bin/hostmon/goldgate-hostmon" -c "$work/hostmon.yaml" 2>"$work/hostmon.log" &
 hm_pid=$!
@@ -116,6 +119,9 @@ note_time "both guests: start to both agents answering" "$(vm_since "$t_boot")"
 [ "$failed" -eq 0 ] || exit 1
 
 # --- traffic through the switch, run in web1 by the guest agent ---
+# The ports open only once hostmon has bound them (at the VMs' start events, long before boot).
+ports_bound() { ! closed_unbound vm-web1 && ! closed_unbound vm-db1; }
+expect "hostmon bound both ports by the time the guests were up" until_ok 5 ports_bound
 out=$(vm_exec web1 'ping -c 3 -W 2 10.0.0.2' 30); rc=$?
 expect "web1 pings db1 through the switch (icmp allowed)" test "$rc" -eq 0
 out=$(vm_exec web1 'timeout 10 nc 10.0.0.2 8080 </dev/null' 15)
@@ -162,6 +168,21 @@ expect "hostmon lists web1 and db1 running, with their vhost-user sockets and la
 $hctl vms > "$work/vms.txt" 2>&1; sed 's/^/    /' "$work/vms.txt"
 both_agents() { agent_is web1 true && agent_is db1 true; }
 expect "hostmon: both agents connected" until_ok 10 both_agents
+
+# --- hostmon told the switch which VM is which port ---
+bound_as() {  # bound_as PORT VM SEGMENT: the switch's status
+  $ctl --json status | python3 -c '
+import json, sys
+port, vm, seg = sys.argv[1:4]
+p = [p for p in json.load(sys.stdin)["status"]["ports"] if p["name"] == port][0]
+sys.exit(0 if p.get("vm") == vm and p.get("segment") == seg and p.get("identity") == "hostmon" and p.get("vm_uuid") else 1)' "$@"
+}
+expect "the switch has web1 on vm-web1 in segment frontend (from hostmon)" bound_as vm-web1 web1 frontend
+expect "the switch has db1 on vm-db1 in segment backend (from hostmon)" bound_as vm-db1 db1 backend
+shows_port() { $hctl vms | grep -E '^web1 .*vm-web1 \(frontend\)' >/dev/null && $hctl vms | grep -E '^db1 .*vm-db1 \(backend\)' >/dev/null; }
+expect "goldgatectl vms shows each VM's switch port and segment" shows_port
+bound_alert() { grep -q '"kind":"vm.bound".*"vm":"web1"' "$work/alerts.jsonl" 2>/dev/null; }
+expect "the switch wrote a vm.bound alert for web1" bound_alert
 
 # --- a process started in a guest, seen through the agent ---
 app_pid=$(vm_exec db1 'sleep 7777 </dev/null >/dev/null 2>&1 & echo $!')
@@ -234,6 +255,13 @@ gg_switch_stop
 t_sw=$EPOCHREALTIME
 expect "goldgate-switch starts again" gg_switch_start "$work" "$bin"
 ping_ok() { vm_exec web1 'ping -c 1 -W 1 10.0.0.2' 10 >/dev/null; }
+rebound() { bound_as vm-web1 web1 frontend && bound_as vm-db1 db1 backend; }
+if until_ok 10 rebound; then
+  ok "hostmon binds the restarted switch's ports again"
+  note_time "switch restarted to ports bound again by hostmon" "$(vm_since "$t_sw")"
+else
+  bad "hostmon binds the restarted switch's ports again"
+fi
 if until_ok 30 ping_ok; then
   ok "the vhost-user NICs reconnect: web1 pings db1 again"
   note_time "switch restarted to web1 -> db1 ping passing" "$(vm_since "$t_sw")"
@@ -244,6 +272,17 @@ out=$(vm_exec web1 'timeout 10 nc 10.0.0.2 8080 </dev/null' 15)
 expect "web1 connects to db1:8080 again after the switch restart" grep -q 'gg-app db1 port 8080' <<<"$out"
 out=$(vm_exec web1 'timeout 6 nc -w 4 10.0.0.2 22 </dev/null' 15 2>/dev/null)
 expect "tcp/22 is still refused after the restart" no_answer
+
+# --- a VM that stops leaves its port: closed, its connections cleared ---
+vm_exec web1 'sleep 60 | nc 10.0.0.2 8080 >/dev/null 2>&1 &' 10 >/dev/null
+has_flow() { $ctl flows --port vm-db1 | grep -q ':8080 '; }
+expect "web1 holds a connection to db1:8080" until_ok 5 has_flow
+vm_virsh destroy db1 >/dev/null
+expect "db1 destroyed: hostmon unbinds it and the switch closes vm-db1" until_ok 5 closed_unbound vm-db1
+no_flow() { ! has_flow; }
+expect "... and the switch has no connection of db1 left" no_flow
+unbound_alert() { grep -q '"kind":"vm.unbound".*"vm":"db1"' "$work/alerts.jsonl" 2>/dev/null; }
+expect "... with a vm.unbound alert" unbound_alert
 
 note_time "whole test (build check, start, checks, not cleanup)" "$(vm_since "$t_start")"
 echo
