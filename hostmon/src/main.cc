@@ -9,6 +9,7 @@
 
 #include "goldgate/hostmon/config.h"
 #include "goldgate/hostmon/control.h"
+#include "goldgate/hostmon/guest_collection.h"
 #include "goldgate/hostmon/inventory.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
 
@@ -50,8 +51,10 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   Inventory inv;
-  inv.setObserver([](const InventoryEvent& e) {
+  GuestCollection* collection = nullptr;  // set before the monitor starts
+  inv.setObserver([&collection](const InventoryEvent& e) {
     logLine(e.kind + " " + e.name + " (" + e.uuid + ")" + (e.detail.empty() ? "" : ": " + e.detail));
+    if (collection) collection->onEvent(e);
   });
   MonitorOptions opts = cfg->libvirt;
   opts.log = logLine;
@@ -61,12 +64,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "goldgate-hostmon: %s\n", r.error().message.c_str());
     return 1;
   }
+  auto guests = GuestCollection::create(*cfg, monitor, inv, logLine);
+  if (!guests) {
+    std::fprintf(stderr, "goldgate-hostmon: %s\n", guests.error().message.c_str());
+    return 1;
+  }
+  collection = guests->get();
+  server.setGuestStates(&collection->store());
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
   if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");
+  collection->start();
   logLine("serving the inventory on " + cfg->control_socket);
-  while (!g_stop.load()) server.serveOnce(200);
+  while (!g_stop.load()) {
+    server.serveOnce(200);
+    collection->tick();
+  }
   logLine("stopping");
+  collection->stop();
   if (!monitor.stop(5000)) {
     // A hung libvirtd can hold a libvirt call for ever; there is nothing to save, so do not wait.
     logLine("a libvirt call is still blocked (is libvirtd hung?); exiting without waiting for it");
