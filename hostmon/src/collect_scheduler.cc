@@ -67,7 +67,9 @@ uint32_t CollectScheduler::alertSeverity(const std::string& kind) {
 void CollectScheduler::onEvent(const InventoryEvent& e) {
   const auto now = std::chrono::steady_clock::now();
   bool restart = e.kind == "vm.started" || e.kind == "vm.rebooted";
-  if (restart)
+  bool gone = e.kind == "vm.stopped" || e.kind == "vm.undefined";
+  // What was learnt (banner address, gold hash) belongs to one boot of the VM.
+  if (restart || gone)
     for (Collector* c : {agent_.get(), memory_.get()})
       if (c) c->forget(e.uuid);
   if (e.kind == "vm.undefined") store_.erase(e.uuid);
@@ -76,7 +78,7 @@ void CollectScheduler::onEvent(const InventoryEvent& e) {
     if (e.kind == "vm.agent_connected" || restart) {
       due_[0][e.uuid] = Due{now, 0};
       if (restart) due_[1][e.uuid] = Due{now, 0};
-    } else if (e.kind == "vm.stopped" || e.kind == "vm.undefined") {
+    } else if (gone) {
       due_[0].erase(e.uuid);
       due_[1].erase(e.uuid);
     }
@@ -100,10 +102,15 @@ void CollectScheduler::loop(CollectKind kind) {
         next[r.info.uuid] = it == due.end() ? Due{now, 0} : it->second;
       }
     due.swap(next);
+    // The most overdue VM first.
     std::string pick;
+    auto pickAt = now;
     auto soonest = now + std::chrono::seconds(1);  // look at the inventory again at least this often
     for (const auto& [uuid, d] : due) {
-      if (d.at <= now && pick.empty()) pick = uuid;
+      if (d.at <= pickAt) {
+        pick = uuid;
+        pickAt = d.at;
+      }
       soonest = std::min(soonest, d.at);
     }
     if (pick.empty()) {
@@ -119,8 +126,7 @@ void CollectScheduler::loop(CollectKind kind) {
     auto it = due.find(pick);
     if (it == due.end()) continue;
     uint32_t wait = interval(kind);
-    if (polled && kind == CollectKind::kAgent && st && st->agent_status.rfind("agent.silent", 0) == 0 &&
-        st->agent_cost.last_duration_ms > 0) {
+    if (polled && kind == CollectKind::kAgent && st && st->agent_status.rfind("agent.silent", 0) == 0) {
       // A silent agent costs a full timeout per poll: back off, up to the configured maximum.
       it->second.silent = std::min<uint32_t>(it->second.silent + 1, 16);
       uint64_t w = uint64_t{wait} << std::min<uint32_t>(it->second.silent, 10);
