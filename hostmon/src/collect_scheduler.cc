@@ -42,19 +42,34 @@ CollectScheduler::~CollectScheduler() { stop(); }
 void CollectScheduler::start() {
   if (!opts_.enabled) return;
   for (CollectKind k : {CollectKind::kAgent, CollectKind::kMemory})
-    if (collector(k)) threads_[static_cast<int>(k)] = std::thread([this, k] { loop(k); });
+    if (collector(k)) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++running_;
+      }
+      threads_[static_cast<int>(k)] = std::thread([this, k] {
+        loop(k);
+        std::lock_guard<std::mutex> l(mu_);
+        --running_;
+        cv_.notify_all();
+      });
+    }
 }
 
-void CollectScheduler::stop() {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+bool CollectScheduler::stop(int timeoutMs) {
   for (Collector* c : {agent_.get(), memory_.get()})
     if (c) c->cancel();
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    stop_ = true;
+    cv_.notify_all();
+    auto done = [&] { return running_ == 0; };
+    if (timeoutMs < 0) cv_.wait(l, done);
+    else if (!cv_.wait_for(l, std::chrono::milliseconds(timeoutMs), done)) return false;
+  }
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  return true;
 }
 
 uint32_t CollectScheduler::alertSeverity(const std::string& kind) {

@@ -37,9 +37,10 @@ GuestCollection::~GuestCollection() { stop(); }
 
 void GuestCollection::start() { scheduler_->start(); }
 
-void GuestCollection::stop() {
-  if (scheduler_) scheduler_->stop();
+bool GuestCollection::stop(int timeoutMs) {
+  bool stopped = !scheduler_ || scheduler_->stop(timeoutMs);
   if (alerts_) alerts_->flush();
+  return stopped;
 }
 
 void GuestCollection::tick() {

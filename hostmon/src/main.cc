@@ -81,8 +81,7 @@ int main(int argc, char** argv) {
     collection->tick();
   }
   logLine("stopping");
-  collection->stop();
-  if (!monitor.stop(5000)) {
+  if (!collection->stop(5000) || !monitor.stop(5000)) {
     // A hung libvirtd can hold a libvirt call for ever; there is nothing to save, so do not wait.
     logLine("a libvirt call is still blocked (is libvirtd hung?); exiting without waiting for it");
     std::fflush(stderr);

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "fake_guest.h"
@@ -301,4 +303,41 @@ TEST_CASE("hostmon alert events for observations", "[hostmon][collect]") {
   CHECK_THAT(ev.message(), Contains("hypervisor-observed"));
   CHECK(CollectScheduler::alertSeverity("agent.silent") > 0);
   CHECK(CollectScheduler::alertSeverity("memory.error") == 0);
+}
+
+TEST_CASE("scheduler: stop gives up on a poll blocked in libvirt, and finishes once it returns", "[hostmon][collect]") {
+  Inventory inv;
+  inv.upsert(runningVm());
+  GuestStateStore store;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  CollectOptions opts;
+  CollectScheduler sched(
+      opts, inv, store, std::make_unique<QemuAgentCollector>(agentOpts()), nullptr,
+      [&](const std::string&) -> Result<GuestAccess> {
+        GuestAccess a;
+        // An agent call that hangs the way a call to a hung libvirtd does, until released.
+        a.agent = [&](const std::string&, int) -> Result<std::string> {
+          std::unique_lock<std::mutex> l(mu);
+          entered = true;
+          cv.notify_all();
+          cv.wait(l, [&] { return release; });
+          return makeError(Error::Code::kIo, "connection closed");
+        };
+        return a;
+      },
+      {});
+  sched.start();
+  {
+    std::unique_lock<std::mutex> l(mu);
+    REQUIRE(cv.wait_for(l, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  CHECK_FALSE(sched.stop(50));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  CHECK(sched.stop(10000));
 }

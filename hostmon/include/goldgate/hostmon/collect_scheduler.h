@@ -48,8 +48,10 @@ class CollectScheduler {
 
   /// Starts one thread per collector. Call once.
   void start();
-  /// Stops the threads, waiting for a poll in progress (bounded by the collectors' own timeouts).
-  void stop();
+  /// Stops the threads, waiting up to `timeoutMs` (negative: no limit) for a poll in progress.
+  /// Returns false if a thread is still in a libvirt call (a hung libvirtd): the threads keep
+  /// running and the caller should end the process rather than destroy the scheduler. Idempotent.
+  bool stop(int timeoutMs = -1);
 
   /// Feeds an inventory event (from the Inventory observer, on the monitor thread): an agent that
   /// connected is polled at once; a VM that started or rebooted is polled at once and its learned
@@ -86,6 +88,7 @@ class CollectScheduler {
   bool stop_ = false;
   std::map<std::string, Due> due_[2];  // by UUID, per CollectKind
   std::thread threads_[2];
+  int running_ = 0;  // threads that have not left their loop
 };
 
 }  // namespace goldgate::hostmon

@@ -27,8 +27,9 @@ class GuestCollection {
 
   /// Starts the collector threads (nothing if collect.enabled is false).
   void start();
-  /// Stops them and writes pending alerts.
-  void stop();
+  /// Stops them (waiting up to `timeoutMs`, negative: no limit) and writes pending alerts. Returns
+  /// false if a collector is still blocked in libvirt (see CollectScheduler::stop).
+  bool stop(int timeoutMs = -1);
   /// Feeds an inventory event (Inventory observer, monitor thread).
   void onEvent(const InventoryEvent& e) { scheduler_->onEvent(e); }
   /// Writes aggregated alerts whose window closed. Main thread, periodically.
