@@ -6,52 +6,16 @@
 #include <sstream>
 #include <vector>
 
+#include "text_table.h"
+
 namespace goldgate::cli {
 namespace {
-
-// A plain text table: columns padded to their widest cell.
-class Table {
- public:
-  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  std::string str() const {
-    std::vector<size_t> w;
-    for (const auto& r : rows_)
-      for (size_t i = 0; i < r.size(); ++i) {
-        if (w.size() <= i) w.push_back(0);
-        w[i] = std::max(w[i], r[i].size());
-      }
-    std::ostringstream o;
-    for (const auto& r : rows_) {
-      std::string line;
-      for (size_t i = 0; i < r.size(); ++i) {
-        line += r[i];
-        if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
-      }
-      o << line << "\n";
-    }
-    return o.str();
-  }
-
- private:
-  std::vector<std::vector<std::string>> rows_;
-};
 
 std::string nicTarget(const proto::VmNic& n) {
   if (n.type() == "vhostuser") return n.source();
   std::string s = n.type();
   if (!n.source().empty()) s += ":" + n.source();
   return s;
-}
-
-std::string utcTime(int64_t ns) {
-  if (ns <= 0) return "-";
-  time_t t = static_cast<time_t>(ns / 1000000000);
-  tm tmv{};
-  gmtime_r(&t, &tmv);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-  return buf;
 }
 
 std::string connectionLine(const proto::HostmonStatus& st) {
@@ -76,6 +40,16 @@ std::string switchPlace(const proto::VmNic& n) {
 }
 
 }  // namespace
+
+std::string utcTime(int64_t ns) {
+  if (ns <= 0) return "-";
+  time_t t = static_cast<time_t>(ns / 1000000000);
+  tm tmv{};
+  gmtime_r(&t, &tmv);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+  return buf;
+}
 
 std::string formatVms(const proto::ListVmsResponse& l, const proto::HostmonStatus& st) {
   std::ostringstream o;

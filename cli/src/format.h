@@ -18,6 +18,8 @@ std::string formatIdentities(const proto::SetIdentitiesResponse& r);
 std::string formatVms(const proto::ListVmsResponse& l, const proto::HostmonStatus& st);
 /// goldgatectl vm show: everything hostmon knows about one VM.
 std::string formatVm(const proto::VmRecord& vm);
+/// "2026-11-26T21:00:00Z" for a Unix time in ns; "-" for 0.
+std::string utcTime(int64_t ns);
 /// "1.2 M", "934 k": compact counts for tables.
 std::string humanCount(uint64_t v);
 

@@ -13,6 +13,7 @@
 
 #include "classify.h"
 #include "format.h"
+#include "format_guest.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/control_client.h"
 #include "goldgate/hostmon/client.h"
@@ -181,7 +182,7 @@ int main(int argc, char** argv) {
   auto* vms = app.add_subcommand("vms", "the VMs goldgate-hostmon sees (name, state, UUID, NICs, segment)");
   auto* vmCmd = app.add_subcommand("vm", "one VM as goldgate-hostmon sees it");
   vmCmd->require_subcommand(1);
-  auto* vmShow = vmCmd->add_subcommand("show", "everything hostmon knows about one VM: NICs, devices, labels, state");
+  auto* vmShow = vmCmd->add_subcommand("show", "everything hostmon knows about one VM: NICs, devices, labels, state, guest state");
   auto* portCmd = app.add_subcommand("port", "VM identity of ports configured with identity: hostmon (normally set by goldgate-hostmon)");
   portCmd->require_subcommand(1);
   auto* portBind = portCmd->add_subcommand("bind", "say which VM is behind a port: the port opens in the VM's segment");
@@ -198,7 +199,9 @@ int main(int argc, char** argv) {
   portUnbind->add_option("port", bindPort, "port name")->required();
 
   std::string vmName;
+  bool vmAll = false;
   vmShow->add_option("name", vmName, "VM name or UUID")->required();
+  vmShow->add_flag("--processes", vmAll, "list every guest process (full hashes and command lines) and every kernel module");
   for (auto* sub : {vms, vmShow}) {
     sub->add_flag("--json", json, "print the raw response as JSON");
     sub->add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon");
@@ -217,7 +220,9 @@ int main(int argc, char** argv) {
   if (*vmShow) {
     proto::HostmonRequest hreq;
     hreq.mutable_get_vm()->set_name_or_uuid(vmName);
-    return callHostmon(hostmonSocket, hreq, json, [](const proto::HostmonResponse& r) { return cli::formatVm(r.vm()); });
+    return callHostmon(hostmonSocket, hreq, json, [&](const proto::HostmonResponse& r) {
+      return cli::formatVm(r.vm()) + (r.vm().has_guest() ? cli::formatGuest(r.vm().guest(), vmAll) : std::string());
+    });
   }
 
   proto::Request req;

@@ -2,12 +2,79 @@
 
 #include <sys/un.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
 #include "goldgate/common/yaml_ctx.h"
 
 namespace goldgate::hostmon {
+namespace {
+
+// A guest-physical address or length: decimal or 0x-prefixed hex.
+uint64_t address(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& what, uint64_t min, uint64_t max) {
+  std::string s = c.str(n, what.c_str());
+  uint64_t v = 0;
+  bool hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+  const char* b = s.data() + (hex ? 2 : 0);
+  auto [p, ec] = std::from_chars(b, s.data() + s.size(), v, hex ? 16 : 10);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) c.fail(n, what + ": '" + s + "' is not a number (decimal or 0x hex)");
+  if (v < min || v > max) c.fail(n, what + ": " + s + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  return v;
+}
+
+// start + length of a guest-physical region.
+void region(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& what, uint64_t& start, uint64_t& length, uint64_t maxLength) {
+  c.onlyKeys(n, {"start", "length"});
+  if (n["start"]) start = address(c, n["start"], what + ".start", 0, 1ull << 52);
+  if (n["length"]) length = address(c, n["length"], what + ".length", 4096, maxLength);
+}
+
+// name → SHA-256 (64 hex digits, stored lower case).
+void goldHashes(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& what, std::map<std::string, std::string>& out) {
+  if (!n.IsMap()) c.fail(n, what + ": expected a mapping of name: sha256");
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    std::string name = c.str(it->first, what.c_str());
+    std::string h = c.str(it->second, (what + "." + name).c_str());
+    if (name.empty()) c.fail(it->first, what + ": an empty name");
+    if (h.size() != 64 || !std::all_of(h.begin(), h.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; }))
+      c.fail(it->second, what + "." + name + ": expected 64 hex digits (a SHA-256)");
+    for (char& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    out[name] = h;
+  }
+}
+
+void parseCollect(const yamlcfg::Ctx& c, const YAML::Node& n, HostmonConfig& cfg) {
+  c.onlyKeys(n, {"enabled", "agent_interval_ms", "agent_timeout_s", "agent_exec_deadline_ms", "agent_backoff_max_ms",
+                 "memory_interval_ms", "memory_banner", "kernel_text", "gold_text_sha256"});
+  if (n["enabled"]) cfg.collect.enabled = c.boolean(n["enabled"], "collect.enabled");
+  if (n["agent_interval_ms"])
+    cfg.collect.agent_interval_ms = static_cast<uint32_t>(c.uint(n["agent_interval_ms"], "collect.agent_interval_ms", 100, 3600000));
+  if (n["agent_timeout_s"]) cfg.agent.timeout_s = static_cast<int>(c.uint(n["agent_timeout_s"], "collect.agent_timeout_s", 1, 300));
+  if (n["agent_exec_deadline_ms"])
+    cfg.agent.exec_deadline_ms =
+        static_cast<uint32_t>(c.uint(n["agent_exec_deadline_ms"], "collect.agent_exec_deadline_ms", 100, 600000));
+  if (n["agent_backoff_max_ms"])
+    cfg.collect.agent_backoff_max_ms =
+        static_cast<uint32_t>(c.uint(n["agent_backoff_max_ms"], "collect.agent_backoff_max_ms", 100, 3600000));
+  if (cfg.collect.agent_backoff_max_ms < cfg.collect.agent_interval_ms)
+    c.fail(n["agent_backoff_max_ms"] ? n["agent_backoff_max_ms"] : n,
+           "collect.agent_backoff_max_ms: " + std::to_string(cfg.collect.agent_backoff_max_ms) + " is less than agent_interval_ms " +
+               std::to_string(cfg.collect.agent_interval_ms));
+  if (n["memory_interval_ms"])
+    cfg.collect.memory_interval_ms = static_cast<uint32_t>(c.uint(n["memory_interval_ms"], "collect.memory_interval_ms", 500, 86400000));
+  if (n["memory_banner"]) region(c, n["memory_banner"], "collect.memory_banner", cfg.memory.banner_start, cfg.memory.banner_length, 1ull << 30);
+  if (n["kernel_text"]) region(c, n["kernel_text"], "collect.kernel_text", cfg.memory.text_start, cfg.memory.text_length, 64ull << 20);
+  if (auto g = n["gold_text_sha256"]) {
+    c.onlyKeys(g, {"by_vm", "by_manifest"});
+    if (g["by_vm"]) goldHashes(c, g["by_vm"], "collect.gold_text_sha256.by_vm", cfg.memory.gold_by_vm);
+    if (g["by_manifest"]) goldHashes(c, g["by_manifest"], "collect.gold_text_sha256.by_manifest", cfg.memory.gold_by_manifest);
+  }
+}
+
+}  // namespace
 
 namespace {
 
@@ -30,7 +97,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
     YAML::Node root = yamlcfg::loadYaml(text, name);
     // An empty file is a valid configuration: every default applies.
     if (!root || root.IsNull()) return cfg;
-    c.onlyKeys(root, {"libvirt", "control", "switch"});
+    c.onlyKeys(root, {"libvirt", "control", "switch", "collect", "alerts"});
     if (auto lv = root["libvirt"]) {
       c.onlyKeys(lv, {"uri", "readonly", "reconnect", "keepalive"});
       if (lv["uri"]) {
@@ -70,6 +137,16 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
       }
       if (sw["interval_ms"])
         cfg.switch_interval_ms = static_cast<uint32_t>(c.uint(sw["interval_ms"], "switch.interval_ms", 100, 600000));
+    }
+    if (auto co = root["collect"]) parseCollect(c, co, cfg);
+    if (auto al = root["alerts"]) {
+      c.onlyKeys(al, {"file", "window_ms"});
+      if (al["file"]) {
+        cfg.alerts_file = c.str(al["file"], "alerts.file");
+        if (cfg.alerts_file.empty() || cfg.alerts_file[0] != '/')
+          c.fail(al["file"], "alerts.file: '" + cfg.alerts_file + "' is not an absolute path");
+      }
+      if (al["window_ms"]) cfg.alerts_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
     }
   } catch (const yamlcfg::ConfigError& e) {
     return makeError(Error::Code::kParse, e.message);

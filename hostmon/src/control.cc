@@ -46,7 +46,8 @@ proto::VmRecord toProto(const VmRecord& r) {
   return p;
 }
 
-proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status) {
+proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status,
+                                     const GuestStateStore* guests) {
   proto::HostmonResponse resp;
   resp.set_ok(true);
   auto* st = resp.mutable_status();
@@ -70,6 +71,8 @@ proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inv
                        (status.connected ? "" : "; note: not connected to libvirt at " + status.uri));
       } else {
         *resp.mutable_vm() = toProto(*r);
+        if (guests)
+          if (auto g = guests->find(r->info.uuid)) *resp.mutable_vm()->mutable_guest() = toProto(*g);
       }
       break;
     }
@@ -123,7 +126,7 @@ void ControlServer::serveClient(int fd) {
     resp.set_ok(false);
     resp.set_error("malformed request");
   } else {
-    resp = handleRequest(req, inv_, status_());
+    resp = handleRequest(req, inv_, status_(), guests_);
     for (const auto& d : decorators_) d(resp);
   }
   std::string out;

@@ -12,6 +12,7 @@
 
 #include "goldgate/hostmon/config.h"
 #include "goldgate/hostmon/control.h"
+#include "goldgate/hostmon/guest_collection.h"
 #include "goldgate/hostmon/inventory.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
 #include "goldgate/hostmon/switch_sync.h"
@@ -65,8 +66,10 @@ int main(int argc, char** argv) {
     so.log = logLine;
     sync = std::make_unique<SwitchSync>(so, inv);
   }
-  inv.setObserver([&sync](const InventoryEvent& e) {
+  GuestCollection* collection = nullptr;  // set before the monitor starts
+  inv.setObserver([&sync, &collection](const InventoryEvent& e) {
     logLine(e.kind + " " + e.name + " (" + e.uuid + ")" + (e.detail.empty() ? "" : ": " + e.detail));
+    if (collection) collection->onEvent(e);
     if (sync) sync->wake();
   });
   MonitorOptions opts = cfg->libvirt;
@@ -78,15 +81,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (sync) server.addDecorator([&sync](goldgate::proto::HostmonResponse& resp) { sync->decorate(resp); });
+  auto guests = GuestCollection::create(*cfg, monitor, inv, logLine);
+  if (!guests) {
+    std::fprintf(stderr, "goldgate-hostmon: %s\n", guests.error().message.c_str());
+    return 1;
+  }
+  collection = guests->get();
+  server.setGuestStates(&collection->store());
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
   if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");
+  collection->start();
   logLine("serving the inventory on " + cfg->control_socket);
   if (sync) sync->start();
-  while (!g_stop.load()) server.serveOnce(200);
+  while (!g_stop.load()) {
+    server.serveOnce(200);
+    collection->tick();
+  }
   logLine("stopping");
   if (sync) sync->stop();
-  if (!monitor.stop(5000)) {
+  if (!collection->stop(5000) || !monitor.stop(5000)) {
     // A hung libvirtd can hold a libvirt call for ever; there is nothing to save, so do not wait.
     logLine("a libvirt call is still blocked (is libvirtd hung?); exiting without waiting for it");
     std::fflush(stderr);

@@ -4,8 +4,11 @@
 #include <string>
 
 #include "goldgate/common/result.h"
+#include "goldgate/hostmon/agent_collector.h"
 #include "goldgate/hostmon/client.h"
+#include "goldgate/hostmon/collect_scheduler.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
+#include "goldgate/hostmon/memory_collector.h"
 
 namespace goldgate::hostmon {
 
@@ -17,6 +20,11 @@ struct HostmonConfig {
   bool switch_push = true;
   std::string switch_socket = "/run/goldgate/switch.sock";
   uint32_t switch_interval_ms = 1000;
+  CollectOptions collect;        // collect.enabled, *_interval_ms, agent_backoff_max_ms
+  AgentCollectorOptions agent;   // collect.agent_timeout_s, agent_exec_deadline_ms (functions left empty)
+  MemoryCollectorOptions memory; // collect.memory_banner, kernel_text, gold_text_sha256
+  std::string alerts_file;       // empty: observations are logged to stderr only
+  uint32_t alerts_window_ms = 10000;
   std::string source_file;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "goldgate/common/result.h"
+#include "goldgate/hostmon/guest_state.h"
 #include "goldgate/hostmon/inventory.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
 #include "hostmon.pb.h"
@@ -16,9 +17,14 @@ namespace goldgate::hostmon {
 /// The wire form of one record.
 proto::VmRecord toProto(const VmRecord& r);
 
-/// Answers one request from the inventory; `status` is attached to every answer. An unknown VM
-/// or request gives ok=false and an error text. Any thread.
-proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status);
+/// The wire form of a VM's guest state (src/guest_proto.cc).
+proto::GuestState toProto(const GuestState& s);
+
+/// Answers one request from the inventory; `status` is attached to every answer. GetVm adds the
+/// VM's guest state from `guests` if given. An unknown VM or request gives ok=false and an error
+/// text. Any thread.
+proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status,
+                                     const GuestStateStore* guests = nullptr);
 
 /// The control socket. open() and serve() on one thread (main's).
 class ControlServer {
@@ -31,6 +37,9 @@ class ControlServer {
   /// Creates the socket (see ipc::listenUnix). Errors: a live hostmon on the path, bind/listen
   /// failures, a missing group.
   Result<void> open();
+
+  /// Also answer with the collectors' guest state (GetVm). Set before serving.
+  void setGuestStates(const GuestStateStore* guests) { guests_ = guests; }
 
   /// Waits up to `timeoutMs` for a client and answers it (one request per connection).
   void serveOnce(int timeoutMs);
@@ -46,6 +55,7 @@ class ControlServer {
   const Inventory& inv_;
   std::function<MonitorStatus()> status_;
   std::vector<std::function<void(proto::HostmonResponse&)>> decorators_;
+  const GuestStateStore* guests_ = nullptr;
   int listen_fd_ = -1;
 };
 

@@ -1,0 +1,44 @@
+// QemuAgentCollector: kernel, modules, processes, listening sockets and interface addresses from
+// the QEMU guest agent (guest-get-osinfo, guest-network-get-interfaces, and one guest-exec of the
+// probe script per poll). Everything it reports is "guest-reported".
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "goldgate/hostmon/agent_parse.h"
+#include "goldgate/hostmon/collector.h"
+
+namespace goldgate::hostmon {
+
+struct AgentCollectorOptions {
+  int timeout_s = 5;                  // every agent command
+  uint32_t exec_deadline_ms = 30000;  // the probe script must have exited by then
+  uint32_t exec_poll_ms = 100;        // first wait between guest-exec-status calls (doubles up to 1 s)
+  ProbeLimits limits;
+  std::function<int64_t()> clock;               // wall clock, ns; empty: the system clock
+  std::function<void(uint32_t ms)> sleep;       // empty: std::this_thread::sleep_for
+  std::function<std::string()> nonce;           // empty: 16 random alphanumerics
+};
+
+class QemuAgentCollector : public Collector {
+ public:
+  explicit QemuAgentCollector(AgentCollectorOptions opts);
+  const char* source() const override { return "qemu-agent"; }
+  Trust trust() const override { return Trust::kGuestReported; }
+  /// Observations on failure: agent.silent (no answer, or the probe did not finish in time),
+  /// agent.error (an error reply), agent.malformed (a reply that does not parse), each with the
+  /// reason. A failing part keeps that group's previous value (and its older timestamp).
+  CollectResult collect(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) override;
+  /// Ends the wait for a running probe (its result is dropped).
+  void cancel() override { cancelled_ = true; }
+
+ private:
+  int64_t now() const;
+  AgentCollectorOptions opts_;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace goldgate::hostmon

@@ -1,0 +1,65 @@
+// The guest-state collector interface: one VM, one poll, one result. Each collector reaches the
+// VM only through GuestAccess, whose functions wrap libvirt in production
+// (libvirt_guest_access.h) and are replaced by fakes in tests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "goldgate/common/result.h"
+#include "goldgate/hostmon/guest_state.h"
+
+namespace goldgate::hostmon {
+
+/// Sends one JSON command to the VM's guest agent, waiting at most `timeoutSeconds`, and returns
+/// the reply text. Errors: kIo when the agent did not answer (not connected, timed out,
+/// unresponsive: a silent agent); any other code when it answered with an error or the call was
+/// refused (the message says why).
+using AgentCommandFn = std::function<Result<std::string>(const std::string& request, int timeoutSeconds)>;
+
+/// Reads `size` (≤ 64 KiB) bytes of guest-physical memory at `start` into `buf`. Errors: the
+/// read failed (address outside guest RAM, no permission, connection lost).
+using MemoryPeekFn = std::function<Result<void>(uint64_t start, size_t size, uint8_t* buf)>;
+
+/// What a collector may do to one VM. Either function may be empty (not available).
+struct GuestAccess {
+  AgentCommandFn agent;
+  MemoryPeekFn peek;
+};
+
+/// The VM being polled, as the inventory knows it.
+struct CollectTarget {
+  std::string uuid, name, manifest, segment;
+};
+
+/// One poll's outcome, applied to the VM's GuestState by the scheduler.
+struct CollectResult {
+  std::optional<AgentView> agent;    // set: replaces the VM's agent view
+  std::optional<MemoryView> memory;  // set: replaces the VM's memory view
+  std::string status;                // "ok", or why the poll failed (partly)
+  bool failed = false;               // nothing new was learnt
+  std::vector<Observation> observations;
+};
+
+/// A guest-state collector. collect() runs on the scheduler's thread for this collector only
+/// (one call at a time); it may block for as long as its own timeouts allow.
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  /// "qemu-agent", "memory-peek".
+  virtual const char* source() const = 0;
+  virtual Trust trust() const = 0;
+  /// Polls `vm` once. `latest` is the VM's state before this poll (a copy). Never throws; every
+  /// failure is a result with `failed` set and an observation saying why.
+  virtual CollectResult collect(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) = 0;
+  /// Drops what the collector remembers of a VM (it restarted, rebooted or went away).
+  virtual void forget(const std::string& uuid) { (void)uuid; }
+  /// Asks a poll in progress to give up soon (shutdown). Any thread.
+  virtual void cancel() {}
+};
+
+}  // namespace goldgate::hostmon

@@ -1,0 +1,46 @@
+// The guest-state collectors as goldgate-hostmon runs them, built from its configuration: the
+// agent and memory collectors over the monitor's libvirt connection, their scheduler, the
+// per-VM state the control API serves, and the alert file.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "goldgate/common/result.h"
+#include "goldgate/hostmon/collect_scheduler.h"
+#include "goldgate/hostmon/config.h"
+#include "goldgate/hostmon/guest_state.h"
+#include "goldgate/hostmon/hostmon_alerts.h"
+#include "goldgate/hostmon/inventory.h"
+#include "goldgate/hostmon/libvirt_monitor.h"
+
+namespace goldgate::hostmon {
+
+class GuestCollection {
+ public:
+  /// Builds everything (nothing runs yet). `log` receives one line per alert-worthy observation.
+  /// Errors: the alert file cannot be opened.
+  static Result<std::unique_ptr<GuestCollection>> create(const HostmonConfig& cfg, LibvirtMonitor& monitor, const Inventory& inv,
+                                                         std::function<void(const std::string&)> log);
+  ~GuestCollection();
+
+  /// Starts the collector threads (nothing if collect.enabled is false).
+  void start();
+  /// Stops them (waiting up to `timeoutMs`, negative: no limit) and writes pending alerts. Returns
+  /// false if a collector is still blocked in libvirt (see CollectScheduler::stop).
+  bool stop(int timeoutMs = -1);
+  /// Feeds an inventory event (Inventory observer, monitor thread).
+  void onEvent(const InventoryEvent& e) { scheduler_->onEvent(e); }
+  /// Writes aggregated alerts whose window closed. Main thread, periodically.
+  void tick();
+  const GuestStateStore& store() const { return store_; }
+
+ private:
+  GuestCollection() = default;
+  GuestStateStore store_;
+  std::unique_ptr<HostmonAlerts> alerts_;
+  std::unique_ptr<CollectScheduler> scheduler_;
+};
+
+}  // namespace goldgate::hostmon

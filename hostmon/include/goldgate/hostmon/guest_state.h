@@ -1,0 +1,169 @@
+// What goldgate-hostmon's collectors observed inside each running VM: the guest agent's report
+// (kernel, modules, processes, listening sockets, interface addresses) and the hypervisor's own
+// reading of guest memory (kernel banner, kernel-text hash), each group tagged with its source and
+// trust level, plus the recent notable observations (deviations, disagreements, a silent agent).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace goldgate::hostmon {
+
+/// How far an observation can be believed. The guest agent runs inside the guest and reports what
+/// the guest says (a compromised guest can lie); memory read by the hypervisor cannot be forged
+/// from inside the guest.
+enum class Trust { kGuestReported, kHypervisorObserved };
+
+/// "guest-reported", "hypervisor-observed" (stable names: the control API and alerts carry them).
+const char* trustName(Trust t);
+
+/// Where one group of facts came from, and when.
+struct Provenance {
+  std::string source;  // "qemu-agent", "memory-peek"
+  Trust trust = Trust::kGuestReported;
+  int64_t observed_ns = 0;  // wall clock (Unix epoch ns); 0: never observed
+};
+
+struct GuestKernel {
+  Provenance seen;
+  std::string release;  // "6.1.0-28-cloud-amd64" (guest-get-osinfo kernel-release)
+  std::string version;  // "#1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)"
+  std::string machine;  // "x86_64"
+  std::string os_id;    // "debian"
+  std::string os_name;  // pretty name
+  std::string cmdline;  // /proc/cmdline
+};
+
+/// One line of /proc/modules.
+struct GuestModule {
+  std::string name;
+  uint64_t size = 0;
+  uint32_t refcount = 0;
+  std::string state;  // Live, Loading, Unloading
+  std::string taint;  // "(OE)" flags, "" if none
+
+  bool operator==(const GuestModule&) const = default;
+};
+
+struct GuestProcess {
+  int32_t pid = 0;
+  int32_t ppid = -1;   // -1: unknown
+  int64_t uid = -1;    // real uid; -1: unknown
+  std::string user;    // from the guest's /etc/passwd, "" if it has none for this uid
+  std::string name;    // the kernel's task name (Name: in /proc/PID/status)
+  std::string exe;     // /proc/PID/exe link target ("" for kernel threads)
+  std::string sha256;  // of the executable, lower-case hex ("" if it could not be read)
+  std::string cmdline; // arguments joined by spaces, cut to the script's per-process limit
+
+  bool operator==(const GuestProcess&) const = default;
+};
+
+/// A listening TCP socket or a bound, unconnected UDP socket.
+struct GuestListener {
+  std::string proto;  // tcp, tcp6, udp, udp6
+  std::string addr;   // 0.0.0.0, ::, 127.0.0.1, …
+  uint16_t port = 0;
+  uint64_t inode = 0;
+  int32_t pid = -1;   // owning process; -1 if no process's fd table names the socket
+
+  bool operator==(const GuestListener&) const = default;
+};
+
+struct GuestInterface {
+  std::string name;
+  std::string mac;                     // lower case, "" if none
+  std::vector<std::string> addresses;  // "10.0.0.5/24", "fe80::1/64"
+
+  bool operator==(const GuestInterface&) const = default;
+};
+
+/// Everything one agent poll brings back (each group carries the time it was seen).
+struct AgentView {
+  GuestKernel kernel;
+  Provenance modules_seen, processes_seen, listeners_seen, interfaces_seen;
+  std::vector<GuestModule> modules;
+  std::vector<GuestProcess> processes;
+  std::vector<GuestListener> listeners;
+  std::vector<GuestInterface> interfaces;
+  bool truncated = false;  // a bound was hit (output size, process count): the lists are partial
+};
+
+/// The hypervisor's reading of guest memory.
+struct MemoryView {
+  Provenance seen;
+  std::string banner;          // the "Linux version …" string found in memory
+  uint64_t banner_addr = 0;    // its guest-physical address
+  uint64_t text_start = 0, text_length = 0;
+  std::string text_sha256;     // SHA-256 of the kernel-text region, lower-case hex
+  std::string gold_sha256;     // what it should be
+  std::string gold_source;     // "config:vm", "config:manifest", "learned", "" (none yet)
+  bool match = false;          // text_sha256 == gold_sha256
+};
+
+/// A notable observation: deviations (kernel.text_changed), disagreements between the views
+/// (disagreement.kernel_release), collector trouble (agent.silent, agent.error, agent.malformed,
+/// memory.error). Repeats of the same kind and detail are counted in place.
+struct Observation {
+  std::string kind;
+  std::string detail;
+  std::string source;
+  Trust trust = Trust::kGuestReported;
+  int64_t first_ns = 0, last_ns = 0;
+  uint64_t count = 1;
+};
+
+/// What polling one VM costs, for the benchmark "hostmon CPU per VM per poll".
+struct PollCost {
+  uint64_t polls = 0;
+  uint64_t failures = 0;
+  uint32_t last_duration_ms = 0;  // wall time of the last poll
+  uint64_t last_cpu_us = 0;       // hostmon CPU (user + system of the polling thread) in the last poll
+  uint64_t total_cpu_us = 0;
+};
+
+/// The latest picture of one VM.
+struct GuestState {
+  std::string uuid, name;
+  std::optional<AgentView> agent;    // the last good agent poll
+  std::string agent_status;          // "ok", or why the last poll failed
+  std::optional<MemoryView> memory;  // the last good memory reading
+  std::string memory_status;
+  std::deque<Observation> recent;    // newest last, at most kMaxRecent
+  PollCost agent_cost, memory_cost;
+  // "kind|detail" of what the last agent / memory poll observed: a condition that persists
+  // from one poll to the next is alerted once, when it appears.
+  std::vector<std::string> standing_agent, standing_memory;
+
+  static constexpr size_t kMaxRecent = 32;
+  /// Adds `o`, or counts it into the entry of the same kind and detail (which moves to the end).
+  void record(const Observation& o);
+};
+
+/// The latest GuestState of every VM. Thread-safe: any thread.
+class GuestStateStore {
+ public:
+  /// Applies `f` to the VM's state (created on first use) under the lock. `f` must not call back.
+  template <typename F>
+  void update(const std::string& uuid, const std::string& name, F&& f) {
+    std::lock_guard<std::mutex> l(mu_);
+    GuestState& s = states_[uuid];
+    s.uuid = uuid;
+    if (!name.empty()) s.name = name;
+    f(s);
+  }
+  /// A copy of one VM's state, if any was recorded.
+  std::optional<GuestState> find(const std::string& uuid) const;
+  /// Forgets a VM (it was undefined).
+  void erase(const std::string& uuid);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, GuestState> states_;
+};
+
+}  // namespace goldgate::hostmon

@@ -1,0 +1,40 @@
+// goldgate-hostmon's alert events: collector observations that matter (a silent or malformed
+// guest agent, a changed kernel text, a disagreement between the guest's and the hypervisor's
+// views) as canonical AlertEvents (proto/alert.proto) in the alerts library's JSON-lines file.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "alert.pb.h"
+#include "goldgate/alerts/alert_log.h"
+#include "goldgate/common/result.h"
+#include "goldgate/hostmon/collector.h"
+
+namespace goldgate::hostmon {
+
+/// The alert event for an observation on `vm`: kind "attest." + the observation kind, the given
+/// severity, the VM's name and segment, and for kernel.text_changed the manifest check (what was
+/// expected, what was seen).
+proto::AlertEvent alertEventFor(const CollectTarget& vm, const Observation& o, uint32_t severity);
+
+/// A thread-safe owner of one AlertLog (which wants a single owner thread).
+class HostmonAlerts {
+ public:
+  /// Opens (appends to) `path`. Errors: the file cannot be opened.
+  static Result<std::unique_ptr<HostmonAlerts>> open(const std::string& path, uint32_t windowMs);
+  /// Raises the event; repeats (same kind, VM and detail) within the window are aggregated. Any thread.
+  void raise(const CollectTarget& vm, const Observation& o, uint32_t severity);
+  /// Writes aggregates whose window closed. Any thread (main calls it periodically).
+  void tick();
+  /// Writes everything pending (shutdown).
+  void flush();
+  const std::string& path() const { return log_->path(); }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<alerts::AlertLog> log_;
+};
+
+}  // namespace goldgate::hostmon

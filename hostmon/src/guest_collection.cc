@@ -1,0 +1,50 @@
+#include "goldgate/hostmon/guest_collection.h"
+
+#include "goldgate/hostmon/agent_collector.h"
+#include "goldgate/hostmon/libvirt_guest_access.h"
+#include "goldgate/hostmon/memory_collector.h"
+
+namespace goldgate::hostmon {
+
+Result<std::unique_ptr<GuestCollection>> GuestCollection::create(const HostmonConfig& cfg, LibvirtMonitor& monitor,
+                                                                 const Inventory& inv, std::function<void(const std::string&)> log) {
+  std::unique_ptr<GuestCollection> g(new GuestCollection());
+  if (!cfg.alerts_file.empty()) {
+    auto a = HostmonAlerts::open(cfg.alerts_file, cfg.alerts_window_ms);
+    if (!a) return makeError(a.error().code, cfg.source_file + ": alerts.file: " + a.error().message);
+    g->alerts_ = std::move(*a);
+  }
+  // Each poll takes its own reference to the monitor's connection: while libvirtd is away there
+  // is none and the poll is skipped; after a reconnect the new connection is used.
+  auto open = [&monitor](const std::string& uuid) -> Result<GuestAccess> {
+    virConnectPtr c = monitor.connection();
+    if (!c) return makeError(Error::Code::kIo, "not connected to libvirt");
+    auto a = libvirtGuestAccess(c, uuid);
+    virConnectClose(c);
+    return a;
+  };
+  HostmonAlerts* alerts = g->alerts_.get();
+  auto alert = [alerts, log](const CollectTarget& vm, const Observation& o) {
+    if (log) log(o.kind + " " + vm.name + " (" + vm.uuid + ", " + trustName(o.trust) + "): " + o.detail);
+    if (alerts) alerts->raise(vm, o, CollectScheduler::alertSeverity(o.kind));
+  };
+  g->scheduler_ = std::make_unique<CollectScheduler>(cfg.collect, inv, g->store_, std::make_unique<QemuAgentCollector>(cfg.agent),
+                                                     std::make_unique<MemoryPeekCollector>(cfg.memory), open, alert);
+  return g;
+}
+
+GuestCollection::~GuestCollection() { stop(); }
+
+void GuestCollection::start() { scheduler_->start(); }
+
+bool GuestCollection::stop(int timeoutMs) {
+  bool stopped = !scheduler_ || scheduler_->stop(timeoutMs);
+  if (alerts_) alerts_->flush();
+  return stopped;
+}
+
+void GuestCollection::tick() {
+  if (alerts_) alerts_->tick();
+}
+
+}  // namespace goldgate::hostmon

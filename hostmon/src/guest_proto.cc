@@ -1,0 +1,108 @@
+// GuestState → proto::GuestState for the control API.
+#include "goldgate/hostmon/control.h"
+
+namespace goldgate::hostmon {
+namespace {
+
+template <typename P>
+void setProvenance(P* p, const Provenance& v) {
+  p->set_source(v.source);
+  p->set_trust(v.observed_ns ? trustName(v.trust) : "");
+  p->set_observed_unix_ns(v.observed_ns);
+}
+
+void setCost(proto::PollCost* p, const PollCost& c) {
+  p->set_polls(c.polls);
+  p->set_failures(c.failures);
+  p->set_last_duration_ms(c.last_duration_ms);
+  p->set_last_cpu_us(c.last_cpu_us);
+  p->set_total_cpu_us(c.total_cpu_us);
+}
+
+}  // namespace
+
+proto::GuestState toProto(const GuestState& s) {
+  proto::GuestState p;
+  if (s.agent) {
+    const AgentView& a = *s.agent;
+    auto* k = p.mutable_kernel();
+    setProvenance(k, a.kernel.seen);
+    k->set_release(a.kernel.release);
+    k->set_version(a.kernel.version);
+    k->set_machine(a.kernel.machine);
+    k->set_os_id(a.kernel.os_id);
+    k->set_os_name(a.kernel.os_name);
+    k->set_cmdline(a.kernel.cmdline);
+    auto* m = p.mutable_modules();
+    setProvenance(m, a.modules_seen);
+    for (const auto& x : a.modules) {
+      auto* q = m->add_modules();
+      q->set_name(x.name);
+      q->set_size(x.size);
+      q->set_refcount(x.refcount);
+      q->set_state(x.state);
+      q->set_taint(x.taint);
+    }
+    auto* ps = p.mutable_processes();
+    setProvenance(ps, a.processes_seen);
+    ps->set_truncated(a.truncated);
+    for (const auto& x : a.processes) {
+      auto* q = ps->add_processes();
+      q->set_pid(x.pid);
+      q->set_ppid(x.ppid);
+      q->set_uid(x.uid);
+      q->set_user(x.user);
+      q->set_name(x.name);
+      q->set_exe(x.exe);
+      q->set_sha256(x.sha256);
+      q->set_cmdline(x.cmdline);
+    }
+    auto* ls = p.mutable_listeners();
+    setProvenance(ls, a.listeners_seen);
+    for (const auto& x : a.listeners) {
+      auto* q = ls->add_listeners();
+      q->set_proto(x.proto);
+      q->set_addr(x.addr);
+      q->set_port(x.port);
+      q->set_pid(x.pid);
+    }
+    auto* is = p.mutable_interfaces();
+    setProvenance(is, a.interfaces_seen);
+    for (const auto& x : a.interfaces) {
+      auto* q = is->add_interfaces();
+      q->set_name(x.name);
+      q->set_mac(x.mac);
+      for (const auto& ip : x.addresses) q->add_addresses(ip);
+    }
+  }
+  if (s.memory) {
+    const MemoryView& v = *s.memory;
+    auto* m = p.mutable_memory();
+    setProvenance(m, v.seen);
+    m->set_banner(v.banner);
+    m->set_banner_addr(v.banner_addr);
+    m->set_text_start(v.text_start);
+    m->set_text_length(v.text_length);
+    m->set_text_sha256(v.text_sha256);
+    m->set_gold_sha256(v.gold_sha256);
+    m->set_gold_source(v.gold_source);
+    m->set_match(v.match);
+  }
+  for (const auto& o : s.recent) {
+    auto* q = p.add_observations();
+    q->set_kind(o.kind);
+    q->set_detail(o.detail);
+    q->set_source(o.source);
+    q->set_trust(trustName(o.trust));
+    q->set_first_unix_ns(o.first_ns);
+    q->set_last_unix_ns(o.last_ns);
+    q->set_count(o.count);
+  }
+  p.set_agent_status(s.agent_status);
+  p.set_memory_status(s.memory_status);
+  setCost(p.mutable_agent_cost(), s.agent_cost);
+  setCost(p.mutable_memory_cost(), s.memory_cost);
+  return p;
+}
+
+}  // namespace goldgate::hostmon

@@ -1,0 +1,45 @@
+#include "goldgate/hostmon/hostmon_alerts.h"
+
+namespace goldgate::hostmon {
+
+proto::AlertEvent alertEventFor(const CollectTarget& vm, const Observation& o, uint32_t severity) {
+  proto::AlertEvent ev;
+  ev.set_kind("attest." + o.kind);
+  ev.set_severity(severity);
+  ev.set_vm(vm.name);
+  ev.set_segment(vm.segment);
+  ev.set_action("observe");
+  ev.set_message(vm.name + ": " + o.kind + " (" + trustName(o.trust) + ", " + o.source + "): " + o.detail);
+  if (o.kind == "kernel.text_changed") {
+    auto* m = ev.mutable_manifest();
+    m->set_name(vm.manifest);
+    m->set_expectation("kernel text unchanged since the gold hash");
+    m->set_evidence(o.detail);
+  }
+  return ev;
+}
+
+Result<std::unique_ptr<HostmonAlerts>> HostmonAlerts::open(const std::string& path, uint32_t windowMs) {
+  auto log = alerts::AlertLog::open(path, windowMs, "goldgate-hostmon");
+  if (!log) return log.error();
+  auto a = std::make_unique<HostmonAlerts>();
+  a->log_ = std::move(*log);
+  return a;
+}
+
+void HostmonAlerts::raise(const CollectTarget& vm, const Observation& o, uint32_t severity) {
+  std::lock_guard<std::mutex> l(mu_);
+  log_->raise(alertEventFor(vm, o, severity), o.kind + "|" + vm.uuid + "|" + o.detail, alerts::nowNs());
+}
+
+void HostmonAlerts::tick() {
+  std::lock_guard<std::mutex> l(mu_);
+  log_->tick(alerts::nowNs());
+}
+
+void HostmonAlerts::flush() {
+  std::lock_guard<std::mutex> l(mu_);
+  log_->flushAll();
+}
+
+}  // namespace goldgate::hostmon
