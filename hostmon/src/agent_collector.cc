@@ -33,7 +33,24 @@ int64_t QemuAgentCollector::now() const {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-CollectResult QemuAgentCollector::collect(const CollectTarget&, const GuestAccess& access, const GuestState& latest) {
+CollectResult QemuAgentCollector::collect(const CollectTarget& vm, const GuestAccess& guest, const GuestState& latest) {
+  // A domain that turns out not to be running (it stopped, or libvirtd is restarting) ends the
+  // poll without a verdict: that is not the agent's silence.
+  bool notRunning = false;
+  GuestAccess access = guest;
+  if (guest.agent)
+    access.agent = [&guest, &notRunning](const std::string& req, int t) -> Result<std::string> {
+      if (notRunning) return makeError(Error::Code::kNotFound, kDomainNotRunning);
+      auto r = guest.agent(req, t);
+      if (!r && r.error().code == Error::Code::kNotFound) notRunning = true;
+      return r;
+    };
+  CollectResult res = collectWith(vm, access, latest);
+  if (notRunning) return CollectResult{.skipped = true};
+  return res;
+}
+
+CollectResult QemuAgentCollector::collectWith(const CollectTarget&, const GuestAccess& access, const GuestState& latest) {
   CollectResult res;
   AgentView view = latest.agent.value_or(AgentView{});
   std::vector<std::string> problems;

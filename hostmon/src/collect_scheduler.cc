@@ -90,6 +90,9 @@ void CollectScheduler::onEvent(const InventoryEvent& e) {
   if (e.kind == "vm.undefined") store_.erase(e.uuid);
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (restart) boots_[e.uuid] = Boot{now, false};
+    if (e.kind == "vm.agent_connected") boots_[e.uuid].agent_seen = true;
+    if (gone) boots_.erase(e.uuid);
     if (e.kind == "vm.agent_connected" || restart) {
       due_[0][e.uuid] = Due{now, 0};
       if (restart) due_[1][e.uuid] = Due{now, 0};
@@ -112,7 +115,7 @@ void CollectScheduler::loop(CollectKind kind) {
     const auto now = std::chrono::steady_clock::now();
     std::map<std::string, Due> next;
     for (const auto& r : vms)
-      if (wants(kind, r)) {
+      if (wants(kind, r) && (kind != CollectKind::kAgent || agentDue(r, now))) {
         auto it = due.find(r.info.uuid);
         next[r.info.uuid] = it == due.end() ? Due{now, 0} : it->second;
       }
@@ -153,6 +156,13 @@ void CollectScheduler::loop(CollectKind kind) {
   }
 }
 
+bool CollectScheduler::agentDue(const VmRecord& r, std::chrono::steady_clock::time_point now) {
+  auto [it, fresh] = boots_.try_emplace(r.info.uuid, Boot{now, r.agent_connected});
+  if (r.agent_connected) it->second.agent_seen = true;
+  (void)fresh;  // first seen running (hostmon started after the VM): the grace runs from now
+  return it->second.agent_seen || now - it->second.started >= std::chrono::seconds(opts_.agent_boot_grace_s);
+}
+
 bool CollectScheduler::pollNow(const std::string& uuid, CollectKind kind) {
   Collector* c = collector(kind);
   if (!c) return false;
@@ -166,6 +176,7 @@ bool CollectScheduler::pollNow(const std::string& uuid, CollectKind kind) {
   const uint64_t cpu0 = threadCpuUs();
   const auto t0 = std::chrono::steady_clock::now();
   CollectResult r = c->collect(vm, *access, latest);
+  if (r.skipped) return false;
   const uint64_t cpu = threadCpuUs() - cpu0;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   apply(vm, kind, std::move(r), static_cast<uint32_t>(std::max<int64_t>(ms, 0)), cpu);

@@ -49,14 +49,25 @@ Result<GuestAccess> libvirtGuestAccess(virConnectPtr conn, const std::string& uu
     if (!reply) {
       const virError* e = virGetLastError();
       int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
-      return makeError(silentAgent(code) ? Error::Code::kIo : Error::Code::kInvalidArgument, lastError());
+      std::string msg = lastError();
+      // Not the agent's fault: the domain stopped, or a restarted libvirtd has not taken its
+      // QEMU processes back yet.
+      // (libvirtd that is shutting down says so while it still lists the domain as active.)
+      if (virDomainIsActive(ref->dom) != 1 ||
+          (code == VIR_ERR_OPERATION_INVALID && msg.find(kDomainNotRunning) != std::string::npos))
+        return makeError(Error::Code::kNotFound, kDomainNotRunning);
+      return makeError(silentAgent(code) ? Error::Code::kIo : Error::Code::kInvalidArgument, msg);
     }
     std::string out(reply);
     std::free(reply);
     return out;
   };
   a.peek = [ref](uint64_t start, size_t size, uint8_t* buf) -> Result<void> {
-    if (virDomainMemoryPeek(ref->dom, start, size, buf, VIR_MEMORY_PHYSICAL) != 0) return makeError(Error::Code::kIo, lastError());
+    if (virDomainMemoryPeek(ref->dom, start, size, buf, VIR_MEMORY_PHYSICAL) != 0) {
+      std::string msg = lastError();
+      if (virDomainIsActive(ref->dom) != 1) return makeError(Error::Code::kNotFound, kDomainNotRunning);
+      return makeError(Error::Code::kIo, msg);
+    }
     return {};
   };
   return a;

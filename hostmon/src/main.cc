@@ -88,6 +88,18 @@ int main(int argc, char** argv) {
   }
   collection = guests->get();
   server.setGuestStates(&collection->store());
+  if (sync)
+    // The VM's addresses on a NIC, as its guest agent last reported them: the switch binds them
+    // (anti-spoofing). Without an agent report the port is bound by MAC alone.
+    sync->setAddressSource([collection](const VmRecord& vm, const std::string& mac) {
+      std::vector<std::string> out;
+      auto st = collection->store().find(vm.info.uuid);
+      if (!st || !st->agent) return out;
+      for (const auto& i : st->agent->interfaces)
+        if (i.mac == mac)
+          for (const auto& a : i.addresses) out.push_back(a.substr(0, a.find('/')));
+      return out;
+    });
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
   if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");

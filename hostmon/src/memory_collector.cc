@@ -106,6 +106,10 @@ void MemoryPeekCollector::forget(const std::string& uuid) {
 CollectResult MemoryPeekCollector::collect(const CollectTarget& vm, const GuestAccess& access, const GuestState&) {
   CollectResult res;
   auto failed = [&](const std::string& why) {
+    if (why.find(kDomainNotRunning) != std::string::npos) {
+      res.skipped = true;  // not a reading that failed: there was nothing to read
+      return res;
+    }
     res.failed = true;
     res.status = "memory.error (" + why + ")";
     res.observations.push_back({"memory.error", why, source(), trust(), now(), now(), 1});
@@ -144,12 +148,15 @@ CollectResult MemoryPeekCollector::collect(const CollectTarget& vm, const GuestA
     v.gold_sha256 = m->second;
     v.gold_source = "config:manifest";
   } else {
-    if (mem.learned_gold.empty()) mem.learned_gold = v.text_sha256;
+    if (mem.learned_gold.empty()) {
+      if (mem.candidate == v.text_sha256) mem.learned_gold = v.text_sha256;
+      else mem.candidate = v.text_sha256;
+    }
     v.gold_sha256 = mem.learned_gold;
-    v.gold_source = "learned";
+    v.gold_source = mem.learned_gold.empty() ? "learning" : "learned";
   }
   v.match = v.gold_sha256 == v.text_sha256;
-  if (!v.match)
+  if (!v.match && v.gold_source != "learning")
     res.observations.push_back({"kernel.text_changed",
                                 "kernel text " + addrText(v.text_start) + " + " + sizeText(v.text_length) + ": sha256 " + v.text_sha256 +
                                     ", expected " + v.gold_sha256 + " (" + v.gold_source + ")",

@@ -43,6 +43,7 @@ on_exit() {
       [ -s "$f" ] && { echo "--- $f"; tail -25 "$f"; }
     done
   fi
+  [ -n "${GG_KEEP_WORK:-}" ] && { echo "work dir kept: $work"; return; }
   rm -rf "$work"
 }
 trap on_exit EXIT
@@ -93,6 +94,8 @@ control:
   socket: $work/hostmon.sock
 # The test's own switch (never the default /run/goldgate/switch.sock, which may be a real one).
 switch: {push: true, socket: $work/switch.sock, interval_ms: 500}
+collect: {agent_interval_ms: 1000, memory_interval_ms: 2000}
+alerts: {file: $work/hostmon-alerts.jsonl, window_ms: 0}
 YAML
 "$bin/hostmon/goldgate-hostmon" -c "$work/hostmon.yaml" 2>"$work/hostmon.log" &
 hm_pid=$!
@@ -198,10 +201,56 @@ in_ps() { vm_exec db1 ps | grep -q 'sleep 7777'; }
 expect "a process started in db1 ($app_pid) shows in the guest's ps" in_ps
 expect "its command line is readable through the agent (guest-file-read /proc/$app_pid/cmdline)" \
   test "$(cmdline_via_agent "$app_pid")" = "sleep 7777"
-# HOSTMON-AGENT-COLLECTOR: hostmon's guest-agent collector (processes, OS info, interfaces) is not
-# wired in yet. When it is, check here that `goldgatectl vm show db1 --json` lists the process
-# "sleep 7777" (pid $app_pid) and the listeners on 8080 and 22, and that it goes away after
-# `vm_exec db1 "kill $app_pid"`.
+# --- hostmon's guest-state collectors on the real guest agent and guest memory ---
+# guest JSON of VM $1 through a Python expression over `g` (the GuestState), exit status = truth.
+guest_check() {
+  vm_json "$1" | python3 -c '
+import json, sys
+g = json.load(sys.stdin).get("vm", {}).get("guest", {})
+procs = g.get("processes", {}).get("processes", [])
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$2"
+}
+sees_app() { guest_check db1 "any(p.get('cmdline') == 'sleep 7777' and p.get('pid') == $app_pid for p in procs)"; }
+expect "hostmon's agent collector lists the new process (sleep 7777, pid $app_pid)" until_ok 10 sees_app
+# The guest's busybox is the host's /bin/busybox: the hash the guest reports must be the host's.
+bb_sha=$(sha256sum /bin/busybox | cut -d' ' -f1)
+expect "... with its executable /bin/busybox and that file's SHA-256" \
+  guest_check db1 "any(p.get('cmdline') == 'sleep 7777' and p.get('exe') == '/bin/busybox' and p.get('sha256') == '$bb_sha' for p in procs)"
+expect "... and the agent itself (/usr/sbin/qemu-ga) with its hash" \
+  guest_check db1 "any(p.get('exe') == '/usr/sbin/qemu-ga' and len(p.get('sha256', '')) == 64 for p in procs)"
+expect "processes are tagged guest-reported (source qemu-agent)" \
+  guest_check db1 "g['processes'].get('trust') == 'guest-reported' and g['processes'].get('source') == 'qemu-agent'"
+expect "the listeners on 8080 and 22 are reported with their processes" \
+  guest_check db1 "{8080, 22} <= {l.get('port') for l in g.get('listeners', {}).get('listeners', []) if l.get('pid', -1) > 0}"
+expect "the loaded modules include virtio_net and virtio_console" \
+  guest_check db1 "{'virtio_net', 'virtio_console'} <= {m['name'] for m in g.get('modules', {}).get('modules', [])}"
+expect "the kernel release and command line (nokaslr) are reported" \
+  guest_check db1 "g['kernel'].get('release', '').endswith('-cloud-amd64') and 'nokaslr' in g['kernel'].get('cmdline', '')"
+expect "the agent reports db1's address on its NIC (10.0.0.2)" \
+  guest_check db1 "any(i.get('mac') == '52:54:00:67:00:02' and '10.0.0.2/24' in i.get('addresses', []) for i in g.get('interfaces', {}).get('interfaces', []))"
+mem_learned() { guest_check db1 "g.get('memory', {}).get('gold_source') == 'learned' and g['memory'].get('match')"; }
+expect "hostmon read db1's kernel from guest memory: banner found, kernel text hash learned and matching" until_ok 15 mem_learned
+expect "the memory view is tagged hypervisor-observed and names the same kernel as the agent" \
+  guest_check db1 "g['memory'].get('trust') == 'hypervisor-observed' and g['kernel']['release'] in g['memory'].get('banner', '')"
+no_false_alarm() { ! grep -q 'kernel.text_changed\|disagreement\|agent.silent' "$work/hostmon-alerts.jsonl" 2>/dev/null; }
+expect "no kernel-text, disagreement or silent-agent alert for healthy booting guests" no_false_alarm
+# The switch binds the addresses the agent reported: a source address db1 was not given is dropped.
+spoof_drops() { $ctl --json status | python3 -c "import json,sys; print(sum(int(c.get('value',0)) for c in json.load(sys.stdin)['status']['drops'] if c['name']=='spoofed_ip'))"; }
+ips_bound() { $hctl vms | grep -q '^db1 ' && vm_exec web1 'ping -c 1 -W 1 10.0.0.2' 10 >/dev/null; }
+before=$(spoof_drops)
+vm_exec db1 'ip addr add 10.0.0.77/24 dev eth0; ping -c 2 -W 1 -I 10.0.0.77 10.0.0.1; ip addr del 10.0.0.77/24 dev eth0' 20 >/dev/null 2>&1
+expect "db1 sending from an address its agent did not report is dropped (spoofed_ip $before -> $(spoof_drops))" test "$(spoof_drops)" -gt "${before:-0}"
+vm_exec db1 "kill $app_pid" 10 >/dev/null
+gone_app() { ! sees_app; }
+expect "the killed process is gone from the next observation" until_ok 10 gone_app
+cost_line=$(vm_json db1 | python3 -c '
+import json,sys
+g=json.load(sys.stdin)["vm"]["guest"]
+a=g["agent_cost"]; m=g["memory_cost"]
+print("agent: %s polls, last %s ms, %.1f ms CPU avg; memory: %s polls, last %s ms, %.1f ms CPU avg" % (
+  a.get("polls",0), a.get("last_duration_ms",0), int(a.get("total_cpu_us",0))/max(1,int(a.get("polls",1)))/1000,
+  m.get("polls",0), m.get("last_duration_ms",0), int(m.get("total_cpu_us",0))/max(1,int(m.get("polls",1)))/1000))')
+echo "    hostmon per poll of db1: $cost_line"
 
 # --- the agent killed in the guest: reported disconnected, respawned by init ---
 t_kill=$EPOCHREALTIME
@@ -217,11 +266,14 @@ else
 fi
 expect "hostmon reports db1's agent connected again" until_ok 10 agent_is db1 true
 expect "hostmon logged vm.agent_disconnected for db1" grep -q 'agent_disconnected' "$work/hostmon.log"
+silent_alert() { grep -q '"kind":"attest.agent.silent".*"vm":"db1"\|"vm":"db1".*"kind":"attest.agent.silent"' "$work/hostmon-alerts.jsonl" 2>/dev/null; }
+expect "the silent agent was an observation and an alert (attest.agent.silent)" silent_alert
 
 # --- libvirtd restarted under running guests ---
 qpid_web=$(vm_qemu_pid web1); qpid_db=$(vm_qemu_pid db1)
 connects() { vms_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"].get("connects", 0))'; }
 connects_before=$(connects)
+alerts_before=$(cat "$work/hostmon-alerts.jsonl" 2>/dev/null | wc -l)
 log_lines_before=$(wc -l < "$work/hostmon.log")
 t_lv=$EPOCHREALTIME
 vm_libvirtd_stop
@@ -243,6 +295,8 @@ fi
 # Nothing changed in the VMs, so the reconnect raises no VM events (docs/hostmon.md).
 restart_events=$(tail -n +$((log_lines_before + 1)) "$work/hostmon.log" | grep -c ': vm\.')
 expect "no VM events across the libvirtd restart ($restart_events)" test "$restart_events" -eq 0
+restart_alerts=$(tail -n +$((alerts_before + 1)) "$work/hostmon-alerts.jsonl" 2>/dev/null | grep -c '"kind":"attest\.')
+expect "no guest-state alerts across the libvirtd restart ($restart_alerts)" test "$restart_alerts" -eq 0
 qemu_survived() { [ -n "$qpid_web" ] && kill -0 "$qpid_web" && [ -n "$qpid_db" ] && kill -0 "$qpid_db"; }
 expect "the QEMU processes survived the restart (web1 $qpid_web, db1 $qpid_db)" qemu_survived
 both_running() { [ "$(vm_virsh list --state-running --name | grep -c -x -e web1 -e db1)" -eq 2 ]; }

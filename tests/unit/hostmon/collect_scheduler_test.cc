@@ -61,6 +61,7 @@ struct Rig {
 
   explicit Rig(CollectOptions opts = {}, MemoryCollectorOptions mem = memoryOpts()) {
     inv.upsert(runningVm());
+    inv.setAgent(kUuid, true);
     guest.setMemory((1u << 20) + (64u << 10) - 5, "6.1.0-28-cloud-amd64");  // banner across a 64 KiB boundary
     sched = std::make_unique<CollectScheduler>(
         opts, inv, store, std::make_unique<QemuAgentCollector>(agentOpts()), std::make_unique<MemoryPeekCollector>(mem),
@@ -189,13 +190,17 @@ TEST_CASE("memory collector: banner, text hash, learned gold, change and disagre
   CHECK(s.memory->banner == "Linux version 6.1.0-28-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP");
   CHECK(s.memory->banner_addr == (1u << 20) + (64u << 10) - 5);
   CHECK(s.memory->text_sha256.size() == 64);
-  CHECK(s.memory->gold_source == "learned");
-  CHECK(s.memory->match);
+  // One reading is not yet gold: a booting kernel is still decompressing and patching itself.
+  CHECK(s.memory->gold_source == "learning");
+  CHECK(s.recent.empty());
   int firstPeeks = rig.guest.peeks;
 
-  // The next poll reads the banner once at the remembered address.
+  // The next poll reads the banner once at the remembered address, and the repeated reading
+  // becomes the gold hash.
   REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
   CHECK(rig.guest.peeks - firstPeeks == 1 + 4);  // banner + 256 KiB of text in 64 KiB reads
+  CHECK(rig.state().memory->gold_source == "learned");
+  CHECK(rig.state().memory->match);
   CHECK(rig.alerts.empty());
 
   // The kernel text changes: an observation and an alert.
@@ -224,6 +229,8 @@ TEST_CASE("memory collector: banner, text hash, learned gold, change and disagre
 
   // After a restart the gold hash is learnt again (the changed text is the new normal).
   rig.sched->onEvent({"vm.started", kUuid, "web-1", "", 0, 0});
+  REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
+  CHECK(rig.state().memory->gold_source == "learning");
   REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
   CHECK(rig.state().memory->match);
 }
@@ -308,6 +315,7 @@ TEST_CASE("hostmon alert events for observations", "[hostmon][collect]") {
 TEST_CASE("scheduler: stop gives up on a poll blocked in libvirt, and finishes once it returns", "[hostmon][collect]") {
   Inventory inv;
   inv.upsert(runningVm());
+  inv.setAgent(kUuid, true);
   GuestStateStore store;
   std::mutex mu;
   std::condition_variable cv;
@@ -340,4 +348,49 @@ TEST_CASE("scheduler: stop gives up on a poll blocked in libvirt, and finishes o
   }
   cv.notify_all();
   CHECK(sched.stop(10000));
+}
+
+TEST_CASE("scheduler: a booting VM's agent is not polled (nor reported silent) before it connects", "[hostmon][collect]") {
+  CollectOptions opts;
+  opts.agent_interval_ms = 50;
+  opts.memory_interval_ms = 50;
+  opts.agent_boot_grace_s = 3600;
+  Rig rig(opts);
+  rig.inv.setAgent(kUuid, false);
+  rig.sched->onEvent({"vm.started", kUuid, "web-1", "", 0, 0});
+  rig.sched->start();
+  auto waitFor = [&](auto pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline && !pred()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return pred();
+  };
+  // The memory collector runs meanwhile; the agent collector waits for the agent.
+  REQUIRE(waitFor([&] { auto s = rig.store.find(kUuid); return s && s->memory_cost.polls >= 3; }));
+  CHECK(rig.state().agent_cost.polls == 0);
+  rig.inv.setAgent(kUuid, true);
+  rig.sched->onEvent({"vm.agent_connected", kUuid, "web-1", "", 0, 0});
+  CHECK(waitFor([&] { auto s = rig.store.find(kUuid); return s && s->agent_cost.polls >= 1; }));
+  // Once it has connected, an agent that goes away is polled and reported silent.
+  {
+    std::lock_guard<std::mutex> l(rig.guest.mu);
+    rig.guest.agent = test::FakeGuest::Agent::kSilent;
+  }
+  rig.inv.setAgent(kUuid, false);
+  CHECK(waitFor([&] { return rig.state().agent_status.rfind("agent.silent", 0) == 0; }));
+  rig.sched->stop();
+}
+
+TEST_CASE("agent collector: a domain found not running mid-poll skips the poll, with no verdict", "[hostmon][collect]") {
+  Rig rig;
+  hostmon::GuestAccess real = rig.guest.access();
+  hostmon::GuestAccess a = real;
+  a.agent = [&real](const std::string& req, int t) -> Result<std::string> {
+    if (req.find("guest-exec-status") != std::string::npos) return makeError(Error::Code::kNotFound, hostmon::kDomainNotRunning);
+    return real.agent(req, t);
+  };
+  QemuAgentCollector c(agentOpts());
+  CollectResult r = c.collect({kUuid, "web-1", "", ""}, a, GuestState{});
+  CHECK(r.skipped);
+  CHECK(r.observations.empty());
+  CHECK_FALSE(r.agent.has_value());
 }

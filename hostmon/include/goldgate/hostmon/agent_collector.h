@@ -30,12 +30,14 @@ class QemuAgentCollector : public Collector {
   Trust trust() const override { return Trust::kGuestReported; }
   /// Observations on failure: agent.silent (no answer, or the probe did not finish in time),
   /// agent.error (an error reply), agent.malformed (a reply that does not parse), each with the
-  /// reason. A failing part keeps that group's previous value (and its older timestamp).
+  /// reason. A failing part keeps that group's previous value (and its older timestamp). A domain
+  /// found not running skips the poll (CollectResult::skipped).
   CollectResult collect(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) override;
   /// Ends the wait for a running probe (its result is dropped).
   void cancel() override { cancelled_ = true; }
 
  private:
+  CollectResult collectWith(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest);
   int64_t now() const;
   AgentCollectorOptions opts_;
   std::atomic<bool> cancelled_{false};

@@ -25,7 +25,10 @@ struct CollectOptions {
   bool enabled = true;
   uint32_t agent_interval_ms = 2000;
   uint32_t memory_interval_ms = 10000;
-  uint32_t agent_backoff_max_ms = 60000;  // a silent agent is retried after 2×, 4×, … the interval, up to this
+  uint32_t agent_backoff_max_ms = 60000;
+  // A VM that just started has no agent yet: its agent is not polled (and so not reported
+  // silent) until it first connects or this long after the start.
+  uint32_t agent_boot_grace_s = 60;  // a silent agent is retried after 2×, 4×, … the interval, up to this
 };
 
 /// Which collector a poll is for.
@@ -87,6 +90,12 @@ class CollectScheduler {
   std::condition_variable cv_;
   bool stop_ = false;
   std::map<std::string, Due> due_[2];  // by UUID, per CollectKind
+  struct Boot {
+    std::chrono::steady_clock::time_point started{};
+    bool agent_seen = false;  // the agent connected since the start
+  };
+  std::map<std::string, Boot> boots_;  // by UUID, under mu_
+  bool agentDue(const VmRecord& r, std::chrono::steady_clock::time_point now);
   std::thread threads_[2];
   int running_ = 0;  // threads that have not left their loop
 };

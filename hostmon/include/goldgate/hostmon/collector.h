@@ -37,11 +37,16 @@ struct CollectTarget {
 };
 
 /// One poll's outcome, applied to the VM's GuestState by the scheduler.
+/// The message guest access gives when a call failed because the domain was not running after all
+/// (it stopped, or a restarted libvirtd has not taken its QEMU process back yet).
+inline constexpr const char* kDomainNotRunning = "domain is not running";
+
 struct CollectResult {
   std::optional<AgentView> agent;    // set: replaces the VM's agent view
   std::optional<MemoryView> memory;  // set: replaces the VM's memory view
   std::string status;                // "ok", or why the poll failed (partly)
   bool failed = false;               // nothing new was learnt
+  bool skipped = false;              // the domain was not running after all: nothing to record
   std::vector<Observation> observations;
 };
 

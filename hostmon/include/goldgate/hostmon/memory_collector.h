@@ -48,8 +48,9 @@ class MemoryPeekCollector : public Collector {
   Trust trust() const override { return Trust::kHypervisorObserved; }
   /// Finds the banner (at the remembered address after the first hit, so that later polls read
   /// one piece), hashes the text region and compares it with the gold hash: configured for the VM
-  /// by name, else for its manifest label, else learned from the first reading after the VM
-  /// started. Observations: kernel.text_changed on a mismatch, memory.error when reading fails.
+  /// by name, else for its manifest label, else learned after the VM started: the first value that
+  /// two consecutive readings agree on (a booting kernel decompresses itself and patches its own
+  /// text, so an early reading is not yet the running kernel; until then gold_source is "learning"). Observations: kernel.text_changed on a mismatch, memory.error when reading fails.
   CollectResult collect(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) override;
   /// Forgets the banner address and a learned gold hash (the VM restarted: relearn).
   void forget(const std::string& uuid) override;
@@ -58,6 +59,7 @@ class MemoryPeekCollector : public Collector {
   struct Remembered {
     uint64_t banner_addr = 0;  // 0: search again
     std::string learned_gold;
+    std::string candidate;     // the last reading while learning: gold once a reading repeats it
   };
   int64_t now() const;
   MemoryCollectorOptions opts_;

@@ -50,6 +50,8 @@ class SwitchSync {
   SwitchSync(const SwitchSync&) = delete;
   SwitchSync& operator=(const SwitchSync&) = delete;
 
+  /// Sets where the VMs' addresses come from. Before start().
+  void setAddressSource(AddressSource a) { opts_.addresses = std::move(a); }
   void start();
   void stop();
   /// Pushes as soon as possible (the inventory changed).
