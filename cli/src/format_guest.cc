@@ -75,6 +75,24 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
              l.pid() < 0 ? "-" : orDash(names[l.pid()])});
     o << t.str();
   }
+  if (g.has_flows()) {
+    const auto& fl = g.flows();
+    o << "\n" << heading("connections on the switch", fl);
+    std::string ports;
+    for (const auto& p : fl.ports()) ports += (ports.empty() ? "" : ", ") + p;
+    o << "  " << fl.flows_size() << " connection(s) on port " << orDash(ports) << (fl.truncated() ? " (more: goldgatectl flows)" : "") << "\n";
+    if (fl.flows_size()) {
+      Table t({"  PROTO", "DIRECTION", "LOCAL", "REMOTE", "STATE", "CLASSES"});
+      int shown = 0;
+      for (const auto& f : fl.flows()) {
+        if (!all && ++shown > 20) break;
+        std::string cls;
+        for (const auto& c : f.classes()) cls += (cls.empty() ? "" : ",") + c;
+        t.add({"  " + f.protocol(), f.direction(), f.local(), f.remote(), f.state(), orDash(cls)});
+      }
+      o << t.str();
+    }
+  }
   const auto& ps = g.processes();
   o << "\n" << heading("processes", ps);
   if (ps.observed_unix_ns()) {

@@ -161,6 +161,7 @@ CollectResult QemuAgentCollector::collectWith(const CollectTarget&, const GuestA
         view.modules = std::move(probe->modules);
         view.processes = std::move(probe->processes);
         view.listeners = std::move(probe->listeners);
+        view.sockets = std::move(probe->sockets);
         view.truncated = probe->truncated;
         stamp(view.modules_seen);
         view.processes_seen = view.listeners_seen = view.modules_seen;

@@ -314,7 +314,8 @@ Result<std::vector<GuestModule>> parseProcModules(std::string_view text, const P
   return out;
 }
 
-Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::string_view proto, const ProbeLimits& lim) {
+Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::string_view proto, const ProbeLimits& lim,
+                                                std::vector<GuestListener>* others) {
   bool v6 = proto == "tcp6" || proto == "udp6";
   bool tcp = proto == "tcp" || proto == "tcp6";
   if (!tcp && proto != "udp" && proto != "udp6") return makeError(Error::Code::kInvalidArgument, "unknown table " + std::string(proto));
@@ -340,7 +341,18 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
     std::string laddr, raddr;
     if (!decodeAddr(f[1].substr(0, lc), v6, laddr) || !decodeAddr(f[2].substr(0, rc), v6, raddr)) return bad("bad address");
     bool listening = tcp ? st == 0x0A : (st == 0x07 && rport == 0 && lport != 0);
-    if (!listening) continue;
+    if (!listening) {
+      // Connected sockets: only their local side matters (a port the guest has open).
+      if (others && lport != 0 && others->size() < lim.max_listeners) {
+        GuestListener o;
+        o.proto = std::string(proto);
+        o.addr = std::move(laddr);
+        o.port = lport;
+        o.inode = l.inode;
+        others->push_back(std::move(o));
+      }
+      continue;
+    }
     if (out.size() >= lim.max_listeners) return malformed("/proc/net/" + std::string(proto) + ": too many listening sockets");
     l.proto = std::string(proto);
     l.addr = std::move(laddr);
@@ -569,7 +581,7 @@ Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonc
     if (!mods) return makeError(Error::Code::kParse, "probe: " + mods.error().message);
     res.modules = std::move(*mods);
     for (const char* t : {"tcp", "tcp6", "udp", "udp6"}) {
-      auto l = parseProcNet(tables[t], t, lim);
+      auto l = parseProcNet(tables[t], t, lim, &res.sockets);
       if (!l) return makeError(Error::Code::kParse, "probe: " + l.error().message);
       res.listeners.insert(res.listeners.end(), l->begin(), l->end());
     }

@@ -1,4 +1,5 @@
 #include "goldgate/hostmon/guest_collection.h"
+#include <algorithm>
 
 #include "goldgate/hostmon/agent_collector.h"
 #include "goldgate/hostmon/libvirt_guest_access.h"
@@ -30,6 +31,8 @@ Result<std::unique_ptr<GuestCollection>> GuestCollection::create(const HostmonCo
   };
   g->scheduler_ = std::make_unique<CollectScheduler>(cfg.collect, inv, g->store_, std::make_unique<QemuAgentCollector>(cfg.agent),
                                                      std::make_unique<MemoryPeekCollector>(cfg.memory), open, alert);
+  g->inv_ = &inv;
+  g->alert_ = alert;
   return g;
 }
 
@@ -41,6 +44,27 @@ bool GuestCollection::stop(int timeoutMs) {
   bool stopped = !scheduler_ || scheduler_->stop(timeoutMs);
   if (alerts_) alerts_->flush();
   return stopped;
+}
+
+void GuestCollection::recordFlows(const std::string& uuid, const std::string& name, FlowsView view) {
+  CollectTarget vm{uuid, name, "", ""};
+  if (inv_)
+    if (auto r = inv_->find(uuid)) vm = {r->info.uuid, r->info.name, r->info.labels.manifest, r->info.labels.segment};
+  std::vector<Observation> toAlert;
+  const int64_t now = view.seen.observed_ns;
+  store_.update(uuid, name, [&](GuestState& s) {
+    s.flows = std::move(view);
+    std::vector<std::string> standing;
+    for (const auto& o : flowDisagreements(*s.flows, s.agent ? &*s.agent : nullptr, now)) {
+      std::string key = o.kind + "|" + o.detail;
+      s.record(o);
+      if (std::find(s.standing_flows.begin(), s.standing_flows.end(), key) == s.standing_flows.end()) toAlert.push_back(o);
+      standing.push_back(std::move(key));
+    }
+    s.standing_flows.swap(standing);
+  });
+  if (alert_)
+    for (const auto& o : toAlert) alert_(vm, o);
 }
 
 void GuestCollection::tick() {

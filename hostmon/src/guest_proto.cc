@@ -75,6 +75,23 @@ proto::GuestState toProto(const GuestState& s) {
       for (const auto& ip : x.addresses) q->add_addresses(ip);
     }
   }
+  if (s.flows) {
+    auto* fs = p.mutable_flows();
+    setProvenance(fs, s.flows->seen);
+    for (const auto& port : s.flows->ports) fs->add_ports(port);
+    fs->set_truncated(s.flows->truncated);
+    for (const auto& f : s.flows->flows) {
+      auto* q = fs->add_flows();
+      q->set_protocol(f.protocol);
+      q->set_local(f.local);
+      q->set_remote(f.remote);
+      q->set_direction(f.inbound ? "inbound" : "outbound");
+      q->set_state(f.state);
+      q->set_packets_from_vm(f.packets_from_vm);
+      for (const auto& c : f.classes) q->add_classes(c);
+      q->set_age_ms(f.age_ms);
+    }
+  }
   if (s.memory) {
     const MemoryView& v = *s.memory;
     auto* m = p.mutable_memory();

@@ -39,3 +39,36 @@ void GuestStateStore::erase(const std::string& uuid) {
 }
 
 }  // namespace goldgate::hostmon
+
+namespace goldgate::hostmon {
+
+std::vector<Observation> flowDisagreements(const FlowsView& flows, const AgentView* agent, int64_t nowNs) {
+  std::vector<Observation> out;
+  if (!agent || agent->listeners_seen.observed_ns == 0) return out;
+  for (const auto& f : flows.flows) {
+    if (!f.inbound || f.local_port == 0) continue;
+    const bool tcp = f.protocol == "tcp";
+    const bool udp = f.protocol == "udp";
+    // A TCP connection past its handshake, or a UDP flow the VM answered: the VM has a socket.
+    if (!(tcp && f.state == "ESTABLISHED" && f.packets_from_vm > 0) && !(udp && f.packets_from_vm > 0))
+      continue;
+    // The agent must have looked after the flow began, else its silence proves nothing.
+    const int64_t began = nowNs - static_cast<int64_t>(f.age_ms) * 1000000;
+    if (agent->listeners_seen.observed_ns <= began) continue;
+    auto has = [&](const GuestListener& l) { return l.port == f.local_port && l.proto.rfind(f.protocol, 0) == 0; };
+    bool listed = std::any_of(agent->listeners.begin(), agent->listeners.end(), has) ||
+                  std::any_of(agent->sockets.begin(), agent->sockets.end(), has);
+    if (listed) continue;
+    Observation o;
+    o.kind = "disagreement.flow_without_socket";
+    o.detail = "the switch carries " + f.protocol + " " + f.remote + " -> " + f.local + ", but the guest agent reports no " +
+               f.protocol + " socket on port " + std::to_string(f.local_port);
+    o.source = "goldgate-switch+qemu-agent";
+    o.trust = Trust::kHypervisorObserved;
+    o.first_ns = o.last_ns = nowNs;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace goldgate::hostmon

@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
           for (const auto& a : i.addresses) out.push_back(a.substr(0, a.find('/')));
       return out;
     });
+  if (sync)
+    // The switch's connections of each VM: the hypervisor's view of its network activity.
+    sync->setFlowSink([collection](const std::string& uuid, const std::string& name, FlowsView view) {
+      collection->recordFlows(uuid, name, std::move(view));
+    });
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
   if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");

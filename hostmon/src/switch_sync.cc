@@ -2,7 +2,9 @@
 #include "goldgate/hostmon/switch_sync.h"
 
 #include <chrono>
+#include <cstdlib>
 
+#include "goldgate/alerts/alert_log.h"
 #include "goldgate/dataplane/control_client.h"
 
 namespace goldgate::hostmon {
@@ -80,6 +82,62 @@ void SwitchSync::loop() {
   }
 }
 
+FlowsView flowsFromSwitch(const proto::FlowsResponse& resp, const std::string& port, int64_t nowNs) {
+  FlowsView v;
+  v.seen = {"goldgate-switch", Trust::kHypervisorObserved, nowNs};
+  v.ports = {port};
+  v.truncated = resp.truncated();
+  for (const auto& e : resp.flows()) {
+    SwitchFlow f;
+    f.protocol = e.protocol();
+    f.inbound = e.in_port() != port;  // the other side sent the first packet
+    f.local = f.inbound ? e.dst() : e.src();
+    f.remote = f.inbound ? e.src() : e.dst();
+    if (auto c = f.local.rfind(':'); c != std::string::npos) {
+      unsigned long p = std::strtoul(f.local.c_str() + c + 1, nullptr, 10);
+      f.local_port = p <= 65535 ? static_cast<uint16_t>(p) : 0;
+    }
+    f.state = e.state();
+    f.packets_from_vm = f.inbound ? e.packets_reply() : e.packets_orig();
+    f.classes.assign(e.classes().begin(), e.classes().end());
+    f.age_ms = e.age_ms();
+    v.flows.push_back(std::move(f));
+  }
+  return v;
+}
+
+void SwitchSync::fetchFlows(const proto::SetIdentitiesRequest& sent, const proto::SetIdentitiesResponse& ans) {
+  // The bound ports of each VM, by UUID (the answer names the port, the request the UUID).
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> ports;  // uuid -> name, ports
+  std::map<std::string, const proto::PortIdentity*> bySocket;
+  for (const auto& id : sent.ports()) bySocket[id.socket()] = &id;
+  for (const auto& r : ans.results()) {
+    auto it = bySocket.find(r.socket());
+    if (!r.ok() || r.port().empty() || it == bySocket.end()) continue;
+    auto& e = ports[it->second->uuid()];
+    e.first = it->second->vm();
+    e.second.push_back(r.port());
+  }
+  for (auto& [uuid, np] : ports) {
+    FlowsView all;
+    bool answered = false;
+    for (const auto& port : np.second) {
+      proto::Request q;
+      q.mutable_flows()->set_port(port);
+      q.mutable_flows()->set_limit(opts_.flow_limit);
+      auto resp = dataplane::callSwitch(opts_.socket, q, opts_.timeout_ms);
+      if (!resp || !resp->ok()) continue;
+      FlowsView v = flowsFromSwitch(resp->flows(), port, alerts::nowNs());
+      all.seen = v.seen;
+      all.ports.push_back(port);
+      all.truncated = all.truncated || v.truncated;
+      all.flows.insert(all.flows.end(), v.flows.begin(), v.flows.end());
+      answered = true;
+    }
+    if (answered) opts_.flows(uuid, np.first, std::move(all));
+  }
+}
+
 Result<proto::SetIdentitiesResponse> SwitchSync::pushOnce() {
   proto::Request req;
   *req.mutable_set_identities() = desiredIdentities(inv_.snapshot(), opts_.addresses, opts_.source);
@@ -125,6 +183,7 @@ Result<proto::SetIdentitiesResponse> SwitchSync::pushOnce() {
   if (opts_.log)
     for (const auto& n : news) opts_.log(n);
   if (!failure.empty()) return makeError(resp ? Error::Code::kInvalidArgument : resp.error().code, failure);
+  if (opts_.flows) fetchFlows(req.set_identities(), resp->identities());
   return resp->identities();
 }
 

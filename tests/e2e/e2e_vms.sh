@@ -331,6 +331,10 @@ expect "tcp/22 is still refused after the restart" no_answer
 vm_exec web1 'sleep 60 | nc 10.0.0.2 8080 >/dev/null 2>&1 &' 10 >/dev/null
 has_flow() { $ctl flows --port vm-db1 | grep -q ':8080 '; }
 expect "web1 holds a connection to db1:8080" until_ok 5 has_flow
+hm_sees_flow() { guest_check db1 "any(f.get('direction') == 'inbound' and f.get('local', '').endswith(':8080') and f.get('remote', '').startswith('10.0.0.1:') for f in g.get('flows', {}).get('flows', []))"; }
+expect "hostmon shows the switch's view of db1's connections: inbound from web1 to :8080 (hypervisor-observed)" until_ok 5 hm_sees_flow
+expect "... and no disagreement with db1's agent (nc listens on 8080)" \
+  guest_check db1 "not any(o.get('kind', '').startswith('disagreement.') for o in g.get('observations', []))"
 vm_virsh destroy db1 >/dev/null
 expect "db1 destroyed: hostmon unbinds it and the switch closes vm-db1" until_ok 5 closed_unbound vm-db1
 no_flow() { ! has_flow; }

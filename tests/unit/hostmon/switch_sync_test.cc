@@ -175,3 +175,62 @@ TEST_CASE("switch sync: a push round trip, and an unreachable switch", "[hostmon
     CHECK(nic->switch_segment() == "seg");
   }
 }
+
+TEST_CASE("switch flows: the VM's side of each connection, and where the agent's sockets disagree", "[hostmon][switch_sync]") {
+  proto::FlowsResponse resp;
+  auto add = [&](const char* proto, const char* src, const char* dst, const char* state, const char* inPort, uint64_t orig,
+                 uint64_t reply) {
+    auto* e = resp.add_flows();
+    e->set_protocol(proto);
+    e->set_src(src);
+    e->set_dst(dst);
+    e->set_state(state);
+    e->set_in_port(inPort);
+    e->set_packets_orig(orig);
+    e->set_packets_reply(reply);
+    e->set_age_ms(1000);
+    return e;
+  };
+  add("tcp", "10.0.0.1:40000", "10.0.0.2:8080", "ESTABLISHED", "vm-web1", 5, 4)->add_classes("payment-card");
+  add("tcp", "10.0.0.1:40001", "10.0.0.2:4444", "ESTABLISHED", "vm-web1", 5, 4);  // no socket on 4444 in the guest
+  add("tcp", "10.0.0.1:40002", "10.0.0.2:5555", "SYN_SENT", "vm-web1", 1, 0);     // never answered: no verdict
+  add("udp", "10.0.0.1:5353", "10.0.0.2:9999", "UDP_UNREPLIED", "vm-web1", 3, 0); // the VM never answered
+  add("tcp", "10.0.0.2:33333", "10.0.0.9:443", "ESTABLISHED", "vm-db1", 7, 6);    // outbound
+  const int64_t now = 10'000'000'000'000;
+  FlowsView v = flowsFromSwitch(resp, "vm-db1", now);
+  REQUIRE(v.flows.size() == 5);
+  CHECK(v.seen.trust == Trust::kHypervisorObserved);
+  CHECK(v.flows[0].inbound);
+  CHECK(v.flows[0].local == "10.0.0.2:8080");
+  CHECK(v.flows[0].remote == "10.0.0.1:40000");
+  CHECK(v.flows[0].local_port == 8080);
+  CHECK(v.flows[0].packets_from_vm == 4);
+  CHECK(v.flows[0].classes == std::vector<std::string>{"payment-card"});
+  CHECK_FALSE(v.flows[4].inbound);
+  CHECK(v.flows[4].local == "10.0.0.2:33333");
+  CHECK(v.flows[4].packets_from_vm == 7);
+
+  AgentView agent;
+  agent.listeners_seen.observed_ns = now - 100'000'000;  // looked 0.1 s ago, after the flows began
+  GuestListener l;
+  l.proto = "tcp6";
+  l.addr = "::";
+  l.port = 8080;
+  agent.listeners.push_back(l);
+  auto obs = flowDisagreements(v, &agent, now);
+  REQUIRE(obs.size() == 1);
+  CHECK(obs[0].kind == "disagreement.flow_without_socket");
+  CHECK_THAT(obs[0].detail, Contains("10.0.0.2:4444"));
+  CHECK(obs[0].trust == Trust::kHypervisorObserved);
+
+  // A connected socket on the port is a socket too (a listener may close after accepting).
+  GuestListener c = l;
+  c.port = 4444;
+  agent.sockets.push_back(c);
+  CHECK(flowDisagreements(v, &agent, now).empty());
+  // An agent view older than the flows proves nothing; no agent view at all neither.
+  agent.sockets.clear();
+  agent.listeners_seen.observed_ns = now - 5'000'000'000;
+  CHECK(flowDisagreements(v, &agent, now).empty());
+  CHECK(flowDisagreements(v, nullptr, now).empty());
+}

@@ -75,7 +75,8 @@ Result<std::vector<GuestModule>> parseProcModules(std::string_view text, const P
 /// (state 0A) or the bound, unconnected UDP sockets (state 07, remote port 0), pid left -1.
 /// Addresses are decoded as a little-endian guest writes them (x86-64, aarch64). `proto` is one
 /// of tcp, tcp6, udp, udp6. Errors (kParse): a row with too few fields or bad hex; too many rows.
-Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::string_view proto, const ProbeLimits& lim = {});
+Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::string_view proto, const ProbeLimits& lim = {},
+                                                std::vector<GuestListener>* others = nullptr);
 
 // --- the probe script -----------------------------------------------------------------------
 
@@ -91,6 +92,7 @@ struct ProbeResult {
   std::vector<GuestModule> modules;
   std::vector<GuestProcess> processes;  // ordered by pid, the script and its children left out
   std::vector<GuestListener> listeners; // with the owning pid where an fd names the socket
+  std::vector<GuestListener> sockets;   // the other sockets (connected TCP and UDP), local side
   bool truncated = false;               // the output was cut or a bound was hit
   std::vector<std::string> notes;       // oddities worth an observation (ambiguous command lines, …)
 };

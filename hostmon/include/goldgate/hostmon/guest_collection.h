@@ -35,12 +35,17 @@ class GuestCollection {
   /// Writes aggregated alerts whose window closed. Main thread, periodically.
   void tick();
   const GuestStateStore& store() const { return store_; }
+  /// The switch's connections of a VM (SwitchSync's flow sink, its thread): stored as the VM's
+  /// flows view, compared with its agent's sockets; a new disagreement is an observation and an alert.
+  void recordFlows(const std::string& uuid, const std::string& name, FlowsView view);
 
  private:
   GuestCollection() = default;
   GuestStateStore store_;
   std::unique_ptr<HostmonAlerts> alerts_;
   std::unique_ptr<CollectScheduler> scheduler_;
+  const Inventory* inv_ = nullptr;
+  std::function<void(const CollectTarget&, const Observation&)> alert_;
 };
 
 }  // namespace goldgate::hostmon

@@ -89,6 +89,7 @@ struct AgentView {
   std::vector<GuestModule> modules;
   std::vector<GuestProcess> processes;
   std::vector<GuestListener> listeners;
+  std::vector<GuestListener> sockets;  // connected sockets (local side): ports the guest has open besides listeners
   std::vector<GuestInterface> interfaces;
   bool truncated = false;  // a bound was hit (output size, process count): the lists are partial
 };
@@ -117,6 +118,35 @@ struct Observation {
   uint64_t count = 1;
 };
 
+/// One connection of the VM as goldgate-switch tracks it, seen from the VM's side.
+struct SwitchFlow {
+  std::string protocol;            // tcp, udp, icmp, …
+  std::string local, remote;       // "ip:port" (IPv6 in brackets)
+  uint16_t local_port = 0;
+  bool inbound = false;            // the remote side opened it (the VM answers)
+  std::string state;               // the switch's connection state
+  uint64_t packets_from_vm = 0;
+  std::vector<std::string> classes;  // data classes the switch found in it
+  uint64_t age_ms = 0;
+
+  bool operator==(const SwitchFlow&) const = default;
+};
+
+/// The switch's connection table for the VM's ports: what the VM does on the network, seen where
+/// the guest cannot interfere.
+struct FlowsView {
+  Provenance seen;                 // source "goldgate-switch", hypervisor-observed
+  std::vector<std::string> ports;  // the switch ports asked
+  std::vector<SwitchFlow> flows;
+  bool truncated = false;          // more flows than asked for
+};
+
+/// Where the switch's view and the guest agent's disagree: an inbound TCP connection the switch
+/// carries (past its handshake) or an inbound UDP flow the VM answered, on a local port where the
+/// agent reports no socket — a socket hidden from the guest's own tools, or a stale agent. Only
+/// judged when the agent's view is newer than the flow. Observations: disagreement.flow_without_socket.
+std::vector<Observation> flowDisagreements(const FlowsView& flows, const AgentView* agent, int64_t nowNs);
+
 /// What polling one VM costs, for the benchmark "hostmon CPU per VM per poll".
 struct PollCost {
   uint64_t polls = 0;
@@ -133,11 +163,12 @@ struct GuestState {
   std::string agent_status;          // "ok", or why the last poll failed
   std::optional<MemoryView> memory;  // the last good memory reading
   std::string memory_status;
+  std::optional<FlowsView> flows;    // the switch's connections of the VM (when it is on a switch port)
   std::deque<Observation> recent;    // newest last, at most kMaxRecent
   PollCost agent_cost, memory_cost;
   // "kind|detail" of what the last agent / memory poll observed: a condition that persists
   // from one poll to the next is alerted once, when it appears.
-  std::vector<std::string> standing_agent, standing_memory;
+  std::vector<std::string> standing_agent, standing_memory, standing_flows;
 
   static constexpr size_t kMaxRecent = 32;
   /// Adds `o`, or counts it into the entry of the same kind and detail (which moves to the end).

@@ -18,6 +18,7 @@
 
 #include "control.pb.h"
 #include "goldgate/common/result.h"
+#include "goldgate/hostmon/guest_state.h"
 #include "goldgate/hostmon/inventory.h"
 #include "hostmon.pb.h"
 
@@ -33,7 +34,14 @@ struct SwitchSyncOptions {
   std::string source = "goldgate-hostmon";
   std::function<void(const std::string&)> log;  // news: reachable / unreachable, refused bindings
   AddressSource addresses;                      // may be empty: no addresses, MAC only
+  // After each push, the switch's connections of every bound VM (its ports' flows), as the
+  // hypervisor-side view of what the VM does on the network. Empty: not asked.
+  std::function<void(const std::string& uuid, const std::string& name, FlowsView view)> flows;
+  uint32_t flow_limit = 1000;  // flows asked per port
 };
+
+/// The switch's flow entries of `port`, from the VM's side (pure; tests call it directly).
+FlowsView flowsFromSwitch(const proto::FlowsResponse& resp, const std::string& port, int64_t nowNs);
 
 /// Whether a VM's vhost-user NICs are bound on the switch: while its QEMU process exists.
 bool boundState(VmState s);
@@ -52,6 +60,8 @@ class SwitchSync {
 
   /// Sets where the VMs' addresses come from. Before start().
   void setAddressSource(AddressSource a) { opts_.addresses = std::move(a); }
+  /// Sets the receiver of the VMs' flows (SwitchSyncOptions::flows). Before start().
+  void setFlowSink(decltype(SwitchSyncOptions::flows) f) { opts_.flows = std::move(f); }
   void start();
   void stop();
   /// Pushes as soon as possible (the inventory changed).
@@ -65,6 +75,7 @@ class SwitchSync {
 
  private:
   void loop();
+  void fetchFlows(const proto::SetIdentitiesRequest& sent, const proto::SetIdentitiesResponse& ans);
 
   SwitchSyncOptions opts_;
   const Inventory& inv_;
