@@ -213,9 +213,18 @@ void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectR
     }
     std::vector<std::string>& standing = kind == CollectKind::kAgent ? s.standing_agent : s.standing_memory;
     std::vector<std::string> now;
+    if (kind == CollectKind::kAgent) {
+      bool silent = std::any_of(r.observations.begin(), r.observations.end(), [](const Observation& o) { return o.kind == "agent.silent"; });
+      s.silent_streak = silent ? s.silent_streak + 1 : 0;
+    }
     for (const auto& o : r.observations) {
-      std::string key = o.kind + "|" + o.detail;
       s.record(o);
+      if (o.kind == "agent.silent") {
+        // Its detail names whichever call went unanswered: one condition, alerted when confirmed.
+        if (s.silent_streak == 2) toAlert.push_back(o);
+        continue;
+      }
+      std::string key = o.kind + "|" + o.detail;
       if (alertSeverity(o.kind) > 0 && std::find(standing.begin(), standing.end(), key) == standing.end()) toAlert.push_back(o);
       now.push_back(std::move(key));
     }

@@ -169,6 +169,9 @@ struct GuestState {
   // "kind|detail" of what the last agent / memory poll observed: a condition that persists
   // from one poll to the next is alerted once, when it appears.
   std::vector<std::string> standing_agent, standing_memory, standing_flows;
+  // Consecutive agent polls that found the agent silent: it is alerted on the second, so that an
+  // agent caught between its VM being destroyed and libvirt saying so is no alarm.
+  uint32_t silent_streak = 0;
 
   static constexpr size_t kMaxRecent = 32;
   /// Adds `o`, or counts it into the entry of the same kind and detail (which moves to the end).
