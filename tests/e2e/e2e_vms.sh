@@ -60,6 +60,7 @@ mkdir -p "$work/segments"
 ports:
   - {name: vm-web1, devargs: "net_vhost0,iface=$work/web1.sock,client=1", identity: hostmon}
   - {name: vm-db1, devargs: "net_vhost1,iface=$work/db1.sock,client=1", identity: hostmon}
+  - {name: vm-web1b, devargs: "net_vhost2,iface=$work/web1b.sock,client=1", identity: hostmon}
 YAML
 cat > "$work/segments/app.yaml" <<'YAML'
 segments:
@@ -326,6 +327,28 @@ out=$(vm_exec web1 'timeout 10 nc 10.0.0.2 8080 </dev/null' 15)
 expect "web1 connects to db1:8080 again after the switch restart" grep -q 'gg-app db1 port 8080' <<<"$out"
 out=$(vm_exec web1 'timeout 6 nc -w 4 10.0.0.2 22 </dev/null' 15 2>/dev/null)
 expect "tcp/22 is still refused after the restart" no_answer
+
+# --- hot-plug under the real driver: a virtio-serial channel, then a vhost-user NIC ---
+cat > "$work/chan.xml" <<XML
+<channel type='unix'><source mode='bind' path='$work/extra.chan'/><target type='virtio' name='org.goldgate.test.0'/></channel>
+XML
+cat > "$work/nic2.xml" <<XML
+<interface type='vhostuser'><mac address='52:54:00:67:00:11'/><source type='unix' path='$work/web1b.sock' mode='server'/><model type='virtio'/><rom enabled='no'/></interface>
+XML
+logged() { grep -q "$1" "$work/hostmon.log"; }
+if vm_virsh attach-device web1 "$work/chan.xml" --live >"$work/attach.log" 2>&1; then
+  expect "a channel hot-plugged into web1: hostmon reports vm.device_added" until_ok 5 logged 'vm.device_added web1 .*org.goldgate.test.0'
+  vm_virsh detach-device web1 "$work/chan.xml" --live >>"$work/attach.log" 2>&1
+  expect "... and vm.device_removed when it is unplugged" until_ok 10 logged 'vm.device_removed web1 .*org.goldgate.test.0'
+else
+  bad "virsh attach-device of a channel to web1: $(cat "$work/attach.log")"
+fi
+if vm_virsh attach-device web1 "$work/nic2.xml" --live >"$work/attach.log" 2>&1; then
+  expect "a vhost-user NIC hot-plugged into web1: hostmon reports vm.nic_added" until_ok 5 logged 'vm.nic_added web1 .*52:54:00:67:00:11'
+  expect "... and the switch binds its port vm-web1b to web1 (segment frontend)" until_ok 5 bound_as vm-web1b web1 frontend
+else
+  bad "virsh attach-device of a vhost-user NIC to web1: $(cat "$work/attach.log")"
+fi
 
 # --- a VM that stops leaves its port: closed, its connections cleared ---
 vm_exec web1 'sleep 60 | nc 10.0.0.2 8080 >/dev/null 2>&1 &' 10 >/dev/null

@@ -209,6 +209,10 @@ vm_domain_xml() {
       <target port='0'/>
     </serial>
     <controller type='usb' model='none'/>
+    <!-- spare PCIe slots, so that a NIC can be hot-plugged -->
+    <controller type='pci' index='0' model='pcie-root'/>
+    <controller type='pci' index='8' model='pcie-root-port'/>
+    <controller type='pci' index='9' model='pcie-root-port'/>
     <memballoon model='none'/>
   </devices>
 </domain>
