@@ -126,4 +126,36 @@ PY
 echo "  switch A:"
 gt_ctl a status | sed -n '/^PORT/,/^\(DROP REASON\|no drops\)/p' | grep -v '^\(DROP REASON\|no drops\)' | sed 's/^/    /'
 
+say "Real VMs: goldgate-hostmon tells the switch which VM is which port, and watches the guests"
+{ gg_switch_stop; gt_down; } >/dev/null 2>&1
+source "$root/tests/e2e/vm_lib.sh"
+if ! reason=$(vm_skip_reason); then
+  echo "  skipped: $reason"
+elif ! "$root/tests/e2e/guest/build-guest.sh" "$bin/guest" agent >/dev/null; then
+  echo "  skipped: the test guest could not be built (tests/e2e/guest/build-guest.sh)"
+else
+  vw="$work/vms"
+  mkdir -p "$vw"
+  vm_init "$vw/libvirt" "$bin/guest" "$bin/libvirt-cache"
+  vm_write_switch_config "$vw"
+  echo "  two TCG guests under a private libvirtd; the switch's ports say only 'identity: hostmon':"
+  grep 'identity' "$vw/goldgate.yaml" | sed 's/^/    /'
+  gg_switch_start "$vw" "$bin" || exit 1
+  vm_libvirtd_start 60 || exit 1
+  vm_write_hostmon_config "$vw" 2000 10000
+  "$bin/hostmon/goldgate-hostmon" -c "$vw/hostmon.yaml" 2>"$vw/hostmon.log" &
+  vm_start web1 52:54:00:67:00:01 "$vw/web1.sock" 10.0.0.1/24 shop frontend
+  vm_start db1 52:54:00:67:00:02 "$vw/db1.sock" 10.0.0.2/24 shop backend
+  vm_wait_agent web1 120 && vm_wait_agent db1 120 || { echo "  the guests did not come up"; exit 1; }
+  hctl="$bin/cli/goldgatectl --hostmon-socket $vw/hostmon.sock"
+  $hctl vms | sed 's/^/    /'
+  db_answers() { vm_exec web1 "timeout 6 nc -w 4 10.0.0.2 $1 </dev/null" 15 2>/dev/null | grep -q gg-app; }
+  try "web1 -> db1:8080 through its segment (frontend -> backend)" db_answers 8080
+  try "web1 -> db1:22 (no rule)" db_answers 22
+  vm_exec db1 'sleep 4242 </dev/null >/dev/null 2>&1 &' 10 >/dev/null
+  sleep 4
+  echo "  goldgatectl vm show db1 (a process was just started in it: sleep 4242):"
+  $hctl vm show db1 | sed -n '/^guest kernel/,/^observations/p' | grep -v '^observations' | sed 's/^/    /'
+fi
+
 say "Done. The files stay in $work; the namespaces are removed."

@@ -53,7 +53,10 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
   if (m.observed_unix_ns()) {
     o << "  banner:       " << orDash(m.banner()) << " (at " << hex(m.banner_addr()) << ")\n";
     o << "  kernel text:  " << hex(m.text_start()) << " + " << m.text_length() << " bytes, sha256 " << m.text_sha256() << "\n";
-    o << "  gold:         " << m.gold_sha256() << " (" << m.gold_source() << ")  " << (m.match() ? "MATCH" : "MISMATCH") << "\n";
+    if (m.gold_source() == "learning")
+      o << "  gold:         learning (taken when two readings agree; nothing compared yet)\n";
+    else
+      o << "  gold:         " << m.gold_sha256() << " (" << m.gold_source() << ")  " << (m.match() ? "MATCH" : "MISMATCH") << "\n";
   }
   o << "\n" << heading("interfaces", g.interfaces());
   if (g.interfaces().interfaces_size()) {

@@ -52,24 +52,8 @@ trap 'exit 143' TERM INT HUP
 # libvirt's QEMU capability cache is kept in the build dir: a first start probes QEMU for ~8 s.
 vm_init "$work/libvirt" "$guest" "$bin/libvirt-cache"   # chains vm_cleanup before on_exit
 
-# --- the switch: two vhost-user ports in client mode (QEMU is the server and may come later) ---
-# Which VM is on which port, and in which segment, is not written here: goldgate-hostmon tells the
-# switch (identity: hostmon), from the VMs' own metadata (gg:segment frontend / backend).
-mkdir -p "$work/segments"
-{ gg_switch_base "$work"; cat <<YAML; } > "$work/goldgate.yaml"
-ports:
-  - {name: vm-web1, devargs: "net_vhost0,iface=$work/web1.sock,client=1", identity: hostmon}
-  - {name: vm-db1, devargs: "net_vhost1,iface=$work/db1.sock,client=1", identity: hostmon}
-  - {name: vm-web1b, devargs: "net_vhost2,iface=$work/web1b.sock,client=1", identity: hostmon}
-YAML
-cat > "$work/segments/app.yaml" <<'YAML'
-segments:
-  - {name: frontend, members: {labels: {app: shop}}}
-  - {name: backend, members: {vms: [db1]}}
-rules:
-  - {name: web-to-db, from: frontend, to: backend, proto: tcp, ports: 8080, action: allow}
-  - {name: web-ping-db, from: frontend, to: backend, proto: icmp, action: allow}
-YAML
+# --- the switch: vhost-user ports whose VMs hostmon names (see vm_write_switch_config) ---
+vm_write_switch_config "$work" vm-web1b
 expect "goldgate-switch starts with two vhost-user client ports" gg_switch_start "$work" "$bin"
 closed_unbound() { $ctl status | grep -E "^$1 .*\(hostmon: none\) +unassigned" >/dev/null; }
 both_closed() { closed_unbound vm-web1 && closed_unbound vm-db1; }
@@ -86,18 +70,7 @@ virsh_outside() { virsh -q -c "$VM_URI" list --all >/dev/null; }
 expect "virsh outside the namespace reaches it ($VM_URI)" virsh_outside
 
 # --- hostmon on the private libvirtd (started first, so it sees the guests' events) ---
-cat > "$work/hostmon.yaml" <<YAML
-libvirt:
-  uri: $VM_URI
-  reconnect: {min_ms: 100, max_ms: 1000}
-  keepalive: {interval_s: 1, count: 3}
-control:
-  socket: $work/hostmon.sock
-# The test's own switch (never the default /run/goldgate/switch.sock, which may be a real one).
-switch: {push: true, socket: $work/switch.sock, interval_ms: 500}
-collect: {agent_interval_ms: 1000, memory_interval_ms: 2000}
-alerts: {file: $work/hostmon-alerts.jsonl, window_ms: 0}
-YAML
+vm_write_hostmon_config "$work" 1000 2000
 "$bin/hostmon/goldgate-hostmon" -c "$work/hostmon.yaml" 2>"$work/hostmon.log" &
 hm_pid=$!
 

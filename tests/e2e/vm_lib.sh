@@ -219,6 +219,47 @@ vm_domain_xml() {
 EOF
 }
 
+# vm_write_switch_config DIR [EXTRA_PORT]: DIR/goldgate.yaml and DIR/segments/app.yaml for guests
+# web1 and db1 on vhost-user ports vm-web1 and vm-db1 (client mode; QEMU is the server and may come
+# later), plus an optional spare port EXTRA_PORT (socket DIR/web1b.sock). Which VM is on which port,
+# and in which segment, is not written here: goldgate-hostmon tells the switch (identity: hostmon),
+# from the VMs' own metadata (gg:segment frontend / backend). Needs lib.sh (gg_switch_base).
+vm_write_switch_config() {
+  local dir=$1 extra=${2:-}
+  mkdir -p "$dir/segments"
+  { gg_switch_base "$dir"; cat <<YAML; } > "$dir/goldgate.yaml"
+ports:
+  - {name: vm-web1, devargs: "net_vhost0,iface=$dir/web1.sock,client=1", identity: hostmon}
+  - {name: vm-db1, devargs: "net_vhost1,iface=$dir/db1.sock,client=1", identity: hostmon}
+YAML
+  [ -n "$extra" ] && echo "  - {name: $extra, devargs: \"net_vhost2,iface=$dir/web1b.sock,client=1\", identity: hostmon}" >> "$dir/goldgate.yaml"
+  cat > "$dir/segments/app.yaml" <<'YAML'
+segments:
+  - {name: frontend, members: {labels: {app: shop}}}
+  - {name: backend, members: {vms: [db1]}}
+rules:
+  - {name: web-to-db, from: frontend, to: backend, proto: tcp, ports: 8080, action: allow}
+  - {name: web-ping-db, from: frontend, to: backend, proto: icmp, action: allow}
+YAML
+}
+
+# vm_write_hostmon_config DIR AGENT_MS MEMORY_MS: DIR/hostmon.yaml for the private libvirtd
+# ($VM_URI), pushing identities to DIR's switch (never the default /run/goldgate/switch.sock, which
+# may be a real switch on this host), alerts to DIR/hostmon-alerts.jsonl.
+vm_write_hostmon_config() {
+  cat > "$1/hostmon.yaml" <<YAML
+libvirt:
+  uri: $VM_URI
+  reconnect: {min_ms: 100, max_ms: 1000}
+  keepalive: {interval_s: 1, count: 3}
+control:
+  socket: $1/hostmon.sock
+switch: {push: true, socket: $1/switch.sock, interval_ms: 500}
+collect: {agent_interval_ms: $2, memory_interval_ms: $3}
+alerts: {file: $1/hostmon-alerts.jsonl, window_ms: 0}
+YAML
+}
+
 # vm_start NAME MAC SOCKET IP APP SEGMENT: defines the domain and starts it (in the background:
 # QEMU waits for the vhost-user client before it runs the guest). Returns at once.
 vm_start() {
