@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: goldgate-switch on a built-in topology of network namespaces (three VMs in two
 # segments and a host outside), showing allowed, denied, spoofed and quarantined traffic and the
-# alerts they raise. Needs root (namespaces, veth). Usage: scripts/demo.sh BUILD_DIR
+# alerts they raise; two sites joined by an ESP tunnel; then two real VMs (TCG, under a private
+# libvirtd) that goldgate-hostmon binds to their switch ports and watches. Needs root
+# (namespaces, veth, libvirtd). Usage: scripts/demo.sh BUILD_DIR
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(cd "${1:-$root/build}" && pwd)
