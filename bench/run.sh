@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: runs the switch, data-class, tunnel and alert-stream benchmarks (needs root for hugepages). Usage: bench/run.sh BUILD_DIR
+# make bench: runs the switch, data-class, tunnel, host-monitor and alert-stream benchmarks (needs root for hugepages). Usage: bench/run.sh BUILD_DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
@@ -11,5 +11,7 @@ fi
 /usr/bin/python3 "$here/datapolicy.py" "${1:-build}"
 # ESP tunnels: encrypt and decrypt through the switch against the single-core AES-GCM ceiling.
 /usr/bin/python3 "$here/tunnel.py" "${1:-build}"
+# The host monitor: process start to observation with real guests, CPU per poll, cost to a guest.
+"$here/hostmon.sh" "${1:-build}"
 # The alert stream: rendering, TLS delivery to a local rsyslog, spool write and replay.
 exec /usr/bin/python3 "$here/alerts.py" "${1:-build}"
