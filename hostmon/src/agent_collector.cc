@@ -50,7 +50,12 @@ CollectResult QemuAgentCollector::collect(const CollectTarget& vm, const GuestAc
   return res;
 }
 
-CollectResult QemuAgentCollector::collectWith(const CollectTarget&, const GuestAccess& access, const GuestState& latest) {
+void QemuAgentCollector::forget(const std::string& uuid) {
+  std::lock_guard<std::mutex> l(mu_);
+  hashes_.erase(uuid);
+}
+
+CollectResult QemuAgentCollector::collectWith(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) {
   CollectResult res;
   AgentView view = latest.agent.value_or(AgentView{});
   std::vector<std::string> problems;
@@ -116,7 +121,16 @@ CollectResult QemuAgentCollector::collectWith(const CollectTarget&, const GuestA
 
   // 3. The probe script: one guest-exec, then guest-exec-status until it exits.
   const std::string nonce = opts_.nonce ? opts_.nonce() : randomNonce();
-  auto started = access.agent(execRequest(probeScript(nonce, opts_.limits)), t);
+  Hashes known;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    Hashes& h = hashes_[vm.uuid];
+    if (opts_.rehash_every <= 1 || h.polls++ % opts_.rehash_every == 0) h.by_identity.clear();
+    known = h;
+  }
+  std::vector<std::string> knownIds;
+  for (const auto& [id, hash] : known.by_identity) knownIds.push_back(id);
+  auto started = access.agent(execRequest(probeScript(nonce, opts_.limits, knownIds)), t);
   auto pid = started ? parseExecStarted(*started, opts_.limits) : Result<int64_t>(started.error());
   if (!pid) {
     fail("guest-exec", started ? asReply(pid.error()) : pid.error());
@@ -153,10 +167,16 @@ CollectResult QemuAgentCollector::collectWith(const CollectTarget&, const GuestA
       wait = std::min<uint32_t>(wait * 2, 1000);
     }
     if (done) {
-      auto probe = parseProbeOutput(done->out, nonce, opts_.limits, done->out_truncated);
+      auto probe = parseProbeOutput(done->out, nonce, opts_.limits, done->out_truncated, &known.by_identity);
       if (!probe) {
         fail("probe output", probe.error());
       } else {
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          auto& h = hashes_[vm.uuid].by_identity;
+          if (h.size() + probe->hashes_by_identity.size() > opts_.limits.max_processes) h.clear();  // bounded
+          h.insert(probe->hashes_by_identity.begin(), probe->hashes_by_identity.end());
+        }
         view.kernel.cmdline = probe->kernel_cmdline;
         view.modules = std::move(probe->modules);
         view.processes = std::move(probe->processes);

@@ -362,7 +362,7 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
   return out;
 }
 
-std::string probeScript(std::string_view nonce, const ProbeLimits& lim) {
+std::string probeScript(std::string_view nonce, const ProbeLimits& lim, const std::vector<std::string>& known) {
   // Spawns, in all: ls (exe), grep (status), head (cmdline), ls | grep (fds), grep (files),
   // awk + sha256sum (hashes). Everything else is shell built-ins. The processes the script
   // starts show up in what it reads; the host drops them by their ancestry (PPid chains to $$).
@@ -376,12 +376,21 @@ std::string probeScript(std::string_view nonce, const ProbeLimits& lim) {
   s += "s fd; ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -e '^/proc/' -e 'socket:\\['\n";
   s += "s files; grep -H '' /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 /proc/modules /proc/cmdline "
        "/etc/passwd 2>/dev/null\n";
-  // One sha256sum over one /proc/PID/exe per distinct executable (the lowest pid other than the
-  // script's: its children are gone by now). /proc/PID/exe reads even a deleted executable.
-  s += "s sha256; sha256sum $(echo \"$e\" | awk -v self=$$ '{ i = index($0, \" -> \"); if (!i) next; "
+  // One /proc/PID/exe per distinct executable (the lowest pid other than the script's: its
+  // children are gone by now; /proc/PID/exe reads even a deleted executable), its identity
+  // (device, inode, size, ctime: a binary rewritten in place gets a new ctime, which no guest
+  // user can set back), and one sha256sum over those whose identity the host does not know.
+  std::string k;
+  for (const auto& id : known)
+    if (!id.empty() && id.size() < 96 && std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || c == ':'; }))
+      k += (k.empty() ? "" : " ") + id;
+  s += "x=$(echo \"$e\" | awk -v self=$$ '{ i = index($0, \" -> \"); if (!i) next; "
        "p = substr($0, i + 4); l = substr($0, 1, i - 1); j = index(l, \"/proc/\"); if (!j) next; "
        "n = substr(l, j + 6) + 0; if (n <= 0 || n == self) next; if (!(p in b) || n < b[p]) b[p] = n } "
-       "END { for (p in b) print \"/proc/\" b[p] \"/exe\" }') 2>/dev/null\n";
+       "END { for (p in b) print \"/proc/\" b[p] \"/exe\" }')\n";
+  s += "s stat; st=$(stat -L -c '%n %d:%i:%s:%Z' $x 2>/dev/null); echo \"$st\"\n";
+  s += "s sha256; k='" + k + "'; h=$(echo \"$st\" | awk -v k=\"$k\" 'BEGIN { n = split(k, a, \" \"); "
+       "for (i = 1; i <= n; i++) K[a[i]] = 1 } NF == 2 && !($2 in K) { print $1 }'); [ -n \"$h\" ] && sha256sum $h 2>/dev/null\n";
   s += "s end\n";
   return s;
 }
@@ -430,7 +439,8 @@ Result<Sections> splitSections(std::string_view out, std::string_view nonce) {
 
 }  // namespace
 
-Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonce, const ProbeLimits& lim, bool allowTruncated) {
+Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonce, const ProbeLimits& lim, bool allowTruncated,
+                                     const std::map<std::string, std::string>* known) {
   if (!validNonce(nonce)) return makeError(Error::Code::kInvalidArgument, "bad probe nonce");
   if (out.size() > lim.max_output_bytes)
     return malformed("probe output of " + std::to_string(out.size()) + " bytes exceeds " + std::to_string(lim.max_output_bytes));
@@ -619,6 +629,21 @@ Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonc
       if (f.size() != 2 || f[0].size() != 64 || !procPid(f[1], pid)) continue;
       if (!std::all_of(f[0].begin(), f[0].end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; })) continue;
       byPid[pid] = lower(std::string(f[0]));
+    }
+    // stat: "/proc/PID/exe DEV:INODE:SIZE:CTIME" per distinct executable. Those hashed now teach
+    // the caller their identity; the others take the hash the caller knows for theirs.
+    if (auto st = linesOf(body("stat"), lim.max_line)) {
+      for (auto line : *st) {
+        auto f = fieldsOf(line);
+        int32_t pid = 0;
+        if (f.size() != 2 || f[1].size() > 96 || !procPid(f[0], pid)) continue;
+        std::string id(f[1]);
+        if (auto h = byPid.find(pid); h != byPid.end()) {
+          if (res.hashes_by_identity.size() < lim.max_processes) res.hashes_by_identity[id] = h->second;
+        } else if (known) {
+          if (auto k = known->find(id); k != known->end()) byPid[pid] = k->second;
+        }
+      }
     }
     // The hashed pid may be a script child that is gone from `procs`: go through its executable.
     std::map<std::string, std::string> byExe;

@@ -47,7 +47,7 @@ void goldHashes(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& w
 }
 
 void parseCollect(const yamlcfg::Ctx& c, const YAML::Node& n, HostmonConfig& cfg) {
-  c.onlyKeys(n, {"enabled", "agent_interval_ms", "agent_timeout_s", "agent_exec_deadline_ms", "agent_backoff_max_ms", "agent_boot_grace_s",
+  c.onlyKeys(n, {"enabled", "agent_interval_ms", "agent_timeout_s", "agent_exec_deadline_ms", "agent_backoff_max_ms", "agent_boot_grace_s", "agent_rehash_every",
                  "memory_interval_ms", "memory_banner", "kernel_text", "gold_text_sha256"});
   if (n["enabled"]) cfg.collect.enabled = c.boolean(n["enabled"], "collect.enabled");
   if (n["agent_interval_ms"])
@@ -56,6 +56,8 @@ void parseCollect(const yamlcfg::Ctx& c, const YAML::Node& n, HostmonConfig& cfg
   if (n["agent_exec_deadline_ms"])
     cfg.agent.exec_deadline_ms =
         static_cast<uint32_t>(c.uint(n["agent_exec_deadline_ms"], "collect.agent_exec_deadline_ms", 100, 600000));
+  if (n["agent_rehash_every"])
+    cfg.agent.rehash_every = static_cast<uint32_t>(c.uint(n["agent_rehash_every"], "collect.agent_rehash_every", 1, 100000));
   if (n["agent_boot_grace_s"])
     cfg.collect.agent_boot_grace_s = static_cast<uint32_t>(c.uint(n["agent_boot_grace_s"], "collect.agent_boot_grace_s", 0, 3600));
   if (n["agent_backoff_max_ms"])

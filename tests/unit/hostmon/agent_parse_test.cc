@@ -267,3 +267,36 @@ TEST_CASE("hostile probe output", "[hostmon][agent]") {
   }
   SECTION("a bad nonce is refused") { CHECK_FALSE(parseProbeOutput(good, "short").has_value()); }
 }
+
+TEST_CASE("probe: executables are hashed again only when their identity is new", "[hostmon][agent]") {
+  // The script names the known identities and hashes only the rest.
+  std::string s = probeScript(test::kNonce, {}, {"2049:131:1982256:1795720000", "bad id; rm -rf /"});
+  CHECK_THAT(s, Contains("k='2049:131:1982256:1795720000'"));
+  CHECK_THAT(s, !Contains("rm -rf"));  // only digits and colons pass
+  CHECK_THAT(s, Contains("stat -L -c '%n %d:%i:%s:%Z'"));
+
+  // Output: busybox (pid 1) and qemu-ga (380) were hashed this time; dropbear (395) was not,
+  // its identity is known; the deleted file (401) is neither hashed nor known.
+  const std::string m = "@@gg-" + std::string(test::kNonce) + " ";
+  std::string out = test::probeOutput();
+  std::string stat = m + "stat\n/proc/1/exe 2049:131:1982256:1795720000\n/proc/380/exe 2049:140:1008896:1795720001\n"
+                     "/proc/395/exe 2049:150:300000:1795720002\n/proc/401/exe 2049:160:5000:1795720003\n";
+  out.insert(out.find(m + "sha256"), stat);
+  size_t a = out.find(test::hash64('c') + "  /proc/395/exe\n");
+  out.erase(a, test::hash64('c').size() + 16);
+  a = out.find(test::hash64('d') + "  /proc/401/exe\n");
+  out.erase(a, test::hash64('d').size() + 16);
+  std::map<std::string, std::string> known{{"2049:150:300000:1795720002", test::hash64('e')}};
+  auto r = parseProbeOutput(out, test::kNonce, {}, false, &known);
+  REQUIRE(r);
+  auto hashOf = [&](int32_t pid) {
+    for (const auto& p : r->processes)
+      if (p.pid == pid) return p.sha256;
+    return std::string("?");
+  };
+  CHECK(hashOf(1) == test::hash64('a'));
+  CHECK(hashOf(395) == test::hash64('e'));  // from the known identity
+  CHECK(hashOf(401).empty());               // neither: no hash rather than a wrong one
+  CHECK(r->hashes_by_identity.size() == 2);
+  CHECK(r->hashes_by_identity.at("2049:140:1008896:1795720001") == test::hash64('b'));
+}

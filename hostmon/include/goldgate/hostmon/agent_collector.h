@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "goldgate/hostmon/agent_parse.h"
@@ -21,6 +23,9 @@ struct AgentCollectorOptions {
   std::function<int64_t()> clock;               // wall clock, ns; empty: the system clock
   std::function<void(uint32_t ms)> sleep;       // empty: std::this_thread::sleep_for
   std::function<std::string()> nonce;           // empty: 16 random alphanumerics
+  // Executables are hashed again only when their identity (device, inode, size, ctime) is new,
+  // and all of them every this many polls of a VM (1: every poll).
+  uint32_t rehash_every = 30;
 };
 
 class QemuAgentCollector : public Collector {
@@ -35,12 +40,20 @@ class QemuAgentCollector : public Collector {
   CollectResult collect(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) override;
   /// Ends the wait for a running probe (its result is dropped).
   void cancel() override { cancelled_ = true; }
+  /// Forgets the VM's executable hashes (it restarted or went away).
+  void forget(const std::string& uuid) override;
 
  private:
   CollectResult collectWith(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest);
   int64_t now() const;
   AgentCollectorOptions opts_;
   std::atomic<bool> cancelled_{false};
+  struct Hashes {
+    std::map<std::string, std::string> by_identity;  // "dev:inode:size:ctime" -> SHA-256
+    uint32_t polls = 0;
+  };
+  std::mutex mu_;  // forget() comes from the monitor thread
+  std::map<std::string, Hashes> hashes_;  // by VM UUID
 };
 
 }  // namespace goldgate::hostmon

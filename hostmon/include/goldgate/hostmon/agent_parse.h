@@ -84,7 +84,10 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
 /// guest may be slow), busybox and Debian alike. Its output is split into sections by marker lines
 /// "@@gg-NONCE NAME", formed only at run time so that the script's own command line (which the
 /// script reads too) never contains one. `nonce`: [A-Za-z0-9]{8,32}, fresh per poll.
-std::string probeScript(std::string_view nonce, const ProbeLimits& lim = {});
+/// `known`: identities ("dev:inode:size:ctime", as the script's stat section prints them) of
+/// executables whose hash the caller already has: the script hashes only the others. Entries that
+/// are not of that form are left out.
+std::string probeScript(std::string_view nonce, const ProbeLimits& lim = {}, const std::vector<std::string>& known = {});
 
 /// What the script reports.
 struct ProbeResult {
@@ -95,12 +98,15 @@ struct ProbeResult {
   std::vector<GuestListener> sockets;   // the other sockets (connected TCP and UDP), local side
   bool truncated = false;               // the output was cut or a bound was hit
   std::vector<std::string> notes;       // oddities worth an observation (ambiguous command lines, …)
+  std::map<std::string, std::string> hashes_by_identity;  // executables hashed this time: "dev:inode:size:ctime" -> SHA-256
 };
 
 /// Parses the script's output. Errors (kParse): no "self" section or no end marker (the output
 /// was cut off: reported as truncated instead if `allowTruncated`), an over-long line, a bad
 /// table in any section.
+/// `known`: hashes by executable identity from earlier polls, for the executables the script did
+/// not hash (see probeScript).
 Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonce, const ProbeLimits& lim = {},
-                                     bool allowTruncated = false);
+                                     bool allowTruncated = false, const std::map<std::string, std::string>* known = nullptr);
 
 }  // namespace goldgate::hostmon
