@@ -200,7 +200,12 @@ Result<DomainInfo> parseDomainXml(std::string_view xml) {
         info.nics.push_back(std::move(*nic));
       } else if (!is(c, "emulator")) {
         Device d = parseDevice(c);
-        if (d.kind == "channel" && d.target == "org.qemu.guest_agent.0") info.has_agent_channel = true;
+        if (d.kind == "channel" && d.target == "org.qemu.guest_agent.0") {
+          info.has_agent_channel = true;
+          // A running domain's XML says whether the agent is connected (<target … state=…>):
+          // the only way to know it for an agent that connected before hostmon was watching.
+          if (const xmlNode* t = child(c, "target")) info.agent_state = attr(t, "state");
+        }
         info.devices.push_back(std::move(d));
       }
     }

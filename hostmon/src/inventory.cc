@@ -136,6 +136,8 @@ std::vector<InventoryEvent> Inventory::upsertLocked(const ObservedVm& vm, int64_
     // A VM first seen running (hostmon started after it) is reported as started too, so that an
     // observer needs only the started/stopped events to know which VMs run.
     if (isUp(r.state)) out.push_back({"vm.started", r.info.uuid, r.info.name, "running when first seen", now, 1});
+    // An agent that connected before hostmon was watching sends no event: its state is in the XML.
+    r.agent_connected = isUp(r.state) && r.info.agent_state == "connected";
     vms_.emplace(r.info.uuid, std::move(r));
     return out;
   }

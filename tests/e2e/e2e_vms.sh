@@ -278,6 +278,20 @@ expect "virsh sees both guests running" both_running
 both_answer() { vm_wait_agent web1 15 && vm_wait_agent db1 15; }
 expect "both agents answer after the restart" both_answer
 
+# --- hostmon restarted under running guests: agents connected long ago are polled at once ---
+stop_pid "$hm_pid"
+t_hm=$EPOCHREALTIME
+"$bin/hostmon/goldgate-hostmon" -c "$work/hostmon.yaml" 2>>"$work/hostmon.log" &
+hm_pid=$!
+sees_procs_again() { guest_check db1 "len(procs) > 5"; }
+if until_ok 15 sees_procs_again; then
+  ok "a restarted hostmon lists db1's processes again ($(vm_since "$t_hm")s): the agent's state is read from the domain XML"
+  note_time "hostmon restarted to db1's processes listed" "$(vm_since "$t_hm")"
+else
+  bad "a restarted hostmon lists db1's processes again within 15 s"
+fi
+expect "... and reports both agents connected" both_agents
+
 # --- the switch restarted under running guests ---
 gg_switch_stop
 t_sw=$EPOCHREALTIME

@@ -26,14 +26,20 @@ VM_URI=""
 VM_NS_PID=""        # the process holding the private mount namespace
 VM_LIBVIRTD_PID=""
 VM_LIBVIRTD_READY_S=""   # seconds the last vm_libvirtd_start took
-VM_MADE_DIRS=()     # mount points created on the host (removed again by vm_cleanup)
+# Mount points this library creates on the host are shared by every test using it at the same
+# time, and removing one unmounts it in every namespace that has it mounted (a concurrent test's
+# libvirtd would lose /var/lib/libvirt mid-run). So each user holds a shared lock on VM_LOCK while
+# its namespace lives; whoever ends last (gets the lock exclusively) removes the folders any of
+# them created, listed in VM_LOCK.made.
+VM_LOCK=/run/goldgate-test-vm.lock
+VM_LOCK_FD=""
 VM_DOMAINS=()
 
 # vm_skip_reason: prints why real VMs cannot run here and returns 1, or returns 0 if they can.
 vm_skip_reason() {
   local c
   [ "$(id -u)" -eq 0 ] || { echo "needs root (runs libvirtd and QEMU; uid $(id -u))"; return 1; }
-  for c in libvirtd virsh qemu-system-x86_64 unshare nsenter python3 apt-get dpkg cpio; do
+  for c in libvirtd virsh qemu-system-x86_64 unshare nsenter flock python3 apt-get dpkg cpio; do
     command -v "$c" >/dev/null || { echo "$c not installed (scripts/install-deps.sh test)"; return 1; }
   done
   [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] ||
@@ -105,9 +111,13 @@ EOF
 vm_namespace_up() {
   [ -n "$VM_NS_PID" ] && kill -0 "$VM_NS_PID" 2>/dev/null && return 0
   local d
+  if [ -z "$VM_LOCK_FD" ]; then
+    exec {VM_LOCK_FD}>>"$VM_LOCK"
+    flock -s "$VM_LOCK_FD"
+  fi
   # A bind mount needs a mount point; Debian's libvirt-daemon (without -system) ships none of these.
   for d in /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
-    if [ ! -d "$d" ]; then mkdir -p "$d" && VM_MADE_DIRS+=("$d"); fi
+    if [ ! -d "$d" ]; then mkdir -p "$d" && echo "$d" >> "$VM_LOCK.made"; fi
   done
   unshare --mount --propagation private sleep infinity &
   VM_NS_PID=$!
@@ -317,7 +327,8 @@ sys.exit(r.get("exitcode", 128 + r.get("signal", 0)))' <<<"$st"
 vm_qemu_pid() { cat "$VM_WORK/run/qemu/$1.pid" 2>/dev/null; }
 
 # Destroys and undefines the domains, stops libvirtd, ends the namespace (its mounts go with it)
-# and removes the mount points it had to create. Safe to call twice.
+# and, if no other test is using them, removes the mount points created on the host. Safe to call
+# twice.
 vm_cleanup() {
   local d pid
   for d in "${VM_DOMAINS[@]}"; do
@@ -336,6 +347,14 @@ vm_cleanup() {
     wait "$VM_NS_PID" 2>/dev/null
     VM_NS_PID=""
   fi
-  for d in "${VM_MADE_DIRS[@]}"; do rmdir "$d" 2>/dev/null; done
-  VM_MADE_DIRS=()
+  if [ -n "$VM_LOCK_FD" ]; then
+    if flock -x -n "$VM_LOCK_FD"; then
+      if [ -f "$VM_LOCK.made" ]; then
+        while read -r d; do rmdir "$d" 2>/dev/null; done < "$VM_LOCK.made"
+        rm -f "$VM_LOCK.made"
+      fi
+    fi
+    exec {VM_LOCK_FD}>&-
+    VM_LOCK_FD=""
+  fi
 }

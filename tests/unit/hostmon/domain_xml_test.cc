@@ -178,3 +178,12 @@ TEST_CASE("parseDomainXml does not read entity content into values", "[hostmon][
   REQUIRE(ok.has_value());
   CHECK(ok->name == "a&b");
 }
+
+TEST_CASE("domain XML: the guest agent channel's state in a running domain", "[hostmon][domain_xml]") {
+  auto info = parseDomainXml(R"(<domain type='qemu'><name>a</name><uuid>0b0c0d0e-1111-4222-8333-944455556666</uuid><devices>
+    <channel type='unix'><source mode='bind' path='/run/a.sock'/><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>
+  </devices></domain>)");
+  REQUIRE(info);
+  CHECK(info->has_agent_channel);
+  CHECK(info->agent_state == "connected");
+}

@@ -193,3 +193,17 @@ TEST_CASE("Inventory: reboots, agent and lookups", "[hostmon][inventory]") {
   REQUIRE(snap.size() == 2);
   CHECK(snap[0].info.name == "alpha");  // ordered by name
 }
+
+TEST_CASE("Inventory: an agent connected before hostmon watched is known from the XML", "[hostmon][inventory]") {
+  Inventory inv;
+  ObservedVm v = vm("web", kU1, VmState::kRunning);
+  v.info.has_agent_channel = true;
+  v.info.agent_state = "connected";
+  inv.upsert(v);
+  ObservedVm w = vm("db", kU2, VmState::kRunning);
+  w.info.has_agent_channel = true;
+  w.info.agent_state = "disconnected";
+  inv.upsert(w);
+  CHECK(inv.find("web")->agent_connected);
+  CHECK_FALSE(inv.find("db")->agent_connected);
+}

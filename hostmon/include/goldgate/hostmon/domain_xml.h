@@ -58,6 +58,7 @@ struct DomainInfo {
   Labels labels;
   bool has_labels = false;      // the Goldgate metadata element is present
   bool has_agent_channel = false;  // a channel named org.qemu.guest_agent.0
+  std::string agent_state;         // its target's state in a running domain: "connected", "disconnected" or 
 
   bool operator==(const DomainInfo&) const = default;
 };
