@@ -14,12 +14,9 @@ gg_need_root
 
 work=$(mktemp -d /tmp/gg-e2e-data.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
-passed=0; failed=0
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; rm -rf "$work"' EXIT
 
-ok()   { echo "PASS $1"; passed=$((passed + 1)); }
-bad()  { echo "FAIL $1"; failed=$((failed + 1)); $ctl status 2>&1 | sed -n '/DROP REASON/,/^$/p' | sed 's/^/    /'; }
-expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+gg_on_fail() { $ctl status 2>&1 | sed -n '/DROP REASON/,/^$/p' | sed 's/^/    /'; }
 
 gg_topology_up
 gg_write_config "$work"

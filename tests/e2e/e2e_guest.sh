@@ -15,10 +15,6 @@ guest="$bin/guest"
 
 work=$(mktemp -d /tmp/gg-guest.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
-passed=0; failed=0
-ok()  { echo "PASS $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; failed=$((failed + 1)); }
-expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 qpid=""
 trap '[ -n "$qpid" ] && kill $qpid 2>/dev/null; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; rm -rf "$work"' EXIT
 

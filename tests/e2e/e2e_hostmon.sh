@@ -9,6 +9,7 @@
 # Usage: e2e_hostmon.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
 src=$(cd "$here/../.." && pwd)
 bin=$(cd "${1:-build}" && pwd)
 
@@ -28,7 +29,6 @@ hsock="$work/hostmon.sock"
 ctl="$bin/cli/goldgatectl --hostmon-socket $hsock"
 lv_pid=""
 hm_pid=""
-passed=0; failed=0
 cleanup() {
   [ -n "$lv_pid" ] && kill -CONT "$lv_pid" 2>/dev/null
   [ -n "$hm_pid" ] && kill "$hm_pid" 2>/dev/null
@@ -38,9 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok()  { echo "PASS $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; failed=$((failed + 1)); sed 's/^/    hostmon: /' "$work/hostmon.log"; }
-expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+gg_on_fail() { sed 's/^/    hostmon: /' "$work/hostmon.log"; }
 # until SECONDS COMMAND...: retries every 0.1 s
 until_ok() { local n=$(($1 * 10)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
 

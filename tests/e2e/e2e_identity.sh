@@ -13,10 +13,6 @@ gg_need_root
 
 work=$(mktemp -d /tmp/gg-ident.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
-passed=0; failed=0
-ok()  { echo "PASS $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; failed=$((failed + 1)); }
-expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 fails() { ! "$@"; }
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; rm -rf "$work"' EXIT
 

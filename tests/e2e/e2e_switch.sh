@@ -9,17 +9,13 @@ gg_need_root
 
 work=$(mktemp -d /tmp/gg-e2e.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
-passed=0; failed=0
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; rm -rf "$work"' EXIT
 
-ok()   { echo "PASS $1"; passed=$((passed + 1)); }
-bad()  {
-  echo "FAIL $1"; failed=$((failed + 1))
-  # What the switch saw, to diagnose the failure.
+# What the switch saw, to diagnose a failure.
+gg_on_fail() {
   $ctl status 2>&1 | sed -n '/DROP REASON/,/^$/p' | sed 's/^/    /'
   $ctl flows 2>&1 | tail -8 | sed 's/^/    /'
 }
-expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 expect_not() { local what=$1; shift; if "$@"; then bad "$what"; else ok "$what"; fi; }
 
 # Value of a drop reason or counter from `goldgatectl --json status`.

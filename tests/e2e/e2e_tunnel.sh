@@ -19,12 +19,9 @@ gg_need_root
 
 work=$(mktemp -d /tmp/gg-e2e-tunnel.XXXXXX)
 source "$here/tunnel_lib.sh"
-passed=0; failed=0
 cleanup() { kill $(jobs -p) 2>/dev/null; gt_down; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-ok()  { echo "PASS $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; failed=$((failed + 1)); for s in a b; do echo "  switch $s:"; gt_ctl $s status 2>&1 | sed -n '/DROP REASON/,/^$/p' | sed 's/^/    /'; done; }
-expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+gg_on_fail() { for s in a b; do echo "  switch $s:"; gt_ctl $s status 2>&1 | sed -n '/DROP REASON/,/^$/p' | sed 's/^/    /'; done; }
 in_ns() { gt_in "$@"; }
 counter() { gt_counter "$@"; }
 alerted() { for _ in $(seq 1 30); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.2; done; return 1; }  # within 6 s

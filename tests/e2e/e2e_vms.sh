@@ -26,12 +26,8 @@ work=$(mktemp -d /tmp/gg-vms.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
 hctl="$bin/cli/goldgatectl -s $work/switch.sock --hostmon-socket $work/hostmon.sock"
 hm_pid=""
-passed=0; failed=0
 declare -A timing=()
 timing_order=()
-ok()  { echo "PASS $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; failed=$((failed + 1)); }
-expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 note_time() { timing[$1]=$2; timing_order+=("$1"); }
 # until_ok SECONDS COMMAND...: retries every 0.25 s
 until_ok() { local n=$(($1 * 4)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.25; done; return 1; }

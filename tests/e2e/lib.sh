@@ -147,5 +147,13 @@ gg_cleanup() {
   gg_topology_down
 }
 
+# PASS / FAIL bookkeeping of the end-to-end scripts. A script that wants more on a failure (the
+# switch's drop counters, a log) defines gg_on_fail, called with the check's name after its FAIL.
+passed=0; failed=0
+gg_on_fail() { :; }
+ok()  { echo "PASS $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL $1"; failed=$((failed + 1)); gg_on_fail "$1"; }
+expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
 # Runs a command inside namespace $1.
 gg_in() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
