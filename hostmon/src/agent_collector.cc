@@ -4,6 +4,8 @@
 #include <random>
 #include <thread>
 
+#include "goldgate/alerts/alert_log.h"
+
 namespace goldgate::hostmon {
 namespace {
 
@@ -30,7 +32,7 @@ QemuAgentCollector::QemuAgentCollector(AgentCollectorOptions opts) : opts_(std::
 
 int64_t QemuAgentCollector::now() const {
   if (opts_.clock) return opts_.clock();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return alerts::nowNs();
 }
 
 CollectResult QemuAgentCollector::collect(const CollectTarget& vm, const GuestAccess& guest, const GuestState& latest) {

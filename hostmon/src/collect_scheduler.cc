@@ -157,9 +157,9 @@ void CollectScheduler::loop(CollectKind kind) {
 }
 
 bool CollectScheduler::agentDue(const VmRecord& r, std::chrono::steady_clock::time_point now) {
-  auto [it, fresh] = boots_.try_emplace(r.info.uuid, Boot{now, r.agent_connected});
+  // A VM first met here (no start event seen) has its grace counted from now.
+  auto it = boots_.try_emplace(r.info.uuid, Boot{now, r.agent_connected}).first;
   if (r.agent_connected) it->second.agent_seen = true;
-  (void)fresh;  // first seen running (hostmon started after the VM): the grace runs from now
   return it->second.agent_seen || now - it->second.started >= std::chrono::seconds(opts_.agent_boot_grace_s);
 }
 

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <set>
 
+#include "goldgate/alerts/alert_log.h"
+
 namespace goldgate::hostmon {
 namespace {
 
@@ -65,7 +67,7 @@ Inventory::Inventory(Clock clock) : clock_(std::move(clock)) {}
 
 int64_t Inventory::now() const {
   if (clock_) return clock_();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return alerts::nowNs();
 }
 
 void Inventory::setObserver(Observer obs) {

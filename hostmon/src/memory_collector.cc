@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "goldgate/alerts/alert_log.h"
+
 namespace goldgate::hostmon {
 namespace {
 
@@ -95,7 +97,7 @@ MemoryPeekCollector::MemoryPeekCollector(MemoryCollectorOptions opts) : opts_(st
 
 int64_t MemoryPeekCollector::now() const {
   if (opts_.clock) return opts_.clock();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return alerts::nowNs();
 }
 
 void MemoryPeekCollector::forget(const std::string& uuid) {
