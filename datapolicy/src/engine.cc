@@ -454,6 +454,23 @@ void Scanner::resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>
 
 void Scanner::scan(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out) {
   if (!s.hs || len == 0) return;
+  // Hyperscan 5.4's AVX-512 (VBMI) Teddy reads past the end of its input (fixed upstream only in
+  // the Vectorscan fork); where the chunk ends less than a vector before a page boundary, the page
+  // after it may be unmapped. Such a chunk's last bytes are scanned from a padded copy: in
+  // streaming mode two calls find exactly what one would.
+  const auto end = reinterpret_cast<uintptr_t>(data + len);
+  const size_t toPage = static_cast<size_t>(-end & 4095u);
+  if (toPage >= kOverread) {
+    scanPiece(s, data, len, out);
+    return;
+  }
+  const size_t tail = std::min(len, kOverread);
+  if (len > tail) scanPiece(s, data, len - tail, out);
+  std::memcpy(tail_, data + len - tail, tail);
+  scanPiece(s, tail_, tail, out);
+}
+
+void Scanner::scanPiece(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out) {
   Ctx ctx{this, &s, data, len, s.offset, &out};
   hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
   processAwait(ctx, false);

@@ -3,6 +3,10 @@
 // and TCP reassembly (reordering, retransmission, gaps).
 #include <catch2/catch.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -242,4 +246,40 @@ TEST_CASE("exact data match: a CSV column becomes keyed hashes; only listed iden
   auto badRow = buildExactMatch("a,b\n1,2\n3\n", "x.csv", "a", ExactMatch::Normalise::kExact, key);
   REQUIRE_FALSE(badRow.has_value());
   CHECK(badRow.error().message.rfind("x.csv:3: 1 fields, the header has 2", 0) == 0);
+}
+
+TEST_CASE("a chunk that ends right before an unmapped page is scanned without reading past it") {
+  // Hyperscan's AVX-512 literal matcher loads a whole vector at the end of its input; the scanner
+  // must keep that load off the next page. The fuzz input that found it ends exactly at a page.
+  const long page = sysconf(_SC_PAGESIZE);
+  void* m = mmap(nullptr, static_cast<size_t>(2 * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(m != MAP_FAILED);
+  auto* base = static_cast<uint8_t*>(m);
+  REQUIRE(mprotect(base + page, static_cast<size_t>(page), PROT_NONE) == 0);
+  const std::vector<std::string> inputs = {
+      std::string("10\0\0ab.or\0X@ob\0.Jo0@b.or\0X@b.o-r", 32),  // the fuzz input
+      "mail to ab@example.org",
+      "card 4556 7375 8689 9855",
+      std::string(300, 'x') + " card 4556 7375 8689 9855",
+      "a",
+  };
+  auto sc = Scanner::create(shipped());
+  REQUIRE(sc.has_value());
+  for (const auto& in : inputs) {
+    for (size_t slack : {0, 1, 17, 63, 64, 65}) {
+      uint8_t* at = base + page - static_cast<long>(in.size() + slack);
+      std::memcpy(at, in.data(), in.size());
+      StreamState st;
+      (*sc)->open(st);
+      std::vector<Finding> out;
+      (*sc)->scan(st, at, in.size(), out);
+      (*sc)->close(st, out);
+      // The same as scanning it from an ordinary string.
+      auto expect = scanChunks(shipped(), {in});
+      INFO("input of " << in.size() << " bytes, " << slack << " bytes before the page end");
+      REQUIRE(out.size() == expect.size());
+      for (size_t i = 0; i < out.size(); ++i) CHECK(out[i].offset == expect[i].offset);
+    }
+  }
+  munmap(m, static_cast<size_t>(2 * page));
 }

@@ -121,8 +121,13 @@ class Scanner {
   void keyword(Ctx& ctx, uint32_t cls, uint64_t to);
   void emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked, std::vector<Finding>& out);
   void resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all);
+  void scanPiece(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out);
   std::shared_ptr<const Classifier> cls_;
   hs_scratch* scratch_ = nullptr;
+  // Hyperscan's AVX-512 literal matcher may load up to a vector past the end of its input; the
+  // tail of a chunk that ends just before an unmapped page is scanned from this padded copy.
+  static constexpr size_t kOverread = 64;
+  alignas(64) uint8_t tail_[4 * kOverread] = {};
 };
 
 /// The exact-match hash of a normalised value: the first 16 bytes of HMAC-SHA-256 under `key`.
