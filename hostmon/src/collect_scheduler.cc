@@ -232,6 +232,7 @@ void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectR
   });
   if (alert_)
     for (const auto& o : toAlert) alert_(vm, o);
+  if (after_apply_) after_apply_(vm.uuid);
 }
 
 }  // namespace goldgate::hostmon

@@ -1,5 +1,7 @@
 #include "goldgate/hostmon/config.h"
 
+#include "goldgate/dataplane/net_types.h"
+
 #include <sys/un.h>
 
 #include <algorithm>
@@ -91,6 +93,44 @@ std::string socketPath(const yamlcfg::Ctx& c, const YAML::Node& n, const std::st
   return p;
 }
 
+std::string absolutePath(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& key) {
+  std::string p = c.str(n, key.c_str());
+  if (p.empty() || p[0] != '/') c.fail(n, key + ": '" + p + "' is not an absolute path");
+  return p;
+}
+
+void parseAttest(const yamlcfg::Ctx& c, const YAML::Node& n, AttestConfig& a) {
+  c.onlyKeys(n, {"manifests", "keys", "threshold", "state_file", "reload_interval_ms", "zones"});
+  if (n["manifests"]) a.manifests = absolutePath(c, n["manifests"], "attest.manifests");
+  if (auto k = n["keys"]) {
+    if (!k.IsSequence()) c.fail(k, "attest.keys: expected a list of public key files");
+    for (const auto& e : k) a.keys.push_back(absolutePath(c, e, "attest.keys"));
+  }
+  if (n["threshold"]) a.threshold = static_cast<uint32_t>(c.uint(n["threshold"], "attest.threshold", 1, 16));
+  if (n["state_file"]) a.state_file = absolutePath(c, n["state_file"], "attest.state_file");
+  if (n["reload_interval_ms"])
+    a.reload_interval_ms = static_cast<uint32_t>(c.uint(n["reload_interval_ms"], "attest.reload_interval_ms", 100, 3600000));
+  if (auto z = n["zones"]) {
+    if (!z.IsSequence()) c.fail(z, "attest.zones: expected a list of {name, cidrs}");
+    for (const auto& e : z) {
+      c.onlyKeys(e, {"name", "cidrs"});
+      AttestConfig::Zone zone;
+      zone.name = c.str(e["name"], "attest.zones.name");
+      if (zone.name.empty()) c.fail(e, "attest.zones: a zone needs a name");
+      if (!e["cidrs"] || !e["cidrs"].IsSequence()) c.fail(e, "attest.zones." + zone.name + ".cidrs: expected a list of prefixes");
+      for (const auto& p : e["cidrs"]) {
+        std::string t = c.str(p, "attest.zones.cidrs");
+        if (!dataplane::Cidr::parse(t)) c.fail(p, "attest.zones." + zone.name + ": '" + t + "' is not a prefix (host bits must be zero)");
+        zone.cidrs.push_back(t);
+      }
+      a.zones.push_back(std::move(zone));
+    }
+  }
+  if (!a.manifests.empty() && a.keys.empty()) c.fail(n, "attest.manifests is set but attest.keys lists no trusted signer");
+  if (a.threshold > a.keys.size() && !a.keys.empty())
+    c.fail(n["threshold"], "attest.threshold: " + std::to_string(a.threshold) + " is more than the " + std::to_string(a.keys.size()) + " keys listed");
+}
+
 }  // namespace
 
 Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::string& name) {
@@ -101,7 +141,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
     YAML::Node root = yamlcfg::loadYaml(text, name);
     // An empty file is a valid configuration: every default applies.
     if (!root || root.IsNull()) return cfg;
-    c.onlyKeys(root, {"libvirt", "control", "switch", "collect", "alerts"});
+    c.onlyKeys(root, {"libvirt", "control", "switch", "collect", "alerts", "attest"});
     if (auto lv = root["libvirt"]) {
       c.onlyKeys(lv, {"uri", "readonly", "reconnect", "keepalive"});
       if (lv["uri"]) {
@@ -152,6 +192,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
       }
       if (al["window_ms"]) cfg.alerts_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
     }
+    if (auto at = root["attest"]) parseAttest(c, at, cfg.attest);
   } catch (const yamlcfg::ConfigError& e) {
     return makeError(Error::Code::kParse, e.message);
   } catch (const YAML::Exception& e) {

@@ -106,7 +106,24 @@ void ControlServer::serveOnce(int timeoutMs) {
   int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd < 0) return;
   serveClient(fd);
-  ::close(fd);
+}
+
+Responder::~Responder() {
+  proto::HostmonResponse resp;
+  resp.set_ok(false);
+  resp.set_error("goldgate-hostmon gave no answer to this request");
+  reply(std::move(resp));
+}
+
+void Responder::reply(proto::HostmonResponse resp) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (fd_ < 0) return;
+  if (finish_) finish_(resp);
+  std::string out;
+  resp.SerializeToString(&out);
+  ipc::writeFrame(fd_, out);
+  ::close(fd_);
+  fd_ = -1;
 }
 
 void ControlServer::serveClient(int fd) {
@@ -116,7 +133,10 @@ void ControlServer::serveClient(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   // Read even a refused peer's request, so that it gets the refusal rather than a broken pipe.
   auto frame = ipc::readFrame(fd);
-  if (!frame) return;
+  if (!frame) {
+    ::close(fd);
+    return;
+  }
   proto::HostmonResponse resp;
   proto::HostmonRequest req;
   if (!allowed) {
@@ -125,6 +145,24 @@ void ControlServer::serveClient(int fd) {
   } else if (!req.ParseFromString(*frame)) {
     resp.set_ok(false);
     resp.set_error("malformed request");
+  } else if (handler_ && (req.has_learn() || req.has_release() || req.has_list_manifests())) {
+    auto finish = [this](proto::HostmonResponse& r) {
+      auto st = status_();
+      auto* s = r.mutable_status();
+      s->set_uri(st.uri);
+      s->set_connected(st.connected);
+      s->set_connects(st.connects);
+      s->set_disconnects(st.disconnects);
+      s->set_events(st.events);
+      s->set_last_error(st.last_error);
+      for (const auto& d : decorators_) d(r);
+    };
+    auto responder = std::make_shared<Responder>(fd, finish);
+    if (handler_(req, responder)) return;
+    resp.set_ok(false);
+    resp.set_error("request not served by this goldgate-hostmon");
+    responder->reply(std::move(resp));
+    return;
   } else {
     resp = handleRequest(req, inv_, status_(), guests_);
     for (const auto& d : decorators_) d(resp);
@@ -132,6 +170,7 @@ void ControlServer::serveClient(int fd) {
   std::string out;
   resp.SerializeToString(&out);
   ipc::writeFrame(fd, out);
+  ::close(fd);
 }
 
 }  // namespace goldgate::hostmon

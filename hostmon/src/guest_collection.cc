@@ -65,6 +65,16 @@ void GuestCollection::recordFlows(const std::string& uuid, const std::string& na
   });
   if (alert_)
     for (const auto& o : toAlert) alert_(vm, o);
+  if (observer_) observer_(uuid);
+}
+
+void GuestCollection::setObserver(std::function<void(const std::string&)> f) {
+  observer_ = f;
+  scheduler_->setAfterApply(std::move(f));
+}
+
+void GuestCollection::raise(const proto::AlertEvent& ev, const std::string& key) {
+  if (alerts_) alerts_->raiseEvent(ev, key);
 }
 
 void GuestCollection::tick() {

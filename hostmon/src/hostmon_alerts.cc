@@ -32,6 +32,11 @@ void HostmonAlerts::raise(const CollectTarget& vm, const Observation& o, uint32_
   log_->raise(alertEventFor(vm, o, severity), o.kind + "|" + vm.uuid + "|" + o.detail, alerts::nowNs());
 }
 
+void HostmonAlerts::raiseEvent(const proto::AlertEvent& ev, const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  log_->raise(ev, key, alerts::nowNs());
+}
+
 void HostmonAlerts::tick() {
   std::lock_guard<std::mutex> l(mu_);
   log_->tick(alerts::nowNs());

@@ -23,7 +23,8 @@ bool boundState(VmState s) {
 }
 
 proto::SetIdentitiesRequest desiredIdentities(const std::vector<VmRecord>& vms, const AddressSource& addresses,
-                                              const std::string& source) {
+                                              const std::string& source,
+                                              const std::map<std::string, std::string>* segments) {
   proto::SetIdentitiesRequest req;
   req.set_replace(true);
   req.set_source(source);
@@ -41,6 +42,8 @@ proto::SetIdentitiesRequest desiredIdentities(const std::vector<VmRecord>& vms, 
       for (const auto& [k, v] : vm.info.labels.extra) (*id->mutable_labels())[k] = v;
       if (!vm.info.labels.app.empty()) (*id->mutable_labels())["app"] = vm.info.labels.app;
       id->set_segment(vm.info.labels.segment);
+      if (segments)
+        if (auto it = segments->find(vm.info.uuid); it != segments->end()) id->set_segment(it->second);
     }
   }
   return req;
@@ -138,9 +141,38 @@ void SwitchSync::fetchFlows(const proto::SetIdentitiesRequest& sent, const proto
   }
 }
 
+Result<void> SwitchSync::overrideSegment(const std::string& uuid, const std::string& segment) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (segment.empty()) segment_override_.erase(uuid);
+    else segment_override_[uuid] = segment;
+  }
+  auto ans = pushOnce();
+  if (!ans) return ans.error();
+  size_t bound = 0;
+  for (const auto& r : ans->results()) {
+    auto vm = inv_.find(r.vm());
+    if (!vm || vm->info.uuid != uuid) continue;
+    if (!r.error().empty()) return makeError(Error::Code::kInvalidArgument, "the switch refused NIC " + r.socket() + ": " + r.error());
+    if (!segment.empty() && r.segment() != segment)
+      return makeError(Error::Code::kInvalidArgument, "port " + r.port() + " is in segment " + r.segment() + ", not " + segment);
+    ++bound;
+  }
+  if (bound == 0) return makeError(Error::Code::kNotFound, "the VM has no NIC bound on the switch");
+  return {};
+}
+
 Result<proto::SetIdentitiesResponse> SwitchSync::pushOnce() {
+  std::lock_guard<std::mutex> serial(push_mu_);
   proto::Request req;
-  *req.mutable_set_identities() = desiredIdentities(inv_.snapshot(), opts_.addresses, opts_.source);
+  {
+    std::map<std::string, std::string> overrides;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      overrides = segment_override_;
+    }
+    *req.mutable_set_identities() = desiredIdentities(inv_.snapshot(), opts_.addresses, opts_.source, &overrides);
+  }
   auto resp = dataplane::callSwitch(opts_.socket, req, opts_.timeout_ms);
   std::string failure;
   if (!resp) failure = resp.error().message;

@@ -66,6 +66,10 @@ class CollectScheduler {
   /// call it directly.
   bool pollNow(const std::string& uuid, CollectKind kind);
 
+  /// Called (on the collector thread) after every applied poll with the VM's UUID: the
+  /// attestation service judges the new state. Set before start().
+  void setAfterApply(std::function<void(const std::string& uuid)> f) { after_apply_ = std::move(f); }
+
   /// Which kinds of observation raise an alert, and how severe (0: none).
   static uint32_t alertSeverity(const std::string& kind);
 
@@ -74,6 +78,7 @@ class CollectScheduler {
     std::chrono::steady_clock::time_point at{};
     uint32_t silent = 0;  // consecutive silent-agent polls (back-off)
   };
+  std::function<void(const std::string&)> after_apply_;
   void loop(CollectKind kind);
   void apply(const CollectTarget& vm, CollectKind kind, CollectResult&& r, uint32_t durationMs, uint64_t cpuUs);
   Collector* collector(CollectKind k) const { return k == CollectKind::kAgent ? agent_.get() : memory_.get(); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "goldgate/common/result.h"
 #include "goldgate/hostmon/agent_collector.h"
@@ -11,6 +12,20 @@
 #include "goldgate/hostmon/memory_collector.h"
 
 namespace goldgate::hostmon {
+
+/// attest.*: the manifests VMs are judged against, and who may sign them.
+struct AttestConfig {
+  std::string manifests;                // folder of APP.yaml + APP.yaml.sig; "" = no attestation
+  std::vector<std::string> keys;        // trusted signers' public keys (PEM)
+  uint32_t threshold = 1;               // distinct trusted signatures a manifest needs
+  std::string state_file;               // accepted versions (rollback protection); "" = beside nothing: kept in memory only
+  uint32_t reload_interval_ms = 5000;   // the folder is read again this often (changed files only)
+  struct Zone {
+    std::string name;
+    std::vector<std::string> cidrs;
+  };
+  std::vector<Zone> zones;              // named address sets for manifests' `zone:` peers
+};
 
 struct HostmonConfig {
   MonitorOptions libvirt;  // log is left empty: main() sets it
@@ -25,6 +40,7 @@ struct HostmonConfig {
   MemoryCollectorOptions memory; // collect.memory_banner, kernel_text, gold_text_sha256
   std::string alerts_file;       // empty: observations are logged to stderr only
   uint32_t alerts_window_ms = 10000;
+  AttestConfig attest;
   std::string source_file;
 };
 

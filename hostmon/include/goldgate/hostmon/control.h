@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,24 @@ proto::GuestState toProto(const GuestState& s);
 proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status,
                                      const GuestStateStore* guests = nullptr);
 
+/// The answer to one client, given now or later from any thread (a learning session answers
+/// when it ends). Status and decorators are added to it; the connection closes after it. A
+/// responder dropped without answering answers with an error.
+class Responder {
+ public:
+  Responder(int fd, std::function<void(proto::HostmonResponse&)> finish) : fd_(fd), finish_(std::move(finish)) {}
+  ~Responder();
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
+  /// Sends `resp` (once; later calls do nothing). Any thread.
+  void reply(proto::HostmonResponse resp);
+
+ private:
+  std::mutex mu_;
+  int fd_;
+  std::function<void(proto::HostmonResponse&)> finish_;
+};
+
 /// The control socket. open() and serve() on one thread (main's).
 class ControlServer {
  public:
@@ -48,6 +68,11 @@ class ControlServer {
   /// Call before serving; decorators run on the serving thread, in the order added.
   void addDecorator(std::function<void(proto::HostmonResponse&)> d) { decorators_.push_back(std::move(d)); }
 
+  /// Requests the inventory does not answer (learn, release, list_manifests) go to `h`, which
+  /// answers through the responder now or later. Returns false if it does not take the request.
+  using Handler = std::function<bool(const proto::HostmonRequest&, std::shared_ptr<Responder>)>;
+  void setHandler(Handler h) { handler_ = std::move(h); }
+
  private:
   void serveClient(int fd);
 
@@ -56,6 +81,7 @@ class ControlServer {
   std::function<MonitorStatus()> status_;
   std::vector<std::function<void(proto::HostmonResponse&)>> decorators_;
   const GuestStateStore* guests_ = nullptr;
+  Handler handler_;
   int listen_fd_ = -1;
 };
 

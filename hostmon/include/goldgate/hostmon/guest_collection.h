@@ -38,6 +38,11 @@ class GuestCollection {
   /// The switch's connections of a VM (SwitchSync's flow sink, its thread): stored as the VM's
   /// flows view, compared with its agent's sockets; a new disagreement is an observation and an alert.
   void recordFlows(const std::string& uuid, const std::string& name, FlowsView view);
+  /// Called with the VM's UUID after every new observation (agent, memory, flows), on the thread
+  /// that made it. Set before start().
+  void setObserver(std::function<void(const std::string& uuid)> f);
+  /// Raises an attestation alert event (red flags, responses) in the same alert file. Any thread.
+  void raise(const proto::AlertEvent& ev, const std::string& key);
 
  private:
   GuestCollection() = default;
@@ -46,6 +51,7 @@ class GuestCollection {
   std::unique_ptr<CollectScheduler> scheduler_;
   const Inventory* inv_ = nullptr;
   std::function<void(const CollectTarget&, const Observation&)> alert_;
+  std::function<void(const std::string&)> observer_;
 };
 
 }  // namespace goldgate::hostmon

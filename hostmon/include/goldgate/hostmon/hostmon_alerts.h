@@ -26,6 +26,8 @@ class HostmonAlerts {
   static Result<std::unique_ptr<HostmonAlerts>> open(const std::string& path, uint32_t windowMs);
   /// Raises the event; repeats (same kind, VM and detail) within the window are aggregated. Any thread.
   void raise(const CollectTarget& vm, const Observation& o, uint32_t severity);
+  /// Raises a ready-made event (attestation red flags and responses); `key` aggregates repeats. Any thread.
+  void raiseEvent(const proto::AlertEvent& ev, const std::string& key);
   /// Writes aggregates whose window closed. Any thread (main calls it periodically).
   void tick();
   /// Writes everything pending (shutdown).

@@ -47,8 +47,11 @@ FlowsView flowsFromSwitch(const proto::FlowsResponse& resp, const std::string& p
 bool boundState(VmState s);
 
 /// The request for the inventory `vms` (pure; tests call it directly).
+/// `segments` (may be null) overrides the segment of a VM by UUID (hardening moves a VM into
+/// its manifest's APP.hardened segment).
 proto::SetIdentitiesRequest desiredIdentities(const std::vector<VmRecord>& vms, const AddressSource& addresses,
-                                              const std::string& source);
+                                              const std::string& source,
+                                              const std::map<std::string, std::string>* segments = nullptr);
 
 /// One pusher thread. Public methods may be called from any thread.
 class SwitchSync {
@@ -64,6 +67,10 @@ class SwitchSync {
   void setFlowSink(decltype(SwitchSyncOptions::flows) f) { opts_.flows = std::move(f); }
   void start();
   void stop();
+  /// Puts the VM (by UUID) into `segment` instead of its own ("" ends the override), pushes at
+  /// once and waits for the switch's answer (one push's timeout). The override is kept for later
+  /// pushes even when this one fails. Errors: the switch refused the binding or could not be reached.
+  Result<void> overrideSegment(const std::string& uuid, const std::string& segment);
   /// Pushes as soon as possible (the inventory changed).
   void wake();
   /// One push now, on the caller's thread (tests); updates the status like the thread does.
@@ -90,7 +97,9 @@ class SwitchSync {
   uint64_t pushes_ = 0, changes_ = 0, policy_version_ = 0;
   std::string last_error_;
   std::map<std::string, proto::IdentityResult> by_socket_;  // the last answer, by NIC socket
-  std::map<std::string, std::string> logged_;                // socket -> refusal already logged
+  std::map<std::string, std::string> logged_;
+  std::map<std::string, std::string> segment_override_;     // uuid → segment
+  std::mutex push_mu_;                                      // one push at a time (loop, overrideSegment)                // socket -> refusal already logged
 };
 
 }  // namespace goldgate::hostmon
