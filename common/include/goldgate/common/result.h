@@ -1,4 +1,6 @@
-// Result<T>: a value or an Error, shaped like C++23 std::expected so it can become an alias.
+// Result<T>: a value or an Error, shaped like C++23 std::expected so it can become an alias. A
+// module whose callers must tell failures apart by more than Error::Code names its own error type:
+// Result<T, E>.
 #pragma once
 
 #include <string>
@@ -16,12 +18,12 @@ struct Error {
 
 inline Error makeError(Error::Code code, std::string message) { return Error{code, std::move(message)}; }
 
-/// Holds either a T or an Error. Access the value only after checking has_value().
-template <typename T>
+/// Holds either a T or an E (an Error unless named). Access the value only after checking has_value().
+template <typename T, typename E = Error>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+  Result(E error) : v_(std::move(error)) {}          // NOLINT(google-explicit-constructor)
 
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }
@@ -32,24 +34,24 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
-  const Error& error() const { return std::get<1>(v_); }
+  const E& error() const { return std::get<1>(v_); }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
 /// Result of an operation with no value.
-template <>
-class [[nodiscard]] Result<void> {
+template <typename E>
+class [[nodiscard]] Result<void, E> {
  public:
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  Result(E error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const { return error_; }
+  const E& error() const { return error_; }
 
  private:
-  Error error_;
+  E error_;
   bool ok_ = true;
 };
 
