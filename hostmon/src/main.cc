@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -10,11 +11,15 @@
 
 #include <unistd.h>
 
+#include "goldgate/attest/manifest.h"
+#include "goldgate/hostmon/attestation.h"
 #include "goldgate/hostmon/config.h"
 #include "goldgate/hostmon/control.h"
 #include "goldgate/hostmon/guest_collection.h"
 #include "goldgate/hostmon/inventory.h"
 #include "goldgate/hostmon/libvirt_monitor.h"
+#include "goldgate/hostmon/manifest_loader.h"
+#include "goldgate/hostmon/responses.h"
 #include "goldgate/hostmon/switch_sync.h"
 
 using namespace goldgate::hostmon;
@@ -107,13 +112,97 @@ int main(int argc, char** argv) {
     });
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
+  // Attestation: every observation is judged against the VM's manifest (if one applies); learning
+  // works without any manifest.
+  LiveResponses responses(monitor, sync.get(), cfg->switch_socket);
+  AttestService attest(inv, collection->store(), &responses,
+                       [collection](const goldgate::proto::AlertEvent& ev, const std::string& key) { collection->raise(ev, key); }, logLine);
+  attest.setYamlWriter([](const goldgate::proto::Manifest& m) { return goldgate::attest::manifestToYaml(m); });
+  {
+    std::vector<PeerDirectory::Zone> zones;
+    for (const auto& z : cfg->attest.zones) {
+      PeerDirectory::Zone pz{z.name, {}};
+      for (const auto& c : z.cidrs) pz.cidrs.push_back(*goldgate::dataplane::Cidr::parse(c));
+      zones.push_back(std::move(pz));
+    }
+    attest.setZones(std::move(zones));
+  }
+  std::unique_ptr<ManifestLoader> loader;
+  if (!cfg->attest.manifests.empty()) {
+    auto l = ManifestLoader::create(cfg->attest);
+    if (!l) {
+      std::fprintf(stderr, "goldgate-hostmon: %s: %s\n", config.c_str(), l.error().message.c_str());
+      return 1;
+    }
+    loader = std::move(*l);
+  }
+  auto reloadManifests = [&] {
+    if (!loader) return;
+    auto scan = loader->scan(goldgate::alerts::nowNs() / 1000000000);
+    for (const auto& st : scan.refused_now) attest.manifestRejected(st);
+    if (scan.changed) {
+      std::string names;
+      for (const auto& a : scan.accepted) names += (names.empty() ? "" : ", ") + a.manifest.app() + " v" + std::to_string(a.manifest.version());
+      logLine("manifests in force: " + (names.empty() ? std::string("none") : names));
+    }
+    attest.setManifests(std::move(scan.accepted), std::move(scan.statuses));
+  };
+  reloadManifests();
+  collection->setObserver([&attest](const std::string& uuid) { attest.check(uuid); });
+  server.addDecorator([&attest](goldgate::proto::HostmonResponse& resp) {
+    if (resp.has_vm()) *resp.mutable_vm()->mutable_attestation() = attest.attestation(resp.vm().uuid());
+  });
+  server.setHandler([&attest](const goldgate::proto::HostmonRequest& req, std::shared_ptr<Responder> r) {
+    goldgate::proto::HostmonResponse resp;
+    resp.set_ok(true);
+    if (req.has_release()) {
+      auto done = attest.release(req.release().vm(), req.release().by().empty() ? "operator" : req.release().by());
+      if (!done) {
+        resp.set_ok(false);
+        resp.set_error(done.error().message);
+      } else {
+        for (auto& a : *done) *resp.mutable_release()->add_actions() = std::move(a);
+      }
+      r->reply(std::move(resp));
+      return true;
+    }
+    if (req.has_list_manifests()) {
+      for (auto& st : attest.manifests()) *resp.mutable_list_manifests()->add_manifests() = std::move(st);
+      r->reply(std::move(resp));
+      return true;
+    }
+    if (req.has_learn()) {
+      const uint64_t ms = req.learn().duration_ms();
+      if (ms < 1000 || ms > 24ull * 3600 * 1000) {
+        resp.set_ok(false);
+        resp.set_error("learning takes between 1 s and 24 h (asked: " + std::to_string(ms) + " ms)");
+        r->reply(std::move(resp));
+        return true;
+      }
+      attest.startLearning(req.learn().vm(), ms, req.learn().app(), [r](goldgate::Result<goldgate::proto::LearnResponse> res) {
+        goldgate::proto::HostmonResponse out;
+        out.set_ok(res.has_value());
+        if (res) *out.mutable_learn() = std::move(*res);
+        else out.set_error(res.error().message);
+        r->reply(std::move(out));
+      });
+      return true;
+    }
+    return false;
+  });
   if (auto r = monitor.start(5000); !r) logLine(r.error().message + " (will keep trying)");
   collection->start();
   logLine("serving the inventory on " + cfg->control_socket);
   if (sync) sync->start();
+  auto nextReload = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg->attest.reload_interval_ms);
   while (!g_stop.load()) {
     server.serveOnce(200);
     collection->tick();
+    attest.tick();
+    if (loader && std::chrono::steady_clock::now() >= nextReload) {
+      reloadManifests();
+      nextReload = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg->attest.reload_interval_ms);
+    }
   }
   logLine("stopping");
   if (sync) sync->stop();
