@@ -14,6 +14,7 @@
 #include "classify.h"
 #include "format.h"
 #include "format_guest.h"
+#include "manifest_cmd.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/control_client.h"
 #include "goldgate/hostmon/client.h"
@@ -108,7 +109,8 @@ uint32_t protoNumber(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"goldgatectl: operate goldgate-switch (status, flows, rules, policy, quarantine) and goldgate-hostmon (vms)"};
+  CLI::App app{"goldgatectl: operate goldgate-switch (status, flows, rules, policy, quarantine) and goldgate-hostmon (vms); "
+               "sign and verify manifests (manifest)"};
   app.require_subcommand(1);
   std::string socket = "/run/goldgate/switch.sock";
   bool json = false;
@@ -207,7 +209,11 @@ int main(int argc, char** argv) {
     sub->add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon");
   }
 
+  cli::ManifestCommands mopts;
+  cli::addManifestCommands(app, mopts);
+
   CLI11_PARSE(app, argc, argv);
+  if (auto rc = cli::runManifestCommand(mopts, json)) return *rc;
   if (*classify) return cli::runClassify(copts);
   if (*edm) return cli::runEdmBuild(eopts);
 
