@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# End-to-end attestation with real VMs (TCG) under a private libvirtd: web1 (app web) and db1 (app
+# db) on goldgate-switch, watched by goldgate-hostmon. Their birth certificates are learned from
+# what they do (goldgatectl manifest learn), signed (keygen, sign), and picked up by hostmon; then:
+# an unknown binary started in web1 is flagged and, as web's manifest asks, web1 is quarantined by
+# the switch while hostmon still sees it; release lets it talk again; an unexpected listener in db1
+# suspends it through libvirt, and release resumes it; the switch on the manifest-derived policy
+# refuses an undeclared connection at its first packet and passes the declared one; a tampered
+# manifest is refused and the VM stays on its accepted one; the VM report (text and HTML).
+# Usage: e2e_attest.sh BUILD_DIR      (exit 77 = skipped, with the reason)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(cd "${1:-build}" && pwd)
+source "$here/lib.sh"
+source "$here/vm_lib.sh"
+
+if ! reason=$(vm_skip_reason); then echo "SKIP: $reason"; exit 77; fi
+for b in dataplane/goldgate-switch hostmon/goldgate-hostmon cli/goldgatectl; do
+  [ -x "$bin/$b" ] || { echo "FAIL: $bin/$b not built"; exit 1; }
+done
+guest="$bin/guest"
+"$here/guest/build-guest.sh" "$guest" agent || { echo "FAIL: could not build the agent guest"; exit 1; }
+
+work=$(mktemp -d /tmp/gg-attest.XXXXXX)
+ctl="$bin/cli/goldgatectl -s $work/switch.sock"
+hctl="$bin/cli/goldgatectl -s $work/switch.sock --hostmon-socket $work/hostmon.sock"
+hm_pid=""
+until_ok() { local n=$(($1 * 4)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.25; done; return 1; }
+stop_pid() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; return 0; }
+on_exit() {
+  stop_pid "$hm_pid"; gg_switch_stop
+  if [ "$failed" -gt 0 ] || [ -n "${GG_KEEP_LOGS:-}" ]; then
+    for f in "$work"/switch.log "$work"/hostmon.log "$work"/hostmon-alerts.jsonl; do
+      [ -s "$f" ] && { echo "--- $f"; tail -30 "$f"; }
+    done
+  fi
+  [ -n "${GG_KEEP_WORK:-}" ] && { echo "work dir kept: $work"; return; }
+  rm -rf "$work"
+}
+trap on_exit EXIT
+trap 'exit 143' TERM INT HUP
+vm_init "$work/libvirt" "$guest" "$bin/libvirt-cache"
+
+# --- the switch: segments web and db; web may reach db on any TCP port for now ---
+vm_write_switch_config "$work"
+cat > "$work/segments/app.yaml" <<'YAML'
+segments:
+  - {name: web, members: {vms: [web1]}}
+  - {name: db, members: {vms: [db1]}}
+rules:
+  - {name: web-to-db, from: web, to: db, proto: tcp, action: allow}
+YAML
+expect "goldgate-switch starts" gg_switch_start "$work" "$bin"
+vm_libvirtd_start 60 || { bad "libvirtd with the QEMU driver is up"; exit 1; }
+
+# --- hostmon with attestation: manifests in $work/manifests, signed by $work/signer ---
+mkdir -p "$work/manifests"
+expect "goldgatectl manifest keygen writes the signer's key pair" $ctl manifest keygen --out "$work/signer"
+key_private() { [ "$(stat -c %a "$work/signer")" = 600 ] && [ -s "$work/signer.pub" ]; }
+expect "... the private key with mode 0600, and the public key beside it" key_private
+vm_write_hostmon_config "$work" 1000 2000
+cat >> "$work/hostmon.yaml" <<YAML
+attest:
+  manifests: $work/manifests
+  keys: [$work/signer.pub]
+  state_file: $work/manifest-versions
+  reload_interval_ms: 500
+YAML
+"$bin/hostmon/goldgate-hostmon" -c "$work/hostmon.yaml" 2>"$work/hostmon.log" &
+hm_pid=$!
+
+vm_start web1 52:54:00:67:00:01 "$work/web1.sock" 10.0.0.1/24 web web
+vm_start db1 52:54:00:67:00:02 "$work/db1.sock" 10.0.0.2/24 db db
+for vm in web1 db1; do vm_wait_agent "$vm" 150 || { bad "$vm boots and its agent answers"; exit 1; }; done
+ok "web1 and db1 boot and their agents answer"
+vm_json() { $hctl vm show "$1" --json 2>/dev/null; }
+# attest_check VM EXPR: a Python expression over `a` (the VM's attestation), exit status = truth.
+attest_check() {
+  vm_json "$1" | python3 -c '
+import json, sys
+a = json.load(sys.stdin).get("vm", {}).get("attestation", {})
+flags = a.get("red_flags", [])
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$2"
+}
+agent_seen() { vm_json "$1" | grep -q '"processes"'; }
+both_seen() { agent_seen web1 && agent_seen db1; }
+expect "hostmon has both guests' processes" until_ok 20 both_seen
+expect "with no manifest yet, web1's attestation says so" attest_check web1 "a.get('state') == 'no-manifest'"
+
+# --- learning: what the VMs do for 8 s, while web1 talks to db1:8080 ---
+vm_exec web1 'for i in 1 2 3 4 5 6; do nc -w 2 10.0.0.2 8080 </dev/null >/dev/null; sleep 1; done' 40 >/dev/null &
+traffic=$!
+$hctl manifest learn web1 --for 8s --app web --out "$work/manifests/web.yaml" 2>"$work/learn-web.log" &
+learn_web=$!
+$hctl manifest learn db1 --for 8s --app db --out "$work/manifests/db.yaml" 2>"$work/learn-db.log"
+rc_db=$?
+wait "$learn_web"; rc_web=$?
+wait "$traffic"
+expect "goldgatectl manifest learn writes web1's draft" test "$rc_web" -eq 0 -a -s "$work/manifests/web.yaml"
+expect "... and db1's" test "$rc_db" -eq 0 -a -s "$work/manifests/db.yaml"
+draft_has() { grep -q -- "$2" "$work/manifests/$1.yaml"; }
+expect "web's draft lists the agent's executable (/usr/sbin/qemu-ga)" draft_has web /usr/sbin/qemu-ga
+expect "web's draft declares the outbound connection to app db on 8080" \
+  python3 -c 'import sys,yaml; m=yaml.safe_load(open(sys.argv[1])); sys.exit(0 if any(c.get("to",{}).get("app")=="db" and 8080 in (c["ports"] if isinstance(c["ports"], list) else [c["ports"]]) for c in m["connections"]["outbound"]) else 1)' "$work/manifests/web.yaml"
+expect "db's draft declares the inbound connection from app web" \
+  python3 -c 'import sys,yaml; m=yaml.safe_load(open(sys.argv[1])); sys.exit(0 if any(c.get("from",{}).get("app")=="web" for c in m["connections"]["inbound"]) else 1)' "$work/manifests/db.yaml"
+# The security team's choices: quarantine web on an unknown executable, suspend db on an
+# unexpected listener, refuse undeclared connections at their first packet.
+set_responses() {  # set_responses FILE KIND=ACTION...
+  local f=$1; shift
+  python3 - "$f" "$@" <<'PY'
+import sys
+path, pairs = sys.argv[1], sys.argv[2:]
+lines = open(path).read().splitlines()
+out, skip = [], False
+for l in lines:
+    if l.startswith("responses:"):
+        skip = True
+        continue
+    if skip and (l.startswith(" ") or l.startswith("-") or not l.strip()):
+        continue
+    skip = False
+    out.append(l)
+out.append("responses:")
+for p in pairs:
+    k, v = p.split("=", 1)
+    out.append(f"  {k}: {v}")
+open(path, "w").write("\n".join(out) + "\n")
+PY
+}
+set_responses "$work/manifests/web.yaml" unknown_executable=quarantine unexpected_connection=block default=alert
+set_responses "$work/manifests/db.yaml" unexpected_listener=suspend unexpected_connection=block default=alert
+expect "an unsigned manifest is refused (unsigned)" until_ok 10 bash -c "$hctl manifests --json | grep -q '\"reason\": *\"unsigned\"'"
+expect "goldgatectl manifest sign signs web's manifest" $ctl manifest sign --key "$work/signer" "$work/manifests/web.yaml"
+expect "... and db's" $ctl manifest sign --key "$work/signer" "$work/manifests/db.yaml"
+expect "goldgatectl manifest verify accepts it with the public key" $ctl manifest verify --pub "$work/signer.pub" "$work/manifests/web.yaml"
+expect "hostmon accepts both and judges web1 verified against web v1" \
+  until_ok 20 attest_check web1 "a.get('state') == 'verified' and a.get('app') == 'web' and int(a.get('manifest_version', 0)) == 1"
+expect "... and db1 against db" until_ok 10 attest_check db1 "a.get('state') == 'verified' and a.get('app') == 'db'"
+
+# --- an unknown binary in web1: red flag, and the quarantine web's manifest asks for ---
+nc_ok() { vm_exec web1 'timeout 8 nc -w 4 10.0.0.2 8080 </dev/null' 15 2>/dev/null | grep -q 'gg-app db1'; }
+expect "before: web1 reaches db1:8080" nc_ok
+t0=$EPOCHREALTIME
+vm_exec web1 'cp /bin/busybox /tmp/implant && (/tmp/implant sleep 600 </dev/null >/dev/null 2>&1 &)' 10 >/dev/null
+flagged() { grep -q '"kind":"attest.unknown_executable".*/tmp/implant' "$work/hostmon-alerts.jsonl" 2>/dev/null; }
+if until_ok 15 flagged; then
+  ok "the unknown executable /tmp/implant is flagged (alert $(vm_since "$t0") s after the command was sent)"
+else
+  bad "the unknown executable /tmp/implant is flagged"
+fi
+expect "the red flag carries the manifest's expectation and the evidence (hash, trust)" \
+  attest_check web1 "any(f['kind'] == 'unknown_executable' and '/tmp/implant' in f['observed'] and f['trust'] == 'guest-reported' for f in flags)"
+quarantined() { $ctl --json status | python3 -c 'import json,sys; sys.exit(0 if any(p["name"]=="vm-web1" and p.get("quarantined") for p in json.load(sys.stdin)["status"]["ports"]) else 1)'; }
+expect "web1 is quarantined by the switch" until_ok 5 quarantined
+expect "the response is recorded with its trigger" \
+  attest_check web1 "a.get('quarantined') and any(x['action'] == 'quarantine' and x['state'] == 'done' and 'unknown_executable' in x['trigger'] for x in a.get('actions', []))"
+expect "the response is alerted (attest.response, quarantine)" grep -q '"kind":"attest.response".*"action":"quarantine"' "$work/hostmon-alerts.jsonl"
+no_nc() { ! nc_ok; }
+expect "quarantined web1 no longer reaches db1:8080" no_nc
+shows_555() { vm_json web1 | grep -q 'sleep 555'; }
+still_seen() { vm_exec web1 '(sleep 555 </dev/null >/dev/null 2>&1 &)' 5 >/dev/null; until_ok 10 shows_555; }
+expect "hostmon still sees inside quarantined web1 (a new process shows)" still_seen
+
+expect "goldgatectl report web1 shows the red flag and the action" bash -c "$hctl report web1 | grep -q implant && $hctl report web1 | grep -qi quarantine"
+expect "goldgatectl report web1 --html writes a self-contained page" $hctl report web1 --html "$work/web1.html"
+expect "... that names the implant, escaped, with no external resources" \
+  bash -c "grep -q implant '$work/web1.html' && ! grep -qE 'src=\"https?:|href=\"https?:' '$work/web1.html'"
+
+vm_exec web1 'pkill -f /tmp/implant; rm -f /tmp/implant' 10 >/dev/null
+gone() { ! vm_json web1 | grep -q '/tmp/implant'; }
+expect "the implant is gone from hostmon's view" until_ok 10 gone
+expect "goldgatectl vm release web1 lifts the quarantine" $hctl vm release web1 --by operator:e2e
+expect "web1 reaches db1:8080 again" until_ok 10 nc_ok
+
+# --- an unexpected listener in db1: suspended through libvirt, resumed by release ---
+vm_exec db1 '(nc -l -p 4444 </dev/null >/dev/null 2>&1 &)' 10 >/dev/null
+paused() { [ "$(vm_virsh domstate db1 2>/dev/null | head -1)" = paused ]; }
+expect "db1 opens an undeclared listener (tcp/4444) and is suspended by libvirt" until_ok 20 paused
+expect "the suspension is recorded" attest_check db1 "a.get('suspended') and any(x['action'] == 'suspend' for x in a.get('actions', []))"
+expect "goldgatectl vm release db1 resumes it" $hctl vm release db1 --by operator:e2e
+running() { [ "$(vm_virsh domstate db1 2>/dev/null | head -1)" = running ]; }
+expect "db1 runs again" until_ok 10 running
+vm_exec db1 'pkill -f "nc -l -p 4444"' 10 >/dev/null
+
+# --- the switch on the manifest-derived policy: undeclared connections refused at the first packet ---
+expect "goldgatectl policy from-manifests derives the segment rules" \
+  $ctl policy from-manifests "$work/manifests" --out "$work/derived.yaml"
+rm -f "$work/segments/app.yaml"; cp "$work/derived.yaml" "$work/segments/derived.yaml"
+expect "the switch reloads onto the derived policy" $ctl policy reload
+expect "web1 reaches db1:8080 (declared by both manifests)" until_ok 10 nc_ok
+refused22() { ! vm_exec web1 'timeout 6 nc -w 4 10.0.0.2 22 </dev/null' 15 2>/dev/null | grep -q gg-app; }
+expect "web1 cannot reach db1:22 (declared by neither)" refused22
+first_packet() {
+  grep '"kind":"policy.deny"' "$work/alerts.jsonl" 2>/dev/null | grep -q '"dst_port":22'
+}
+expect "the switch refused it at its first packet and alerted it (policy.deny, dst_port 22)" until_ok 5 first_packet
+
+# --- a tampered manifest is refused; web1 stays on its accepted manifest ---
+sed -i 's/^version: .*/version: 2/' "$work/manifests/web.yaml"
+expect "goldgatectl manifest verify refuses the tampered file" bash -c "! $ctl manifest verify --pub '$work/signer.pub' '$work/manifests/web.yaml'"
+tampered() { $hctl manifests --json | grep -q '"reason": *"tampered"'; }
+expect "hostmon refuses it (tampered)" until_ok 10 tampered
+expect "... alerts it (attest.manifest_rejected)" until_ok 5 grep -q '"kind":"attest.manifest_rejected"' "$work/hostmon-alerts.jsonl"
+expect "... and web1 stays on web v1" attest_check web1 "int(a.get('manifest_version', 0)) == 1 and a.get('app') == 'web'"
+
+echo
+echo "e2e.attest: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
