@@ -14,13 +14,8 @@ bin=$(cd "${1:-build}" && pwd)
 source "$here/lib.sh"
 source "$here/vm_lib.sh"
 
-if ! reason=$(vm_skip_reason); then echo "SKIP: $reason"; exit 77; fi
-for b in dataplane/goldgate-switch hostmon/goldgate-hostmon cli/goldgatectl; do
-  [ -x "$bin/$b" ] || { echo "FAIL: $bin/$b not built"; exit 1; }
-done
+vm_prelude "$bin"
 t_start=$EPOCHREALTIME
-guest="$bin/guest"
-"$here/guest/build-guest.sh" "$guest" agent || { echo "FAIL: could not build the agent guest"; exit 1; }
 
 work=$(mktemp -d /tmp/gg-vms.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
@@ -29,9 +24,6 @@ hm_pid=""
 declare -A timing=()
 timing_order=()
 note_time() { timing[$1]=$2; timing_order+=("$1"); }
-# until_ok SECONDS COMMAND...: retries every 0.25 s
-until_ok() { local n=$(($1 * 4)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.25; done; return 1; }
-stop_pid() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; return 0; }
 on_exit() {
   stop_pid "$hm_pid"; gg_switch_stop
   if [ "$failed" -gt 0 ] || [ -n "${GG_KEEP_LOGS:-}" ]; then

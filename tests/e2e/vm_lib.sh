@@ -49,6 +49,26 @@ vm_skip_reason() {
   return 0
 }
 
+# vm_prelude BIN_DIR: the start of a real-VM script. Exits 77 with the reason where VMs cannot
+# run here, 1 when a binary is missing or the guest cannot be built; sets `guest` to the folder of
+# the built agent guest.
+vm_prelude() {
+  local reason b here_lib
+  if ! reason=$(vm_skip_reason); then echo "SKIP: $reason"; exit 77; fi
+  for b in dataplane/goldgate-switch hostmon/goldgate-hostmon cli/goldgatectl; do
+    [ -x "$1/$b" ] || { echo "FAIL: $1/$b not built"; exit 1; }
+  done
+  here_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  guest="$1/guest"
+  "$here_lib/guest/build-guest.sh" "$guest" agent || { echo "FAIL: could not build the agent guest"; exit 1; }
+}
+
+# until_ok SECONDS COMMAND...: retries every 0.25 s until COMMAND succeeds; 1 if it never did.
+until_ok() { local n=$(($1 * 4)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.25; done; return 1; }
+
+# stop_pid PID: ends a background process (empty: nothing) and reaps it.
+stop_pid() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; return 0; }
+
 # vm_init WORK GUEST_DIR [CACHE_DIR]: sets the paths; GUEST_DIR holds vmlinuz and initrd-agent.gz
 # (tests/e2e/guest/build-guest.sh GUEST_DIR agent). CACHE_DIR (default WORK/cache) becomes
 # /var/cache/libvirt: libvirt's QEMU capability cache, checked by libvirt against QEMU's binary and
