@@ -63,7 +63,6 @@ done
 work=$(mktemp -d /tmp/gg-bench-hostmon.XXXXXX)
 hm_pid=""
 py_pid=""
-stop_pid() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; return 0; }
 cleanup() {
   stop_pid "$py_pid"
   stop_pid "$hm_pid"
