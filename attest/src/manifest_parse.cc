@@ -188,10 +188,12 @@ class Parser {
       }
     }
     if (auto l = n["labels"]) {
-      if (l.IsMap() && l.size() > kMaxSmallList) c_.fail(l, "applies_to.labels: more than " + std::to_string(kMaxSmallList) + " labels");
-      for (auto& [k, v] : c_.strMap(l, "applies_to.labels")) {
-        if (k.empty()) c_.fail(l, "applies_to.labels: an empty label name");
-        (*s->mutable_labels())[k] = v;
+      if (!l.IsMap()) c_.fail(l, "applies_to.labels: expected a mapping of label: value");
+      if (l.size() > kMaxSmallList) c_.fail(l, "applies_to.labels: more than " + std::to_string(kMaxSmallList) + " labels");
+      for (auto it = l.begin(); it != l.end(); ++it) {
+        std::string k = text1(it->first, "applies_to.labels");
+        if (s->labels().count(k)) c_.fail(it->first, "applies_to.labels: '" + k + "' is given twice");
+        (*s->mutable_labels())[k] = text1(it->second, "applies_to.labels." + k, true);
       }
     }
     if (s->vms_size() == 0 && s->uuids_size() == 0 && s->labels_size() == 0)

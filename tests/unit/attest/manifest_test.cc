@@ -125,7 +125,7 @@ TEST_CASE("manifestToYaml round-trips", "[attest][manifest]") {
   }
   SECTION("strings YAML would read as something else stay strings") {
     auto odd = parseManifest("schema: 1\napp: 'true'\ndescription: \"- [x]: {y} # z\\n second line\"\nversion: 1\n"
-                             "expires: 2030-01-01\napplies_to: {vms: ['null', '~', '*a', '0x10']}\n"
+                             "expires: 2030-01-01\napplies_to: {vms: ['null', '~', '*a', '0x10'], labels: {k: '', 'a: b': '#c'}}\n"
                              "executables: [{path: '/opt/a b:c', args: ['&x', '!tag', '%p', '@v', '`q']}]\n",
                              "odd.yaml");
     REQUIRE(odd.has_value());
