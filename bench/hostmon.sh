@@ -7,7 +7,7 @@
 #
 # 1. Process start -> observation (N trials, default 20): a random pause of 0-2 s (so that the
 #    trials fall at random phases of the poll); the host clock is read right BEFORE the start is
-#    issued; one guest-exec (not waited for) starts `/tmp/gg-bench-N sleep 600NN` in db1 (a copy
+#    issued; one guest-exec (not waited for) starts `/tmp/gg-bench-N/busybox sleep 600NN` in db1 (a copy
 #    of busybox made before the pause: an executable db1's signed manifest does not declare); then
 #    `goldgatectl vm show db1 --json` is asked every 25 ms until the process is in db1's process
 #    list (matched by command line). Latency = the time it was first seen - that start time, so
@@ -185,8 +185,9 @@ def trials(n):
     out = {"latency_ms": [], "stamp_ms": [], "start_ms": [], "flag_ms": [], "tags": [], "pids": []}
     for i in range(n):
         # Each trial runs its own copy of busybox: an executable db1's manifest does not declare.
-        exe = "/tmp/gg-bench-%d" % i
-        agent("db1", exec_req("cp /bin/busybox " + exe))
+        # (busybox picks its applet by its own name, so the copy keeps the name in its own folder)
+        exe = "/tmp/gg-bench-%d/busybox" % i
+        agent("db1", exec_req("mkdir -p /tmp/gg-bench-%d && cp /bin/busybox %s" % (i, exe)))
         time.sleep(0.5 + random.uniform(0, 2))
         tag = "%s sleep %d" % (exe, 60000 + i)
         t0 = time.time()  # right before the start is issued: the start call's duration counts

@@ -134,8 +134,10 @@ expect "... and db1 against db" until_ok 10 attest_check db1 "a.get('state') == 
 # --- an unknown binary in web1: red flag, and the quarantine web's manifest asks for ---
 nc_ok() { vm_exec web1 'timeout 8 nc -w 4 10.0.0.2 8080 </dev/null' 15 2>/dev/null | grep -q 'gg-app db1'; }
 expect "before: web1 reaches db1:8080" nc_ok
+# (busybox picks its applet by its own name: the copy keeps it, in a folder of its own)
+vm_exec web1 'mkdir -p /tmp/implant && cp /bin/busybox /tmp/implant/busybox' 10 >/dev/null
 t0=$EPOCHREALTIME
-vm_exec web1 'cp /bin/busybox /tmp/implant && (/tmp/implant sleep 600 </dev/null >/dev/null 2>&1 &)' 10 >/dev/null
+vm_exec web1 '(/tmp/implant/busybox sleep 600 </dev/null >/dev/null 2>&1 &)' 10 >/dev/null
 flagged() { grep -q '"kind":"attest.unknown_executable".*/tmp/implant' "$work/hostmon-alerts.jsonl" 2>/dev/null; }
 if until_ok 15 flagged; then
   ok "the unknown executable /tmp/implant is flagged (alert $(vm_since "$t0") s after the command was sent)"
@@ -160,7 +162,7 @@ expect "goldgatectl report web1 --html writes a self-contained page" $hctl repor
 expect "... that names the implant, escaped, with no external resources" \
   bash -c "grep -q implant '$work/web1.html' && ! grep -qE 'src=\"https?:|href=\"https?:' '$work/web1.html'"
 
-vm_exec web1 'pkill -f /tmp/implant; rm -f /tmp/implant' 10 >/dev/null
+vm_exec web1 'pkill -f /tmp/implant/busybox; rm -rf /tmp/implant' 10 >/dev/null
 gone() { ! vm_json web1 | grep -q '/tmp/implant'; }
 expect "the implant is gone from hostmon's view" until_ok 10 gone
 expect "goldgatectl vm release web1 lifts the quarantine" $hctl vm release web1 --by operator:e2e
