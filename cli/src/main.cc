@@ -14,7 +14,9 @@
 #include "classify.h"
 #include "format.h"
 #include "format_guest.h"
+#include "attest_cmd.h"
 #include "manifest_cmd.h"
+#include "output.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/control_client.h"
 #include "goldgate/hostmon/client.h"
@@ -23,30 +25,7 @@ using namespace goldgate;
 
 namespace {
 
-// Prints a daemon's answer (either control API: both responses have ok and error): the
-// rendered text or the raw JSON. Returns the exit code.
-template <typename Response>
-int show(const Result<Response>& resp, bool json, const std::function<std::string(const Response&)>& render) {
-  if (!resp) {
-    std::fprintf(stderr, "goldgatectl: %s\n", resp.error().message.c_str());
-    return 1;
-  }
-  if (!resp->ok()) {
-    std::fprintf(stderr, "goldgatectl: %s\n", resp->error().c_str());
-    return 1;
-  }
-  if (json) {
-    std::string out;
-    google::protobuf::util::JsonPrintOptions o;
-    o.preserve_proto_field_names = true;
-    o.add_whitespace = true;
-    (void)google::protobuf::util::MessageToJsonString(*resp, &out, o);
-    std::cout << out;
-  } else {
-    std::cout << render(*resp);
-  }
-  return 0;
-}
+using cli::show;
 
 int call(const std::string& socket, const proto::Request& req, bool json,
          const std::function<std::string(const proto::Response&)>& render) {
@@ -211,9 +190,12 @@ int main(int argc, char** argv) {
 
   cli::ManifestCommands mopts;
   cli::addManifestCommands(app, mopts);
+  cli::AttestCommands aopts;
+  cli::addAttestCommands(app, aopts, json, hostmonSocket);
 
   CLI11_PARSE(app, argc, argv);
   if (auto rc = cli::runManifestCommand(mopts, json)) return *rc;
+  if (auto rc = cli::runAttestCommand(aopts, json, hostmonSocket)) return *rc;
   if (*classify) return cli::runClassify(copts);
   if (*edm) return cli::runEdmBuild(eopts);
 

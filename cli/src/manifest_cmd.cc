@@ -16,6 +16,7 @@
 #include "goldgate/attest/manifest.h"
 #include "goldgate/attest/verify.h"
 #include "goldgate/attest/version_store.h"
+#include "output.h"
 #include "text_table.h"
 
 namespace goldgate::cli {
@@ -172,12 +173,7 @@ int runShow(const ManifestCommands& o, bool json) {
   auto m = loadManifestFile(file);
   if (!m) return fail(m.error().message);
   if (json) {
-    std::string out;
-    google::protobuf::util::JsonPrintOptions p;
-    p.preserve_proto_field_names = true;
-    p.add_whitespace = true;
-    (void)google::protobuf::util::MessageToJsonString(*m, &out, p);
-    std::cout << out;
+    printJson(*m);
     return 0;
   }
   size_t hashed = 0;

@@ -383,11 +383,4 @@ const char* severityName(uint32_t s) {
   return "low";
 }
 
-std::vector<std::string> responseActions(const proto::Manifest& m, const std::string& kind) {
-  for (const auto& r : m.responses())
-    if (r.kind() == kind) return {r.actions().begin(), r.actions().end()};
-  if (m.default_actions_size()) return {m.default_actions().begin(), m.default_actions().end()};
-  return {"alert"};
-}
-
 }  // namespace goldgate::hostmon

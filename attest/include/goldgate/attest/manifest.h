@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "goldgate/common/result.h"
 #include "manifest.pb.h"
@@ -43,5 +44,9 @@ Result<int64_t> parseTimestamp(std::string_view text);
 /// Reads a whole file of at most `maxBytes`. Errors: kIo ("path: strerror"), kResource when larger.
 /// Any thread.
 Result<std::string> readFileLimited(const std::string& path, size_t maxBytes);
+
+/// The response actions `m` asks for on a deviation of `kind` (its `responses`, else `default`,
+/// else alert). Defined with the derivation (derive.cc). Any thread.
+std::vector<std::string> responseActions(const proto::Manifest& m, const std::string& kind);
 
 }  // namespace goldgate::attest

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "goldgate/attest/manifest.h"
 #include "goldgate/dataplane/net_types.h"
 #include "goldgate/hostmon/guest_state.h"
 #include "hostmon.pb.h"
@@ -62,7 +63,7 @@ uint32_t deviationSeverity(const std::string& kind);
 const char* severityName(uint32_t severity);
 
 /// The response actions the manifest asks for on `kind` (its `responses`, else the default).
-std::vector<std::string> responseActions(const proto::Manifest& m, const std::string& kind);
+using attest::responseActions;
 
 /// Lower-case hex SHA-256 of `data`.
 std::string sha256Hex(const std::string& data);
