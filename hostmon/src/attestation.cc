@@ -271,8 +271,8 @@ Result<std::vector<proto::ResponseAction>> AttestService::release(const std::str
     if (action == "quarantine") v.view.set_quarantined(false);
     if (action == "harden") v.view.set_hardened(false);
     if (action == "suspend") v.view.set_suspended(false);
-    // Its flags are answered: a deviation still present afterwards is a new occurrence.
-    v.flag_index.clear();
+    // The flags that caused it stay acknowledged while their deviations last: the operator who
+    // released the VM has seen them. One that goes away and comes back is answered again.
   }
   for (const auto& a : done) {
     if (alerts_) {

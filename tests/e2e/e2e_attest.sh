@@ -180,7 +180,7 @@ vm_exec db1 'pkill -f "nc -l -p 4444"' 10 >/dev/null
 
 # --- the switch on the manifest-derived policy: undeclared connections refused at the first packet ---
 expect "goldgatectl policy from-manifests derives the segment rules" \
-  $ctl policy from-manifests "$work/manifests" --out "$work/derived.yaml"
+  $ctl policy from-manifests "$work/manifests" --pub "$work/signer.pub" --out "$work/derived.yaml"
 rm -f "$work/segments/app.yaml"; cp "$work/derived.yaml" "$work/segments/derived.yaml"
 expect "the switch reloads onto the derived policy" $ctl policy reload
 expect "web1 reaches db1:8080 (declared by both manifests)" until_ok 10 nc_ok

@@ -267,9 +267,17 @@ TEST_CASE("the service flags a deviation once, answers it as the manifest says, 
   CHECK_FALSE(svc.attestation("u-web").quarantined());
   CHECK_FALSE(svc.release("nosuch", "x").has_value());
 
-  // The deviation still there after the release is a new occurrence: answered again.
+  // Still there after the release: acknowledged, not answered again ...
+  svc.check("u-web");
+  CHECK(exec.calls.back() == "undo quarantine web1");
+  // ... until it goes away and comes back.
+  store.update("u-web", "web1", [](GuestState& s) { s.agent->processes.pop_back(); });
+  svc.check("u-web");
+  CHECK(svc.attestation("u-web").state() == "verified");
+  store.update("u-web", "web1", [](GuestState& s) { s.agent->processes.push_back(proc(301, "/tmp/miner", kOtherHash, "root")); });
   svc.check("u-web");
   CHECK(exec.calls.back() == "quarantine web1 web");
+  CHECK(svc.attestation("u-web").red_flags_size() == 2);  // a new occurrence is a flag of its own
 }
 
 TEST_CASE("a failed response is recorded as failed and alerted", "[attest]") {

@@ -72,8 +72,9 @@ class AttestService {
   /// ListManifests. Any thread.
   std::vector<proto::ManifestStatus> manifests() const;
 
-  /// Undoes every response in force on the VM (lift quarantine, unharden, resume) and clears its
-  /// response state; red flags stay in the record. `by` names who asked. Errors: unknown VM.
+  /// Undoes every response in force on the VM (lift quarantine, unharden, resume); red flags stay
+  /// in the record, and a deviation that is still there is not answered again until it has gone
+  /// away and come back. `by` names who asked. Errors: unknown VM.
   Result<std::vector<proto::ResponseAction>> release(const std::string& nameOrUuid, const std::string& by);
 
   /// Raises an alert that a manifest file was refused (main calls it when loading).
