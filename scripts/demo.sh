@@ -145,6 +145,11 @@ else
   gg_switch_start "$vw" "$bin" || exit 1
   vm_libvirtd_start 60 || exit 1
   vm_write_hostmon_config "$vw" 2000 10000
+  mkdir -p "$vw/manifests"
+  "$bin/cli/goldgatectl" manifest keygen --out "$vw/signer" >/dev/null
+  cat >> "$vw/hostmon.yaml" <<YAML
+attest: {manifests: $vw/manifests, keys: [$vw/signer.pub], state_file: $vw/manifest-versions, reload_interval_ms: 500}
+YAML
   "$bin/hostmon/goldgate-hostmon" -c "$vw/hostmon.yaml" 2>"$vw/hostmon.log" &
   vm_start web1 52:54:00:67:00:01 "$vw/web1.sock" 10.0.0.1/24 shop frontend
   vm_start db1 52:54:00:67:00:02 "$vw/db1.sock" 10.0.0.2/24 shop backend
@@ -158,6 +163,46 @@ else
   sleep 4
   echo "  goldgatectl vm show db1 (a process was just started in it: sleep 4242):"
   $hctl vm show db1 | sed -n '/^guest kernel/,/^observations/p' | grep -v '^observations' | sed 's/^/    /'
+
+  say "Birth certificate: learn web1 for 8 s, sign it, then start something it never ran"
+  ctl="$bin/cli/goldgatectl"
+  vm_exec web1 'for i in 1 2 3 4; do nc -w 2 10.0.0.2 8080 </dev/null >/dev/null; sleep 1; done' 30 >/dev/null &
+  traffic=$!
+  $hctl manifest learn web1 --for 8s --app shop-web --out "$vw/manifests/shop-web.yaml" 2>&1 | sed 's/^/    /'
+  wait "$traffic"
+  # The security team's choice for this application: an unknown executable cuts it off the network.
+  printf 'responses:\n  unknown_executable: quarantine\n  default: alert\n' >> "$vw/manifests/shop-web.yaml"
+  python3 - "$vw/manifests/shop-web.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+lines = open(p).read().splitlines()
+# Keep the last responses block only (the draft has one of its own).
+idx = [i for i, l in enumerate(lines) if l.startswith("responses:")]
+if len(idx) > 1:
+    end = next((j for j in range(idx[0] + 1, len(lines)) if lines[j] and not lines[j].startswith((" ", "-"))), len(lines))
+    del lines[idx[0]:end]
+open(p, "w").write("\n".join(lines) + "\n")
+PY
+  echo "  the draft, signed (goldgatectl manifest show):"
+  $ctl manifest sign --key "$vw/signer" "$vw/manifests/shop-web.yaml" | sed 's/^/    /'
+  $ctl manifest show "$vw/manifests/shop-web.yaml" | sed 's/^/    /'
+  verified() { $hctl vm show web1 --json 2>/dev/null | grep -q '"state": "verified"'; }
+  for _ in $(seq 1 40); do verified && break; sleep 0.25; done
+  echo "  hostmon: web1 is $(verified && echo verified || echo 'not verified yet') against shop-web v1"
+  vm_exec web1 'mkdir -p /tmp/implant && cp /bin/busybox /tmp/implant/busybox' 10 >/dev/null
+  t0=$EPOCHREALTIME
+  vm_exec web1 '(/tmp/implant/busybox sleep 600 </dev/null >/dev/null 2>&1 &)' 10 >/dev/null
+  flagged() { grep -q '"attest.unknown_executable".*/tmp/implant' "$vw/hostmon-alerts.jsonl" 2>/dev/null; }
+  for _ in $(seq 1 60); do flagged && break; sleep 0.25; done
+  echo "  started /tmp/implant/busybox in web1: red flag after $(vm_since "$t0") s"
+  try "web1 -> db1:8080 while quarantined" db_answers 8080
+  echo "  goldgatectl report web1:"
+  $hctl report web1 | sed 's/^/    /'
+  $hctl report web1 --html "$work/web1-report.html" >/dev/null && echo "  the same as a page a SOC analyst can open: $work/web1-report.html"
+
+  say "Microsegments from manifests: goldgatectl policy from-manifests configs/manifests"
+  $ctl policy from-manifests "$root/configs/manifests" --unsigned --out "$work/derived-segments.yaml" 2>&1 | sed 's/^/    /'
+  sed -n '/^rules:/,$p' "$work/derived-segments.yaml" | sed 's/^/    /'
 fi
 
 say "Done. The files stay in $work; the namespaces are removed."
