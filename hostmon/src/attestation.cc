@@ -120,10 +120,14 @@ void AttestService::check(const std::string& uuid) {
       auto it = v.flag_index.find(key);
       const int64_t seen = d.observed_ns ? d.observed_ns : now;
       if (it != v.flag_index.end()) {
+        // Counted once per new observation that shows it (not once per check: a flow fetch
+        // re-judges an agent view that has not changed).
         auto* f = v.view.mutable_red_flags(static_cast<int>(it->second));
-        f->set_last_unix_ns(seen);
+        if (seen > f->last_unix_ns()) {
+          f->set_last_unix_ns(seen);
+          f->set_count(f->count() + 1);
+        }
         f->set_observed(d.observed);
-        f->set_count(f->count() + 1);
         continue;
       }
       proto::RedFlag f;

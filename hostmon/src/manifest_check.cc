@@ -100,10 +100,14 @@ struct Judge {
         continue;
       }
       std::string observed, status = "ok";
+      size_t shown = 0;
       for (const GuestProcess* p : it->second) {
-        if (!observed.empty()) observed += "; ";
-        observed += "pid " + std::to_string(p->pid) + (p->user.empty() ? "" : " " + p->user) +
-                    (p->sha256.empty() ? " (hash unreadable)" : " sha256 " + shortHash(p->sha256));
+        // The first few processes in full; the rest counted (a shell may run hundreds).
+        if (shown++ < 3) {
+          if (!observed.empty()) observed += "; ";
+          observed += "pid " + std::to_string(p->pid) + (p->user.empty() ? "" : " " + p->user) +
+                      (p->sha256.empty() ? " (hash unreadable)" : " sha256 " + shortHash(p->sha256));
+        }
         if (!e.sha256().empty() && !p->sha256.empty() && p->sha256 != e.sha256()) {
           status = "mismatch";
           deviate("executable_hash", e.path(), "sha256 " + e.sha256(),
@@ -124,6 +128,7 @@ struct Judge {
           }
         }
       }
+      if (it->second.size() > 3) observed += " (+" + std::to_string(it->second.size() - 3) + " more)";
       out.items.push_back(item("executable", e.path(), expected, observed, status, seen.trust));
     }
     for (const auto& [exe, procs] : byExe) {

@@ -240,7 +240,10 @@ TEST_CASE("the service flags a deviation once, answers it as the manifest says, 
 
   store.update("u-web", "web1", [](GuestState& s) { s.agent->processes.push_back(proc(300, "/tmp/miner", kOtherHash, "root")); });
   svc.check("u-web");
-  svc.check("u-web");  // the same deviation again: aggregated, not answered twice
+  svc.check("u-web");  // the same observation judged again (a flow fetch): not counted again
+  CHECK(svc.attestation("u-web").red_flags(0).count() == 1);
+  store.update("u-web", "web1", [](GuestState& s) { s.agent->processes_seen.observed_ns += 2000; });
+  svc.check("u-web");  // the next poll still sees it: aggregated, not answered twice
   a = svc.attestation("u-web");
   CHECK(a.state() == "deviating");
   REQUIRE(a.red_flags_size() == 1);
