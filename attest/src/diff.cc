@@ -127,7 +127,7 @@ std::vector<std::pair<std::string, Section>> sections(const proto::Manifest& m) 
   out.emplace_back("data_classes", std::move(classes));
 
   Section responses;
-  for (const auto& r : m.responses()) responses[r.kind()] = {{"", joinList(r.actions())}};
+  for (const auto& r : m.responses()) responses[r.kind()] = {{"", joinList(r.actions()) + (r.confirm() ? " (confirm)" : "")}};
   responses["default"] = {{"", joinList(m.default_actions())}};
   out.emplace_back("responses", std::move(responses));
   return out;

@@ -155,7 +155,15 @@ std::string manifestToYaml(const proto::Manifest& m) {
     e << YAML::EndSeq;
   }
   e << YAML::Key << "responses" << YAML::Value << YAML::BeginMap;
-  for (const auto& r : m.responses()) actions(e, r.kind(), r.actions());
+  for (const auto& r : m.responses()) {
+    if (!r.confirm()) {
+      actions(e, r.kind(), r.actions());
+      continue;
+    }
+    e << YAML::Key << r.kind() << YAML::Value << YAML::Flow << YAML::BeginMap;
+    actions(e, "actions", r.actions());
+    e << YAML::Key << "confirm" << YAML::Value << true << YAML::EndMap;
+  }
   if (m.default_actions_size()) actions(e, "default", m.default_actions());
   else e << YAML::Key << "default" << YAML::Value << "alert";
   e << YAML::EndMap;

@@ -358,7 +358,17 @@ class Parser {
       if (!seen.insert(kind).second) c_.fail(it->first, "responses: '" + kind + "' is given twice");
       bool block = kind == "unexpected_connection";
       std::vector<std::string> actions;
-      for (const auto& a : items(it->second, "responses." + kind, kMaxSmallList)) {
+      // KIND: action | [actions] | {actions: action or [actions], confirm: bool}
+      YAML::Node list = it->second;
+      bool confirm = false;
+      if (list.IsMap()) {
+        if (kind == "default") c_.fail(list, "responses.default: a list of actions only (confirm is set per kind)");
+        c_.onlyKeys(list, {"actions", "confirm"});
+        if (!list["actions"]) c_.fail(list, "responses." + kind + ": missing 'actions'");
+        if (list["confirm"]) confirm = c_.boolean(list["confirm"], ("responses." + kind + ".confirm").c_str());
+        list = list["actions"];
+      }
+      for (const auto& a : items(list, "responses." + kind, kMaxSmallList)) {
         std::string act = c_.str(a, ("responses." + kind).c_str());
         bool ok = (block && act == "block") || std::find(kResponseActions.begin(), kResponseActions.end(), act) != kResponseActions.end();
         if (!ok)
@@ -375,6 +385,7 @@ class Parser {
       }
       auto* r = m.add_responses();
       r->set_kind(kind);
+      r->set_confirm(confirm);
       for (auto& a : actions) r->add_actions(a);
     }
   }

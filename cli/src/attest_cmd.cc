@@ -117,23 +117,40 @@ int report(const AttestCommands& o, bool json, const std::string& sock) {
   return show(resp, json, std::function<std::string(const proto::HostmonResponse&)>([](const proto::HostmonResponse& r) { return formatReport(r.vm()); }));
 }
 
+std::string operatorName(const std::string& by) {
+  if (!by.empty()) return by;
+  const char* u = std::getenv("SUDO_USER");
+  if (!u) u = std::getenv("USER");
+  return std::string("operator:") + (u ? u : "unknown");
+}
+
+std::string listActions(const std::string& vm, const google::protobuf::RepeatedPtrField<proto::ResponseAction>& actions,
+                        const std::string& none) {
+  if (actions.empty()) return vm + ": " + none + "\n";
+  std::string out;
+  for (const auto& a : actions)
+    out += vm + ": " + a.action() + " " + a.state() + (a.detail().empty() ? "" : " (" + a.detail() + ")") + "\n";
+  return out;
+}
+
 int release(const AttestCommands& o, bool json, const std::string& sock) {
   proto::HostmonRequest req;
   req.mutable_release()->set_vm(o.vm);
-  std::string by = o.by;
-  if (by.empty()) {
-    const char* u = std::getenv("SUDO_USER");
-    if (!u) u = std::getenv("USER");
-    by = std::string("operator:") + (u ? u : "unknown");
-  }
-  req.mutable_release()->set_by(by);
+  req.mutable_release()->set_by(operatorName(o.by));
   return show(hostmon::callHostmon(sock, req, 15000), json,
               std::function<std::string(const proto::HostmonResponse&)>([&](const proto::HostmonResponse& r) {
-                if (r.release().actions().empty()) return o.vm + ": no response in force\n";
-                std::string out;
-                for (const auto& a : r.release().actions())
-                  out += o.vm + ": " + a.action() + " " + a.state() + (a.detail().empty() ? "" : " (" + a.detail() + ")") + "\n";
-                return out;
+                return listActions(o.vm, r.release().actions(), "no response in force");
+              }));
+}
+
+int approve(const AttestCommands& o, bool json, const std::string& sock) {
+  proto::HostmonRequest req;
+  req.mutable_approve()->set_vm(o.vm);
+  req.mutable_approve()->set_action_id(o.actionId);
+  req.mutable_approve()->set_by(operatorName(o.by));
+  return show(hostmon::callHostmon(sock, req, 60000), json,
+              std::function<std::string(const proto::HostmonResponse&)>([&](const proto::HostmonResponse& r) {
+                return listActions(o.vm, r.approve().actions(), "nothing was pending");
               }));
 }
 
@@ -231,6 +248,11 @@ void addAttestCommands(CLI::App& app, AttestCommands& o, bool& json, std::string
   o.release->add_option("vm", o.vm, "VM name or UUID")->required();
   o.release->add_option("--by", o.by, "who releases it, for the record (default: operator:$USER)");
 
+  o.approve = vm->add_subcommand("approve", "run the responses that wait for an operator (a manifest's confirm: true)");
+  o.approve->add_option("vm", o.vm, "VM name or UUID")->required();
+  o.approve->add_option("--id", o.actionId, "only this pending action (goldgatectl report VM lists them); default: all");
+  o.approve->add_option("--by", o.by, "who approves, for the record (default: operator:$USER)");
+
   o.fromManifests = policy->add_subcommand("from-manifests", "derive least-privilege segment rules from the manifests' declared connections");
   o.fromManifests->add_option("dir", o.dir, "folder of manifests")->capture_default_str();
   o.fromManifests->add_option("--pub", o.pubs, "trusted signer's public key (repeatable): only manifests that verify are used");
@@ -239,7 +261,7 @@ void addAttestCommands(CLI::App& app, AttestCommands& o, bool& json, std::string
   o.fromManifests->add_option("--config", o.config, "the switch's goldgate.yaml, for zones named in manifests");
   o.fromManifests->add_option("--out", o.out, "write the segment file here (default: standard output)");
 
-  for (auto* sub : {o.learn, o.manifests, o.report, o.release}) {
+  for (auto* sub : {o.learn, o.manifests, o.report, o.release, o.approve}) {
     sub->add_flag("--json", json, "print the raw response as JSON");
     sub->add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon");
   }
@@ -250,6 +272,7 @@ std::optional<int> runAttestCommand(const AttestCommands& o, bool json, const st
   if (o.manifests && *o.manifests) return manifests(json, hostmonSocket);
   if (o.report && *o.report) return report(o, json, hostmonSocket);
   if (o.release && *o.release) return release(o, json, hostmonSocket);
+  if (o.approve && *o.approve) return approve(o, json, hostmonSocket);
   if (o.fromManifests && *o.fromManifests) return fromManifests(o);
   return std::nullopt;
 }

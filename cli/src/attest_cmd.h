@@ -18,6 +18,8 @@ struct AttestCommands {
   CLI::App* manifests = nullptr;
   CLI::App* report = nullptr;
   CLI::App* release = nullptr;
+  CLI::App* approve = nullptr;
+  uint64_t actionId = 0;         // approve --id
   CLI::App* fromManifests = nullptr;
   std::string vm;
   std::string duration = "60s";  // learn --for

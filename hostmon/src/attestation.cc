@@ -179,6 +179,9 @@ void AttestService::check(const std::string& uuid) {
 void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const proto::RedFlag& flag, const std::vector<std::string>& actions) {
   std::lock_guard<std::mutex> serial(respond_mu_);
   const std::string trigger = "red-flag " + std::to_string(flag.id()) + " (" + flag.kind() + ")";
+  bool confirm = false;
+  for (const auto& r : m.manifest.responses())
+    if (r.kind() == flag.kind()) confirm = r.confirm();
   for (std::string action : actions) {
     if (action == "alert") continue;
     // A connection the switch already carries cannot be refused at its first packet any more;
@@ -190,40 +193,99 @@ void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const
       auto& v = vms_[vm.info.uuid];
       if (undoable && v.in_force[action]) continue;  // already in force
     }
-    Result<std::string> r = exec_ ? exec_->run(action, vm.info.name, vm.info.uuid, m.manifest.app())
-                                  : Result<std::string>(makeError(Error::Code::kInternal, "no response executor"));
-    auto rec = record(vm.info.uuid, action, r.has_value(), trigger, r ? *r : r.error().message);
+    if (!confirm) {
+      runAction(vm, m.manifest.app(), action, trigger, flag.id(), 0);
+      continue;
+    }
+    auto rec = record(vm.info.uuid, action, "pending", trigger, "waits for an operator: goldgatectl vm approve " + vm.info.name);
     {
       std::lock_guard<std::mutex> l(mu_);
       auto& v = vms_[vm.info.uuid];
-      if (r && undoable) v.in_force[action] = true;
-      if (r && action == "quarantine") v.view.set_quarantined(true);
-      if (r && action == "harden") v.view.set_hardened(true);
-      if (r && action == "suspend") v.view.set_suspended(true);
       for (auto& f : *v.view.mutable_red_flags())
         if (f.id() == flag.id()) f.add_action_ids(rec.id());
+      v.pending_app[rec.id()] = m.manifest.app();
     }
-    if (alerts_) {
-      proto::AlertEvent ev;
-      ev.set_kind("attest.response");
-      ev.set_severity(r ? 6 : 8);
-      ev.set_vm(vm.info.name);
-      ev.set_segment(vm.info.labels.segment);
-      ev.set_action(action);
-      ev.set_message(vm.info.name + ": " + action + (r ? " done" : " FAILED") + ", triggered by " + trigger + (rec.detail().empty() ? "" : ": " + rec.detail()));
-      alerts_(ev, "response|" + vm.info.uuid + "|" + std::to_string(rec.id()));
-    }
-    if (log_) log_("response " + vm.info.name + ": " + action + (r ? " done" : " failed") + " (" + trigger + ")" + (rec.detail().empty() ? "" : ": " + rec.detail()));
+    alertAction(vm, rec, true);
   }
 }
 
-proto::ResponseAction AttestService::record(const std::string& uuid, const std::string& action, bool ok, const std::string& trigger,
-                                            const std::string& detail) {
+proto::ResponseAction AttestService::runAction(const VmRecord& vm, const std::string& app, std::string action, const std::string& trigger,
+                                               uint64_t flagId, uint64_t pendingId) {
+  const bool undoable = action == "quarantine" || action == "harden" || action == "suspend";
+  Result<std::string> r = exec_ ? exec_->run(action, vm.info.name, vm.info.uuid, app)
+                                : Result<std::string>(makeError(Error::Code::kInternal, "no response executor"));
+  proto::ResponseAction rec;
+  if (pendingId == 0) {
+    rec = record(vm.info.uuid, action, r ? "done" : "failed", trigger, r ? *r : r.error().message);
+  } else {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& a : *vms_[vm.info.uuid].view.mutable_actions())
+      if (a.id() == pendingId) {
+        a.set_state(r ? "done" : "failed");
+        a.set_trigger(a.trigger() + ", approved by " + trigger);
+        a.set_detail(r ? *r : r.error().message);
+        a.set_unix_ns(alerts::nowNs());
+        rec = a;
+      }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto& v = vms_[vm.info.uuid];
+    if (r && undoable) v.in_force[action] = true;
+    if (r && action == "quarantine") v.view.set_quarantined(true);
+    if (r && action == "harden") v.view.set_hardened(true);
+    if (r && action == "suspend") v.view.set_suspended(true);
+    if (flagId)
+      for (auto& f : *v.view.mutable_red_flags())
+        if (f.id() == flagId) f.add_action_ids(rec.id());
+  }
+  alertAction(vm, rec, r.has_value());
+  return rec;
+}
+
+void AttestService::alertAction(const VmRecord& vm, const proto::ResponseAction& a, bool ok) {
+  const std::string what = vm.info.name + ": " + a.action() + " " + (ok ? a.state() : "FAILED") + ", triggered by " + a.trigger() +
+                           (a.detail().empty() ? "" : ": " + a.detail());
+  if (alerts_) {
+    proto::AlertEvent ev;
+    ev.set_kind("attest.response");
+    ev.set_severity(ok ? 6 : 8);
+    ev.set_vm(vm.info.name);
+    ev.set_segment(vm.info.labels.segment);
+    ev.set_action(a.action());
+    ev.set_message(what);
+    alerts_(ev, "response|" + vm.info.uuid + "|" + std::to_string(a.id()) + "|" + a.state());
+  }
+  if (log_) log_("response " + what);
+}
+
+Result<std::vector<proto::ResponseAction>> AttestService::approve(const std::string& nameOrUuid, uint64_t actionId, const std::string& by) {
+  auto vm = inv_.find(nameOrUuid);
+  if (!vm) return makeError(Error::Code::kNotFound, "no VM named '" + nameOrUuid + "' (nor with that UUID)");
+  std::lock_guard<std::mutex> serial(respond_mu_);
+  std::vector<std::pair<uint64_t, std::string>> pending;  // id, action
+  std::map<uint64_t, std::string> apps;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto& v = vms_[vm->info.uuid];
+    for (const auto& a : v.view.actions())
+      if (a.state() == "pending" && (actionId == 0 || a.id() == actionId)) pending.emplace_back(a.id(), a.action());
+    apps = v.pending_app;
+  }
+  if (pending.empty())
+    return makeError(Error::Code::kNotFound, vm->info.name + " has no pending response" + (actionId ? " with id " + std::to_string(actionId) : std::string()));
+  std::vector<proto::ResponseAction> out;
+  for (const auto& [id, action] : pending) out.push_back(runAction(*vm, apps[id], action, by, 0, id));
+  return out;
+}
+
+proto::ResponseAction AttestService::record(const std::string& uuid, const std::string& action, const std::string& state,
+                                            const std::string& trigger, const std::string& detail) {
   std::lock_guard<std::mutex> l(mu_);
   proto::ResponseAction a;
   a.set_id(next_action_++);
   a.set_action(action);
-  a.set_state(ok ? "done" : "failed");
+  a.set_state(state);
   a.set_trigger(trigger);
   a.set_detail(detail);
   a.set_unix_ns(alerts::nowNs());
@@ -264,10 +326,20 @@ Result<std::vector<proto::ResponseAction>> AttestService::release(const std::str
       if (on) inForce.push_back(a);
   }
   std::vector<proto::ResponseAction> done;
+  {
+    // Responses still waiting for an approval are cancelled: the operator has dealt with the VM.
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& a : *vms_[vm->info.uuid].view.mutable_actions())
+      if (a.state() == "pending") {
+        a.set_state("cancelled");
+        a.set_detail("cancelled by " + by);
+        done.push_back(a);
+      }
+  }
   for (const auto& action : inForce) {
     auto r = exec_ ? exec_->undo(action, vm->info.name, vm->info.uuid)
                    : Result<std::string>(makeError(Error::Code::kInternal, "no response executor"));
-    done.push_back(record(vm->info.uuid, undoName(action), r.has_value(), by, r ? *r : r.error().message));
+    done.push_back(record(vm->info.uuid, undoName(action), r ? "done" : "failed", by, r ? *r : r.error().message));
     if (!r) continue;
     std::lock_guard<std::mutex> l(mu_);
     auto& v = vms_[vm->info.uuid];

@@ -145,7 +145,7 @@ void ControlServer::serveClient(int fd) {
   } else if (!req.ParseFromString(*frame)) {
     resp.set_ok(false);
     resp.set_error("malformed request");
-  } else if (handler_ && (req.has_learn() || req.has_release() || req.has_list_manifests())) {
+  } else if (handler_ && (req.has_learn() || req.has_release() || req.has_list_manifests() || req.has_approve())) {
     auto finish = [this](proto::HostmonResponse& r) {
       auto st = status_();
       auto* s = r.mutable_status();

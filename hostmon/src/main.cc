@@ -166,6 +166,18 @@ int main(int argc, char** argv) {
       r->reply(std::move(resp));
       return true;
     }
+    if (req.has_approve()) {
+      const auto& ap = req.approve();
+      auto done = attest.approve(ap.vm(), ap.action_id(), ap.by().empty() ? "operator" : ap.by());
+      if (!done) {
+        resp.set_ok(false);
+        resp.set_error(done.error().message);
+      } else {
+        for (auto& a : *done) *resp.mutable_approve()->add_actions() = std::move(a);
+      }
+      r->reply(std::move(resp));
+      return true;
+    }
     if (req.has_list_manifests()) {
       for (auto& st : attest.manifests()) *resp.mutable_list_manifests()->add_manifests() = std::move(st);
       r->reply(std::move(resp));

@@ -134,6 +134,20 @@ TEST_CASE("manifestToYaml round-trips", "[attest][manifest]") {
     REQUIRE(back.has_value());
     CHECK(same(*odd, *back));
   }
+  SECTION("responses that wait for an operator") {
+    auto c = parseManifest("schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {vms: [x]}\n"
+                           "responses:\n  kernel_text: {actions: [snapshot, suspend], confirm: true}\n  unknown_executable: quarantine\n",
+                           "c.yaml");
+    REQUIRE(c.has_value());
+    REQUIRE(c->responses_size() == 2);
+    CHECK(c->responses(0).confirm());
+    CHECK(c->responses(0).actions_size() == 2);
+    CHECK_FALSE(c->responses(1).confirm());
+    auto back = parseManifest(manifestToYaml(*c), "back.yaml");
+    INFO(manifestToYaml(*c));
+    REQUIRE(back.has_value());
+    CHECK(same(*c, *back));
+  }
   SECTION("modules: any") {
     auto any = parseManifest("schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {vms: [x]}\nkernel: {modules: any}\n", "a.yaml");
     REQUIRE(any.has_value());

@@ -362,3 +362,52 @@ TEST_CASE("learning drafts a manifest the VM then satisfies", "[attest]") {
   CHECK(next.version() == 4);
   CHECK(next.responses_size() == 1);
 }
+
+TEST_CASE("a response that waits for an operator is pending until approved; release cancels it", "[attest]") {
+  Inventory inv;
+  GuestStateStore store;
+  twoVms(inv, store);
+  FakeExecutor exec;
+  std::vector<proto::AlertEvent> alerts;
+  AttestService svc(inv, store, &exec, [&](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); }, {});
+  auto m = webManifest();
+  m.mutable_responses(0)->set_confirm(true);  // unknown_executable: quarantine, after approval
+  svc.setManifests({{m, "/m/web.yaml", {}}}, {});
+  store.update("u-web", "web1", [](GuestState& s) {
+    s = goodState();
+    s.agent->processes.push_back(proc(300, "/tmp/x", kOtherHash, "root"));
+  });
+  svc.check("u-web");
+  auto a = svc.attestation("u-web");
+  REQUIRE(a.actions_size() == 1);
+  CHECK(a.actions(0).state() == "pending");
+  CHECK_FALSE(a.quarantined());
+  CHECK(exec.calls.empty());
+  CHECK(alerts.back().kind() == "attest.response");
+  CHECK(alerts.back().message().find("pending") != std::string::npos);
+
+  CHECK_FALSE(svc.approve("web1", 99, "operator:t").has_value());  // no such pending action
+  auto done = svc.approve("web1", 0, "operator:t");
+  REQUIRE(done.has_value());
+  REQUIRE(done->size() == 1);
+  CHECK((*done)[0].state() == "done");
+  CHECK((*done)[0].trigger().find("approved by operator:t") != std::string::npos);
+  CHECK(exec.calls == std::vector<std::string>{"quarantine web1 web"});
+  a = svc.attestation("u-web");
+  CHECK(a.quarantined());
+  CHECK(a.actions_size() == 1);  // the pending record became the done one
+  CHECK_FALSE(svc.approve("web1", 0, "operator:t").has_value());  // nothing pending any more
+
+  // A new pending response, then release: it is cancelled, the quarantine lifted.
+  store.update("u-web", "web1", [](GuestState& s) {
+    s.agent->processes.push_back(proc(301, "/tmp/y", kOtherHash, "root"));
+    s.agent->processes_seen.observed_ns += 1000;
+  });
+  svc.check("u-web");
+  // The quarantine is already in force: nothing new is pending for the second executable.
+  CHECK(svc.attestation("u-web").actions_size() == 1);
+  auto rel = svc.release("web1", "operator:t");
+  REQUIRE(rel.has_value());
+  CHECK(rel->size() == 1);
+  CHECK_FALSE(svc.attestation("u-web").quarantined());
+}

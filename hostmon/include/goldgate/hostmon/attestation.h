@@ -77,6 +77,11 @@ class AttestService {
   /// away and come back. `by` names who asked. Errors: unknown VM.
   Result<std::vector<proto::ResponseAction>> release(const std::string& nameOrUuid, const std::string& by);
 
+  /// Runs the responses that wait for an operator (the manifest's `confirm: true`): the pending
+  /// action `actionId` of the VM, or all of them (0). `by` names who approved. Returns the actions
+  /// as they ended (done or failed). Errors: unknown VM, no such pending action.
+  Result<std::vector<proto::ResponseAction>> approve(const std::string& nameOrUuid, uint64_t actionId, const std::string& by);
+
   /// Raises an alert that a manifest file was refused (main calls it when loading).
   void manifestRejected(const proto::ManifestStatus& st);
 
@@ -97,10 +102,15 @@ class AttestService {
     proto::VmAttestation view;                  // items, flags, actions, state flags
     std::map<std::string, size_t> flag_index;   // kind|subject → index in view.red_flags
     std::map<std::string, bool> in_force;       // quarantine/harden/suspend → undone on release
+    std::map<uint64_t, std::string> pending_app; // pending action id → the app whose manifest asked for it
   };
   PeerDirectory peers() const;  // from the inventory and the agents' addresses (mu_ held)
   void respond(const VmRecord& vm, const AcceptedManifest& m, const proto::RedFlag& flag, const std::vector<std::string>& actions);
-  proto::ResponseAction record(const std::string& uuid, const std::string& action, bool ok, const std::string& trigger,
+  // Runs one action now and records it (`pendingId`: the pending record it fulfils, else 0: a new one).
+  proto::ResponseAction runAction(const VmRecord& vm, const std::string& app, std::string action, const std::string& trigger,
+                                  uint64_t flagId, uint64_t pendingId);
+  void alertAction(const VmRecord& vm, const proto::ResponseAction& a, bool ok);
+  proto::ResponseAction record(const std::string& uuid, const std::string& action, const std::string& state, const std::string& trigger,
                                const std::string& detail);
 
   const Inventory& inv_;
