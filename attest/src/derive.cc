@@ -196,6 +196,18 @@ struct Deriver {
       if (m->applies_to().uuids_size())
         warnings.push_back(a + ": applies_to.uuids cannot be written as segment members (VMs are matched by name and labels)");
       if (twin(*m)) {
+        // An app that only alerts on its own undeclared connections must not open the other
+        // apps' VMs: toward them only what both manifests declare (above) passes.
+        for (const auto& [other, om] : byApp) {
+          if (other == a) continue;
+          Rule g;
+          g.name = uniqueName(a + "-not-undeclared-to-" + other);
+          g.from = {a};
+          g.to = segmentsOf(other);
+          g.proto = "any";
+          g.action = "deny-log";
+          catchAlls.push_back(std::move(g));
+        }
         Rule r;
         r.name = uniqueName(a + "-undeclared");
         r.from = {a};
@@ -214,10 +226,19 @@ struct Deriver {
   }
 };
 
-void emitRule(std::ostringstream& o, const Rule& r, const std::string& from, const std::string& to, const std::string& name) {
-  o << "  - {name: " << name << ", from: \"" << from << "\", to: \"" << to << "\"";
-  if (r.proto != "any") o << ", proto: " << r.proto;
-  if (!r.ports.empty() && (r.proto == "tcp" || r.proto == "udp")) {
+// The switch's protocols for a manifest's: icmp is ICMP and ICMPv6; `any` with ports is TCP and UDP
+// (a port means nothing to other protocols).
+std::vector<std::string> switchProtocols(const Rule& r) {
+  if (r.proto == "icmp") return {"icmp", "icmpv6"};
+  if (r.proto == "any" && !r.ports.empty()) return {"tcp", "udp"};
+  return {r.proto};
+}
+
+void emitRule(std::ostringstream& o, const Rule& r, const std::string& proto, const std::string& from, const std::string& to,
+              const std::string& name) {
+  o << "  - {name: \"" << name << "\", from: \"" << from << "\", to: \"" << to << "\"";
+  if (proto != "any") o << ", proto: " << proto;
+  if (!r.ports.empty() && (proto == "tcp" || proto == "udp")) {
     o << ", ports: [";
     for (size_t i = 0; i < r.ports.size(); ++i) o << (i ? ", " : "") << portText(r.ports[i]);
     o << "]";
@@ -280,17 +301,19 @@ Result<DerivedPolicy> deriveSegments(const std::vector<proto::Manifest>& manifes
   o << (d.rules.empty() && d.catchAlls.empty() ? "rules: []\n" : "rules:\n");
   auto emit = [&](const Rule& r) {
     size_t k = 0;
-    for (const auto& f : r.from)
-      for (const auto& t : r.to) {
-        emitRule(o, r, f, t, k == 0 ? r.name : r.name + "." + std::to_string(k));
-        ++k;
-        ++out.rules;
-      }
+    for (const auto& proto : switchProtocols(r))
+      for (const auto& f : r.from)
+        for (const auto& t : r.to) {
+          emitRule(o, r, proto, f, t, k == 0 ? r.name : r.name + "." + std::to_string(k));
+          ++k;
+          ++out.rules;
+        }
   };
   for (const auto& r : d.rules) emit(r);
   for (const auto& r : d.catchAlls) {
     emit(r);
-    ++out.catch_alls;
+    if (r.action == "allow-log") ++out.catch_alls;
+    else ++out.guards;
   }
   o << "default:\n  log: true\n";
   out.segments_yaml = o.str();
@@ -304,7 +327,7 @@ size_t equivalentHandWrittenRules(const std::vector<proto::Manifest>& manifests,
   for (const auto& m : manifests) d.byApp.emplace(m.app(), &m);
   d.run(&vmsPerApp);
   size_t n = 0;
-  for (const auto& r : d.rules) n += r.src_addrs * r.dst_addrs * std::max<size_t>(1, r.ports.size()) * 2;
+  for (const auto& r : d.rules) n += r.src_addrs * r.dst_addrs * std::max<size_t>(1, r.ports.size()) * switchProtocols(r).size() * 2;
   return n;
 }
 

@@ -202,9 +202,9 @@ int fromManifests(const AttestCommands& o) {
   std::map<std::string, size_t> vms;
   for (const auto& m : ms) vms[m.app()] = static_cast<size_t>(std::max(1, m.applies_to().vms_size()));
   std::fprintf(stderr,
-               "goldgatectl: %zu manifests -> %zu segments, %zu rules (%zu of them allow-log catch-alls)%s; a stateless per-address "
-               "ACL for the same connections needs %zu rules\n",
-               ms.size(), d->segments, d->rules, d->catch_alls, o.out.empty() ? "" : (" in " + o.out).c_str(),
+               "goldgatectl: %zu manifests -> %zu segments, %zu rules (%zu of them allow-log catch-alls, %zu guards)%s; a stateless "
+               "per-address ACL for the same connections needs %zu rules\n",
+               ms.size(), d->segments, d->rules, d->catch_alls, d->guards, o.out.empty() ? "" : (" in " + o.out).c_str(),
                attest::equivalentHandWrittenRules(ms, vms, opts));
   return 0;
 }

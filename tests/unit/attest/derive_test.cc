@@ -86,15 +86,20 @@ TEST_CASE("derived rules: both sides for app to app, one side for prefixes and z
   CHECK(hasLine(y, "  - name: web.hardened\n"));
   CHECK_FALSE(hasLine(y, "db.hardened"));
   // web → db on 5432 from both of web's segments.
-  CHECK(hasLine(y, "{name: web-db, from: \"web\", to: \"db\", proto: tcp, ports: [5432], action: allow}"));
-  CHECK(hasLine(y, "{name: web-db.1, from: \"web.hardened\", to: \"db\", proto: tcp, ports: [5432], action: allow}"));
-  CHECK(hasLine(y, "{name: web-dns, from: \"web\", to: \"10.0.0.53/32\", proto: udp, ports: [53], action: allow}"));
-  CHECK(hasLine(y, "{name: web-https, from: \"external\", to: \"web\", proto: tcp, ports: [443, 8443], action: allow}"));
+  CHECK(hasLine(y, "{name: \"web-db\", from: \"web\", to: \"db\", proto: tcp, ports: [5432], action: allow}"));
+  CHECK(hasLine(y, "{name: \"web-db.1\", from: \"web.hardened\", to: \"db\", proto: tcp, ports: [5432], action: allow}"));
+  CHECK(hasLine(y, "{name: \"web-dns\", from: \"web\", to: \"10.0.0.53/32\", proto: udp, ports: [53], action: allow}"));
+  CHECK(hasLine(y, "{name: \"web-https\", from: \"external\", to: \"web\", proto: tcp, ports: [443, 8443], action: allow}"));
   // The catch-all comes last and only from web's own segment.
-  CHECK(hasLine(y, "{name: web-undeclared, from: \"web\", to: \"any\", action: allow-log}"));
-  CHECK(y.find("web-undeclared") > y.find("web-https"));
+  CHECK(hasLine(y, "{name: \"web-undeclared\", from: \"web\", to: \"any\", action: allow-log}"));
+  CHECK(y.find("web-undeclared\"") > y.find("web-https"));
   CHECK(d->catch_alls == 1);
-  CHECK(d->rules == 7);  // web-db, web-dns and web-https twice each (web and its twin), and the catch-all
+  // web-db, web-dns and web-https twice each (web and its twin); guards from web to db and batch;
+  // the catch-all.
+  CHECK(d->rules == 9);
+  CHECK(d->guards == 2);
+  CHECK(hasLine(y, "{name: \"web-not-undeclared-to-db\", from: \"web\", to: \"db\", action: deny-log}"));
+  CHECK(y.find("web-not-undeclared-to-db") < y.find("web-undeclared\""));
   CHECK(hasLine(y, "default:\n  log: true\n"));
   // What could not be written is said.
   CHECK(warned(*d, "app mail has no manifest"));
@@ -103,7 +108,7 @@ TEST_CASE("derived rules: both sides for app to app, one side for prefixes and z
 }
 
 TEST_CASE("the derived file loads in the switch's own parser", "[attest][derive]") {
-  auto sw = dataplane::parseSwitchConfig("ports:\n  - {name: vm1, devargs: net_null0}\n", "goldgate.yaml");
+  auto sw = dataplane::parseSwitchConfig("ports:\n  - {name: \"vm1\", devargs: net_null0}\n", "goldgate.yaml");
   REQUIRE(sw.has_value());
   auto d = deriveSegments(shop(), {});
   REQUIRE(d.has_value());
@@ -157,6 +162,18 @@ TEST_CASE("zones by name come from the switch configuration; unknown zones and s
   CHECK(d->rules == 3);
   CHECK(hasLine(d->segments_yaml, "to: \"203.0.113.0/24\", proto: tcp, ports: [443]"));
   CHECK(hasLine(d->segments_yaml, "to: \"monitoring\", proto: tcp, action: allow}"));
+}
+
+TEST_CASE("icmp is ICMP and ICMPv6; any protocol with ports is TCP and UDP", "[attest][derive]") {
+  auto a = app("a", {"a1"}, true);
+  *a.add_inbound() = conn("icmp", {}, "cidr", "10.0.0.0/24");
+  *a.add_inbound() = conn("any", {53}, "any", "");
+  auto d = deriveSegments({a}, {});
+  REQUIRE(d.has_value());
+  CHECK(d->rules == 4);
+  CHECK(hasLine(d->segments_yaml, "to: \"a\", proto: icmpv6, action: allow}"));
+  CHECK(hasLine(d->segments_yaml, "from: \"any\", to: \"a\", proto: udp, ports: [53], action: allow}"));
+  CHECK_FALSE(hasLine(d->segments_yaml, "from: \"any\", to: \"a\", action: allow}"));  // never "anything, any port"
 }
 
 TEST_CASE("two manifests for one app are refused", "[attest][derive]") {

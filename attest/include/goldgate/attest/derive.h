@@ -30,6 +30,7 @@ struct DerivedPolicy {
   size_t segments = 0;                // segments in it
   size_t rules = 0;                   // rules in it (declared connections and catch-alls)
   size_t catch_alls = 0;              // allow-log rules of apps that alert on undeclared connections
+  size_t guards = 0;                  // deny-log rules that keep those catch-alls off the other apps
   std::vector<std::string> warnings;  // one-sided declarations, peers without a manifest, …
 };
 
@@ -40,8 +41,9 @@ Result<DerivedPolicy> deriveSegments(const std::vector<proto::Manifest>& manifes
 
 /// How many rules a stateless per-address ACL needs for the same connections: for every declared
 /// connection that becomes a rule, (source addresses) × (destination addresses) × (port ranges,
-/// at least 1) × 2 directions, an app counting as many addresses as it has VMs (`vmsPerApp`, at
-/// least 1) and a prefix, zone or `any` as one. Catch-alls are not counted.
+/// at least 1) × protocols (icmp is ICMP and ICMPv6) × 2 directions, an app counting as many
+/// addresses as it has VMs (`vmsPerApp`, at least 1) and a prefix, zone or `any` as one. Catch-alls
+/// and guards are not counted.
 size_t equivalentHandWrittenRules(const std::vector<proto::Manifest>& manifests, const std::map<std::string, size_t>& vmsPerApp,
                                   const DeriveOptions& opts);
 
