@@ -3,35 +3,54 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "goldgate/attest/derive.h"
 #include "goldgate/attest/manifest.h"
 #include "goldgate/attest/verify.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/hostmon/client.h"
-#include "format.h"
 #include "output.h"
 #include "report.h"
-#include "text_table.h"
 
 namespace goldgate::cli {
 namespace {
 
 // Writes `text` to `path` through a temporary file and a rename: a reader never sees half a file.
-Result<void> writeAtomically(const std::string& path, const std::string& text) {
+// Without `replace` an existing `path` is kept (link(2) fails atomically on it); the text then stays
+// in the temporary file, which the error names, so that a long learning run is not lost.
+Result<void> writeAtomically(const std::string& path, const std::string& text, bool replace = true) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::trunc);
-    if (!f || !(f << text) || !f.flush()) return makeError(Error::Code::kIo, tmp + ": cannot write");
+    if (!f || !(f << text) || !f.flush()) {
+      std::remove(tmp.c_str());
+      return makeError(Error::Code::kIo, tmp + ": cannot write: " + std::strerror(errno));
+    }
+  }
+  if (!replace) {
+    if (::link(tmp.c_str(), path.c_str()) != 0) {
+      const int err = errno;
+      return makeError(Error::Code::kIo, path + ": " + std::strerror(err) + " (the text is in " + tmp + ")");
+    }
+    std::remove(tmp.c_str());
+    return {};
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
     std::remove(tmp.c_str());
-    return makeError(Error::Code::kIo, path + ": cannot rename " + tmp + " onto it");
+    return makeError(Error::Code::kIo, path + ": cannot rename " + tmp + " onto it: " + std::strerror(err));
   }
   return {};
 }
@@ -51,107 +70,81 @@ int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-int learn(const AttestCommands& o, bool json, const std::string& sock) {
-  auto ms = parseDuration(o.duration);
-  if (!ms) return failWith("--for: " + ms.error().message, 2);
-  if (!o.out.empty() && !o.force && std::filesystem::exists(o.out))
-    return failWith(o.out + " exists (--force to replace it)", 2);
-  std::fprintf(stderr, "goldgatectl: learning %s for %s (every observation hostmon makes in that time) ...\n", o.vm.c_str(),
-               o.duration.c_str());
-  proto::HostmonRequest req;
-  req.mutable_learn()->set_vm(o.vm);
-  req.mutable_learn()->set_duration_ms(*ms);
-  req.mutable_learn()->set_app(o.app);
-  auto resp = hostmon::callHostmon(sock, req, static_cast<int>(std::min<uint64_t>(*ms + 30000, INT32_MAX)));
-  if (json) return show(resp, true, std::function<std::string(const proto::HostmonResponse&)>());
-  if (!resp) return failWith(resp.error().message);
-  if (!resp->ok()) return failWith(resp->error());
-  const auto& l = resp->learn();
-  if (o.out.empty()) {
-    std::cout << l.yaml();
-  } else if (auto w = writeAtomically(o.out, l.yaml()); !w) {
-    return failWith(w.error().message);
-  }
-  const auto& d = l.draft();
-  std::fprintf(stderr,
-               "goldgatectl: draft %s version %llu%s: %d executables, %d modules, %d listeners, %d inbound and %d outbound connections, "
-               "%d data classes (from %u observations and %u flows)\n",
-               d.app().c_str(), static_cast<unsigned long long>(d.version()), o.out.empty() ? "" : (" in " + o.out).c_str(),
-               d.executables_size(), d.kernel().modules_size(), d.listeners_size(), d.inbound_size(), d.outbound_size(),
-               d.data_classes_size(), l.observations(), l.flows());
-  std::fprintf(stderr,
-               "goldgatectl: review it (goldgatectl manifest diff ACTIVE DRAFT), set its responses, then sign it "
-               "(goldgatectl manifest sign --key KEY FILE); nothing changes until a signed manifest is in place\n");
-  return 0;
-}
-
-int manifests(bool json, const std::string& sock) {
-  proto::HostmonRequest req;
-  req.mutable_list_manifests();
-  return show(hostmon::callHostmon(sock, req), json, std::function<std::string(const proto::HostmonResponse&)>([](const proto::HostmonResponse& r) {
-                if (r.list_manifests().manifests().empty()) return std::string("no manifests (is attest.manifests set in hostmon's configuration?)\n");
-                Table t({"FILE", "APP", "VERSION", "STATE", "EXPIRES", "SIGNERS", "VMS", "REASON"});
-                for (const auto& m : r.list_manifests().manifests()) {
-                  std::string signers, vms;
-                  for (const auto& s : m.signers()) signers += (signers.empty() ? "" : ",") + s.substr(0, 8);
-                  for (const auto& v : m.vms()) vms += (vms.empty() ? "" : ",") + v;
-                  t.add({m.file(), m.app().empty() ? "-" : m.app(), m.version() ? std::to_string(m.version()) : "-",
-                         m.accepted() ? "accepted" : "REFUSED", m.expires_unix() ? attest::formatTimestamp(m.expires_unix()) : "-",
-                         signers.empty() ? "-" : signers, vms.empty() ? "-" : vms, m.accepted() ? "" : m.reason() + ": " + m.error()});
-                }
-                return t.str();
-              }));
-}
-
-int report(const AttestCommands& o, bool json, const std::string& sock) {
-  proto::HostmonRequest req;
-  req.mutable_get_vm()->set_name_or_uuid(o.vm);
-  auto resp = hostmon::callHostmon(sock, req);
-  if (!o.html.empty()) {
-    if (!resp) return failWith(resp.error().message);
-    if (!resp->ok()) return failWith(resp->error());
-    if (auto w = writeAtomically(o.html, formatReportHtml(resp->vm(), hostName(), nowNs())); !w) return failWith(w.error().message);
-    std::printf("%s\n", o.html.c_str());
-    return 0;
-  }
-  return show(resp, json, std::function<std::string(const proto::HostmonResponse&)>([](const proto::HostmonResponse& r) { return formatReport(r.vm()); }));
-}
-
-std::string operatorName(const std::string& by) {
-  if (!by.empty()) return by;
+// Who a release is recorded as done by when --by is not given: the user behind sudo, else $USER.
+std::string defaultReleaser() {
   const char* u = std::getenv("SUDO_USER");
   if (!u) u = std::getenv("USER");
   return std::string("operator:") + (u ? u : "unknown");
 }
 
-std::string listActions(const std::string& vm, const google::protobuf::RepeatedPtrField<proto::ResponseAction>& actions,
-                        const std::string& none) {
-  if (actions.empty()) return vm + ": " + none + "\n";
-  std::string out;
-  for (const auto& a : actions)
-    out += vm + ": " + a.action() + " " + a.state() + (a.detail().empty() ? "" : " (" + a.detail() + ")") + "\n";
-  return out;
+int learn(const AttestCommands& o, bool json, const std::string& sock) {
+  auto ms = parseDuration(o.duration);
+  if (!ms) return failWith("--for: " + ms.error().message, 2);
+  if (*ms < hostmon::kLearnMinMs || *ms > hostmon::kLearnMaxMs)
+    return failWith("--for: " + o.duration + ": learning takes between 1s and 24h", 2);
+  if (!o.out.empty() && !o.force && std::filesystem::exists(o.out))
+    return failWith("--out: " + o.out + " exists (--force to replace it)", 2);
+  std::fprintf(stderr, "goldgatectl: learning %s for %s (every observation hostmon makes in that time) …\n", o.vm.c_str(),
+               o.duration.c_str());
+  auto resp = hostmon::learn(sock, o.vm, *ms, o.app);
+  if (!resp) return failWith("learning " + o.vm + ": " + resp.error().message);
+  if (!o.out.empty()) {
+    if (auto w = writeAtomically(o.out, resp->yaml(), o.force); !w) return failWith(w.error().message);
+  } else if (!json) {
+    std::cout << resp->yaml();
+  }
+  if (json) printJson(*resp);
+  std::fprintf(stderr, "goldgatectl: %s\n", formatLearnSummary(*resp, o.out).c_str());
+  std::fprintf(stderr,
+               "goldgatectl: this is a draft: review it against the manifest in force (goldgatectl manifest diff ACTIVE DRAFT), "
+               "set its responses, then sign it (goldgatectl manifest sign --key KEY FILE); nothing changes until a signed "
+               "manifest is in place\n");
+  return 0;
+}
+
+int manifests(bool json, const std::string& sock) {
+  const int64_t now = nowNs() / 1000000000;
+  return show(hostmon::listManifests(sock), json, std::function<std::string(const proto::ListManifestsResponse&)>(
+                                                        [now](const proto::ListManifestsResponse& r) { return formatManifests(r, now); }));
+}
+
+int report(const AttestCommands& o, bool json, const std::string& sock) {
+  auto vm = hostmon::getVm(sock, o.vm);
+  if (!vm) return failWith("report on " + o.vm + ": " + vm.error().message);
+  if (o.html.empty())
+    return show(vm, json, std::function<std::string(const proto::VmRecord&)>(
+                              [&](const proto::VmRecord& r) { return formatReport(r, o.allProcesses); }));
+  if (auto w = writeAtomically(o.html, formatReportHtml(*vm, hostName(), nowNs())); !w) return failWith(w.error().message);
+  std::printf("%s\n", o.html.c_str());
+  return 0;
 }
 
 int release(const AttestCommands& o, bool json, const std::string& sock) {
-  proto::HostmonRequest req;
-  req.mutable_release()->set_vm(o.vm);
-  req.mutable_release()->set_by(operatorName(o.by));
-  return show(hostmon::callHostmon(sock, req, 15000), json,
-              std::function<std::string(const proto::HostmonResponse&)>([&](const proto::HostmonResponse& r) {
-                return listActions(o.vm, r.release().actions(), "no response in force");
-              }));
+  auto resp = hostmon::release(sock, o.vm, o.by.empty() ? defaultReleaser() : o.by);
+  if (!resp) return failWith("releasing " + o.vm + ": " + resp.error().message);
+  int rc = show(resp, json, std::function<std::string(const proto::ReleaseResponse&)>(
+                                [&](const proto::ReleaseResponse& r) { return formatRelease(o.vm, r); }));
+  // An undo that failed leaves its response in force: the operator has to know from the exit code.
+  for (const auto& a : resp->actions())
+    if (a.state() == "failed") rc = 1;
+  return rc;
 }
 
 int approve(const AttestCommands& o, bool json, const std::string& sock) {
   proto::HostmonRequest req;
   req.mutable_approve()->set_vm(o.vm);
   req.mutable_approve()->set_action_id(o.actionId);
-  req.mutable_approve()->set_by(operatorName(o.by));
-  return show(hostmon::callHostmon(sock, req, 60000), json,
-              std::function<std::string(const proto::HostmonResponse&)>([&](const proto::HostmonResponse& r) {
-                return listActions(o.vm, r.approve().actions(), "nothing was pending");
-              }));
+  req.mutable_approve()->set_by(o.by.empty() ? defaultReleaser() : o.by);
+  auto resp = hostmon::callHostmon(sock, req, 60000);
+  int rc = show(resp, json, std::function<std::string(const proto::HostmonResponse&)>([&](const proto::HostmonResponse& r) {
+                  proto::ReleaseResponse done;
+                  *done.mutable_actions() = r.approve().actions();
+                  return formatRelease(o.vm, done);
+                }));
+  if (rc == 0)
+    for (const auto& a : resp->approve().actions())
+      if (a.state() == "failed") rc = 1;
+  return rc;
 }
 
 int fromManifests(const AttestCommands& o) {
@@ -212,46 +205,71 @@ int fromManifests(const AttestCommands& o) {
 }  // namespace
 
 Result<uint64_t> parseDuration(const std::string& text) {
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || p == text.data()) return makeError(Error::Code::kInvalidArgument, "'" + text + "' is not a duration (30s, 5m, 1h, 1500ms)");
-  std::string unit(p, text.data() + text.size());
-  uint64_t mult = 0;
-  if (unit == "ms") mult = 1;
-  else if (unit == "s" || unit.empty()) mult = 1000;
-  else if (unit == "m") mult = 60000;
-  else if (unit == "h") mult = 3600000;
-  else return makeError(Error::Code::kInvalidArgument, "'" + text + "': unknown unit '" + unit + "' (ms, s, m, h)");
-  if (n == 0) return makeError(Error::Code::kInvalidArgument, "'" + text + "': a duration must be more than zero");
-  if (n > UINT64_MAX / mult / 1000) return makeError(Error::Code::kInvalidArgument, "'" + text + "' is too long");
-  return n * mult;
+  auto bad = [&](const std::string& why) {
+    return makeError(Error::Code::kInvalidArgument, "'" + text + "' " + why + " (a duration: 30s, 5m, 1h, 1h30m, 1500ms; units ms, s, m, h)");
+  };
+  if (text.empty()) return bad("is empty");
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  uint64_t total = 0;
+  while (p != end) {
+    uint64_t n = 0;
+    auto [q, ec] = std::from_chars(p, end, n);
+    if (ec == std::errc::result_out_of_range) return bad("is too long");
+    if (ec != std::errc()) return bad("is not a duration");
+    const char* u = q;
+    while (q != end && std::isalpha(static_cast<unsigned char>(*q))) ++q;
+    const std::string unit(u, q);
+    uint64_t mult = 0;
+    if (unit == "ms") mult = 1;
+    else if (unit == "s" || (unit.empty() && q == end && p == text.data())) mult = 1000;  // a bare number: seconds
+    else if (unit == "m") mult = 60000;
+    else if (unit == "h") mult = 3600000;
+    else if (unit.empty()) return bad(q == end ? "has a number without a unit" : "is not a duration");
+    else return bad("has an unknown unit '" + unit + "'");
+    if (n > (UINT64_MAX - total) / mult) return bad("is too long");
+    total += n * mult;
+    p = q;
+  }
+  if (total == 0) return bad("is zero");
+  return total;
 }
 
 void addAttestCommands(CLI::App& app, AttestCommands& o, bool& json, std::string& hostmonSocket) {
   CLI::App* manifest = app.get_subcommand("manifest");
   CLI::App* vm = app.get_subcommand("vm");
   CLI::App* policy = app.get_subcommand("policy");
-  o.learn = manifest->add_subcommand("learn", "record what a VM does for a while (through goldgate-hostmon) and write a draft manifest");
+  o.learn = manifest->add_subcommand(
+      "learn", "record what a running VM does for a while (through goldgate-hostmon) and write a draft manifest to review and sign");
   o.learn->add_option("vm", o.vm, "VM name or UUID")->required();
-  o.learn->add_option("--for", o.duration, "how long to learn: 30s, 5m, 1h")->required();
+  o.learn->add_option("--for", o.duration, "how long to learn: 30s, 5m, 1h, 1h30m (1s to 24h)")->required();
   o.learn->add_option("--app", o.app, "the draft's application name (default: the VM's gg:app, else its name)");
   o.learn->add_option("--out", o.out, "write the draft here (default: standard output)");
   o.learn->add_flag("--force", o.force, "replace --out if it exists");
+  o.learn->add_flag("--json", json, "print hostmon's answer (the draft as YAML and as a parsed manifest, with counts) as JSON");
 
-  o.manifests = app.add_subcommand("manifests", "the manifests goldgate-hostmon holds: accepted or refused (and why), and their VMs");
+  o.manifests =
+      app.add_subcommand("manifests", "the manifests goldgate-hostmon holds: accepted, expired or refused (and why), and their VMs");
+  o.manifests->add_flag("--json", json, "print the list as JSON (proto field names)");
 
-  o.report = app.add_subcommand("report", "one VM against its manifest: expected and observed, red flags, actions");
+  o.report = app.add_subcommand(
+      "report", "one VM against its manifest: expected and observed per category, red flags with their evidence, response actions");
   o.report->add_option("vm", o.vm, "VM name or UUID")->required();
-  o.report->add_option("--html", o.html, "write a self-contained HTML page to this file instead");
+  o.report->add_flag("--json", json, "print the VM record (attestation and guest state) as JSON (proto field names)");
+  o.report->add_flag("--processes", o.allProcesses,
+                     "without a manifest: list every guest process (full hashes and command lines) and every kernel module");
+  o.report->add_option("--html", o.html, "write a self-contained HTML page to this file instead (replaced atomically) and print its path");
 
-  o.release = vm->add_subcommand("release", "undo the responses in force on a VM: lift its quarantine, end hardening, resume it");
+  o.release = vm->add_subcommand(
+      "release", "undo the responses in force on a VM (lift its quarantine, end hardening, resume it); exit 1 if one cannot be undone");
   o.release->add_option("vm", o.vm, "VM name or UUID")->required();
-  o.release->add_option("--by", o.by, "who releases it, for the record (default: operator:$USER)");
+  o.release->add_option("--by", o.by, "who releases it, for the record (default: operator:$SUDO_USER or operator:$USER)");
+  o.release->add_flag("--json", json, "print what was undone as JSON (proto field names)");
 
   o.approve = vm->add_subcommand("approve", "run the responses that wait for an operator (a manifest's confirm: true)");
   o.approve->add_option("vm", o.vm, "VM name or UUID")->required();
   o.approve->add_option("--id", o.actionId, "only this pending action (goldgatectl report VM lists them); default: all");
-  o.approve->add_option("--by", o.by, "who approves, for the record (default: operator:$USER)");
+  o.approve->add_option("--by", o.by, "who approves, for the record (default: operator:$SUDO_USER or operator:$USER)");
 
   o.fromManifests = policy->add_subcommand("from-manifests", "derive least-privilege segment rules from the manifests' declared connections");
   o.fromManifests->add_option("dir", o.dir, "folder of manifests")->capture_default_str();
@@ -261,10 +279,9 @@ void addAttestCommands(CLI::App& app, AttestCommands& o, bool& json, std::string
   o.fromManifests->add_option("--config", o.config, "the switch's goldgate.yaml, for zones named in manifests");
   o.fromManifests->add_option("--out", o.out, "write the segment file here (default: standard output)");
 
-  for (auto* sub : {o.learn, o.manifests, o.report, o.release, o.approve}) {
-    sub->add_flag("--json", json, "print the raw response as JSON");
+  o.approve->add_flag("--json", json, "print what was run as JSON (proto field names)");
+  for (auto* sub : {o.learn, o.manifests, o.report, o.release, o.approve})
     sub->add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon");
-  }
 }
 
 std::optional<int> runAttestCommand(const AttestCommands& o, bool json, const std::string& hostmonSocket) {

@@ -27,6 +27,7 @@ struct AttestCommands {
   std::string out;               // learn --out, report --html, from-manifests --out
   bool force = false;            // learn: overwrite --out
   std::string html;              // report --html FILE
+  bool allProcesses = false;     // report --processes
   std::string by;                // release --by
   std::string dir = "configs/manifests";    // from-manifests: folder of manifests
   std::vector<std::string> pubs; // from-manifests --pub: only manifests signed by these keys
@@ -42,7 +43,9 @@ void addAttestCommands(CLI::App& app, AttestCommands& o, bool& json, std::string
 /// Runs the command that was parsed; nullopt if none of these was given. Main thread.
 std::optional<int> runAttestCommand(const AttestCommands& o, bool json, const std::string& hostmonSocket);
 
-/// "30s", "5m", "1h", "1500ms" → milliseconds. Errors: no number, unknown unit, zero, overflow.
+/// "30s", "5m", "1h", "1h30m", "1500ms" (a bare number: seconds) → milliseconds. Errors
+/// (kInvalidArgument, naming the text): empty, no number, a number without a unit after another,
+/// an unknown unit, zero, overflow. Any thread.
 Result<uint64_t> parseDuration(const std::string& text);
 
 }  // namespace goldgate::cli

@@ -4,8 +4,9 @@
 # what they do (goldgatectl manifest learn), signed (keygen, sign), and picked up by hostmon; then:
 # an unknown binary started in web1 is flagged and, as web's manifest asks, web1 is quarantined by
 # the switch while hostmon still sees it; release lets it talk again; an unexpected listener in db1
-# suspends it through libvirt, and release resumes it; the switch on the manifest-derived policy
-# refuses an undeclared connection at its first packet and passes the declared one; a tampered
+# suspends it through libvirt, and release resumes it; an undeclared connection of web1 hardens it
+# (only its declared connections pass) until release; the switch on the manifest-derived policy
+# passes the declared connection and refuses undeclared ones at their first packet; a tampered
 # manifest is refused and the VM stays on its accepted one; the VM report (text and HTML).
 # Usage: e2e_attest.sh BUILD_DIR      (exit 77 = skipped, with the reason)
 set -uo pipefail
@@ -34,14 +35,17 @@ trap on_exit EXIT
 trap 'exit 143' TERM INT HUP
 vm_init "$work/libvirt" "$guest" "$bin/libvirt-cache"
 
-# --- the switch: segments web and db; web may reach db on any TCP port for now ---
+# --- the switch: segments web and db; web may reach db on any TCP port for now, a hardened web VM
+# (segment web.hardened, where hostmon's `harden` response moves it) only on 8080 ---
 vm_write_switch_config "$work"
 cat > "$work/segments/app.yaml" <<'YAML'
 segments:
   - {name: web, members: {vms: [web1]}}
+  - {name: web.hardened}
   - {name: db, members: {vms: [db1]}}
 rules:
   - {name: web-to-db, from: web, to: db, proto: tcp, action: allow}
+  - {name: hardened-web-to-db, from: web.hardened, to: db, proto: tcp, ports: 8080, action: allow}
 YAML
 expect "goldgate-switch starts" gg_switch_start "$work" "$bin"
 vm_libvirtd_start 60 || { bad "libvirtd with the QEMU driver is up"; exit 1; }
@@ -121,7 +125,7 @@ for p in pairs:
 open(path, "w").write("\n".join(out) + "\n")
 PY
 }
-set_responses "$work/manifests/web.yaml" unknown_executable=quarantine unexpected_connection=block default=alert
+set_responses "$work/manifests/web.yaml" unknown_executable=quarantine unexpected_connection=harden default=alert
 set_responses "$work/manifests/db.yaml" unexpected_listener=suspend unexpected_connection=block default=alert
 expect "an unsigned manifest is refused (unsigned)" until_ok 10 bash -c "$hctl manifests --json | grep -q '\"reason\": *\"unsigned\"'"
 expect "goldgatectl manifest sign signs web's manifest" $ctl manifest sign --key "$work/signer" "$work/manifests/web.yaml"
@@ -137,7 +141,7 @@ expect "before: web1 reaches db1:8080" nc_ok
 # (busybox picks its applet by its own name: the copy keeps it, in a folder of its own)
 vm_exec web1 'mkdir -p /tmp/implant && cp /bin/busybox /tmp/implant/busybox' 10 >/dev/null
 t0=$EPOCHREALTIME
-vm_exec web1 '(/tmp/implant/busybox sleep 600 </dev/null >/dev/null 2>&1 &)' 10 >/dev/null
+implant_pid=$(vm_exec web1 '/tmp/implant/busybox sleep 600 </dev/null >/dev/null 2>&1 & echo $!' 10)
 flagged() { grep -q '"kind":"attest.unknown_executable".*/tmp/implant' "$work/hostmon-alerts.jsonl" 2>/dev/null; }
 if until_ok 15 flagged; then
   ok "the unknown executable /tmp/implant is flagged (alert $(vm_since "$t0") s after the command was sent)"
@@ -162,34 +166,55 @@ expect "goldgatectl report web1 --html writes a self-contained page" $hctl repor
 expect "... that names the implant, escaped, with no external resources" \
   bash -c "grep -q implant '$work/web1.html' && ! grep -qE 'src=\"https?:|href=\"https?:' '$work/web1.html'"
 
-vm_exec web1 'pkill -f /tmp/implant/busybox; rm -rf /tmp/implant' 10 >/dev/null
+# (the guest's busybox has no pkill: the implant is ended by its pid)
+vm_exec web1 "kill $implant_pid" 10 >/dev/null
 gone() { ! vm_json web1 | grep -q '/tmp/implant'; }
 expect "the implant is gone from hostmon's view" until_ok 10 gone
 expect "goldgatectl vm release web1 lifts the quarantine" $hctl vm release web1 --by operator:e2e
 expect "web1 reaches db1:8080 again" until_ok 10 nc_ok
 
 # --- an unexpected listener in db1: suspended through libvirt, resumed by release ---
-vm_exec db1 '(nc -l -p 4444 </dev/null >/dev/null 2>&1 &)' 10 >/dev/null
+listener_pid=$(vm_exec db1 'nc -l -p 4444 </dev/null >/dev/null 2>&1 & echo $!' 10)
 paused() { [ "$(vm_virsh domstate db1 2>/dev/null | head -1)" = paused ]; }
 expect "db1 opens an undeclared listener (tcp/4444) and is suspended by libvirt" until_ok 20 paused
 expect "the suspension is recorded" attest_check db1 "a.get('suspended') and any(x['action'] == 'suspend' for x in a.get('actions', []))"
 expect "goldgatectl vm release db1 resumes it" $hctl vm release db1 --by operator:e2e
 running() { [ "$(vm_virsh domstate db1 2>/dev/null | head -1)" = running ]; }
 expect "db1 runs again" until_ok 10 running
-vm_exec db1 'pkill -f "nc -l -p 4444"' 10 >/dev/null
+vm_exec db1 "kill $listener_pid" 10 >/dev/null
+listener_gone() { attest_check db1 "a.get('state') == 'verified'"; }
+expect "with the listener gone, db1 is verified again" until_ok 10 listener_gone
 
-# --- the switch on the manifest-derived policy: undeclared connections refused at the first packet ---
+# --- harden: web's manifest answers an undeclared connection by restricting web1 to its declared ones ---
+reach22() { vm_exec web1 'timeout 6 nc -w 4 10.0.0.2 22 </dev/null' 15 2>/dev/null | grep -q gg-app; }
+expect "web1's undeclared connection to db1:22 passes (the policy still allows web -> db on any TCP port)" reach22
+expect "hostmon flags it (unexpected_connection) and hardens web1" \
+  until_ok 10 attest_check web1 "a.get('hardened') and any(f['kind'] == 'unexpected_connection' and '10.0.0.2:22' in f['summary'] for f in flags)"
+in_segment() {  # in_segment PORT SEGMENT: the switch's status
+  $ctl --json status | python3 -c 'import json,sys; sys.exit(0 if any(p["name"]==sys.argv[1] and p.get("segment")==sys.argv[2] for p in json.load(sys.stdin)["status"]["ports"]) else 1)' "$@"
+}
+expect "the switch has web1 in segment web.hardened" until_ok 5 in_segment vm-web1 web.hardened
+refused22() { ! reach22; }
+expect "hardened web1 can no longer reach db1:22" refused22
+expect "... and still reaches db1:8080 (declared)" nc_ok
+expect "goldgatectl vm release web1 ends the hardening" $hctl vm release web1 --by operator:e2e
+expect "web1 is back in segment web" until_ok 5 in_segment vm-web1 web
+
+# --- the switch on the manifest-derived policy: what both manifests declare, nothing else ---
 expect "goldgatectl policy from-manifests derives the segment rules" \
   $ctl policy from-manifests "$work/manifests" --pub "$work/signer.pub" --out "$work/derived.yaml"
 rm -f "$work/segments/app.yaml"; cp "$work/derived.yaml" "$work/segments/derived.yaml"
 expect "the switch reloads onto the derived policy" $ctl policy reload
 expect "web1 reaches db1:8080 (declared by both manifests)" until_ok 10 nc_ok
-refused22() { ! vm_exec web1 'timeout 6 nc -w 4 10.0.0.2 22 </dev/null' 15 2>/dev/null | grep -q gg-app; }
 expect "web1 cannot reach db1:22 (declared by neither)" refused22
-first_packet() {
-  grep '"kind":"policy.deny"' "$work/alerts.jsonl" 2>/dev/null | grep -q '"dst_port":22'
+first_packet() {  # first_packet SRC DST_PORT: a policy.deny alert from the switch
+  grep '"kind":"policy.deny"' "$work/alerts.jsonl" 2>/dev/null | grep "\"src_ip\":\"$1\"" | grep -q "\"dst_port\":$2"
 }
-expect "the switch refused it at its first packet and alerted it (policy.deny, dst_port 22)" until_ok 5 first_packet
+expect "the switch refused it at its first packet and alerted it (policy.deny)" until_ok 5 first_packet 10.0.0.1 22
+db_to_web() { vm_exec db1 'timeout 6 nc -w 4 10.0.0.1 8080 </dev/null' 15 2>/dev/null | grep -q gg-app; }
+refused_db() { ! db_to_web; }
+expect "db1 cannot reach web1:8080 (undeclared)" refused_db
+expect "... refused at its first packet and alerted" until_ok 5 first_packet 10.0.0.2 8080
 
 # --- a tampered manifest is refused; web1 stays on its accepted manifest ---
 sed -i 's/^version: .*/version: 2/' "$work/manifests/web.yaml"
