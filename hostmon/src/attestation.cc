@@ -184,9 +184,15 @@ void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const
     if (r.kind() == flag.kind()) confirm = r.confirm();
   for (std::string action : actions) {
     if (action == "alert") continue;
-    // A connection the switch already carries cannot be refused at its first packet any more;
-    // `block` then restricts the VM to its declared connections from now on.
-    if (action == "block") action = "harden";
+    if (action == "block") {
+      // The derived policy refuses undeclared connections at their first packet; one the switch
+      // carries means its policy is not derived from this manifest. Said, not guessed around.
+      auto rec = record(vm.info.uuid, "block", "failed", trigger,
+                        "the switch allowed this connection: its policy is not derived from manifest " + m.manifest.app() +
+                            " (goldgatectl policy from-manifests)");
+      alertAction(vm, rec, false);
+      continue;
+    }
     bool undoable = action == "quarantine" || action == "harden" || action == "suspend";
     {
       std::lock_guard<std::mutex> l(mu_);

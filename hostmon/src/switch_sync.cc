@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 
 #include "goldgate/alerts/alert_log.h"
 #include "goldgate/dataplane/control_client.h"
@@ -142,28 +143,51 @@ void SwitchSync::fetchFlows(const proto::SetIdentitiesRequest& sent, const proto
 }
 
 Result<void> SwitchSync::overrideSegment(const std::string& uuid, const std::string& segment) {
+  std::optional<std::string> before;
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = segment_override_.find(uuid); it != segment_override_.end()) before = it->second;
     if (segment.empty()) segment_override_.erase(uuid);
     else segment_override_[uuid] = segment;
   }
-  auto ans = pushOnce();
-  if (!ans) return ans.error();
-  size_t bound = 0;
-  for (const auto& r : ans->results()) {
-    auto vm = inv_.find(r.vm());
-    if (!vm || vm->info.uuid != uuid) continue;
-    if (!r.error().empty()) return makeError(Error::Code::kInvalidArgument, "the switch refused NIC " + r.socket() + ": " + r.error());
-    if (!segment.empty() && r.segment() != segment)
-      return makeError(Error::Code::kInvalidArgument, "port " + r.port() + " is in segment " + r.segment() + ", not " + segment);
-    ++bound;
+  // No flow fetch here: this runs inside a response, which may itself come from a flow fetch.
+  auto ans = push(false);
+  Result<void> out;
+  if (!ans) {
+    out = ans.error();
+  } else {
+    size_t bound = 0;
+    for (const auto& r : ans->results()) {
+      auto vm = inv_.find(r.vm());
+      if (!vm || vm->info.uuid != uuid) continue;
+      if (!r.error().empty()) {
+        out = makeError(Error::Code::kInvalidArgument, "the switch refused NIC " + r.socket() + ": " + r.error());
+        break;
+      }
+      if (!segment.empty() && r.segment() != segment) {
+        out = makeError(Error::Code::kInvalidArgument, "port " + r.port() + " is in segment " + r.segment() + ", not " + segment);
+        break;
+      }
+      ++bound;
+    }
+    if (out && bound == 0) out = makeError(Error::Code::kNotFound, "the VM has no NIC bound on the switch");
   }
-  if (bound == 0) return makeError(Error::Code::kNotFound, "the VM has no NIC bound on the switch");
-  return {};
+  if (!out) {
+    // A segment the switch will not take must not stay in every later push: back to what was.
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (before) segment_override_[uuid] = *before;
+      else segment_override_.erase(uuid);
+    }
+    (void)push(false);
+  }
+  return out;
 }
 
-Result<proto::SetIdentitiesResponse> SwitchSync::pushOnce() {
-  std::lock_guard<std::mutex> serial(push_mu_);
+Result<proto::SetIdentitiesResponse> SwitchSync::pushOnce() { return push(true); }
+
+Result<proto::SetIdentitiesResponse> SwitchSync::push(bool withFlows) {
+  std::unique_lock<std::mutex> serial(push_mu_);
   proto::Request req;
   {
     std::map<std::string, std::string> overrides;
@@ -215,7 +239,10 @@ Result<proto::SetIdentitiesResponse> SwitchSync::pushOnce() {
   if (opts_.log)
     for (const auto& n : news) opts_.log(n);
   if (!failure.empty()) return makeError(resp ? Error::Code::kInvalidArgument : resp.error().code, failure);
-  if (opts_.flows) fetchFlows(req.set_identities(), resp->identities());
+  // The flow sink may judge the VM and run a response that pushes again (harden): it is called
+  // without the push lock held.
+  serial.unlock();
+  if (withFlows && opts_.flows) fetchFlows(req.set_identities(), resp->identities());
   return resp->identities();
 }
 

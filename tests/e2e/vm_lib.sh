@@ -66,8 +66,16 @@ vm_prelude() {
 # until_ok SECONDS COMMAND...: retries every 0.25 s until COMMAND succeeds; 1 if it never did.
 until_ok() { local n=$(($1 * 4)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.25; done; return 1; }
 
-# stop_pid PID: ends a background process (empty: nothing) and reaps it.
-stop_pid() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; return 0; }
+# stop_pid PID: ends a background process (empty: nothing) and reaps it; one that does not end
+# within 5 s of SIGTERM (a hung daemon, which would keep the VM tier's lock) gets SIGKILL.
+stop_pid() {
+  [ -n "$1" ] && kill "$1" 2>/dev/null || return 0
+  local i
+  for i in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+  return 0
+}
 
 # vm_init WORK GUEST_DIR [CACHE_DIR]: sets the paths; GUEST_DIR holds vmlinuz and initrd-agent.gz
 # (tests/e2e/guest/build-guest.sh GUEST_DIR agent). CACHE_DIR (default WORK/cache) becomes

@@ -82,6 +82,7 @@ class SwitchSync {
 
  private:
   void loop();
+  Result<proto::SetIdentitiesResponse> push(bool withFlows);
   void fetchFlows(const proto::SetIdentitiesRequest& sent, const proto::SetIdentitiesResponse& ans);
 
   SwitchSyncOptions opts_;
