@@ -54,6 +54,8 @@ Result<json> agentReturn(std::string_view reply, const ProbeLimits& lim) {
       if (auto d = e->find("desc"); d != e->end() && d->is_string()) desc = d->get<std::string>();
       else if (auto c = e->find("class"); c != e->end() && c->is_string()) desc = c->get<std::string>();
     }
+    // The guest chooses the text: an empty one still says what happened.
+    if (desc.empty()) desc = "agent error (no description)";
     return makeError(Error::Code::kIo, desc);
   }
   auto r = j.find("return");

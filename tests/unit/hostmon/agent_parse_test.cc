@@ -300,3 +300,9 @@ TEST_CASE("probe: executables are hashed again only when their identity is new",
   CHECK(r->hashes_by_identity.size() == 2);
   CHECK(r->hashes_by_identity.at("2049:140:1008896:1795720001") == test::hash64('b'));
 }
+
+TEST_CASE("an agent error with an empty description still says what happened", "[hostmon]") {
+  auto r = parseOsInfo(R"({"error":{"class": ""}})", ProbeLimits{});
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message == "agent error (no description)");
+}
