@@ -15,7 +15,7 @@ build_pkgs=(
   catch2 clang libclang-rt-14-dev
 )
 test_pkgs=(
-  python3 python3-scapy iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
+  python3 python3-scapy python3-yaml iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
   qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl libvirt-daemon
   libvirt-daemon-driver-qemu libvirt-clients
 )
