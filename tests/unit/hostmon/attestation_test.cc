@@ -219,15 +219,21 @@ void twoVms(Inventory& inv, GuestStateStore& store) {
   });
 }
 
+// web1 and db1 under an attestation service whose responses go to a fake executor.
+struct Service {
+  Inventory inv;
+  GuestStateStore store;
+  FakeExecutor exec;
+  std::vector<proto::AlertEvent> alerts;
+  AttestService svc{inv, store, &exec, [this](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); }, {}};
+  Service() { twoVms(inv, store); }
+};
+
 }  // namespace
 
 TEST_CASE("the service flags a deviation once, answers it as the manifest says, and release undoes it", "[attest]") {
-  Inventory inv;
-  GuestStateStore store;
-  twoVms(inv, store);
-  FakeExecutor exec;
-  std::vector<proto::AlertEvent> alerts;
-  AttestService svc(inv, store, &exec, [&](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); }, {});
+  Service f;
+  auto& [inv, store, exec, alerts, svc] = f;
   svc.setManifests({{webManifest(), "/m/web.yaml", {"k1"}}}, {});
 
   store.update("u-web", "web1", [](GuestState& s) { s = goodState(); });
@@ -364,12 +370,8 @@ TEST_CASE("learning drafts a manifest the VM then satisfies", "[attest]") {
 }
 
 TEST_CASE("a response that waits for an operator is pending until approved; release cancels it", "[attest]") {
-  Inventory inv;
-  GuestStateStore store;
-  twoVms(inv, store);
-  FakeExecutor exec;
-  std::vector<proto::AlertEvent> alerts;
-  AttestService svc(inv, store, &exec, [&](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); }, {});
+  Service f;
+  auto& [inv, store, exec, alerts, svc] = f;
   auto m = webManifest();
   m.mutable_responses(0)->set_confirm(true);  // unknown_executable: quarantine, after approval
   svc.setManifests({{m, "/m/web.yaml", {}}}, {});
