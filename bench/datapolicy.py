@@ -90,11 +90,12 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--gib", type=float, default=1.0, help="size of the classify text file")
+    ap.add_argument("--classes", help="class folder (default: the shipped classes)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     binary = os.path.join(build, "dataplane", "goldgate-switch")
     ctl = os.path.join(build, "cli", "goldgatectl")
-    classes = os.path.join(HERE, "..", "configs", "datapolicy")
+    classes = os.path.abspath(args.classes) if args.classes else os.path.join(HERE, "..", "configs", "datapolicy")
     work = tempfile.mkdtemp(prefix="gg-bench-data-")
     rng = random.Random(11)
     results = []

@@ -139,7 +139,7 @@ void Inspector::release(int32_t pos) {
     std::vector<datapolicy::Finding> ignore;
     for (auto& d : c->dir) {
       held_ -= d.reasm.heldBytes();
-      if (d.st.hs) d.sc->close(d.st, ignore);
+      if (d.st.open) d.sc->close(d.st, ignore);
     }
     delete c;
     c = nullptr;

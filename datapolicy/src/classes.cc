@@ -32,7 +32,29 @@ bool validName(const std::string& s) {
 void parsePatterns(const Ctx& c, const YAML::Node& list, DataClass& d) {
   if (!list.IsSequence() || list.size() == 0) c.fail(list, "detectors.patterns: expected a non-empty list");
   for (const auto& n : list) {
-    c.onlyKeys(n, {"regex", "literal", "flags"});
+    c.onlyKeys(n, {"regex", "literal", "flags", "run"});
+    if (n["run"]) {
+      if (n["regex"] || n["literal"] || n["flags"]) c.fail(n, "a pattern is a 'run', or a 'regex' or 'literal' with 'flags'");
+      const auto& r = n["run"];
+      c.onlyKeys(r, {"bytes", "joiners", "min_length"});
+      DataClass::Run run;
+      run.line = Ctx::lineOf(n);
+      if (!r["bytes"]) c.fail(r, "run: missing 'bytes' (a byte set such as '0-9' or 'A-Za-z0-9_\\-')");
+      auto bytes = parseByteSet(c.str(r["bytes"], "run.bytes"));
+      if (!bytes) c.fail(r["bytes"], "run.bytes: " + bytes.error().message);
+      run.spec.bytes = *bytes;
+      if (r["joiners"]) {
+        auto j = parseByteSet(c.str(r["joiners"], "run.joiners"));
+        if (!j) c.fail(r["joiners"], "run.joiners: " + j.error().message);
+        if ((*j & *bytes).any()) c.fail(r["joiners"], "run.joiners: a joiner cannot also be one of the run's bytes");
+        run.spec.joiners = *j;
+      }
+      if ((run.spec.bytes | run.spec.joiners).test(0)) c.fail(r, "run: NUL cannot be in a run");
+      if (!r["min_length"]) c.fail(r, "run: missing 'min_length' (1..64)");
+      run.spec.min_length = static_cast<uint32_t>(c.uint(r["min_length"], "run.min_length", 1, 64));
+      d.runs.push_back(run);
+      continue;
+    }
     Pattern p;
     p.line = Ctx::lineOf(n);
     if (n["regex"] && n["literal"]) c.fail(n, "a pattern is either 'regex' or 'literal', not both");

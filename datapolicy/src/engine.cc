@@ -19,6 +19,10 @@ constexpr unsigned kKeywordBit = 1u << 30;
 constexpr uint32_t kMaxHistory = 80;  // longest value read back (validated classes need far less)
 constexpr size_t kExactHashBytes = 16;
 constexpr size_t kMaxPending = 16;
+// Context keywords are looked for around a value in the bytes the stream keeps when the value and
+// its window on both sides fit in this many bytes; wider windows stream the keywords through
+// Hyperscan (short caseless literals are among the dearest things it matches in text).
+constexpr uint32_t kNearHistory = 128;
 
 std::string hex(const unsigned char* p, size_t n) {
   static const char* d = "0123456789abcdef";
@@ -106,7 +110,8 @@ Result<std::string> readFile(const std::string& path) {
 }  // namespace
 
 size_t Classifier::streamStateBytes() const {
-  return stream_bytes_ + sizeof(StreamState) + classes_.size() * sizeof(StreamState::PerClass) + history_;
+  return stream_bytes_ + sizeof(StreamState) + classes_.size() * sizeof(StreamState::PerClass) +
+         (streamed_keywords_ ? classes_.size() * sizeof(uint64_t) : 0) + runs_.states() * sizeof(RunState) + history_;
 }
 
 Classifier::~Classifier() {
@@ -120,8 +125,20 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
   std::vector<std::string> exprs;
   std::vector<unsigned> flags, ids;
   std::vector<std::pair<uint32_t, int>> origin;  // per expression: class, line
+  std::vector<RunSpec> kinds;
   for (uint32_t i = 0; i < c->classes_.size(); ++i) {
     const DataClass& d = c->classes_[i];
+    // Run detectors: one kind however many classes share it.
+    for (const auto& r : d.runs) {
+      auto same = std::find(kinds.begin(), kinds.end(), r.spec);
+      if (same != kinds.end()) {
+        c->groups_[c->run_ids_[static_cast<size_t>(same - kinds.begin())]].push_back(i);
+        continue;
+      }
+      kinds.push_back(r.spec);
+      c->run_ids_.push_back(static_cast<uint32_t>(c->groups_.size()));
+      c->groups_.push_back({i});
+    }
     for (uint32_t j = 0; j < d.patterns.size(); ++j) {
       const Pattern& p = d.patterns[j];
       std::string e = p.literal ? literalRegex(p.expression) : p.expression;
@@ -144,16 +161,33 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
       origin.emplace_back(i, p.line);
     }
     uint32_t kwMax = 0;
+    std::vector<std::string> lower;
     for (const auto& k : d.context_keywords) {
-      exprs.push_back(literalRegex(k));
-      flags.push_back(HS_FLAG_CASELESS);
-      ids.push_back(kKeywordBit | i);
-      origin.emplace_back(i, d.name_line);
       kwMax = std::max<uint32_t>(kwMax, static_cast<uint32_t>(k.size()));
+      std::string l = k;
+      for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      lower.push_back(l);
+    }
+    const uint64_t span = uint64_t{d.max_length} + d.context_window + kwMax;
+    const bool near = !d.context_keywords.empty() && span <= kNearHistory;
+    if (!near) {
+      for (const auto& k : d.context_keywords) {
+        exprs.push_back(literalRegex(k));
+        flags.push_back(HS_FLAG_CASELESS);
+        ids.push_back(kKeywordBit | i);
+        origin.emplace_back(i, d.name_line);
+        c->streamed_keywords_ = true;
+      }
     }
     c->keyword_len_.push_back(kwMax);
+    c->keyword_near_.push_back(near ? 1 : 0);
+    c->keywords_lower_.push_back(std::move(lower));
     c->history_ = std::max(c->history_, std::min(d.max_length + 1, kMaxHistory));
+    if (near) c->history_ = std::max(c->history_, static_cast<uint32_t>(span));
   }
+  auto runs = RunSet::build(std::move(kinds));
+  if (!runs) return makeError(Error::Code::kInvalidArgument, "run detectors: " + runs.error().message);
+  c->runs_ = std::move(*runs);
 
   // The cache key: Hyperscan's version and everything the database is compiled from.
   EVP_MD_CTX* md = EVP_MD_CTX_new();
@@ -178,7 +212,7 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
       else c->db_ = nullptr;  // stale or damaged: compile afresh and overwrite
     }
   }
-  if (!c->db_) {
+  if (!c->db_ && !exprs.empty()) {
     std::vector<const char*> ptrs;
     for (const auto& e : exprs) ptrs.push_back(e.c_str());
     hs_compile_error_t* err = nullptr;
@@ -208,7 +242,7 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
     }
   }
   c->compile_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  hs_stream_size(c->db_, &c->stream_bytes_);
+  if (c->db_) hs_stream_size(c->db_, &c->stream_bytes_);
 
   // Exact data match: the keyed hashes and the key.
   c->exact_.resize(c->classes_.size());
@@ -272,7 +306,7 @@ struct Scanner::Ctx {
 Result<std::unique_ptr<Scanner>> Scanner::create(std::shared_ptr<const Classifier> c) {
   std::unique_ptr<Scanner> s(new Scanner());
   s->cls_ = std::move(c);
-  if (hs_alloc_scratch(s->cls_->db_, &s->scratch_) != HS_SUCCESS)
+  if (s->cls_->db_ && hs_alloc_scratch(s->cls_->db_, &s->scratch_) != HS_SUCCESS)
     return makeError(Error::Code::kResource, "cannot allocate Hyperscan scratch");
   return s;
 }
@@ -282,7 +316,7 @@ Scanner::~Scanner() {
 }
 
 Result<void> Scanner::adopt(const Classifier& c) {
-  if (hs_alloc_scratch(c.db_, &scratch_) != HS_SUCCESS)
+  if (c.db_ && hs_alloc_scratch(c.db_, &scratch_) != HS_SUCCESS)
     return makeError(Error::Code::kResource, "cannot grow Hyperscan scratch for a reloaded database");
   return {};
 }
@@ -291,8 +325,11 @@ void Scanner::open(StreamState& s, const Classifier* c) {
   s = StreamState{};
   s.cls = c ? c : cls_.get();
   s.history.reserve(s.cls->history_);
-  hs_open_stream(s.cls->db_, 0, &s.hs);
+  if (s.cls->db_) hs_open_stream(s.cls->db_, 0, &s.hs);
   s.classes.resize(s.cls->classes_.size());
+  if (s.cls->streamed_keywords_) s.last_keyword.assign(s.cls->classes_.size(), UINT64_MAX);
+  s.runs.resize(s.cls->runs_.states());
+  s.open = true;
 }
 
 int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to, unsigned int, void* p) {
@@ -307,7 +344,7 @@ int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to,
 void Scanner::keyword(Ctx& ctx, uint32_t cls, uint64_t to) {
   StreamState& s = *ctx.s;
   const Classifier& C = *s.cls;
-  s.classes[cls].last_keyword = to;
+  s.last_keyword[cls] = to;
   // Values of this class waiting for context: a keyword that starts within the window after one counts.
   uint64_t kwStart = to >= C.keyword_len_[cls] ? to - C.keyword_len_[cls] : 0;
   for (auto it = s.pending.begin(); it != s.pending.end();) {
@@ -324,6 +361,9 @@ void Scanner::keyword(Ctx& ctx, uint32_t cls, uint64_t to) {
 void Scanner::processAwait(Ctx& ctx, bool final) {
   StreamState& s = *ctx.s;
   const uint64_t known = ctx.base + ctx.len;
+  // Run ends and Hyperscan's matches arrive from two sources: handled in stream order.
+  if (!s.runs.empty() && s.await.size() > 1)
+    std::stable_sort(s.await.begin(), s.await.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
   size_t i = 0;
   for (; i < s.await.size(); ++i) {
     auto [id, to] = s.await[i];
@@ -396,10 +436,16 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
     emit(s, cls, to, d.confidence, std::move(masked), *ctx.out);
     return;
   }
-  uint64_t kw = s.classes[cls].last_keyword;
-  bool before = kw != UINT64_MAX && kw <= to && (kw >= start || start - kw <= d.context_window);
-  bool after = kw != UINT64_MAX && kw > to && kw - C.keyword_len_[cls] <= to + d.context_window;  // seen while deciding
-  if (before || after) {
+  bool context;
+  if (C.keyword_near_[cls]) {
+    context = keywordNear(ctx, cls, start, to);
+  } else {
+    uint64_t kw = s.last_keyword[cls];
+    bool before = kw != UINT64_MAX && kw <= to && (kw >= start || start - kw <= d.context_window);
+    bool after = kw != UINT64_MAX && kw > to && kw - C.keyword_len_[cls] <= to + d.context_window;  // seen while deciding
+    context = before || after;
+  }
+  if (context) {
     emit(s, cls, to, d.confidence_with_context, std::move(masked), *ctx.out);
     return;
   }
@@ -415,6 +461,50 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
     s.pending.erase(s.pending.begin());
   }
   s.pending.push_back({cls, start, to, std::move(masked)});
+}
+
+// Whether a keyword of `cls` ends at most its window before `start` or starts at most its window
+// after `end`, among the bytes still visible (the kept history and the current piece).
+bool Scanner::keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end) const {
+  const Classifier& C = *ctx.s->cls;
+  const DataClass& d = C.classes_[cls];
+  const uint64_t reach = uint64_t{d.context_window} + C.keyword_len_[cls];
+  const uint64_t from = start > reach ? start - reach : 0;
+  const uint64_t until = std::min(ctx.base + ctx.len, end + reach);
+  char buf[2 * kNearHistory + 64];
+  uint64_t first = from;  // stream offset of buf[0]
+  size_t n = 0;
+  uint8_t c = 0;
+  for (uint64_t p = from; p < until && n < sizeof buf; ++p) {
+    if (!ctx.at(p, c)) {  // older than the history: start after it
+      first = p + 1;
+      n = 0;
+      continue;
+    }
+    buf[n++] = static_cast<char>(std::tolower(c));
+  }
+  std::string_view hay(buf, n);
+  for (const auto& k : C.keywords_lower_[cls]) {
+    for (size_t at = hay.find(k); at != std::string_view::npos; at = hay.find(k, at + 1)) {
+      const uint64_t ks = first + at, ke = ks + k.size();
+      if (ke + d.context_window >= start && ks <= end + d.context_window) return true;
+    }
+  }
+  return false;
+}
+
+// Values that wait for a keyword after them (classes that look for keywords near a value): the
+// bytes that have arrived since may hold one.
+void Scanner::contextAfter(Ctx& ctx) {
+  StreamState& s = *ctx.s;
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    if (s.cls->keyword_near_[it->cls] && keywordNear(ctx, it->cls, it->start, it->end)) {
+      emit(s, it->cls, it->end, s.cls->classes_[it->cls].confidence_with_context, std::move(it->masked), *ctx.out);
+      it = s.pending.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Scanner::emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked,
@@ -453,7 +543,7 @@ void Scanner::resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>
 }
 
 void Scanner::scan(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out) {
-  if (!s.hs || len == 0) return;
+  if (!s.open || len == 0) return;
   // Hyperscan 5.4's AVX-512 (VBMI) Teddy reads past the end of its input (fixed upstream only in
   // the Vectorscan fork); where the chunk ends less than a vector before a page boundary, the page
   // after it may be unmapped. Such a chunk's last bytes are scanned from a padded copy: in
@@ -472,8 +562,15 @@ void Scanner::scan(StreamState& s, const uint8_t* data, size_t len, std::vector<
 
 void Scanner::scanPiece(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out) {
   Ctx ctx{this, &s, data, len, s.offset, &out};
-  hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
+  const RunSet& runs = s.cls->runs_;
+  if (!runs.empty()) {
+    runEnds_.clear();
+    runs.scan(s.runs.data(), data, len, s.offset, runEnds_);
+    for (const auto& [kind, end] : runEnds_) s.await.emplace_back(s.cls->run_ids_[kind], end);
+  }
+  if (s.hs) hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
   processAwait(ctx, false);
+  if (!s.pending.empty()) contextAfter(ctx);
   s.offset += len;
   size_t keep = s.cls->history_;
   if (len >= keep) {
@@ -485,24 +582,36 @@ void Scanner::scanPiece(StreamState& s, const uint8_t* data, size_t len, std::ve
   resolvePending(s, s.offset, out, false);
 }
 
+void Scanner::endRuns(Ctx& ctx) {
+  StreamState& s = *ctx.s;
+  if (s.runs.empty()) return;
+  runEnds_.clear();
+  s.cls->runs_.finish(s.runs.data(), s.offset, runEnds_);
+  for (const auto& [kind, end] : runEnds_) s.await.emplace_back(s.cls->run_ids_[kind], end);
+}
+
 void Scanner::skip(StreamState& s, uint64_t bytes, std::vector<Finding>& out) {
-  if (!s.hs) return;
+  if (!s.open) return;
   Ctx ctx{this, &s, nullptr, 0, s.offset, &out};
-  hs_close_stream(s.hs, scratch_, onMatch, &ctx);
+  endRuns(ctx);
+  if (s.hs) hs_close_stream(s.hs, scratch_, onMatch, &ctx);
   processAwait(ctx, true);
   resolvePending(s, 0, out, true);
-  hs_open_stream(s.cls->db_, 0, &s.hs);
+  s.hs = nullptr;
+  if (s.cls->db_) hs_open_stream(s.cls->db_, 0, &s.hs);
   s.offset += bytes;
   s.history.clear();
   s.gap = true;
 }
 
 void Scanner::close(StreamState& s, std::vector<Finding>& out) {
-  if (!s.hs) return;
+  if (!s.open) return;
   Ctx ctx{this, &s, nullptr, 0, s.offset, &out};
-  hs_close_stream(s.hs, scratch_, onMatch, &ctx);
+  endRuns(ctx);
+  if (s.hs) hs_close_stream(s.hs, scratch_, onMatch, &ctx);
   processAwait(ctx, true);
   s.hs = nullptr;
+  s.open = false;
   resolvePending(s, 0, out, true);
   s.held.clear();  // below min_count: not reported
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "goldgate/common/result.h"
+#include "goldgate/datapolicy/runs.h"
 #include "goldgate/datapolicy/validators.h"
 
 namespace goldgate::datapolicy {
@@ -59,7 +60,12 @@ struct DataClass {
   std::string description;
   uint32_t severity = 5;  // 0..10
   bool critical = false;
-  std::vector<Pattern> patterns;
+  std::vector<Pattern> patterns;  // Hyperscan
+  struct Run {                     // run detectors (runs.h)
+    RunSpec spec;
+    int line = 0;
+  };
+  std::vector<Run> runs;
   Validator validator = Validator::kNone;
   double entropy_min = 0;
   uint32_t max_length = 64;  // longest value in bytes, separators included

@@ -11,6 +11,7 @@
 
 #include "goldgate/common/result.h"
 #include "goldgate/datapolicy/classes.h"
+#include "goldgate/datapolicy/runs.h"
 
 struct hs_database;
 struct hs_scratch;
@@ -63,7 +64,14 @@ class Classifier {
   std::vector<std::unordered_set<std::string>> exact_;     // per class: truncated HMACs of known values
   std::vector<std::string> exact_keys_;                     // per class: HMAC key
   std::vector<uint32_t> keyword_len_;                       // per class: longest context keyword
-  std::vector<std::vector<uint32_t>> groups_;               // per pattern id: the classes it serves
+  // Per class: whether its keywords are looked for only around a value, in the bytes the stream
+  // keeps (a window that fits them); the others' keywords stream through Hyperscan.
+  std::vector<uint8_t> keyword_near_;
+  std::vector<std::vector<std::string>> keywords_lower_;    // per class
+  bool streamed_keywords_ = false;                          // any class streams its keywords
+  std::vector<std::vector<uint32_t>> groups_;               // per detector id: the classes it serves
+  RunSet runs_;                                             // run detectors (runs.h)
+  std::vector<uint32_t> run_ids_;                           // per run kind: its detector id
 };
 
 /// Per-direction state, owned by whoever tracks the flow; opened and closed through a Scanner.
@@ -75,9 +83,10 @@ struct StreamState {
   struct PerClass {
     uint32_t count = 0;
     uint32_t last_end = UINT32_MAX;     // low 32 bits of the last value end (dedup across patterns)
-    uint64_t last_keyword = UINT64_MAX; // end of the last context keyword
   };
   std::vector<PerClass> classes;
+  std::vector<uint64_t> last_keyword;  // per class, if any streams its keywords: end of the last one
+  std::vector<RunState> runs;          // per run kind
   struct Pending {  // a value waiting to see whether a context keyword follows
     uint32_t cls;
     uint64_t start, end;
@@ -88,6 +97,7 @@ struct StreamState {
   std::vector<std::pair<uint32_t, uint64_t>> await;  // (Hyperscan id, match end)
   std::vector<Finding> held;  // below the class's min_count so far
   bool gap = false;
+  bool open = false;  // between Scanner::open and close
 };
 
 /// Scans streams with one Hyperscan scratch: one Scanner per thread.
@@ -119,11 +129,15 @@ class Scanner {
   void candidate(Ctx& ctx, uint32_t cls, uint64_t to);
   void processAwait(Ctx& ctx, bool final);
   void keyword(Ctx& ctx, uint32_t cls, uint64_t to);
+  bool keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end) const;
+  void contextAfter(Ctx& ctx);
+  void endRuns(Ctx& ctx);
   void emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked, std::vector<Finding>& out);
   void resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all);
   void scanPiece(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out);
   std::shared_ptr<const Classifier> cls_;
   hs_scratch* scratch_ = nullptr;
+  std::vector<RunEnd> runEnds_;  // reused per piece
   // Hyperscan's AVX-512 literal matcher may load up to a vector past the end of its input; the
   // tail of a chunk that ends just before an unmapped page is scanned from this padded copy.
   static constexpr size_t kOverread = 64;
