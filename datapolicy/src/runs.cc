@@ -219,98 +219,157 @@ GG_RUNS_TARGET static inline __m512i blockClasses(const __m512i (&tab)[4], const
 }
 
 // The exact state of family f at the start of block `to`: from the last block before it with a
-// byte outside the family's run bytes (every run breaks there), or from the state known at block
-// `known` (st) if that is later.
-GG_RUNS_TARGET RunState RunSet::rebuild(const Piece& p, uint32_t f, size_t to, long lastBreak, size_t known) const {
-  RunState s = p.st[f];
-  size_t from = known;
-  if (lastBreak >= 0 && static_cast<size_t>(lastBreak) >= from) {
-    from = static_cast<size_t>(lastBreak);
-    s = RunState{};
-  }
+// byte outside the family's run bytes (every run breaks there), found walking back, or from the
+// state known at block `known` (st) if no such block comes after it.
+GG_RUNS_TARGET RunState RunSet::rebuild(const Piece& p, uint32_t f, size_t to, size_t known) const {
   const uint8_t* t = lut_[f / 4].data();
   const __m512i tab[4] = {_mm512_loadu_si512(t), _mm512_loadu_si512(t + 64), _mm512_loadu_si512(t + 128),
                           _mm512_loadu_si512(t + 192)};
   const unsigned bit = 2 * (f % 4);
+  const __m512i runBits = _mm512_set1_epi8(static_cast<char>(3u << bit)), valueBits = _mm512_set1_epi8(static_cast<char>(1u << bit));
+  RunState s = p.st[f];
+  size_t from = to;
+  while (from > known) {
+    uint64_t valid = 0;
+    size_t n = 0;
+    const __m512i cls = blockClasses(tab, p.data, p.len, from - 1, valid, n);
+    --from;
+    if ((_mm512_test_epi8_mask(cls, runBits) & valid) != valid) {  // a break: nothing before it counts
+      s = RunState{};
+      break;
+    }
+  }
   for (size_t b = from; b < to; ++b) {
     uint64_t valid = 0;
     size_t n = 0;
     const __m512i cls = blockClasses(tab, p.data, p.len, b, valid, n);
-    const uint64_t T = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(3u << bit))) & valid;
-    const uint64_t W = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(1u << bit))) & valid;
-    advance(s, T, W, n);
+    advance(s, _mm512_test_epi8_mask(cls, runBits) & valid, _mm512_test_epi8_mask(cls, valueBits) & valid, n);
   }
   return s;
 }
 
-// Block b of family f byte by byte, from the exact state at its start (rare).
-__attribute__((noinline, cold)) size_t RunSet::readBlock(const Piece& p, uint32_t f, size_t b, long lastBreak,
-                                                        size_t known) const {
-  RunState s = rebuild(p, f, b, lastBreak, known);
+// Block b of family f byte by byte, from the exact state at its start (rare). Returns whether a
+// run is still open at its end (the next block must be read too: the run may end there).
+__attribute__((noinline, cold)) bool RunSet::readBlock(const Piece& p, uint32_t f, size_t b, size_t& known) const {
+  RunState s = rebuild(p, f, b, known);
   const auto& lut = lut_[f / 4];
   const size_t off = 64 * b, n = std::min<size_t>(64, p.len - off);
   for (size_t i = 0; i < n; ++i) step(f, s, lut[p.data[off + i]], p.base + off + i, *p.out);
   p.st[f] = s;
-  return b + 1;  // the state is known from the next block on
+  known = b + 1;
+  return s.last_w || s.pend_j;
 }
 
-// 64 bytes at a time, F families (one table) at once: each family's run bytes T = W|J (a superset
-// of every run). A block is read byte by byte only where a run can reach the minimum: inside it
-// (a run of a power of two, or an aligned lane of 8 or 16 bytes all run bytes: a run of 2k-1
-// covers an aligned k), or across its start (the run bytes ending the block before and starting
-// this one). No state is kept between such blocks: the machine's state at a block that must be
+// 64 bytes at a time for F families (one table): each byte's class bits, then per family one bit
+// "run byte" (value byte or joiner, a superset of every run), and for all families at once runs
+// of 2, 4, .. 32 run bytes ending at each byte (S_k = S_k/2 AND itself k/2 bytes earlier, the
+// block before carried in by a two-source byte permute). A family's block is read byte by byte
+// only if a run of its level (the largest power of two up to its minimum) ends in it, or a run
+// open at the end of a block it read goes on, or (first block) the run the piece starts inside
+// can reach the minimum. No state is kept between such blocks: the state at a block that must be
 // read, and at the end of the piece, is rebuilt from the masks (rebuild).
+// Byte permutes (two sources: this block, the block before) that move every byte 2^(l) later.
+struct ShiftTables {
+  alignas(64) uint8_t idx[5][64];
+  constexpr ShiftTables() : idx{} {
+    for (int l = 0; l < 5; ++l)
+      for (int i = 0; i < 64; ++i) idx[l][i] = static_cast<uint8_t>((i - (1 << l)) & 127);
+  }
+};
+alignas(64) constexpr ShiftTables kShift{};
+
 template <size_t F>
 GG_RUNS_TARGET void RunSet::scanGroup(const Piece& p, size_t g) const {
-  constexpr uint64_t kOnes8 = 0x0101010101010101ull, kHigh8 = 0x8080808080808080ull;
-  constexpr uint64_t kOnes16 = 0x0001000100010001ull, kHigh16 = 0x8000800080008000ull;
   const uint8_t* t = lut_[g].data();
   const __m512i tab[4] = {_mm512_loadu_si512(t), _mm512_loadu_si512(t + 64), _mm512_loadu_si512(t + 128),
                           _mm512_loadu_si512(t + 192)};
   const size_t blocks = (p.len + 63) / 64;
   const uint32_t f0 = static_cast<uint32_t>(4 * g);
-  uint64_t ones[F], high[F], shiftMask[F];
-  uint32_t sa[F], sb[F], sc[F], min[F], trail[F];
-  long lastBreak[F];
+  // Per family: runs of 2^L bytes (L its level: the largest power of two up to its minimum)
+  // ending in the block, from the byte-domain chain; or, for minimums of 31 and more, an aligned
+  // 16-byte lane of run bytes (a run of 31 covers one), which needs no chain.
+  constexpr uint64_t kOnes16 = 0x0001000100010001ull, kHigh16 = 0x8000800080008000ull;
+  int level[F];
+  uint8_t levelBits[5] = {};  // per level: the families tested at it (their run bit)
+  uint8_t alignedBits = 0;    // families tested by aligned lanes
+  int top = 0;
   size_t known[F];
+  uint32_t force = 0;  // families whose next block must be read
   for (size_t i = 0; i < F; ++i) {
-    const Family& fam = families_[f0 + i];
-    ones[i] = high[i] = shiftMask[i] = 0;
-    sa[i] = sb[i] = sc[i] = 0;
-    if (fam.filter == Family::Filter::kAligned16) ones[i] = kOnes16, high[i] = kHigh16;
-    else if (fam.filter == Family::Filter::kAligned8) ones[i] = kOnes8, high[i] = kHigh8;
-    else {
-      shiftMask[i] = ~0ull;
-      sa[i] = fam.shift >= 2 ? 1 : 0, sb[i] = fam.shift >= 4 ? 2 : 0, sc[i] = fam.shift >= 8 ? 4 : 0;
-    }
-    min[i] = fam.min;
-    const RunState& s = p.st[f0 + i];
-    trail[i] = (s.last_w | s.pend_j) ? s.len + s.pend_j : 0u;  // the run bytes before the piece
-    lastBreak[i] = -1;
+    const uint32_t min = families_[f0 + i].min;
+    int l = 0;
+    while (l < 4 && (2u << l) <= min) ++l;
+    level[i] = min >= 31 ? -1 : l;
+    if (min >= 31) alignedBits |= static_cast<uint8_t>(1u << (2 * i));
+    else levelBits[l] |= static_cast<uint8_t>(1u << (2 * i)), top = std::max(top, l);
     known[i] = 0;
+    // The first block: a run carried in from the piece before, with the run bytes the block
+    // starts with, may reach the minimum.
+    const RunState& s = p.st[f0 + i];
+    if ((s.last_w | s.pend_j) && p.len) {
+      uint64_t valid = 0;
+      size_t n = 0;
+      const __m512i cls = blockClasses(tab, p.data, p.len, 0, valid, n);
+      const uint64_t T = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(3u << (2 * i)))) & valid;
+      if (s.len + s.pend_j + _tzcnt_u64(~T) >= min) force |= 1u << i;
+    }
   }
+  const __m512i evenBits = _mm512_set1_epi8(0x55), alignedV = _mm512_set1_epi8(static_cast<char>(alignedBits));
+  __m512i lv[5], prev[4], cur[5];
+  for (int l = 0; l < 5; ++l) lv[l] = _mm512_set1_epi8(static_cast<char>(levelBits[l]));
+  for (auto& v : prev) v = _mm512_setzero_si512();
   for (size_t b = 0; b < blocks; ++b) {
     uint64_t valid = 0;
     size_t n = 0;
     const __m512i cls = blockClasses(tab, p.data, p.len, b, valid, n);
-#pragma GCC unroll 4
-    for (size_t i = 0; i < F; ++i) {
-      const uint64_t T = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(3u << (2 * i)))) & valid;
-      uint64_t S = T;
-      S &= S >> sa[i];
-      S &= S >> sb[i];
-      S &= S >> sc[i];
-      const uint64_t hit = (S & shiftMask[i]) | ((~T - ones[i]) & T & high[i]);
-      const uint32_t lead = static_cast<uint32_t>(_tzcnt_u64(~T));
-      const uint32_t before = trail[i];
-      trail[i] = T == ~0ull ? std::min<uint32_t>(before + 64, kLenCap) : static_cast<uint32_t>(_lzcnt_u64(~T));
-      if (__builtin_expect(hit != 0 || before + lead >= min[i], 0))
-        known[i] = readBlock(p, f0 + static_cast<uint32_t>(i), b, lastBreak[i], known[i]);
-      lastBreak[i] = T != valid ? static_cast<long>(b) : lastBreak[i];
+    // Level 0: bit 2i = run byte (value byte or joiner) of family i; odd bits clear.
+    cur[0] = _mm512_maskz_mov_epi8(valid, _mm512_and_si512(_mm512_or_si512(cls, _mm512_srli_epi16(cls, 1)), evenBits));
+    uint64_t any = levelBits[0] ? _mm512_test_epi8_mask(cur[0], lv[0]) : 0;
+    for (int l = 1; l <= top; ++l) {
+      const __m512i earlier = _mm512_permutex2var_epi8(cur[l - 1], _mm512_load_si512(kShift.idx[l - 1]), prev[l - 1]);
+      prev[l - 1] = cur[l - 1];
+      cur[l] = _mm512_and_si512(cur[l - 1], earlier);
+      if (levelBits[l]) any |= _mm512_test_epi8_mask(cur[l], lv[l]);
+    }
+    if (alignedBits) {  // the aligned families together: a superset of each one's runs
+      const uint64_t T = _mm512_test_epi8_mask(cur[0], alignedV);
+      any |= (~T - kOnes16) & T & kHigh16;
+    }
+    if (__builtin_expect(any != 0 || force != 0, 0)) {
+      uint32_t read = force;
+      force = 0;
+      for (size_t i = 0; i < F && any; ++i) {
+        const __m512i bit = _mm512_set1_epi8(static_cast<char>(1u << (2 * i)));
+        uint64_t hit;
+        if (level[i] >= 0) {
+          hit = _mm512_test_epi8_mask(cur[level[i]], bit);
+        } else {
+          const uint64_t T = _mm512_test_epi8_mask(cur[0], bit);
+          hit = (~T - kOnes16) & T & kHigh16;
+        }
+        if (hit) read |= 1u << i;
+      }
+      for (size_t i = 0; i < F; ++i)
+        if ((read & (1u << i)) && readBlock(p, f0 + static_cast<uint32_t>(i), b, known[i])) force |= 1u << i;
     }
   }
-  for (size_t i = 0; i < F; ++i)
-    p.st[f0 + i] = rebuild(p, f0 + static_cast<uint32_t>(i), blocks, lastBreak[i], known[i]);
+  // The state at the piece's end: from the last block's masks when a run breaks in it (the
+  // usual case), else walking back (rebuild).
+  uint64_t valid = 0;
+  size_t n = 0;
+  const __m512i last = blocks ? blockClasses(tab, p.data, p.len, blocks - 1, valid, n) : _mm512_setzero_si512();
+  for (size_t i = 0; i < F; ++i) {
+    const uint32_t f = f0 + static_cast<uint32_t>(i);
+    if (!blocks || known[i] == blocks) continue;  // read to the end: st is exact
+    const uint64_t T = _mm512_test_epi8_mask(last, _mm512_set1_epi8(static_cast<char>(3u << (2 * i)))) & valid;
+    if (T != valid) {
+      RunState s{};
+      advance(s, T, _mm512_test_epi8_mask(last, _mm512_set1_epi8(static_cast<char>(1u << (2 * i)))) & valid, n);
+      p.st[f] = s;
+    } else {
+      p.st[f] = rebuild(p, f, blocks, known[i]);
+    }
+  }
 }
 
 void RunSet::scanBlocks(RunState* st, const uint8_t* data, size_t len, uint64_t base, std::vector<RunEnd>& out) const {

@@ -85,8 +85,8 @@ class RunSet {
     std::vector<RunEnd>* out;
   };
   static void advance(RunState& s, uint64_t T, uint64_t W, size_t n);
-  RunState rebuild(const Piece& p, uint32_t f, size_t to, long lastBreak, size_t known) const;
-  size_t readBlock(const Piece& p, uint32_t f, size_t b, long lastBreak, size_t known) const;
+  RunState rebuild(const Piece& p, uint32_t f, size_t to, size_t known) const;
+  bool readBlock(const Piece& p, uint32_t f, size_t b, size_t& known) const;
   template <size_t F>
   void scanGroup(const Piece& p, size_t g) const;
   void scanBlocks(RunState* st, const uint8_t* data, size_t len, uint64_t base, std::vector<RunEnd>& out) const;
