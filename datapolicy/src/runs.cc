@@ -119,13 +119,6 @@ Result<RunSet> RunSet::build(std::vector<RunSpec> kinds) {
     Family& fam = r.families_[f];
     std::sort(fam.kinds.begin(), fam.kinds.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
     fam.min = fam.kinds.front().second;
-    fam.no_joiners = r.kinds_[first[f]].joiners.none();
-    // A run of at least 2k-1 bytes inside a block covers an aligned group of k: one test a
-    // block for long minimums; shorter ones test for a run of a power of two exactly.
-    if (fam.min >= 31) fam.filter = Family::Filter::kAligned16;
-    else if (fam.min >= 15) fam.filter = Family::Filter::kAligned8;
-    else
-      while (fam.shift * 2 <= fam.min) fam.shift = static_cast<uint8_t>(fam.shift * 2);
     auto& lut = r.lut_[f / 4];
     const unsigned bit = 2 * (f % 4);
     const RunSpec& spec = r.kinds_[first[f]];

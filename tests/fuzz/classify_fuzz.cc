@@ -1,8 +1,10 @@
 // libFuzzer target: the classifier's input. Arbitrary payload bytes go through the shipped classes
 // as TCP segments in an order the input chooses (reordering, overlaps, retransmissions, holes);
 // no crash, and every finding's masked sample has no more than four clear alphanumerics beyond an
-// IBAN country code.
+// IBAN country code. The shipped classes' run detectors, fed the input in the same pieces, report
+// exactly what their byte machine reading the input whole reports.
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -11,6 +13,7 @@
 #include "goldgate/datapolicy/classes.h"
 #include "goldgate/datapolicy/engine.h"
 #include "goldgate/datapolicy/reassembly.h"
+#include "goldgate/datapolicy/runs.h"
 
 using namespace goldgate::datapolicy;
 
@@ -24,6 +27,23 @@ std::shared_ptr<const Classifier> classifier() {
     return *b;
   }();
   return c;
+}
+
+const RunSet& shippedRuns() {
+  static RunSet r = [] {
+    std::vector<RunSpec> kinds;
+    for (const auto& d : classifier()->classes())
+      for (const auto& run : d.runs) kinds.push_back(run.spec);
+    auto b = RunSet::build(std::move(kinds));
+    if (!b) std::abort();
+    return std::move(*b);
+  }();
+  return r;
+}
+
+std::vector<RunEnd> byKind(std::vector<RunEnd> v) {
+  std::stable_sort(v.begin(), v.end(), [](const RunEnd& a, const RunEnd& b) { return a.first < b.first; });
+  return v;
 }
 
 struct Feed : TcpReassembler::Sink {
@@ -62,6 +82,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   r.finish(feed);
   sc.close(st, out);
+  // Run detectors: the filtered path in pieces of the chosen size against the byte machine.
+  const RunSet& runs = shippedRuns();
+  std::vector<RunState> a(runs.states()), b(runs.states());
+  std::vector<RunEnd> pieces, whole;
+  for (size_t off = 1; off < size; off += seg) runs.scan(a.data(), data + off, std::min(seg, size - off), off - 1, pieces);
+  runs.finish(a.data(), size - 1, pieces);
+  runs.scanScalar(b.data(), data + 1, size - 1, 0, whole);
+  runs.finish(b.data(), size - 1, whole);
+  if (byKind(pieces) != byKind(whole)) std::abort();
   for (const auto& f : out) {
     size_t clear = 0;
     for (char c : f.masked) clear += std::isalnum(static_cast<unsigned char>(c)) ? 1 : 0;

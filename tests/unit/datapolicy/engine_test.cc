@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -131,6 +132,54 @@ TEST_CASE("a class file error names the file and line; a pattern Hyperscan refus
   CHECK(built.error().message.rfind("x.yaml:5: pattern '(?<=b)c' does not compile:", 0) == 0);
 }
 
+TEST_CASE("run detectors: errors name the file and line; a class of runs alone needs no Hyperscan database") {
+  auto parse = [](const std::string& run) { return parseClass("name: r\ndetectors:\n  patterns:\n    - " + run + "\n", "r.yaml"); };
+  struct Bad {
+    const char* run;
+    const char* says;
+  };
+  for (const Bad& b : {Bad{"run: {bytes: '9-0', min_length: 4}", "r.yaml:4: run.bytes: byte set '9-0': reversed range"},
+                       Bad{"run: {bytes: '0-9', joiners: ' 5', min_length: 4}", "r.yaml:4: run.joiners: a joiner cannot also be"},
+                       Bad{"run: {bytes: '0-9'}", "r.yaml:4: run: missing 'min_length'"},
+                       Bad{"run: {bytes: '0-9', min_length: 65}", "r.yaml:4: run.min_length"},
+                       Bad{"run: {bytes: '\\q', min_length: 4}", "r.yaml:4: run.bytes: byte set '\\q': unknown escape"},
+                       Bad{"run: {min_length: 4}", "r.yaml:4: run: missing 'bytes'"},
+                       Bad{"{run: {bytes: a, min_length: 2}, regex: a}", "r.yaml:4: a pattern is a 'run'"},
+                       Bad{"run: {bytes: a, min_length: 2, colour: red}", "r.yaml:4: unknown key 'colour'"}}) {
+    auto r = parse(b.run);
+    INFO(b.run << " -> " << (r ? std::string("accepted") : r.error().message));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.rfind(b.says, 0) == 0);
+  }
+  auto d = parse("run: {bytes: 'A-Z', joiners: '.', min_length: 6}");
+  REQUIRE(d.has_value());
+  auto c = Classifier::build({*d});
+  REQUIRE(c.has_value());
+  CHECK((*c)->hsStreamBytes() == 0);
+  auto f = scanChunks(*c, {"see A.B.C", ".D. and XYZ"});  // A.B.C.D: seven bytes, across two scans
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].offset == 11);
+  CHECK(scanChunks(*c, {"A.B.C and A..B.C.D"}).empty());  // two joiners break a run
+}
+
+TEST_CASE("context keywords: near a value in the kept bytes, or streamed when the window is wider") {
+  for (uint32_t window : {48u, 1000u}) {
+    auto d = parseClass("name: k\ndetectors:\n  patterns: [{run: {bytes: '0-9', min_length: 6}}]\n  context:\n"
+                        "    keywords: [Ticket]\n    window: " + std::to_string(window) + "\n    required: true\n",
+                        "k.yaml");
+    REQUIRE(d.has_value());
+    auto c = Classifier::build({*d});
+    REQUIRE(c.has_value());
+    INFO("window " << window);
+    CHECK(scanChunks(*c, {"no context 123456 here"}).empty());
+    CHECK(scanChunks(*c, {"TICKET: ", "123456 "}).size() == 1);                 // before, across scans
+    CHECK(scanChunks(*c, {"123456", std::string(20, ' '), " ticket"}).size() == 1);  // after, later scans
+    CHECK(scanChunks(*c, {"ticket" + std::string(window + 10, ' ') + "123456 "}).empty());
+    CHECK(scanChunks(*c, {"123456 " + std::string(window + 10, ' ') + "ticket"}).empty());
+    if (window > 100) CHECK(scanChunks(*c, {"ticket" + std::string(window - 60, ' ') + "123456 "}).size() == 1);
+  }
+}
+
 TEST_CASE("min_count holds findings until the class has been seen often enough in the stream") {
   auto d = parseClass("name: many-mails\ndetectors:\n  patterns: [{regex: '\\b[a-z]+@[a-z]+\\.org\\b'}]\n  min_count: 3\n",
                       "m.yaml");
@@ -155,7 +204,9 @@ TEST_CASE("the compiled database is cached by content and reused") {
   CHECK((*second)->databaseKey() == (*first)->databaseKey());
   CHECK(scanChunks(*second, {"card 4556737586899855"}).size() == 1);
   // A changed class is a different key: compiled afresh.
-  (*classes)[0].patterns[0].expression += "|\\bzzzz\\b";
+  auto withPattern = std::find_if(classes->begin(), classes->end(), [](const DataClass& d) { return !d.patterns.empty(); });
+  REQUIRE(withPattern != classes->end());
+  withPattern->patterns[0].expression += "|\\bzzzz\\b";
   auto third = Classifier::build(*classes, {t.path().string()});
   REQUIRE(third.has_value());
   CHECK_FALSE((*third)->fromCache());

@@ -2,9 +2,10 @@
 // them ("4556 7375 8689 9855", "GB82 WEST 1234 5698 7654 32", a 40-character token). A pattern
 // like `\d[\d -]{7,22}\d\b` costs a finite automaton a step at every byte and is the dearest
 // thing Hyperscan runs over text; a run is found instead 64 bytes at a time from byte-class
-// masks (AVX-512), and an exact byte machine reads only the blocks in which a run can reach its
-// minimum length. What the machine reports is the same as the scalar machine reading every byte
-// (RunSet::scanScalar, the reference the tests compare against).
+// masks (AVX-512 VBMI), and an exact byte machine reads only the blocks in which a run can reach
+// its minimum length. What it reports is what the machine reading every byte reports
+// (RunSet::scanScalar: the reference the tests compare against, and the path on CPUs without
+// AVX-512 VBMI).
 #pragma once
 
 #include <array>
@@ -72,9 +73,6 @@ class RunSet {
   struct Family {
     std::vector<std::pair<uint32_t, uint32_t>> kinds;  // (kind, min_length), shortest first
     uint32_t min = 0;                                  // the shortest
-    enum class Filter : uint8_t { kShift, kAligned8, kAligned16 } filter = Filter::kShift;
-    bool no_joiners = false;
-    uint8_t shift = 1;  // kShift: a run of this many (a power of two <= min) must lie in a block
   };
   void step(uint32_t f, RunState& s, uint8_t cls, uint64_t at, std::vector<RunEnd>& out) const;
   struct Piece {
