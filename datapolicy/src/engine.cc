@@ -394,14 +394,12 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   bool h0 = ctx.at(to, n0), h1 = ctx.at(to + 1, n1);
   if (continues(d, h0, n0, h1, n1)) return;
   // The run of value bytes ending at `to`, at most max_length long.
-  std::string run;
   uint64_t p = to;
   uint8_t c = 0;
-  while (p > 0 && run.size() < d.max_length && ctx.at(p - 1, c) && tokenByte(d, c)) {
-    run.insert(run.begin(), static_cast<char>(c));
-    --p;
-  }
-  if (run.empty()) return;
+  while (p > 0 && to - p < d.max_length && ctx.at(p - 1, c) && tokenByte(d, c)) --p;
+  if (p == to) return;
+  std::string run(static_cast<size_t>(to - p), '\0');
+  for (uint64_t q = p; q < to; ++q) ctx.at(q, reinterpret_cast<uint8_t&>(run[static_cast<size_t>(q - p)]));
   std::string value;
   bool needsCheck = d.validator != Validator::kNone || d.has_exact_match;
   if (!needsCheck) {
@@ -481,7 +479,7 @@ bool Scanner::keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t
       n = 0;
       continue;
     }
-    buf[n++] = static_cast<char>(std::tolower(c));
+    buf[n++] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);  // ASCII, as Hyperscan's caseless
   }
   std::string_view hay(buf, n);
   for (const auto& k : C.keywords_lower_[cls]) {

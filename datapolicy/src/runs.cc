@@ -241,13 +241,46 @@ GG_RUNS_TARGET RunState RunSet::rebuild(const Piece& p, uint32_t f, size_t to, s
   return s;
 }
 
-// Block b of family f byte by byte, from the exact state at its start (rare). Returns whether a
-// run is still open at its end (the next block must be read too: the run may end there).
-__attribute__((noinline, cold)) bool RunSet::readBlock(const Piece& p, uint32_t f, size_t b, size_t& known) const {
+// Block b of family f, from the exact state at its start: what the machine reports reading it,
+// from the masks. A value is reported where a group of value bytes ends (a value byte, then a byte
+// that is not one) and the exact run reaching back from it (value bytes, joiners between two of
+// them, and the carried run if it reaches the block's start) is long enough; a group that ends
+// the block is decided with the next one. Returns whether a run is still open at the end (the
+// next block must be read too: the run may end there).
+__attribute__((noinline)) GG_RUNS_TARGET bool RunSet::readBlock(const Piece& p, uint32_t f, size_t b, size_t& known) const {
   RunState s = rebuild(p, f, b, known);
-  const auto& lut = lut_[f / 4];
-  const size_t off = 64 * b, n = std::min<size_t>(64, p.len - off);
-  for (size_t i = 0; i < n; ++i) step(f, s, lut[p.data[off + i]], p.base + off + i, *p.out);
+  const uint8_t* t = lut_[f / 4].data();
+  const __m512i tab[4] = {_mm512_loadu_si512(t), _mm512_loadu_si512(t + 64), _mm512_loadu_si512(t + 128),
+                          _mm512_loadu_si512(t + 192)};
+  uint64_t valid = 0;
+  size_t n = 0;
+  const __m512i cls = blockClasses(tab, p.data, p.len, b, valid, n);
+  const unsigned bit = 2 * (f % 4);
+  const uint64_t T = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(3u << bit))) & valid;
+  const uint64_t W = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(1u << bit))) & valid;
+  const uint64_t J = T & ~W, prevW = (W << 1) | s.last_w;
+  const uint64_t Tx = W | (J & prevW & (W >> 1));
+  const uint32_t back = s.last_w ? s.len : (s.pend_j && (W & 1u)) ? s.len + 1u : 0u;
+  const uint64_t at0 = p.base + 64 * b;
+  const Family& fam = families_[f];
+  auto report = [&](uint32_t len, uint64_t at) {
+    if (len < fam.min) return;
+    for (const auto& [k, min] : fam.kinds) {
+      if (len < min) break;
+      p.out->emplace_back(k, at);
+    }
+  };
+  if (s.last_w && !(W & 1u)) report(s.len, at0);  // a run that ended the block before
+  // Group ends inside the block: a value byte at i, none at i + 1.
+  uint64_t ends = W & ~(W >> 1) & (n == 64 ? ~0ull >> 1 : (1ull << (n - 1)) - 1);
+  while (ends) {
+    const unsigned i = static_cast<unsigned>(_tzcnt_u64(ends));
+    ends &= ends - 1;
+    const uint64_t holes = ~Tx & ((2ull << i) - 1);
+    const uint32_t len = holes ? i - (63u - static_cast<unsigned>(_lzcnt_u64(holes))) : i + 1u + back;
+    report(std::min<uint32_t>(len, kLenCap), at0 + i + 1);
+  }
+  advance(s, T, W, n);
   p.st[f] = s;
   known = b + 1;
   return s.last_w || s.pend_j;

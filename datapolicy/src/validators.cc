@@ -1,6 +1,7 @@
 // Validators of candidate matches and masking of matched values (see validators.h for the rules).
 #include "goldgate/datapolicy/validators.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -317,16 +318,19 @@ bool validate(Validator v, std::string_view candidate, double entropyFloor) {
 
 double shannonEntropy(std::string_view s) {
   if (s.empty()) return 0;
-  std::array<size_t, 256> counts{};
+  std::array<uint32_t, 256> counts{};
   for (char c : s) ++counts[static_cast<unsigned char>(c)];
+  // H = log2(n) - (1/n) * sum(k * log2(k)): one logarithm per count, from a table up to 256.
+  static const std::array<double, 257> kLog = [] {
+    std::array<double, 257> t{};
+    for (size_t k = 1; k < t.size(); ++k) t[k] = static_cast<double>(k) * std::log2(static_cast<double>(k));
+    return t;
+  }();
   double n = static_cast<double>(s.size());
-  double h = 0;
-  for (size_t k : counts) {
-    if (k == 0) continue;
-    double p = static_cast<double>(k) / n;
-    h -= p * std::log2(p);
-  }
-  return h;
+  double sum = 0;
+  for (uint32_t k : counts)
+    if (k) sum += k < kLog.size() ? kLog[k] : static_cast<double>(k) * std::log2(static_cast<double>(k));
+  return std::max(0.0, std::log2(n) - sum / n);
 }
 
 std::string mask(Validator v, std::string_view value) {
