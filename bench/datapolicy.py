@@ -7,11 +7,13 @@
    own busy cycles over exactly one pass of an in-memory capture (infinite_rx, --max-packets), so
    no byte is seen twice (a replayed stream would be trimmed as retransmission and cost nothing).
 2. Stream state per flow direction and database compile time for all classes.
-3. `goldgatectl classify` over a 1 GiB text file as a ratio to `grep -c` of one literal over it.
+3. `goldgatectl classify` over a 1 GiB text file as a ratio to `grep -c` of one literal over it, and
+   over 64 MiB of base64 and of CSV (payloads dense in the runs the classes look for).
 
 Figures merge into BUILD/bench/results.json. Usage: datapolicy.py BUILD_DIR [--repeats N] [--gib N]
 """
 import argparse
+import base64
 import json
 import os
 import random
@@ -56,6 +58,27 @@ def text(rng, n, sensitive=0.001):
         out.append(line)
         size += len(line)
     return "".join(out).encode()[:n]
+
+
+def base64_text(rng, n):
+    """About n bytes of base64 in 76-character lines, as in a MIME attachment."""
+    raw = bytes(rng.getrandbits(8) for _ in range(min(n, 1 << 20) * 3 // 4))
+    block = base64.encodebytes(raw)
+    return (block * (n // len(block) + 1))[:n]
+
+
+def csv_text(rng, n):
+    """About n bytes of CSV rows: an 8-digit id, a word, an amount, a date, a reference code."""
+    rows = []
+    size = 0
+    while size < min(n, 4 << 20):
+        row = "%08d,%s,%d.%02d,2026-%02d-%02d,%s\n" % (
+            rng.randrange(10 ** 8), rng.choice(WORDS), rng.randrange(10000), rng.randrange(100), rng.randrange(1, 13),
+            rng.randrange(1, 29), "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(10)))
+        rows.append(row)
+        size += len(row)
+    block = "".join(rows).encode()
+    return (block * (n // len(block) + 1))[:n]
 
 
 def write_pcap(path, rng):
@@ -182,6 +205,26 @@ def main():
                         "ceiling": round(size * 8 / grep_s / 1e9, 2), "ratio": round(grep_s / classify_s, 3),
                         "case": "goldgatectl classify over %.1f GiB of text (%d findings); ceiling: grep -c of one literal"
                                 % (size / (1 << 30), findings)})
+        # Other payloads, 64 MiB each: base64 (attachments, images in JSON: runs of token bytes
+        # everywhere, and every 76-byte line long enough to be checked as a token) and CSV rows
+        # of numbers and dates (digit runs on every line). The same ceiling: grep -c of one literal.
+        for kind, data in (("base64", base64_text(rng, 64 << 20)), ("csv", csv_text(rng, 64 << 20))):
+            path = os.path.join(work, kind + ".txt")
+            with open(path, "wb") as f:
+                f.write(data)
+            t0 = time.monotonic()
+            subprocess.run(["grep", "-c", "invoice", path], stdout=subprocess.PIPE)
+            grep_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            p = subprocess.run([ctl, "classify", "--classes", classes, "--text", path], stdout=subprocess.PIPE)
+            classify_s = time.monotonic() - t0
+            if p.returncode not in (0, 1):
+                sys.exit("bench: classify exited %d on %s" % (p.returncode, kind))
+            results.append({"name": "classify_gbps_" + kind, "value": round(len(data) * 8 / classify_s / 1e9, 2),
+                            "unit": "Gbit/s", "ceiling": round(len(data) * 8 / grep_s / 1e9, 2),
+                            "ratio": round(grep_s / classify_s, 3),
+                            "case": "goldgatectl classify over 64 MiB of %s (%d findings); ceiling: grep -c of one literal"
+                                    % (kind, p.stdout.count(b"\n"))})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

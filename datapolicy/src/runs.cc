@@ -127,6 +127,15 @@ Result<RunSet> RunSet::build(std::vector<RunSpec> kinds) {
       if (spec.joiners.test(c)) lut[c] |= static_cast<uint8_t>(2u << bit);
     }
   }
+  // Per group: the highest chain level its families need (runs of 2^L bytes; see scanGroup).
+  r.groupTop_.assign(r.lut_.size(), 0);
+  for (size_t f = 0; f < r.families_.size(); ++f) {
+    const uint32_t min = r.families_[f].min;
+    if (min >= 31) continue;  // aligned lanes, no chain
+    int l = 0;
+    while (l < 4 && (2u << l) <= min) ++l;
+    r.groupTop_[f / 4] = std::max<uint8_t>(r.groupTop_[f / 4], static_cast<uint8_t>(l));
+  }
   r.simd_ = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
   return r;
 }
@@ -304,7 +313,7 @@ struct ShiftTables {
 };
 alignas(64) constexpr ShiftTables kShift{};
 
-template <size_t F>
+template <size_t F, int TOP>
 GG_RUNS_TARGET void RunSet::scanGroup(const Piece& p, size_t g) const {
   const uint8_t* t = lut_[g].data();
   const __m512i tab[4] = {_mm512_loadu_si512(t), _mm512_loadu_si512(t + 64), _mm512_loadu_si512(t + 128),
@@ -328,6 +337,7 @@ GG_RUNS_TARGET void RunSet::scanGroup(const Piece& p, size_t g) const {
     level[i] = min >= 31 ? -1 : l;
     if (min >= 31) alignedBits |= static_cast<uint8_t>(1u << (2 * i));
     else levelBits[l] |= static_cast<uint8_t>(1u << (2 * i)), top = std::max(top, l);
+    (void)top;  // TOP, the same, fixed at compile time (groupTop)
     known[i] = 0;
     // The first block: a run carried in from the piece before, with the run bytes the block
     // starts with, may reach the minimum.
@@ -351,7 +361,8 @@ GG_RUNS_TARGET void RunSet::scanGroup(const Piece& p, size_t g) const {
     // Level 0: bit 2i = run byte (value byte or joiner) of family i; odd bits clear.
     cur[0] = _mm512_maskz_mov_epi8(valid, _mm512_and_si512(_mm512_or_si512(cls, _mm512_srli_epi16(cls, 1)), evenBits));
     uint64_t any = levelBits[0] ? _mm512_test_epi8_mask(cur[0], lv[0]) : 0;
-    for (int l = 1; l <= top; ++l) {
+#pragma GCC unroll 4
+    for (int l = 1; l <= TOP; ++l) {
       const __m512i earlier = _mm512_permutex2var_epi8(cur[l - 1], _mm512_load_si512(kShift.idx[l - 1]), prev[l - 1]);
       prev[l - 1] = cur[l - 1];
       cur[l] = _mm512_and_si512(cur[l - 1], earlier);
@@ -400,14 +411,16 @@ GG_RUNS_TARGET void RunSet::scanGroup(const Piece& p, size_t g) const {
 
 void RunSet::scanBlocks(RunState* st, const uint8_t* data, size_t len, uint64_t base, std::vector<RunEnd>& out) const {
   const Piece p{st, data, len, base, &out};
-  for (size_t g = 0; g < lut_.size(); ++g) {
-    switch (std::min<size_t>(4, families_.size() - 4 * g)) {
-      case 1: scanGroup<1>(p, g); break;
-      case 2: scanGroup<2>(p, g); break;
-      case 3: scanGroup<3>(p, g); break;
-      default: scanGroup<4>(p, g); break;
-    }
-  }
+  // One instance per families in the group (1-4) and chain levels it needs (0-4), so that the
+  // block loop keeps everything in registers.
+  using Fn = void (RunSet::*)(const Piece&, size_t) const;
+  static constexpr Fn kScan[4][5] = {
+      {&RunSet::scanGroup<1, 0>, &RunSet::scanGroup<1, 1>, &RunSet::scanGroup<1, 2>, &RunSet::scanGroup<1, 3>, &RunSet::scanGroup<1, 4>},
+      {&RunSet::scanGroup<2, 0>, &RunSet::scanGroup<2, 1>, &RunSet::scanGroup<2, 2>, &RunSet::scanGroup<2, 3>, &RunSet::scanGroup<2, 4>},
+      {&RunSet::scanGroup<3, 0>, &RunSet::scanGroup<3, 1>, &RunSet::scanGroup<3, 2>, &RunSet::scanGroup<3, 3>, &RunSet::scanGroup<3, 4>},
+      {&RunSet::scanGroup<4, 0>, &RunSet::scanGroup<4, 1>, &RunSet::scanGroup<4, 2>, &RunSet::scanGroup<4, 3>, &RunSet::scanGroup<4, 4>}};
+  for (size_t g = 0; g < lut_.size(); ++g)
+    (this->*kScan[std::min<size_t>(4, families_.size() - 4 * g) - 1][groupTop_[g]])(p, g);
 }
 
 }  // namespace goldgate::datapolicy

@@ -85,7 +85,7 @@ class RunSet {
   static void advance(RunState& s, uint64_t T, uint64_t W, size_t n);
   RunState rebuild(const Piece& p, uint32_t f, size_t to, size_t known) const;
   bool readBlock(const Piece& p, uint32_t f, size_t b, size_t& known) const;
-  template <size_t F>
+  template <size_t F, int TOP>
   void scanGroup(const Piece& p, size_t g) const;
   void scanBlocks(RunState* st, const uint8_t* data, size_t len, uint64_t base, std::vector<RunEnd>& out) const;
 
@@ -93,6 +93,7 @@ class RunSet {
   std::vector<Family> families_;
   // Per group of four families: a byte's class bits (bit 2f: value byte of family f, 2f+1: joiner).
   std::vector<std::array<uint8_t, 256>> lut_;
+  std::vector<uint8_t> groupTop_;  // per group: the chain levels its families need
   bool simd_ = false;
 };
 
