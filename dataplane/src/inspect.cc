@@ -131,6 +131,13 @@ Inspector::~Inspector() {
   for (auto* c : ctx_) delete c;
 }
 
+void Inspector::prefetch(int32_t pos, int dir) const {
+  const Ctx* c = ctx_[static_cast<size_t>(pos)];
+  if (!c) return;
+  const auto* d = reinterpret_cast<const char*>(&c->dir[dir]);
+  for (size_t off = 0; off < sizeof(Dir); off += 64) __builtin_prefetch(d + off);
+}
+
 bool Inspector::blocked(int32_t pos) const { return blocked_[static_cast<size_t>(pos)] == 1 || blocked_[static_cast<size_t>(pos)] == 2; }
 
 void Inspector::release(int32_t pos) {

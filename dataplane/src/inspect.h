@@ -75,6 +75,8 @@ class Inspector {
                  uint32_t seq, bool syn, bool fin, std::vector<InspectEvent>& events);
   /// Whether the flow at `pos` was blocked earlier (its later packets are dropped).
   bool blocked(int32_t pos) const;
+  /// Starts loading the inspection state of direction `dir` of the flow at `pos` (a hint).
+  void prefetch(int32_t pos, int dir) const;
   /// The data classes found in the flow at `pos` so far, whatever their action: bit i = class
   /// index i of the classifier in force (classes past 63 share bit 63).
   uint64_t classesSeen(int32_t pos) const { return seen_[static_cast<size_t>(pos)]; }

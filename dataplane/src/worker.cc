@@ -434,10 +434,23 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
 
   uint32_t miss[kBurst];
   uint32_t nmiss = 0;
+  const bool inspecting = pol.inspectPlan() != nullptr;
   for (uint32_t j = 0; j < nkeys; ++j) {
     uint32_t i = keyIdx[j];
     const PacketMeta& pm = meta[i];
     const bool isRelated = (related >> j) & 1;
+    // Inspection reads every payload byte: start loading the next packet's, and its flow's
+    // inspection state, while this one is scanned.
+    if (inspecting && j + 1 < nkeys) {
+      const rte_mbuf* next = pkts[keyIdx[j + 1]];
+      const auto* d = rte_pktmbuf_mtod(next, const uint8_t*);
+      const uint32_t upTo = std::min<uint32_t>(rte_pktmbuf_data_len(next), 2048);  // the rest streams in behind
+      for (uint32_t off = 0; off < upTo; off += 64) rte_prefetch0(d + off);
+      if (pos[j + 1] >= 0) {
+        const Flow& nf = flows_->at(pos[j + 1]);
+        inspector_->prefetch(pos[j + 1], srcIsA[j + 1] == nf.orig_is_a ? 0 : 1);
+      }
+    }
     if (pos[j] < 0) {
       if (isRelated) {
         drop(pkts[i], DropReason::kIcmpUnrelated, in);
