@@ -400,6 +400,10 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   if (p == to) return;
   std::string run(static_cast<size_t>(to - p), '\0');
   for (uint64_t q = p; q < to; ++q) ctx.at(q, reinterpret_cast<uint8_t&>(run[static_cast<size_t>(q - p)]));
+  // Too few digits for the validator in the whole run (dates, short ids): no start can do.
+  if (const size_t need = minDigits(d.validator); need && !d.has_exact_match &&
+      static_cast<size_t>(std::count_if(run.begin(), run.end(), [](char ch) { return isDigit(static_cast<uint8_t>(ch)); })) < need)
+    return;
   std::string value;
   bool needsCheck = d.validator != Validator::kNone || d.has_exact_match;
   if (!needsCheck) {

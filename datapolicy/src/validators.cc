@@ -302,6 +302,17 @@ const char* validatorName(Validator v) {
   return "?";
 }
 
+size_t minDigits(Validator v) {
+  switch (v) {
+    case Validator::kLuhn: return 12;
+    case Validator::kVerhoeff: return 12;
+    case Validator::kNhs: return 10;
+    case Validator::kAba:
+    case Validator::kUsSsn: return 9;
+    default: return 0;
+  }
+}
+
 bool validate(Validator v, std::string_view candidate, double entropyFloor) {
   switch (v) {
     case Validator::kNone: return true;

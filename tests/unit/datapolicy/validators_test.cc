@@ -3,6 +3,7 @@
 // digit changed, digits transposed, wrong length, prefix or country), boundaries, separators, masking.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -485,4 +486,32 @@ TEST_CASE("parseValidator knows every validator and rejects others", "[datapolic
     for (const char* known : {"none", "luhn", "iban", "us-ssn", "verhoeff", "aba", "nhs", "entropy"})
       CHECK_THAT(parsed.error().message, Catch::Matchers::Contains(known));
   }
+}
+
+namespace {
+template <size_t N>
+void checkMinDigits(Validator v, const Case (&table)[N]) {
+  for (const Case& c : table) {
+    if (!c.valid) continue;
+    std::string_view s(c.value);
+    INFO(validatorName(v) << " " << c.value);
+    CHECK(static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) >=
+          minDigits(v));
+  }
+}
+}  // namespace
+
+TEST_CASE("minDigits: no valid value of a table has fewer digits than its validator's minimum", "[datapolicy][validators]") {
+  checkMinDigits(Validator::kLuhn, kCardsPublished);
+  checkMinDigits(Validator::kLuhn, kCardsBoundaries);
+  checkMinDigits(Validator::kLuhn, kCardsSeparators);
+  checkMinDigits(Validator::kUsSsn, kSsns);
+  checkMinDigits(Validator::kVerhoeff, kVerhoeffs);
+  checkMinDigits(Validator::kAba, kAbas);
+  checkMinDigits(Validator::kNhs, kNhsNumbers);
+  // One digit fewer than the minimum never validates, whatever the digits.
+  for (Validator v : {Validator::kLuhn, Validator::kUsSsn, Validator::kVerhoeff, Validator::kAba, Validator::kNhs})
+    for (char d = '0'; d <= '9'; ++d) CHECK_FALSE(validate(v, std::string(minDigits(v) - 1, d)));
+  CHECK(minDigits(Validator::kIban) == 0);
+  CHECK(minDigits(Validator::kNone) == 0);
 }

@@ -35,6 +35,10 @@ const char* validatorName(Validator v);
 /// shorter); ABA routing numbers take no separators.
 bool validate(Validator v, std::string_view candidate, double entropyFloor = 0);
 
+/// The fewest digits a value `v` accepts (0: not a numeric validator): a candidate with fewer
+/// digits in all is refused without being tried.
+size_t minDigits(Validator v);
+
 /// Shannon entropy of the bytes, bits per character (0 for empty input).
 double shannonEntropy(std::string_view s);
 
