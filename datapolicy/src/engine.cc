@@ -568,7 +568,7 @@ void Scanner::scanPiece(StreamState& s, const uint8_t* data, size_t len, std::ve
   if (!runs.empty()) {
     runEnds_.clear();
     runs.scan(s.runs.data(), data, len, s.offset, runEnds_);
-    for (const auto& [kind, end] : runEnds_) s.await.emplace_back(s.cls->run_ids_[kind], end);
+    awaitRunEnds(s);
   }
   if (s.hs) hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
   processAwait(ctx, false);
@@ -589,6 +589,11 @@ void Scanner::endRuns(Ctx& ctx) {
   if (s.runs.empty()) return;
   runEnds_.clear();
   s.cls->runs_.finish(s.runs.data(), s.offset, runEnds_);
+  awaitRunEnds(s);
+}
+
+// Run ends join Hyperscan's match ends, under their detector id.
+void Scanner::awaitRunEnds(StreamState& s) {
   for (const auto& [kind, end] : runEnds_) s.await.emplace_back(s.cls->run_ids_[kind], end);
 }
 

@@ -127,14 +127,24 @@ Result<RunSet> RunSet::build(std::vector<RunSpec> kinds) {
       if (spec.joiners.test(c)) lut[c] |= static_cast<uint8_t>(2u << bit);
     }
   }
-  // Per group: the highest chain level its families need (runs of 2^L bytes; see scanGroup).
-  r.groupTop_.assign(r.lut_.size(), 0);
+  // How scanGroup tests each family: runs of 2^L run bytes (L its level, the largest power of two
+  // up to its minimum, at most 16) from the byte-domain chain; or, for minimums of 31 and more, an
+  // aligned 16-byte lane of run bytes (a run of 31 always covers one), which needs no chain.
+  r.groups_.assign(r.lut_.size(), Group{});
   for (size_t f = 0; f < r.families_.size(); ++f) {
-    const uint32_t min = r.families_[f].min;
-    if (min >= 31) continue;  // aligned lanes, no chain
+    Family& fam = r.families_[f];
+    Group& g = r.groups_[f / 4];
+    const auto bit = static_cast<uint8_t>(1u << (2 * (f % 4)));
+    if (fam.min >= 31) {
+      fam.level = -1;
+      g.aligned_bits |= bit;
+      continue;
+    }
     int l = 0;
-    while (l < 4 && (2u << l) <= min) ++l;
-    r.groupTop_[f / 4] = std::max<uint8_t>(r.groupTop_[f / 4], static_cast<uint8_t>(l));
+    while (l < 4 && (2u << l) <= fam.min) ++l;
+    fam.level = static_cast<int8_t>(l);
+    g.level_bits[l] |= bit;
+    g.top = std::max<uint8_t>(g.top, static_cast<uint8_t>(l));
   }
   r.simd_ = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
   return r;
@@ -208,6 +218,11 @@ void RunSet::advance(RunState& s, uint64_t T, uint64_t W, size_t n) {
 
 #define GG_RUNS_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi,bmi,bmi2,lzcnt")))
 
+// A group's 256-entry table in four registers.
+GG_RUNS_TARGET static inline void loadTable(const std::array<uint8_t, 256>& lut, __m512i (&tab)[4]) {
+  for (int q = 0; q < 4; ++q) tab[q] = _mm512_loadu_si512(lut.data() + 64 * q);
+}
+
 // One 64-byte block's class bits for a group of four families (two VBMI permutes over the
 // 256-entry table), and its valid-byte mask (the last block of a piece may be short).
 GG_RUNS_TARGET static inline __m512i blockClasses(const __m512i (&tab)[4], const uint8_t* data, size_t len, size_t b,
@@ -224,9 +239,8 @@ GG_RUNS_TARGET static inline __m512i blockClasses(const __m512i (&tab)[4], const
 // byte outside the family's run bytes (every run breaks there), found walking back, or from the
 // state known at block `known` (st) if no such block comes after it.
 GG_RUNS_TARGET RunState RunSet::rebuild(const Piece& p, uint32_t f, size_t to, size_t known) const {
-  const uint8_t* t = lut_[f / 4].data();
-  const __m512i tab[4] = {_mm512_loadu_si512(t), _mm512_loadu_si512(t + 64), _mm512_loadu_si512(t + 128),
-                          _mm512_loadu_si512(t + 192)};
+  __m512i tab[4];
+  loadTable(lut_[f / 4], tab);
   const unsigned bit = 2 * (f % 4);
   const __m512i runBits = _mm512_set1_epi8(static_cast<char>(3u << bit)), valueBits = _mm512_set1_epi8(static_cast<char>(1u << bit));
   RunState s = p.st[f];
@@ -258,9 +272,8 @@ GG_RUNS_TARGET RunState RunSet::rebuild(const Piece& p, uint32_t f, size_t to, s
 // next block must be read too: the run may end there).
 __attribute__((noinline)) GG_RUNS_TARGET bool RunSet::readBlock(const Piece& p, uint32_t f, size_t b, size_t& known) const {
   RunState s = rebuild(p, f, b, known);
-  const uint8_t* t = lut_[f / 4].data();
-  const __m512i tab[4] = {_mm512_loadu_si512(t), _mm512_loadu_si512(t + 64), _mm512_loadu_si512(t + 128),
-                          _mm512_loadu_si512(t + 192)};
+  __m512i tab[4];
+  loadTable(lut_[f / 4], tab);
   uint64_t valid = 0;
   size_t n = 0;
   const __m512i cls = blockClasses(tab, p.data, p.len, b, valid, n);
@@ -295,14 +308,6 @@ __attribute__((noinline)) GG_RUNS_TARGET bool RunSet::readBlock(const Piece& p, 
   return s.last_w || s.pend_j;
 }
 
-// 64 bytes at a time for F families (one table): each byte's class bits, then per family one bit
-// "run byte" (value byte or joiner, a superset of every run), and for all families at once runs
-// of 2, 4, .. 32 run bytes ending at each byte (S_k = S_k/2 AND itself k/2 bytes earlier, the
-// block before carried in by a two-source byte permute). A family's block is read byte by byte
-// only if a run of its level (the largest power of two up to its minimum) ends in it, or a run
-// open at the end of a block it read goes on, or (first block) the run the piece starts inside
-// can reach the minimum. No state is kept between such blocks: the state at a block that must be
-// read, and at the end of the piece, is rebuilt from the masks (rebuild).
 // Byte permutes (two sources: this block, the block before) that move every byte 2^(l) later.
 struct ShiftTables {
   alignas(64) uint8_t idx[5][64];
@@ -313,42 +318,38 @@ struct ShiftTables {
 };
 alignas(64) constexpr ShiftTables kShift{};
 
+// 64 bytes at a time for F families (one table), TOP chain levels: each byte's class bits, then
+// per family one bit "run byte" (value byte or joiner, a superset of every run), and for all
+// families at once runs of 2, 4, 8, 16 run bytes ending at each byte (S_2k = S_k AND itself k
+// bytes earlier, the block before carried in by a two-source byte permute); families of long
+// minimums test aligned 16-byte lanes instead (groups_). A family's block is read (readBlock)
+// only if a run of its level ends in it, or a run open at the end of a block it read goes on, or
+// (first block) the run the piece starts inside can reach the minimum. No state is kept between
+// such blocks: the state at a block that must be read, and at the end of the piece, is rebuilt
+// from the masks (rebuild).
 template <size_t F, int TOP>
 GG_RUNS_TARGET void RunSet::scanGroup(const Piece& p, size_t g) const {
-  const uint8_t* t = lut_[g].data();
-  const __m512i tab[4] = {_mm512_loadu_si512(t), _mm512_loadu_si512(t + 64), _mm512_loadu_si512(t + 128),
-                          _mm512_loadu_si512(t + 192)};
+  __m512i tab[4];
+  loadTable(lut_[g], tab);
   const size_t blocks = (p.len + 63) / 64;
   const uint32_t f0 = static_cast<uint32_t>(4 * g);
-  // Per family: runs of 2^L bytes (L its level: the largest power of two up to its minimum)
-  // ending in the block, from the byte-domain chain; or, for minimums of 31 and more, an aligned
-  // 16-byte lane of run bytes (a run of 31 covers one), which needs no chain.
   constexpr uint64_t kOnes16 = 0x0001000100010001ull, kHigh16 = 0x8000800080008000ull;
-  int level[F];
-  uint8_t levelBits[5] = {};  // per level: the families tested at it (their run bit)
-  uint8_t alignedBits = 0;    // families tested by aligned lanes
-  int top = 0;
+  const Group& grp = groups_[g];
+  const uint8_t* levelBits = grp.level_bits;
+  const uint8_t alignedBits = grp.aligned_bits;
   size_t known[F];
   uint32_t force = 0;  // families whose next block must be read
+  // The first block: a run carried in from the piece before, with the run bytes the block starts
+  // with, may reach the minimum.
+  uint64_t valid0 = 0;
+  size_t n0 = 0;
+  const __m512i first = p.len ? blockClasses(tab, p.data, p.len, 0, valid0, n0) : _mm512_setzero_si512();
   for (size_t i = 0; i < F; ++i) {
-    const uint32_t min = families_[f0 + i].min;
-    int l = 0;
-    while (l < 4 && (2u << l) <= min) ++l;
-    level[i] = min >= 31 ? -1 : l;
-    if (min >= 31) alignedBits |= static_cast<uint8_t>(1u << (2 * i));
-    else levelBits[l] |= static_cast<uint8_t>(1u << (2 * i)), top = std::max(top, l);
-    (void)top;  // TOP, the same, fixed at compile time (groupTop)
     known[i] = 0;
-    // The first block: a run carried in from the piece before, with the run bytes the block
-    // starts with, may reach the minimum.
     const RunState& s = p.st[f0 + i];
-    if ((s.last_w | s.pend_j) && p.len) {
-      uint64_t valid = 0;
-      size_t n = 0;
-      const __m512i cls = blockClasses(tab, p.data, p.len, 0, valid, n);
-      const uint64_t T = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(3u << (2 * i)))) & valid;
-      if (s.len + s.pend_j + _tzcnt_u64(~T) >= min) force |= 1u << i;
-    }
+    if (!(s.last_w | s.pend_j)) continue;
+    const uint64_t T = _mm512_test_epi8_mask(first, _mm512_set1_epi8(static_cast<char>(3u << (2 * i)))) & valid0;
+    if (s.len + s.pend_j + _tzcnt_u64(~T) >= families_[f0 + i].min) force |= 1u << i;
   }
   const __m512i evenBits = _mm512_set1_epi8(0x55), alignedV = _mm512_set1_epi8(static_cast<char>(alignedBits));
   __m512i lv[5], prev[4], cur[5];
@@ -378,8 +379,8 @@ GG_RUNS_TARGET void RunSet::scanGroup(const Piece& p, size_t g) const {
       for (size_t i = 0; i < F && any; ++i) {
         const __m512i bit = _mm512_set1_epi8(static_cast<char>(1u << (2 * i)));
         uint64_t hit;
-        if (level[i] >= 0) {
-          hit = _mm512_test_epi8_mask(cur[level[i]], bit);
+        if (const int level = families_[f0 + i].level; level >= 0) {
+          hit = _mm512_test_epi8_mask(cur[level], bit);
         } else {
           const uint64_t T = _mm512_test_epi8_mask(cur[0], bit);
           hit = (~T - kOnes16) & T & kHigh16;
@@ -420,7 +421,7 @@ void RunSet::scanBlocks(RunState* st, const uint8_t* data, size_t len, uint64_t 
       {&RunSet::scanGroup<3, 0>, &RunSet::scanGroup<3, 1>, &RunSet::scanGroup<3, 2>, &RunSet::scanGroup<3, 3>, &RunSet::scanGroup<3, 4>},
       {&RunSet::scanGroup<4, 0>, &RunSet::scanGroup<4, 1>, &RunSet::scanGroup<4, 2>, &RunSet::scanGroup<4, 3>, &RunSet::scanGroup<4, 4>}};
   for (size_t g = 0; g < lut_.size(); ++g)
-    (this->*kScan[std::min<size_t>(4, families_.size() - 4 * g) - 1][groupTop_[g]])(p, g);
+    (this->*kScan[std::min<size_t>(4, families_.size() - 4 * g) - 1][groups_[g].top])(p, g);
 }
 
 }  // namespace goldgate::datapolicy

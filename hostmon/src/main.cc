@@ -155,28 +155,24 @@ int main(int argc, char** argv) {
   server.setHandler([&attest](const goldgate::proto::HostmonRequest& req, std::shared_ptr<Responder> r) {
     goldgate::proto::HostmonResponse resp;
     resp.set_ok(true);
-    if (req.has_release()) {
-      auto done = attest.release(req.release().vm(), req.release().by().empty() ? "operator" : req.release().by());
+    // A release or an approval: the actions it took (into the answer `into` makes), or why not.
+    auto actions = [&](auto done, auto into) {
       if (!done) {
         resp.set_ok(false);
         resp.set_error(done.error().message);
       } else {
-        for (auto& a : *done) *resp.mutable_release()->add_actions() = std::move(a);
+        for (auto& a : *done) *into()->add_actions() = std::move(a);
       }
       r->reply(std::move(resp));
       return true;
-    }
+    };
+    if (req.has_release())
+      return actions(attest.release(req.release().vm(), req.release().by().empty() ? "operator" : req.release().by()),
+                     [&] { return resp.mutable_release(); });
     if (req.has_approve()) {
       const auto& ap = req.approve();
-      auto done = attest.approve(ap.vm(), ap.action_id(), ap.by().empty() ? "operator" : ap.by());
-      if (!done) {
-        resp.set_ok(false);
-        resp.set_error(done.error().message);
-      } else {
-        for (auto& a : *done) *resp.mutable_approve()->add_actions() = std::move(a);
-      }
-      r->reply(std::move(resp));
-      return true;
+      return actions(attest.approve(ap.vm(), ap.action_id(), ap.by().empty() ? "operator" : ap.by()),
+                     [&] { return resp.mutable_approve(); });
     }
     if (req.has_list_manifests()) {
       for (auto& st : attest.manifests()) *resp.mutable_list_manifests()->add_manifests() = std::move(st);

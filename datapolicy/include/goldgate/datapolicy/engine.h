@@ -132,6 +132,7 @@ class Scanner {
   bool keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end) const;
   void contextAfter(Ctx& ctx);
   void endRuns(Ctx& ctx);
+  void awaitRunEnds(StreamState& s);
   void emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked, std::vector<Finding>& out);
   void resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all);
   void scanPiece(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out);

@@ -73,6 +73,12 @@ class RunSet {
   struct Family {
     std::vector<std::pair<uint32_t, uint32_t>> kinds;  // (kind, min_length), shortest first
     uint32_t min = 0;                                  // the shortest
+    int8_t level = 0;  // scanGroup tests runs of 2^level bytes; -1: aligned 16-byte lanes
+  };
+  struct Group {  // four families sharing a table
+    uint8_t level_bits[5] = {};  // per level: its families' run bits
+    uint8_t aligned_bits = 0;    // families tested by aligned lanes
+    uint8_t top = 0;             // the highest level any of them needs
   };
   void step(uint32_t f, RunState& s, uint8_t cls, uint64_t at, std::vector<RunEnd>& out) const;
   struct Piece {
@@ -93,7 +99,7 @@ class RunSet {
   std::vector<Family> families_;
   // Per group of four families: a byte's class bits (bit 2f: value byte of family f, 2f+1: joiner).
   std::vector<std::array<uint8_t, 256>> lut_;
-  std::vector<uint8_t> groupTop_;  // per group: the chain levels its families need
+  std::vector<Group> groups_;
   bool simd_ = false;
 };
 
