@@ -188,10 +188,13 @@ expect "with the listener gone, db1 is verified again" until_ok 10 listener_gone
 # --- harden: web's manifest answers an undeclared connection by restricting web1 to its declared ones ---
 reach22() { vm_exec web1 'timeout 6 nc -w 4 10.0.0.2 22 </dev/null' 15 2>/dev/null | grep -q gg-app; }
 # The switch admits it; hostmon may harden web1, cutting the connection, before db1's answer comes
-# back (db1 has just been resumed and answers slowly under TCG): then the connection it saw
-# established is the proof that it passed.
-established22() { grep -q 'unexpected_connection: outbound tcp to 10.0.0.2:22: .*(ESTABLISHED)' "$work/hostmon.log"; }
-passes22() { reach22 || until_ok 10 established22; }
+# back (db1 has just been resumed and answers slowly under TCG). db1's application records every
+# connection it accepts (tests/e2e/guest/agent/app-answer): a new record for port 22 means the
+# handshake crossed the switch both ways, whatever happened to the answer.
+accepted22() { vm_exec db1 'grep -c "accepted port 22$" /run/gg-app.log 2>/dev/null || true' 10 | tr -dc 0-9; }
+before22=$(accepted22); before22=${before22:-0}
+db1_accepted22() { [ "$(accepted22)" -gt "$before22" ] 2>/dev/null; }
+passes22() { reach22 || until_ok 10 db1_accepted22; }
 expect "db1 answers on 8080 again after the resume" until_ok 20 nc_ok
 expect "web1's undeclared connection to db1:22 passes (the policy still allows web -> db on any TCP port)" passes22
 expect "hostmon flags it (unexpected_connection) and hardens web1" \
