@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -45,21 +46,47 @@ std::string literalRegex(const std::string& s) {
 bool isDigit(uint8_t c) { return c >= '0' && c <= '9'; }
 bool isAlnum(uint8_t c) { return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-// Bytes a value of the class may consist of (for walking back from a match end).
-bool tokenByte(const DataClass& d, uint8_t c) {
-  if (d.has_exact_match) return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '@';
+// Which bytes a value of the class may consist of (for walking back from a match end): classes
+// of one kind read back the same bytes, so a run end they share is read once for all of them.
+enum TokenKind : uint8_t { kTokExact, kTokNumeric, kTokIban, kTokEntropy, kTokOther, kTokKinds };
+
+TokenKind tokenKind(const DataClass& d) {
+  if (d.has_exact_match) return kTokExact;
   switch (d.validator) {
     case Validator::kLuhn:
     case Validator::kUsSsn:
     case Validator::kVerhoeff:
     case Validator::kAba:
-    case Validator::kNhs: return isDigit(c) || c == ' ' || c == '-';
-    case Validator::kIban: return isAlnum(c) || c == ' ';
-    case Validator::kEntropy: return isAlnum(c) || c == '_' || c == '-';
+    case Validator::kNhs: return kTokNumeric;
+    case Validator::kIban: return kTokIban;
+    case Validator::kEntropy: return kTokEntropy;
     case Validator::kNone: break;
   }
-  return isAlnum(c) || std::strchr("._%+-@:/=", c) != nullptr;
+  return kTokOther;
 }
+
+bool tokenByte(TokenKind k, uint8_t c) {
+  switch (k) {
+    case kTokExact: return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '@';
+    case kTokNumeric: return isDigit(c) || c == ' ' || c == '-';
+    case kTokIban: return isAlnum(c) || c == ' ';
+    case kTokEntropy: return isAlnum(c) || c == '_' || c == '-';
+    default: return isAlnum(c) || (c != 0 && std::strchr("._%+-@:/=", c) != nullptr);
+  }
+}
+
+// Per token kind, per byte: tokenByte.
+const std::array<std::array<bool, 256>, kTokKinds>& tokenTables() {
+  static const auto t = [] {
+    std::array<std::array<bool, 256>, kTokKinds> r{};
+    for (int k = 0; k < kTokKinds; ++k)
+      for (int c = 0; c < 256; ++c) r[k][c] = tokenByte(static_cast<TokenKind>(k), static_cast<uint8_t>(c));
+    return r;
+  }();
+  return t;
+}
+
+bool tokenByte(const DataClass& d, uint8_t c) { return tokenTables()[tokenKind(d)][c]; }
 
 bool numeric(const DataClass& d) {
   switch (d.validator) {
@@ -169,7 +196,8 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
       lower.push_back(l);
     }
     const uint64_t span = uint64_t{d.max_length} + d.context_window + kwMax;
-    const bool near = !d.context_keywords.empty() && span <= kNearHistory;
+    // (up to 64 keywords: one bit each in the first-byte table)
+    const bool near = !d.context_keywords.empty() && span <= kNearHistory && d.context_keywords.size() <= 64;
     if (!near) {
       for (const auto& k : d.context_keywords) {
         exprs.push_back(literalRegex(k));
@@ -181,13 +209,21 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
     }
     c->keyword_len_.push_back(kwMax);
     c->keyword_near_.push_back(near ? 1 : 0);
+    c->keyword_first_.emplace_back();
+    if (near)
+      for (size_t k = 0; k < lower.size(); ++k)
+        if (!lower[k].empty()) c->keyword_first_.back()[static_cast<uint8_t>(lower[k][0])] |= uint64_t{1} << k;
     c->keywords_lower_.push_back(std::move(lower));
+    const TokenKind tk = tokenKind(d);
+    c->token_kind_.push_back(tk);
+    c->read_back_[tk] = std::max(c->read_back_[tk], d.max_length);
     c->history_ = std::max(c->history_, std::min(d.max_length + 1, kMaxHistory));
     if (near) c->history_ = std::max(c->history_, static_cast<uint32_t>(span));
   }
   auto runs = RunSet::build(std::move(kinds));
   if (!runs) return makeError(Error::Code::kInvalidArgument, "run detectors: " + runs.error().message);
   c->runs_ = std::move(*runs);
+  if (opts.scalar_runs) c->runs_.forceScalar();
 
   // The cache key: Hyperscan's version and everything the database is compiled from.
   EVP_MD_CTX* md = EVP_MD_CTX_new();
@@ -289,6 +325,11 @@ struct Scanner::Ctx {
   uint64_t base;  // stream offset of data[0]
   std::vector<Finding>* out;
 
+  // The last read back (run ends shared by classes of one token kind are read once).
+  uint64_t rb_to = UINT64_MAX;
+  uint8_t rb_kind = 0;
+  std::string_view rb;
+
   // Byte at stream offset p, if still visible (history or current chunk).
   bool at(uint64_t p, uint8_t& c) const {
     if (p >= base && p - base < len) {
@@ -385,6 +426,31 @@ void Scanner::processAwait(Ctx& ctx, bool final) {
   s.await.erase(s.await.begin(), s.await.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
+// The bytes of token kind `kind` that end at stream offset `to`, as far back as the longest class
+// of the kind reaches (or the bytes still visible): a view into the piece, or into a copy when it
+// reaches back into the history. Classes sharing a run end share the read.
+std::string_view Scanner::readBack(Ctx& ctx, uint64_t to, uint8_t kind) {
+  if (ctx.rb_to == to && ctx.rb_kind == kind) return ctx.rb;
+  const auto& tok = tokenTables()[kind];
+  const uint64_t limit = ctx.s->cls->read_back_[kind];
+  const std::string& h = ctx.s->history;
+  const uint64_t base = ctx.base, oldest = base - h.size();
+  uint64_t p = to;
+  while (p > base && to - p < limit && tok[ctx.data[p - 1 - base]]) --p;  // in the piece
+  if (p <= base)  // reached the piece's start (or `to` is before it): on into the kept bytes
+    while (p > oldest && to - p < limit && tok[static_cast<uint8_t>(h[static_cast<size_t>(p - 1 - oldest)])]) --p;
+  if (p >= base) {
+    ctx.rb = std::string_view(reinterpret_cast<const char*>(ctx.data) + (p - base), static_cast<size_t>(to - p));
+  } else {
+    readBack_.assign(h, static_cast<size_t>(p - oldest), static_cast<size_t>(std::min(to, base) - p));
+    if (to > base) readBack_.append(reinterpret_cast<const char*>(ctx.data), static_cast<size_t>(to - base));
+    ctx.rb = readBack_;
+  }
+  ctx.rb_to = to;
+  ctx.rb_kind = kind;
+  return ctx.rb;
+}
+
 void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   StreamState& s = *ctx.s;
   const Classifier& C = *s.cls;
@@ -393,13 +459,12 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   uint8_t n0 = 0, n1 = 0;
   bool h0 = ctx.at(to, n0), h1 = ctx.at(to + 1, n1);
   if (continues(d, h0, n0, h1, n1)) return;
-  // The run of value bytes ending at `to`, at most max_length long.
-  uint64_t p = to;
-  uint8_t c = 0;
-  while (p > 0 && to - p < d.max_length && ctx.at(p - 1, c) && tokenByte(d, c)) --p;
-  if (p == to) return;
-  std::string run(static_cast<size_t>(to - p), '\0');
-  for (uint64_t q = p; q < to; ++q) ctx.at(q, reinterpret_cast<uint8_t&>(run[static_cast<size_t>(q - p)]));
+  // The run of value bytes ending at `to`, at most max_length long: the end of the bytes read
+  // back for the class's token kind (as long as the longest class of the kind).
+  std::string_view run = readBack(ctx, to, static_cast<TokenKind>(C.token_kind_[cls]));
+  if (run.size() > d.max_length) run.remove_prefix(run.size() - d.max_length);
+  if (run.empty()) return;
+  const uint64_t p = to - run.size();
   // Too few digits for the validator in the whole run (dates, short ids): no start can do.
   if (const size_t need = minDigits(d.validator); need && !d.has_exact_match &&
       static_cast<size_t>(std::count_if(run.begin(), run.end(), [](char ch) { return isDigit(static_cast<uint8_t>(ch)); })) < need)
@@ -420,8 +485,8 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
       bool hb2 = i >= 2 ? (b2 = static_cast<uint8_t>(run[i - 2]), true) : (i == 1 ? ctx.at(p - 1, b2) : ctx.at(p - 2, b2));
       if (d.boundary != Boundary::kNone && hb1 && (isDigit(b1) || (d.boundary == Boundary::kWord && isAlnum(b1)))) continue;
       if (numeric(d) && hb1 && (isAlnum(b1) || (hb2 && isSep(b1) && isDigit(b2)))) continue;
-      std::string cand = run.substr(i);
-      while (!cand.empty() && !isAlnum(static_cast<uint8_t>(cand.back()))) cand.pop_back();
+      std::string_view cand = run.substr(i);
+      while (!cand.empty() && !isAlnum(static_cast<uint8_t>(cand.back()))) cand.remove_suffix(1);
       if (cand.empty()) continue;
       bool ok = d.validator == Validator::kNone || validate(d.validator, cand, d.entropy_min);
       if (ok && d.has_exact_match)
@@ -467,28 +532,35 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
 
 // Whether a keyword of `cls` ends at most its window before `start` or starts at most its window
 // after `end`, among the bytes still visible (the kept history and the current piece).
-bool Scanner::keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end) const {
+bool Scanner::keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end) {
   const Classifier& C = *ctx.s->cls;
   const DataClass& d = C.classes_[cls];
   const uint64_t reach = uint64_t{d.context_window} + C.keyword_len_[cls];
-  const uint64_t from = start > reach ? start - reach : 0;
+  const std::string& h = ctx.s->history;
+  const uint64_t oldest = ctx.base - h.size();
+  // The visible bytes from `reach` before the value to `reach` after it, lower-cased (ASCII, as
+  // Hyperscan's caseless): the kept history, then the piece.
+  const uint64_t from = std::max(oldest, start > reach ? start - reach : 0);
   const uint64_t until = std::min(ctx.base + ctx.len, end + reach);
-  char buf[2 * kNearHistory + 64];
-  uint64_t first = from;  // stream offset of buf[0]
-  size_t n = 0;
-  uint8_t c = 0;
-  for (uint64_t p = from; p < until && n < sizeof buf; ++p) {
-    if (!ctx.at(p, c)) {  // older than the history: start after it
-      first = p + 1;
-      n = 0;
-      continue;
-    }
-    buf[n++] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);  // ASCII, as Hyperscan's caseless
+  if (until <= from) return false;
+  hay_.clear();
+  if (from < ctx.base) hay_.append(h, static_cast<size_t>(from - oldest), static_cast<size_t>(std::min(until, ctx.base) - from));
+  if (until > ctx.base) {
+    const uint64_t a = std::max(from, ctx.base);
+    hay_.append(reinterpret_cast<const char*>(ctx.data) + (a - ctx.base), static_cast<size_t>(until - a));
   }
-  std::string_view hay(buf, n);
-  for (const auto& k : C.keywords_lower_[cls]) {
-    for (size_t at = hay.find(k); at != std::string_view::npos; at = hay.find(k, at + 1)) {
-      const uint64_t ks = first + at, ke = ks + k.size();
+  for (char& ch : hay_) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+  // One pass: at each byte, the keywords that start with it.
+  const auto& first = C.keyword_first_[cls];
+  const auto& kws = C.keywords_lower_[cls];
+  const std::string_view hay(hay_);
+  for (size_t at = 0; at < hay.size(); ++at) {
+    for (uint64_t m = first[static_cast<uint8_t>(hay[at])]; m; m &= m - 1) {
+      const std::string& k = kws[static_cast<size_t>(__builtin_ctzll(m))];
+      if (at + k.size() > hay.size() || (k.size() > 1 && hay[at + 1] != k[1]) ||
+          std::memcmp(hay.data() + at, k.data(), k.size()) != 0)
+        continue;
+      const uint64_t ks = from + at, ke = ks + k.size();
       if (ke + d.context_window >= start && ks <= end + d.context_window) return true;
     }
   }

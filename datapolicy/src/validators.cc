@@ -339,8 +339,13 @@ double shannonEntropy(std::string_view s) {
   }();
   double n = static_cast<double>(s.size());
   double sum = 0;
-  for (uint32_t k : counts)
-    if (k) sum += k < kLog.size() ? kLog[k] : static_cast<double>(k) * std::log2(static_cast<double>(k));
+  // Each distinct byte once, in the order of first appearance (not all 256 counters).
+  for (char c : s) {
+    uint32_t& k = counts[static_cast<unsigned char>(c)];
+    if (!k) continue;
+    sum += k < kLog.size() ? kLog[k] : static_cast<double>(k) * std::log2(static_cast<double>(k));
+    k = 0;
+  }
   return std::max(0.0, std::log2(n) - sum / n);
 }
 

@@ -3,9 +3,11 @@
 // that carry one small stream state per flow direction, so a value split across segments is found.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -30,6 +32,9 @@ struct Finding {
 
 struct BuildOptions {
   std::string cache_dir;  // empty: no cache
+  // Run detectors read every byte, as on a CPU without AVX-512 VBMI (the same findings, slower):
+  // for tests that hold the fast path to the fallback.
+  bool scalar_runs = false;
 };
 
 /// Compiled, immutable; shared by every scanner (and swapped whole on reload).
@@ -68,6 +73,10 @@ class Classifier {
   // keeps (a window that fits them); the others' keywords stream through Hyperscan.
   std::vector<uint8_t> keyword_near_;
   std::vector<std::vector<std::string>> keywords_lower_;    // per class
+  // Per class looking for keywords near a value: per lower-cased byte, the keywords starting with it.
+  std::vector<std::array<uint64_t, 256>> keyword_first_;
+  std::vector<uint8_t> token_kind_;                         // per class: which bytes its values read back
+  std::array<uint32_t, 8> read_back_ = {};                  // per token kind: the longest max_length
   bool streamed_keywords_ = false;                          // any class streams its keywords
   std::vector<std::vector<uint32_t>> groups_;               // per detector id: the classes it serves
   RunSet runs_;                                             // run detectors (runs.h)
@@ -127,9 +136,10 @@ class Scanner {
   struct Ctx;
   static int onMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void* ctx);
   void candidate(Ctx& ctx, uint32_t cls, uint64_t to);
+  std::string_view readBack(Ctx& ctx, uint64_t to, uint8_t kind);
   void processAwait(Ctx& ctx, bool final);
   void keyword(Ctx& ctx, uint32_t cls, uint64_t to);
-  bool keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end) const;
+  bool keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end);
   void contextAfter(Ctx& ctx);
   void endRuns(Ctx& ctx);
   void awaitRunEnds(StreamState& s);
@@ -139,6 +149,8 @@ class Scanner {
   std::shared_ptr<const Classifier> cls_;
   hs_scratch* scratch_ = nullptr;
   std::vector<RunEnd> runEnds_;  // reused per piece
+  std::string readBack_;         // a value's bytes when they reach back into the kept history
+  std::string hay_;              // the lower-cased bytes around a value (keywordNear)
   // Hyperscan's AVX-512 literal matcher may load up to a vector past the end of its input; the
   // tail of a chunk that ends just before an unmapped page is scanned from this padded copy.
   static constexpr size_t kOverread = 64;

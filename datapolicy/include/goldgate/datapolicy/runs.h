@@ -68,6 +68,9 @@ class RunSet {
   void scanScalar(RunState* st, const uint8_t* data, size_t len, uint64_t base, std::vector<RunEnd>& out) const;
   /// The direction ended at `end`: a run that ends there is reported.
   void finish(RunState* st, uint64_t end, std::vector<RunEnd>& out) const;
+  /// scan() takes the byte machine whatever the CPU (tests of the fallback).
+  void forceScalar() { simd_ = false; }
+  bool simd() const { return simd_; }
 
  private:
   struct Family {
