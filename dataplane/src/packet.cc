@@ -120,7 +120,8 @@ DropReason parseIpv4(const uint8_t* data, uint32_t len, uint32_t off, PacketMeta
   bool more = (frag & 0x2000) != 0;
   m->frag_id = loadBe16(ip + 4);
   if (offset != 0 || more) {
-    m->flags |= kFlagFragment;
+    m->flags |= kFlagFragment | (more ? kFlagMoreFragments : 0);
+    m->frag_offset = offset;
     if (offset != 0) {
       m->flags |= kFlagLaterFragment;
       m->l4_offset = static_cast<uint16_t>(off + ihl);
@@ -151,7 +152,8 @@ DropReason parseIpv6(const uint8_t* data, uint32_t len, uint32_t off, PacketMeta
     const uint8_t* h = data + pos;
     if (next == 44) {  // fragment header: fixed 8 bytes
       uint16_t fo = loadBe16(h + 2);
-      m->flags |= kFlagFragment;
+      m->flags |= kFlagFragment | ((fo & 1) ? kFlagMoreFragments : 0);
+      m->frag_offset = static_cast<uint16_t>(fo >> 3);
       m->frag_id = loadBe32(h + 4);
       next = h[0];
       pos += 8;
@@ -241,6 +243,7 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kTunnelSeqExhausted: return "tunnel_seq_exhausted";
     case DropReason::kTunnelNoKeys: return "tunnel_no_keys";
     case DropReason::kUnderlayOther: return "underlay_other";
+    case DropReason::kFragmentUninspected: return "fragment_uninspected";
     case DropReason::kFragmentNoFlow: return "fragment_no_first";
     case DropReason::kIpMulticast: return "ip_multicast";
     case DropReason::kUnknownDestination: return "unknown_destination";
@@ -289,6 +292,8 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kTunnelNoKeys: return "toward a peer without keys (key service down, or keys expired): blocked";
     case DropReason::kUnderlayOther: return "packet to the underlay address that is neither ESP, ARP nor ND";
     case DropReason::kFragmentNoFlow: return "non-first IP fragment whose first fragment was not admitted (or came later)";
+    case DropReason::kFragmentUninspected:
+      return "IP fragment of an inspected connection that could not be gathered for inspection (overlapping fragments, or the worker's fragment hold full): dropped rather than passed unread";
     case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";
     case DropReason::kUnknownDestination: return "unicast to a MAC the switch does not know, arriving on the uplink";
     case DropReason::kHairpin: return "destination is the port the packet came from";

@@ -414,6 +414,9 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         now - fe.tsc < shared_->tsc_hz * 2 && std::memcmp(fe.src, pm.src_ip, alen) == 0 &&
         std::memcmp(fe.dst, pm.dst_ip, alen) == 0) {
       fe.tsc = now;
+      // Of an inspected connection: gathered, and the fragment that completes the datagram is
+      // held until the datagram has been inspected.
+      if (fe.gather && gatherLater(pol, fe, pm, pkts[i], in) != kInspectPass) continue;
       send(fe.out_port, pkts[i]);
     } else {
       drop(pkts[i], DropReason::kFragmentNoFlow, in);
@@ -491,7 +494,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       continue;
     }
     if (pol.inspectPlan() && (pm.protocol == 6 || pm.protocol == 17)) {
-      int r = inspect(pol, pos[j], f, keys[j], dir, pm, pkts[i], in);
+      int r = inspect(pol, pos[j], f, keys[j], dir, pm, pkts[i], in, now);
       if (r == kInspectDropped) pkts[i] = nullptr;
       if (r == kInspectReset) out[i] = f.port[dir ^ 1];
       if (r != kInspectPass) continue;
@@ -581,7 +584,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       }
       int dir = (srcIsA[j] == f.orig_is_a) ? 0 : 1;
       if (pol.inspectPlan() && (pm.protocol == 6 || pm.protocol == 17)) {
-        int r = inspect(pol, p, f, keys[j], dir, pm, pkts[i], in);
+        int r = inspect(pol, p, f, keys[j], dir, pm, pkts[i], in, now);
         if (r == kInspectDropped) pkts[i] = nullptr;
         if (r != kInspectPass) continue;
       }
@@ -599,13 +602,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     if (!pkts[i]) continue;
     if (meta[i].flags & kFlagFragment) {
       // A first fragment that passed: its later fragments follow it (pass 5).
-      FragEntry& fe = fragSlot(meta[i]);
-      const int alen = meta[i].family == 4 ? 4 : 16;
-      std::memcpy(fe.src, meta[i].src_ip, alen);
-      std::memcpy(fe.dst, meta[i].dst_ip, alen);
-      fe.id = meta[i].frag_id;
-      fe.protocol = meta[i].protocol;
-      fe.family = meta[i].family;
+      FragEntry& fe = claimFrag(meta[i], now);
       fe.out_port = static_cast<uint8_t>(out[i]);
       fe.valid = 1;
       fe.tsc = now;
@@ -614,31 +611,19 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   }
 }
 
-int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm,
-                    rte_mbuf* m, uint16_t in) {
-  if (inspector_->blocked(pos)) {
-    drop(m, DropReason::kDataPolicy, in);
-    return kInspectDropped;
-  }
-  if (pm.flags & kFlagFragment) return kInspectPass;  // fragments are not reassembled for inspection
-  const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
-  if (m->nb_segs > 1) {  // a chained mbuf (jumbo frame): inspect a linear copy of the whole packet
-    if (linear_.size() < rte_pktmbuf_pkt_len(m)) linear_.resize(rte_pktmbuf_pkt_len(m));
-    data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), linear_.data()));
-    if (!data) return kInspectPass;
-  }
-  const uint8_t* l4 = data + pm.l4_offset;
-  size_t hdr = pm.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;
-  size_t end = static_cast<size_t>(pm.l3_offset) + pm.l3_length;
-  size_t plen = end > pm.l4_offset + hdr ? end - pm.l4_offset - hdr : 0;
-  uint32_t seq = pm.protocol == 6 ? loadBe32(l4 + 4) : 0;
-  bool syn = pm.protocol == 6 && (pm.tcp_flags & kTcpSyn);
-  if (plen == 0 && !syn && !(pm.protocol == 6 && (pm.tcp_flags & (kTcpFin | kTcpRst)))) return kInspectPass;
+Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
+                                          const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen) {
+  // The L4 header is complete here (the parser checked it, or the gathered datagram was).
+  const size_t hdr = pm.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;
+  *plen = l4len > hdr ? l4len - hdr : 0;
+  const uint32_t seq = pm.protocol == 6 ? loadBe32(l4 + 4) : 0;
+  const bool syn = pm.protocol == 6 && (pm.tcp_flags & kTcpSyn);
+  const bool fin = pm.protocol == 6 && (pm.tcp_flags & (kTcpFin | kTcpRst));
+  if (*plen == 0 && !syn && !fin) return Inspector::kPass;
   const bool o = f.orig_is_a;
   inspect_events_.clear();
-  const bool fin = pm.protocol == 6 && (pm.tcp_flags & (kTcpFin | kTcpRst));
   Inspector::Verdict v = inspector_->packet(pol.inspectPlan(), pos, o ? k.addr_a : k.addr_b, o ? k.addr_b : k.addr_a, k.family,
-                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, plen, seq, syn, fin,
+                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, *plen, seq, syn, fin,
                                             inspect_events_);
   for (const auto& e : inspect_events_) {
     AlertRecord a{};
@@ -664,6 +649,28 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
     std::memcpy(a.class_name, e.class_name, sizeof a.class_name);
     enqueueAlert(a);
   }
+  return v;
+}
+
+int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm,
+                    rte_mbuf* m, uint16_t in, uint64_t now) {
+  if (inspector_->blocked(pos)) {
+    drop(m, DropReason::kDataPolicy, in);
+    return kInspectDropped;
+  }
+  // The first fragment of a datagram: the datagram is gathered and inspected when it is whole
+  // (worker_frag.cc). A fragment that is the whole datagram (an IPv6 atomic fragment) is a packet.
+  if ((pm.flags & kFlagFragment) && (pm.flags & kFlagMoreFragments)) return gatherFirst(f, k, dir, pm, m, in, now);
+  const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (m->nb_segs > 1) {  // a chained mbuf (jumbo frame): inspect a linear copy of the whole packet
+    if (linear_.size() < rte_pktmbuf_pkt_len(m)) linear_.resize(rte_pktmbuf_pkt_len(m));
+    data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), linear_.data()));
+    if (!data) return kInspectPass;
+  }
+  const size_t end = static_cast<size_t>(pm.l3_offset) + pm.l3_length;
+  size_t plen = 0;
+  const Inspector::Verdict v =
+      inspectPayload(pol, pos, f, k, dir, pm, data + pm.l4_offset, end > pm.l4_offset ? end - pm.l4_offset : 0, in, &plen);
   if (v == Inspector::kPass) return kInspectPass;
   const DropReason why = v == Inspector::kBlock ? DropReason::kDataPolicy : DropReason::kInspectionGap;
   // The segment that completed the match never leaves. For TCP both sides are reset: the sender

@@ -3,9 +3,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "goldgate/dataplane/conntrack.h"
+#include "goldgate/dataplane/fragments.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/dataplane/policy.h"
 #include "inspect.h"
@@ -136,11 +138,20 @@ class Worker {
     uint16_t n = 0;
     rte_mbuf* pkts[2 * kBurst];
   };
+  // A fragmented datagram of an inspected connection, gathered until it is whole; it is inspected
+  // then, with its last fragment held back until the verdict (worker_frag.cc).
+  struct FragGather {
+    FlowKey key{};          // the connection: looked up again when the datagram is whole (it may be gone)
+    uint8_t src_is_a = 0;   // the datagram's sender is the key's side a
+    bool done = false;      // inspected: fragments of it that still come are dropped
+    FragmentGather payload; // bad: overlapping fragments, too long, or no room: the rest of it is dropped
+  };
   struct FragEntry {
     uint8_t src[16], dst[16];
     uint32_t id;
     uint8_t protocol, family, out_port, valid;
     uint64_t tsc;
+    std::unique_ptr<FragGather> gather;  // null: the datagram's connection is not inspected
   };
 
   template <bool kSecure>
@@ -173,11 +184,21 @@ class Worker {
   void tunnelAlert(DropReason why, const uint8_t* outer, uint8_t family, uint64_t now);
   void learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac, uint64_t now);
   FragEntry& fragSlot(const PacketMeta& m);
+  // Fragments of inspected connections (worker_frag.cc).
+  FragEntry& claimFrag(const PacketMeta& m, uint64_t now);  // the slot, made this datagram's
+  void releaseGather(FragEntry& fe);
+  void sweepGathers(uint64_t now);
+  bool addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m);  // false: refused (g is bad)
+  int gatherFirst(const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm, rte_mbuf* m, uint16_t in, uint64_t now);
+  int gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMeta& pm, rte_mbuf* m, uint16_t in);
   // Payload inspection of a packet of an allowed flow: it passes, was dropped, or was rewritten
   // into a RST toward its receiver (the data policy blocked the flow; the sender is reset too).
   enum InspectResult { kInspectPass, kInspectDropped, kInspectReset };
   int inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm,
-              rte_mbuf* m, uint16_t in);
+              rte_mbuf* m, uint16_t in, uint64_t now);
+  // The payload of one packet (or gathered datagram) through the inspector; its events alerted.
+  Inspector::Verdict inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
+                                    const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen);
   static bool makeReset(uint8_t* d, const uint8_t* s, const PacketMeta& pm, size_t payloadLen, bool toSender);
   void sendReset(const PacketMeta& pm, rte_mbuf* m, size_t payloadLen, bool toSender, uint16_t port);
   void removeFlow(int32_t pos);
@@ -195,6 +216,7 @@ class Worker {
   uint64_t last_learned_tsc_[kMaxPorts] = {};
   TxBuffer tx_[kMaxPorts];
   FragEntry frags_[1024] = {};
+  uint64_t frag_held_ = 0;  // bytes gathered in all FragGathers (bounded by kFragHoldTotal)
   WorkerStats stats_;
   Mailbox mailbox_;
   std::unique_ptr<Inspector> inspector_;

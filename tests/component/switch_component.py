@@ -19,7 +19,7 @@ import tempfile
 
 from scapy.all import (ARP, ESP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,
                        ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6,
-                       IPv6ExtHdrFragment, Raw, defragment, fragment, rdpcap, wrpcap)
+                       IPv6ExtHdrFragment, Raw, defragment, fragment, fragment6, rdpcap, wrpcap)
 from scapy.layers.ipsec import SecurityAssociation
 
 WEB = "02:00:00:00:00:01"
@@ -551,6 +551,68 @@ def scenario_data_policy_hold_total(binary, tmp):
     check(r.drops("inspection_gap") >= 1, "inspection_gap drops = %d" % r.drops("inspection_gap"))
     passed = len([p for p in r.out["uplink"] if TCP in p and p[TCP].flags == "PA"])
     check(700 <= passed < 800, "%d data segments passed before the bound, want about 1 MiB's worth" % passed)
+
+
+def scenario_data_policy_fragments(binary, tmp):
+    """IP fragments of inspected connections are gathered and inspected whole: a card number that
+    straddles two fragments toward the internet is blocked by holding back the fragment that would
+    complete the datagram (and a second copy of it); the same datagram inside the payment zone, and
+    a UDP datagram with an email address, arrive whole; overlapping fragments are dropped, never
+    passed unread."""
+    classes = data_classes(tmp)
+    out_ip = "203.0.113.9"
+
+    def frags(src, dst, mac, l4, payload, ident, size=1000):
+        return [Ether(src=WEB, dst=mac) / f for f in fragment(IP(src=src, dst=dst, id=ident) / l4 / Raw(payload), fragsize=size)]
+
+    card = b"4556 7375 8689 9855"
+    body = b"x" * 960 + b" card no " + card + b" y" + b"y" * (2500 - 969 - len(card) - 2)  # the card: data bytes 969..987
+    syns = [tcp(WEB, ROUTER, "10.0.0.1", out_ip, 44001, 443, "S"), tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 44002, 5432, "S"),
+            tcp(WEB, ROUTER, "10.0.0.1", out_ip, 44004, 443, "S")]
+    for p in syns:
+        p[TCP].seq = 99
+    out = frags("10.0.0.1", out_ip, ROUTER, TCP(sport=44001, dport=443, flags="PA", seq=100), body, 5101)
+    inside = frags("10.0.0.1", "10.0.0.2", DB, TCP(sport=44002, dport=5432, flags="PA", seq=100), body, 5102)
+    mail = frags("10.0.0.1", "10.0.0.2", DB, UDP(sport=44003, dport=53), b"q" * 990 + b"jane.doe@example.org " + b"z" * 600, 5103)
+    # Overlap: the second fragment starts 8 bytes inside the first.
+    whole = bytes(IP(src="10.0.0.1", dst=out_ip, id=5104) / TCP(sport=44004, dport=443, flags="PA", seq=100) / Raw(b"o" * 1600))
+    hdr, data = whole[:20], whole[20:]
+    first = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst=out_ip, id=5104, flags="MF", proto=6) / Raw(data[:1000])
+    second = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst=out_ip, id=5104, frag=124, proto=6) / Raw(data[992:])
+    # IPv6: the same card toward the internet, in fragments with a fragment header.
+    syn6 = Ether(src=WEB, dst=ROUTER) / IPv6(src="fd00::1", dst="2001:db8::9") / TCP(sport=44005, dport=443, flags="S", seq=99)
+    out6 = [Ether(src=WEB, dst=ROUTER) / f for f in fragment6(
+        IPv6(src="fd00::1", dst="2001:db8::9") / IPv6ExtHdrFragment(id=5105) / TCP(sport=44005, dport=443, flags="PA", seq=100) /
+        Raw(body), 1100)]
+    check(len(out) == 3 and len(inside) == 3 and len(mail) == 2 and len(out6) == 3, "unexpected fragment counts")
+    web = syns + [syn6] + next_burst() + out + [out[-1]] + inside + mail + [first, second] + out6
+    r = Run(binary, tmp, {"web": web}, extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    up = [p for p in r.out["uplink"] if IP in p]
+    sent = [p for p in up if p[IP].id == 5101]
+    check(len(sent) == 2 and all(p[IP].flags.MF for p in sent),
+          "toward the internet, want the two first fragments and not the last (nor its copy): %d left" % len(sent))
+    cards = [c for c in r.alerts_of("data.payment-card") if c["flow"]["src_port"] == 44001]
+    check(len(cards) == 1 and cards[0]["action"] == "block" and cards[0]["data_class"]["masked_sample"] == "**** **** **** 9855",
+          "want one blocked payment-card finding for the fragmented datagram: %s" % cards)
+    sent6 = [p for p in r.out["uplink"] if IPv6ExtHdrFragment in p and p[IPv6ExtHdrFragment].id == 5105]
+    check(len(sent6) == 2 and all(p[IPv6ExtHdrFragment].m for p in sent6),
+          "IPv6 toward the internet, want the two first fragments and not the last: %d left" % len(sent6))
+    cards6 = [c for c in r.alerts_of("data.payment-card") if c["flow"]["src_port"] == 44005]
+    check(len(cards6) == 1 and cards6[0]["action"] == "block", "want one blocked finding for the IPv6 datagram: %s" % cards6)
+    check(r.drops("data_policy") >= 2, "data_policy drops = %d" % r.drops("data_policy"))
+    check(r.drops("fragment_no_first") >= 1, "the copy of the held-back fragment was not dropped (fragment_no_first = %d)"
+          % r.drops("fragment_no_first"))
+    got = [p for p in r.out["db"] if IP in p and p[IP].id == 5102]
+    check(len(got) == 3, "inside the payment zone %d of 3 fragments arrived" % len(got))
+    rebuilt = defragment([p[IP] for p in got])
+    check(len(rebuilt) == 1 and bytes(rebuilt[0][TCP].payload) == body, "the datagram inside the zone did not arrive whole")
+    got = [p for p in r.out["db"] if IP in p and p[IP].id == 5103]
+    check(len(got) == 2, "%d of 2 UDP fragments arrived" % len(got))
+    mails = [m for m in r.alerts_of("data.email") if m["flow"]["src_port"] == 44003]
+    check(len(mails) == 1 and mails[0]["action"] == "alert" and mails[0]["flow"]["dst_port"] == 53,
+          "want one email finding in the fragmented UDP datagram: %s" % mails)
+    check(not any(p[IP].id == 5104 and p[IP].frag == 124 for p in up), "an overlapping fragment left the switch")
+    check(r.drops("fragment_uninspected") == 1, "fragment_uninspected = %d" % r.drops("fragment_uninspected"))
 
 
 # --------------------------------------------------------------------------- ESP tunnels

@@ -8,7 +8,8 @@ context keyword a class needs, GUIDs, Unix timestamps, order numbers, long digit
 prices, national phone numbers, ISO dates, the published test values the classes ignore). Every
 value is made up by algorithm (check digits computed), none belongs to anyone. The same documents
 travel as HTTP bodies in TCP flows written to pcaps, cut so that most values straddle segments,
-with exact and overlapping retransmissions, swapped neighbours and segments delivered late.
+with exact and overlapping retransmissions, swapped neighbours, segments delivered late and segments
+sent as IP fragments (later fragments sometimes out of order).
 Each document is audited against the class rules before it is kept: a planted value the rules do
 not call for is a generator error, and a document where some other string happens to be a valid
 value (a timestamp that passes the NHS check next to "patient") is drawn again.
@@ -42,7 +43,7 @@ import sys
 import tempfile
 import time
 
-from scapy.all import IP, TCP, Ether, Raw, wrpcap
+from scapy.all import IP, TCP, Ether, Raw, fragment, wrpcap
 
 CLASSES = ["aadhaar", "api-token", "aws-access-key", "email", "iban", "jwt", "payment-card", "phone-e164",
            "private-key-pem", "uk-nhs", "us-routing", "us-ssn"]
@@ -1239,10 +1240,29 @@ def flow_packets(g, sport, orig, reply, orig_segs, reply_segs, stats):
 
     out = [pkt(True, "S", isn_c, 0), pkt(False, "SA", isn_s, isn_c + 1), pkt(True, "A", isn_c + 1, isn_s + 1)]
 
+    # Some data segments travel as IP fragments (a value may straddle two), now and then with the
+    # later fragments out of order. Drawn from a generator of their own, so that the corpus is the
+    # same with or without them.
+    fr = random.Random(0xF4A6 ^ sport)
+    ident = [sport * 64]
+
+    def emit(p):
+        ident[0] += 1
+        p[IP].id = ident[0] & 0xFFFF
+        data = bytes(p[TCP].payload)
+        if len(data) < 64 or fr.random() >= 0.2:
+            out.append(p)
+            return
+        frags = fragment(p[IP], fragsize=8 * fr.randint(3, max(3, (len(data) + 20) // 16)))
+        if len(frags) > 2 and fr.random() < 0.3:
+            frags[1], frags[2] = frags[2], frags[1]
+        out.extend(Ether(src=p[Ether].src, dst=p[Ether].dst) / f for f in frags)
+        stats["fragmented"] += 1
+
     def send(from_client, stream, segs, isn, peer_isn):
         got = bytearray(len(stream))
         for n, (off, data) in enumerate(schedule(g, stream, segs, stats)):
-            out.append(pkt(from_client, "PA", isn + 1 + off, peer_isn + 1, data))
+            emit(pkt(from_client, "PA", isn + 1 + off, peer_isn + 1, data))
             stats["packets_data"] += 1
             got[off:off + len(data)] = b"\1" * len(data)
             if n % 3 == 2:
@@ -1429,6 +1449,7 @@ def generate(outdir, seed, ndocs):
         "retransmitted_exact": stats["retransmitted_exact"],
         "retransmitted_overlapping": stats["retransmitted_overlapping"],
         "reordered_swapped": stats["reordered_swapped"], "reordered_late": stats["reordered_late"],
+        "fragmented": stats["fragmented"],
     }
     with open(os.path.join(outdir, "labels.json"), "w") as f:
         json.dump(labels, f, indent=1, sort_keys=True)
@@ -1443,12 +1464,12 @@ def describe(meta):
     v = meta["values"]
     return ("seed %d: %d documents (%d bytes) with %d values; %d flows in %d pcaps (%d packets) carrying %d values, "
             "%d of them split across segments (%d across three or more); %d data segments, %d retransmitted exactly "
-            "and %d overlapping, %d swapped with a neighbour and %d delivered late; %d documents drawn again after "
-            "a clash" % (meta["seed"], meta["documents"], meta["text_bytes"], sum(x["text"] for x in v.values()),
+            "and %d overlapping, %d swapped with a neighbour and %d delivered late, %d sent as IP fragments; %d "
+            "documents drawn again after a clash" % (meta["seed"], meta["documents"], meta["text_bytes"], sum(x["text"] for x in v.values()),
                          meta["flows"], meta["pcaps"], meta["packets"], meta["pcap_values"], meta["pcap_values_split"],
                          meta["pcap_values_split_3"], meta["data_segments"], meta["retransmitted_exact"],
                          meta["retransmitted_overlapping"], meta["reordered_swapped"], meta["reordered_late"],
-                         meta["redrawn"]))
+                         meta["fragmented"], meta["redrawn"]))
 
 
 # ---------------------------------------------------------------------------------------------

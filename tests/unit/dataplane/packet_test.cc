@@ -328,14 +328,16 @@ TEST_CASE("parsePacket: IPv4 fragments", "[packet]") {
   SECTION("first fragment (MF, offset 0) carries the L4 header") {
     Bytes p = cat(ethernet(kEthIpv4), ipv4(17, udp(53, 40000, 100), 0x2000));
     REQUIRE(parse(p, &m) == DropReason::kNone);
-    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagL4));
+    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagMoreFragments | kFlagL4));
+    CHECK(m.frag_offset == 0);
     CHECK(m.frag_id == 0x1234);
     CHECK(m.sport == 53);
   }
   SECTION("middle fragment (MF, offset != 0) has no L4 header") {
     Bytes p = cat(ethernet(kEthIpv4), ipv4(17, Bytes(3, 0xee), 0x2000 | 185));
     REQUIRE(parse(p, &m) == DropReason::kNone);
-    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagLaterFragment));
+    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagMoreFragments | kFlagLaterFragment));
+    CHECK(m.frag_offset == 185);
     CHECK(m.protocol == 17);
     CHECK(m.l4_offset == 34);
     CHECK(m.sport == 0);
@@ -344,7 +346,8 @@ TEST_CASE("parsePacket: IPv4 fragments", "[packet]") {
   SECTION("last fragment (offset != 0, no MF) has no L4 header") {
     Bytes p = cat(ethernet(kEthIpv4), ipv4(6, Bytes(1, 0), 370));
     REQUIRE(parse(p, &m) == DropReason::kNone);
-    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagLaterFragment));
+    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagLaterFragment));  // the last: no MF
+    CHECK(m.frag_offset == 370);
     CHECK(m.protocol == 6);
   }
   SECTION("don't-fragment alone is not a fragment") {
@@ -391,7 +394,8 @@ TEST_CASE("parsePacket: IPv6 hop-by-hop and fragment extension headers", "[packe
   SECTION("first fragment: L4 header found after both") {
     Bytes p = cat(ethernet(kEthIpv6), ipv6(0, cat(cat(extHeader(44), fragHeader(17, 0, true, 0xdeadbeef)), udp(5353, 53))));
     REQUIRE(parse(p, &m) == DropReason::kNone);
-    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagL4));
+    CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagMoreFragments | kFlagL4));
+    CHECK(m.frag_offset == 0);
     CHECK(m.protocol == 17);
     CHECK(m.l4_offset == 14 + 40 + 8 + 8);
     CHECK(m.frag_id == 0xdeadbeef);
@@ -403,6 +407,7 @@ TEST_CASE("parsePacket: IPv6 hop-by-hop and fragment extension headers", "[packe
     Bytes p = cat(ethernet(kEthIpv6), ipv6(0, cat(cat(extHeader(44, 1), fragHeader(6, 100, false, 7)), Bytes(3, 0))));
     REQUIRE(parse(p, &m) == DropReason::kNone);
     CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagLaterFragment));
+    CHECK(m.frag_offset == 100);
     CHECK(m.protocol == 6);
     CHECK(m.l4_offset == 14 + 40 + 16 + 8);
     CHECK(m.frag_id == 7);

@@ -45,6 +45,7 @@ enum class DropReason : uint8_t {
   kTunnelSeqExhausted, // the outbound SA has used its whole sequence space (a rekey is overdue)
   kTunnelNoKeys,    // toward a peer that has no keys (its key service is down or never agreed)
   kUnderlayOther,   // to the underlay address but neither ESP, ARP nor ND
+  kFragmentUninspected,  // a fragment of an inspected flow that could not be gathered (overlap, hold full)
   kCount
 };
 
@@ -63,6 +64,7 @@ enum PacketFlags : uint16_t {
   kFlagVlan = 1 << 6,
   kFlagIcmpError = 1 << 7,   // ICMP/ICMPv6 error message (carries an inner packet)
   kFlagIcmpInner = 1 << 8,   // ... and its inner header parsed: inner_* are valid
+  kFlagMoreFragments = 1 << 9,  // a fragment that is not its datagram's last (MF / M set)
 };
 
 /// What the parser learned about one packet. Addresses are in wire order.
@@ -80,6 +82,7 @@ struct PacketMeta {
   uint16_t sport;       // host order; ICMP echo: identifier in both
   uint16_t dport;
   uint32_t frag_id;     // IPv4 identification / IPv6 fragment identification
+  uint16_t frag_offset; // fragments: where this one's bytes start in the datagram's payload, in bytes / 8
   const uint8_t* src_mac;
   const uint8_t* dst_mac;
   const uint8_t* src_ip;  // 4 or 16 bytes

@@ -1,0 +1,141 @@
+// IP fragments of inspected connections. A fragmented datagram is gathered until it is whole and
+// then inspected as one packet; the fragment that completes it is held until the verdict. Its
+// receiver cannot rebuild the datagram without that fragment, so a payload the data policy blocks
+// never arrives, and no byte of an inspected connection passes unread. Fragments that cannot be
+// gathered (overlapping, beyond the datagram's end, or with the worker's fragment hold full) are
+// dropped and counted (`fragment_uninspected`), never passed.
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include <string>
+
+#include "goldgate/common/endian.h"
+#include "worker.h"
+
+namespace goldgate::dataplane {
+namespace {
+
+constexpr uint64_t kFragHoldTotal = 8ull << 20;  // bytes one worker gathers, in all datagrams
+
+uint32_t fragBytes(const PacketMeta& pm) {
+  const uint32_t end = uint32_t{pm.l3_offset} + pm.l3_length;
+  return end > pm.l4_offset ? end - pm.l4_offset : 0;
+}
+
+}  // namespace
+
+Worker::FragEntry& Worker::claimFrag(const PacketMeta& m, uint64_t now) {
+  FragEntry& fe = fragSlot(m);
+  const int alen = m.family == 4 ? 4 : 16;
+  const bool same = fe.id == m.frag_id && fe.family == m.family && fe.protocol == m.protocol &&
+                    now - fe.tsc < shared_->tsc_hz * 2 && std::memcmp(fe.src, m.src_ip, alen) == 0 &&
+                    std::memcmp(fe.dst, m.dst_ip, alen) == 0;
+  if (!same) {  // another datagram (or this one's entry expired): the slot starts afresh
+    releaseGather(fe);
+    std::memcpy(fe.src, m.src_ip, alen);
+    std::memcpy(fe.dst, m.dst_ip, alen);
+    fe.id = m.frag_id;
+    fe.protocol = m.protocol;
+    fe.family = m.family;
+    fe.valid = 0;
+    fe.tsc = now;
+  }
+  return fe;
+}
+
+void Worker::releaseGather(FragEntry& fe) {
+  if (!fe.gather) return;
+  frag_held_ -= fe.gather->payload.heldBytes();
+  fe.gather.reset();
+}
+
+void Worker::sweepGathers(uint64_t now) {
+  for (auto& fe : frags_)
+    if (fe.gather && now - fe.tsc >= shared_->tsc_hz * 2) releaseGather(fe);
+}
+
+// Adds one fragment's bytes, within the worker's bound on what it holds in all.
+bool Worker::addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m) {
+  FragmentGather& p = g.payload;
+  if (p.bad()) return false;
+  const uint32_t off = uint32_t{pm.frag_offset} * 8;
+  const uint32_t len = fragBytes(pm);
+  const size_t before = p.heldBytes();
+  if (off + len > before && frag_held_ + (off + len - before) > kFragHoldTotal) {
+    sweepGathers(rte_rdtsc());
+    if (frag_held_ + (off + len - before) > kFragHoldTotal) {
+      p.giveUp();
+      return false;
+    }
+  }
+  const uint8_t* bytes = rte_pktmbuf_mtod_offset(m, const uint8_t*, pm.l4_offset);
+  if (m->nb_segs > 1) {  // a chained mbuf: its bytes copied out whole
+    if (linear_.size() < len) linear_.resize(len);
+    bytes = static_cast<const uint8_t*>(rte_pktmbuf_read(m, pm.l4_offset, len, linear_.data()));
+    if (!bytes) {
+      p.giveUp();
+      return false;
+    }
+  }
+  const bool ok = p.add(off, bytes, len, !(pm.flags & kFlagMoreFragments));
+  frag_held_ += p.heldBytes() - before;
+  return ok;
+}
+
+int Worker::gatherFirst(const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm, rte_mbuf* m, uint16_t in,
+                        uint64_t now) {
+  FragEntry& fe = claimFrag(pm, now);
+  if (!fe.gather || fe.gather->done) {
+    releaseGather(fe);
+    fe.gather = std::make_unique<FragGather>();
+    fe.gather->key = k;
+    fe.gather->src_is_a = static_cast<uint8_t>(dir == 0 ? f.orig_is_a : !f.orig_is_a);
+  }
+  if (!addFragment(*fe.gather, pm, m)) {
+    drop(m, DropReason::kFragmentUninspected, in);
+    return kInspectDropped;
+  }
+  return kInspectPass;  // the rest of the datagram decides (gatherLater)
+}
+
+int Worker::gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMeta& pm, rte_mbuf* m, uint16_t in) {
+  FragGather& g = *fe.gather;
+  auto refuse = [&](DropReason why) {
+    drop(m, why, in);
+    return static_cast<int>(kInspectDropped);
+  };
+  if (g.done || !addFragment(g, pm, m)) return refuse(DropReason::kFragmentUninspected);
+  if (!g.payload.complete()) return kInspectPass;
+
+  // Whole: inspected as one packet of its connection, as the connection stands now.
+  g.done = true;
+  frag_held_ -= g.payload.heldBytes();
+  const std::string bytes = g.payload.take();
+  int32_t pos = -1;
+  const void* key = &g.key;
+  flows_->lookupBulk(&key, 1, &pos);
+  if (pos < 0) return refuse(DropReason::kFragmentUninspected);  // the connection is gone (cut, expired)
+  const Flow& f = flows_->at(pos);
+  if (inspector_->blocked(pos)) {
+    fe.valid = 0;
+    return refuse(DropReason::kDataPolicy);
+  }
+  const int dir = g.src_is_a == f.orig_is_a ? 0 : 1;
+  // The L4 header must be whole (a first fragment too short to hold it is refused by the parser).
+  const size_t hdr = pm.protocol != 6 ? 8 : bytes.size() >= 20 ? static_cast<size_t>(static_cast<uint8_t>(bytes[12]) >> 4) * 4 : 0;
+  if (bytes.size() < hdr || hdr < (pm.protocol == 6 ? 20u : 8u)) return refuse(DropReason::kFragmentUninspected);
+  PacketMeta q = pm;  // the completing fragment, with the datagram's L4 header
+  const auto* l4 = reinterpret_cast<const uint8_t*>(bytes.data());
+  q.sport = loadBe16(l4);
+  q.dport = loadBe16(l4 + 2);
+  q.tcp_flags = pm.protocol == 6 ? l4[13] : 0;
+  size_t plen = 0;
+  const Inspector::Verdict v = inspectPayload(pol, pos, f, g.key, dir, q, l4, bytes.size(), in, &plen);
+  if (v == Inspector::kPass) return kInspectPass;
+  // Blocked: the datagram never becomes whole at its receiver; copies of its fragments that come
+  // again are dropped too (fragment_no_first), and the connection's later packets (data_policy).
+  fe.valid = 0;
+  return refuse(v == Inspector::kBlock ? DropReason::kDataPolicy : DropReason::kInspectionGap);
+}
+
+}  // namespace goldgate::dataplane
