@@ -68,12 +68,16 @@ InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
   if (!in.classes_dir.empty() && in.classes_dir[0] != '/') in.classes_dir = (fs::path(c.file()).parent_path() / in.classes_dir).string();
   if (n["cache"]) in.cache_dir = c.str(n["cache"], "inspection.cache");
   if (n["default"]) in.default_limit = inspectLimit(c, n["default"], "inspection.default");
-  auto limits = [&](const YAML::Node& m, const char* what, std::map<std::string, int64_t>& into) {
+  auto limits = [&](const YAML::Node& m, const char* what, std::map<std::string, int64_t>& into, std::map<std::string, int>* lines) {
     if (!m.IsMap()) c.fail(m, std::string(what) + ": expected a mapping of name: on | off | bytes");
-    for (auto it = m.begin(); it != m.end(); ++it) into[c.str(it->first, what)] = inspectLimit(c, it->second, what);
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      const std::string name = c.str(it->first, what);
+      into[name] = inspectLimit(c, it->second, what);
+      if (lines) (*lines)[name] = Ctx::lineOf(it->first);
+    }
   };
-  if (n["segments"]) limits(n["segments"], "inspection.segments", in.segments);
-  if (n["ports"]) limits(n["ports"], "inspection.ports", in.ports);
+  if (n["segments"]) limits(n["segments"], "inspection.segments", in.segments, &in.segment_lines);
+  if (n["ports"]) limits(n["ports"], "inspection.ports", in.ports, nullptr);
   if (n["max_flows"]) in.max_flows = static_cast<uint32_t>(c.uint(n["max_flows"], "inspection.max_flows", 1, 1u << 24));
   if (n["hold_kb"]) in.hold_bytes = static_cast<uint32_t>(c.uint(n["hold_kb"], "inspection.hold_kb", 1, 65536) << 10);
   if (n["hold_total_mb"]) in.hold_total_bytes = c.uint(n["hold_total_mb"], "inspection.hold_total_mb", 1, 1u << 16) << 20;
@@ -705,6 +709,23 @@ Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, st
   } catch (const YAML::Exception& e) {
     return makeError(Error::Code::kParse, "segments:" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
+}
+
+Result<void> checkInspectionSegments(const SwitchConfig& sw, const SegmentsConfig& segs) {
+  for (const auto& [name, limit] : sw.inspection.segments) {
+    (void)limit;
+    if (name == "quarantine" || std::any_of(segs.segments.begin(), segs.segments.end(),
+                                            [&](const SegmentConfig& s) { return s.name == name; }))
+      continue;
+    std::string known;
+    for (const auto& s : segs.segments) known += (known.empty() ? "" : ", ") + s.name;
+    auto line = sw.inspection.segment_lines.find(name);
+    return makeError(Error::Code::kInvalidArgument,
+                     sw.source_file + ":" + std::to_string(line == sw.inspection.segment_lines.end() ? 0 : line->second) +
+                         ": inspection.segments: '" + name + "' is no segment in the segment files (" +
+                         (known.empty() ? "none defined" : known) + ")");
+  }
+  return {};
 }
 
 Result<SegmentsConfig> loadSegments(const std::string& dir, const SwitchConfig& sw) {

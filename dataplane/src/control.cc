@@ -84,8 +84,15 @@ Result<std::string> SwitchImpl::reload() {
     return makeError(r.error().code, r.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
   }
   segs_ = std::move(*segs);
-  return "policy version " + std::to_string(generation_) + " in force (" + std::to_string(segs_.rules.size()) +
-         " rules, " + std::to_string(segs_.segments.size()) + " segments from " + std::to_string(segs_.files.size()) + " files)";
+  std::string msg = "policy version " + std::to_string(generation_) + " in force (" + std::to_string(segs_.rules.size()) +
+                    " rules, " + std::to_string(segs_.segments.size()) + " segments from " + std::to_string(segs_.files.size()) + " files)";
+  // goldgate.yaml is not read again: a segment it names that the files no longer define is said,
+  // not refused (its setting applies to nothing until the switch restarts with an edited file).
+  if (auto r = checkInspectionSegments(sw_, segs_); !r) {
+    std::fprintf(stderr, "goldgate-switch: reload: %s\n", r.error().message.c_str());
+    msg += "; note: " + r.error().message;
+  }
+  return msg;
 }
 
 Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 #include "goldgate/dataplane/policy.h"
 
@@ -71,7 +72,13 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
     const PortBinding& b = pol.port(static_cast<uint16_t>(p));
     int64_t limit = sw.inspection.default_limit;
     const std::string& seg = pol.segmentName(pol.portSegment(static_cast<uint16_t>(p)));
-    if (auto it = sw.inspection.segments.find(seg); it != sw.inspection.segments.end()) limit = it->second;
+    // A hardened twin (hostmon's APP.hardened, a response) keeps its segment's setting unless it
+    // has its own: hardening a VM must not take it out of inspection.
+    auto it = sw.inspection.segments.find(seg);
+    constexpr std::string_view kTwin = ".hardened";
+    if (it == sw.inspection.segments.end() && seg.size() > kTwin.size() && seg.compare(seg.size() - kTwin.size(), kTwin.size(), kTwin) == 0)
+      it = sw.inspection.segments.find(seg.substr(0, seg.size() - kTwin.size()));
+    if (it != sw.inspection.segments.end()) limit = it->second;
     if (auto it = sw.inspection.ports.find(b.name); it != sw.inspection.ports.end()) limit = it->second;
     plan->port_limit.push_back(limit);
     plan->port_is_uplink.push_back(b.role != PortRole::kVm);

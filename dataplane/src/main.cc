@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "goldgate-switch: %s\n", segs.error().message.c_str());
     return 2;
   }
+  if (auto r = checkInspectionSegments(*sw, *segs); !r) {
+    std::fprintf(stderr, "goldgate-switch: %s\n", r.error().message.c_str());
+    return 2;
+  }
   if (checkOnly) {
     std::printf("%s: ok (%zu ports, %zu segments, %zu rules)\n", config.c_str(), sw->ports.size(), segs->segments.size(),
                 segs->rules.size());

@@ -615,6 +615,33 @@ def scenario_data_policy_fragments(binary, tmp):
     check(r.drops("fragment_uninspected") == 1, "fragment_uninspected = %d" % r.drops("fragment_uninspected"))
 
 
+def scenario_data_policy_hardened(binary, tmp):
+    """Inspection settings follow a hardened VM: with inspection off by default and on for segment
+    web, web1 moved to web's hardened twin (hostmon's harden response) is still inspected, and its
+    card number toward the internet is blocked."""
+    classes = data_classes(tmp)
+    segments = """
+segments:
+  - name: web
+    members: {vms: [web2]}
+  - name: web.hardened
+    members: {vms: [web1]}
+  - name: db
+    members: {labels: {tier: db}}
+rules:
+  - {name: out, from: web.hardened, to: external, proto: tcp, ports: 443, action: allow}
+"""
+    syn = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 45001, 443, "S")
+    data = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 45001, 443, "PA", b"pay with card 4556 7375 8689 9855 now")
+    data[TCP].seq = syn[TCP].seq + 1
+    r = Run(binary, tmp, {"web": [syn] + next_burst() + [data]}, segments=segments,
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s, default: off, segments: {web: on}}\n" % classes)
+    check(has(r.out["uplink"], TCP, dport=443, flags="S"), "the hardened VM's connection was not admitted")
+    check(not has(r.out["uplink"], TCP, dport=443, flags="PA"), "the card number left: the hardened VM was not inspected")
+    cards = r.alerts_of("data.payment-card")
+    check(len(cards) == 1 and cards[0]["action"] == "block", "want one blocked finding: %s" % cards)
+
+
 # --------------------------------------------------------------------------- ESP tunnels
 
 TUN_ROUTER = "02:00:00:00:0a:fe"    # the switch's router MAC toward VMs (tunnel.router.mac)

@@ -433,6 +433,22 @@ TEST_CASE("loadSegments reads *.yaml and *.yml in name order and ignores other f
   CHECK(r->rules[1].name == "second");
 }
 
+TEST_CASE("inspection.segments must name segments the files define, with the line of a bad one", "[config]") {
+  auto sw = parseSwitchConfig(std::string(kSwitchYaml) +
+                                  "inspection:\n  classes: classes\n  segments:\n    web: off\n    wbe: 4096\n",
+                              "goldgate.yaml");
+  REQUIRE(sw.has_value());
+  auto segs = parseSegments({{"s.yaml", "segments:\n  - {name: web, members: {vms: [web-1]}}\n"}}, *sw);
+  REQUIRE(segs.has_value());
+  auto r = checkInspectionSegments(*sw, *segs);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message == "goldgate.yaml:10: inspection.segments: 'wbe' is no segment in the segment files (web)");
+  sw->inspection.segments.erase("wbe");
+  CHECK(checkInspectionSegments(*sw, *segs).has_value());
+  sw->inspection.segments["quarantine"] = 0;  // the built-in segment is one too
+  CHECK(checkInspectionSegments(*sw, *segs).has_value());
+}
+
 TEST_CASE("protocolName and Endpoint::str", "[config]") {
   CHECK(std::string(protocolName(0)) == "any");
   CHECK(std::string(protocolName(1)) == "icmp");

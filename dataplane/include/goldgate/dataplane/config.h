@@ -73,6 +73,7 @@ struct InspectionConfig {
   std::string cache_dir;    // compiled-database cache ("" = none)
   int64_t default_limit = 0;
   std::map<std::string, int64_t> segments;  // per segment name
+  std::map<std::string, int> segment_lines; // where each segment name is, in the config file
   std::map<std::string, int64_t> ports;     // per port name (wins over the segment)
   uint32_t max_flows = 0;                   // inspected flows per worker (0 = the flow table's size)
   uint32_t hold_bytes = 256 * 1024;         // out-of-order bytes held per direction
@@ -213,6 +214,11 @@ Result<SwitchConfig> parseSwitchConfig(const std::string& text, const std::strin
 
 /// Reads every *.yaml in `dir` (sorted by name) and validates them against the ports of `sw`.
 Result<SegmentsConfig> loadSegments(const std::string& dir, const SwitchConfig& sw);
+
+/// Every segment `inspection.segments` names is defined by the segment files. Errors:
+/// "goldgate.yaml:LINE: inspection.segments: 'x' is no segment ..." (a typo would otherwise leave
+/// that segment on the default silently).
+Result<void> checkInspectionSegments(const SwitchConfig& sw, const SegmentsConfig& segs);
 
 /// Parses segment files given as (name, text) pairs, in order. Used by tests and fuzzing.
 Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, std::string>>& files,
