@@ -44,8 +44,9 @@ std::vector<ZoneConfig> parseZones(const Ctx& c, const YAML::Node& list) {
     z.loc = locOf(c, n);
     if (!n["name"]) c.fail(n, "zone: missing 'name'");
     z.name = c.str(n["name"], "zone name");
-    if (z.name.empty() || z.name == "any" || z.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
-      c.fail(n["name"], "zone name '" + z.name + "': use letters, digits, '-', '_', '.' ('any' is reserved)");
+    if (z.name.empty() || z.name == "any" || z.name == "trusted" || z.name == "untrusted" ||
+        z.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
+      c.fail(n["name"], "zone name '" + z.name + "': use letters, digits, '-', '_', '.' ('any', 'trusted' and 'untrusted' are reserved)");
     if (!names.insert(z.name).second) c.fail(n["name"], "duplicate zone '" + z.name + "'");
     if (!n["cidrs"]) c.fail(n, "zone '" + z.name + "': missing 'cidrs'");
     for (const auto& t : c.strList(n["cidrs"], "cidrs")) {

@@ -40,8 +40,17 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
   const auto& classes = plan->cls->classes();
   if (Z > 255) return makeError(Error::Code::kInvalidArgument, sw.source_file + ": at most 254 zones");
   auto known = [&](const std::string& name) {
-    if (name == "any") return true;
+    if (name == "any" || name == "trusted" || name == "untrusted") return true;
     return std::any_of(sw.zones.begin(), sw.zones.end(), [&](const ZoneConfig& z) { return z.name == name; });
+  };
+  // A rule's `from` / `to` against zone id z (0: an address in no zone): a zone's name, `any`, or
+  // the zones marked `trusted: true` (`trusted`) and all the others, no zone included (`untrusted`).
+  auto matches = [&](const std::string& name, uint32_t z) {
+    if (name == "any") return true;
+    const bool trusted = z > 0 && sw.zones[z - 1].trusted;
+    if (name == "trusted") return trusted;
+    if (name == "untrusted") return !trusted;
+    return z > 0 && name == sw.zones[z - 1].name;
   };
   for (const auto& c : classes)
     for (const auto& r : c.policy.rules)
@@ -57,9 +66,7 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
       for (uint32_t d = 0; d < Z; ++d) {
         DataAction a = c.policy.default_action;
         for (const auto& r : c.policy.rules) {
-          bool fromOk = r.from == "any" || (s > 0 && r.from == plan->zoneName(static_cast<uint8_t>(s)));
-          bool toOk = r.to == "any" || (d > 0 && r.to == plan->zoneName(static_cast<uint8_t>(d)));
-          if (fromOk && toOk) {
+          if (matches(r.from, s) && matches(r.to, d)) {
             a = r.action;
             break;
           }

@@ -642,6 +642,28 @@ rules:
     check(len(cards) == 1 and cards[0]["action"] == "block", "want one blocked finding: %s" % cards)
 
 
+def scenario_data_policy_trusted(binary, tmp):
+    """Class rules may name zone groups: `from: trusted, to: untrusted` blocks a class leaving the
+    zones marked trusted (payment -> internet), and leaves it to the default inside them."""
+    classes = data_classes(tmp)
+    with open(os.path.join(classes, "trust-marker.yaml"), "w") as f:
+        f.write("name: trust-marker\ndescription: a marker the test plants\nseverity: 5\n"
+                "detectors:\n  patterns: [{literal: TRUSTMARK-7}]\n"
+                "policy:\n  default: alert\n  rules:\n    - {from: trusted, to: untrusted, action: block}\n")
+    out = [tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46001, 443, "S"),
+           tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46001, 443, "PA", b"note TRUSTMARK-7 here")]
+    inside = [tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 46002, 5432, "S"),
+              tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 46002, 5432, "PA", b"note TRUSTMARK-7 here")]
+    for f in (out, inside):
+        f[1][TCP].seq = f[0][TCP].seq + 1
+    r = Run(binary, tmp, {"web": [out[0], inside[0]] + next_burst() + [out[1], inside[1]]},
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    check(not has(r.out["uplink"], TCP, sport=46001, flags="PA"), "the marker left the trusted zone")
+    check(has(r.out["db"], TCP, sport=46002, flags="PA"), "the marker inside the trusted zone was stopped")
+    found = {a["flow"]["src_port"]: a["action"] for a in r.alerts_of("data.trust-marker")}
+    check(found == {46001: "block", 46002: "alert"}, "want block toward internet and alert inside: %s" % found)
+
+
 # --------------------------------------------------------------------------- ESP tunnels
 
 TUN_ROUTER = "02:00:00:00:0a:fe"    # the switch's router MAC toward VMs (tunnel.router.mac)
