@@ -713,8 +713,8 @@ Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, st
 }
 
 Result<void> checkInspectionSegments(const SwitchConfig& sw, const SegmentsConfig& segs) {
-  for (const auto& [name, limit] : sw.inspection.segments) {
-    (void)limit;
+  for (const auto& entry : sw.inspection.segments) {
+    const std::string& name = entry.first;
     if (name == "quarantine" || std::any_of(segs.segments.begin(), segs.segments.end(),
                                             [&](const SegmentConfig& s) { return s.name == name; }))
       continue;
