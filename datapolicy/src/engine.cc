@@ -439,7 +439,9 @@ std::string_view Scanner::readBack(Ctx& ctx, uint64_t to, uint8_t kind) {
   while (p > base && to - p < limit && tok[ctx.data[p - 1 - base]]) --p;  // in the piece
   if (p <= base)  // reached the piece's start (or `to` is before it): on into the kept bytes
     while (p > oldest && to - p < limit && tok[static_cast<uint8_t>(h[static_cast<size_t>(p - 1 - oldest)])]) --p;
-  if (p >= base) {
+  if (p == to) {  // no value byte before `to`, or none visible any more (the history ends after it, e.g. past a gap)
+    ctx.rb = std::string_view();
+  } else if (p >= base) {
     ctx.rb = std::string_view(reinterpret_cast<const char*>(ctx.data) + (p - base), static_cast<size_t>(to - p));
   } else {
     readBack_.assign(h, static_cast<size_t>(p - oldest), static_cast<size_t>(std::min(to, base) - p));
