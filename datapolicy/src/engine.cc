@@ -378,7 +378,7 @@ int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to,
   StreamState& s = *ctx.s;
   // Everything is handled in match order, each value once the two bytes after it are known.
   if (s.await.size() >= 64) ctx.self->processAwait(ctx, true);  // bounded: decide with what is known
-  s.await.emplace_back(id, to);
+  s.await.emplace_back(id, s.hs_base + to);  // Hyperscan counts from its stream's start
   return 0;
 }
 
@@ -681,6 +681,7 @@ void Scanner::skip(StreamState& s, uint64_t bytes, std::vector<Finding>& out) {
   s.hs = nullptr;
   if (s.cls->db_) hs_open_stream(s.cls->db_, 0, &s.hs);
   s.offset += bytes;
+  s.hs_base = s.offset;
   s.history.clear();
   s.gap = true;
 }

@@ -403,3 +403,25 @@ TEST_CASE("the engine finds the same on the fallback path (no AVX-512 VBMI) as o
     CHECK(seen.count(c) == 1);
   }
 }
+
+TEST_CASE("after a gap, values are found again, at their offsets in the direction's byte stream") {
+  // Hyperscan's stream restarts after a gap (its offsets from 0); the run detectors' do not.
+  auto sc = Scanner::create(shipped());
+  REQUIRE(sc.has_value());
+  StreamState st;
+  (*sc)->open(st);
+  std::vector<Finding> out;
+  const std::string before = "mail jane.doe@example.org, ";
+  const std::string after = "then ops@example.net and card 4556 7375 8689 9855 end";
+  (*sc)->scan(st, reinterpret_cast<const uint8_t*>(before.data()), before.size(), out);
+  (*sc)->skip(st, 1000, out);
+  (*sc)->scan(st, reinterpret_cast<const uint8_t*>(after.data()), after.size(), out);
+  (*sc)->close(st, out);
+  std::vector<std::pair<std::string, uint64_t>> got;
+  for (const auto& f : out) got.emplace_back(shipped()->classes()[f.class_index].name, f.offset);
+  const uint64_t base = before.size() + 1000;
+  CHECK(got == std::vector<std::pair<std::string, uint64_t>>{
+                   {"email", before.find(",")},
+                   {"email", base + after.find(" and")},
+                   {"payment-card", base + after.find(" end")}});
+}

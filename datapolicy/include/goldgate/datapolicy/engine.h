@@ -88,6 +88,7 @@ struct StreamState {
   const Classifier* cls = nullptr;  // the database the stream belongs to (kept alive by the owner)
   hs_stream* hs = nullptr;
   uint64_t offset = 0;
+  uint64_t hs_base = 0;  // stream offset where the Hyperscan stream began (a new one after a gap)
   std::string history;  // last bytes scanned (up to the classifier's history size)
   struct PerClass {
     uint32_t count = 0;
