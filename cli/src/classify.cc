@@ -210,15 +210,11 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
     fragHeld -= g.heldBytes();
     const std::string whole = g.take();
     frags.erase(key);
-    const auto* l4 = reinterpret_cast<const uint8_t*>(whole.data());
-    if (whole.size() < 8) {
+    if (!dataplane::datagramL4(whole, m)) {  // the datagram's L4 header, from its first fragment
       ++skipped;
       continue;
     }
-    m.sport = loadBe16(l4);  // the datagram's L4 header, from its first fragment
-    m.dport = loadBe16(l4 + 2);
-    m.tcp_flags = m.protocol == 6 && whole.size() > 13 ? l4[13] : 0;
-    onL4(m, l4, whole.size());
+    onL4(m, reinterpret_cast<const uint8_t*>(whole.data()), whole.size());
   }
   if (rc == -1) {
     std::fprintf(stderr, "goldgatectl: classify: %s: %s\n", path.c_str(), pcap_geterr(pc));

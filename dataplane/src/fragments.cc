@@ -4,6 +4,8 @@
 #include <cstring>
 #include <iterator>
 
+#include "goldgate/common/endian.h"
+
 namespace goldgate::dataplane {
 
 bool FragmentGather::add(uint32_t offset, const uint8_t* data, uint32_t len, bool last) {
@@ -40,6 +42,20 @@ std::string FragmentGather::take() {
   have_.clear();
   total_ = 0;
   return out;
+}
+
+bool datagramL4(std::string_view payload, PacketMeta& m) {
+  const auto* l4 = reinterpret_cast<const uint8_t*>(payload.data());
+  const size_t need = m.protocol == 6 ? 20 : 8;
+  if (payload.size() < need) return false;
+  if (m.protocol == 6) {
+    const size_t hdr = static_cast<size_t>(l4[12] >> 4) * 4;
+    if (hdr < 20 || hdr > payload.size()) return false;
+  }
+  m.sport = loadBe16(l4);
+  m.dport = loadBe16(l4 + 2);
+  m.tcp_flags = m.protocol == 6 ? l4[13] : 0;
+  return true;
 }
 
 }  // namespace goldgate::dataplane

@@ -188,6 +188,13 @@ Worker::FragEntry& Worker::fragSlot(const PacketMeta& m) {
   return frags_[rte_hash_crc(addrs, 2 * alen, m.frag_id) & 1023];
 }
 
+// The slot holds this fragment's datagram (addresses, protocol, id), seen within the last 2 s.
+bool Worker::sameDatagram(const FragEntry& fe, const PacketMeta& m, uint64_t now) const {
+  const int alen = m.family == 4 ? 4 : 16;
+  return fe.id == m.frag_id && fe.family == m.family && fe.protocol == m.protocol && now - fe.tsc < shared_->tsc_hz * 2 &&
+         std::memcmp(fe.src, m.src_ip, alen) == 0 && std::memcmp(fe.dst, m.dst_ip, alen) == 0;
+}
+
 bool Worker::revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k) {
   uint16_t srcSeg = segOfPort(pol, f.port[0]);
   uint16_t dstSeg = pol.isUplink(f.port[1]) ? kSegExternal : segOfPort(pol, f.port[1]);
@@ -409,10 +416,7 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     uint32_t i = later[x];
     const PacketMeta& pm = meta[i];
     FragEntry& fe = fragSlot(pm);
-    const int alen = pm.family == 4 ? 4 : 16;
-    if (fe.valid && fe.id == pm.frag_id && fe.family == pm.family && fe.protocol == pm.protocol &&
-        now - fe.tsc < shared_->tsc_hz * 2 && std::memcmp(fe.src, pm.src_ip, alen) == 0 &&
-        std::memcmp(fe.dst, pm.dst_ip, alen) == 0) {
+    if (fe.valid && sameDatagram(fe, pm, now)) {
       fe.tsc = now;
       // Of an inspected connection: gathered, and the fragment that completes the datagram is
       // held until the datagram has been inspected.

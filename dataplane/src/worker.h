@@ -184,6 +184,7 @@ class Worker {
   void tunnelAlert(DropReason why, const uint8_t* outer, uint8_t family, uint64_t now);
   void learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac, uint64_t now);
   FragEntry& fragSlot(const PacketMeta& m);
+  bool sameDatagram(const FragEntry& fe, const PacketMeta& m, uint64_t now) const;
   // Fragments of inspected connections (worker_frag.cc).
   FragEntry& claimFrag(const PacketMeta& m, uint64_t now);  // the slot, made this datagram's
   void releaseGather(FragEntry& fe);

@@ -7,9 +7,9 @@
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 
+#include <cstring>
 #include <string>
 
-#include "goldgate/common/endian.h"
 #include "worker.h"
 
 namespace goldgate::dataplane {
@@ -26,11 +26,8 @@ uint32_t fragBytes(const PacketMeta& pm) {
 
 Worker::FragEntry& Worker::claimFrag(const PacketMeta& m, uint64_t now) {
   FragEntry& fe = fragSlot(m);
-  const int alen = m.family == 4 ? 4 : 16;
-  const bool same = fe.id == m.frag_id && fe.family == m.family && fe.protocol == m.protocol &&
-                    now - fe.tsc < shared_->tsc_hz * 2 && std::memcmp(fe.src, m.src_ip, alen) == 0 &&
-                    std::memcmp(fe.dst, m.dst_ip, alen) == 0;
-  if (!same) {  // another datagram (or this one's entry expired): the slot starts afresh
+  if (!sameDatagram(fe, m, now)) {  // another datagram (or this one's entry expired): the slot starts afresh
+    const int alen = m.family == 4 ? 4 : 16;
     releaseGather(fe);
     std::memcpy(fe.src, m.src_ip, alen);
     std::memcpy(fe.dst, m.dst_ip, alen);
@@ -121,16 +118,11 @@ int Worker::gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMe
     return refuse(DropReason::kDataPolicy);
   }
   const int dir = g.src_is_a == f.orig_is_a ? 0 : 1;
-  // The L4 header must be whole (a first fragment too short to hold it is refused by the parser).
-  const size_t hdr = pm.protocol != 6 ? 8 : bytes.size() >= 20 ? static_cast<size_t>(static_cast<uint8_t>(bytes[12]) >> 4) * 4 : 0;
-  if (bytes.size() < hdr || hdr < (pm.protocol == 6 ? 20u : 8u)) return refuse(DropReason::kFragmentUninspected);
   PacketMeta q = pm;  // the completing fragment, with the datagram's L4 header
-  const auto* l4 = reinterpret_cast<const uint8_t*>(bytes.data());
-  q.sport = loadBe16(l4);
-  q.dport = loadBe16(l4 + 2);
-  q.tcp_flags = pm.protocol == 6 ? l4[13] : 0;
+  if (!datagramL4(bytes, q)) return refuse(DropReason::kFragmentUninspected);
   size_t plen = 0;
-  const Inspector::Verdict v = inspectPayload(pol, pos, f, g.key, dir, q, l4, bytes.size(), in, &plen);
+  const Inspector::Verdict v =
+      inspectPayload(pol, pos, f, g.key, dir, q, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), in, &plen);
   if (v == Inspector::kPass) return kInspectPass;
   // Blocked: the datagram never becomes whole at its receiver; copies of its fragments that come
   // again are dropped too (fragment_no_first), and the connection's later packets (data_policy).

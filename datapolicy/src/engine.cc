@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 namespace goldgate::datapolicy {
 namespace {
@@ -215,6 +216,7 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
         if (!lower[k].empty()) c->keyword_first_.back()[static_cast<uint8_t>(lower[k][0])] |= uint64_t{1} << k;
     c->keywords_lower_.push_back(std::move(lower));
     const TokenKind tk = tokenKind(d);
+    static_assert(kTokKinds <= std::tuple_size_v<decltype(read_back_)>);
     c->token_kind_.push_back(tk);
     c->read_back_[tk] = std::max(c->read_back_[tk], d.max_length);
     c->history_ = std::max(c->history_, std::min(d.max_length + 1, kMaxHistory));
@@ -330,6 +332,17 @@ struct Scanner::Ctx {
   uint8_t rb_kind = 0;
   std::string_view rb;
 
+  // Appends the bytes at stream offsets [from, until) to `out`: all visible (from at or after the
+  // history's oldest byte, until at most the piece's end).
+  void copy(uint64_t from, uint64_t until, std::string& out) const {
+    const std::string& h = s->history;
+    if (from < base) out.append(h, static_cast<size_t>(from - (base - h.size())), static_cast<size_t>(std::min(until, base) - from));
+    if (until > base) {
+      const uint64_t a = std::max(from, base);
+      out.append(reinterpret_cast<const char*>(data) + (a - base), static_cast<size_t>(until - a));
+    }
+  }
+
   // Byte at stream offset p, if still visible (history or current chunk).
   bool at(uint64_t p, uint8_t& c) const {
     if (p >= base && p - base < len) {
@@ -444,8 +457,8 @@ std::string_view Scanner::readBack(Ctx& ctx, uint64_t to, uint8_t kind) {
   } else if (p >= base) {
     ctx.rb = std::string_view(reinterpret_cast<const char*>(ctx.data) + (p - base), static_cast<size_t>(to - p));
   } else {
-    readBack_.assign(h, static_cast<size_t>(p - oldest), static_cast<size_t>(std::min(to, base) - p));
-    if (to > base) readBack_.append(reinterpret_cast<const char*>(ctx.data), static_cast<size_t>(to - base));
+    readBack_.clear();
+    ctx.copy(p, to, readBack_);
     ctx.rb = readBack_;
   }
   ctx.rb_to = to;
@@ -538,19 +551,14 @@ bool Scanner::keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t
   const Classifier& C = *ctx.s->cls;
   const DataClass& d = C.classes_[cls];
   const uint64_t reach = uint64_t{d.context_window} + C.keyword_len_[cls];
-  const std::string& h = ctx.s->history;
-  const uint64_t oldest = ctx.base - h.size();
+  const uint64_t oldest = ctx.base - ctx.s->history.size();
   // The visible bytes from `reach` before the value to `reach` after it, lower-cased (ASCII, as
   // Hyperscan's caseless): the kept history, then the piece.
   const uint64_t from = std::max(oldest, start > reach ? start - reach : 0);
   const uint64_t until = std::min(ctx.base + ctx.len, end + reach);
   if (until <= from) return false;
   hay_.clear();
-  if (from < ctx.base) hay_.append(h, static_cast<size_t>(from - oldest), static_cast<size_t>(std::min(until, ctx.base) - from));
-  if (until > ctx.base) {
-    const uint64_t a = std::max(from, ctx.base);
-    hay_.append(reinterpret_cast<const char*>(ctx.data) + (a - ctx.base), static_cast<size_t>(until - a));
-  }
+  ctx.copy(from, until, hay_);
   for (char& ch : hay_) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
   // One pass: at each byte, the keywords that start with it.
   const auto& first = C.keyword_first_[cls];

@@ -7,8 +7,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "goldgate/dataplane/packet.h"
 
 namespace goldgate::dataplane {
 
@@ -39,5 +42,9 @@ class FragmentGather {
   std::string bytes_;
   std::vector<std::pair<uint32_t, uint32_t>> have_;  // the byte ranges received, sorted, disjoint
 };
+
+/// The L4 header at the start of a gathered TCP or UDP payload, written into `m` (ports, TCP flags)
+/// as the parser does for a whole packet. False when the payload cannot hold the whole header.
+bool datagramL4(std::string_view payload, PacketMeta& m);
 
 }  // namespace goldgate::dataplane
