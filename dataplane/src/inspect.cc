@@ -60,6 +60,7 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
                                                               "' is not defined in " + sw.source_file + " (zones)");
   plan->action.assign(classes.size() * Z * Z, 0);
   plan->gap_fails_closed.assign(Z * Z, 0);
+  plan->blocks_any.assign(Z * Z, 0);
   for (uint32_t ci = 0; ci < classes.size(); ++ci) {
     const auto& c = classes[ci];
     for (uint32_t s = 0; s < Z; ++s)
@@ -73,6 +74,8 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
         }
         plan->action[(ci * Z + s) * Z + d] = static_cast<uint8_t>(a);
         if (c.policy.gap_fails_closed && a != DataAction::kAllow) plan->gap_fails_closed[s * Z + d] = 1;
+        if (a == DataAction::kBlock || a == DataAction::kQuarantine || a == DataAction::kRequireEncryption)
+          plan->blocks_any[s * Z + d] = 1;
       }
   }
   for (uint32_t p = 0; p < pol.portCount(); ++p) {
@@ -128,6 +131,7 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
 struct Inspector::Ctx {
   std::shared_ptr<const InspectPlan> plan;  // the flow keeps the plan (and database) it started with
   Dir dir[2];
+  TcpNormalizer norm;  // TCP: what each receiver takes (tcp_normalizer.h)
   uint8_t zone[2] = {0, 0};  // originator's zone, responder's zone
   bool encrypted = false;    // the flow crosses a peer gateway's tunnel (ESP)
   bool gap_reported[2] = {false, false};
@@ -178,13 +182,15 @@ datapolicy::Scanner* Inspector::scannerFor(const datapolicy::Classifier& c) {
 
 Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& planPtr, int32_t pos, const uint8_t* origAddr,
                                      const uint8_t* respAddr, uint8_t family, uint8_t protocol, int dir, uint16_t origPort,
-                                     uint16_t respPort, const uint8_t* payload, size_t len, uint32_t seq, bool syn,
-                                     bool fin, std::vector<InspectEvent>& events) {
+                                     uint16_t respPort, const uint8_t* payload, size_t len, const TcpSegment* tcp,
+                                     std::vector<InspectEvent>& events, DropReason* why) {
+  (void)protocol;  // TCP is told by `tcp`; UDP and ICMP echo carry datagrams
   const size_t p = static_cast<size_t>(pos);
   if (blocked_[p] == 1) return kBlock;
   if (blocked_[p] == 2) return kGapBlock;
   if (blocked_[p] == 3) return kPass;  // not inspected, by configuration
   const InspectPlan& plan = *planPtr;
+  const bool syn = tcp && (tcp->flags & kTcpSyn);
   Ctx* c = ctx_[p];
   if (!c) {
     if (len == 0 && !syn) return kPass;
@@ -198,12 +204,13 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     uint8_t zo = plan.zoneOf(family, origAddr), zr = plan.zoneOf(family, respAddr);
     if (active_ >= max_flows_) {
       // No room to follow this flow: the class policy decides as for any gap.
+      bool closed = plan.gap_fails_closed[zo * plan.zoneCount() + zr] || plan.gap_fails_closed[zr * plan.zoneCount() + zo];
       InspectEvent e{};
       e.kind = InspectEvent::kOverload;
+      e.action = closed ? kEventBlocks : kEventReports;
       e.zone_src = zo;
       e.zone_dst = zr;
       events.push_back(e);
-      bool closed = plan.gap_fails_closed[zo * plan.zoneCount() + zr] || plan.gap_fails_closed[zr * plan.zoneCount() + zo];
       blocked_[p] = closed ? 2 : 3;
       return closed ? kGapBlock : kPass;
     }
@@ -230,60 +237,123 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     ++active_;
   }
   const InspectPlan& fp = *c->plan;
+  const uint32_t Z = fp.zoneCount();
   Dir& d = c->dir[dir];
   std::vector<datapolicy::Finding> found;
   d.out = &found;
-  if (protocol == 6) {
-    const uint64_t before = d.reasm.heldBytes();
-    d.reasm.segment(seq, syn, payload, len, d);
-    // The worker's total bound: the direction that pushed the total over gives up its holes.
-    if (held_ - before + d.reasm.heldBytes() > hold_total_) d.reasm.finish(d);
-    held_ = held_ - before + d.reasm.heldBytes();
+  const uint8_t zs = c->zone[dir], zd = c->zone[dir ^ 1];
+  bool reset = false;
+  if (tcp) {
+    // The normaliser first: a segment its receiver would discard never reaches reassembly.
+    const auto n = c->norm.segment(dir, *tcp, d.reasm.started(), d.reasm.nextSeq());
+    if (n.drop != DropReason::kNone) {
+      *why = n.drop;
+      return kDrop;
+    }
+    reset = n.reset;
+    if (n.deliver && !d.done) {
+      // Two versions of the same bytes: receivers resolve overlaps differently, so there is no
+      // single stream to inspect. The connection is cut.
+      if (d.reasm.conflicts(tcp->seq, payload, len)) {
+        InspectEvent e{};
+        e.kind = InspectEvent::kEvasion;
+        e.action = kEventBlocks;
+        e.dir = static_cast<uint8_t>(dir);
+        e.zone_src = zs;
+        e.zone_dst = zd;
+        events.push_back(e);
+        blocked_[p] = 2;
+        return kGapBlock;
+      }
+      // Out of order and no room to hold it: dropped (the sender sends it again), never skipped.
+      if (d.reasm.wouldOverflow(tcp->seq, len, hold_total_ > held_ ? hold_total_ - held_ : 0)) {
+        *why = DropReason::kTcpHoldFull;
+        return kDrop;
+      }
+      const uint64_t before = d.reasm.heldBytes();
+      d.reasm.segment(tcp->seq, syn, payload, len, d);
+      held_ = held_ - before + d.reasm.heldBytes();
+    } else if (syn) {
+      d.reasm.segment(tcp->seq, true, nullptr, 0, d);
+    }
   } else if (len) {
     d.bytes(payload, len);
   }
-  if (fin && !d.done) {
-    // The direction ends: what is held is given up on as a gap, and the stream is closed so that
-    // values at its very end, and values waiting for context, are decided on this packet.
-    if (protocol == 6) {
-      held_ -= d.reasm.heldBytes();
-      d.reasm.finish(d);
+  auto endDirection = [&](Dir& x) {
+    if (x.done) return;
+    // The direction ends: what is still held can never be completed (a gap), and the stream is
+    // closed so that values at its very end, and values waiting for context, are decided now.
+    held_ -= x.reasm.heldBytes();
+    x.reasm.finish(x);
+    x.done = true;
+    x.sc->close(x.st, found);
+  };
+  if (reset) {
+    // An acceptable RST: both receivers drop what they have not taken in order, and nothing more
+    // is delivered. What was delivered was judged packet by packet (the probe below), so the
+    // streams are closed without a verdict of their own.
+    struct Discard : datapolicy::TcpReassembler::Sink {
+      void bytes(const uint8_t*, size_t) override {}
+      void gap(uint64_t) override {}
+    } discard;
+    std::vector<datapolicy::Finding> ignore;
+    for (auto& x : c->dir) {
+      if (x.done) continue;
+      held_ -= x.reasm.heldBytes();
+      x.reasm.finish(discard);
+      x.done = true;
+      x.sc->close(x.st, ignore);
     }
-    d.done = true;
-    d.sc->close(d.st, found);
+  } else if (tcp && c->norm.finished(dir, d.reasm.nextSeq())) {
+    endDirection(d);  // its FIN is reached in order: nothing more can be delivered
   }
   bytes_ += len;
   Verdict v = kPass;
-  const uint8_t zs = c->zone[dir], zd = c->zone[dir ^ 1];
-  for (const auto& f : found) {
-    seen_[p] |= 1ull << std::min<uint32_t>(f.class_index, 63);
-    DataAction a = fp.actionFor(f.class_index, zs, zd);
-    // Encryption required and provided: the switch carries this flow in ESP.
-    if (a == DataAction::kAllow || (a == DataAction::kRequireEncryption && c->encrypted)) continue;
-    InspectEvent e{};
-    e.kind = InspectEvent::kFinding;
-    e.action = static_cast<uint8_t>(a);
-    e.dir = static_cast<uint8_t>(dir);
-    e.zone_src = zs;
-    e.zone_dst = zd;
-    e.class_index = f.class_index;
-    e.confidence_pct = static_cast<uint32_t>(f.confidence * 100 + 0.5);
-    e.count = f.count;
-    e.offset = f.offset;
-    std::snprintf(e.masked, sizeof e.masked, "%s", f.masked.c_str());
-    std::snprintf(e.class_name, sizeof e.class_name, "%s", fp.cls->classes()[f.class_index].name.c_str());
-    events.push_back(e);
-    if (a == DataAction::kBlock || a == DataAction::kRequireEncryption || a == DataAction::kQuarantine) v = kBlock;
+  auto judge = [&](const std::vector<datapolicy::Finding>& fs, bool blockingOnly) {
+    for (const auto& f : fs) {
+      DataAction a = fp.actionFor(f.class_index, zs, zd);
+      const bool blocks = a == DataAction::kBlock || a == DataAction::kQuarantine ||
+                          (a == DataAction::kRequireEncryption && !c->encrypted);
+      if (blockingOnly && !blocks) continue;
+      seen_[p] |= 1ull << std::min<uint32_t>(f.class_index, 63);
+      // Encryption required and provided: the switch carries this flow in ESP.
+      if (a == DataAction::kAllow || (a == DataAction::kRequireEncryption && c->encrypted)) continue;
+      InspectEvent e{};
+      e.kind = InspectEvent::kFinding;
+      e.action = static_cast<uint8_t>(a);
+      e.dir = static_cast<uint8_t>(dir);
+      e.zone_src = zs;
+      e.zone_dst = zd;
+      e.class_index = f.class_index;
+      e.confidence_pct = static_cast<uint32_t>(f.confidence * 100 + 0.5);
+      e.count = f.count;
+      e.offset = f.offset;
+      std::snprintf(e.masked, sizeof e.masked, "%s", f.masked.c_str());
+      std::snprintf(e.class_name, sizeof e.class_name, "%s", fp.cls->classes()[f.class_index].name.c_str());
+      events.push_back(e);
+      if (blocks) v = kBlock;
+    }
+  };
+  judge(found, false);
+  // A value this packet completes is decided on this packet, not on the byte (or FIN) after it:
+  // where a class blocks between these zones and the stream ends in something the end of the
+  // stream would complete, the stream is probed as if it ended here.
+  if (v == kPass && !d.done && len && fp.blocks_any[zs * Z + zd] && datapolicy::Scanner::mayComplete(d.st)) {
+    std::vector<datapolicy::Finding> early;
+    d.sc->probe(d.st, early);
+    judge(early, true);
   }
   if (d.gap_seen && !c->gap_reported[dir]) {
     c->gap_reported[dir] = true;
+    const bool closed = fp.gap_fails_closed[zs * Z + zd];
     InspectEvent e{};
     e.kind = InspectEvent::kGap;
+    e.action = closed ? kEventBlocks : kEventReports;
     e.dir = static_cast<uint8_t>(dir);
     e.zone_src = zs;
     e.zone_dst = zd;
     events.push_back(e);
-    if (v == kPass && fp.gap_fails_closed[zs * fp.zoneCount() + zd]) v = kGapBlock;
+    if (v == kPass && closed) v = kGapBlock;
   }
   if (v != kPass) blocked_[p] = v == kBlock ? 1 : 2;
   return v;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "goldgate/dataplane/config.h"
+#include "goldgate/dataplane/tcp_normalizer.h"
 #include "goldgate/datapolicy/classes.h"
 #include "goldgate/datapolicy/engine.h"
 #include "goldgate/datapolicy/reassembly.h"
@@ -25,6 +26,7 @@ struct InspectPlan {
   std::vector<ZoneConfig> zones;            // zone id = index + 1; 0 = in no zone
   std::vector<uint8_t> action;              // [class][src zone][dst zone] -> datapolicy::Action
   std::vector<uint8_t> gap_fails_closed;    // [src zone][dst zone]: a gap blocks the flow
+  std::vector<uint8_t> blocks_any;          // [src zone][dst zone]: some class blocks (block, quarantine, require-encryption)
   std::vector<int64_t> port_limit;          // per port: -1 off, 0 whole flow, N first N bytes a direction
   std::vector<bool> port_is_uplink;         // uplinks and tunnels: the other side's port sets the limit
   std::vector<bool> port_is_tunnel;         // a peer gateway: what crosses it is carried in ESP
@@ -45,9 +47,13 @@ struct InspectPlan {
 };
 
 /// What inspection of one packet decided.
+/// InspectEvent::action of a gap, an overload or an evasion: the flow was blocked, or passed and reported.
+constexpr uint8_t kEventReports = 1, kEventBlocks = 2;
+
 struct InspectEvent {
-  enum Kind : uint8_t { kFinding, kGap, kOverload } kind;
-  uint8_t action;     // datapolicy::Action (findings)
+  // kEvasion: two versions of the same stream bytes (overlapping TCP segments that differ).
+  enum Kind : uint8_t { kFinding, kGap, kOverload, kEvasion } kind;
+  uint8_t action;     // datapolicy::Action (findings); kEventReports / kEventBlocks (the others)
   uint8_t dir;        // 0 originator -> responder
   uint8_t zone_src, zone_dst;
   uint32_t class_index;
@@ -60,7 +66,8 @@ struct InspectEvent {
 
 class Inspector {
  public:
-  enum Verdict { kPass, kBlock, kGapBlock };
+  // kDrop: the TCP normaliser refused this one segment (its receiver would discard it); the flow goes on.
+  enum Verdict { kPass, kBlock, kGapBlock, kDrop };
 
   /// `holdTotal`: out-of-order bytes held across every flow of this worker; past it, the direction
   /// that grew the total gives up its holes (an inspection gap) rather than hold more.
@@ -68,11 +75,13 @@ class Inspector {
   ~Inspector();
 
   /// Inspects one packet of an allowed flow (`pos` its flow-table position, `dir` 0 from the
-  /// originator). `payload`/`len` the L4 payload; `seq`/`syn` for TCP; `fin`: the direction ends
-  /// here (FIN or RST), so values at its very end are decided now. Appends events.
+  /// originator). `payload`/`len` the L4 payload; `tcp` the segment's header fields (null for
+  /// other protocols): every segment of a TCP flow comes here, pure ACKs included, so that the
+  /// normaliser follows both windows. Appends events. kDrop: `*why` says why the segment is
+  /// refused.
   Verdict packet(const std::shared_ptr<const InspectPlan>& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family,
                  uint8_t protocol, int dir, uint16_t origPort, uint16_t respPort, const uint8_t* payload, size_t len,
-                 uint32_t seq, bool syn, bool fin, std::vector<InspectEvent>& events);
+                 const TcpSegment* tcp, std::vector<InspectEvent>& events, DropReason* why);
   /// Whether the flow at `pos` was blocked earlier (its later packets are dropped).
   bool blocked(int32_t pos) const;
   /// Starts loading the inspection state of direction `dir` of the flow at `pos` (a hint).

@@ -211,6 +211,94 @@ DropReason parsePacket(const uint8_t* data, uint32_t len, PacketMeta* m) {
   }
 }
 
+uint16_t onesSum(const uint8_t* p, size_t len, uint32_t sum) {
+  // 32-bit halves of 8-byte words into a 64-bit accumulator: no carries lost for any packet size.
+  uint64_t acc = sum;
+  while (len >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    acc += (w & 0xffffffffu) + (w >> 32);
+    p += 8, len -= 8;
+  }
+  if (len >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    acc += w;
+    p += 4, len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    acc += w;
+    p += 2, len -= 2;
+  }
+  if (len) {
+    uint16_t w = 0;
+    std::memcpy(&w, p, 1);  // the odd byte is the high byte of a word in wire order
+    acc += w;
+  }
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  // Summed in host (little-endian) order: swap to wire order (the sum commutes with byte swap).
+  return static_cast<uint16_t>(__builtin_bswap16(static_cast<uint16_t>(acc)));
+}
+
+bool ipChecksumOk(const uint8_t* data, const PacketMeta& m) {
+  if (m.family != 4) return true;
+  const uint8_t* ip = data + m.l3_offset;
+  return onesSum(ip, (ip[0] & 0x0f) * 4u) == 0xffff;
+}
+
+namespace {
+// The one's-complement sum of the pseudo-header (none for ICMP) and the L4 bytes, in wire order.
+uint16_t l4Sum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len) {
+  if (protocol == 1) return onesSum(l4, len);
+  const int alen = family == 4 ? 4 : 16;
+  uint8_t pseudo[40] = {};
+  std::memcpy(pseudo, src, alen);
+  std::memcpy(pseudo + alen, dst, alen);
+  size_t plen;
+  if (family == 4) {
+    pseudo[9] = protocol;
+    pseudo[10] = static_cast<uint8_t>(len >> 8);
+    pseudo[11] = static_cast<uint8_t>(len);
+    plen = 12;
+  } else {
+    pseudo[34] = static_cast<uint8_t>(len >> 8);
+    pseudo[35] = static_cast<uint8_t>(len);
+    pseudo[39] = protocol;
+    plen = 40;
+  }
+  // The pseudo-header's sum, back in the summing order, carried into the L4 bytes' sum.
+  return onesSum(l4, len, __builtin_bswap16(onesSum(pseudo, plen)));
+}
+}  // namespace
+
+uint16_t l4Checksum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len) {
+  const uint16_t c = static_cast<uint16_t>(~l4Sum(family, protocol, src, dst, l4, len));
+  return protocol == 17 && c == 0 ? 0xffff : c;  // UDP sends a computed zero as all ones
+}
+
+bool l4ChecksumOk(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len) {
+  if (protocol != 6 && protocol != 17 && protocol != 1 && protocol != 58) return true;
+  if (protocol == 17) {
+    // The receiver reads the UDP length: shorter than the IP payload, the rest is not the datagram's;
+    // longer (or below the header), the datagram is discarded.
+    if (len < 8) return false;
+    const size_t ulen = (static_cast<size_t>(l4[4]) << 8) | l4[5];
+    if (ulen < 8 || ulen > len) return false;
+    len = ulen;
+    if (l4[6] == 0 && l4[7] == 0) return family == 4;
+  }
+  if ((protocol == 1 && family != 4) || (protocol == 58 && family != 6)) return false;
+  return l4Sum(family, protocol, src, dst, l4, len) == 0xffff;
+}
+
+bool l4ChecksumOk(const uint8_t* data, const PacketMeta& m) {
+  const size_t end = static_cast<size_t>(m.l3_offset) + m.l3_length;
+  if (end <= m.l4_offset) return true;
+  return l4ChecksumOk(m.family, m.protocol, m.src_ip, m.dst_ip, data + m.l4_offset, end - m.l4_offset);
+}
+
 const char* dropReasonName(DropReason r) {
   switch (r) {
     case DropReason::kNone: return "none";
@@ -245,6 +333,23 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kUnderlayOther: return "underlay_other";
     case DropReason::kFragmentUninspected: return "fragment_uninspected";
     case DropReason::kFragmentNoFlow: return "fragment_no_first";
+    case DropReason::kBadIpChecksum: return "bad_ip_checksum";
+    case DropReason::kBadL4Checksum: return "bad_l4_checksum";
+    case DropReason::kIpOptionsInspected: return "ip_options_inspected";
+    case DropReason::kTcpBadFlags: return "tcp_bad_flags";
+    case DropReason::kTcpSynData: return "tcp_syn_data";
+    case DropReason::kTcpSynIsn: return "tcp_syn_other_isn";
+    case DropReason::kTcpNoHandshake: return "tcp_before_handshake";
+    case DropReason::kTcpNoAck: return "tcp_no_ack";
+    case DropReason::kTcpBadAck: return "tcp_bad_ack";
+    case DropReason::kTcpOutOfWindow: return "tcp_out_of_window";
+    case DropReason::kTcpPaws: return "tcp_paws";
+    case DropReason::kTcpRstInvalid: return "tcp_rst_out_of_window";
+    case DropReason::kTcpAfterFin: return "tcp_after_fin";
+    case DropReason::kTcpHoldFull: return "tcp_hold_full";
+    case DropReason::kUninspectedProtocol: return "uninspected_protocol";
+    case DropReason::kTaggedFromVm: return "tagged_from_vm";
+    case DropReason::kRouterGuard: return "router_guard";
     case DropReason::kIpMulticast: return "ip_multicast";
     case DropReason::kUnknownDestination: return "unknown_destination";
     case DropReason::kHairpin: return "hairpin";
@@ -294,6 +399,24 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kFragmentNoFlow: return "non-first IP fragment whose first fragment was not admitted (or came later)";
     case DropReason::kFragmentUninspected:
       return "IP fragment of an inspected connection that could not be gathered for inspection (overlapping fragments, or the worker's fragment hold full): dropped rather than passed unread";
+    case DropReason::kBadIpChecksum: return "IPv4 header checksum wrong: the receiver would discard it, so the switch does (insertion attempt or a broken sender)";
+    case DropReason::kBadL4Checksum:
+      return "TCP/UDP/ICMP checksum wrong: discarded before it can change any state (insertion attempt, or a sender whose checksum offload is left unfinished: turn tx offload off on af_packet peers)";
+    case DropReason::kIpOptionsInspected: return "IPv4 packet with options on an inspected connection: receivers treat options differently, so it is not passed unread";
+    case DropReason::kTcpBadFlags: return "SYN with RST or FIN on an inspected connection: discarded by receivers";
+    case DropReason::kTcpSynData: return "data on a SYN of an inspected connection: receivers without Fast Open discard it and the sender sends it again";
+    case DropReason::kTcpSynIsn: return "a second SYN with another initial sequence number: would move where the switch reads the stream (desynchronisation attempt)";
+    case DropReason::kTcpNoHandshake: return "data before the receiver answered the SYN: it would discard it (insertion attempt)";
+    case DropReason::kTcpNoAck: return "TCP segment without ACK after the handshake: receivers discard it (insertion attempt)";
+    case DropReason::kTcpBadAck: return "TCP segment acknowledging data never sent, or older than the window: receivers discard it (insertion attempt)";
+    case DropReason::kTcpOutOfWindow: return "TCP segment beyond the receiver's advertised window: receivers discard it (insertion or desynchronisation attempt)";
+    case DropReason::kTcpPaws: return "TCP segment with a timestamp older than the last one accepted (PAWS): receivers discard it (insertion attempt)";
+    case DropReason::kTcpRstInvalid: return "RST outside the receiver's window: receivers ignore it, so it does not end the connection here either";
+    case DropReason::kTcpAfterFin: return "TCP data past the sender's FIN, or a FIN at another place: receivers do not take it";
+    case DropReason::kTcpHoldFull: return "out-of-order TCP segment the switch cannot hold for inspection (hold bound reached): dropped so the sender sends it again, never skipped unread";
+    case DropReason::kUninspectedProtocol: return "an IP protocol the switch cannot inspect, on a connection between zones under inspection (allow it with `uninspected: true` on the rule)";
+    case DropReason::kTaggedFromVm: return "802.1Q / 802.1ad tagged frame from a VM port: VM ports are access ports";
+    case DropReason::kRouterGuard: return "router advertisement, ICMP redirect or DHCP server reply from a VM port (RA / DHCP guard)";
     case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";
     case DropReason::kUnknownDestination: return "unicast to a MAC the switch does not know, arriving on the uplink";
     case DropReason::kHairpin: return "destination is the port the packet came from";

@@ -587,6 +587,14 @@ void SwitchImpl::drainAlerts() {
           ev.set_message("connection cut: policy version " + std::to_string(a.policy_gen) + " no longer allows " + flowText);
           key = "cut|" + ev.port() + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.dport);
           break;
+        case AlertRecord::kInspectionEvasion:
+          ev.set_kind("inspection.evasion");
+          ev.set_severity(8);
+          ev.set_action("block");
+          ev.set_message("two versions of the same bytes (overlapping TCP segments with different content) in " + flowText +
+                         ": receivers resolve overlaps differently, so the connection is blocked");
+          key = "evasion|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.sport) + "|" + std::to_string(a.dport);
+          break;
         case AlertRecord::kDataFinding:
         case AlertRecord::kInspectionGap:
         case AlertRecord::kInspectionOverload: {

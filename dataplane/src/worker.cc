@@ -314,6 +314,24 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       pkts[i] = nullptr;
       continue;
     }
+    if constexpr (kSecure) {
+      // What the receiver would discard must not change any state here: checksums first.
+      const DropReason bad = checksums(m, pm);
+      if (bad != DropReason::kNone) {
+        drop(m, bad, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+      // VM ports are access ports; a VM is no router (RA / redirect guard) and no DHCP server.
+      if (!inUplink) {
+        const DropReason guard = vmGuard(pm, rte_pktmbuf_mtod(m, const uint8_t*));
+        if (guard != DropReason::kNone) {
+          drop(m, guard, in);
+          pkts[i] = nullptr;
+          continue;
+        }
+      }
+    }
     if (inUnderlay && underlayInput(m, pm, now)) {
       pkts[i] = nullptr;
       continue;
@@ -615,24 +633,65 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   }
 }
 
+DropReason Worker::checksums(rte_mbuf* m, const PacketMeta& pm) {
+  if (!(pm.flags & kFlagIp)) return DropReason::kNone;
+  // Offload-aware: a device that verified a checksum says so (GOOD / BAD); NONE means the data is
+  // valid and the checksum field was left for the host to finish (a VM's checksum offload).
+  const uint64_t ipf = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  const uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (m->nb_segs > 1) {
+    if (linear_.size() < rte_pktmbuf_pkt_len(m)) linear_.resize(rte_pktmbuf_pkt_len(m));
+    data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), linear_.data()));
+    if (!data) return DropReason::kTruncatedL4;
+  }
+  if (ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD || (ipf == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN && !ipChecksumOk(data, pm)))
+    return DropReason::kBadIpChecksum;
+  // A fragment's L4 checksum covers the whole datagram: checked when it is gathered (inspected
+  // connections), left to the receiver otherwise.
+  if (pm.flags & kFlagFragment) return DropReason::kNone;
+  if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD || (l4f == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN && !l4ChecksumOk(data, pm)))
+    return DropReason::kBadL4Checksum;
+  return DropReason::kNone;
+}
+
+DropReason Worker::vmGuard(const PacketMeta& pm, const uint8_t* data) {
+  if (pm.flags & kFlagVlan) return DropReason::kTaggedFromVm;
+  if (!(pm.flags & kFlagIp) || pm.l4_offset == 0) return DropReason::kNone;
+  // ICMPv6 router advertisement (134) and redirect (137); ICMP redirect (5).
+  if (pm.protocol == 58 && (pm.icmp_type == 134 || pm.icmp_type == 137)) return DropReason::kRouterGuard;
+  if (pm.protocol == 1 && pm.icmp_type == 5) return DropReason::kRouterGuard;
+  // DHCP (67 -> 68) and DHCPv6 (547 -> 546) server messages: a VM answering its neighbours' requests.
+  if (pm.protocol == 17 && (pm.flags & kFlagL4) && !(pm.flags & kFlagLaterFragment) &&
+      ((pm.sport == 67 && pm.dport == 68) || (pm.sport == 547 && pm.dport == 546)))
+    return DropReason::kRouterGuard;
+  (void)data;
+  return DropReason::kNone;
+}
+
 Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
-                                          const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen) {
+                                          const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen,
+                                          DropReason* why) {
   // The L4 header is complete here (the parser checked it, or the gathered datagram was).
   const size_t hdr = pm.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;
+  // UDP: the datagram is what its length field says (checked against the IP length with the
+  // checksum); bytes after it are not delivered, so they are not inspected either.
+  if (pm.protocol == 17) l4len = std::min<size_t>(l4len, loadBe16(l4 + 4));
   *plen = l4len > hdr ? l4len - hdr : 0;
-  const uint32_t seq = pm.protocol == 6 ? loadBe32(l4 + 4) : 0;
-  const bool syn = pm.protocol == 6 && (pm.tcp_flags & kTcpSyn);
-  const bool fin = pm.protocol == 6 && (pm.tcp_flags & (kTcpFin | kTcpRst));
-  if (*plen == 0 && !syn && !fin) return Inspector::kPass;
+  // Every TCP segment goes to the normaliser (pure ACKs carry the windows it checks against).
+  TcpSegment seg;
+  if (pm.protocol == 6) parseTcpSegment(l4, hdr, *plen, &seg);
+  else if (*plen == 0) return Inspector::kPass;
   const bool o = f.orig_is_a;
   inspect_events_.clear();
   Inspector::Verdict v = inspector_->packet(pol.inspectPlan(), pos, o ? k.addr_a : k.addr_b, o ? k.addr_b : k.addr_a, k.family,
-                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, *plen, seq, syn, fin,
-                                            inspect_events_);
+                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, *plen,
+                                            pm.protocol == 6 ? &seg : nullptr, inspect_events_, why);
   for (const auto& e : inspect_events_) {
     AlertRecord a{};
     a.kind = e.kind == InspectEvent::kFinding ? AlertRecord::kDataFinding
              : e.kind == InspectEvent::kGap   ? AlertRecord::kInspectionGap
+             : e.kind == InspectEvent::kEvasion ? AlertRecord::kInspectionEvasion
                                               : AlertRecord::kInspectionOverload;
     a.family = pm.family;
     a.protocol = pm.protocol;
@@ -643,7 +702,7 @@ Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos
     std::memcpy(a.src, pm.src_ip, pm.family == 4 ? 4 : 16);
     std::memcpy(a.dst, pm.dst_ip, pm.family == 4 ? 4 : 16);
     std::memcpy(a.src_mac, pm.src_mac, 6);
-    a.action = e.kind == InspectEvent::kFinding ? e.action : (v == Inspector::kGapBlock ? 2 : 1);
+    a.action = e.action;
     a.zone_src = e.zone_src;
     a.zone_dst = e.zone_dst;
     a.confidence_pct = static_cast<uint8_t>(e.confidence_pct);
@@ -665,6 +724,12 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
   // The first fragment of a datagram: the datagram is gathered and inspected when it is whole
   // (worker_frag.cc). A fragment that is the whole datagram (an IPv6 atomic fragment) is a packet.
   if ((pm.flags & kFlagFragment) && (pm.flags & kFlagMoreFragments)) return gatherFirst(f, k, dir, pm, m, in, now);
+  // Receivers differ on IPv4 options (and drop bad ones): not passed unread.
+  if (pm.family == 4 && (rte_pktmbuf_mtod(m, const uint8_t*)[pm.l3_offset] & 0x0f) != 5) {
+    drop(m, DropReason::kIpOptionsInspected, in);
+    return kInspectDropped;
+  }
+  normalizeHeaders(m, pm);
   const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
   if (m->nb_segs > 1) {  // a chained mbuf (jumbo frame): inspect a linear copy of the whole packet
     if (linear_.size() < rte_pktmbuf_pkt_len(m)) linear_.resize(rte_pktmbuf_pkt_len(m));
@@ -673,9 +738,14 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
   }
   const size_t end = static_cast<size_t>(pm.l3_offset) + pm.l3_length;
   size_t plen = 0;
-  const Inspector::Verdict v =
-      inspectPayload(pol, pos, f, k, dir, pm, data + pm.l4_offset, end > pm.l4_offset ? end - pm.l4_offset : 0, in, &plen);
+  DropReason refused = DropReason::kNone;
+  const Inspector::Verdict v = inspectPayload(pol, pos, f, k, dir, pm, data + pm.l4_offset,
+                                              end > pm.l4_offset ? end - pm.l4_offset : 0, in, &plen, &refused);
   if (v == Inspector::kPass) return kInspectPass;
+  if (v == Inspector::kDrop) {  // this segment only: what its receiver would discard
+    drop(m, refused, in);
+    return kInspectDropped;
+  }
   const DropReason why = v == Inspector::kBlock ? DropReason::kDataPolicy : DropReason::kInspectionGap;
   // The segment that completed the match never leaves. For TCP both sides are reset: the sender
   // by a new segment, the receiver by this one rewritten into a RST, so it goes out in its place
@@ -691,6 +761,37 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
   }
   drop(m, why, in);
   return kInspectDropped;
+}
+
+void Worker::normalizeHeaders(rte_mbuf* m, const PacketMeta& pm) {
+  if (m->nb_segs > 1) return;
+  uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t* l3 = d + pm.l3_offset;
+  bool l4dirty = false;
+  // A hop limit too low to reach the receiver would let the switch read bytes the receiver never
+  // gets (a router drops them first): raised to a floor, as Snort's normaliser does.
+  if (pm.family == 4 && l3[8] < kInspectMinTtl) {
+    l3[8] = kInspectMinTtl;
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+  } else if (pm.family == 6 && l3[7] < kInspectMinTtl) {
+    l3[7] = kInspectMinTtl;
+  }
+  // Urgent data: Linux takes the urgent byte out of the stream; cleared, it stays in the stream
+  // the switch inspects and the receiver reads.
+  if (pm.protocol == 6 && !(pm.flags & kFlagFragment) && (pm.tcp_flags & kTcpUrg)) {
+    uint8_t* tcp = d + pm.l4_offset;
+    tcp[13] &= static_cast<uint8_t>(~kTcpUrg);
+    tcp[18] = tcp[19] = 0;
+    l4dirty = true;
+  }
+  if (l4dirty) {
+    auto* th = reinterpret_cast<rte_tcp_hdr*>(d + pm.l4_offset);
+    th->cksum = 0;
+    const size_t len = static_cast<size_t>(pm.l3_offset) + pm.l3_length - pm.l4_offset;  // the frame may be padded
+    th->cksum = rte_cpu_to_be_16(l4Checksum(pm.family, pm.protocol, pm.src_ip, pm.dst_ip, d + pm.l4_offset, len));
+  }
 }
 
 // A TCP RST written into `d` from the headers of packet `s` (which may be `d` itself when not

@@ -54,7 +54,8 @@ struct alignas(64) WorkerStats {
 /// An alert raised on the packet path, carried to the control thread over a ring.
 struct AlertRecord {
   enum Kind : uint8_t { kDeny, kAllowLog, kFlowTableFull, kSpoofMac, kSpoofIp, kFlowCut, kDataFinding, kInspectionGap,
-                        kInspectionOverload, kTunnelDrop /* ESP refused on the underlay: rule = DropReason */ };
+                        kInspectionOverload, kTunnelDrop /* ESP refused on the underlay: rule = DropReason */,
+                        kInspectionEvasion /* overlapping TCP segments with different bytes: the flow is blocked */ };
   uint8_t kind;
   uint8_t family;
   uint8_t protocol;
@@ -199,7 +200,15 @@ class Worker {
               rte_mbuf* m, uint16_t in, uint64_t now);
   // The payload of one packet (or gathered datagram) through the inspector; its events alerted.
   Inspector::Verdict inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
-                                    const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen);
+                                    const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen,
+                                    DropReason* why);
+  // Checksums of an IP packet as its receiver would check them (offload flags honoured).
+  DropReason checksums(rte_mbuf* m, const PacketMeta& pm);
+  // What a VM port may not send: tagged frames, router advertisements, redirects, DHCP replies.
+  static DropReason vmGuard(const PacketMeta& pm, const uint8_t* data);
+  // Inspected packets: a hop limit raised to kInspectMinTtl, TCP urgent data made inline.
+  void normalizeHeaders(rte_mbuf* m, const PacketMeta& pm);
+  static constexpr uint8_t kInspectMinTtl = 64;
   static bool makeReset(uint8_t* d, const uint8_t* s, const PacketMeta& pm, size_t payloadLen, bool toSender);
   void sendReset(const PacketMeta& pm, rte_mbuf* m, size_t payloadLen, bool toSender, uint16_t port);
   void removeFlow(int32_t pos);

@@ -706,4 +706,20 @@ void Scanner::close(StreamState& s, std::vector<Finding>& out) {
   s.held.clear();  // below min_count: not reported
 }
 
+bool Scanner::mayComplete(const StreamState& s) {
+  if (!s.open) return false;
+  if (!s.await.empty() || !s.pending.empty()) return true;
+  for (const auto& r : s.runs)
+    if (r.len) return true;
+  return false;
+}
+
+void Scanner::probe(const StreamState& s, std::vector<Finding>& out) {
+  if (!s.open) return;
+  StreamState t = s;
+  t.hs = nullptr;
+  if (s.hs && hs_copy_stream(&t.hs, s.hs) != HS_SUCCESS) t.hs = nullptr;  // runs and values only
+  close(t, out);
+}
+
 }  // namespace goldgate::datapolicy

@@ -1,6 +1,7 @@
 #include "goldgate/datapolicy/reassembly.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace goldgate::datapolicy {
 
@@ -38,8 +39,8 @@ void TcpReassembler::segment(uint32_t seq, bool syn, const uint8_t* data, size_t
   }
   uint64_t abs = next_abs_ + static_cast<uint64_t>(rel);
   auto it = held_.find(abs);
-  if (it != held_.end()) {  // the same start again: keep the longer copy
-    if (it->second.size() >= len) {
+  if (it != held_.end()) {  // the same start again: the longer copy, or the newer of equal length (as Linux's queue)
+    if (it->second.size() > len) {
       retransmitted_ += len;
       return;
     }
@@ -49,6 +50,33 @@ void TcpReassembler::segment(uint32_t seq, bool syn, const uint8_t* data, size_t
   held_[abs].assign(reinterpret_cast<const char*>(data), len);
   held_bytes_ += len;
   while (held_bytes_ > limits_.max_held_bytes || held_.size() > limits_.max_held_segments) giveUpOldestGap(sink);
+}
+
+bool TcpReassembler::wouldOverflow(uint32_t seq, size_t len, uint64_t room) const {
+  if (!started_ || len == 0) return false;
+  const int64_t rel = static_cast<int32_t>(seq - next_seq_);
+  if (rel <= 0) return false;  // in order (or partly old): delivered at once, never held
+  if (held_.count(next_abs_ + static_cast<uint64_t>(rel))) return false;  // replaces a held copy
+  return held_bytes_ + len > limits_.max_held_bytes || held_.size() + 1 > limits_.max_held_segments || len > room;
+}
+
+bool TcpReassembler::conflicts(uint32_t seq, const uint8_t* data, size_t len) const {
+  if (!started_ || held_.empty() || len == 0) return false;
+  const int64_t rel = static_cast<int32_t>(seq - next_seq_);
+  if (rel + static_cast<int64_t>(len) <= 0) return false;
+  // Stream positions of the segment's bytes that are not yet delivered.
+  const uint64_t skip = rel < 0 ? static_cast<uint64_t>(-rel) : 0;
+  const uint64_t start = next_abs_ + (rel < 0 ? 0 : static_cast<uint64_t>(rel));
+  const uint64_t end = start + (len - skip);
+  auto it = held_.upper_bound(start);
+  if (it != held_.begin()) --it;
+  for (; it != held_.end() && it->first < end; ++it) {
+    const uint64_t hs = it->first, he = hs + it->second.size();
+    const uint64_t lo = std::max(hs, start), hi = std::min(he, end);
+    if (lo >= hi) continue;
+    if (std::memcmp(it->second.data() + (lo - hs), data + skip + (lo - start), hi - lo) != 0) return true;
+  }
+  return false;
 }
 
 void TcpReassembler::drain(Sink& sink) {

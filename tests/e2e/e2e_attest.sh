@@ -141,7 +141,9 @@ expect "before: web1 reaches db1:8080" nc_ok
 # (busybox picks its applet by its own name: the copy keeps it, in a folder of its own)
 vm_exec web1 'mkdir -p /tmp/implant && cp /bin/busybox /tmp/implant/busybox' 10 >/dev/null
 t0=$EPOCHREALTIME
-implant_pid=$(vm_exec web1 '/tmp/implant/busybox sleep 600 </dev/null >/dev/null 2>&1 & echo $!' 10)
+# The pid goes to a file in the guest, read back when it is needed: the response this command
+# triggers may come before guest-exec's status (carrying its output) is read.
+vm_exec web1 '/tmp/implant/busybox sleep 600 </dev/null >/dev/null 2>&1 & echo $! >/run/gg-implant.pid' 10 >/dev/null
 flagged() { grep -q '"kind":"attest.unknown_executable".*/tmp/implant' "$work/hostmon-alerts.jsonl" 2>/dev/null; }
 if until_ok 15 flagged; then
   ok "the unknown executable /tmp/implant is flagged (alert $(vm_since "$t0") s after the command was sent)"
@@ -167,21 +169,28 @@ expect "... that names the implant, escaped, with no external resources" \
   bash -c "grep -q implant '$work/web1.html' && ! grep -qE 'src=\"https?:|href=\"https?:' '$work/web1.html'"
 
 # (the guest's busybox has no pkill: the implant is ended by its pid)
-vm_exec web1 "kill $implant_pid" 10 >/dev/null
+implant_killed() { vm_exec web1 'kill "$(cat /run/gg-implant.pid)"' 10 >/dev/null; }
+expect "the implant is ended by its pid (from /run/gg-implant.pid in web1)" until_ok 20 implant_killed
 gone() { ! vm_json web1 | grep -q '/tmp/implant'; }
 expect "the implant is gone from hostmon's view" until_ok 10 gone
 expect "goldgatectl vm release web1 lifts the quarantine" $hctl vm release web1 --by operator:e2e
 expect "web1 reaches db1:8080 again" until_ok 10 nc_ok
 
 # --- an unexpected listener in db1: suspended through libvirt, resumed by release ---
-listener_pid=$(vm_exec db1 'nc -l -p 4444 </dev/null >/dev/null 2>&1 & echo $!' 10)
+# db1 is suspended as soon as hostmon sees the listener, maybe before guest-exec's status is read:
+# the listener's pid goes to a file in the guest, read after the resume. The command's own status
+# is not waited on (the guest may be paused by then).
+vm_exec db1 'nc -l -p 4444 </dev/null >/dev/null 2>&1 & echo $! >/run/gg-listener.pid' 10 >/dev/null 2>&1 &
+listener_cmd=$!
 paused() { [ "$(vm_virsh domstate db1 2>/dev/null | head -1)" = paused ]; }
 expect "db1 opens an undeclared listener (tcp/4444) and is suspended by libvirt" until_ok 20 paused
 expect "the suspension is recorded" attest_check db1 "a.get('suspended') and any(x['action'] == 'suspend' for x in a.get('actions', []))"
 expect "goldgatectl vm release db1 resumes it" $hctl vm release db1 --by operator:e2e
 running() { [ "$(vm_virsh domstate db1 2>/dev/null | head -1)" = running ]; }
 expect "db1 runs again" until_ok 10 running
-vm_exec db1 "kill $listener_pid" 10 >/dev/null
+wait "$listener_cmd" 2>/dev/null
+listener_killed() { vm_exec db1 'kill "$(cat /run/gg-listener.pid)"' 10 >/dev/null; }
+expect "the listener is ended by its pid (from /run/gg-listener.pid in db1)" until_ok 20 listener_killed
 listener_gone() { attest_check db1 "a.get('state') == 'verified'"; }
 expect "with the listener gone, db1 is verified again" until_ok 10 listener_gone
 

@@ -2,6 +2,7 @@
 // headers), TCP, UDP, ICMP, ICMPv6. Works on raw bytes, so it is tested and fuzzed without DPDK.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace goldgate::dataplane {
@@ -46,6 +47,25 @@ enum class DropReason : uint8_t {
   kTunnelNoKeys,    // toward a peer that has no keys (its key service is down or never agreed)
   kUnderlayOther,   // to the underlay address but neither ESP, ARP nor ND
   kFragmentUninspected,  // a fragment of an inspected flow that could not be gathered (overlap, hold full)
+  // Checksums and the TCP normaliser (tcp_normalizer.h): what the receiver would discard, the
+  // switch discards before it changes any state or reaches inspection.
+  kBadIpChecksum,
+  kBadL4Checksum,
+  kIpOptionsInspected,
+  kTcpBadFlags,
+  kTcpSynData,
+  kTcpSynIsn,
+  kTcpNoHandshake,
+  kTcpNoAck,
+  kTcpBadAck,
+  kTcpOutOfWindow,
+  kTcpPaws,
+  kTcpRstInvalid,
+  kTcpAfterFin,
+  kTcpHoldFull,
+  kUninspectedProtocol,
+  kTaggedFromVm,
+  kRouterGuard,
   kCount
 };
 
@@ -99,6 +119,26 @@ struct PacketMeta {
 };
 
 enum TcpFlags : uint8_t { kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10 };
+
+/// The Internet checksum's one's-complement sum of `len` bytes at `p` (RFC 1071), added to `sum`
+/// and folded to 16 bits (not inverted). Pure; any alignment.
+uint16_t onesSum(const uint8_t* p, size_t len, uint32_t sum = 0);
+
+/// Whether the IPv4 header checksum of a parsed packet (`data` its first byte) is right. True for IPv6.
+bool ipChecksumOk(const uint8_t* data, const PacketMeta& m);
+
+/// Whether the L4 checksum of a parsed, unfragmented TCP, UDP, ICMP or ICMPv6 packet (`data` its
+/// first byte) is right, as its receiver checks it: over the pseudo-header and the L4 bytes the IP
+/// length covers. A UDP checksum of zero over IPv4 means "none" (true); over IPv6 it is invalid.
+/// True for other protocols (nothing to check).
+bool l4ChecksumOk(const uint8_t* data, const PacketMeta& m);
+
+/// The same for an L4 message `l4` of `len` bytes (a gathered datagram) between `src` and `dst`.
+bool l4ChecksumOk(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len);
+
+/// The checksum to write into a TCP/UDP/ICMPv6 header (host order; ICMP: no pseudo-header) whose
+/// checksum field is zero, over `len` L4 bytes at `l4`.
+uint16_t l4Checksum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len);
 
 /// Parses `len` bytes at `data`. Returns kNone and fills `meta` on success, or the reason the
 /// packet is malformed (it must then be dropped). Never reads outside [data, data+len).

@@ -130,6 +130,14 @@ class Scanner {
   void skip(StreamState& s, uint64_t bytes, std::vector<Finding>& out);
   /// Ends the direction: end-anchored matches and pending values are reported.
   void close(StreamState& s, std::vector<Finding>& out);
+  /// Whether the bytes scanned so far end in something that the stream's end would complete: a
+  /// run of value bytes still open, a match waiting for the bytes after it, a value waiting for
+  /// context. False: ending the stream here reports nothing that scanning on would not.
+  static bool mayComplete(const StreamState& s);
+  /// What close() would report if the direction ended after the bytes scanned so far, leaving
+  /// `s` as it is (a copy of the stream is closed). An inline caller uses it to decide on the
+  /// packet that completes a value instead of the one after it.
+  void probe(const StreamState& s, std::vector<Finding>& out);
   const Classifier& classifier() const { return *cls_; }
 
  private:

@@ -35,6 +35,18 @@ class TcpReassembler {
   /// holes before it reported as gaps.
   void finish(Sink& sink);
 
+  /// Whether a segment at `seq` of `len` bytes would have to be held (it starts past the next
+  /// in-order byte) and would take this direction past its limits, or past `room` more bytes held
+  /// in all (the caller's own bound). An inline caller drops such a segment (the sender sends it
+  /// again) instead of giving up a hole.
+  bool wouldOverflow(uint32_t seq, size_t len, uint64_t room) const;
+  /// Whether `data` at `seq` overlaps bytes already held with different content: two versions of
+  /// the same stream bytes, which receivers resolve differently (an evasion attempt).
+  bool conflicts(uint32_t seq, const uint8_t* data, size_t len) const;
+  /// The sequence number of the next in-order byte, once started (a SYN or the first data seen).
+  uint32_t nextSeq() const { return next_seq_; }
+  bool started() const { return started_; }
+
   uint64_t delivered() const { return next_abs_; }
   uint64_t retransmittedBytes() const { return retransmitted_; }
   uint64_t gapBytes() const { return gap_bytes_; }
