@@ -56,8 +56,11 @@ bool TcpReassembler::wouldOverflow(uint32_t seq, size_t len, uint64_t room) cons
   if (!started_ || len == 0) return false;
   const int64_t rel = static_cast<int32_t>(seq - next_seq_);
   if (rel <= 0) return false;  // in order (or partly old): delivered at once, never held
-  if (held_.count(next_abs_ + static_cast<uint64_t>(rel))) return false;  // replaces a held copy
-  return held_bytes_ + len > limits_.max_held_bytes || held_.size() + 1 > limits_.max_held_segments || len > room;
+  // The same start as a held copy: only a longer copy grows what is held (segment() keeps the longer).
+  auto it = held_.find(next_abs_ + static_cast<uint64_t>(rel));
+  const size_t grows = it == held_.end() ? len : len > it->second.size() ? len - it->second.size() : 0;
+  const size_t segments = held_.size() + (it == held_.end() ? 1 : 0);
+  return held_bytes_ + grows > limits_.max_held_bytes || segments > limits_.max_held_segments || grows > room;
 }
 
 bool TcpReassembler::conflicts(uint32_t seq, const uint8_t* data, size_t len) const {
@@ -68,9 +71,9 @@ bool TcpReassembler::conflicts(uint32_t seq, const uint8_t* data, size_t len) co
   const uint64_t skip = rel < 0 ? static_cast<uint64_t>(-rel) : 0;
   const uint64_t start = next_abs_ + (rel < 0 ? 0 : static_cast<uint64_t>(rel));
   const uint64_t end = start + (len - skip);
-  auto it = held_.upper_bound(start);
-  if (it != held_.begin()) --it;
-  for (; it != held_.end() && it->first < end; ++it) {
+  // Held copies may overlap each other, so one that starts well before `start` can still reach
+  // past it: every copy that starts before `end` is compared (at most max_held_segments).
+  for (auto it = held_.begin(); it != held_.end() && it->first < end; ++it) {
     const uint64_t hs = it->first, he = hs + it->second.size();
     const uint64_t lo = std::max(hs, start), hi = std::min(he, end);
     if (lo >= hi) continue;

@@ -272,6 +272,27 @@ TEST_CASE("reassembly gives up on a hole when the held bytes pass the bound, and
   CHECK(r.heldBytes() == 0);
 }
 
+TEST_CASE("reassembly, inline: what would overflow the hold is said before it is taken; differing overlaps are found") {
+  TcpReassembler r({16, 8});
+  Collect c;
+  seg(r, c, 0, "abc");
+  CHECK_FALSE(r.wouldOverflow(3, 100, 1000));  // in order: delivered at once, never held
+  CHECK_FALSE(r.wouldOverflow(10, 10, 1000));
+  seg(r, c, 10, "0123456789");
+  CHECK(r.wouldOverflow(20, 10, 1000));        // 20 held bytes > 16
+  CHECK(r.wouldOverflow(30, 2, 1));            // past the caller's own room
+  CHECK_FALSE(r.wouldOverflow(10, 5, 1000));   // a shorter copy of a held segment grows nothing
+  CHECK(r.wouldOverflow(10, 17, 1000));        // a longer one does
+  const std::string same = "2345", other = "23X5";
+  CHECK_FALSE(r.conflicts(12, reinterpret_cast<const uint8_t*>(same.data()), 4));
+  CHECK(r.conflicts(12, reinterpret_cast<const uint8_t*>(other.data()), 4));
+  // A copy that starts behind another held one but reaches past it (found by fuzz.tcp_normalizer).
+  seg(r, c, 11, "1");
+  CHECK(r.conflicts(15, reinterpret_cast<const uint8_t*>("X"), 1));
+  CHECK(c.gaps == 0);
+  CHECK(r.nextSeq() == 3);
+}
+
 TEST_CASE("sequence numbers wrap around") {
   TcpReassembler r;
   Collect c;
