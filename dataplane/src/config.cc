@@ -517,8 +517,8 @@ PortRange parsePortRange(const Ctx& c, const YAML::Node& n) {
 }
 
 RuleConfig parseRule(const Ctx& c, const YAML::Node& n, const std::set<std::string>& segments, bool quarantine) {
-  if (quarantine) c.onlyKeys(n, {"name", "to", "proto", "ports", "action", "log"});
-  else c.onlyKeys(n, {"name", "from", "to", "proto", "ports", "action", "log"});
+  if (quarantine) c.onlyKeys(n, {"name", "to", "proto", "ports", "action", "log", "uninspected"});
+  else c.onlyKeys(n, {"name", "from", "to", "proto", "ports", "action", "log", "uninspected"});
   RuleConfig r;
   r.loc = locOf(c, n);
   r.name = n["name"] ? c.str(n["name"], "name") : c.file().substr(c.file().find_last_of('/') + 1) + ":" + std::to_string(r.loc.line);
@@ -553,6 +553,10 @@ RuleConfig parseRule(const Ctx& c, const YAML::Node& n, const std::set<std::stri
   else if (a == "deny-log") r.action = Action::kDeny, r.log = true;
   else c.fail(n["action"], "action: expected allow, allow-log, deny or deny-log, got '" + a + "'");
   if (n["log"]) r.log = c.boolean(n["log"], "log");
+  if (n["uninspected"]) {
+    r.uninspected = c.boolean(n["uninspected"], "uninspected");
+    if (r.uninspected && r.action != Action::kAllow) c.fail(n["uninspected"], "rule '" + r.name + "': uninspected applies to allow rules only");
+  }
   return r;
 }
 

@@ -195,9 +195,8 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
   if (!c) {
     if (len == 0 && !syn) return kPass;
     // The VM side's port decides the limit (an uplink port has none of its own).
-    uint16_t port = plan.port_is_uplink[origPort] ? respPort : origPort;
-    int64_t limit = plan.port_limit[port];
-    if (limit < 0) {
+    const int64_t limit = plan.port_limit[plan.port_is_uplink[origPort] ? respPort : origPort];
+    if (!plan.inspects(origPort, respPort)) {
       blocked_[p] = 3;
       return kPass;
     }

@@ -36,6 +36,10 @@ struct InspectPlan {
   /// Zone id of an address (longest prefix), 0 when in none.
   uint8_t zoneOf(uint8_t family, const uint8_t* addr) const;
   const std::string& zoneName(uint8_t z) const;
+  /// Whether a flow from port `origPort` to `respPort` is inspected (the VM side's setting).
+  bool inspects(uint16_t origPort, uint16_t respPort) const {
+    return port_limit[port_is_uplink[origPort] ? respPort : origPort] >= 0;
+  }
   datapolicy::Action actionFor(uint32_t cls, uint8_t src, uint8_t dst) const {
     return static_cast<datapolicy::Action>(action[(cls * zoneCount() + src) * zoneCount() + dst]);
   }

@@ -435,6 +435,7 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
     m.action = r.action;
     m.log = r.log;
     m.quarantine = quarantine;
+    m.uninspected = r.uninspected;
     p->rules_.push_back(std::move(m));
     return acl.add(id, r, sideOf(r.from, quarantine), sideOf(r.to, false));
   };
@@ -448,6 +449,7 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
   for (const auto& r : p->rules_) {
     p->allow_.push_back(r.action == Action::kAllow);
     p->log_.push_back(r.log);
+    p->uninspected_.push_back(r.uninspected);
   }
 
   // L2 reachability (ARP, ND, broadcast): q is reachable from p when some allow rule could admit a

@@ -515,7 +515,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
       out[i] = f.port[dir];  // back to the quoted packet's sender; the connection's state is unchanged
       continue;
     }
-    if (pol.inspectPlan() && (pm.protocol == 6 || pm.protocol == 17)) {
+    if (pol.inspectPlan() && readable(pm)) {
       int r = inspect(pol, pos[j], f, keys[j], dir, pm, pkts[i], in, now);
       if (r == kInspectDropped) pkts[i] = nullptr;
       if (r == kInspectReset) out[i] = f.port[dir ^ 1];
@@ -585,6 +585,14 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         pkts[i] = nullptr;
         continue;
       }
+      // Under inspection, a protocol whose payload the switch cannot read is refused unless the
+      // rule admitting it says `uninspected: true`: nothing that carries payload passes unread.
+      if (pol.inspectPlan() && !readable(pm) && !pol.ruleUninspected(rule) &&
+          pol.inspectPlan()->inspects(in, static_cast<uint16_t>(out[i]))) {
+        drop(pkts[i], DropReason::kUninspectedProtocol, in);
+        pkts[i] = nullptr;
+        continue;
+      }
       int32_t p = flows_->insert(keys[j]);
       if (p < 0) {
         alert(AlertRecord::kFlowTableFull, pm, in, rule, gen);
@@ -605,7 +613,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         if (pol.ruleLogs(rule)) alert(AlertRecord::kAllowLog, pm, in, rule, gen);
       }
       int dir = (srcIsA[j] == f.orig_is_a) ? 0 : 1;
-      if (pol.inspectPlan() && (pm.protocol == 6 || pm.protocol == 17)) {
+      if (pol.inspectPlan() && readable(pm)) {
         int r = inspect(pol, p, f, keys[j], dir, pm, pkts[i], in, now);
         if (r == kInspectDropped) pkts[i] = nullptr;
         if (r != kInspectPass) continue;
@@ -673,7 +681,7 @@ Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos
                                           const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen,
                                           DropReason* why) {
   // The L4 header is complete here (the parser checked it, or the gathered datagram was).
-  const size_t hdr = pm.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;
+  const size_t hdr = pm.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;  // UDP, ICMP echo: 8
   // UDP: the datagram is what its length field says (checked against the IP length with the
   // checksum); bytes after it are not delivered, so they are not inspected either.
   if (pm.protocol == 17) l4len = std::min<size_t>(l4len, loadBe16(l4 + 4));

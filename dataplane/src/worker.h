@@ -202,6 +202,10 @@ class Worker {
   Inspector::Verdict inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
                                     const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen,
                                     DropReason* why);
+  // Payload the inspector reads: TCP streams, UDP datagrams, ICMP / ICMPv6 echo (and timestamp) messages.
+  static bool readable(const PacketMeta& pm) {
+    return pm.protocol == 6 || pm.protocol == 17 || ((pm.protocol == 1 || pm.protocol == 58) && (pm.flags & kFlagL4));
+  }
   // Checksums of an IP packet as its receiver would check them (offload flags honoured).
   DropReason checksums(rte_mbuf* m, const PacketMeta& pm);
   // What a VM port may not send: tagged frames, router advertisements, redirects, DHCP replies.

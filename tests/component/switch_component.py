@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from scapy.all import (ARP, ESP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,
+from scapy.all import (ARP, ESP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6ND_Redirect,
                        ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6,
                        IPv6ExtHdrFragment, Raw, defragment, fragment, fragment6, rdpcap, wrpcap)
 from scapy.layers.ipsec import SecurityAssociation
@@ -703,6 +703,81 @@ def scenario_data_policy_trusted(binary, tmp):
     check(has(r.out["db"], TCP, sport=46002, flags="PA"), "the marker inside the trusted zone was stopped")
     found = {a["flow"]["src_port"]: a["action"] for a in r.alerts_of("data.trust-marker")}
     check(found == {46001: "block", 46002: "alert"}, "want block toward internet and alert inside: %s" % found)
+
+
+def scenario_data_policy_protocols(binary, tmp):
+    """Everything that carries payload is inspected or refused, and what a receiver would read
+    differently is normalised or dropped: an ICMP echo carrying a card toward the internet is
+    blocked; GRE under inspection is refused unless its rule says `uninspected: true`; bad IP and
+    TCP checksums are dropped before they create a flow; on an inspected connection a TTL of 1 is
+    raised to 64, urgent data is made inline (URG cleared, checksum still right), IPv4 options are
+    refused."""
+    classes = data_classes(tmp)
+    segments = SEGMENTS.replace("""quarantine:""", """  - {name: out-icmp, from: web, to: external, proto: icmp, action: allow}
+  - {name: out-gre-open, from: web, to: 198.51.100.0/24, proto: 47, action: allow, uninspected: true}
+  - {name: out-gre, from: web, to: external, proto: 47, action: allow}
+quarantine:""")
+    out_ip = "203.0.113.9"
+    card = b"pay 4556 7375 8689 9855 now"
+    echo = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst=out_ip) / ICMP(type=8, id=77, seq=1) / Raw(card)
+    echo_ok = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst=out_ip) / ICMP(type=8, id=78, seq=1) / Raw(b"abcdefgh" * 4)
+    gre = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst=out_ip, proto=47) / Raw(b"\x00\x00\x08\x00" + card)
+    gre_open = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst="198.51.100.7", proto=47) / Raw(b"\x00\x00\x08\x00hello")
+    bad_tcp = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 47001, 443, "S")
+    bad_tcp[TCP].chksum = 0x1234
+    bad_ip = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 47002, 443, "S")
+    bad_ip[IP].chksum = 0x1234
+    syn = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 47003, 443, "S")
+    syn[TCP].seq = 99
+    low_ttl = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 47003, 443, "PA", b"hello there ")
+    low_ttl[TCP].seq, low_ttl[IP].ttl = 100, 1
+    urg = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 47003, 443, "PAU", b"card 4556 7375 8689 X9855 ")
+    urg[TCP].seq, urg[TCP].urgptr = 112, 22
+    opts = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 47003, 443, "PA", b"more")
+    opts[TCP].seq = 112 + len(urg[Raw].load)
+    opts[IP].options = [b"\x94\x04\x00\x00"]  # router alert
+    web = [echo, echo_ok, gre, gre_open, bad_tcp, bad_ip, syn] + next_burst() + [low_ttl, urg, opts]
+    r = Run(binary, tmp, answered([syn], [low_ttl, urg, opts], {"web": web}), segments=segments,
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    up = r.out["uplink"]
+    check(not has(up, ICMP, id=77), "the echo request carrying a card left the switch")
+    check(has(up, ICMP, id=78), "the clean echo request did not pass")
+    cards = [c for c in r.alerts_of("data.payment-card") if c["flow"]["protocol"] in ("icmp", "1", 1)]
+    check(len(cards) == 1 and cards[0]["action"] == "block", "want one blocked card finding in ICMP: %s" % r.alerts_of("data.payment-card"))
+    check(not any(IP in p and p[IP].proto == 47 and p[IP].dst == out_ip for p in up), "GRE under inspection left unread")
+    check(any(IP in p and p[IP].proto == 47 and p[IP].dst == "198.51.100.7" for p in up), "GRE with uninspected: true was refused")
+    check(r.drops("uninspected_protocol") == 1, "uninspected_protocol = %d" % r.drops("uninspected_protocol"))
+    check(r.drops("bad_l4_checksum") == 1 and r.drops("bad_ip_checksum") == 1,
+          "bad_l4_checksum = %d, bad_ip_checksum = %d" % (r.drops("bad_l4_checksum"), r.drops("bad_ip_checksum")))
+    check(not has(up, TCP, sport=47001) and not has(up, TCP, sport=47002), "a SYN with a bad checksum left the switch")
+    data = [p for p in up if TCP in p and p[TCP].sport == 47003 and Raw in p]
+    low = [p for p in data if p[TCP].seq == 100]
+    check(len(low) == 1 and low[0][IP].ttl == 64, "the TTL-1 segment did not leave with TTL 64: %s" % [p[IP].ttl for p in low])
+    u = [p for p in data if p[TCP].seq == 112]
+    check(len(u) == 1 and not u[0][TCP].flags.U and u[0][TCP].urgptr == 0, "the urgent segment left with URG set")
+    if u:
+        ip = u[0][IP]
+        re_ip = IP(bytes(ip))
+        del re_ip[TCP].chksum
+        check(IP(bytes(re_ip))[TCP].chksum == ip[TCP].chksum, "the urgent segment's rewritten checksum is wrong")
+    check(not any(p[TCP].seq == opts[TCP].seq for p in data), "a segment with IP options on an inspected flow left unread")
+    check(r.drops("ip_options_inspected") == 1, "ip_options_inspected = %d" % r.drops("ip_options_inspected"))
+
+
+def scenario_vm_guard(binary, tmp):
+    """A VM is no router and no DHCP server: its router advertisements, ICMP and ICMPv6 redirects
+    and DHCP / DHCPv6 server replies are dropped (router_guard) and reach no neighbour; the same
+    DHCP reply from the uplink passes."""
+    ra = Ether(src=WEB, dst="33:33:00:00:00:01") / IPv6(src="fe80::1", dst="ff02::1") / ICMPv6ND_RA()
+    redirect6 = Ether(src=WEB, dst=DB) / IPv6(src="fd00::1", dst="fd00::2") / ICMPv6ND_Redirect(tgt="fd00::1", dst="2001:db8::1")
+    redirect4 = Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(type=5, code=1, gw="10.0.0.1") / \
+        IP(src="10.0.0.2", dst="203.0.113.5") / UDP(sport=1, dport=2)
+    dhcp = Ether(src=WEB, dst=BCAST) / IP(src="10.0.0.1", dst="255.255.255.255") / UDP(sport=67, dport=68) / Raw(b"\x02" + b"\x00" * 240)
+    dhcp6 = Ether(src=WEB, dst=DB) / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=547, dport=546) / Raw(b"\x07" + b"\x00" * 40)
+    r = Run(binary, tmp, {"web": [ra, redirect6, redirect4, dhcp, dhcp6]})
+    check(r.drops("router_guard") == 5, "router_guard = %d, want 5" % r.drops("router_guard"))
+    check(not r.out["db"] and not [p for p in r.out["uplink"] if UDP in p or ICMP in p or IPv6 in p],
+          "a guarded message reached a neighbour: db %s" % [p.summary() for p in r.out["db"]])
 
 
 # --------------------------------------------------------------------------- ESP tunnels

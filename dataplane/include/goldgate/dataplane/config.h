@@ -186,6 +186,9 @@ struct RuleConfig {
   std::vector<PortRange> ports;    // destination ports; empty = any
   Action action = Action::kDeny;
   bool log = false;
+  // Under inspection, a protocol the switch cannot read (neither TCP, UDP nor ICMP echo) is refused
+  // unless the rule that admits it says so explicitly.
+  bool uninspected = false;
   SourceLoc loc;
 };
 

@@ -62,6 +62,7 @@ struct RuleMeta {
   Action action = Action::kDeny;
   bool log = false;
   bool quarantine = false;  // a quarantine allowance
+  bool uninspected = false; // admits protocols inspection cannot read (RuleConfig::uninspected)
 };
 
 struct PortBinding {
@@ -135,6 +136,7 @@ class CompiledPolicy {
   uint32_t ruleCount() const { return static_cast<uint32_t>(rules_.size()); }
   bool ruleAllows(uint32_t id) const { return allow_[id]; }
   bool ruleLogs(uint32_t id) const { return log_[id]; }
+  bool ruleUninspected(uint32_t id) const { return uninspected_[id]; }
   const std::string& segmentName(uint16_t seg) const;
 
   /// Per-worker hit counter of rule `id` (single writer: that worker).
@@ -168,6 +170,7 @@ class CompiledPolicy {
   std::vector<RuleMeta> rules_;
   std::vector<uint8_t> allow_;
   std::vector<uint8_t> log_;
+  std::vector<uint8_t> uninspected_;
   rte_acl_ctx* acl4_ = nullptr;
   rte_acl_ctx* acl6_ = nullptr;
   uint32_t hit_stride_ = 0;
