@@ -5,13 +5,11 @@
 
 #include <string>
 
-#include "goldgate/common/result.h"
+#include "goldgate/common/files.h"
 
 namespace goldgate::attest {
 
-/// Creates `path` with `mode` (open flags O_WRONLY | O_CREAT | O_NOFOLLOW plus `extraFlags`, e.g.
-/// O_EXCL or O_TRUNC), writes `data` and fsyncs it; on failure the file is removed. Errors: kIo,
-/// "path: reason" ("path: exists; refusing to overwrite it" for O_EXCL). Any thread.
-Result<void> writeFileSynced(const std::string& path, const std::string& data, mode_t mode, int extraFlags);
+// Whole-file writes live in common/files.h, shared with the switch's state files.
+using ::goldgate::writeFileSynced;
 
 }  // namespace goldgate::attest

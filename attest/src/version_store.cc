@@ -1,13 +1,7 @@
 // The accepted-versions file: "<app> <version>" lines, replaced atomically on every accept.
 #include "goldgate/attest/version_store.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <filesystem>
 #include <sstream>
 
 #include "file_io.h"
@@ -23,9 +17,12 @@ constexpr size_t kMaxStoreBytes = 4u << 20;
 
 Result<VersionStore> VersionStore::open(const std::string& path) {
   VersionStore store(path);
+  if (path.empty()) return store;  // in memory: this run's highest versions
   auto text = readFileLimited(path, kMaxStoreBytes);
   if (!text) {
-    if (std::error_code ec; !std::filesystem::exists(path, ec) && !ec) return store;
+    // Only a file that does not exist is a first start. One that cannot be read (permissions, an
+    // I/O error) must not be: it would forget every version accepted and let a rollback through.
+    if (text.error().code == Error::Code::kNotFound) return store;
     return text.error();
   }
   std::istringstream in(*text);
@@ -74,23 +71,10 @@ Result<void> VersionStore::accept(const std::string& app, uint64_t version) {
 Result<void> VersionStore::save(const std::map<std::string, uint64_t>& versions) const {
   std::string text = "# goldgate: accepted manifest versions (app version)\n";
   for (const auto& [app, v] : versions) text += app + " " + std::to_string(v) + "\n";
-  // Written beside the store and renamed over it: a crash leaves the old file or the new one,
-  // never half of one (which would lose the record and let a rollback through).
-  const std::string tmp = path_ + ".tmp";
-  if (auto w = writeFileSynced(tmp, text, 0644, O_TRUNC); !w) return w;
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return makeError(Error::Code::kIo, path_ + ": " + std::strerror(err));
-  }
-  // The rename is durable only once the folder is.
-  std::string dir = std::filesystem::path(path_).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return {};
+  // Replaced whole, durably: a crash leaves the old file or the new one, never half of one
+  // (which would lose the record and let a rollback through).
+  if (path_.empty()) return {};
+  return replaceFileDurably(path_, text, 0644);
 }
 
 }  // namespace goldgate::attest

@@ -30,11 +30,11 @@ Result<std::unique_ptr<ManifestLoader>> ManifestLoader::create(const AttestConfi
     l->trust_.keys.push_back(std::move(*key));
   }
   l->trust_.threshold = cfg.threshold;
-  if (!cfg.state_file.empty()) {
-    auto vs = attest::VersionStore::open(cfg.state_file);
-    if (!vs) return makeError(vs.error().code, "attest.state_file: " + vs.error().message);
-    l->versions_ = std::make_unique<attest::VersionStore>(std::move(*vs));
-  }
+  // Without a state file the versions are kept in memory: an older signed manifest put back is
+  // still refused in this run (a restart forgets them; the state file is what survives one).
+  auto vs = attest::VersionStore::open(cfg.state_file);
+  if (!vs) return makeError(vs.error().code, "attest.state_file: " + vs.error().message);
+  l->versions_ = std::make_unique<attest::VersionStore>(std::move(*vs));
   return l;
 }
 

@@ -202,8 +202,11 @@ TEST_CASE("loadManifestFile: missing, oversized", "[attest][manifest]") {
   test::TempDir dir;
   auto missing = loadManifestFile((dir.path() / "none.yaml").string());
   REQUIRE_FALSE(missing.has_value());
-  CHECK(missing.error().code == Error::Code::kIo);
+  CHECK(missing.error().code == Error::Code::kNotFound);  // told apart from any other failure
   CHECK_THAT(missing.error().message, Catch::Matchers::Contains("none.yaml: No such file"));
+  auto folder = loadManifestFile(dir.path().string());  // exists, cannot be read as a file
+  REQUIRE_FALSE(folder.has_value());
+  CHECK(folder.error().code == Error::Code::kIo);
   dir.write("big.yaml", std::string(kMaxManifestBytes + 1, '#'));
   auto big = loadManifestFile((dir.path() / "big.yaml").string());
   REQUIRE_FALSE(big.has_value());

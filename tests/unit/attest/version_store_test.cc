@@ -77,3 +77,22 @@ TEST_CASE("a corrupt version store is refused with file:line", "[attest][rollbac
   dir.write("ok", "# comment\n\nshop-web   3\n");
   CHECK(*VersionStore::open((dir.path() / "ok").string())->accepted("shop-web") == 3);
 }
+
+TEST_CASE("a version store that exists but cannot be read fails closed", "[attest][rollback]") {
+  test::TempDir dir;
+  // A folder in the file's place (as root, permissions do not stop a read; a folder does).
+  fs::create_directory(dir.path() / "versions");
+  auto r = VersionStore::open((dir.path() / "versions").string());
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == Error::Code::kIo);
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains("versions"));
+}
+
+TEST_CASE("without a state file, rollbacks are refused within the run", "[attest][rollback]") {
+  auto store = VersionStore::open("");
+  REQUIRE(store.has_value());
+  REQUIRE(store->accept("shop-web", 5).has_value());
+  CHECK_FALSE(store->check("shop-web", 4, "m.yaml").has_value());
+  CHECK_FALSE(store->accept("shop-web", 4).has_value());
+  CHECK(*store->accepted("shop-web") == 5);
+}

@@ -114,6 +114,43 @@ TEST_CASE("hostmon's manifest folder: accepted, refused with reasons, the last a
   CHECK(s.changed);
 }
 
+TEST_CASE("without attest.state_file, an older signed manifest put back is refused in this run", "[attest]") {
+  TempDir keys, dir;
+  auto signer = attest::PrivateKey::generate();
+  REQUIRE(signer.has_value());
+  keys.write("signer.pub", signer->publicKey().toPem());
+  AttestConfig cfg;
+  cfg.manifests = dir.path().string();
+  cfg.keys = {(keys.path() / "signer.pub").string()};
+  auto loader = ManifestLoader::create(cfg);
+  REQUIRE(loader.has_value());
+  writeSigned(dir, "web.yaml", manifestText("web", 2), *signer);
+  auto s = (*loader)->scan(1000);
+  REQUIRE(s.accepted.size() == 1);
+  // The old version, validly signed, is put back (a new inode, so it is read again).
+  std::filesystem::remove(dir.path() / "web.yaml");
+  std::filesystem::remove(dir.path() / "web.yaml.sig");
+  writeSigned(dir, "web.yaml", manifestText("web", 1), *signer);
+  s = (*loader)->scan(1001);
+  REQUIRE(statusOf(s, "web.yaml"));
+  CHECK(statusOf(s, "web.yaml")->reason() == "rollback");
+}
+
+TEST_CASE("a state file that cannot be read stops the loader (never taken as a first start)", "[attest]") {
+  TempDir keys, dir;
+  auto signer = attest::PrivateKey::generate();
+  REQUIRE(signer.has_value());
+  keys.write("signer.pub", signer->publicKey().toPem());
+  std::filesystem::create_directory(keys.path() / "versions");  // a folder in its place
+  AttestConfig cfg;
+  cfg.manifests = dir.path().string();
+  cfg.keys = {(keys.path() / "signer.pub").string()};
+  cfg.state_file = (keys.path() / "versions").string();
+  auto loader = ManifestLoader::create(cfg);
+  REQUIRE_FALSE(loader.has_value());
+  CHECK_THAT(loader.error().message, Catch::Matchers::Contains("attest.state_file"));
+}
+
 TEST_CASE("a key that cannot be read stops the loader with the file named", "[attest]") {
   AttestConfig cfg;
   cfg.manifests = "/nonexistent";

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "goldgate/common/files.h"
 #include "goldgate/common/result.h"
 #include "manifest.pb.h"
 
@@ -41,9 +42,8 @@ std::string formatTimestamp(int64_t unixSeconds);
 /// kInvalidArgument with the reason otherwise. Any thread.
 Result<int64_t> parseTimestamp(std::string_view text);
 
-/// Reads a whole file of at most `maxBytes`. Errors: kIo ("path: strerror"), kResource when larger.
-/// Any thread.
-Result<std::string> readFileLimited(const std::string& path, size_t maxBytes);
+/// Reads a whole file of at most `maxBytes` (common/files.h). Errors: kNotFound, kIo, kResource.
+using ::goldgate::readFileLimited;
 
 /// The response actions `m` asks for on a deviation of `kind` (its `responses`, else `default`,
 /// else alert). Defined with the derivation (derive.cc). Any thread.
