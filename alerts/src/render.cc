@@ -49,14 +49,31 @@ std::string protoName(uint32_t p) {
 }
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
+// The length of the well-formed UTF-8 sequence at s[i], or 0 when there is none (RFC 3629,
+// table 3-7 of Unicode: no overlong forms, no surrogates, nothing past U+10FFFF).
 size_t utf8Len(std::string_view s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = at(0);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) n = 2;
+  else if (c >= 0xe0 && c <= 0xef) n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+  else if (c >= 0xf0 && c <= 0xf4) n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
   if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
-  if (n == 2 && c < 0xc2) return 0;  // overlong
+  if (at(1) < lo || at(1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if ((at(k) & 0xc0) != 0x80) return 0;
   return n;
+}
+
+bool wellFormedUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = utf8Len(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
 }
 
 // Only printable US-ASCII (33..126) is allowed in RFC 5424 header fields; anything else is cut
@@ -152,9 +169,10 @@ std::string renderJson(const proto::AlertEvent& ev) {
   std::string json;
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
-  if (google::protobuf::util::MessageToJsonString(ev, &json, opts).ok()) return json;
-  // A field that is not valid UTF-8 makes protobuf refuse: write the event's fields ourselves,
-  // with invalid bytes replaced, rather than lose it.
+  // Protobuf may refuse a field that is not valid UTF-8, or (3.21) pass its bytes through: either
+  // way the event's fields are then written here, each ill-formed byte replaced, rather than lost
+  // or sent to a SIEM as JSON it cannot parse.
+  if (google::protobuf::util::MessageToJsonString(ev, &json, opts).ok() && wellFormedUtf8(json)) return json;
   Json j;
   j.num("schema_version", ev.schema_version()).str("id", ev.id()).str("time_unix_ns", std::to_string(ev.time_unix_ns()));
   j.str("count", std::to_string(ev.count())).str("host", ev.host()).str("source", ev.source()).str("kind", ev.kind());

@@ -237,6 +237,29 @@ TEST_CASE("JSON escaping: control characters, quotes, invalid UTF-8", "[render]"
   CHECK(jsonEscape("caf\xc3\xa9") == "caf\xc3\xa9");
   CHECK(jsonEscape("bad\xff") == "bad\xef\xbf\xbd");
   CHECK(jsonEscape("\xc3") == "\xef\xbf\xbd");  // truncated sequence
+  CHECK(jsonEscape("\xf0\x9f\x98\x80") == "\xf0\x9f\x98\x80");  // a 4-byte character passes
+  CHECK(jsonEscape("\xef\xbf\xbf") == "\xef\xbf\xbf");          // U+FFFF is well-formed
+  // Ill-formed: each byte that starts no well-formed sequence becomes one U+FFFD.
+  const std::string r = "\xef\xbf\xbd";
+  CHECK(jsonEscape("\xc0\xaf") == r + r);                  // overlong '/'
+  CHECK(jsonEscape("\xe0\x80\xaf") == r + r + r);         // overlong, 3 bytes
+  CHECK(jsonEscape("\xed\xa0\x80") == r + r + r);         // a UTF-16 surrogate
+  CHECK(jsonEscape("\xf0\x80\x80\xaf") == r + r + r + r); // overlong, 4 bytes
+  CHECK(jsonEscape("\xf4\x90\x80\x80") == r + r + r + r); // past U+10FFFF
+  CHECK(jsonEscape("\xf5\x80\x80\x80") == r + r + r + r);
+}
+
+TEST_CASE("a JSON record never carries ill-formed UTF-8 from a field (a guest-chosen name)", "[render]") {
+  proto::AlertEvent ev = denyEvent();
+  ev.set_vm("web\xed\xa0\x80");  // a surrogate: ill-formed
+  ev.set_rule("r\xc0\xaf");       // an overlong '/'
+  for (Format f : {Format::kJson, Format::kOcsf}) {
+    const std::string rec = render(ev, f);
+    INFO(rec);
+    CHECK(rec.find("\xed\xa0") == std::string::npos);
+    CHECK(rec.find("\xc0\xaf") == std::string::npos);
+    CHECK(rec.find("web\xef\xbf\xbd") != std::string::npos);
+  }
 }
 
 TEST_CASE("syslog severity mapping covers the whole Goldgate range", "[render]") {
