@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -119,6 +120,14 @@ Result<std::unique_ptr<KeyAgent>> KeyAgent::start(const TunnelConfig& tc, Tunnel
     }
     a->peers_.push_back(std::move(ps));
   }
+  for (const auto& pc : tc.peers) {
+    if (pc.keys != PeerConfig::Keys::kTls) continue;
+    char u[INET6_ADDRSTRLEN] = "";
+    inet_ntop(pc.underlay.family == 4 ? AF_INET : AF_INET6, pc.underlay.bytes.data(), u, sizeof u);
+    a->peer_addresses_.insert(u);
+    std::string host, port;
+    if (splitHostPort(pc.control, &host, &port)) a->peer_addresses_.insert(host);
+  }
   a->threads_.emplace_back([p = a.get()] { p->acceptLoop(); });
   for (uint32_t i = 0; i < tc.peers.size(); ++i)
     if (tc.peers[i].keys == PeerConfig::Keys::kTls && a->peers_[i]->client)
@@ -132,7 +141,7 @@ KeyAgent::~KeyAgent() {
   for (auto& t : threads_) t.join();
   {
     std::lock_guard<std::mutex> g(sessions_mu_);
-    for (auto& t : sessions_) t.join();
+    for (auto& t : sessions_) t.thread.join();
   }
   if (listen_fd_ >= 0) ::close(listen_fd_);
   SSL_CTX_free(ctx_);
@@ -183,48 +192,160 @@ int KeyAgent::identify(SSL* ssl) const {
   return -1;
 }
 
+std::string KeyAgent::addressText(const sockaddr_storage& from) {
+  char addr[INET6_ADDRSTRLEN] = "?";
+  if (from.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, addr, sizeof addr);
+  if (from.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, addr, sizeof addr);
+  return addr;
+}
+
+void KeyAgent::reapSessions() {
+  std::lock_guard<std::mutex> g(sessions_mu_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void KeyAgent::reportRefusals() {
+  const auto now = Clock::now();
+  const uint64_t refused = refused_.load(), failed = failed_handshakes_.load();
+  if ((refused == refused_reported_ && failed == failed_reported_) || now - last_refusal_report_ < std::chrono::seconds(10)) return;
+  last_refusal_report_ = now;
+  proto::AlertEvent ev;
+  ev.set_kind("tunnel.key_service_limited");
+  ev.set_severity(6);
+  ev.set_action("block");
+  ev.set_rule("tunnel-keys");
+  ev.set_count(refused - refused_reported_ + failed - failed_reported_);
+  ev.set_message("key service: " + std::to_string(refused - refused_reported_) + " connection(s) refused (more than " +
+                 std::to_string(kMaxHandshakes) + " handshakes in flight, or " + std::to_string(kMaxPerSource) +
+                 " from one address), " + std::to_string(failed - failed_reported_) +
+                 " failed handshake(s) not alerted one by one, in the last period; configured peers keep their own slots");
+  refused_reported_ = refused;
+  failed_reported_ = failed;
+  std::lock_guard<std::mutex> eg(events_mu_);
+  events_.push_back(std::move(ev));
+}
+
 void KeyAgent::acceptLoop() {
   while (!stop_.load()) {
     housekeeping();
+    reapSessions();
+    reportRefusals();
     pollfd p{listen_fd_, POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;
     sockaddr_storage from{};
     socklen_t fl = sizeof from;
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&from), &fl, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    setTimeouts(fd, 5);
-    // The handshake runs in the connection's own thread: a slow or hostile client cannot hold up
-    // the accept loop (nor the housekeeping it does).
-    std::lock_guard<std::mutex> g(sessions_mu_);
-    sessions_.emplace_back([this, fd, from] {
-      SSL* ssl = SSL_new(ctx_);
-      SSL_set_fd(ssl, fd);
-      int peer = SSL_accept(ssl) == 1 ? identify(ssl) : -2;
-      if (peer < 0) {
-        char addr[INET6_ADDRSTRLEN] = "?";
-        if (from.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, addr, sizeof addr);
-        if (from.ss_family == AF_INET6)
-          inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, addr, sizeof addr);
-        proto::AlertEvent ev;
-        ev.set_kind("tunnel.peer_rejected");
-        ev.set_severity(7);
-        ev.set_action("block");
-        ev.set_rule("tunnel-keys");
-        ev.set_message(std::string("key service: a connection from ") + addr +
-                       (peer == -2 ? " failed the TLS handshake: " + sslError()
-                                   : " presented a certificate of no configured peer (not from the CA for a peer's name, "
-                                     "nor a pinned one)"));
-        {
-          std::lock_guard<std::mutex> eg(events_mu_);
-          events_.push_back(std::move(ev));
-        }
-        SSL_free(ssl);
+    const std::string addr = addressText(from);
+    // Bounded: at most kMaxPerSource handshakes in flight from one address, and kMaxHandshakes
+    // from addresses that are no configured peer's (a peer's own address keeps its slots however
+    // many strangers connect). Over a bound the connection is closed at once and counted.
+    const bool peerAddress = peer_addresses_.count(addr) != 0;
+    {
+      std::lock_guard<std::mutex> g(sessions_mu_);
+      int& mine = in_flight_[addr];
+      if (mine >= kMaxPerSource || (!peerAddress && stranger_handshakes_ >= kMaxHandshakes)) {
+        if (mine == 0) in_flight_.erase(addr);
+        refused_.fetch_add(1);
         ::close(fd);
-        return;
+        continue;
       }
-      session(ssl, fd, static_cast<uint32_t>(peer), true);
-    });
+      ++mine;
+      if (!peerAddress) ++stranger_handshakes_;
+    }
+    setTimeouts(fd, 5);
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    // The handshake runs in the connection's own thread: a slow or hostile client cannot hold up
+    // the accept loop (nor the housekeeping it does). The thread is joined once it has ended.
+    auto handshakeOver = [this, addr, peerAddress] {
+      std::lock_guard<std::mutex> g(sessions_mu_);
+      if (--in_flight_[addr] <= 0) in_flight_.erase(addr);
+      if (!peerAddress) --stranger_handshakes_;
+    };
+    try {
+      std::lock_guard<std::mutex> g(sessions_mu_);
+      sessions_.push_back(Session{std::thread([this, fd, addr, done, handshakeOver] {
+                                    SSL* ssl = SSL_new(ctx_);
+                                    SSL_set_fd(ssl, fd);
+                                    std::string why;
+                                    int peer = handshake(ssl, fd, &why) ? identify(ssl) : -2;
+                                    handshakeOver();
+                                    if (peer < 0) {
+                                      rejected(addr, peer == -2 ? " failed the TLS handshake: " + why
+                                                                : " presented a certificate of no configured peer (not from the CA for a "
+                                                                  "peer's name, nor a pinned one)");
+                                      SSL_free(ssl);
+                                      ::close(fd);
+                                    } else {
+                                      session(ssl, fd, static_cast<uint32_t>(peer), true);
+                                    }
+                                    done->store(true);
+                                  }),
+                                  done});
+    } catch (const std::system_error&) {
+      // No thread to be had: the connection is refused, the switch goes on.
+      handshakeOver();
+      refused_.fetch_add(1);
+      ::close(fd);
+    }
   }
+}
+
+bool KeyAgent::handshake(SSL* ssl, int fd, std::string* why) {
+  // Non-blocking, with one deadline for the whole handshake: a client that sends a byte every few
+  // seconds cannot keep a handshake (and its thread) alive longer than kHandshakeSeconds.
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  const auto deadline = Clock::now() + std::chrono::seconds(kHandshakeSeconds);
+  bool ok = false;
+  for (;;) {
+    const int r = SSL_accept(ssl);
+    if (r == 1) {
+      ok = true;
+      break;
+    }
+    const int e = SSL_get_error(ssl, r);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || left <= 0 || stop_.load()) {
+      *why = left <= 0 ? "not completed within " + std::to_string(kHandshakeSeconds) + " s" : sslError();
+      break;
+    }
+    pollfd p{fd, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 200)));
+  }
+  ::fcntl(fd, F_SETFL, flags);
+  return ok;
+}
+
+void KeyAgent::rejected(const std::string& addr, const std::string& why) {
+  // One alert a connection up to a few a second; a flood is summed in tunnel.key_service_limited.
+  const auto now = Clock::now();
+  {
+    std::lock_guard<std::mutex> g(sessions_mu_);
+    if (now - reject_window_ > std::chrono::seconds(1)) {
+      reject_window_ = now;
+      rejects_in_window_ = 0;
+    }
+    if (++rejects_in_window_ > kRejectAlertsPerSecond) {
+      failed_handshakes_.fetch_add(1);
+      return;
+    }
+  }
+  proto::AlertEvent ev;
+  ev.set_kind("tunnel.peer_rejected");
+  ev.set_severity(7);
+  ev.set_action("block");
+  ev.set_rule("tunnel-keys");
+  ev.set_message("key service: a connection from " + addr + why);
+  std::lock_guard<std::mutex> eg(events_mu_);
+  events_.push_back(std::move(ev));
 }
 
 void KeyAgent::connectLoop(uint32_t peer) {

@@ -16,8 +16,14 @@
 // or accepted under an expired key. Internal to dataplane/.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <list>
+#include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +41,8 @@ typedef struct ssl_st SSL;
 namespace goldgate::dataplane {
 
 class KeyAgent {
+  using Clock = std::chrono::steady_clock;
+
  public:
   /// Loads the certificate and key, binds the listen address and starts the threads.
   /// Errors: files (with the path), permissions of the key file, the listen address.
@@ -48,6 +56,11 @@ class KeyAgent {
   struct PeerState;
   KeyAgent(const TunnelConfig& tc, Tunnel& tunnel);
   void acceptLoop();
+  bool handshake(SSL* ssl, int fd, std::string* why);  // server side, within kHandshakeSeconds
+  void rejected(const std::string& addr, const std::string& why);
+  void reapSessions();     // joins the threads of sessions that ended
+  void reportRefusals();   // one tunnel.key_service_limited event at most every 10 s
+  static std::string addressText(const sockaddr_storage& from);
   void connectLoop(uint32_t peer);
   void session(SSL* ssl, int fd, uint32_t peer, bool server);
   int identify(SSL* ssl) const;                  // the peer a server-side connection is from, or -1
@@ -62,8 +75,25 @@ class KeyAgent {
   std::atomic<bool> stop_{false};
   std::vector<std::unique_ptr<PeerState>> peers_;
   std::vector<std::thread> threads_;   // the accept loop and one connect loop per peer we call
-  std::mutex sessions_mu_;
-  std::vector<std::thread> sessions_;  // sessions of accepted connections
+  // Accepted connections: bounded in flight, their threads reaped when they end.
+  static constexpr int kMaxHandshakes = 32;      // in flight from addresses of no configured peer
+  static constexpr int kMaxPerSource = 4;        // in flight from one address
+  static constexpr int kHandshakeSeconds = 10;   // a whole server-side handshake
+  static constexpr int kRejectAlertsPerSecond = 5;
+  struct Session {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::set<std::string> peer_addresses_;  // configured peers' underlay and control hosts
+  std::mutex sessions_mu_;                // guards what follows
+  std::list<Session> sessions_;
+  std::map<std::string, int> in_flight_;  // handshakes in flight by source address
+  int stranger_handshakes_ = 0;
+  Clock::time_point reject_window_{};
+  int rejects_in_window_ = 0;
+  std::atomic<uint64_t> refused_{0}, failed_handshakes_{0};
+  uint64_t refused_reported_ = 0, failed_reported_ = 0;  // accept thread only
+  Clock::time_point last_refusal_report_{};
   std::mutex events_mu_;
   std::vector<proto::AlertEvent> events_;
 };
