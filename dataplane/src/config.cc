@@ -390,8 +390,9 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   if (root["tx_ring"]) sw.tx_ring = static_cast<uint16_t>(c.uint(root["tx_ring"], "tx_ring", 64, 4096));
   if (root["flow_table"]) {
     const auto& ft = root["flow_table"];
-    c.onlyKeys(ft, {"size"});
+    c.onlyKeys(ft, {"size", "per_port"});
     if (ft["size"]) sw.flow_table_size = static_cast<uint32_t>(c.uint(ft["size"], "flow_table.size", 64, 1u << 26));
+    if (ft["per_port"]) sw.flow_table_per_port = static_cast<uint32_t>(c.uint(ft["per_port"], "flow_table.per_port", 1, 1u << 26));
   }
   if (root["timeouts"]) sw.timeouts = parseTimeouts(c, root["timeouts"]);
   if (root["quarantine_file"]) sw.quarantine_file = c.str(root["quarantine_file"], "quarantine_file");

@@ -6,13 +6,19 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <thread>
 
+#include "goldgate/common/files.h"
 #include "goldgate/dataplane/control_client.h"
 #include "switch_impl.h"
 
 namespace goldgate::dataplane {
+
+namespace {
+// A line per quarantined VM or port: far more than a host has.
+constexpr size_t kMaxQuarantineFileBytes = 4u << 20;
+}  // namespace
 
 proto::Response SwitchImpl::handle(const proto::Request& req) {
   proto::Response resp;
@@ -122,10 +128,25 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   }
   if (next == quarantined_)
     return std::string("'") + target + "' is " + (on ? "already" : "not") + " in quarantine";
-  // Persist first: a quarantine that a restart would forget is not one.
-  if (auto r = saveQuarantine(next); !r) return r.error();
+  // Persist first. A release that cannot be written is refused: the VM stays in quarantine (a
+  // restart would put it back, and the operator must know). A quarantine that cannot be written
+  // still takes effect now (fail closed) and is alerted: a restart would forget it.
+  std::string unsaved;
+  if (auto r = saveQuarantine(next); !r) {
+    if (!on) return r.error();
+    unsaved = r.error().message;
+  }
   if (auto r = publish(segs_, next, on ? "quarantine " + target : "release " + target); !r) return r.error();
   quarantined_ = std::move(next);
+  if (!unsaved.empty()) {
+    proto::AlertEvent ev;
+    ev.set_kind("state.write_failed");
+    ev.set_severity(9);
+    ev.set_action("quarantine");
+    ev.set_rule(sw_.quarantine_file);
+    ev.set_message("quarantine of " + target + " is in force but not saved: " + unsaved + "; a restart would release it");
+    raise(ev, "state.write_failed|" + target + "|" + std::to_string(generation_));
+  }
   for (const auto& p : ports) {
     proto::AlertEvent ev;
     ev.set_kind(on ? "quarantine" : "release");
@@ -146,17 +167,29 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   std::string list;
   for (const auto& p : ports) list += (list.empty() ? "" : ", ") + p;
   return std::string(on ? "quarantined" : "released") + " " + target + " (port " + list + "), policy version " +
-         std::to_string(generation_);
+         std::to_string(generation_) + (unsaved.empty() ? "" : "; NOT SAVED (" + unsaved + "): a restart would release it");
 }
 
 Result<void> SwitchImpl::loadQuarantine() {
-  std::ifstream in(sw_.quarantine_file);
-  if (!in) return {};  // no file: nobody is in quarantine
+  // Only a file that does not exist means nobody is in quarantine. One that cannot be read
+  // (permissions, a folder in its place, an I/O error) stops the switch: starting would release
+  // every VM it holds.
+  auto text = readFileLimited(sw_.quarantine_file, kMaxQuarantineFileBytes);
+  if (!text) {
+    if (text.error().code == Error::Code::kNotFound) return {};
+    return makeError(Error::Code::kIo, "quarantine_file: " + text.error().message +
+                                           " (the switch does not start without the quarantine state; fix or remove the file)");
+  }
+  std::istringstream in(*text);
   std::string line;
   int n = 0;
   while (std::getline(in, line)) {
     ++n;
     if (line.empty() || line[0] == '#') continue;
+    const bool printable = std::all_of(line.begin(), line.end(), [](char ch) { return ch > ' ' && ch < 127; });
+    if (!printable || line.size() > 256)
+      return makeError(Error::Code::kParse, sw_.quarantine_file + ":" + std::to_string(n) +
+                                                ": not a port or VM name (the file is damaged; the switch does not start without the quarantine state)");
     bool known = line.rfind(kQuarantineVmPrefix, 0) == 0 ||  // a VM's, whichever port it comes to
                  std::any_of(sw_.ports.begin(), sw_.ports.end(),
                              [&](const PortConfig& p) { return p.name == line && p.role == PortRole::kVm; });
@@ -174,20 +207,11 @@ Result<void> SwitchImpl::loadQuarantine() {
 }
 
 Result<void> SwitchImpl::saveQuarantine(const std::set<std::string>& ports) const {
-  const std::string& path = sw_.quarantine_file;
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "# Ports in quarantine, kept across restarts of goldgate-switch. Use goldgatectl release.\n";
-    for (const auto& p : ports) out << p << "\n";
-    out.flush();
-    if (!out) return makeError(Error::Code::kIo, tmp + ": cannot write the quarantine state");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return makeError(Error::Code::kIo, path + ": cannot replace the quarantine state: " + std::strerror(errno));
-  return {};
+  std::filesystem::create_directories(std::filesystem::path(sw_.quarantine_file).parent_path(), ec);
+  std::string text = "# Ports in quarantine, kept across restarts of goldgate-switch. Use goldgatectl release.\n";
+  for (const auto& p : ports) text += p + "\n";
+  return replaceFileDurably(sw_.quarantine_file, text, 0644);
 }
 
 proto::StatusResponse SwitchImpl::status() const {
@@ -305,6 +329,8 @@ proto::StatusResponse SwitchImpl::status() const {
   counter("flows_expired", "connections removed after their idle timeout", [](WorkerStats& st) -> auto& { return st.flows_expired; });
   counter("flows_cut", "connections cut because a reload or quarantine no longer allows them", [](WorkerStats& st) -> auto& { return st.flows_cut; });
   counter("mac_learned", "MAC addresses learned or moved on unbound ports", [](WorkerStats& st) -> auto& { return st.mac_learned; });
+  counter("alerts_rate_limited", "low-priority alerts (deny, spoofing, flow table full) over a port's share, not raised (non-zero: a port floods; see alerts.rate_limited events)",
+          [](WorkerStats& st) -> auto& { return st.alerts_rate_limited; });
   counter("alerts_dropped", "alerts lost because the packet path outran the alert writer (non-zero: see alerts.dropped events)",
           [](WorkerStats& st) -> auto& { return st.alerts_dropped; });
   counter("busy_cycles", "TSC cycles the workers spent on loop iterations that had packets", [](WorkerStats& st) -> auto& { return st.busy_cycles; });
@@ -329,19 +355,19 @@ bool SwitchImpl::askWorker(Worker& w, Mailbox::Cmd cmd, const FlowQuery& q, std:
   mb.cmd = cmd;
   mb.query = q;
   mb.out = out;
-  mb.state.store(1, std::memory_order_release);
+  mb.state.store(Mailbox::State::kRequested, std::memory_order_release);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (mb.state.load(std::memory_order_acquire) != 2 && std::chrono::steady_clock::now() < deadline)
+  while (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::microseconds(200));
-  if (mb.state.load(std::memory_order_acquire) != 2) {
+  if (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone) {
     // The worker has not picked the request up (it is stopped): withdraw it. If it is serving it
-    // right now (state 3), wait for it: `out` must outlive the copy.
-    int expected = 1;
-    if (mb.state.compare_exchange_strong(expected, 0)) return false;
-    while (mb.state.load(std::memory_order_acquire) != 2) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // right now (kServing), wait for it: `out` must outlive the copy.
+    auto expected = Mailbox::State::kRequested;
+    if (mb.state.compare_exchange_strong(expected, Mailbox::State::kIdle)) return false;
+    while (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   *matched = mb.matched;
-  mb.state.store(0, std::memory_order_release);
+  mb.state.store(Mailbox::State::kIdle, std::memory_order_release);
   return true;
 }
 

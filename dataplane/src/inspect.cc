@@ -140,7 +140,7 @@ struct Inspector::Ctx {
 
 Inspector::Inspector(uint32_t flowCapacity, uint32_t maxFlows, uint64_t holdTotal)
     : ctx_(flowCapacity + 1, nullptr),
-      blocked_(flowCapacity + 1, 0),
+      blocked_(flowCapacity + 1, FlowMark::kInspected),
       seen_(flowCapacity + 1, 0),
       max_flows_(maxFlows ? maxFlows : flowCapacity),
       hold_total_(holdTotal) {}
@@ -156,7 +156,10 @@ void Inspector::prefetch(int32_t pos, int dir) const {
   for (size_t off = 0; off < sizeof(Dir); off += 64) __builtin_prefetch(d + off);
 }
 
-bool Inspector::blocked(int32_t pos) const { return blocked_[static_cast<size_t>(pos)] == 1 || blocked_[static_cast<size_t>(pos)] == 2; }
+bool Inspector::blocked(int32_t pos) const {
+  const auto b = blocked_[static_cast<size_t>(pos)];
+  return b == FlowMark::kBlocked || b == FlowMark::kGapBlocked;
+}
 
 void Inspector::release(int32_t pos) {
   auto& c = ctx_[static_cast<size_t>(pos)];
@@ -169,8 +172,11 @@ void Inspector::release(int32_t pos) {
     delete c;
     c = nullptr;
     --active_;
+    // A classifier (and its Hyperscan database) replaced by a reload is let go once no flow of this
+    // worker, and no plan in force, holds it any more: only adopted_ does then.
+    if (adopted_.size() > 1) std::erase_if(adopted_, [](const auto& a) { return a.use_count() == 1; });
   }
-  blocked_[static_cast<size_t>(pos)] = 0;
+  blocked_[static_cast<size_t>(pos)] = FlowMark::kInspected;
   seen_[static_cast<size_t>(pos)] = 0;
 }
 
@@ -186,9 +192,9 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
                                      std::vector<InspectEvent>& events, DropReason* why) {
   (void)protocol;  // TCP is told by `tcp`; UDP and ICMP echo carry datagrams
   const size_t p = static_cast<size_t>(pos);
-  if (blocked_[p] == 1) return kBlock;
-  if (blocked_[p] == 2) return kGapBlock;
-  if (blocked_[p] == 3) return kPass;  // not inspected, by configuration
+  if (blocked_[p] == FlowMark::kBlocked) return kBlock;
+  if (blocked_[p] == FlowMark::kGapBlocked) return kGapBlock;
+  if (blocked_[p] == FlowMark::kNotInspected) return kPass;
   const InspectPlan& plan = *planPtr;
   const bool syn = tcp && (tcp->flags & kTcpSyn);
   Ctx* c = ctx_[p];
@@ -197,7 +203,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     // The VM side's port decides the limit (an uplink port has none of its own).
     const int64_t limit = plan.port_limit[plan.port_is_uplink[origPort] ? respPort : origPort];
     if (!plan.inspects(origPort, respPort)) {
-      blocked_[p] = 3;
+      blocked_[p] = FlowMark::kNotInspected;
       return kPass;
     }
     uint8_t zo = plan.zoneOf(family, origAddr), zr = plan.zoneOf(family, respAddr);
@@ -210,7 +216,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
       e.zone_src = zo;
       e.zone_dst = zr;
       events.push_back(e);
-      blocked_[p] = closed ? 2 : 3;
+      blocked_[p] = closed ? FlowMark::kGapBlocked : FlowMark::kNotInspected;
       return closed ? kGapBlock : kPass;
     }
     if (!scanner_) {
@@ -219,6 +225,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
       scanner_ = std::move(*sc);
       adopted_.push_back(plan.cls);
     } else if (!scannerFor(*plan.cls)) {
+      std::erase_if(adopted_, [](const auto& a) { return a.use_count() == 1; });
       if (!scanner_->adopt(*plan.cls)) return kPass;
       adopted_.push_back(plan.cls);
     }
@@ -261,7 +268,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
         e.zone_src = zs;
         e.zone_dst = zd;
         events.push_back(e);
-        blocked_[p] = 2;
+        blocked_[p] = FlowMark::kGapBlocked;
         return kGapBlock;
       }
       // Out of order and no room to hold it: dropped (the sender sends it again), never skipped.
@@ -354,7 +361,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     events.push_back(e);
     if (v == kPass && closed) v = kGapBlock;
   }
-  if (v != kPass) blocked_[p] = v == kBlock ? 1 : 2;
+  if (v != kPass) blocked_[p] = v == kBlock ? FlowMark::kBlocked : FlowMark::kGapBlocked;
   return v;
 }
 

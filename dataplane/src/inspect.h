@@ -107,7 +107,14 @@ class Inspector {
   datapolicy::Scanner* scannerFor(const datapolicy::Classifier& c);
 
   std::vector<Ctx*> ctx_;
-  std::vector<uint8_t> blocked_;  // per position: 1 blocked, 2 gap-blocked (kept after the context is freed)
+  // Per position, kept after the context is freed: what later packets of the flow get.
+  enum class FlowMark : uint8_t {
+    kInspected,     // inspected (or not yet seen)
+    kBlocked,       // a data class blocked it: its packets are dropped
+    kGapBlocked,    // what could not be read (overload, overlapping versions) failed closed
+    kNotInspected,  // not inspected, by configuration (or an overload that does not fail closed)
+  };
+  std::vector<FlowMark> blocked_;
   std::vector<uint64_t> seen_;    // per position: classesSeen()
   uint32_t max_flows_;
   uint64_t hold_total_;

@@ -78,7 +78,7 @@ SwitchImpl::~SwitchImpl() {
   workers_.clear();
   delete policy_.exchange(nullptr);
   if (qsbr_) rte_free(qsbr_);
-  if (alert_ring_) rte_ring_free(alert_ring_);
+  for (auto* r : alert_rings_) rte_ring_free(r);
   if (ports_started_) {
     for (uint16_t id : port_ids_) {
       rte_eth_dev_stop(id);
@@ -277,18 +277,25 @@ Result<void> SwitchImpl::start() {
   if (!qsbr_ || rte_rcu_qsbr_init(qsbr_, static_cast<uint32_t>(worker_lcores_.size())) != 0)
     return makeError(Error::Code::kResource, "cannot set up RCU");
   shared_.qsbr = qsbr_;
-  alert_ring_ = rte_ring_create_elem("gg_alerts", sizeof(AlertRecord), kAlertRingSize, static_cast<int>(rte_socket_id()),
-                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (!alert_ring_) return makeError(Error::Code::kResource, std::string("cannot create alert ring: ") + rte_strerror(rte_errno));
-  shared_.alerts = alert_ring_;
+  // One alert ring per worker: each has one producer (its worker) and one consumer (this thread).
+  for (uint32_t w = 0; w < worker_lcores_.size(); ++w) {
+    rte_ring* r = rte_ring_create_elem(("gg_alerts" + std::to_string(w)).c_str(), sizeof(AlertRecord), kAlertRingSize,
+                                       static_cast<int>(rte_lcore_to_socket_id(worker_lcores_[w])), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!r) return makeError(Error::Code::kResource, std::string("cannot create alert ring: ") + rte_strerror(rte_errno));
+    alert_rings_.push_back(r);
+  }
   // One flow table per worker; the configured size is shared out between them.
   uint32_t perWorker = std::max<uint32_t>(64, sw_.flow_table_size / static_cast<uint32_t>(worker_lcores_.size()));
+  {
+    const uint32_t perPort = sw_.flow_table_per_port ? sw_.flow_table_per_port : sw_.flow_table_size / 2;
+    shared_.port_flow_limit = std::max<uint32_t>(1, perPort / static_cast<uint32_t>(worker_lcores_.size()));
+  }
   rte_malloc_socket_stats before{}, after{};
   rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &before);
   for (uint32_t w = 0; w < worker_lcores_.size(); ++w) {
     auto ft = FlowTable::create("gg_flows" + std::to_string(w), perWorker, static_cast<int>(rte_lcore_to_socket_id(worker_lcores_[w])));
     if (!ft) return ft.error();
-    workers_.push_back(std::make_unique<Worker>(w, static_cast<uint16_t>(w), &shared_, std::move(*ft)));
+    workers_.push_back(std::make_unique<Worker>(w, static_cast<uint16_t>(w), &shared_, std::move(*ft), alert_rings_[w]));
   }
   rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &after);
   flow_bytes_ = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
@@ -509,10 +516,22 @@ void SwitchImpl::drainAlerts() {
       std::string key = ev.kind() + "|" + ev.port() + "|" + ev.message();
       raise(std::move(ev), key);
     }
+  // Responses first, from their own path (a bit per port, never lost): a data-policy quarantine
+  // does not depend on its alert getting through a ring that a flood may have filled.
+  for (const auto& w : workers_) {
+    const uint32_t ports = w->takeQuarantineRequests();
+    for (uint32_t p = 0; p < sw_.ports.size() && p < 32; ++p) {
+      if (!((ports >> p) & 1) || sw_.ports[p].role != PortRole::kVm) continue;
+      auto r = setQuarantine(sw_.ports[p].name, true);
+      if (!r) std::fprintf(stderr, "goldgate-switch: data policy quarantine of '%s': %s\n", sw_.ports[p].name.c_str(),
+                           r.error().message.c_str());
+    }
+  }
   const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
   AlertRecord recs[64];
   unsigned n;
-  while ((n = rte_ring_sc_dequeue_burst_elem(alert_ring_, recs, sizeof(AlertRecord), 64, nullptr)) > 0) {
+  for (rte_ring* ring : alert_rings_)
+  while ((n = rte_ring_sc_dequeue_burst_elem(ring, recs, sizeof(AlertRecord), 64, nullptr)) > 0) {
     for (unsigned i = 0; i < n; ++i) {
       const AlertRecord& a = recs[i];
       proto::AlertEvent ev;
@@ -638,12 +657,6 @@ void SwitchImpl::drainAlerts() {
                                                                          : "blocked and reset";
           ev.set_message(cls + " (" + d->masked_sample() + ") in " + flowText + " (" + zones + "): " + what);
           key = "data|" + cls + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.sport) + "|" + std::to_string(a.dport);
-          if (action == datapolicy::Action::kQuarantine && a.port < sw_.ports.size() && sw_.ports[a.port].role == PortRole::kVm) {
-            auto r = setQuarantine(sw_.ports[a.port].name, true);
-            if (!r) std::fprintf(stderr, "goldgate-switch: data policy quarantine of '%s': %s\n", sw_.ports[a.port].name.c_str(),
-                                 r.error().message.c_str());
-            pol = policy_.load(std::memory_order_acquire);  // the quarantine published a new policy
-          }
           break;
         }
         case AlertRecord::kTunnelDrop: {
@@ -667,18 +680,27 @@ void SwitchImpl::drainAlerts() {
       raise(std::move(ev), key);
     }
   }
-  uint64_t dropped = 0;
-  for (const auto& w : workers_) dropped += w->stats().alerts_dropped.load(std::memory_order_relaxed);
-  if (dropped > alerts_dropped_reported_) {
-    proto::AlertEvent ev;
-    ev.set_kind("alerts.dropped");
-    ev.set_severity(6);
-    ev.set_count(dropped - alerts_dropped_reported_);
-    ev.set_message(std::to_string(dropped - alerts_dropped_reported_) +
-                   " alert records lost: the packet path raised them faster than they could be written");
-    raise(std::move(ev), "alerts.dropped");
-    alerts_dropped_reported_ = dropped;
+  uint64_t dropped = 0, limited = 0;
+  for (const auto& w : workers_) {
+    dropped += w->stats().alerts_dropped.load(std::memory_order_relaxed);
+    limited += w->stats().alerts_rate_limited.load(std::memory_order_relaxed);
   }
+  // Counted losses become one event each time they grow.
+  auto lost = [this](uint64_t now, uint64_t& reported, const char* kind, uint32_t severity, const std::string& what) {
+    if (now <= reported) return;
+    proto::AlertEvent ev;
+    ev.set_kind(kind);
+    ev.set_severity(severity);
+    ev.set_count(now - reported);
+    ev.set_message(std::to_string(now - reported) + what);
+    raise(std::move(ev), kind);
+    reported = now;
+  };
+  lost(limited, alerts_limited_reported_, "alerts.rate_limited", 5,
+       " low-priority alerts (deny, spoofing, flow table full) not raised: a port sent more than its share; "
+       "data findings and responses are never limited (goldgatectl status: drops by port say which)");
+  lost(dropped, alerts_dropped_reported_, "alerts.dropped", 6,
+       " alert records lost: the packet path raised them faster than they could be written");
 }
 
 // ---------------------------------------------------------------- control socket

@@ -83,7 +83,7 @@ class SwitchImpl {
   std::shared_ptr<const datapolicy::Classifier> classifier_;
   Result<std::shared_ptr<const datapolicy::Classifier>> loadClassifier() const;
   rte_rcu_qsbr* qsbr_ = nullptr;
-  rte_ring* alert_ring_ = nullptr;
+  std::vector<rte_ring*> alert_rings_;  // one per worker
   std::atomic<const CompiledPolicy*> policy_{nullptr};
   uint64_t generation_ = 0;
   WorkerShared shared_;
@@ -96,6 +96,7 @@ class SwitchImpl {
   std::atomic<bool> control_stop_{false};
   std::unique_ptr<alerts::AlertLog> alert_log_;
   uint64_t alerts_dropped_reported_ = 0;
+  uint64_t alerts_limited_reported_ = 0;
   int listen_fd_ = -1;
   bool eal_up_ = false;
   bool own_prefix_ = false;  // the EAL file prefix is the switch's own (its runtime folder is removed at exit)

@@ -1,18 +1,18 @@
 #include "tunnel.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <chrono>
-#include <fstream>
 #include <sstream>
+
+#include "goldgate/common/files.h"
 
 namespace goldgate::dataplane {
 namespace {
+
+// Two lines per static SA: far more than 32 peers need.
+constexpr size_t kMaxSequenceFileBytes = 1u << 20;
 
 // The first 8 bytes of SHA-256 of the 36 bytes of key material: names a key, gives nothing away.
 uint64_t fingerprintOf(const uint8_t* key36) {
@@ -204,10 +204,17 @@ Result<void> Tunnel::loadSequences(const std::string& path) {
   seq_path_ = path;
   {
     std::lock_guard<std::mutex> g(mu_);
-    std::ifstream in(path);
+    // Only a file that does not exist is a first start. Taking an unreadable one as a first start
+    // would send static-key ESP again from sequence number 1: nonces reused under the same key.
+    auto text = readFileLimited(path, kMaxSequenceFileBytes);
+    if (!text && text.error().code != Error::Code::kNotFound)
+      return makeError(Error::Code::kIo, "tunnel.sequence_file: " + text.error().message +
+                                             " (static keys are not used without their sequence reservations; fix the file, or remove it only "
+                                             "together with new keys)");
+    std::istringstream in(text ? *text : std::string());
     std::string line;
     int n = 0;
-    while (in && std::getline(in, line)) {
+    while (std::getline(in, line)) {
       ++n;
       if (line.empty() || line[0] == '#') continue;
       std::istringstream ls(line);
@@ -272,14 +279,8 @@ Result<void> Tunnel::persistSequences(bool force) {
     tops[k] = top;
   }
   if (!due) return {};
-  const std::string tmp = seq_path_ + ".tmp";
-  const std::string text = o.str();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return makeError(Error::Code::kIo, tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), seq_path_.c_str()) != 0)
-    return makeError(Error::Code::kIo, seq_path_ + ": cannot write: " + std::strerror(errno));
+  // Durable before use: a reservation a crash could forget would let sequence numbers repeat.
+  if (auto w = replaceFileDurably(seq_path_, o.str(), 0600); !w) return w;
   saved_top_ = tops;
   last_write_ns_ = now;
   // Only what is on disk may be used.

@@ -23,13 +23,21 @@
 
 namespace goldgate::dataplane {
 
+/// A counter that several workers add to (a tunnel peer's or SA's traffic is sealed and opened by
+/// every worker): an atomic read-modify-write, never the single-writer load-and-store of `bump`.
+struct SharedCounter {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t n) { v.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t load() const { return v.load(std::memory_order_relaxed); }
+};
+
 struct OutboundSa {
   uint32_t spi = 0;
   uint8_t salt[4] = {};
   bool esn = true;
   uint64_t epoch = 0;               // key generation (0: static)
   std::atomic<uint64_t> seq{0};     // last sequence number used
-  std::atomic<uint64_t> bytes{0};   // inner bytes sealed
+  SharedCounter bytes;              // inner bytes sealed
   std::atomic<uint64_t> limit{UINT64_MAX};  // static keys: the last number reserved in the sequence file
   uint64_t pending_limit = UINT64_MAX;      // ... and the one being written
   uint64_t fingerprint = 0;                 // of the key (the sequence file tells keys apart by it)
@@ -59,7 +67,7 @@ struct TunnelPeer {
   bool static_mac = false;   // next_hop_mac configured: never resolved
   std::atomic<OutboundSa*> out{nullptr};  // null: no keys (the peer is down): its flows are blocked
   uint32_t max_inner = 0;  // the largest inner packet that fits the underlay MTU once sealed
-  std::atomic<uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0};
+  SharedCounter tx_packets, tx_bytes, rx_packets, rx_bytes;
 };
 
 class Tunnel {

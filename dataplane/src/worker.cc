@@ -56,13 +56,15 @@ uint16_t segOfPort(const CompiledPolicy& pol, int port) {
 
 }  // namespace
 
-Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows)
-    : id_(id), queue_(queue), shared_(shared), flows_(std::move(flows)), fdb_(4096, shared->tsc_hz * 300) {
+Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows, rte_ring* alerts)
+    : id_(id), queue_(queue), alerts_(alerts), shared_(shared), flows_(std::move(flows)), fdb_(4096, shared->tsc_hz * 300) {
   inspector_ = std::make_unique<Inspector>(flows_->capacity(), shared->inspect_max_flows, shared->inspect_hold_total);
   inspect_events_.reserve(64);
 }
 
 void Worker::removeFlow(int32_t pos) {
+  const Flow& f = flows_->at(pos);
+  if (f.created_tsc && f.port[0] < kMaxPorts && port_flows_[f.port[0]]) --port_flows_[f.port[0]];
   inspector_->release(pos);
   flows_->remove(pos);
 }
@@ -124,8 +126,34 @@ void Worker::flushTx() {
 }
 
 void Worker::enqueueAlert(const AlertRecord& a) {
+  // A data-policy quarantine is a response: it goes by its own path, which cannot be lost.
+  if (a.kind == AlertRecord::kDataFinding && a.action == static_cast<uint8_t>(datapolicy::Action::kQuarantine) && a.port < 32)
+    quarantine_requests_.fetch_or(1u << a.port, std::memory_order_release);
+  // What any sender can raise at will (a denied or spoofed packet, a full flow table) is limited
+  // per port and kept to half the ring, so a flooding VM cannot crowd out another VM's data
+  // findings: those, gaps and tunnel events take the rest.
+  const bool low = a.kind == AlertRecord::kDeny || a.kind == AlertRecord::kAllowLog || a.kind == AlertRecord::kSpoofMac ||
+                   a.kind == AlertRecord::kSpoofIp || a.kind == AlertRecord::kFlowTableFull;
+  if (low) {
+    const uint32_t p = (a.port < kMaxPorts ? a.port : 0) * kLowKinds + a.kind;  // a bucket per port and kind
+    const uint64_t now = rte_rdtsc();
+    const uint64_t per = shared_->tsc_hz / kAlertsPerSecond;
+    if (alert_refill_tsc_[p] == 0) {
+      alert_tokens_[p] = kAlertBurst;
+      alert_refill_tsc_[p] = now;
+    } else if (per && now - alert_refill_tsc_[p] >= per) {
+      const uint64_t add = (now - alert_refill_tsc_[p]) / per;
+      alert_tokens_[p] = static_cast<uint32_t>(std::min<uint64_t>(kAlertBurst, alert_tokens_[p] + add));
+      alert_refill_tsc_[p] += add * per;
+    }
+    if (alert_tokens_[p] == 0 || rte_ring_count(alerts_) >= rte_ring_get_capacity(alerts_) / 2) {
+      bump(stats_.alerts_rate_limited, 1);
+      return;
+    }
+    --alert_tokens_[p];
+  }
   // A full ring loses the record, never blocks: the loss is counted and reported as an event.
-  if (rte_ring_sp_enqueue_elem(shared_->alerts, const_cast<AlertRecord*>(&a), sizeof a) != 0) bump(stats_.alerts_dropped, 1);
+  if (rte_ring_sp_enqueue_elem(alerts_, const_cast<AlertRecord*>(&a), sizeof a) != 0) bump(stats_.alerts_dropped, 1);
 }
 
 void Worker::alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uint32_t rule, uint64_t gen) {
@@ -232,8 +260,9 @@ void Worker::age(const CompiledPolicy& pol, uint64_t now, uint32_t budget) {
 }
 
 void Worker::serveMailbox() {
-  int expected = 1;
-  if (mailbox_.state.load(std::memory_order_relaxed) != 1 || !mailbox_.state.compare_exchange_strong(expected, 3))
+  auto expected = Mailbox::State::kRequested;
+  if (mailbox_.state.load(std::memory_order_relaxed) != Mailbox::State::kRequested ||
+      !mailbox_.state.compare_exchange_strong(expected, Mailbox::State::kServing))
     return;  // nothing asked, or the requester withdrew
   if (mailbox_.cmd == Mailbox::Cmd::kFlushPort) {
     uint32_t iter = 0;
@@ -270,7 +299,7 @@ void Worker::serveMailbox() {
     }
     mailbox_.matched = matched;
   }
-  mailbox_.state.store(2, std::memory_order_release);
+  mailbox_.state.store(Mailbox::State::kDone, std::memory_order_release);
 }
 
 template <bool kSecure>
@@ -593,10 +622,13 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         pkts[i] = nullptr;
         continue;
       }
-      int32_t p = flows_->insert(keys[j]);
+      // A VM port's share of the table: past it, its own new connections are refused (fail
+      // closed), never another VM's.
+      const bool overShare = !pol.isUplink(in) && port_flows_[in] >= shared_->port_flow_limit;
+      int32_t p = overShare ? -1 : flows_->insert(keys[j]);
       if (p < 0) {
         alert(AlertRecord::kFlowTableFull, pm, in, rule, gen);
-        drop(pkts[i], DropReason::kFlowTableFull, in);
+        drop(pkts[i], overShare ? DropReason::kPortFlowLimit : DropReason::kFlowTableFull, in);
         pkts[i] = nullptr;
         continue;
       }
@@ -609,6 +641,7 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         f.orig_is_a = srcIsA[j];
         f.port[0] = static_cast<uint8_t>(in);
         f.port[1] = static_cast<uint8_t>(out[i]);
+        ++port_flows_[in];
         bump(stats_.flows_created, 1);
         if (pol.ruleLogs(rule)) alert(AlertRecord::kAllowLog, pm, in, rule, gen);
       }

@@ -47,6 +47,7 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> packets{0};         // packets received and processed
   std::atomic<uint64_t> new_flow_cycles{0}; // TSC cycles spent classifying and creating flows
   std::atomic<uint64_t> alerts_dropped{0};  // alert records lost because the alert ring was full
+  std::atomic<uint64_t> alerts_rate_limited{0};  // low-priority alerts over a port's share, not raised
   std::atomic<uint64_t> idle_streak{0};     // consecutive loop iterations without a packet
   std::atomic<uint64_t> mac_learned{0};
 };
@@ -79,6 +80,7 @@ struct AlertRecord {
   char class_name[64];
 };
 static_assert(sizeof(AlertRecord) % 4 == 0);
+static_assert(AlertRecord::kDeny == 0 && AlertRecord::kSpoofIp == 4, "the rate-limited kinds come first (Worker::kLowKinds)");
 
 /// One flow as copied out for `goldgatectl flows`.
 struct FlowSnapshot {
@@ -101,7 +103,10 @@ struct Mailbox {
   // kDumpFlows: copy matching flows to `out`; kFlushPort: remove every flow with an end on
   // query.port (a VM left the port). Both report the flows they matched in `matched`.
   enum class Cmd : uint8_t { kDumpFlows, kFlushPort };
-  std::atomic<int> state{0};  // 0 idle, 1 requested, 3 being served, 2 done
+  // kIdle -> kRequested (control thread) -> kServing (worker) -> kDone (worker) -> kIdle (control);
+  // a request not yet picked up may be withdrawn (kRequested -> kIdle).
+  enum class State : int { kIdle, kRequested, kServing, kDone };
+  std::atomic<State> state{State::kIdle};
   Cmd cmd = Cmd::kDumpFlows;
   FlowQuery query;
   std::vector<FlowSnapshot>* out = nullptr;  // reserved by the requester: the worker never allocates
@@ -111,7 +116,6 @@ struct Mailbox {
 struct WorkerShared {
   std::atomic<const CompiledPolicy*>* policy = nullptr;
   rte_rcu_qsbr* qsbr = nullptr;
-  rte_ring* alerts = nullptr;
   std::atomic<bool>* stop = nullptr;
   std::vector<uint16_t> ports;  // DPDK port ids in switch port order
   TimeoutTicks timeouts{};
@@ -120,19 +124,24 @@ struct WorkerShared {
   bool secure = true;        // false: L2 baseline mode (no microsegments, no conntrack)
   rte_mempool* pool = nullptr;       // for the TCP resets the data policy sends
   uint32_t inspect_max_flows = 0;    // inspected flows per worker (0: the flow table's size)
+  uint32_t port_flow_limit = UINT32_MAX;  // flows one VM port may originate in one worker
   uint64_t inspect_hold_total = 64ull << 20;  // out-of-order bytes a worker holds in all
   Tunnel* tunnel = nullptr;          // ESP tunnels to peer gateways (null: none configured)
 };
 
 class Worker {
  public:
-  Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows);
+  /// `alerts`: this worker's alert ring (it is the only producer; the control thread drains it).
+  Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows, rte_ring* alerts);
   /// The forwarding loop; returns when *shared->stop is set. Runs on its lcore.
   void run();
   WorkerStats& stats() { return stats_; }
   Mailbox& mailbox() { return mailbox_; }
   const FlowTable& flows() const { return *flows_; }
   uint32_t id() const { return id_; }
+  /// The VM ports this worker's data policy asked to quarantine since the last call (bit = port).
+  /// Control thread. A request is a bit that stays set until taken: it cannot be lost.
+  uint32_t takeQuarantineRequests() { return quarantine_requests_.exchange(0, std::memory_order_acq_rel); }
 
  private:
   struct TxBuffer {
@@ -219,6 +228,14 @@ class Worker {
 
   uint32_t id_;
   uint16_t queue_;
+  rte_ring* alerts_;
+  uint32_t port_flows_[kMaxPorts] = {};  // flows each port originated, in this worker's table
+  std::atomic<uint32_t> quarantine_requests_{0};
+  // Low-priority alerts a port may raise: a token bucket per port (kAlertBurst, kAlertsPerSecond).
+  static constexpr uint32_t kAlertBurst = 64, kAlertsPerSecond = 200;
+  static constexpr uint32_t kLowKinds = 5;  // AlertRecord kinds below kFlowCut: deny, allow-log, full, spoof MAC / IP
+  uint32_t alert_tokens_[kMaxPorts * kLowKinds] = {};
+  uint64_t alert_refill_tsc_[kMaxPorts * kLowKinds] = {};
   const WorkerShared* shared_;
   std::unique_ptr<FlowTable> flows_;
   MacTable fdb_;

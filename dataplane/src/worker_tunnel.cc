@@ -280,8 +280,8 @@ void Worker::openPending(const CompiledPolicy& pol, uint64_t now) {
     rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - (kEth + o.inner_len)));
     m->port = RTE_MBUF_PORT_INVALID;  // came out of a tunnel: no ICMP goes back raw on the underlay
     m->ol_flags = 0;
-    bump(peer.rx_packets, 1);
-    bump(peer.rx_bytes, o.inner_len);
+    peer.rx_packets.add(1);
+    peer.rx_bytes.add(o.inner_len);
     sa->packets.fetch_add(1, std::memory_order_relaxed);
     if (vm < 0) {
       drop(m, DropReason::kUnknownDestination, peer.port);
@@ -437,7 +437,7 @@ void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {
     tunnelAlert(DropReason::kTunnelSeqExhausted, peer.remote, peer.family, rte_rdtsc());
     return;
   }
-  bump(sa->bytes, innerLen);
+  sa->bytes.add(innerLen);
   const uint8_t tos = tosOf(inner);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - kEth - innerLen));  // Ethernet padding
   rte_pktmbuf_adj(m, kEth);
@@ -455,8 +455,8 @@ void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {
     writeIpv6(o + kEth, crypto::outerTos(tos), static_cast<uint16_t>(espLen), 50, 64, t.ipv6(), peer.remote);
   }
   m->ol_flags = 0;
-  bump(peer.tx_packets, 1);
-  bump(peer.tx_bytes, innerLen);
+  peer.tx_packets.add(1);
+  peer.tx_bytes.add(innerLen);
   bump(stats_.ports[port].tx_packets, 1);
   bump(stats_.ports[port].tx_bytes, innerLen);
   send(t.uplink(), m);

@@ -90,7 +90,7 @@ def check(cond, what):
 
 class Run:
     def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS, alert_format="json",
-                 alerts_yaml=None, background=False, extra_yaml=""):
+                 alerts_yaml=None, background=False, extra_yaml="", flow_per_port=None):
         """Writes the configuration and input captures, then runs the switch to completion (or,
         with background=True, starts it and returns: the caller stops it with stop())."""
         self.tmp = tmp
@@ -116,10 +116,10 @@ class Run:
             f.write(segments)
         with open(os.path.join(tmp, "goldgate.yaml"), "w") as f:
             f.write("eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
-                    "mbufs: 2047\nflow_table: {size: %d}\nsegments_dir: segments\n"
+                    "mbufs: 2047\nflow_table: {size: %d%s}\nsegments_dir: segments\n"
                     "control: {socket: %s/ctl.sock}\nalerts: %s\n"
                     "quarantine_file: %s/quarantine\n%sports:\n%s\n" %
-                    (flow_table, tmp,
+                    (flow_table, ", per_port: %d" % flow_per_port if flow_per_port else "", tmp,
                      alerts_yaml or "{file: %s/alerts.jsonl, window_ms: 60000, format: %s}" % (tmp, alert_format),
                      tmp, extra_yaml, "\n".join(ports_yaml)))
         self.names = names
@@ -329,7 +329,7 @@ def scenario_flow_table_full(binary, tmp):
     """When the flow table is full new flows are denied (fail closed), existing ones keep working."""
     web = [Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=10000 + i, dport=53) for i in range(100)]
     db = [Ether(src=DB, dst=WEB) / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=53, dport=10000)]  # reply to flow 0
-    r = Run(binary, tmp, {"web": web, "db": db}, flow_table=64)
+    r = Run(binary, tmp, {"web": web, "db": db}, flow_table=64, flow_per_port=1000)  # the table's bound, not a port's share
     check(sum(1 for p in r.out["db"] if UDP in p) == 64, "want exactly 64 flows admitted")
     check(r.drops("flow_table_full") == 36, "flow_table_full = %d, want 36" % r.drops("flow_table_full"))
     check(has(r.out["web"], UDP, sport=53, dport=10000), "an existing flow stopped working when the table filled")
@@ -962,6 +962,98 @@ def scenario_tunnel_restart(binary, tmp):
     check(sum(1 for p in r2.out["web"] if TCP in p and p[TCP].flags == "SA") == 1, "second run: the new packet was not delivered")
     inner = open_ours(r2.out["uplink"][[i for i, p in enumerate(r2.out["uplink"]) if ESP in p][0]])
     check(bytes(inner) == bytes(syn), "second run: the sealed packet does not open to the original")
+
+
+def scenario_fairness(binary, tmp):
+    """One VM (web) floods new connections and spoofed frames; another (db) still opens its
+    connection, and its data finding (quarantine) is acted on. web's new flows stop at its share of
+    the table (flow_table.per_port, half of it by default: port_flow_limit) and never reach the
+    table's own bound; its spoofing and refusal alerts are rate-limited (alerts.rate_limited); db's
+    quarantine travels a path the flood cannot fill."""
+    classes = data_classes(tmp)
+    segments = SEGMENTS.replace("quarantine:", """  - {name: web-flood, from: web, to: external, proto: udp, action: allow}
+  - {name: db-out, from: db, to: external, proto: tcp, ports: [443], action: allow}
+quarantine:""", 1)
+    flood = [Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst="198.51.100.7") / UDP(sport=20000 + i, dport=9) for i in range(200)]
+    spoof = [Ether(src=WEB, dst=ROUTER) / IP(src="10.9.%d.%d" % (i // 250, i % 250), dst="198.51.100.7") / UDP(sport=9, dport=9)
+             for i in range(600)]
+    web = [p for pair in zip(spoof[:200], flood) for p in pair] + spoof[200:]
+    syn = tcp(DB, ROUTER, "10.0.0.2", "203.0.113.9", 44001, 443, "S")
+    syn[TCP].seq = 999
+    data = tcp(DB, ROUTER, "10.0.0.2", "203.0.113.9", 44001, 443, "PA", b"report TOPSECRET-PROJECT-X follows ")
+    data[TCP].seq = 1000
+    quiet = [Ether(src=DB, dst="01:00:5e:00:00:fb") / IP(src="10.0.0.2", dst="224.0.0.251") / UDP(sport=5353, dport=5353)] * 32
+    db = [syn] + quiet + [data]
+    r = Run(binary, tmp, answered([syn], [data], {"web": web, "db": db}), flow_table=64, segments=segments,
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    out = [p for p in r.out["uplink"] if UDP in p and p[IP].src == "10.0.0.1"]
+    check(len(out) == 32, "web's flows admitted: %d, want its share, 32 of 64" % len(out))
+    check(r.drops("port_flow_limit") == 168, "port_flow_limit = %d, want 168" % r.drops("port_flow_limit"))
+    check(r.drops("flow_table_full") == 0, "the table itself filled: flow_table_full = %d" % r.drops("flow_table_full"))
+    check(r.drops("spoofed_ip") == 600, "spoofed_ip = %d, want 600" % r.drops("spoofed_ip"))
+    check(has(r.out["uplink"], TCP, sport=44001, flags="S"), "db's connection was refused while web flooded")
+    marks = r.alerts_of("data.project-marker")
+    check(len(marks) == 1 and marks[0]["action"] == "quarantine" and marks[0]["port"] == "db", "want db's quarantine finding: %s" % marks)
+    check(any(a["port"] == "db" for a in r.alerts_of("quarantine")), "db was not quarantined")
+    qlines = [l for l in open(os.path.join(tmp, "quarantine")).read().splitlines() if l and not l.startswith("#")]
+    check(qlines == ["db"], "quarantine file lists %s, want [db]" % qlines)
+    spoofed = sum(int(a.get("count", 1)) for a in r.alerts_of("spoof.ip"))
+    check(0 < spoofed < 600, "spoof.ip alerts stand for %d packets: want fewer than 600 (rate-limited)" % spoofed)
+    check(r.alerts_of("alerts.rate_limited"), "no alerts.rate_limited event")
+
+
+def scenario_state_files(binary, tmp):
+    """State files fail closed. At start: a quarantine file that cannot be read (a folder in its
+    place) or is damaged, and a tunnel sequence file that cannot be read, stop the switch with the
+    file named (never taken as "nobody quarantined" or "first start": that would release every VM,
+    or send static-key ESP from sequence 1 again). While running: a quarantine whose file cannot be
+    written still takes effect, says NOT SAVED and raises state.write_failed; a release that cannot
+    be written is refused (the VM stays in quarantine)."""
+    ctl = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(binary))), "cli", "goldgatectl")
+
+    def start_fails(name, setup, want, extra_yaml=""):
+        sub = os.path.join(tmp, name)
+        os.makedirs(sub)
+        setup(sub)
+        r = Run(binary, sub, {}, background=True, extra_yaml=extra_yaml(sub) if extra_yaml else "")
+        rc = r.proc.wait(timeout=60)
+        err = open(os.path.join(sub, "switch.err")).read()
+        check(rc != 0, "%s: the switch started (exit %d)" % (name, rc))
+        check(want in err, "%s: no %r in its error: %s" % (name, want, err))
+
+    start_fails("q-folder", lambda d: os.mkdir(os.path.join(d, "quarantine")), "quarantine_file: ")
+    start_fails("q-damaged", lambda d: open(os.path.join(d, "quarantine"), "wb").write(b"web\n\x00\xff\xfe\n"),
+                "quarantine:2: not a port or VM name")
+    start_fails("seq-folder", lambda d: os.mkdir(os.path.join(d, "tunnel-sequences")), "tunnel.sequence_file: ",
+                extra_yaml=tunnel_yaml)
+
+    # Running: the quarantine file cannot be replaced (a folder where its temporary file goes).
+    sub = os.path.join(tmp, "run")
+    os.makedirs(sub)
+    r = Run(binary, sub, {}, background=True)
+    sock = os.path.join(sub, "ctl.sock")
+    up = False
+    for _ in range(600):  # until the control socket answers (or the switch has exited)
+        if r.proc.poll() is not None:
+            break
+        if subprocess.run([ctl, "-s", sock, "status"], capture_output=True).returncode == 0:
+            up = True
+            break
+        subprocess.run(["sleep", "0.1"])
+    check(up, "the switch did not come up: %s" % open(os.path.join(sub, "switch.err")).read())
+    os.mkdir(os.path.join(sub, "quarantine.tmp"))
+    q = subprocess.run([ctl, "-s", sock, "quarantine", "web1"], capture_output=True, text=True)
+    check(q.returncode == 0 and "NOT SAVED" in q.stdout, "quarantine without its file: rc %d, %r %r" % (q.returncode, q.stdout, q.stderr))
+    rel = subprocess.run([ctl, "-s", sock, "release", "web1"], capture_output=True, text=True)
+    check(rel.returncode != 0 and "cannot write" in rel.stderr + rel.stdout,
+          "a release that cannot be saved was not refused: rc %d, %r %r" % (rel.returncode, rel.stdout, rel.stderr))
+    st = json.loads(subprocess.run([ctl, "-s", sock, "--json", "status"], capture_output=True, text=True).stdout)
+    segs = {p["name"]: p.get("segment") for p in st["status"]["ports"]}
+    check(segs.get("web") == "quarantine", "web1 is not in quarantine after the refused release: %s" % segs)
+    r.stop()
+    check(r.alerts_of("quarantine"), "no quarantine alert")
+    w = r.alerts_of("state.write_failed")
+    check(len(w) == 1 and w[0]["severity"] == 9, "want one state.write_failed alert: %s" % w)
 
 
 SCENARIOS = {name[len("scenario_"):]: fn for name, fn in globals().items() if name.startswith("scenario_")}

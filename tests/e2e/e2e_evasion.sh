@@ -19,7 +19,6 @@ ctl="$bin/cli/goldgatectl -s $work/switch.sock"
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; rm -rf "$work"' EXIT
 gg_on_fail() { :; }
 # until_ok SECONDS CMD...: CMD until it succeeds, at most SECONDS.
-until_ok() { local end=$(($(date +%s) + $1)); shift; while ! "$@"; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.1; done; }
 
 gg_topology_up
 gg_write_config "$work"

@@ -40,7 +40,6 @@ trap cleanup EXIT
 
 gg_on_fail() { sed 's/^/    hostmon: /' "$work/hostmon.log"; }
 # until SECONDS COMMAND...: retries every 0.1 s
-until_ok() { local n=$(($1 * 10)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
 
 libvirtd_start() {
   rm -f "$lvsock"

@@ -142,6 +142,23 @@ echo | timeout 5 openssl s_client -connect 127.0.0.1:7412 -cert "$work/pki/stran
   -CAfile "$work/pki/ca.pem" >/dev/null 2>&1
 expect "a key-service client without a certificate of the CA is rejected and alerted" \
   alerted '"kind":"tunnel.peer_rejected"' "$work/b/alerts.jsonl"
+# A hostile host floods site B's key service from 100 addresses: idle connections and handshakes
+# that stop half way, opened again as soon as they are closed. Site A's switch restarts into it and
+# must still agree keys; B must stay up with its threads bounded.
+/usr/bin/python3 "$here/keyflood.py" 127.0.0.1 7412 100 4 "$work/flood.ready" 2>"$work/flood.log" &
+flood=$!
+expect "the flood holds connections against site B's key service" until_ok 60 test -s "$work/flood.ready"
+kill "${GT_SITE_PID[a]}"; wait "${GT_SITE_PID[a]}" 2>/dev/null
+gt_start a || exit 1
+expect "under the flood, the restarted site A agrees keys with B again (a ping gets through)" \
+  until_ok 90 in_ns gt-a1 ping -c 1 -W 2 10.2.0.1
+threads=$(awk '/^Threads:/ {print $2}' "/proc/${GT_SITE_PID[b]}/status" 2>/dev/null || echo 0)
+expect "site B's switch is up, its threads bounded under the flood ($threads)" test "$threads" -gt 0 -a "$threads" -le 64
+expect "the refused connections are reported (tunnel.key_service_limited)" \
+  until_ok 30 grep -q '"kind":"tunnel.key_service_limited"' "$work/b/alerts.jsonl"
+kill "$flood"; wait "$flood" 2>/dev/null
+expect "site B's switch still answers after the flood" gt_ctl b status
+
 # Site A's switch goes away: site B's keys expire at the end of their lifetime; its flows are blocked.
 kill "${GT_SITE_PID[a]}"; wait "${GT_SITE_PID[a]}" 2>/dev/null
 sleep 6

@@ -154,6 +154,8 @@ gg_on_fail() { :; }
 ok()  { echo "PASS $1"; passed=$((passed + 1)); }
 bad() { echo "FAIL $1"; failed=$((failed + 1)); gg_on_fail "$1"; }
 expect() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# until_ok SECONDS CMD...: runs CMD until it succeeds or SECONDS of wall time have passed.
+until_ok() { local end=$(($(date +%s) + $1)); shift; while ! "$@"; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.1; done; }
 
 # Runs a command inside namespace $1.
 gg_in() { local ns=$1; shift; ip netns exec "$ns" "$@"; }

@@ -63,7 +63,8 @@ vm_prelude() {
   "$here_lib/guest/build-guest.sh" "$guest" agent || { echo "FAIL: could not build the agent guest"; exit 1; }
 }
 
-# until_ok SECONDS COMMAND...: retries every 0.25 s until COMMAND succeeds; 1 if it never did.
+# until_ok SECONDS COMMAND...: for the VM tiers, SECONDS × 4 tries 0.25 s apart (replacing lib.sh's
+# wall-clock form): a guest command under TCG can take seconds, and each still gets its tries.
 until_ok() { local n=$(($1 * 4)); shift; for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.25; done; return 1; }
 
 # stop_pid PID: ends a background process (empty: nothing) and reaps it; one that does not end

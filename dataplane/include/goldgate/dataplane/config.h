@@ -140,6 +140,9 @@ struct SwitchConfig {
   std::vector<std::string> eal_args;
   std::vector<PortConfig> ports;
   uint32_t flow_table_size = 65536;
+  // Connections one VM port may open (in all workers): one VM cannot fill the table for the
+  // others. 0: half of flow_table_size.
+  uint32_t flow_table_per_port = 0;
   uint32_t mbufs = 16383;
   uint16_t rx_ring = 1024;
   uint16_t tx_ring = 1024;

@@ -66,6 +66,7 @@ enum class DropReason : uint8_t {
   kUninspectedProtocol,
   kTaggedFromVm,
   kRouterGuard,
+  kPortFlowLimit,
   kCount
 };
 
