@@ -207,20 +207,31 @@ int Worker::outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_
   return up ? __builtin_ctz(up) : -1;
 }
 
-Worker::FragEntry& Worker::fragSlot(const PacketMeta& m) {
+Worker::FragEntry* Worker::fragBucket(const PacketMeta& m) {
   // Addresses in the frame are only 2-byte aligned: hash an aligned copy.
   alignas(8) uint8_t addrs[32];
   const int alen = m.family == 4 ? 4 : 16;
   std::memcpy(addrs, m.src_ip, alen);
   std::memcpy(addrs + alen, m.dst_ip, alen);
-  return frags_[rte_hash_crc(addrs, 2 * alen, m.frag_id) & 1023];
+  constexpr uint32_t kBuckets = kFragEntries / kFragWays;
+  return &frags_[(rte_hash_crc(addrs, 2 * alen, m.frag_id) & (kBuckets - 1)) * kFragWays];
 }
 
-// The slot holds this fragment's datagram (addresses, protocol, id), seen within the last 2 s.
+Worker::FragEntry* Worker::findFrag(const PacketMeta& m, uint64_t now) {
+  FragEntry* b = fragBucket(m);
+  for (uint32_t w = 0; w < kFragWays; ++w)
+    if (sameDatagram(b[w], m, now)) return &b[w];
+  return nullptr;
+}
+
+// The entry holds this fragment's datagram (addresses, protocol, id), seen within kFragLifeSec:
+// longer than any receiver keeps an incomplete datagram (Linux: 30 s for IPv4, 60 s for IPv6), so
+// the switch never forgets a datagram whose first bytes its receiver still holds.
 bool Worker::sameDatagram(const FragEntry& fe, const PacketMeta& m, uint64_t now) const {
   const int alen = m.family == 4 ? 4 : 16;
-  return fe.id == m.frag_id && fe.family == m.family && fe.protocol == m.protocol && now - fe.tsc < shared_->tsc_hz * 2 &&
-         std::memcmp(fe.src, m.src_ip, alen) == 0 && std::memcmp(fe.dst, m.dst_ip, alen) == 0;
+  return fe.tsc && fe.id == m.frag_id && fe.family == m.family && fe.protocol == m.protocol &&
+         now - fe.tsc < shared_->tsc_hz * kFragLifeSec && std::memcmp(fe.src, m.src_ip, alen) == 0 &&
+         std::memcmp(fe.dst, m.dst_ip, alen) == 0;
 }
 
 bool Worker::revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k) {
@@ -462,13 +473,13 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
   for (uint32_t x = 0; x < nlater; ++x) {
     uint32_t i = later[x];
     const PacketMeta& pm = meta[i];
-    FragEntry& fe = fragSlot(pm);
-    if (fe.valid && sameDatagram(fe, pm, now)) {
-      fe.tsc = now;
+    FragEntry* fe = findFrag(pm, now);
+    if (fe && fe->valid) {
+      fe->tsc = now;
       // Of an inspected connection: gathered, and the fragment that completes the datagram is
       // held until the datagram has been inspected.
-      if (fe.gather && gatherLater(pol, fe, pm, pkts[i], in) != kInspectPass) continue;
-      send(fe.out_port, pkts[i]);
+      if (fe->gather && gatherLater(pol, *fe, pm, pkts[i], in) != kInspectPass) continue;
+      send(fe->out_port, pkts[i]);
     } else {
       drop(pkts[i], DropReason::kFragmentNoFlow, in);
     }
@@ -665,10 +676,14 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     if (!pkts[i]) continue;
     if (meta[i].flags & kFlagFragment) {
       // A first fragment that passed: its later fragments follow it (pass 5).
-      FragEntry& fe = claimFrag(meta[i], now);
-      fe.out_port = static_cast<uint8_t>(out[i]);
-      fe.valid = 1;
-      fe.tsc = now;
+      FragEntry* fe = claimFrag(meta[i], now);
+      if (!fe) {  // every entry it could take holds a datagram still being gathered
+        drop(pkts[i], DropReason::kFragmentUninspected, in);
+        continue;
+      }
+      fe->out_port = static_cast<uint8_t>(out[i]);
+      fe->valid = 1;
+      fe->tsc = now;
     }
     send(static_cast<uint16_t>(out[i]), pkts[i]);
   }

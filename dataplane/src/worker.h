@@ -153,6 +153,7 @@ class Worker {
   struct FragGather {
     FlowKey key{};          // the connection: looked up again when the datagram is whole (it may be gone)
     uint8_t src_is_a = 0;   // the datagram's sender is the key's side a
+    uint16_t port = 0;      // the port it came in on (per-port bounds)
     bool done = false;      // inspected: fragments of it that still come are dropped
     FragmentGather payload; // bad: overlapping fragments, too long, or no room: the rest of it is dropped
   };
@@ -193,10 +194,11 @@ class Worker {
   void resolveNextHops(uint64_t now);
   void tunnelAlert(DropReason why, const uint8_t* outer, uint8_t family, uint64_t now);
   void learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac, uint64_t now);
-  FragEntry& fragSlot(const PacketMeta& m);
+  FragEntry* fragBucket(const PacketMeta& m);  // the kFragWays entries a datagram may use
+  FragEntry* findFrag(const PacketMeta& m, uint64_t now);  // this datagram's live entry, or null
   bool sameDatagram(const FragEntry& fe, const PacketMeta& m, uint64_t now) const;
   // Fragments of inspected connections (worker_frag.cc).
-  FragEntry& claimFrag(const PacketMeta& m, uint64_t now);  // the slot, made this datagram's
+  FragEntry* claimFrag(const PacketMeta& m, uint64_t now);  // this datagram's entry; null: no room
   void releaseGather(FragEntry& fe);
   void sweepGathers(uint64_t now);
   bool addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m);  // false: refused (g is bad)
@@ -246,8 +248,12 @@ class Worker {
   uint64_t last_learned_[kMaxPorts] = {};      // last source MAC learned per port, and when
   uint64_t last_learned_tsc_[kMaxPorts] = {};
   TxBuffer tx_[kMaxPorts];
-  FragEntry frags_[1024] = {};
+  static constexpr uint32_t kFragEntries = 1024, kFragWays = 4;  // entries, and entries per bucket
+  static constexpr uint64_t kFragLifeSec = 65;  // longer than receivers keep a datagram's fragments
+  FragEntry frags_[kFragEntries] = {};
   uint64_t frag_held_ = 0;  // bytes gathered in all FragGathers (bounded by kFragHoldTotal)
+  uint64_t frag_held_port_[kMaxPorts] = {};    // ... of which each port's (bounded by kFragHoldPort)
+  uint32_t frag_gathers_port_[kMaxPorts] = {};  // datagrams each port has being gathered
   WorkerStats stats_;
   Mailbox mailbox_;
   std::unique_ptr<Inspector> inspector_;

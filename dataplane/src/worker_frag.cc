@@ -15,7 +15,9 @@
 namespace goldgate::dataplane {
 namespace {
 
-constexpr uint64_t kFragHoldTotal = 8ull << 20;  // bytes one worker gathers, in all datagrams
+constexpr uint64_t kFragHoldTotal = 8ull << 20;           // bytes one worker gathers, in all datagrams
+constexpr uint64_t kFragHoldPort = kFragHoldTotal / 4;     // ... for datagrams from one port
+constexpr uint32_t kFragGathersPort = 256;                 // datagrams one port may have in gathering
 
 uint32_t fragBytes(const PacketMeta& pm) {
   const uint32_t end = uint32_t{pm.l3_offset} + pm.l3_length;
@@ -24,43 +26,66 @@ uint32_t fragBytes(const PacketMeta& pm) {
 
 }  // namespace
 
-Worker::FragEntry& Worker::claimFrag(const PacketMeta& m, uint64_t now) {
-  FragEntry& fe = fragSlot(m);
-  if (!sameDatagram(fe, m, now)) {  // another datagram (or this one's entry expired): the slot starts afresh
-    const int alen = m.family == 4 ? 4 : 16;
-    releaseGather(fe);
-    std::memcpy(fe.src, m.src_ip, alen);
-    std::memcpy(fe.dst, m.dst_ip, alen);
-    fe.id = m.frag_id;
-    fe.protocol = m.protocol;
-    fe.family = m.family;
-    fe.valid = 0;
-    fe.tsc = now;
+// An entry lives as long as its receiver may still hold the datagram's fragments (kFragLifeSec):
+// were it forgotten sooner, a first fragment sent again with other bytes would be inspected while
+// the receiver keeps the first copy and ignores the second (a duplicate), and the two would
+// assemble different datagrams. So an entry still gathering is never taken over by another
+// datagram; one whose verdict is only "later fragments follow the first" may be (its later
+// fragments are then dropped, never passed). No room: null, and the fragment is dropped.
+Worker::FragEntry* Worker::claimFrag(const PacketMeta& m, uint64_t now) {
+  FragEntry* b = fragBucket(m);
+  FragEntry* take = nullptr;
+  for (uint32_t w = 0; w < kFragWays; ++w) {
+    FragEntry& fe = b[w];
+    if (sameDatagram(fe, m, now)) return &fe;
+    const bool live = fe.tsc && now - fe.tsc < shared_->tsc_hz * kFragLifeSec;
+    // Still gathering, given up or refused: its receiver may hold part of it.
+    const bool held = live && fe.gather && !(fe.gather->done && !fe.gather->payload.bad());
+    if (held) continue;
+    // Prefer a free or expired entry, then the oldest one that only carries a verdict.
+    if (!take || (!live && take->tsc && now - take->tsc < shared_->tsc_hz * kFragLifeSec) ||
+        (live && take->tsc && fe.tsc < take->tsc && now - take->tsc < shared_->tsc_hz * kFragLifeSec))
+      take = &fe;
   }
-  return fe;
+  if (!take) return nullptr;
+  const int alen = m.family == 4 ? 4 : 16;
+  releaseGather(*take);
+  std::memcpy(take->src, m.src_ip, alen);
+  std::memcpy(take->dst, m.dst_ip, alen);
+  take->id = m.frag_id;
+  take->protocol = m.protocol;
+  take->family = m.family;
+  take->valid = 0;
+  take->tsc = now;
+  return take;
 }
 
 void Worker::releaseGather(FragEntry& fe) {
   if (!fe.gather) return;
-  frag_held_ -= fe.gather->payload.heldBytes();
+  FragGather& g = *fe.gather;
+  frag_held_ -= g.payload.heldBytes();
+  frag_held_port_[g.port] -= g.payload.heldBytes();
+  --frag_gathers_port_[g.port];
   fe.gather.reset();
 }
 
 void Worker::sweepGathers(uint64_t now) {
   for (auto& fe : frags_)
-    if (fe.gather && now - fe.tsc >= shared_->tsc_hz * 2) releaseGather(fe);
+    if (fe.gather && now - fe.tsc >= shared_->tsc_hz * kFragLifeSec) releaseGather(fe);
 }
 
-// Adds one fragment's bytes, within the worker's bound on what it holds in all.
+// Adds one fragment's bytes, within the worker's and the port's bounds on what is held. Full:
+// the datagram is given up (its fragments are dropped from here on), never a younger one freed.
 bool Worker::addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m) {
   FragmentGather& p = g.payload;
   if (p.bad()) return false;
   const uint32_t off = uint32_t{pm.frag_offset} * 8;
   const uint32_t len = fragBytes(pm);
   const size_t before = p.heldBytes();
-  if (off + len > before && frag_held_ + (off + len - before) > kFragHoldTotal) {
+  const uint64_t grow = off + len > before ? off + len - before : 0;
+  if (grow && (frag_held_ + grow > kFragHoldTotal || frag_held_port_[g.port] + grow > kFragHoldPort)) {
     sweepGathers(rte_rdtsc());
-    if (frag_held_ + (off + len - before) > kFragHoldTotal) {
+    if (frag_held_ + grow > kFragHoldTotal || frag_held_port_[g.port] + grow > kFragHoldPort) {
       p.giveUp();
       return false;
     }
@@ -76,19 +101,28 @@ bool Worker::addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m) {
   }
   const bool ok = p.add(off, bytes, len, !(pm.flags & kFlagMoreFragments));
   frag_held_ += p.heldBytes() - before;
+  frag_held_port_[g.port] += p.heldBytes() - before;
   return ok;
 }
 
 int Worker::gatherFirst(const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm, rte_mbuf* m, uint16_t in,
                         uint64_t now) {
-  FragEntry& fe = claimFrag(pm, now);
-  if (!fe.gather || fe.gather->done) {
-    releaseGather(fe);
-    fe.gather = std::make_unique<FragGather>();
-    fe.gather->key = k;
-    fe.gather->src_is_a = static_cast<uint8_t>(dir == 0 ? f.orig_is_a : !f.orig_is_a);
+  FragEntry* fe = claimFrag(pm, now);
+  // A datagram inspected and passed may start again (its receiver rebuilt it); one given up or
+  // refused may not, until its entry expires.
+  if (fe && (!fe->gather || (fe->gather->done && !fe->gather->payload.bad()))) {
+    releaseGather(*fe);
+    if (frag_gathers_port_[in] >= kFragGathersPort) {
+      fe = nullptr;
+    } else {
+      fe->gather = std::make_unique<FragGather>();
+      fe->gather->key = k;
+      fe->gather->src_is_a = static_cast<uint8_t>(dir == 0 ? f.orig_is_a : !f.orig_is_a);
+      fe->gather->port = in;
+      ++frag_gathers_port_[in];
+    }
   }
-  if (!addFragment(*fe.gather, pm, m)) {
+  if (!fe || !addFragment(*fe->gather, pm, m)) {
     drop(m, DropReason::kFragmentUninspected, in);
     return kInspectDropped;
   }
@@ -98,6 +132,7 @@ int Worker::gatherFirst(const Flow& f, const FlowKey& k, int dir, const PacketMe
 int Worker::gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMeta& pm, rte_mbuf* m, uint16_t in) {
   FragGather& g = *fe.gather;
   auto refuse = [&](DropReason why) {
+    g.payload.giveUp();  // the receiver may hold part of it: its first fragment cannot start it again
     drop(m, why, in);
     return static_cast<int>(kInspectDropped);
   };
@@ -107,6 +142,7 @@ int Worker::gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMe
   // Whole: inspected as one packet of its connection, as the connection stands now.
   g.done = true;
   frag_held_ -= g.payload.heldBytes();
+  frag_held_port_[g.port] -= g.payload.heldBytes();
   const std::string bytes = g.payload.take();
   int32_t pos = -1;
   const void* key = &g.key;

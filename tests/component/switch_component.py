@@ -13,6 +13,7 @@ Usage: switch_component.py SWITCH_BINARY SCENARIO   (or "all")
 import json
 import re
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -654,6 +655,57 @@ def scenario_data_policy_fragments(binary, tmp):
           "want one email finding in the fragmented UDP datagram: %s" % mails)
     check(not any(p[IP].id == 5104 and p[IP].frag == 124 for p in up), "an overlapping fragment left the switch")
     check(r.drops("fragment_uninspected") == 1, "fragment_uninspected = %d" % r.drops("fragment_uninspected"))
+
+
+def frag_bucket(src, dst, ident):
+    """The fragment-table hash of an IPv4 datagram, as the worker computes it: rte_hash_crc (CRC-32C,
+    no inversion) of its addresses, seeded with its identification. Its low 8 bits pick the bucket;
+    equal low 10 bits also collide in a direct-mapped table of 1024."""
+    crc = ident
+    for b in socket.inet_aton(src) + socket.inet_aton(dst):
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc & 1023
+
+
+def scenario_data_policy_fragment_evasion(binary, tmp):
+    """A datagram's fragments may not be inspected as one datagram while its receiver assembles
+    another: a first fragment with a card's first half passes; other datagrams that land in the
+    same bucket of the fragment table cannot push it out (no room: dropped); a second first
+    fragment with the same checksum but other bytes (the receiver would keep its first copy and
+    ignore this one) is refused, and so is the rest of that datagram."""
+    classes = data_classes(tmp)
+    out_ip = "203.0.113.9"
+    A = SERVER_ISN + 1
+    syn = tcp(WEB, ROUTER, "10.0.0.1", out_ip, 44101, 443, "S")
+    syn[TCP].seq = 99
+    card = b"4556 7375 8689 9855"
+    body = b"x" * 960 + b" card no " + card + b" y" + b"y" * (2500 - 969 - len(card) - 2)  # the card straddles 1000
+    did = 6001
+    d = [Ether(src=WEB, dst=ROUTER) / f for f in fragment(
+        IP(src="10.0.0.1", dst=out_ip, id=did) / TCP(sport=44101, dport=443, flags="PA", seq=100, ack=A) / Raw(body), fragsize=1000)]
+    # The same first fragment with its data's 16-bit words in reverse order: the same checksum, no card.
+    raw = bytes(d[0][IP].payload)
+    words = [raw[k:k + 2] for k in range(20, len(raw), 2)]
+    again = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst=out_ip, id=did, flags="MF", proto=6) / Raw(
+        raw[:20] + b"".join(reversed(words)))
+    check(card[:7] not in bytes(again[Raw]) and len(bytes(again[Raw])) == len(raw), "the second copy still shows the card")
+    # First fragments of UDP datagrams to db (inspected, so gathered) in D's bucket.
+    bucket = frag_bucket("10.0.0.1", out_ip, did)
+    ids = [i for i in range(7000, 70000) if frag_bucket("10.0.0.1", "10.0.0.2", i & 0xffff) == bucket][:4]
+    check(len(ids) == 4, "no colliding identifications found")
+    fill = [Ether(src=WEB, dst=DB) / fragment(IP(src="10.0.0.1", dst="10.0.0.2", id=i & 0xffff) / UDP(sport=44102, dport=53) /
+                                              Raw(b"q" * 1600), fragsize=1000)[0] for i in ids]
+    web = [syn] + next_burst() + [d[0]] + fill + [again, d[1], d[2]]
+    r = Run(binary, tmp, answered([syn], [], {"web": web}), extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    sent = [p for p in r.out["uplink"] if IP in p and p[IP].id == did]
+    check(len(sent) == 1 and bytes(sent[0][IP].payload) == raw,
+          "want only the first copy of the first fragment out, %d fragments of the datagram left" % len(sent))
+    got = [p for p in r.out["db"] if IP in p and p[IP].proto == 17]
+    check(len(got) == 3, "want three of the four colliding first fragments through, %d" % len(got))
+    check(r.drops("fragment_uninspected") == 4, "fragment_uninspected = %d, want 4 (no room, the second copy, "
+          "and the two fragments after it)" % r.drops("fragment_uninspected"))
 
 
 def scenario_data_policy_hardened(binary, tmp):

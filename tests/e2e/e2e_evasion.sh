@@ -18,7 +18,6 @@ work=$(mktemp -d /tmp/gg-e2e-evasion.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; gg_cleanup; rm -rf "$work"' EXIT
 gg_on_fail() { :; }
-# until_ok SECONDS CMD...: CMD until it succeeds, at most SECONDS.
 
 gg_topology_up
 gg_write_config "$work"
