@@ -3,6 +3,7 @@
 // the control thread; a change publishes a new policy version like a reload.
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string_view>
 
 #include "switch_impl.h"
@@ -126,6 +127,28 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
   if (req.replace())
     for (size_t p = 0; p < next.size(); ++p)
       if (next[p].hostmon && !listed[p]) clearIdentity(next[p]);
+  // An address is one VM's: a port that already has it keeps it; one given it in this request
+  // while another port has it does not get it (the rest of its binding stands).
+  std::map<IpAddr, size_t> owner;
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t p = 0; p < next.size(); ++p) {
+      const bool had = pass == 0;  // first the ports whose binding is unchanged
+      if ((next[p].ips == sw_.ports[p].ips) != had) continue;
+      auto& ips = next[p].ips;
+      for (auto it = ips.begin(); it != ips.end();) {
+        auto [o, fresh] = owner.emplace(*it, p);
+        if (fresh || o->second == p) {
+          ++it;
+          continue;
+        }
+        if (resultOf[p]) {
+          const std::string msg = "address " + it->toString() + " is bound to port '" + next[o->second].name + "'" +
+                                  (next[o->second].vm.empty() ? "" : " (VM '" + next[o->second].vm + "')") + "; not bound here";
+          resultOf[p]->set_error(resultOf[p]->error().empty() ? msg : resultOf[p]->error() + "; " + msg);
+        }
+        it = ips.erase(it);
+      }
+    }
 
   std::vector<size_t> changed;
   for (size_t p = 0; p < next.size(); ++p)

@@ -350,6 +350,8 @@ const char* dropReasonName(DropReason r) {
     case DropReason::kUninspectedProtocol: return "uninspected_protocol";
     case DropReason::kTaggedFromVm: return "tagged_from_vm";
     case DropReason::kRouterGuard: return "router_guard";
+    case DropReason::kNdSpoofed: return "nd_spoofed";
+    case DropReason::kSpoofedFromOutside: return "spoofed_from_outside";
     case DropReason::kPortFlowLimit: return "port_flow_limit";
     case DropReason::kIpMulticast: return "ip_multicast";
     case DropReason::kUnknownDestination: return "unknown_destination";
@@ -418,6 +420,10 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kUninspectedProtocol: return "an IP protocol the switch cannot inspect, on a connection between zones under inspection (allow it with `uninspected: true` on the rule)";
     case DropReason::kTaggedFromVm: return "802.1Q / 802.1ad tagged frame from a VM port: VM ports are access ports";
     case DropReason::kRouterGuard: return "router advertisement, ICMP redirect or DHCP server reply from a VM port (RA / DHCP guard)";
+    case DropReason::kNdSpoofed:
+      return "neighbour solicitation or advertisement from a VM whose target address or link-layer address option is not the port's binding (ND inspection)";
+    case DropReason::kSpoofedFromOutside:
+      return "from the uplink or a tunnel peer with a source address bound to a VM of this switch (or ARP / ND claiming one): forged";
     case DropReason::kPortFlowLimit: return "new connection refused: the VM port has used its share of the flow table (flow_table.per_port), so it cannot crowd out other VMs";
     case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";
     case DropReason::kUnknownDestination: return "unicast to a MAC the switch does not know, arriving on the uplink";

@@ -222,15 +222,23 @@ const std::string& CompiledPolicy::segmentName(uint16_t seg) const {
   return seg < segment_names_.size() ? segment_names_[seg] : kUnknown;
 }
 
-bool CompiledPolicy::sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t* ip) const {
+bool CompiledPolicy::sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t* ip, bool acquisition) const {
   const PortBinding& p = ports_[id];
   if (p.role == PortRole::kTunnel) {
+    if (boundToVm(family, ip)) return false;
     const IpAddr a = IpAddr::fromBytes(family, ip);
     for (const auto& c : p.prefixes)
       if (c.contains(a)) return true;
     return false;
   }
-  if (p.ipv4.empty() && p.ipv6.empty()) return true;
+  if (p.role == PortRole::kUplink) return true;  // any address; forged VM addresses: boundToVm
+  if (p.ipv4.empty() && p.ipv6.empty()) {
+    // Nothing bound: no address of its own, only what acquiring one needs.
+    if (!acquisition) return false;
+    static constexpr uint8_t kZero[16] = {};
+    if (std::memcmp(ip, kZero, family == 4 ? 4 : 16) == 0) return true;
+    return family == 6 && ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80;
+  }
   if (family == 4) {
     uint32_t a;
     std::memcpy(&a, ip, 4);
@@ -241,6 +249,17 @@ bool CompiledPolicy::sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t*
   for (const auto& b : p.ipv6)
     if (std::memcmp(b.data(), ip, 16) == 0) return true;
   return false;
+}
+
+bool CompiledPolicy::boundToVm(uint8_t family, const uint8_t* ip) const {
+  if (family == 4) {
+    uint32_t a;
+    std::memcpy(&a, ip, 4);
+    return std::binary_search(vm_ipv4_.begin(), vm_ipv4_.end(), a);
+  }
+  std::array<uint8_t, 16> a;
+  std::memcpy(a.data(), ip, 16);
+  return std::binary_search(vm_ipv6_.begin(), vm_ipv6_.end(), a);
 }
 
 int CompiledPolicy::tunnelPortFor(uint8_t family, const uint8_t* ip) const {
@@ -370,8 +389,15 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
       p->static_macs_[p->static_macs_n_] = b.mac;
       p->static_mac_port_[p->static_macs_n_++] = i;
     }
+    if (pc.role == PortRole::kVm) {
+      p->vm_ipv4_.insert(p->vm_ipv4_.end(), b.ipv4.begin(), b.ipv4.end());
+      for (const auto& a : b.ipv6)
+        if (a != std::array<uint8_t, 16>{}) p->vm_ipv6_.push_back(a);  // "::" is no one's
+    }
     p->ports_.push_back(std::move(b));
   }
+  std::sort(p->vm_ipv4_.begin(), p->vm_ipv4_.end());
+  std::sort(p->vm_ipv6_.begin(), p->vm_ipv6_.end());
   p->physical_ports_ = static_cast<uint32_t>(sw.ports.size());
   if (sw.tunnel.enabled) {
     p->router_mac_ = sw.tunnel.router_mac.toU64();

@@ -392,10 +392,19 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         last_learned_tsc_[in] = now;
       }
     }
-    if (!inUplink) {
+    if constexpr (kSecure) {
+      const DropReason spoof = inUplink ? outsideClaim(pol, pm, rte_pktmbuf_mtod(m, const uint8_t*))
+                                        : sourceCheck(pol, in, pm, rte_pktmbuf_mtod(m, const uint8_t*));
+      if (spoof != DropReason::kNone) {
+        alert(AlertRecord::kSpoofIp, pm, in, 0, pol.generation());
+        drop(m, spoof, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+    } else if (!inUplink) {
       bool ipOk = true;
-      if (pm.flags & kFlagArp) ipOk = pol.sourceIpAllowed(in, 4, pm.arp_sender_ip);
-      else if (pm.flags & kFlagIp) ipOk = pol.sourceIpAllowed(in, pm.family, pm.src_ip);
+      if (pm.flags & kFlagArp) ipOk = pol.sourceIpAllowed(in, 4, pm.arp_sender_ip, true);
+      else if (pm.flags & kFlagIp) ipOk = pol.sourceIpAllowed(in, pm.family, pm.src_ip, true);
       if (!ipOk) {
         alert(AlertRecord::kSpoofIp, pm, in, 0, pol.generation());
         drop(m, DropReason::kSpoofedIp, in);
@@ -588,6 +597,14 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         pkts[i] = nullptr;
         continue;
       }
+      // A new connection from behind the uplink in the name of a VM here: forged. (An existing
+      // one's packets from the wrong side are flow_wrong_port.)
+      if (pol.isUplink(in) && pol.boundToVm(pm.family, pm.src_ip)) {
+        alert(AlertRecord::kSpoofIp, pm, in, 0, pol.generation());
+        drop(pkts[i], DropReason::kSpoofedFromOutside, in);
+        pkts[i] = nullptr;
+        continue;
+      }
       int o = outPortFor(pol, pm.dst_mac, in, now, pm.family, pm.dst_ip);
       if (o < 0 || o == in) {
         drop(pkts[i], o < 0 ? DropReason::kUnknownDestination : DropReason::kHairpin, in);
@@ -709,6 +726,64 @@ DropReason Worker::checksums(rte_mbuf* m, const PacketMeta& pm) {
   if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD || (l4f == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN && !l4ChecksumOk(data, pm)))
     return DropReason::kBadL4Checksum;
   return DropReason::kNone;
+}
+
+// Addresses, from a VM port or a tunnel peer: the source (or ARP sender) must be the port's own;
+// a port that binds none sends only address acquisition. ND from a VM is inspected too: the
+// target of an advertisement, or of duplicate address detection, must be one of its addresses,
+// and a link-layer address option must be its MAC (else it could take over a neighbour's address
+// in other VMs' caches while its own source address is correct).
+DropReason Worker::sourceCheck(const CompiledPolicy& pol, uint16_t in, const PacketMeta& pm, const uint8_t* data) {
+  const bool acquisition = (pm.flags & (kFlagArp | kFlagNd)) ||
+                           (pm.protocol == 17 && (pm.flags & kFlagL4) && (pm.dport == 67 || pm.dport == 547));
+  bool ok = true;
+  if (pm.flags & kFlagArp) ok = pol.sourceIpAllowed(in, 4, pm.arp_sender_ip, acquisition);
+  else if (pm.flags & kFlagIp) ok = pol.sourceIpAllowed(in, pm.family, pm.src_ip, acquisition);
+  if (!ok) return pol.isTunnel(in) && pol.boundToVm((pm.flags & kFlagArp) ? 4 : pm.family, (pm.flags & kFlagArp) ? pm.arp_sender_ip : pm.src_ip)
+                      ? DropReason::kSpoofedFromOutside : DropReason::kSpoofedIp;
+  if (!(pm.flags & kFlagNd) || pol.isTunnel(in)) return DropReason::kNone;
+  const PortBinding& bind = pol.port(in);
+  const uint8_t* target = nullptr;
+  uint32_t opts = 0;
+  if (!ndFields(pm, data, &target, &opts)) return DropReason::kNdSpoofed;
+  static constexpr uint8_t kUnspecified[16] = {};
+  const bool dad = pm.icmp_type == 135 && std::memcmp(pm.src_ip, kUnspecified, 16) == 0;
+  const bool bound = !bind.ipv4.empty() || !bind.ipv6.empty();
+  if (target && (pm.icmp_type == 136 || (dad && bound)) && !pol.sourceIpAllowed(in, 6, target)) return DropReason::kNdSpoofed;
+  const uint32_t end = ndEnd(pm);
+  for (uint32_t o = opts; o + 2 <= end;) {
+    const uint32_t olen = uint32_t{data[o + 1]} * 8;
+    if (olen == 0 || o + olen > end) return DropReason::kNdSpoofed;  // receivers discard it whole
+    if ((data[o] == 1 || data[o] == 2) && olen >= 8 && bind.mac && macOf(data + o + 2) != bind.mac) return DropReason::kNdSpoofed;
+    o += olen;
+  }
+  return DropReason::kNone;
+}
+
+// From the uplink: ARP or ND that claims an address bound to a VM here (its sender, source or
+// advertised target) is forged. IP packets are checked when they would open a connection (pass 3).
+DropReason Worker::outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data) {
+  if (pm.flags & kFlagArp) return pol.boundToVm(4, pm.arp_sender_ip) ? DropReason::kSpoofedFromOutside : DropReason::kNone;
+  if (!(pm.flags & kFlagNd)) return DropReason::kNone;
+  if (pol.boundToVm(6, pm.src_ip)) return DropReason::kSpoofedFromOutside;
+  const uint8_t* target = nullptr;
+  uint32_t opts = 0;
+  if (pm.icmp_type == 136 && ndFields(pm, data, &target, &opts) && target && pol.boundToVm(6, target))
+    return DropReason::kSpoofedFromOutside;
+  return DropReason::kNone;
+}
+
+uint32_t Worker::ndEnd(const PacketMeta& pm) { return uint32_t{pm.l3_offset} + pm.l3_length; }
+
+// The target address (NS, NA, redirect) and where the options start; false when the message is
+// too short for its fixed part.
+bool Worker::ndFields(const PacketMeta& pm, const uint8_t* data, const uint8_t** target, uint32_t* opts) {
+  const uint32_t off = pm.l4_offset, end = ndEnd(pm);
+  const uint32_t fixed = pm.icmp_type == 133 ? 8 : pm.icmp_type == 134 ? 16 : pm.icmp_type == 137 ? 40 : 24;
+  if (off == 0 || off + fixed > end) return false;
+  *target = (pm.icmp_type == 135 || pm.icmp_type == 136 || pm.icmp_type == 137) ? data + off + 8 : nullptr;
+  *opts = off + fixed;
+  return true;
 }
 
 DropReason Worker::vmGuard(const PacketMeta& pm, const uint8_t* data) {

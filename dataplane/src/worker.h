@@ -220,6 +220,10 @@ class Worker {
   // Checksums of an IP packet as its receiver would check them (offload flags honoured).
   DropReason checksums(rte_mbuf* m, const PacketMeta& pm);
   // What a VM port may not send: tagged frames, router advertisements, redirects, DHCP replies.
+  DropReason sourceCheck(const CompiledPolicy& pol, uint16_t in, const PacketMeta& pm, const uint8_t* data);
+  static DropReason outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data);
+  static uint32_t ndEnd(const PacketMeta& pm);
+  static bool ndFields(const PacketMeta& pm, const uint8_t* data, const uint8_t** target, uint32_t* opts);
   static DropReason vmGuard(const PacketMeta& pm, const uint8_t* data);
   // Inspected packets: a hop limit raised to kInspectMinTtl, TCP urgent data made inline.
   void normalizeHeaders(rte_mbuf* m, const PacketMeta& pm);

@@ -708,6 +708,59 @@ def scenario_data_policy_fragment_evasion(binary, tmp):
           "and the two fragments after it)" % r.drops("fragment_uninspected"))
 
 
+def scenario_anti_spoofing(binary, tmp):
+    """Addresses come only from the binding. A VM port that binds none has no address: it sends
+    only address acquisition (ARP probe from 0.0.0.0, duplicate address detection from ::). ND from
+    a VM is inspected: an advertisement for a neighbour's address, a link-layer address option that
+    is not the port's MAC, duplicate address detection for an address it does not own are dropped
+    (nd_spoofed). From the uplink, a new connection, ARP or ND in the name of a VM here is forged
+    (spoofed_from_outside), even where a rule names that address."""
+    BARE = "02:00:00:00:00:0b"
+    extra = [("bare", 'vm: bare1, mac: "%s"' % BARE)]
+    segments = SEGMENTS.replace("members: {vms: [web1]}", "members: {vms: [web1, bare1]}").replace("quarantine:\n", """  - name: lab-in
+    from: 10.0.0.0/24
+    to: web
+    proto: tcp
+    ports: 8080
+    action: allow
+quarantine:
+""")
+    bare = [Ether(src=BARE, dst=DB) / IP(src="10.0.0.50", dst="10.0.0.2") / ICMP(),                 # no address: spoofed_ip
+            Ether(src=BARE, dst=BCAST) / ARP(op=1, hwsrc=BARE, psrc="10.0.0.50", pdst="10.0.0.2"),  # spoofed_ip
+            Ether(src=BARE, dst=BCAST) / ARP(op=1, hwsrc=BARE, psrc="0.0.0.0", pdst="10.0.0.50"),   # probe: passes
+            Ether(src=BARE, dst="33:33:ff:00:00:50") / IPv6(src="::", dst="ff02::1:ff00:50") / ICMPv6ND_NS(tgt="fd00::50")]  # DAD: passes
+    na = lambda tgt, lla: (Ether(src=WEB, dst="33:33:00:00:00:01") / IPv6(src="fd00::1", dst="ff02::1") /
+                           ICMPv6ND_NA(tgt=tgt, R=0, S=0, O=1) / ICMPv6NDOptDstLLAddr(lladdr=lla))
+    web = [na("fd00::2", WEB),                                                                       # db's address
+           na("fd00::1", OTHER),                                                                     # another MAC
+           Ether(src=WEB, dst="33:33:ff:00:00:02") / IPv6(src="fd00::1", dst="ff02::1:ff00:2") /
+           ICMPv6ND_NS(tgt="fd00::2") / ICMPv6NDOptSrcLLAddr(lladdr=OTHER),                           # another MAC
+           Ether(src=WEB, dst="33:33:ff:00:00:02") / IPv6(src="::", dst="ff02::1:ff00:2") / ICMPv6ND_NS(tgt="fd00::2"),  # DAD for db's
+           na("fd00::1", WEB)]                                                                       # its own: passes
+    uplink = [tcp(ROUTER, WEB, "10.0.0.2", "10.0.0.1", 51000, 8080, "S"),                            # db's address from outside
+              tcp(ROUTER, WEB, "198.51.100.7", "10.0.0.1", 51001, 8080, "S"),                        # not a VM's: denied by rules
+              Ether(src=ROUTER, dst=BCAST) / ARP(op=2, hwsrc=ROUTER, psrc="10.0.0.1", pdst="10.0.0.2"),
+              Ether(src=ROUTER, dst="33:33:00:00:00:01") / IPv6(src="fe80::fe", dst="ff02::1") /
+              ICMPv6ND_NA(tgt="fd00::2", R=0, S=0, O=1) / ICMPv6NDOptDstLLAddr(lladdr=ROUTER)]
+    r = Run(binary, tmp, {"bare": bare, "web": web, "uplink": uplink}, extra_ports=extra, segments=segments)
+    check(r.drops("spoofed_ip") == 2, "spoofed_ip = %d, want 2 (IP and ARP from a port without addresses)" % r.drops("spoofed_ip"))
+    check(has(r.out["web"], ARP, psrc="0.0.0.0"), "the ARP probe of a port without addresses did not pass")
+    check(has(r.out["web"], ICMPv6ND_NS, tgt="fd00::50"), "duplicate address detection of a port without addresses did not pass")
+    check(not has(r.out["db"], IP, src="10.0.0.50") and not has(r.out["web"], ARP, psrc="10.0.0.50"), "an unbound address passed")
+    check(r.drops("nd_spoofed") == 4, "nd_spoofed = %d, want 4" % r.drops("nd_spoofed"))
+    check(not has(r.out["db"], ICMPv6ND_NA, tgt="fd00::2"), "web's advertisement for db's address passed")
+    check(has(r.out["db"], ICMPv6ND_NA, tgt="fd00::1"), "web's own advertisement did not pass")
+    check(not any(ICMPv6NDOptSrcLLAddr in p and p[ICMPv6NDOptSrcLLAddr].lladdr == OTHER for p in r.out["db"]) and
+          not any(ICMPv6NDOptDstLLAddr in p and p[ICMPv6NDOptDstLLAddr].lladdr == OTHER for p in r.out["db"]),
+          "an ND message with another MAC's link-layer address passed")
+    check(r.drops("spoofed_from_outside") == 3, "spoofed_from_outside = %d, want 3 (SYN, ARP, NA)" % r.drops("spoofed_from_outside"))
+    check(not has(r.out["web"], TCP, sport=51000), "a connection from outside in db's name reached web")
+    check(not has(r.out["web"], ARP, psrc="10.0.0.1") and not has(r.out["web"], ICMPv6ND_NA, tgt="fd00::2"),
+          "ARP or ND from outside claiming a VM's address passed")
+    check(r.drops("policy_deny") >= 1, "the outside SYN from a non-VM address was not judged by the rules")
+    check(len([a for a in r.alerts_of("spoof.ip")]) >= 1, "no spoof.ip alert: %s" % sorted({a["kind"] for a in r.alerts}))
+
+
 def scenario_data_policy_hardened(binary, tmp):
     """Inspection settings follow a hardened VM: with inspection off by default and on for segment
     web, web1 moved to web's hardened twin (hostmon's harden response) is still inspected, and its

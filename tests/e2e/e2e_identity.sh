@@ -56,6 +56,20 @@ expect "a source address outside the pushed binding is dropped (spoofed_ip)" tes
 expect "binding a port that is not identity: hostmon is refused" bash -c "! $ctl port bind uplink --vm x 2>&1 | grep -q ok && $ctl port bind uplink --vm x | grep -q 'identity: config'"
 expect "an unknown port is refused (exit 1)" bash -c "! $ctl port bind nosuch --vm x >/dev/null"
 expect "a bad MAC is refused and the port keeps its identity" bash -c "! $ctl port bind web1 --vm web1 --mac zz >/dev/null && test \"\$($ctl --json status | grep -c '\"vm\": \"web1\"')\" -ge 1"
+# An address is one VM's: web2 is not given web1's address; the rest of its binding stands.
+$ctl port bind web2 --vm web2 --mac 02:00:00:00:00:03 --ip 10.0.0.1 --ip 10.0.0.3 --label tier=web > "$work/bind.txt"
+expect "web1's address is refused for web2, naming web1" grep -q "address 10.0.0.1 is bound to port 'web1' (VM 'web1'); not bound here" "$work/bind.txt"
+expect "... and web2 forwards from its own address" ping1 gg-web2 10.0.0.2
+before=$(drops spoofed_ip)
+gg_in gg-web2 ip addr add 10.0.0.1/32 dev eth0
+gg_in gg-web2 ping -c 1 -W 1 -I 10.0.0.1 10.0.0.2 >/dev/null 2>&1
+gg_in gg-web2 ip addr del 10.0.0.1/32 dev eth0
+expect "... but not from web1's (spoofed_ip)" test "$(drops spoofed_ip)" -gt "$before"
+# A VM bound without addresses has none: nothing it sends from an address passes.
+$ctl port bind web2 --vm web2 --mac 02:00:00:00:00:03 --label tier=web >/dev/null
+before=$(drops spoofed_ip)
+expect "web2 bound without addresses forwards nothing (web2 -> db1 ping fails)" fails ping1 gg-web2 10.0.0.2
+expect "... and is counted (spoofed_ip)" test "$(drops spoofed_ip)" -gt "$before"
 $ctl port bind web2 --vm web2 --segment nosuch > "$work/bind.txt"
 expect "an undefined segment leaves the port closed, with the reason" grep -q "not defined in the segment files" "$work/bind.txt"
 

@@ -427,16 +427,43 @@ TEST_CASE("CompiledPolicy: static MAC table and source address bindings", "[poli
   CHECK(allowed(kDb1, "10.0.1.1"));
   CHECK(allowed(kDb1, "fe80::ff:fe00:2"));
   CHECK_FALSE(allowed(kDb1, "2001:db8::1"));
-  // No bound addresses: anything goes (the port is still confined by its segment).
-  CHECK(allowed(kApp1, "203.0.113.7"));
-  CHECK(allowed(kApp1, "2001:db8::99"));
+  // No bound addresses: no address at all; only address acquisition, from the unspecified
+  // address or (IPv6) a link-local one.
+  CHECK_FALSE(allowed(kApp1, "203.0.113.7"));
+  CHECK_FALSE(allowed(kApp1, "2001:db8::99"));
+  CHECK_FALSE(allowed(kApp1, "0.0.0.0"));  // not acquisition traffic
+  auto acquiring = [&](uint16_t port, const char* text) {
+    auto ip = IpAddr::parse(text);
+    REQUIRE(ip.has_value());
+    return p->sourceIpAllowed(port, ip->family, ip->bytes.data(), true);
+  };
+  CHECK(acquiring(kApp1, "0.0.0.0"));
+  CHECK(acquiring(kApp1, "::"));
+  CHECK(acquiring(kApp1, "fe80::1234"));
+  CHECK_FALSE(acquiring(kApp1, "10.0.0.1"));      // web1's
+  CHECK_FALSE(acquiring(kApp1, "2001:db8::99"));
+  CHECK_FALSE(acquiring(kWeb1, "10.0.0.2"));      // a bound port: its binding, acquisition or not
+  // Uplinks carry any address...
   CHECK(allowed(kUp0, "8.8.8.8"));
+  // ... but never one bound to a VM here (nor its link-local one); "::" is no one's.
+  auto vmAddr = [&](const CompiledPolicy& c, const char* text) {
+    auto ip = IpAddr::parse(text);
+    REQUIRE(ip.has_value());
+    return c.boundToVm(ip->family, ip->bytes.data());
+  };
+  CHECK(vmAddr(*p, "10.0.0.1"));
+  CHECK(vmAddr(*p, "10.0.1.1"));
+  CHECK(vmAddr(*p, "2001:db8::1"));
+  CHECK(vmAddr(*p, "fe80::ff:fe00:1"));
+  CHECK_FALSE(vmAddr(*p, "::"));
+  CHECK_FALSE(vmAddr(*p, "8.8.8.8"));
+  CHECK_FALSE(vmAddr(*p, "10.0.0.3"));
 
-  // A bound MAC without bound addresses adds no link-local restriction.
+  // A bound MAC without bound addresses has no address either.
   const SwitchConfig macOnly = switchOf("ports:\n  - {name: vm1, devargs: a, mac: \"02:00:00:00:00:07\"}\n");
   auto m = compile(macOnly, segmentsOf("", macOnly));
   auto ip = IpAddr::parse("2001:db8::7");
-  CHECK(m->sourceIpAllowed(0, 6, ip->bytes.data()));
+  CHECK_FALSE(m->sourceIpAllowed(0, 6, ip->bytes.data()));
   CHECK(m->staticPortForMac(0x020000000007ull) == 0);
 }
 

@@ -25,7 +25,7 @@ struct MacAddr {
 struct IpAddr {
   uint8_t family = 0;  // 4 or 6
   std::array<uint8_t, 16> bytes{};
-  bool operator==(const IpAddr&) const = default;
+  auto operator<=>(const IpAddr&) const = default;
   std::string toString() const;
   /// Parses dotted IPv4 or RFC 4291 IPv6 text; nullopt when malformed.
   static std::optional<IpAddr> parse(std::string_view text);

@@ -67,6 +67,8 @@ enum class DropReason : uint8_t {
   kTaggedFromVm,
   kRouterGuard,
   kPortFlowLimit,
+  kNdSpoofed,       // NS / NA from a VM whose target or link-layer address option is not its binding
+  kSpoofedFromOutside,  // from the uplink or a tunnel peer with a source address bound to a VM here
   kCount
 };
 

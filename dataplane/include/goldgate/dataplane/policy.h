@@ -113,9 +113,14 @@ class CompiledPolicy {
       if (static_macs_[i] == mac) return static_mac_port_[i];
     return -1;
   }
-  /// True when `ip` (4 or 16 wire bytes) is one of the port's bound addresses (or the port binds none);
-  /// for a tunnel port, when it lies in a zone behind the peer.
-  bool sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t* ip) const;
+  /// True when `ip` (4 or 16 wire bytes) is one of the port's bound addresses; for a tunnel port,
+  /// when it lies in a zone behind the peer and is no local VM's. A VM port that binds no address
+  /// has none: it may send only address-acquisition traffic (`acquisition`: ARP, ND, DHCP and
+  /// DHCPv6 client) from the unspecified address (0.0.0.0, ::) or, in IPv6, a link-local one.
+  bool sourceIpAllowed(uint16_t id, uint8_t family, const uint8_t* ip, bool acquisition = false) const;
+  /// True when `ip` is bound to a VM port of this switch (its addresses and their link-local
+  /// addresses): such a source never comes from the uplink or a tunnel peer.
+  bool boundToVm(uint8_t family, const uint8_t* ip) const;
 
   /// Tunnels: ports after the physical ones are peers (tunnel.peers, in order).
   uint32_t physicalPorts() const { return physical_ports_; }
@@ -158,6 +163,8 @@ class CompiledPolicy {
   uint64_t generation_ = 0;
   std::shared_ptr<const InspectPlan> inspect_;
   std::vector<PortBinding> ports_;
+  std::vector<uint32_t> vm_ipv4_;                    // every VM port's bound addresses, sorted
+  std::vector<std::array<uint8_t, 16>> vm_ipv6_;
   uint32_t physical_ports_ = 0;
   uint64_t router_mac_ = 0;
   uint16_t seg_of_port_[kMaxPorts] = {};
