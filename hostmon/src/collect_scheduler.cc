@@ -18,7 +18,9 @@ uint64_t threadCpuUs() {
 
 bool isRunning(VmState s) { return s == VmState::kRunning || s == VmState::kBlocked; }
 
-CollectTarget targetOf(const VmRecord& r) { return {r.info.uuid, r.info.name, r.info.labels.manifest, r.info.labels.segment}; }
+CollectTarget targetOf(const VmRecord& r) {
+  return {r.info.uuid, r.info.name, r.info.labels.manifest, r.info.labels.segment, boundAddresses(r.info)};
+}
 
 bool wants(CollectKind kind, const VmRecord& r) {
   return isRunning(r.state) && (kind == CollectKind::kMemory || r.info.has_agent_channel);
@@ -185,6 +187,7 @@ bool CollectScheduler::pollNow(const std::string& uuid, CollectKind kind) {
 
 void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectResult&& r, uint32_t durationMs, uint64_t cpuUs) {
   std::vector<Observation> toAlert;
+  const bool freshAgent = r.agent.has_value();
   store_.update(vm.uuid, vm.name, [&](GuestState& s) {
     PollCost& cost = kind == CollectKind::kAgent ? s.agent_cost : s.memory_cost;
     ++cost.polls;
@@ -211,6 +214,10 @@ void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectR
                                   "memory-peek+qemu-agent", Trust::kHypervisorObserved, t, t, 1});
       }
     }
+    // The agent's addresses against the host's binding: the binding decides what the switch
+    // passes; an address only the guest claims is a disagreement (a changed address, or a lie).
+    if (kind == CollectKind::kAgent && freshAgent && s.agent)
+      for (auto& o : addressDisagreements(vm.addresses, *s.agent)) r.observations.push_back(std::move(o));
     std::vector<std::string>& standing = kind == CollectKind::kAgent ? s.standing_agent : s.standing_memory;
     std::vector<std::string> now;
     if (kind == CollectKind::kAgent) {

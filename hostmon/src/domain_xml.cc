@@ -4,6 +4,9 @@
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 #include <memory>
 #include <mutex>
@@ -131,7 +134,16 @@ Result<void> parseLabels(const xmlNode* vm, Labels& out) {
     if (is(c, "app")) out.app = text(c);
     else if (is(c, "segment")) out.segment = text(c);
     else if (is(c, "manifest")) out.manifest = text(c);
-    else if (is(c, "label")) {
+    else if (is(c, "address")) {
+      const std::string line = "line " + std::to_string(xmlGetLineNo(c)) + ": ";
+      const std::string mac = lower(attr(c, "mac")), ip = text(c);
+      if (!validMac(mac)) return parseError(line + "Goldgate <address> needs mac=\"xx:xx:xx:xx:xx:xx\", got '" + attr(c, "mac") + "'");
+      unsigned char buf[16];
+      if (ip.find('/') != std::string::npos || (inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1))
+        return parseError(line + "Goldgate <address> '" + ip + "' is not an IPv4 or IPv6 address (no prefix length)");
+      auto& list = out.addresses[mac];
+      if (std::find(list.begin(), list.end(), ip) == list.end()) list.push_back(ip);
+    } else if (is(c, "label")) {
       std::string key = attr(c, "key");
       if (key.empty()) return parseError("line " + std::to_string(xmlGetLineNo(c)) + ": Goldgate <label> without a key");
       out.extra[key] = text(c);
@@ -149,6 +161,16 @@ struct CtxtFree {
 };
 
 }  // namespace
+
+std::map<std::string, std::vector<std::string>> boundAddresses(const DomainInfo& info) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& nic : info.nics) {
+    if (nic.type != "vhostuser" || nic.mac.empty()) continue;
+    auto it = info.labels.addresses.find(nic.mac);
+    out[nic.mac] = it == info.labels.addresses.end() ? std::vector<std::string>{} : it->second;
+  }
+  return out;
+}
 
 Result<DomainInfo> parseDomainXml(std::string_view xml) {
   static std::once_flag once;

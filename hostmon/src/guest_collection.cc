@@ -49,7 +49,8 @@ bool GuestCollection::stop(int timeoutMs) {
 void GuestCollection::recordFlows(const std::string& uuid, const std::string& name, FlowsView view) {
   CollectTarget vm{uuid, name, "", ""};
   if (inv_)
-    if (auto r = inv_->find(uuid)) vm = {r->info.uuid, r->info.name, r->info.labels.manifest, r->info.labels.segment};
+    if (auto r = inv_->find(uuid))
+      vm = {r->info.uuid, r->info.name, r->info.labels.manifest, r->info.labels.segment, boundAddresses(r->info)};
   std::vector<Observation> toAlert;
   const int64_t now = view.seen.observed_ns;
   store_.update(uuid, name, [&](GuestState& s) {

@@ -1,5 +1,7 @@
 #include "goldgate/hostmon/guest_state.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace goldgate::hostmon {
@@ -67,6 +69,48 @@ std::vector<Observation> flowDisagreements(const FlowsView& flows, const AgentVi
     o.trust = Trust::kHypervisorObserved;
     o.first_ns = o.last_ns = nowNs;
     out.push_back(std::move(o));
+  }
+  return out;
+}
+
+namespace {
+
+// The address in its one canonical text form (inet_ntop's), so that "FD00:0::1" and "fd00::1" are
+// one address; text that is no address is kept as it is.
+std::string canonicalIp(const std::string& text) {
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN];
+  for (int af : {AF_INET, AF_INET6})
+    if (inet_pton(af, text.c_str(), buf) == 1 && inet_ntop(af, buf, out, sizeof out)) return out;
+  return text;
+}
+
+}  // namespace
+
+std::vector<Observation> addressDisagreements(const std::map<std::string, std::vector<std::string>>& bound,
+                                              const AgentView& agent) {
+  std::vector<Observation> out;
+  if (agent.interfaces_seen.observed_ns == 0) return out;
+  for (const auto& i : agent.interfaces) {
+    auto b = bound.find(i.mac);
+    if (b == bound.end()) continue;  // not a NIC the switch carries
+    for (const auto& withPrefix : i.addresses) {
+      const std::string a = canonicalIp(withPrefix.substr(0, withPrefix.find('/')));
+      if (a.rfind("fe8", 0) == 0 || a.rfind("fe9", 0) == 0 || a.rfind("fea", 0) == 0 || a.rfind("feb", 0) == 0)
+        continue;  // link-local: bound with the MAC
+      if (std::any_of(b->second.begin(), b->second.end(), [&](const std::string& d) { return canonicalIp(d) == a; }))
+        continue;
+      Observation o;
+      o.kind = "disagreement.address";
+      std::string declared;
+      for (const auto& d : b->second) declared += (declared.empty() ? "" : ", ") + d;
+      o.detail = "the guest agent reports " + a + " on " + i.mac + ", the domain binds " +
+                 (declared.empty() ? std::string("no address") : declared) + " (the switch passes only those)";
+      o.source = "qemu-agent+domain-xml";
+      o.trust = Trust::kGuestReported;
+      o.first_ns = o.last_ns = agent.interfaces_seen.observed_ns;
+      out.push_back(std::move(o));
+    }
   }
   return out;
 }

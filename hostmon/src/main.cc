@@ -94,16 +94,12 @@ int main(int argc, char** argv) {
   collection = guests->get();
   server.setGuestStates(&collection->store());
   if (sync)
-    // The VM's addresses on a NIC, as its guest agent last reported them: the switch binds them
-    // (anti-spoofing). Without an agent report the port is bound by MAC alone.
-    sync->setAddressSource([collection](const VmRecord& vm, const std::string& mac) {
-      std::vector<std::string> out;
-      auto st = collection->store().find(vm.info.uuid);
-      if (!st || !st->agent) return out;
-      for (const auto& i : st->agent->interfaces)
-        if (i.mac == mac)
-          for (const auto& a : i.addresses) out.push_back(a.substr(0, a.find('/')));
-      return out;
+    // The VM's addresses on a NIC, as its domain's Goldgate metadata binds them (host truth, out
+    // of the guest's reach): the switch passes only those (anti-spoofing). The guest agent's
+    // report is only a cross-check (disagreement.address). A NIC without any has no address.
+    sync->setAddressSource([](const VmRecord& vm, const std::string& mac) {
+      auto it = vm.info.labels.addresses.find(mac);
+      return it == vm.info.labels.addresses.end() ? std::vector<std::string>{} : it->second;
     });
   if (sync)
     // The switch's connections of each VM: the hypervisor's view of its network activity.

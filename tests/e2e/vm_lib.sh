@@ -200,7 +200,8 @@ vm_libvirtd_stop() {
 
 vm_libvirtd_restart() { vm_libvirtd_stop; vm_libvirtd_start "$@"; }
 
-# vm_domain_xml NAME MAC SOCKET IP APP SEGMENT: the domain XML on stdout. Direct kernel boot of the
+# vm_domain_xml NAME MAC SOCKET IP APP SEGMENT: the domain XML on stdout, its Goldgate metadata
+# binding IP (without its prefix length) to the NIC (anti-spoofing from host truth). Direct kernel boot of the
 # agent guest; 256 MiB of shared memfd memory (vhost-user maps it; no hugepages); the vNIC is the
 # vhost-user server (the switch connects as client=1 and reconnects after a restart); the agent
 # channel; serial console into WORK/console/NAME.log.
@@ -215,6 +216,7 @@ vm_domain_xml() {
     <gg:vm xmlns:gg="https://goldgate.dev/xmlns/vm/1">
       <gg:app>$app</gg:app>
       <gg:segment>$segment</gg:segment>
+      <gg:address mac='$mac'>${ip%/*}</gg:address>
     </gg:vm>
   </metadata>
   <memory unit='MiB'>256</memory>

@@ -137,6 +137,18 @@ TEST_CASE("parseDomainXml refuses hostile and broken documents cleanly", "[hostm
       {"short uuid", "<domain><name>n</name><uuid>0123</uuid></domain>", "is not a UUID"},
       {"bad MAC", "<domain>" + id + "<devices><interface type='network'><mac address='52:54:00:zz:00:01'/></interface></devices></domain>",
        "is not xx:xx:xx:xx:xx:xx"},
+      {"address with a bad MAC",
+       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address mac='52:54'>10.0.0.1</gg:address></gg:vm></metadata></domain>",
+       "line 1: Goldgate <address> needs mac="},
+      {"address without a MAC",
+       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address>10.0.0.1</gg:address></gg:vm></metadata></domain>",
+       "Goldgate <address> needs mac="},
+      {"address that is no address",
+       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'>\n<gg:address mac='52:54:00:00:00:01'>10.0.0.300</gg:address></gg:vm></metadata></domain>",
+       "line 2: Goldgate <address> '10.0.0.300' is not an IPv4 or IPv6 address"},
+      {"address with a prefix length",
+       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address mac='52:54:00:00:00:01'>10.0.0.1/24</gg:address></gg:vm></metadata></domain>",
+       "(no prefix length)"},
       {"label without key",
        "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:label>v</gg:label></gg:vm></metadata></domain>",
        "label> without a key"},
@@ -186,4 +198,24 @@ TEST_CASE("domain XML: the guest agent channel's state in a running domain", "[h
   REQUIRE(info);
   CHECK(info->has_agent_channel);
   CHECK(info->agent_state == "connected");
+}
+
+TEST_CASE("domain XML: the addresses the host binds to each vhost-user NIC", "[hostmon][domain_xml]") {
+  std::string xml = kWeb;
+  const std::string md = "<gg:label key=\"tier\">1</gg:label>";
+  xml.replace(xml.find(md), md.size(),
+              md + "<gg:address mac=\"52:54:00:AB:CD:01\">10.0.0.1</gg:address>"
+                   "<gg:address mac=\"52:54:00:ab:cd:01\"> fd00::1 </gg:address>"
+                   "<gg:address mac=\"52:54:00:ab:cd:01\">10.0.0.1</gg:address>"   // the same again: once
+                   "<gg:address mac=\"52:54:00:ab:cd:02\">10.0.1.1</gg:address>"); // a bridge NIC: not the switch's
+  auto r = parseDomainXml(xml);
+  REQUIRE(r.has_value());
+  CHECK(r->labels.addresses.at("52:54:00:ab:cd:01") == std::vector<std::string>{"10.0.0.1", "fd00::1"});
+  auto bound = boundAddresses(*r);
+  REQUIRE(bound.size() == 1);  // only the vhost-user NIC
+  CHECK(bound.at("52:54:00:ab:cd:01") == std::vector<std::string>{"10.0.0.1", "fd00::1"});
+  // A vhost-user NIC the metadata binds nothing to has no address.
+  auto plain = parseDomainXml(kWeb);
+  REQUIRE(plain.has_value());
+  CHECK(boundAddresses(*plain) == std::map<std::string, std::vector<std::string>>{{"52:54:00:ab:cd:01", {}}});
 }

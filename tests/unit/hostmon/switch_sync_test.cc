@@ -234,3 +234,26 @@ TEST_CASE("switch flows: the VM's side of each connection, and where the agent's
   CHECK(flowDisagreements(v, &agent, now).empty());
   CHECK(flowDisagreements(v, nullptr, now).empty());
 }
+
+TEST_CASE("addressDisagreements: the agent's addresses against the host's binding", "[hostmon][switch_sync]") {
+  const std::map<std::string, std::vector<std::string>> bound = {{"52:54:00:00:00:02", {"10.0.0.2", "FD00:0::2"}},
+                                                                 {"52:54:00:00:00:03", {}}};
+  AgentView agent;
+  agent.interfaces_seen.observed_ns = 5;
+  agent.interfaces.push_back({"lo", "", {"127.0.0.1/8"}});                                    // not a switch NIC
+  agent.interfaces.push_back({"eth0", "52:54:00:00:00:02", {"10.0.0.2/24", "fd00::2/64", "fe80::5054:ff:fe00:2/64"}});
+  CHECK(addressDisagreements(bound, agent).empty());  // declared ones (any spelling) and link-local
+  agent.interfaces[1].addresses.push_back("10.0.0.77/24");
+  agent.interfaces.push_back({"eth1", "52:54:00:00:00:03", {"10.0.5.5/24"}});
+  auto obs = addressDisagreements(bound, agent);
+  REQUIRE(obs.size() == 2);
+  CHECK(obs[0].kind == "disagreement.address");
+  CHECK_THAT(obs[0].detail, Contains("reports 10.0.0.77 on 52:54:00:00:00:02, the domain binds 10.0.0.2, FD00:0::2"));
+  CHECK_THAT(obs[1].detail, Contains("the domain binds no address"));
+  CHECK(obs[0].trust == Trust::kGuestReported);
+  CHECK(obs[0].last_ns == 5);
+  // No interface report yet: nothing to compare.
+  agent.interfaces_seen.observed_ns = 0;
+  CHECK(addressDisagreements(bound, agent).empty());
+}
+

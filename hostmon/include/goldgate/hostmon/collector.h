@@ -34,6 +34,7 @@ struct GuestAccess {
 /// The VM being polled, as the inventory knows it.
 struct CollectTarget {
   std::string uuid, name, manifest, segment;
+  std::map<std::string, std::vector<std::string>> addresses;  // boundAddresses() of its domain
 };
 
 /// One poll's outcome, applied to the VM's GuestState by the scheduler.

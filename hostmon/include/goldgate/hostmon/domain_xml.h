@@ -45,6 +45,9 @@ struct Labels {
   std::string segment;
   std::string manifest;
   std::map<std::string, std::string> extra;  // <gg:label key="k">v</gg:label>
+  // <gg:address mac="52:54:00:00:00:01">10.0.0.1</gg:address>: the addresses the host binds to a
+  // NIC (anti-spoofing), by MAC (lower case); the guest cannot change them.
+  std::map<std::string, std::vector<std::string>> addresses;
 
   bool operator==(const Labels&) const = default;
 };
@@ -66,8 +69,14 @@ struct DomainInfo {
 /// Parses domain XML (as virDomainGetXMLDesc returns it). The parser loads no DTD, expands no
 /// entities and opens no network resources; documents over 8 MiB or nested deeper than libxml2's
 /// default limit are refused. Errors (kParse): not well-formed XML ("line N: …"), root element not
-/// <domain>, no <name> or <uuid>, a malformed UUID or MAC, a Goldgate label without a key.
+/// <domain>, no <name> or <uuid>, a malformed UUID or MAC, a Goldgate label without a key, a
+/// Goldgate address that is not an IPv4 or IPv6 address or names no valid MAC.
 /// Any thread (libxml2 is initialised once on first use).
 Result<DomainInfo> parseDomainXml(std::string_view xml);
+
+/// The addresses the domain binds to each of its vhost-user NICs, by MAC: its Goldgate metadata
+/// (host truth). A NIC without any has an empty list (it has no address: the switch passes only
+/// address acquisition from it).
+std::map<std::string, std::vector<std::string>> boundAddresses(const DomainInfo& info);
 
 }  // namespace goldgate::hostmon

@@ -147,6 +147,14 @@ struct FlowsView {
 /// judged when the agent's view is newer than the flow. Observations: disagreement.flow_without_socket.
 std::vector<Observation> flowDisagreements(const FlowsView& flows, const AgentView* agent, int64_t nowNs);
 
+/// Where the guest agent's interface addresses and the host's binding (boundAddresses: NIC MAC ->
+/// the addresses its domain declares) disagree: an address the agent reports on a bound NIC that
+/// the domain does not bind (link-local addresses aside). The binding is what the switch enforces;
+/// the difference means a changed or forged address in the guest, or a binding to correct.
+/// Observations: disagreement.address (trust guest-reported: it is the agent's claim).
+std::vector<Observation> addressDisagreements(const std::map<std::string, std::vector<std::string>>& bound,
+                                              const AgentView& agent);
+
 /// What polling one VM costs, for the benchmark "hostmon CPU per VM per poll".
 struct PollCost {
   uint64_t polls = 0;
