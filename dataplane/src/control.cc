@@ -333,6 +333,8 @@ proto::StatusResponse SwitchImpl::status() const {
           [](WorkerStats& st) -> auto& { return st.alerts_rate_limited; });
   counter("alerts_dropped", "alerts lost because the packet path outran the alert writer (non-zero: see alerts.dropped events)",
           [](WorkerStats& st) -> auto& { return st.alerts_dropped; });
+  counter("icmp_quotes_cut", "ICMP / ICMPv6 errors between inspected zones cut to the quoted header and 8 bytes (what an error needs)",
+          [](WorkerStats& st) -> auto& { return st.icmp_quotes_cut; });
   counter("busy_cycles", "TSC cycles the workers spent on loop iterations that had packets", [](WorkerStats& st) -> auto& { return st.busy_cycles; });
   auto* fw = s.add_counters();
   fw->set_name("alert_followers");

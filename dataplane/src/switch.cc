@@ -449,7 +449,7 @@ int SwitchImpl::run() {
 }
 
 void SwitchImpl::writeStats(const std::string& path) {
-  uint64_t packets = 0, busy = 0, tx = 0, created = 0, newCycles = 0, active = 0, cut = 0, expired = 0;
+  uint64_t packets = 0, busy = 0, tx = 0, created = 0, newCycles = 0, active = 0, cut = 0, expired = 0, quotesCut = 0;
   uint64_t drops[static_cast<int>(DropReason::kCount)] = {};
   for (const auto& w : workers_) {
     auto& st = w->stats();
@@ -459,6 +459,7 @@ void SwitchImpl::writeStats(const std::string& path) {
     newCycles += st.new_flow_cycles.load();
     active += st.flows_active.load();
     cut += st.flows_cut.load();
+    quotesCut += st.icmp_quotes_cut.load();
     expired += st.flows_expired.load();
     for (uint32_t p = 0; p < port_ids_.size(); ++p) tx += st.ports[p].tx_packets.load();
     for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) drops[r] += st.drops[r].load();
@@ -480,6 +481,7 @@ void SwitchImpl::writeStats(const std::string& path) {
   o << "  \"cycles_per_new_flow\": " << (dc ? static_cast<double>(newCycles - warm_.new_cycles) / dc : 0) << ",\n";
   o << "  \"flows_active\": " << active << ",\n";
   o << "  \"flows_cut\": " << cut << ",\n";
+  o << "  \"icmp_quotes_cut\": " << quotesCut << ",\n";
   o << "  \"flows_expired\": " << expired << ",\n";
   uint64_t capacity = 0;
   for (const auto& w : workers_) capacity += w->flows().capacity();

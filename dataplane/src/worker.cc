@@ -562,6 +562,12 @@ void Worker::processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
     }
     if (isRelated) {
       out[i] = f.port[dir];  // back to the quoted packet's sender; the connection's state is unchanged
+      // Under inspection an error carries no more than an error needs: what it quotes could
+      // otherwise carry any payload past inspection.
+      if (pol.inspectPlan() && pol.inspectPlan()->inspects(in, f.port[dir]) && !boundIcmpQuote(pkts[i], pm)) {
+        drop(pkts[i], DropReason::kUninspectedProtocol, in);
+        pkts[i] = nullptr;
+      }
       continue;
     }
     if (pol.inspectPlan() && readable(pm)) {
@@ -892,6 +898,42 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
   }
   drop(m, why, in);
   return kInspectDropped;
+}
+
+// Cuts an ICMP / ICMPv6 error down to its quoted IP header and the first 8 bytes after it (RFC 792:
+// what the sender needs to find the connection; path MTU discovery and TCP need no more), drops an
+// RFC 4884 length (no extension follows any more), and fixes the lengths and checksums. False when
+// the packet cannot be cut here (a chained mbuf): the caller drops it rather than pass it unread.
+bool Worker::boundIcmpQuote(rte_mbuf* m, const PacketMeta& pm) {
+  const uint32_t icmpLen = uint32_t{pm.l3_offset} + pm.l3_length - pm.l4_offset;
+  uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+  const uint32_t q = pm.l4_offset + 8u;
+  const uint32_t innerHdr = pm.family == 4 ? (d[q] & 0x0fu) * 4u : 40u;
+  const uint32_t keep = 8 + innerHdr + 8;
+  if (icmpLen <= keep) return true;
+  if (m->nb_segs > 1) return false;
+  const uint32_t cut = icmpLen - keep;
+  uint8_t* l3 = d + pm.l3_offset;
+  uint8_t* icmp = d + pm.l4_offset;
+  if (pm.family == 4) {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(pm.l3_length - cut));
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    icmp[5] = 0;  // RFC 4884 length (destination unreachable, time exceeded, parameter problem)
+  } else {
+    const uint16_t payload = static_cast<uint16_t>((uint16_t{l3[4]} << 8 | l3[5]) - cut);
+    l3[4] = static_cast<uint8_t>(payload >> 8);
+    l3[5] = static_cast<uint8_t>(payload);
+    if (pm.icmp_type == 1 || pm.icmp_type == 3) icmp[4] = 0;  // RFC 4884 length
+  }
+  icmp[2] = icmp[3] = 0;
+  const uint16_t c = l4Checksum(pm.family, pm.protocol, pm.src_ip, pm.dst_ip, icmp, keep);
+  icmp[2] = static_cast<uint8_t>(c >> 8);
+  icmp[3] = static_cast<uint8_t>(c);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - (pm.l4_offset + keep)));
+  bump(stats_.icmp_quotes_cut, 1);
+  return true;
 }
 
 void Worker::normalizeHeaders(rte_mbuf* m, const PacketMeta& pm) {

@@ -48,6 +48,7 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> new_flow_cycles{0}; // TSC cycles spent classifying and creating flows
   std::atomic<uint64_t> alerts_dropped{0};  // alert records lost because the alert ring was full
   std::atomic<uint64_t> alerts_rate_limited{0};  // low-priority alerts over a port's share, not raised
+  std::atomic<uint64_t> icmp_quotes_cut{0};      // ICMP errors cut to the quoted header + 8 bytes (inspection)
   std::atomic<uint64_t> idle_streak{0};     // consecutive loop iterations without a packet
   std::atomic<uint64_t> mac_learned{0};
 };
@@ -223,6 +224,7 @@ class Worker {
   DropReason sourceCheck(const CompiledPolicy& pol, uint16_t in, const PacketMeta& pm, const uint8_t* data);
   static DropReason outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data);
   static uint32_t ndEnd(const PacketMeta& pm);
+  bool boundIcmpQuote(rte_mbuf* m, const PacketMeta& pm);
   static bool ndFields(const PacketMeta& pm, const uint8_t* data, const uint8_t** target, uint32_t* opts);
   static DropReason vmGuard(const PacketMeta& pm, const uint8_t* data);
   // Inspected packets: a hop limit raised to kInspectMinTtl, TCP urgent data made inline.

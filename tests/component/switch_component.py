@@ -761,6 +761,94 @@ quarantine:
     check(len([a for a in r.alerts_of("spoof.ip")]) >= 1, "no spoof.ip alert: %s" % sorted({a["kind"] for a in r.alerts}))
 
 
+def scenario_data_policy_icmp_quote(binary, tmp):
+    """Under inspection an ICMP error quotes no more than an error needs: a VM's port-unreachable
+    toward the internet that quotes the connection's packet with a card number behind it leaves
+    with the quoted IP header and 8 bytes only (lengths and checksums right, RFC 4884 length
+    cleared); an error already that short is left as it is."""
+    from scapy.all import IPerror, TCPerror
+    classes = data_classes(tmp)
+    syn = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 44201, 443, "S")
+    syn[TCP].seq = 99
+    quote = IPerror(src="203.0.113.9", dst="10.0.0.1") / TCPerror(sport=443, dport=44201, flags="PA", seq=5000) / Raw(
+        b"card 4556 7375 8689 9855 " * 40)
+    long_err = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst="203.0.113.9", id=7101) / ICMP(type=3, code=3) / quote
+    long_err[ICMP].length = 0  # set below: an RFC 4884 length claiming an extension after the quote
+    raw = bytearray(bytes(long_err))
+    raw[14 + 20 + 5] = 32  # 128 bytes of "original datagram"
+    raw[14 + 20 + 2:14 + 20 + 4] = b"\0\0"
+    long_err = Ether(bytes(raw))
+    del long_err[ICMP].chksum
+    long_err = Ether(bytes(long_err))
+    short = bytes(IPerror(src="203.0.113.9", dst="10.0.0.1") / TCPerror(sport=443, dport=44201, flags="A", seq=5000))[:28]
+    short_err = Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst="203.0.113.9", id=7102) / ICMP(type=3, code=3) / Raw(short)
+    from scapy.all import ICMPv6DestUnreach
+    syn6 = Ether(src=WEB, dst=ROUTER) / IPv6(src="fd00::1", dst="2001:db8::9") / TCP(sport=44202, dport=443, flags="S", seq=99)
+    quote6 = IPv6(src="2001:db8::9", dst="fd00::1") / TCP(sport=443, dport=44202, flags="PA", seq=5000) / Raw(b"card 4556 7375 8689 9855 " * 40)
+    err6 = Ether(src=WEB, dst=ROUTER) / IPv6(src="fd00::1", dst="2001:db8::9", fl=7103) / ICMPv6DestUnreach(code=4) / bytes(quote6)
+    web = [syn, syn6] + next_burst() + [long_err, short_err, err6]
+    r = Run(binary, tmp, answered([syn, syn6], [], {"web": web}), extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    v6 = [p for p in r.out["uplink"] if ICMPv6DestUnreach in p]
+    check(len(v6) == 1 and len(v6[0][IPv6].payload) == 8 + 40 + 8 and b"4556" not in bytes(v6[0]),
+          "the ICMPv6 error was not cut to its quoted header and 8 bytes: %s" % [len(p[IPv6].payload) for p in v6])
+    redo6 = Ether(bytes(v6[0]))
+    del redo6[IPv6].plen
+    del redo6[ICMPv6DestUnreach].cksum
+    redo6 = Ether(bytes(redo6))
+    check(redo6[ICMPv6DestUnreach].cksum == v6[0][ICMPv6DestUnreach].cksum and redo6[IPv6].plen == v6[0][IPv6].plen,
+          "the cut ICMPv6 error's length or checksum is wrong")
+    errs = {p[IP].id: p for p in r.out["uplink"] if ICMP in p}
+    check(7101 in errs and 7102 in errs, "want both errors out, got ids %s" % sorted(errs))
+    cut = errs[7101]
+    check(len(cut[IP]) == 20 + 8 + 20 + 8, "the long error left with %d IP bytes, want 56" % len(cut[IP]))
+    check(b"4556" not in bytes(cut), "the card left in the error's quote")
+    check(cut[ICMP].length == 0, "the RFC 4884 length was not cleared")
+    redo = Ether(bytes(cut))
+    del redo[IP].chksum
+    del redo[ICMP].chksum
+    redo = Ether(bytes(redo))
+    check(redo[IP].chksum == cut[IP].chksum and redo[ICMP].chksum == cut[ICMP].chksum, "a checksum of the cut error is wrong")
+    check(bytes(errs[7102]) == bytes(short_err), "an error already short enough was changed")
+    check(r.stats["icmp_quotes_cut"] == 2, "icmp_quotes_cut = %d, want 2" % r.stats["icmp_quotes_cut"])
+
+
+def scenario_data_policy_udp_split(binary, tmp):
+    """UDP datagrams of a flow are one stream: a card number split over two datagrams toward the
+    internet is blocked on the datagram that completes it, although a junk datagram with a bad
+    checksum comes between them (dropped before it is read: its receiver discards it too) and the
+    first carries junk past its UDP length (not the datagram's: not read)."""
+    classes = data_classes(tmp)
+    segments = SEGMENTS.replace("quarantine:\n", """  - name: web-quic
+    from: web
+    to: external
+    proto: udp
+    ports: 443
+    action: allow
+quarantine:
+""")
+    def dgram(payload, ident):
+        return Ether(src=WEB, dst=ROUTER) / IP(src="10.0.0.1", dst="203.0.113.9", id=ident) / UDP(sport=45001, dport=443) / Raw(payload)
+    first = dgram(b"card 4556 7375 ", 7201)
+    padded = bytearray(bytes(first))
+    padded += b"1111"                       # past the UDP length, inside the IP length
+    ip_total = len(padded) - 14
+    padded[16:18] = ip_total.to_bytes(2, "big")
+    padded[24:26] = b"\0\0"
+    first = Ether(bytes(padded))
+    del first[IP].chksum
+    first = Ether(bytes(first))
+    junk = dgram(b"xxxxxxxxxxxxxxxxxxx ", 7202)
+    junk[UDP].chksum = 0x1234
+    second = dgram(b"8689 9855 ", 7203)
+    r = Run(binary, tmp, {"web": [first, junk, second]}, segments=segments,
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    ids = [p[IP].id for p in r.out["uplink"] if UDP in p]
+    check(ids == [7201], "want only the first datagram out, got %s" % ids)
+    check(r.drops("bad_l4_checksum") == 1, "bad_l4_checksum = %d" % r.drops("bad_l4_checksum"))
+    cards = r.alerts_of("data.payment-card")
+    check(len(cards) == 1 and cards[0]["action"] == "block", "want one blocked card: %s" % cards)
+
+
 def scenario_data_policy_hardened(binary, tmp):
     """Inspection settings follow a hardened VM: with inspection off by default and on for segment
     web, web1 moved to web's hardened twin (hostmon's harden response) is still inspected, and its
