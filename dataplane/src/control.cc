@@ -266,6 +266,8 @@ proto::StatusResponse SwitchImpl::status() const {
     ps->set_vm(sw_.ports[p].vm);
     ps->set_identity(sw_.ports[p].hostmon ? "hostmon" : "config");
     ps->set_vm_uuid(sw_.ports[p].vm_uuid);
+    if (sw_.ports[p].mac) ps->set_mac(sw_.ports[p].mac->toString());
+    for (const auto& ip : sw_.ports[p].ips) ps->add_ips(ip.toString());
     ps->set_role(sw_.ports[p].role == PortRole::kUplink ? "uplink" : "vm");
     // policy_ is only replaced on this (control) thread, so reading it here is safe.
     ps->set_segment(pol->segmentName(pol->portSegment(static_cast<uint16_t>(p))));

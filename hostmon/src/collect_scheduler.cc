@@ -75,7 +75,7 @@ bool CollectScheduler::stop(int timeoutMs) {
 }
 
 uint32_t CollectScheduler::alertSeverity(const std::string& kind) {
-  if (kind == "kernel.text_changed") return 8;
+  if (kind == "kernel.text_changed" || kind == "kernel.banner_changed") return 8;
   if (kind.rfind("disagreement.", 0) == 0) return 6;
   if (kind == "agent.silent" || kind == "agent.malformed" || kind == "agent.error") return 4;
   return 0;  // memory.error, agent.oddity: recorded, not alerted

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -73,6 +74,15 @@ void parseCollect(const yamlcfg::Ctx& c, const YAML::Node& n, HostmonConfig& cfg
     cfg.collect.memory_interval_ms = static_cast<uint32_t>(c.uint(n["memory_interval_ms"], "collect.memory_interval_ms", 500, 86400000));
   if (n["memory_banner"]) region(c, n["memory_banner"], "collect.memory_banner", cfg.memory.banner_start, cfg.memory.banner_length, 1ull << 30);
   if (n["kernel_text"]) region(c, n["kernel_text"], "collect.kernel_text", cfg.memory.text_start, cfg.memory.text_length, 64ull << 20);
+  // The banner is searched for in the kernel image only: memory below the kernel is the guest's to
+  // write, and a "Linux version " string planted there would be found first.
+  if (cfg.memory.banner_start < cfg.memory.text_start) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " (0x%llx) is below collect.kernel_text.start (0x%llx)",
+                  static_cast<unsigned long long>(cfg.memory.banner_start), static_cast<unsigned long long>(cfg.memory.text_start));
+    c.fail(n["memory_banner"] ? n["memory_banner"] : n, std::string("collect.memory_banner.start") + buf +
+                                                          ": the banner is searched for in the kernel image only (memory below it is the guest's to write)");
+  }
   if (auto g = n["gold_text_sha256"]) {
     c.onlyKeys(g, {"by_vm", "by_manifest"});
     if (g["by_vm"]) goldHashes(c, g["by_vm"], "collect.gold_text_sha256.by_vm", cfg.memory.gold_by_vm);

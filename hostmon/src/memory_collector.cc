@@ -125,17 +125,31 @@ CollectResult MemoryPeekCollector::collect(const CollectTarget& vm, const GuestA
   }
   MemoryView v;
   v.seen = {source(), trust(), 0};
-  // The banner: at the remembered address (one read), else searched for (many reads).
-  Result<std::string> banner = makeError(Error::Code::kNotFound, "");
-  if (mem.banner_addr) banner = readBanner(access.peek, mem.banner_addr);
-  if (!banner) {
+  // The banner: searched for once per boot (many reads), then read where it was found (one read).
+  // Gone from there, it is not searched for again until the VM restarts: this boot's kernel put it
+  // in its read-only data, so it moving means that data changed or another kernel runs (kexec),
+  // and a banner found elsewhere now could be one the guest wrote.
+  if (mem.banner_addr) {
+    auto banner = readBanner(access.peek, mem.banner_addr);
+    if (banner) {
+      v.banner = *banner;
+    } else if (banner.error().code == Error::Code::kIo) {
+      return failed(banner.error().message);
+    } else {
+      res.observations.push_back({"kernel.banner_changed",
+                                  "the kernel banner is no longer at " + addrText(mem.banner_addr) +
+                                      ", where this boot's kernel had it: its read-only data changed, or another kernel runs "
+                                      "without a restart of the VM",
+                                  source(), trust(), now(), now(), 1});
+    }
+  } else {
     auto at = findBanner(access.peek, opts_.banner_start, opts_.banner_length);
     if (!at) return failed(at.error().message);
-    mem.banner_addr = *at;
-    banner = readBanner(access.peek, *at);
+    auto banner = readBanner(access.peek, *at);
     if (!banner) return failed(banner.error().message);
+    mem.banner_addr = *at;
+    v.banner = *banner;
   }
-  v.banner = *banner;
   v.banner_addr = mem.banner_addr;
   v.text_start = opts_.text_start;
   v.text_length = opts_.text_length;

@@ -224,6 +224,12 @@ vm_agent db1 '{"execute":"guest-exec","arguments":{"path":"/bin/sh","arg":["-c",
 expect "killed qemu-ga in db1: hostmon reports agent_connected false" until_ok 8 agent_is db1 false
 agent_silent() { ! vm_agent_ping db1; }
 expect "the agent does not answer meanwhile" agent_silent
+# The binding is the host's: with db1's agent gone, the switch still binds exactly its declared address.
+bound_ips() { $ctl --json status | python3 -c '
+import json, sys
+p = [p for p in json.load(sys.stdin)["status"]["ports"] if p["name"] == sys.argv[1]][0]
+sys.exit(0 if p.get("ips") == sys.argv[2:] else 1)' "$@"; }
+expect "with db1's agent stopped, vm-db1 is still bound to 10.0.0.2 only (from the domain)" bound_ips vm-db1 10.0.0.2
 if vm_wait_agent db1 30; then
   ok "init respawns qemu-ga in db1; the agent answers again"
   note_time "db1: agent killed to answering again (5 s respawn delay)" "$(vm_since "$t_kill")"

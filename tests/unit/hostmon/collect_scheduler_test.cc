@@ -239,6 +239,33 @@ TEST_CASE("memory collector: banner, text hash, learned gold, change and disagre
   CHECK(rig.state().memory->match);
 }
 
+TEST_CASE("memory collector: a banner gone from its place is an alert, and not searched for elsewhere", "[hostmon][collect]") {
+  Rig rig;
+  REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
+  const uint64_t at = rig.state().memory->banner_addr;
+  REQUIRE(at == (1u << 20) + (64u << 10) - 5);
+  // The guest's kernel overwrites its banner and plants another further on in the searched range.
+  rig.guest.memory[at] = 'X';
+  rig.guest.setMemory((3u << 20) + 7, "9.9.9-fake");
+  REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
+  GuestState s = rig.state();
+  REQUIRE(s.memory.has_value());
+  CHECK(s.memory->banner.empty());
+  CHECK(s.memory->banner_addr == at);  // not moved to the planted one
+  REQUIRE(rig.alerts.size() == 1);
+  CHECK(rig.alerts[0].second.kind == "kernel.banner_changed");
+  CHECK(rig.alerts[0].second.trust == Trust::kHypervisorObserved);
+  CHECK_THAT(rig.alerts[0].second.detail, Contains("no longer at 0x10fffb"));
+  CHECK(s.memory->text_sha256.size() == 64);  // the text is still hashed
+  // A standing condition: one alert.
+  REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
+  CHECK(rig.alerts.size() == 1);
+  // A new boot searches afresh.
+  rig.sched->onEvent({"vm.started", kUuid, "web-1", "", 0, 0});
+  REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
+  CHECK(rig.state().memory->banner_addr == (3u << 20) + 7);
+}
+
 TEST_CASE("memory collector: configured gold hashes win over learning", "[hostmon][collect]") {
   MemoryCollectorOptions mo = memoryOpts();
   mo.gold_by_manifest["web-v3"] = std::string(64, '0');
