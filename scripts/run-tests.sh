@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Runs every test tier. Release build: unit, component, e2e, fuzz. Sanitizer build: unit, component.
+# Runs every test tier. Release build: unit, component, e2e. Sanitizer build: unit, component. Fuzz build: smoke runs.
+# Two streams run side by side (one per core): the release build's tiers, and the sanitizer build's
+# tiers followed by the fuzz smoke runs; the second stream's output follows the first's.
 # Usage: scripts/run-tests.sh BUILD ASAN_BUILD FUZZ_BUILD
 set -uo pipefail
 build=${1:-build}; asan=${2:-build-asan}; fuzz=${3:-build-fuzz}
-status=0
+log=$(mktemp /tmp/goldgate-tests.XXXXXX)
+trap 'rm -f "$log"' EXIT
 
-echo "== release build: unit, component, end-to-end, fuzz"
+second_stream() {
+  local status=0
+  echo "== sanitizer build (ASan + UBSan): unit, component"
+  # DPDK keeps its memory until exit by design; leaks are checked by the unit tiers' own assertions.
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$asan" -L 'unit|component' --output-on-failure -j1 || status=1
+  echo "== fuzz smoke runs"
+  ctest --test-dir "$fuzz" -L fuzz --output-on-failure -j1 || status=1
+  return $status
+}
+second_stream > "$log" 2>&1 &
+second=$!
+echo "== sanitizer build and fuzz smoke runs: started alongside (their output follows)"
+
+status=0
+echo "== release build: unit, component, end-to-end"
 ctest --test-dir "$build" --output-on-failure -j1 || status=1
 
-echo "== sanitizer build (ASan + UBSan): unit, component"
-# DPDK keeps its memory until exit by design; leaks are checked by the unit tiers' own assertions.
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$asan" -L 'unit|component' --output-on-failure -j1 || status=1
-
-echo "== fuzz smoke runs"
-ctest --test-dir "$fuzz" -L fuzz --output-on-failure -j1 || status=1
-
+wait "$second" || status=1
+cat "$log"
+[ "$status" -eq 0 ] && echo "== every tier passed" || echo "== some tier failed (see above)"
 exit $status
