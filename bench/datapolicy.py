@@ -28,6 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from run import Hugepages, HUGEPAGES, log, median_spread, merge_results, run_switch, switch_config  # noqa: E402
+from gen import csum  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "datapolicy"))
 from corpus import luhn_complete  # noqa: E402
 
@@ -81,31 +82,53 @@ def csv_text(rng, n):
     return (block * (n // len(block) + 1))[:n]
 
 
-def write_pcap(path, rng):
-    """FLOWS TCP flows, web 10.0.0.1 -> 198.18.x.y:80: all SYNs first (so the data that follows finds
-    its flow), then SEGMENTS_PER_FLOW data segments of SEG bytes each, round-robin over flows."""
-    src_mac, dst_mac = bytes.fromhex("020000000001"), bytes.fromhex("0200000000fe")
+def tcp_frame(src_mac, dst_mac, src, dst, sport, dport, seq, ack, flags, window, data=b"", wscale=None):
+    """An Ethernet / IPv4 / TCP frame with right checksums (the switch verifies both)."""
+    opts = b"\x01\x03\x03" + bytes([wscale]) if wscale is not None else b""  # NOP, window scale
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (5 + len(opts) // 4) << 4, flags, window, 0, 0) + opts + data
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+    body = pseudo + tcp + (b"\0" if len(tcp) % 2 else b"")
+    tcp = tcp[:16] + struct.pack("!H", csum(body)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return dst_mac + src_mac + b"\x08\x00" + ip + tcp
+
+
+def write_pcaps(path, answers, rng):
+    """FLOWS TCP flows, web 10.0.0.1 -> 198.18.x.y:80: all SYNs first (window scale 7), then
+    SEGMENTS_PER_FLOW data segments of SEG bytes each, round-robin over flows. `answers` (the
+    uplink's input): each flow's SYN-ACK and a window update from its receiver, which the TCP
+    normaliser waits for before it passes data. Returns (packets in both, bytes in the web file)."""
+    vm_mac, gw_mac = bytes.fromhex("020000000001"), bytes.fromhex("0200000000fe")
+    vm_ip = bytes([10, 0, 0, 1])
     payload = text(rng, SEG * SEGMENTS_PER_FLOW * 4)
     total_bytes = 0
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
 
-        def pkt(i, seq, flags, data):
-            nonlocal total_bytes
-            dst = bytes([198, 18, i >> 8, i & 255])
-            tcp = struct.pack("!HHIIBBHHH", 40000 + i, 80, seq, 1, 5 << 4, flags, 65535, 0, 0) + data
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, bytes([10, 0, 0, 1]), dst)
-            frame = dst_mac + src_mac + b"\x08\x00" + ip + tcp
-            f.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
-            total_bytes += len(frame)
+    def write(f, frame):
+        f.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
 
+    with open(path, "wb") as f, open(answers, "wb") as g:
+        for out in (f, g):
+            out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        # The answers keep pace with the SYNs (the switch polls the web port, then the uplink): all
+        # SYN-ACKs first, so each flow's comes with its SYN's burst, then the window updates, needed
+        # only once a flow has sent its first 64 KiB.
         for i in range(FLOWS):
-            pkt(i, 0, 0x02, b"")
+            peer = bytes([198, 18, i >> 8, i & 255])
+            syn = tcp_frame(vm_mac, gw_mac, vm_ip, peer, 40000 + i, 80, 0, 0, 0x02, 65535, wscale=7)
+            write(f, syn)
+            total_bytes += len(syn)
+            write(g, tcp_frame(gw_mac, vm_mac, peer, vm_ip, 80, 40000 + i, 0, 1, 0x12, 65535, wscale=7))
+        for i in range(FLOWS):
+            write(g, tcp_frame(gw_mac, vm_mac, bytes([198, 18, i >> 8, i & 255]), vm_ip, 80, 40000 + i, 1, 1, 0x10, 65535))
         for s in range(SEGMENTS_PER_FLOW):
             for i in range(FLOWS):
                 off = ((i * 7919 + s) % (len(payload) // SEG - 1)) * SEG
-                pkt(i, 1 + s * SEG, 0x18, payload[off:off + SEG])
-    return FLOWS * (SEGMENTS_PER_FLOW + 1), total_bytes
+                frame = tcp_frame(vm_mac, gw_mac, vm_ip, bytes([198, 18, i >> 8, i & 255]), 40000 + i, 80, 1 + s * SEG, 1,
+                                  0x18, 65535, payload[off:off + SEG])
+                write(f, frame)
+                total_bytes += len(frame)
+    return FLOWS * (SEGMENTS_PER_FLOW + 1) + 2 * FLOWS, total_bytes
 
 
 def main():
@@ -142,18 +165,16 @@ def main():
 
         # Through the switch, inspection on and off, same pcap, same run.
         pcap = os.path.join(work, "flows.pcap")
-        npkts, nbytes = write_pcap(pcap, rng)
-        avg = nbytes / npkts
+        answers = os.path.join(work, "answers.pcap")
+        npkts, nbytes = write_pcaps(pcap, answers, rng)
+        avg = nbytes / (npkts - 2 * FLOWS)  # the web port's frames (the answers are a small part of the run)
         seg_dir = os.path.join(work, "segments")
         os.makedirs(seg_dir)
         with open(os.path.join(seg_dir, "s.yaml"), "w") as f:
             f.write("segments: [{name: web, members: {vms: [web1]}}]\n"
                     "rules: [{name: out, from: web, to: external, proto: tcp, action: allow}]\n")
-        empty = os.path.join(work, "empty.pcap")
-        with open(empty, "wb") as f:
-            f.write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
         vm = '{name: web, devargs: "net_pcap0,rx_pcap=%s,infinite_rx=1", vm: web1, mac: "02:00:00:00:00:01", ips: [10.0.0.1]}' % pcap
-        up = '{name: uplink, devargs: "net_pcap1,rx_pcap=%s", role: uplink}' % empty
+        up = '{name: uplink, devargs: "net_pcap1,rx_pcap=%s", role: uplink}' % answers
         gbps = {}
         with Hugepages(HUGEPAGES) as huge:
             for mode in ("off", "on"):
