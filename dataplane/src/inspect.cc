@@ -135,6 +135,7 @@ struct Inspector::Ctx {
   uint8_t zone[2] = {0, 0};  // originator's zone, responder's zone
   bool encrypted = false;    // the flow crosses a peer gateway's tunnel (ESP)
   bool gap_reported[2] = {false, false};
+  uint16_t owner = 0;        // the VM side's port: its share of contexts and held bytes
   explicit Ctx(uint32_t hold) : dir{Dir(hold), Dir(hold)} {}
 };
 
@@ -143,7 +144,14 @@ Inspector::Inspector(uint32_t flowCapacity, uint32_t maxFlows, uint64_t holdTota
       blocked_(flowCapacity + 1, FlowMark::kInspected),
       seen_(flowCapacity + 1, 0),
       max_flows_(maxFlows ? maxFlows : flowCapacity),
-      hold_total_(holdTotal) {}
+      hold_total_(holdTotal),
+      max_flows_port_(std::max<uint32_t>(1, max_flows_ / 2)),
+      hold_port_(holdTotal / 2) {}
+
+void Inspector::unhold(const Ctx& c, uint64_t bytes) {
+  held_ -= bytes;
+  port_held_[c.owner] -= bytes;
+}
 
 Inspector::~Inspector() {
   for (auto* c : ctx_) delete c;
@@ -166,9 +174,10 @@ void Inspector::release(int32_t pos) {
   if (c) {
     std::vector<datapolicy::Finding> ignore;
     for (auto& d : c->dir) {
-      held_ -= d.reasm.heldBytes();
+      unhold(*c, d.reasm.heldBytes());
       if (d.st.open) d.sc->close(d.st, ignore);
     }
+    --port_active_[c->owner];
     delete c;
     c = nullptr;
     --active_;
@@ -200,15 +209,18 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
   Ctx* c = ctx_[p];
   if (!c) {
     if (len == 0 && !syn) return kPass;
-    // The VM side's port decides the limit (an uplink port has none of its own).
-    const int64_t limit = plan.port_limit[plan.port_is_uplink[origPort] ? respPort : origPort];
+    // The VM side's port decides the limit (an uplink port has none of its own), and whose share
+    // of contexts and held bytes the flow takes.
+    const uint16_t owner = plan.port_is_uplink[origPort] ? respPort : origPort;
+    const int64_t limit = plan.port_limit[owner];
     if (!plan.inspects(origPort, respPort)) {
       blocked_[p] = FlowMark::kNotInspected;
       return kPass;
     }
     uint8_t zo = plan.zoneOf(family, origAddr), zr = plan.zoneOf(family, respAddr);
-    if (active_ >= max_flows_) {
-      // No room to follow this flow: the class policy decides as for any gap.
+    if (active_ >= max_flows_ || port_active_[owner] >= max_flows_port_) {
+      // No room to follow this flow (in all, or in its port's half: one VM cannot take every
+      // context): the class policy decides as for any gap.
       bool closed = plan.gap_fails_closed[zo * plan.zoneCount() + zr] || plan.gap_fails_closed[zr * plan.zoneCount() + zo];
       InspectEvent e{};
       e.kind = InspectEvent::kOverload;
@@ -234,6 +246,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     c->zone[0] = zo;
     c->zone[1] = zr;
     c->encrypted = plan.port_is_tunnel[origPort] || plan.port_is_tunnel[respPort];
+    c->owner = owner;
     for (auto& d : c->dir) {
       d.sc = scanner_.get();
       d.limit = limit;
@@ -241,6 +254,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     }
     ctx_[p] = c;
     ++active_;
+    ++port_active_[owner];
   }
   const InspectPlan& fp = *c->plan;
   const uint32_t Z = fp.zoneCount();
@@ -272,13 +286,17 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
         return kGapBlock;
       }
       // Out of order and no room to hold it: dropped (the sender sends it again), never skipped.
-      if (d.reasm.wouldOverflow(tcp->seq, len, hold_total_ > held_ ? hold_total_ - held_ : 0)) {
+      // The room: what the worker may still hold, and what the flow's port may (half of it).
+      const uint64_t ph = port_held_[c->owner];
+      const uint64_t room = std::min(hold_total_ > held_ ? hold_total_ - held_ : 0, hold_port_ > ph ? hold_port_ - ph : 0);
+      if (d.reasm.wouldOverflow(tcp->seq, len, room)) {
         *why = DropReason::kTcpHoldFull;
         return kDrop;
       }
       const uint64_t before = d.reasm.heldBytes();
       d.reasm.segment(tcp->seq, syn, payload, len, d);
       held_ = held_ - before + d.reasm.heldBytes();
+      port_held_[c->owner] = port_held_[c->owner] - before + d.reasm.heldBytes();
     } else if (syn) {
       d.reasm.segment(tcp->seq, true, nullptr, 0, d);
     }
@@ -289,7 +307,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     if (x.done) return;
     // The direction ends: what is still held can never be completed (a gap), and the stream is
     // closed so that values at its very end, and values waiting for context, are decided now.
-    held_ -= x.reasm.heldBytes();
+    unhold(*c, x.reasm.heldBytes());
     x.reasm.finish(x);
     x.done = true;
     x.sc->close(x.st, found);
@@ -305,7 +323,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     std::vector<datapolicy::Finding> ignore;
     for (auto& x : c->dir) {
       if (x.done) continue;
-      held_ -= x.reasm.heldBytes();
+      unhold(*c, x.reasm.heldBytes());
       x.reasm.finish(discard);
       x.done = true;
       x.sc->close(x.st, ignore);

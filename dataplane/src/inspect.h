@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "goldgate/dataplane/config.h"
+#include "goldgate/dataplane/policy.h"
 #include "goldgate/dataplane/tcp_normalizer.h"
 #include "goldgate/datapolicy/classes.h"
 #include "goldgate/datapolicy/engine.h"
@@ -105,6 +106,7 @@ class Inspector {
   Ctx* contextFor(const InspectPlan& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family,
                   uint16_t origPort, uint16_t respPort);
   datapolicy::Scanner* scannerFor(const datapolicy::Classifier& c);
+  void unhold(const Ctx& c, uint64_t bytes);  // held bytes given back, in all and by its port
 
   std::vector<Ctx*> ctx_;
   // Per position, kept after the context is freed: what later packets of the flow get.
@@ -120,6 +122,12 @@ class Inspector {
   uint64_t hold_total_;
   uint64_t held_ = 0;  // out-of-order bytes held by all contexts
   uint32_t active_ = 0;
+  // One VM port's share (half) of the contexts and of the held bytes, so that one VM cannot
+  // deny inspection, and so service, to the others.
+  uint32_t max_flows_port_;
+  uint64_t hold_port_;
+  uint32_t port_active_[kMaxPorts] = {};
+  uint64_t port_held_[kMaxPorts] = {};
   uint64_t bytes_ = 0;
   std::unique_ptr<datapolicy::Scanner> scanner_;
   std::vector<std::shared_ptr<const datapolicy::Classifier>> adopted_;
