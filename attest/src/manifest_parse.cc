@@ -9,7 +9,7 @@
 
 #include "goldgate/attest/manifest.h"
 #include "goldgate/common/yaml_ctx.h"
-#include "goldgate/dataplane/net_types.h"
+#include "goldgate/common/net_types.h"
 
 namespace goldgate::attest {
 namespace {
@@ -292,7 +292,7 @@ class Parser {
     }
     if (auto a = n["cidr"]) {
       std::string text = c_.str(a, (what + ".cidr").c_str());
-      auto cidr = dataplane::Cidr::parse(text);
+      auto cidr = Cidr::parse(text);
       if (!cidr) c_.fail(a, what + ".cidr: '" + text + "' is not an IPv4 or IPv6 address or prefix (with no host bits set)");
       p->set_cidr(cidr->toString());
     }

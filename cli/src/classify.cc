@@ -22,7 +22,7 @@
 #include "goldgate/alerts/render.h"
 #include "goldgate/common/endian.h"
 #include "goldgate/dataplane/fragments.h"
-#include "goldgate/dataplane/net_types.h"
+#include "goldgate/common/net_types.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/datapolicy/engine.h"
 #include "goldgate/datapolicy/exact_match.h"
@@ -96,7 +96,7 @@ struct Flow {
 using FlowKey = std::tuple<std::string, std::string, uint16_t, uint16_t, uint8_t>;
 
 std::string ipText(uint8_t family, const uint8_t* p) {
-  return dataplane::IpAddr::fromBytes(family, p).toString();
+  return IpAddr::fromBytes(family, p).toString();
 }
 
 bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {

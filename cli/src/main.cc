@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
   if (*flows) {
     auto* f = req.mutable_flows();
     f->set_port(fport);
-    if (!fip.empty() && !dataplane::IpAddr::parse(fip)) {
+    if (!fip.empty() && !IpAddr::parse(fip)) {
       std::fprintf(stderr, "goldgatectl: --ip: '%s' is not an IPv4 or IPv6 address\n", fip.c_str());
       return 2;
     }

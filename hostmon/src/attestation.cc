@@ -465,7 +465,7 @@ proto::ManifestPeer peerFor(const PeerDirectory& peers, const std::string& ip) {
     p.set_app(it->second.app);
     return p;
   }
-  auto addr = dataplane::IpAddr::parse(ip);
+  auto addr = IpAddr::parse(ip);
   for (const auto& z : peers.zones)
     for (const auto& c : z.cidrs)
       if (addr && c.contains(*addr)) {

@@ -1,6 +1,6 @@
 #include "goldgate/hostmon/config.h"
 
-#include "goldgate/dataplane/net_types.h"
+#include "goldgate/common/net_types.h"
 
 #include <sys/un.h>
 
@@ -130,7 +130,7 @@ void parseAttest(const yamlcfg::Ctx& c, const YAML::Node& n, AttestConfig& a) {
       if (!e["cidrs"] || !e["cidrs"].IsSequence()) c.fail(e, "attest.zones." + zone.name + ".cidrs: expected a list of prefixes");
       for (const auto& p : e["cidrs"]) {
         std::string t = c.str(p, "attest.zones.cidrs");
-        if (!dataplane::Cidr::parse(t)) c.fail(p, "attest.zones." + zone.name + ": '" + t + "' is not a prefix (host bits must be zero)");
+        if (!Cidr::parse(t)) c.fail(p, "attest.zones." + zone.name + ": '" + t + "' is not a prefix (host bits must be zero)");
         zone.cidrs.push_back(t);
       }
       a.zones.push_back(std::move(zone));

@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     std::vector<PeerDirectory::Zone> zones;
     for (const auto& z : cfg->attest.zones) {
       PeerDirectory::Zone pz{z.name, {}};
-      for (const auto& c : z.cidrs) pz.cidrs.push_back(*goldgate::dataplane::Cidr::parse(c));
+      for (const auto& c : z.cidrs) pz.cidrs.push_back(*goldgate::Cidr::parse(c));
       zones.push_back(std::move(pz));
     }
     attest.setZones(std::move(zones));

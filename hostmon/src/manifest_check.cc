@@ -339,9 +339,9 @@ std::string describeConnection(const proto::ManifestConnection& c, bool inbound)
 
 bool PeerDirectory::covers(const proto::ManifestPeer& peer, const std::string& ip) const {
   if (peer.any()) return true;
-  auto addr = dataplane::IpAddr::parse(ip);
+  auto addr = IpAddr::parse(ip);
   if (!peer.cidr().empty()) {
-    auto c = dataplane::Cidr::parse(peer.cidr());
+    auto c = Cidr::parse(peer.cidr());
     return c && addr && c->contains(*addr);
   }
   auto owner = by_ip.find(ip);

@@ -159,7 +159,7 @@ TEST_CASE("each kind of deviation is found with its evidence and trust", "[attes
 
 TEST_CASE("peers: cidr, app, segment, zone and external", "[attest]") {
   PeerDirectory d = directory();
-  d.zones.push_back({"corp", {*dataplane::Cidr::parse("192.168.0.0/16")}});
+  d.zones.push_back({"corp", {*Cidr::parse("192.168.0.0/16")}});
   proto::ManifestPeer p;
   p.set_cidr("10.0.0.0/24");
   CHECK(d.covers(p, "10.0.0.99"));

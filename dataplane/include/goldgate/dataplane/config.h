@@ -10,7 +10,7 @@
 
 #include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
-#include "goldgate/dataplane/net_types.h"
+#include "goldgate/common/net_types.h"
 
 namespace goldgate::dataplane {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "goldgate/attest/manifest.h"
-#include "goldgate/dataplane/net_types.h"
+#include "goldgate/common/net_types.h"
 #include "goldgate/hostmon/guest_state.h"
 #include "hostmon.pb.h"
 #include "manifest.pb.h"
@@ -40,7 +40,7 @@ struct PeerDirectory {
   std::map<std::string, Owner> by_ip;  // "10.0.0.5" → owner
   struct Zone {
     std::string name;
-    std::vector<dataplane::Cidr> cidrs;
+    std::vector<Cidr> cidrs;
   };
   std::vector<Zone> zones;
   /// Does `peer` (a manifest connection's other end) cover the address `ip`? `external` is any

@@ -1,11 +1,11 @@
-#include "goldgate/dataplane/net_types.h"
+#include "goldgate/common/net_types.h"
 
 #include <arpa/inet.h>
 
 #include <cstdio>
 #include <cstring>
 
-namespace goldgate::dataplane {
+namespace goldgate {
 
 uint64_t MacAddr::toU64() const {
   uint64_t v = 0;
@@ -103,4 +103,4 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
   return c;
 }
 
-}  // namespace goldgate::dataplane
+}  // namespace goldgate

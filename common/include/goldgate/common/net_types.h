@@ -1,4 +1,5 @@
-// Addresses and prefixes as the control plane and the compiled tables see them.
+// Addresses and prefixes: MAC and IP addresses and CIDR prefixes as configuration, manifests and
+// the compiled tables see them (shared by the switch, the host monitor, attestation and the CLI).
 #pragma once
 
 #include <array>
@@ -7,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace goldgate::dataplane {
+namespace goldgate {
 
 /// An Ethernet address in wire order.
 struct MacAddr {
@@ -43,4 +44,4 @@ struct Cidr {
   static std::optional<Cidr> parse(std::string_view text);
 };
 
-}  // namespace goldgate::dataplane
+}  // namespace goldgate
