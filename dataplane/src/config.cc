@@ -5,6 +5,7 @@
 #include "goldgate/common/yaml_ctx.h"
 
 #include "goldgate/alerts/render.h"
+#include "goldgate/alerts/sink_config.h"
 
 #include <algorithm>
 #include <charconv>
@@ -84,72 +85,6 @@ InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
   if (n["hold_total_mb"]) in.hold_total_bytes = c.uint(n["hold_total_mb"], "inspection.hold_total_mb", 1, 1u << 16) << 20;
   return in;
 }
-
-// alerts.sinks: a list of network sinks, each with its own transport, format, filter and spool.
-std::vector<alerts::SinkConfig> parseSinks(const Ctx& c, const YAML::Node& list, const std::string& spoolDir) {
-  if (!list.IsSequence()) c.fail(list, "alerts.sinks: expected a list of sinks");
-  std::vector<alerts::SinkConfig> out;
-  std::set<std::string> names;
-  for (const auto& n : list) {
-    c.onlyKeys(n, {"name", "transport", "address", "topic", "format", "min_severity", "kinds", "spool_mb", "max_message",
-                   "tls", "kafka"});
-    alerts::SinkConfig s;
-    if (!n["name"]) c.fail(n, "sink: missing 'name'");
-    s.name = c.str(n["name"], "sink name");
-    if (s.name.empty() || s.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos ||
-        s.name[0] == '.')
-      c.fail(n["name"], "sink name '" + s.name + "': use letters, digits, '-', '_' and '.' (it names the spool folder)");
-    if (!names.insert(s.name).second) c.fail(n["name"], "duplicate sink name '" + s.name + "'");
-    if (!n["transport"]) c.fail(n, "sink '" + s.name + "': missing 'transport' (udp, tcp, tls, kafka)");
-    auto t = alerts::parseTransport(c.str(n["transport"], "transport"));
-    if (!t) c.fail(n["transport"], t.error().message);
-    s.transport = *t;
-    if (!n["address"]) c.fail(n, "sink '" + s.name + "': missing 'address'");
-    s.address = c.str(n["address"], "address");
-    if (s.transport == alerts::Transport::kKafka) {
-      if (!n["topic"]) c.fail(n, "sink '" + s.name + "': a kafka sink needs 'topic'");
-      s.topic = c.str(n["topic"], "topic");
-      s.format = alerts::Format::kJson;
-    } else {
-      if (n["topic"]) c.fail(n["topic"], "sink '" + s.name + "': 'topic' is for kafka sinks only");
-      if (auto hp = alerts::splitHostPort(s.address); !hp) c.fail(n["address"], hp.error().message);
-    }
-    if (n["format"]) {
-      auto f = alerts::parseFormat(c.str(n["format"], "format"));
-      if (!f) c.fail(n["format"], f.error().message);
-      s.format = *f;
-    }
-    if (n["min_severity"]) s.min_severity = static_cast<uint32_t>(c.uint(n["min_severity"], "min_severity", 0, 10));
-    if (n["kinds"]) s.kinds = c.strList(n["kinds"], "kinds");
-    if (n["spool_mb"]) s.spool_bytes = c.uint(n["spool_mb"], "spool_mb", 1, 1u << 20) << 20;
-    if (n["max_message"]) s.max_message = static_cast<uint32_t>(c.uint(n["max_message"], "max_message", 480, 1u << 20));
-    if (n["tls"]) {
-      if (s.transport != alerts::Transport::kTls) c.fail(n["tls"], "sink '" + s.name + "': 'tls' settings need transport: tls");
-      const auto& tl = n["tls"];
-      c.onlyKeys(tl, {"ca", "cert", "key", "server_name"});
-      auto file = [&](const char* key) {
-        std::string f = c.str(tl[key], key);
-        if (!f.empty() && f[0] != '/') f = (fs::path(c.file()).parent_path() / f).string();
-        std::error_code ec;
-        if (!fs::is_regular_file(f, ec)) c.fail(tl[key], std::string("tls.") + key + ": " + f + ": no such file");
-        return f;
-      };
-      if (tl["ca"]) s.tls.ca_file = file("ca");
-      if (tl["cert"]) s.tls.cert_file = file("cert");
-      if (tl["key"]) s.tls.key_file = file("key");
-      if (tl["server_name"]) s.tls.server_name = c.str(tl["server_name"], "tls.server_name");
-      if (s.tls.cert_file.empty() != s.tls.key_file.empty()) c.fail(tl, "tls: 'cert' and 'key' go together");
-    }
-    if (n["kafka"]) {
-      if (s.transport != alerts::Transport::kKafka) c.fail(n["kafka"], "sink '" + s.name + "': 'kafka' settings need transport: kafka");
-      s.kafka_properties = c.strMap(n["kafka"], "kafka");
-    }
-    s.spool_dir = spoolDir + "/" + s.name;
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
 
 Timeouts parseTimeouts(const Ctx& c, const YAML::Node& n) {
   c.onlyKeys(n, {"tcp_syn", "tcp_established", "tcp_closing", "tcp_closed", "udp_single", "udp_both", "icmp",
@@ -407,7 +342,7 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
     const auto& al = root["alerts"];
     c.onlyKeys(al, {"file", "window_ms", "format", "rotate_mb", "keep", "spool_dir", "sinks"});
     if (al["spool_dir"]) sw.alert_spool_dir = c.str(al["spool_dir"], "alerts.spool_dir");
-    if (al["sinks"]) sw.alert_sinks = parseSinks(c, al["sinks"], sw.alert_spool_dir);
+    if (al["sinks"]) sw.alert_sinks = alerts::parseSinks(c, al["sinks"], sw.alert_spool_dir);
     if (al["rotate_mb"]) sw.alert_rotate_bytes = c.uint(al["rotate_mb"], "alerts.rotate_mb", 0, 1u << 20) << 20;
     if (al["keep"]) sw.alert_rotate_keep = static_cast<uint32_t>(c.uint(al["keep"], "alerts.keep", 0, 1000));
     if (al["format"]) {

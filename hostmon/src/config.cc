@@ -1,5 +1,6 @@
 #include "goldgate/hostmon/config.h"
 
+#include "goldgate/alerts/sink_config.h"
 #include "goldgate/common/net_types.h"
 
 #include <sys/un.h>
@@ -194,7 +195,9 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
     }
     if (auto co = root["collect"]) parseCollect(c, co, cfg);
     if (auto al = root["alerts"]) {
-      c.onlyKeys(al, {"file", "window_ms"});
+      c.onlyKeys(al, {"file", "window_ms", "spool_dir", "sinks"});
+      if (al["spool_dir"]) cfg.alerts_spool_dir = c.str(al["spool_dir"], "alerts.spool_dir");
+      if (al["sinks"]) cfg.alerts_sinks = alerts::parseSinks(c, al["sinks"], cfg.alerts_spool_dir);
       if (al["file"]) {
         cfg.alerts_file = c.str(al["file"], "alerts.file");
         if (cfg.alerts_file.empty() || cfg.alerts_file[0] != '/')

@@ -11,8 +11,8 @@ Result<std::unique_ptr<GuestCollection>> GuestCollection::create(const HostmonCo
                                                                  const Inventory& inv, std::function<void(const std::string&)> log) {
   std::unique_ptr<GuestCollection> g(new GuestCollection());
   if (!cfg.alerts_file.empty()) {
-    auto a = HostmonAlerts::open(cfg.alerts_file, cfg.alerts_window_ms);
-    if (!a) return makeError(a.error().code, cfg.source_file + ": alerts.file: " + a.error().message);
+    auto a = HostmonAlerts::open(cfg.alerts_file, cfg.alerts_window_ms, cfg.alerts_sinks);
+    if (!a) return makeError(a.error().code, cfg.source_file + ": " + a.error().message);
     g->alerts_ = std::move(*a);
   }
   // Each poll takes its own reference to the monitor's connection: while libvirtd is away there

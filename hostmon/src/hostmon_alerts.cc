@@ -19,11 +19,17 @@ proto::AlertEvent alertEventFor(const CollectTarget& vm, const Observation& o, u
   return ev;
 }
 
-Result<std::unique_ptr<HostmonAlerts>> HostmonAlerts::open(const std::string& path, uint32_t windowMs) {
+Result<std::unique_ptr<HostmonAlerts>> HostmonAlerts::open(const std::string& path, uint32_t windowMs,
+                                                          const std::vector<alerts::SinkConfig>& sinks) {
   auto log = alerts::AlertLog::open(path, windowMs, "goldgate-hostmon");
   if (!log) return log.error();
   auto a = std::make_unique<HostmonAlerts>();
   a->log_ = std::move(*log);
+  for (const auto& sc : sinks) {
+    auto sink = alerts::Sink::create(sc);
+    if (!sink) return makeError(sink.error().code, "alerts.sinks: " + sink.error().message);
+    a->log_->addSink(std::move(*sink));
+  }
   return a;
 }
 

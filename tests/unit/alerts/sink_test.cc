@@ -22,6 +22,7 @@
 #include "alert.pb.h"
 #include "goldgate/alerts/alert_log.h"
 #include "goldgate/alerts/sink.h"
+#include "loopback.h"
 #include "temp_dir.h"
 
 using namespace goldgate;
@@ -138,18 +139,7 @@ bool waitUntil(const std::function<bool()>& f, std::chrono::milliseconds limit =
   return false;
 }
 
-// A UDP socket bound to a free loopback port.
-int udpSocket(uint16_t& port) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  port = ntohs(a.sin_port);
-  return fd;
-}
+using test::udpSocket;
 
 SinkConfig tcpSink(const TempDir& d, uint16_t port) {
   SinkConfig c;

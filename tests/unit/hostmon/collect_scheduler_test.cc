@@ -3,6 +3,10 @@
 // guest agent and no memory peeks, so the fake stands in for both.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -13,7 +17,10 @@
 #include "goldgate/hostmon/collect_scheduler.h"
 #include "goldgate/hostmon/control.h"
 #include "goldgate/hostmon/hostmon_alerts.h"
+#include "goldgate/hostmon/config.h"
 #include "goldgate/hostmon/memory_collector.h"
+#include "loopback.h"
+#include "temp_dir.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;
@@ -341,6 +348,39 @@ TEST_CASE("hostmon alert events for observations", "[hostmon][collect]") {
   CHECK_THAT(ev.message(), Contains("hypervisor-observed"));
   CHECK(CollectScheduler::alertSeverity("agent.silent") > 0);
   CHECK(CollectScheduler::alertSeverity("memory.error") == 0);
+}
+
+TEST_CASE("hostmon alerts go to SIEM sinks configured as the switch's are", "[hostmon][collect]") {
+  test::TempDir d;
+  uint16_t port = 0;
+  int fd = test::udpSocket(port);
+  auto cfg = parseHostmonConfig("alerts:\n  file: " + (d.path() / "alerts.jsonl").string() + "\n  window_ms: 0\n  spool_dir: " +
+                                    (d.path() / "spool").string() + "\n  sinks:\n    - {name: siem, transport: udp, address: \"127.0.0.1:" +
+                                    std::to_string(port) + "\", format: cef}\n",
+                                "h.yaml");
+  REQUIRE(cfg.has_value());
+  REQUIRE(cfg->alerts_sinks.size() == 1);
+  CHECK(cfg->alerts_sinks[0].spool_dir == (d.path() / "spool" / "siem").string());
+  auto alerts = HostmonAlerts::open(cfg->alerts_file, cfg->alerts_window_ms, cfg->alerts_sinks);
+  REQUIRE(alerts.has_value());
+  Observation o{"kernel.text_changed", "kernel text changed", "memory-peek", Trust::kHypervisorObserved, 5, 5, 1};
+  (*alerts)->raise({kUuid, "web-1", "web-v3", "frontend"}, o, 8);
+  (*alerts)->flush();
+  pollfd p{fd, POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10000) == 1);
+  char buf[9000];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  REQUIRE(n > 0);
+  const std::string msg(buf, static_cast<size_t>(n));
+  CHECK_THAT(msg, Contains("CEF:0|Goldgate|"));
+  CHECK_THAT(msg, Contains("attest.kernel.text_changed"));
+  ::close(fd);
+}
+
+TEST_CASE("hostmon config: a bad sink is refused with its line", "[hostmon][config]") {
+  auto cfg = parseHostmonConfig("alerts:\n  sinks:\n    - {name: siem, transport: carrier-pigeon, address: \"h:1\"}\n", "h.yaml");
+  REQUIRE_FALSE(cfg.has_value());
+  CHECK_THAT(cfg.error().message, StartsWith("h.yaml:3: "));
 }
 
 TEST_CASE("scheduler: stop gives up on a poll blocked in libvirt, and finishes once it returns", "[hostmon][collect]") {

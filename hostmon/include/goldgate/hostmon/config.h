@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
 #include "goldgate/hostmon/agent_collector.h"
 #include "goldgate/hostmon/client.h"
@@ -40,6 +41,8 @@ struct HostmonConfig {
   MemoryCollectorOptions memory; // collect.memory_banner, kernel_text, gold_text_sha256
   std::string alerts_file;       // empty: observations are logged to stderr only
   uint32_t alerts_window_ms = 10000;
+  std::string alerts_spool_dir = "/var/lib/goldgate/hostmon-spool";  // each sink spools in <dir>/<sink name>
+  std::vector<alerts::SinkConfig> alerts_sinks;  // SIEM sinks (syslog over UDP/TCP/TLS, Kafka), as the switch's
   AttestConfig attest;
   std::string source_file;
 };

@@ -9,6 +9,7 @@
 
 #include "alert.pb.h"
 #include "goldgate/alerts/alert_log.h"
+#include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
 #include "goldgate/hostmon/collector.h"
 
@@ -22,8 +23,10 @@ proto::AlertEvent alertEventFor(const CollectTarget& vm, const Observation& o, u
 /// A thread-safe owner of one AlertLog (which wants a single owner thread).
 class HostmonAlerts {
  public:
-  /// Opens (appends to) `path`. Errors: the file cannot be opened.
-  static Result<std::unique_ptr<HostmonAlerts>> open(const std::string& path, uint32_t windowMs);
+  /// Opens (appends to) `path`; every event also goes to `sinks` (SIEMs, each with its own spool).
+  /// Errors: the file cannot be opened, or a sink cannot be set up.
+  static Result<std::unique_ptr<HostmonAlerts>> open(const std::string& path, uint32_t windowMs,
+                                                     const std::vector<alerts::SinkConfig>& sinks = {});
   /// Raises the event; repeats (same kind, VM and detail) within the window are aggregated. Any thread.
   void raise(const CollectTarget& vm, const Observation& o, uint32_t severity);
   /// Raises a ready-made event (attestation red flags and responses); `key` aggregates repeats. Any thread.
