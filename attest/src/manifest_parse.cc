@@ -8,6 +8,7 @@
 #include <set>
 
 #include "goldgate/attest/manifest.h"
+#include "goldgate/attest/responses.h"
 #include "goldgate/common/yaml_ctx.h"
 #include "goldgate/common/net_types.h"
 
@@ -27,12 +28,11 @@ constexpr size_t kMaxDataClasses = 256;
 constexpr size_t kMaxSmallList = 256;  // users, args, vms, uuids, labels, ports, peers
 constexpr size_t kMaxText = 4096;      // any one string
 
-// The deviation kinds and response actions of proto/manifest.proto.
+// The deviation kinds of proto/manifest.proto (the response actions: responses.h).
 constexpr std::array<std::string_view, 15> kResponseKinds = {
     "unknown_executable", "executable_hash", "executable_user", "executable_args", "unexpected_module",
     "module_hash",        "kernel_release",  "kernel_cmdline",  "kernel_text",     "unexpected_listener",
     "unexpected_connection", "data_class",   "disagreement",    "agent_silent",    "manifest_rejected"};
-constexpr std::array<std::string_view, 6> kResponseActions = {"alert", "quarantine", "harden", "suspend", "snapshot", "poweroff"};
 
 template <size_t N>
 std::string joinNames(const std::array<std::string_view, N>& names) {
@@ -370,9 +370,9 @@ class Parser {
       }
       for (const auto& a : items(list, "responses." + kind, kMaxSmallList)) {
         std::string act = c_.str(a, ("responses." + kind).c_str());
-        bool ok = (block && act == "block") || std::find(kResponseActions.begin(), kResponseActions.end(), act) != kResponseActions.end();
+        bool ok = (block && act == "block") || findResponseAction(act);
         if (!ok)
-          c_.fail(a, "responses." + kind + ": unknown action '" + act + "' (expected one of: " + joinNames(kResponseActions) +
+          c_.fail(a, "responses." + kind + ": unknown action '" + act + "' (expected one of: " + responseActionNames() +
                          (block ? ", block" : "") + ")");
         if (std::find(actions.begin(), actions.end(), act) != actions.end())
           c_.fail(a, "responses." + kind + ": '" + act + "' is listed twice");

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "goldgate/alerts/alert_log.h"
+#include "goldgate/attest/responses.h"
 
 namespace goldgate::hostmon {
 namespace {
@@ -24,11 +25,25 @@ bool selects(const proto::ManifestSelector& s, const VmRecord& vm) {
 }
 
 // The action that undoes a response in force, as the record names it.
-const char* undoName(const std::string& action) {
-  if (action == "quarantine") return "release";
-  if (action == "harden") return "unharden";
-  if (action == "suspend") return "resume";
-  return "undo";
+std::string undoName(const std::string& action) {
+  const auto* a = attest::findResponseAction(action);
+  return a && !a->undo.empty() ? std::string(a->undo) : "undo";
+}
+
+bool undoable(const std::string& action) {
+  const auto* a = attest::findResponseAction(action);
+  return a && !a->undo.empty();
+}
+
+// What the VM's view shows while `action` is in force.
+void show(proto::VmAttestation& view, const std::string& action, bool on) {
+  const auto* a = attest::findResponseAction(action);
+  switch (a ? a->shown : attest::ShownAs::kNothing) {
+    case attest::ShownAs::kQuarantined: view.set_quarantined(on); break;
+    case attest::ShownAs::kHardened: view.set_hardened(on); break;
+    case attest::ShownAs::kSuspended: view.set_suspended(on); break;
+    case attest::ShownAs::kNothing: break;
+  }
 }
 
 }  // namespace
@@ -193,11 +208,10 @@ void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const
       alertAction(vm, rec, false);
       continue;
     }
-    bool undoable = action == "quarantine" || action == "harden" || action == "suspend";
     {
       std::lock_guard<std::mutex> l(mu_);
       auto& v = vms_[vm.info.uuid];
-      if (undoable && v.in_force[action]) continue;  // already in force
+      if (undoable(action) && v.in_force[action]) continue;  // already in force
     }
     if (!confirm) {
       runAction(vm, m.manifest.app(), action, trigger, flag.id(), 0);
@@ -217,7 +231,6 @@ void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const
 
 proto::ResponseAction AttestService::runAction(const VmRecord& vm, const std::string& app, std::string action, const std::string& trigger,
                                                uint64_t flagId, uint64_t pendingId) {
-  const bool undoable = action == "quarantine" || action == "harden" || action == "suspend";
   Result<std::string> r = exec_ ? exec_->run(action, vm.info.name, vm.info.uuid, app)
                                 : Result<std::string>(makeError(Error::Code::kInternal, "no response executor"));
   proto::ResponseAction rec;
@@ -237,10 +250,8 @@ proto::ResponseAction AttestService::runAction(const VmRecord& vm, const std::st
   {
     std::lock_guard<std::mutex> l(mu_);
     auto& v = vms_[vm.info.uuid];
-    if (r && undoable) v.in_force[action] = true;
-    if (r && action == "quarantine") v.view.set_quarantined(true);
-    if (r && action == "harden") v.view.set_hardened(true);
-    if (r && action == "suspend") v.view.set_suspended(true);
+    if (r && undoable(action)) v.in_force[action] = true;
+    if (r) show(v.view, action, true);
     if (flagId)
       for (auto& f : *v.view.mutable_red_flags())
         if (f.id() == flagId) f.add_action_ids(rec.id());
@@ -350,9 +361,7 @@ Result<std::vector<proto::ResponseAction>> AttestService::release(const std::str
     std::lock_guard<std::mutex> l(mu_);
     auto& v = vms_[vm->info.uuid];
     v.in_force[action] = false;
-    if (action == "quarantine") v.view.set_quarantined(false);
-    if (action == "harden") v.view.set_hardened(false);
-    if (action == "suspend") v.view.set_suspended(false);
+    show(v.view, action, false);
     // The flags that caused it stay acknowledged while their deviations last: the operator who
     // released the VM has seen them. One that goes away and comes back is answered again.
   }

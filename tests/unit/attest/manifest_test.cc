@@ -1,10 +1,13 @@
 #include "goldgate/attest/manifest.h"
+#include "goldgate/attest/responses.h"
 
 #include <google/protobuf/util/message_differencer.h>
 
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "expect_table.h"
 #include "temp_dir.h"
@@ -220,4 +223,25 @@ TEST_CASE("isAppName", "[attest][manifest]") {
   CHECK_FALSE(isAppName("Shop"));
   CHECK_FALSE(isAppName("a b"));
   CHECK_FALSE(isAppName(std::string(129, 'a')));
+}
+
+TEST_CASE("response actions: the table, the manifest parser and the docs agree", "[attest][responses]") {
+  // Every action the table knows is accepted in a manifest, and documented with whether
+  // `goldgatectl vm release` undoes it; an unknown one is refused naming all of them.
+  std::ifstream f(std::filesystem::path(GOLDGATE_SOURCE_DIR) / "docs" / "attestation.md");
+  std::string docs((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  REQUIRE_FALSE(docs.empty());
+  for (const auto& a : kResponseActions) {
+    INFO(a.name);
+    if (a.name != "alert") {
+      const std::string row = "| `" + std::string(a.name) + "` |";
+      REQUIRE(docs.find(row) != std::string::npos);
+      const std::string line = docs.substr(docs.find(row), docs.find('\n', docs.find(row)) - docs.find(row));
+      const bool saysNo = line.find("| no |") != std::string::npos;
+      CHECK(saysNo == a.undo.empty());
+    }
+    CHECK(findResponseAction(a.name) == &a);
+  }
+  CHECK(findResponseAction("reboot") == nullptr);
+  CHECK(responseActionNames() == "alert, quarantine, harden, suspend, snapshot, poweroff");
 }
