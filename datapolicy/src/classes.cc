@@ -208,20 +208,17 @@ const char* actionName(Action a) {
 
 std::string normaliseValue(const DataClass& c, std::string_view value) {
   std::string out;
-  switch (c.validator) {
-    case Validator::kLuhn:
-    case Validator::kUsSsn:
-    case Validator::kVerhoeff:
-    case Validator::kAba:
-    case Validator::kNhs:
+  switch (validatorInfo(c.validator).shape) {
+    case ValueShape::kDigits:
       for (char ch : value)
         if (ch >= '0' && ch <= '9') out += ch;
       return out;
-    case Validator::kIban:
+    case ValueShape::kIban:
       for (char ch : value)
         if (ch != ' ' && ch != '-') out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       return out;
-    default: break;
+    case ValueShape::kAny:
+    case ValueShape::kToken: break;
   }
   if (c.has_exact_match) {
     switch (c.exact_match.normalise) {

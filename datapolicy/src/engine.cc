@@ -53,15 +53,11 @@ enum TokenKind : uint8_t { kTokExact, kTokNumeric, kTokIban, kTokEntropy, kTokOt
 
 TokenKind tokenKind(const DataClass& d) {
   if (d.has_exact_match) return kTokExact;
-  switch (d.validator) {
-    case Validator::kLuhn:
-    case Validator::kUsSsn:
-    case Validator::kVerhoeff:
-    case Validator::kAba:
-    case Validator::kNhs: return kTokNumeric;
-    case Validator::kIban: return kTokIban;
-    case Validator::kEntropy: return kTokEntropy;
-    case Validator::kNone: break;
+  switch (validatorInfo(d.validator).shape) {
+    case ValueShape::kDigits: return kTokNumeric;
+    case ValueShape::kIban: return kTokIban;
+    case ValueShape::kToken: return kTokEntropy;
+    case ValueShape::kAny: break;
   }
   return kTokOther;
 }
@@ -89,16 +85,7 @@ const std::array<std::array<bool, 256>, kTokKinds>& tokenTables() {
 
 bool tokenByte(const DataClass& d, uint8_t c) { return tokenTables()[tokenKind(d)][c]; }
 
-bool numeric(const DataClass& d) {
-  switch (d.validator) {
-    case Validator::kLuhn:
-    case Validator::kUsSsn:
-    case Validator::kVerhoeff:
-    case Validator::kAba:
-    case Validator::kNhs: return true;
-    default: return false;
-  }
-}
+bool numeric(const DataClass& d) { return validatorInfo(d.validator).shape == ValueShape::kDigits; }
 bool isSep(uint8_t c) { return c == ' ' || c == '-'; }
 
 // Whether the value's run goes on past its end (then the match is a prefix of a longer value and
@@ -107,15 +94,17 @@ bool isSep(uint8_t c) { return c == ' ' || c == '-'; }
 bool continues(const DataClass& d, bool have0, uint8_t c0, bool have1, uint8_t c1) {
   if (!have0) return false;
   if (numeric(d)) return isAlnum(c0) || (isSep(c0) && have1 && isDigit(c1));  // digits glued to letters: an identifier
-  if (d.validator == Validator::kIban) return isAlnum(c0);
-  if (d.validator == Validator::kEntropy) return tokenByte(d, c0);
+  const ValueShape shape = validatorInfo(d.validator).shape;
+  if (shape == ValueShape::kIban) return isAlnum(c0);
+  if (shape == ValueShape::kToken) return tokenByte(d, c0);
   return isAlnum(c0) || (std::strchr("._%+-@", c0) != nullptr && c0 != 0 && have1 && isAlnum(c1));
 }
 
 // Whether `continues` needs the second byte after a value to decide, given the first.
 bool needsSecondByte(const DataClass& d, uint8_t c0) {
   if (numeric(d)) return isSep(c0);
-  if (d.validator == Validator::kIban || d.validator == Validator::kEntropy) return false;
+  const ValueShape shape = validatorInfo(d.validator).shape;
+  if (shape == ValueShape::kIban || shape == ValueShape::kToken) return false;
   return !isAlnum(c0) && std::strchr("._%+-@", c0) != nullptr && c0 != 0;
 }
 

@@ -273,58 +273,52 @@ bool validEntropy(std::string_view s, double floor) {
   return digit && alpha && shannonEntropy(s) >= floor;
 }
 
+bool accept(std::string_view, double) { return true; }
+bool checkCard(std::string_view s, double) { return validCard(s); }
+bool checkIban(std::string_view s, double) { return validIban(s); }
+bool checkUsSsn(std::string_view s, double) { return validUsSsn(s); }
+bool checkVerhoeff(std::string_view s, double) { return validVerhoeff(s); }
+bool checkAba(std::string_view s, double) { return validAba(s); }
+bool checkNhs(std::string_view s, double) { return validNhs(s); }
+
+// In the order of the Validator enum (checked below).
+constexpr ValidatorInfo kValidators[] = {
+    {Validator::kNone, "none", ValueShape::kAny, 0, accept},
+    {Validator::kLuhn, "luhn", ValueShape::kDigits, 12, checkCard},
+    {Validator::kIban, "iban", ValueShape::kIban, 0, checkIban},
+    {Validator::kUsSsn, "us-ssn", ValueShape::kDigits, 9, checkUsSsn},
+    {Validator::kVerhoeff, "verhoeff", ValueShape::kDigits, 12, checkVerhoeff},
+    {Validator::kAba, "aba", ValueShape::kDigits, 9, checkAba},
+    {Validator::kNhs, "nhs", ValueShape::kDigits, 10, checkNhs},
+    {Validator::kEntropy, "entropy", ValueShape::kToken, 0, validEntropy},
+};
+constexpr bool inEnumOrder() {
+  for (size_t i = 0; i < std::size(kValidators); ++i)
+    if (static_cast<size_t>(kValidators[i].id) != i) return false;
+  return true;
+}
+static_assert(inEnumOrder() && std::size(kValidators) == static_cast<size_t>(Validator::kEntropy) + 1,
+              "kValidators: one row per Validator, in enum order");
+
 }  // namespace
 
+const ValidatorInfo& validatorInfo(Validator v) { return kValidators[static_cast<size_t>(v)]; }
+
 Result<Validator> parseValidator(std::string_view name) {
-  if (name == "none") return Validator::kNone;
-  if (name == "luhn") return Validator::kLuhn;
-  if (name == "iban") return Validator::kIban;
-  if (name == "us-ssn") return Validator::kUsSsn;
-  if (name == "verhoeff") return Validator::kVerhoeff;
-  if (name == "aba") return Validator::kAba;
-  if (name == "nhs") return Validator::kNhs;
-  if (name == "entropy") return Validator::kEntropy;
-  return makeError(Error::Code::kInvalidArgument, "unknown validator '" + std::string(name) +
-                                                      "' (none, luhn, iban, us-ssn, verhoeff, aba, nhs, entropy)");
+  std::string known;
+  for (const auto& v : kValidators) {
+    if (name == v.name) return v.id;
+    known += std::string(known.empty() ? "" : ", ") + v.name;
+  }
+  return makeError(Error::Code::kInvalidArgument, "unknown validator '" + std::string(name) + "' (" + known + ")");
 }
 
-const char* validatorName(Validator v) {
-  switch (v) {
-    case Validator::kNone: return "none";
-    case Validator::kLuhn: return "luhn";
-    case Validator::kIban: return "iban";
-    case Validator::kUsSsn: return "us-ssn";
-    case Validator::kVerhoeff: return "verhoeff";
-    case Validator::kAba: return "aba";
-    case Validator::kNhs: return "nhs";
-    case Validator::kEntropy: return "entropy";
-  }
-  return "?";
-}
+const char* validatorName(Validator v) { return validatorInfo(v).name; }
 
-size_t minDigits(Validator v) {
-  switch (v) {
-    case Validator::kLuhn: return 12;
-    case Validator::kVerhoeff: return 12;
-    case Validator::kNhs: return 10;
-    case Validator::kAba:
-    case Validator::kUsSsn: return 9;
-    default: return 0;
-  }
-}
+size_t minDigits(Validator v) { return validatorInfo(v).min_digits; }
 
 bool validate(Validator v, std::string_view candidate, double entropyFloor) {
-  switch (v) {
-    case Validator::kNone: return true;
-    case Validator::kLuhn: return validCard(candidate);
-    case Validator::kIban: return validIban(candidate);
-    case Validator::kUsSsn: return validUsSsn(candidate);
-    case Validator::kVerhoeff: return validVerhoeff(candidate);
-    case Validator::kAba: return validAba(candidate);
-    case Validator::kNhs: return validNhs(candidate);
-    case Validator::kEntropy: return validEntropy(candidate, entropyFloor);
-  }
-  return false;
+  return validatorInfo(v).check(candidate, entropyFloor);
 }
 
 double shannonEntropy(std::string_view s) {

@@ -3,6 +3,8 @@
 // alerts. Pure functions, no allocation on the validation path; any thread.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,6 +22,28 @@ enum class Validator {
   kNhs,       // UK NHS number: mod-11 check digit
   kEntropy,   // random-looking token: Shannon entropy floor, digits and letters mixed
 };
+
+/// What a validator's values look like in traffic: which bytes they consist of (how far a match is
+/// read back and whether the run goes on), and how a value is normalised for ignore lists and exact
+/// match.
+enum class ValueShape : uint8_t {
+  kAny,     // no shape of its own (kNone): the class's pattern decides
+  kDigits,  // digits with single space or dash separators; normalised to the digits
+  kIban,    // letters and digits with spaces; normalised to upper case without separators
+  kToken,   // a run of letters, digits, '_' and '-'
+};
+
+/// One row per validator: adding one is a row here and its check function.
+struct ValidatorInfo {
+  Validator id;
+  const char* name;
+  ValueShape shape;
+  size_t min_digits;  // the fewest digits a value has (0: not numeric)
+  bool (*check)(std::string_view candidate, double entropyFloor);
+};
+
+/// The row of `v` (every Validator has one).
+const ValidatorInfo& validatorInfo(Validator v);
 
 /// "none", "luhn", "iban", "us-ssn", "verhoeff", "aba", "nhs", "entropy". Errors: unknown name, listing the known ones.
 Result<Validator> parseValidator(std::string_view name);
