@@ -271,9 +271,14 @@ PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
   if (p.devargs.empty()) c.fail(n["devargs"], "devargs must not be empty");
   if (n["role"]) {
     std::string r = c.str(n["role"], "role");
-    if (r == "vm") p.role = PortRole::kVm;
-    else if (r == "uplink") p.role = PortRole::kUplink;
-    else c.fail(n["role"], "role: expected 'vm' or 'uplink', got '" + r + "'");
+    std::string known;
+    bool found = false;
+    for (const auto& t : kPortRoles) {
+      if (!t.configured) continue;
+      known += std::string(known.empty() ? "'" : " or '") + t.name + "'";
+      if (r == t.name) p.role = t.role, found = true;
+    }
+    if (!found) c.fail(n["role"], "role: expected " + known + ", got '" + r + "'");
   }
   if (n["vm"]) p.vm = c.str(n["vm"], "vm");
   if (n["labels"]) p.labels = c.strMap(n["labels"], "labels");
@@ -296,7 +301,7 @@ PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
     std::string id = c.str(n["identity"], "identity");
     if (id == "hostmon") p.hostmon = true;
     else if (id != "config") c.fail(n["identity"], "identity: expected 'config' or 'hostmon', got '" + id + "'");
-    if (p.hostmon && p.role != PortRole::kVm) c.fail(n["identity"], "identity: hostmon is for VM ports, not uplinks");
+    if (p.hostmon && !traits(p.role).vm_side) c.fail(n["identity"], "identity: hostmon is for VM ports, not uplinks");
     if (p.hostmon && (p.mac || !p.ips.empty() || !p.vm.empty() || !p.labels.empty()))
       c.fail(n, "port '" + p.name + "': with identity: hostmon, vm, labels, mac and ips come from goldgate-hostmon; "
                 "remove them here");

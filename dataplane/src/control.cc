@@ -105,7 +105,7 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   std::vector<std::string> ports;
   auto next = quarantined_;
   for (const auto& p : sw_.ports) {
-    if (p.role != PortRole::kVm || !(p.name == target || (!p.vm.empty() && p.vm == target))) continue;
+    if (!traits(p.role).vm_side || !(p.name == target || (!p.vm.empty() && p.vm == target))) continue;
     ports.push_back(p.name);
     // A port whose identity hostmon gives is quarantined by VM: the quarantine follows the VM
     // (through a restart, onto another port), not the port.
@@ -192,7 +192,7 @@ Result<void> SwitchImpl::loadQuarantine() {
                                                 ": not a port or VM name (the file is damaged; the switch does not start without the quarantine state)");
     bool known = line.rfind(kQuarantineVmPrefix, 0) == 0 ||  // a VM's, whichever port it comes to
                  std::any_of(sw_.ports.begin(), sw_.ports.end(),
-                             [&](const PortConfig& p) { return p.name == line && p.role == PortRole::kVm; });
+                             [&](const PortConfig& p) { return p.name == line && traits(p.role).vm_side; });
     if (!known) {
       // Keep it in the set (and the file): the port may come back with the next configuration.
       std::fprintf(stderr, "goldgate-switch: %s:%d: quarantined port '%s' is not a VM port of %s\n",
@@ -268,7 +268,7 @@ proto::StatusResponse SwitchImpl::status() const {
     ps->set_vm_uuid(sw_.ports[p].vm_uuid);
     if (sw_.ports[p].mac) ps->set_mac(sw_.ports[p].mac->toString());
     for (const auto& ip : sw_.ports[p].ips) ps->add_ips(ip.toString());
-    ps->set_role(sw_.ports[p].role == PortRole::kUplink ? "uplink" : "vm");
+    ps->set_role(traits(sw_.ports[p].role).name);
     // policy_ is only replaced on this (control) thread, so reading it here is safe.
     ps->set_segment(pol->segmentName(pol->portSegment(static_cast<uint16_t>(p))));
     ps->set_quarantined(pol->port(static_cast<uint16_t>(p)).quarantined);

@@ -91,7 +91,7 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
     if (it != sw.inspection.segments.end()) limit = it->second;
     if (auto it = sw.inspection.ports.find(b.name); it != sw.inspection.ports.end()) limit = it->second;
     plan->port_limit.push_back(limit);
-    plan->port_is_uplink.push_back(b.role != PortRole::kVm);
+    plan->port_is_uplink.push_back(traits(b.role).outside);
     plan->port_is_tunnel.push_back(b.role == PortRole::kTunnel);
   }
   return std::shared_ptr<const InspectPlan>(plan);

@@ -389,7 +389,7 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
       p->static_macs_[p->static_macs_n_] = b.mac;
       p->static_mac_port_[p->static_macs_n_++] = i;
     }
-    if (pc.role == PortRole::kVm) {
+    if (traits(pc.role).vm_side) {
       p->vm_ipv4_.insert(p->vm_ipv4_.end(), b.ipv4.begin(), b.ipv4.end());
       for (const auto& a : b.ipv6)
         if (a != std::array<uint8_t, 16>{}) p->vm_ipv6_.push_back(a);  // "::" is no one's

@@ -523,7 +523,7 @@ void SwitchImpl::drainAlerts() {
   for (const auto& w : workers_) {
     const uint32_t ports = w->takeQuarantineRequests();
     for (uint32_t p = 0; p < sw_.ports.size() && p < 32; ++p) {
-      if (!((ports >> p) & 1) || sw_.ports[p].role != PortRole::kVm) continue;
+      if (!((ports >> p) & 1) || !traits(sw_.ports[p].role).vm_side) continue;
       auto r = setQuarantine(sw_.ports[p].name, true);
       if (!r) std::fprintf(stderr, "goldgate-switch: data policy quarantine of '%s': %s\n", sw_.ports[p].name.c_str(),
                            r.error().message.c_str());

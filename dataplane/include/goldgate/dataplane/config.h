@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,25 @@ struct SourceLoc {
 };
 
 enum class PortRole : uint8_t { kVm, kUplink, kTunnel };  // kTunnel: a peer gateway (tunnel.peers)
+
+/// What a port of each role is, one row per role in enum order: code asks the traits, not the
+/// role, wherever the question is "a VM's own port?" or "the outside?".
+struct PortRoleTraits {
+  PortRole role;
+  const char* name;   // as goldgate.yaml (`role:`) and `goldgatectl status` spell it
+  bool vm_side;       // a VM's own port: bindings, anti-spoofing, quarantine, identity from hostmon
+  bool outside;       // beyond the VMs (an uplink or a peer gateway): inspection limits follow the VM side
+  bool configured;    // written in goldgate.yaml's ports (peer gateways come from tunnel.peers)
+};
+inline constexpr PortRoleTraits kPortRoles[] = {
+    {PortRole::kVm, "vm", true, false, true},
+    {PortRole::kUplink, "uplink", false, true, true},
+    {PortRole::kTunnel, "tunnel", false, true, false},
+};
+static_assert(kPortRoles[0].role == PortRole::kVm && kPortRoles[1].role == PortRole::kUplink &&
+                  kPortRoles[2].role == PortRole::kTunnel && std::size(kPortRoles) == 3,
+              "kPortRoles: one row per PortRole, in enum order");
+inline const PortRoleTraits& traits(PortRole r) { return kPortRoles[static_cast<size_t>(r)]; }
 
 struct PortConfig {
   std::string name;
