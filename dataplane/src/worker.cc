@@ -392,22 +392,12 @@ void Worker::processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkt
         last_learned_tsc_[in] = now;
       }
     }
-    if constexpr (kSecure) {
+    {
       const DropReason spoof = inUplink ? outsideClaim(pol, pm, rte_pktmbuf_mtod(m, const uint8_t*))
                                         : sourceCheck(pol, in, pm, rte_pktmbuf_mtod(m, const uint8_t*));
       if (spoof != DropReason::kNone) {
         alert(AlertRecord::kSpoofIp, pm, in, 0, pol.generation());
         drop(m, spoof, in);
-        pkts[i] = nullptr;
-        continue;
-      }
-    } else if (!inUplink) {
-      bool ipOk = true;
-      if (pm.flags & kFlagArp) ipOk = pol.sourceIpAllowed(in, 4, pm.arp_sender_ip, true);
-      else if (pm.flags & kFlagIp) ipOk = pol.sourceIpAllowed(in, pm.family, pm.src_ip, true);
-      if (!ipOk) {
-        alert(AlertRecord::kSpoofIp, pm, in, 0, pol.generation());
-        drop(m, DropReason::kSpoofedIp, in);
         pkts[i] = nullptr;
         continue;
       }

@@ -34,18 +34,17 @@ uint32_t fragBytes(const PacketMeta& pm) {
 // fragments are then dropped, never passed). No room: null, and the fragment is dropped.
 Worker::FragEntry* Worker::claimFrag(const PacketMeta& m, uint64_t now) {
   FragEntry* b = fragBucket(m);
+  // 0 for a free or expired entry, else when it was last seen: the lowest is taken (a free one
+  // first, then the oldest that only carries a verdict).
+  auto lastSeen = [&](const FragEntry& e) { return e.tsc && now - e.tsc < shared_->tsc_hz * kFragLifeSec ? e.tsc : 0; };
   FragEntry* take = nullptr;
   for (uint32_t w = 0; w < kFragWays; ++w) {
     FragEntry& fe = b[w];
     if (sameDatagram(fe, m, now)) return &fe;
-    const bool live = fe.tsc && now - fe.tsc < shared_->tsc_hz * kFragLifeSec;
     // Still gathering, given up or refused: its receiver may hold part of it.
-    const bool held = live && fe.gather && !(fe.gather->done && !fe.gather->payload.bad());
+    const bool held = lastSeen(fe) && fe.gather && !(fe.gather->done && !fe.gather->payload.bad());
     if (held) continue;
-    // Prefer a free or expired entry, then the oldest one that only carries a verdict.
-    if (!take || (!live && take->tsc && now - take->tsc < shared_->tsc_hz * kFragLifeSec) ||
-        (live && take->tsc && fe.tsc < take->tsc && now - take->tsc < shared_->tsc_hz * kFragLifeSec))
-      take = &fe;
+    if (!take || lastSeen(fe) < lastSeen(*take)) take = &fe;
   }
   if (!take) return nullptr;
   const int alen = m.family == 4 ? 4 : 16;
