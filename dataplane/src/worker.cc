@@ -738,6 +738,9 @@ DropReason Worker::sourceCheck(const CompiledPolicy& pol, uint16_t in, const Pac
   if (!ok) return pol.isTunnel(in) && pol.boundToVm((pm.flags & kFlagArp) ? 4 : pm.family, (pm.flags & kFlagArp) ? pm.arp_sender_ip : pm.src_ip)
                       ? DropReason::kSpoofedFromOutside : DropReason::kSpoofedIp;
   if (!(pm.flags & kFlagNd) || pol.isTunnel(in)) return DropReason::kNone;
+  // ND in fragments: its options could go on in a fragment not read here (RFC 6980 has receivers
+  // drop it).
+  if (pm.flags & kFlagFragment) return DropReason::kNdSpoofed;
   const PortBinding& bind = pol.port(in);
   const uint8_t* target = nullptr;
   uint32_t opts = 0;
@@ -910,7 +913,9 @@ bool Worker::boundIcmpQuote(rte_mbuf* m, const PacketMeta& pm) {
     ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(pm.l3_length - cut));
     ip->hdr_checksum = 0;
     ip->hdr_checksum = rte_ipv4_cksum(ip);
-    icmp[5] = 0;  // RFC 4884 length (destination unreachable, time exceeded, parameter problem)
+    // RFC 4884 length: destination unreachable, time exceeded, parameter problem only (a redirect
+    // carries its gateway there).
+    if (pm.icmp_type == 3 || pm.icmp_type == 11 || pm.icmp_type == 12) icmp[5] = 0;
   } else {
     const uint16_t payload = static_cast<uint16_t>((uint16_t{l3[4]} << 8 | l3[5]) - cut);
     l3[4] = static_cast<uint8_t>(payload >> 8);
