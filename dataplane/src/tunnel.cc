@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <chrono>
+#include <cstring>
 #include <sstream>
 
 #include "goldgate/common/files.h"

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "goldgate/dataplane/conntrack.h"
-#include "goldgate/dataplane/fragments.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/dataplane/policy.h"
+#include "frag_table.h"
 #include "inspect.h"
 #include "mac_table.h"
 #include "tunnel.h"
@@ -130,12 +130,74 @@ struct WorkerShared {
   Tunnel* tunnel = nullptr;          // ESP tunnels to peer gateways (null: none configured)
 };
 
+/// One burst of packets from one port, and what the passes learn about each packet: per-worker
+/// scratch, so no pass takes an argument list and nothing is allocated per burst.
+struct Burst {
+  uint16_t in = 0;             // the switch port the packets came in on
+  uint32_t n = 0;              // packets received
+  uint64_t now = 0;            // TSC at the start of the loop iteration
+  rte_mbuf* pkts[kBurst];      // null once a pass has dropped, sent or taken the packet
+  PacketMeta meta[kBurst];
+  int16_t out[kBurst];         // output port decided for each packet (-1: none yet)
+  // Packets that go through connection tracking, in arrival order (j indexes these).
+  uint32_t nkeys = 0;
+  FlowKey keys[kBurst];
+  const void* key_ptrs[kBurst];
+  uint8_t key_idx[kBurst];     // burst index of each flow key
+  uint8_t src_is_a[kBurst];
+  int32_t pos[kBurst];         // flow table position found (-1: none)
+  uint32_t related = 0;        // bit j: key j is the connection an ICMP error quotes
+  uint32_t miss[kBurst];       // keys of new connections (pass 3)
+  uint32_t nmiss = 0;
+  uint8_t later[kBurst];       // burst indexes of non-first IP fragments (pass 5)
+  uint32_t nlater = 0;
+  void reset(uint16_t port, uint32_t count, uint64_t tsc) {
+    in = port, n = count, now = tsc, nkeys = 0, related = 0, nmiss = 0, nlater = 0;
+  }
+};
+
+/// State of the tunnel path (worker_tunnel.cc), owned by one worker.
+struct TunnelPath {
+  rte_mbuf* esp_in[kBurst];    // ESP to the underlay address, opened after the burst's passes
+  uint32_t n_esp_in = 0;
+  rte_mbuf* opened[kBurst];    // ... opened, each with its peer's port
+  uint16_t opened_port[kBurst];
+  uint32_t n_opened = 0;
+  uint32_t next_opened = 0;    // the first not yet switched
+  uint64_t next_resolve_tsc = 0;
+  // tunnel.peer_down: wait — packets toward a peer without keys, held per peer until it has them.
+  struct Held {
+    rte_mbuf* m;
+    uint64_t tsc;
+  };
+  static constexpr uint32_t kHoldPerPeer = 256;
+  std::vector<std::vector<Held>> held;  // per peer (in peer order)
+  uint64_t alert_tsc[static_cast<int>(DropReason::kCount)] = {};
+  uint32_t alert_suppressed[static_cast<int>(DropReason::kCount)] = {};
+};
+
+/// The forwarding worker. A burst goes through named passes, in the order they run:
+///   1. parseAndSwitchL2  parse, checksums, guards, anti-spoofing, ARP / ND, the L2 baseline;
+///                        collects the flow keys of IP packets (and ESP for the tunnel path)
+///   2. lookupFlows       tracked connections: one bulk lookup, then each packet accounted and
+///                        inspected (accountAndInspect)
+///   3. admitNewFlows     new connections: one ACL call per family, flow entries created
+///   4. forward           into the per-port transmit buffers, in arrival order; first fragments
+///                        record their verdict for the later ones
+///   5. followFragments   later fragments follow their first fragment's verdict
+/// ESP opened from peers is fed back as a second burst (decap_) per peer, not by recursion.
 class Worker {
  public:
   /// `alerts`: this worker's alert ring (it is the only producer; the control thread drains it).
   Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows, rte_ring* alerts);
   /// The forwarding loop; returns when *shared->stop is set. Runs on its lcore.
   void run();
+  /// One iteration of the loop (every port polled once, transmit buffers flushed, housekeeping);
+  /// returns the packets received. For tests that drive a worker step by step on their own thread
+  /// (registered with the RCU variable as run() does: see attach / detach).
+  uint32_t poll();
+  void attach();
+  void detach();
   WorkerStats& stats() { return stats_; }
   Mailbox& mailbox() { return mailbox_; }
   const FlowTable& flows() const { return *flows_; }
@@ -149,45 +211,55 @@ class Worker {
     uint16_t n = 0;
     rte_mbuf* pkts[2 * kBurst];
   };
-  // A fragmented datagram of an inspected connection, gathered until it is whole; it is inspected
-  // then, with its last fragment held back until the verdict (worker_frag.cc).
-  struct FragGather {
-    FlowKey key{};          // the connection: looked up again when the datagram is whole (it may be gone)
-    uint8_t src_is_a = 0;   // the datagram's sender is the key's side a
-    uint16_t port = 0;      // the port it came in on (per-port bounds)
-    bool done = false;      // inspected: fragments of it that still come are dropped
-    FragmentGather payload; // bad: overlapping fragments, too long, or no room: the rest of it is dropped
-  };
-  struct FragEntry {
-    uint8_t src[16], dst[16];
-    uint32_t id;
-    uint8_t protocol, family, out_port, valid;
-    uint64_t tsc;
-    std::unique_ptr<FragGather> gather;  // null: the datagram's connection is not inspected
-  };
 
   template <bool kSecure>
-  void processBurst(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, uint32_t n, uint64_t now);
+  uint32_t iterate();
+  // The passes (worker.cc), in the order they run.
   template <bool kSecure>
-  void loop();
-  void processFlows(const CompiledPolicy& pol, uint16_t in, rte_mbuf** pkts, const PacketMeta* meta, const FlowKey* keys,
-                    const void** keyPtrs, const uint8_t* keyIdx, const uint8_t* srcIsA, int16_t* out,
-                    uint32_t nkeys, uint32_t related, uint64_t now);
+  void processBurst(const CompiledPolicy& pol, Burst& b);
+  template <bool kSecure>
+  void parseAndSwitchL2(const CompiledPolicy& pol, Burst& b);  // pass 1
+  void lookupFlows(const CompiledPolicy& pol, Burst& b);        // pass 2
+  void admitNewFlows(const CompiledPolicy& pol, Burst& b);      // pass 3
+  void forward(Burst& b);                                       // pass 4
+  void followFragments(const CompiledPolicy& pol, Burst& b);    // pass 5
+  // A packet of flow `f` (position `pos`) that passed the policy: inspected, then counted in its
+  // connection. False when it does not go on as it came: dropped (pkts[i] null), or rewritten into
+  // a reset toward its receiver (out[i] set).
+  bool accountAndInspect(const CompiledPolicy& pol, Burst& b, uint32_t i, int32_t pos, Flow& f, const FlowKey& k, int dir);
+
+  // Output.
   void send(uint16_t port, rte_mbuf* m);
   void flood(uint32_t mask, rte_mbuf* m);
   void flushTx();
   void drop(rte_mbuf* m, DropReason r, uint16_t in);
+  void publishDrops(uint32_t received);
+  // Connection tracking housekeeping.
   bool revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k);
   void age(const CompiledPolicy& pol, uint64_t now, uint32_t budget);
+  void removeFlow(int32_t pos);
   void serveMailbox();
+  int outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now, uint8_t family = 0,
+                 const uint8_t* dstIp = nullptr);
+  // Alerts.
   void alert(AlertRecord::Kind kind, const PacketMeta& m, uint16_t in, uint32_t rule, uint64_t gen);
   void enqueueAlert(const AlertRecord& a);
   void alertFlow(AlertRecord::Kind kind, const FlowKey& k, const Flow& f, uint64_t gen);
-  int outPortFor(const CompiledPolicy& pol, const uint8_t* dstMac, uint16_t in, uint64_t now, uint8_t family = 0,
-                 const uint8_t* dstIp = nullptr);
+  // What a port may send (worker_guard.cc).
+  // Checksums of an IP packet as its receiver would check them (offload flags honoured).
+  DropReason checksums(rte_mbuf* m, const PacketMeta& pm);
+  // What a VM port may not send: tagged frames, router advertisements, redirects, DHCP replies.
+  DropReason sourceCheck(const CompiledPolicy& pol, uint16_t in, const PacketMeta& pm, const uint8_t* data);
+  static DropReason outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data);
+  static uint32_t ndEnd(const PacketMeta& pm);
+  static bool ndFields(const PacketMeta& pm, const uint8_t* data, const uint8_t** target, uint32_t* opts);
+  static DropReason vmGuard(const PacketMeta& pm, const uint8_t* data);
   // Tunnels (worker_tunnel.cc).
   bool underlayInput(rte_mbuf* m, const PacketMeta& pm, uint64_t now);  // true: taken (ARP/ND/ESP to us)
-  void openPending(const CompiledPolicy& pol, uint64_t now);             // ESP collected by underlayInput
+  // Opens the ESP underlayInput collected; what opens is kept with its peer's port.
+  void openEsp(const CompiledPolicy& pol, uint64_t now);
+  // The next run of opened packets from one peer, as a burst from the peer's port; false: none left.
+  bool nextOpened(Burst& b, uint64_t now);
   bool answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const PacketMeta& pm, uint16_t in);
   void sealPending(uint16_t port);       // seals what waits for peer `port` and queues it on the uplink
   void sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port);
@@ -195,18 +267,13 @@ class Worker {
   void resolveNextHops(uint64_t now);
   void tunnelAlert(DropReason why, const uint8_t* outer, uint8_t family, uint64_t now);
   void learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac, uint64_t now);
-  FragEntry* fragBucket(const PacketMeta& m);  // the kFragWays entries a datagram may use
-  FragEntry* findFrag(const PacketMeta& m, uint64_t now);  // this datagram's live entry, or null
-  bool sameDatagram(const FragEntry& fe, const PacketMeta& m, uint64_t now) const;
   // Fragments of inspected connections (worker_frag.cc).
-  FragEntry* claimFrag(const PacketMeta& m, uint64_t now);  // this datagram's entry; null: no room
-  void releaseGather(FragEntry& fe);
-  void sweepGathers(uint64_t now);
-  bool addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m);  // false: refused (g is bad)
+  bool addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m, uint64_t now);  // false: refused (g is bad)
   int gatherFirst(const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm, rte_mbuf* m, uint16_t in, uint64_t now);
-  int gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMeta& pm, rte_mbuf* m, uint16_t in);
-  // Payload inspection of a packet of an allowed flow: it passes, was dropped, or was rewritten
-  // into a RST toward its receiver (the data policy blocked the flow; the sender is reset too).
+  int gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMeta& pm, rte_mbuf* m, uint16_t in, uint64_t now);
+  // Payload inspection (worker_inspect.cc) of a packet of an allowed flow: it passes, was dropped,
+  // or was rewritten into a RST toward its receiver (the data policy blocked the flow; the sender
+  // is reset too).
   enum InspectResult { kInspectPass, kInspectDropped, kInspectReset };
   int inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm,
               rte_mbuf* m, uint16_t in, uint64_t now);
@@ -218,25 +285,18 @@ class Worker {
   static bool readable(const PacketMeta& pm) {
     return pm.protocol == 6 || pm.protocol == 17 || ((pm.protocol == 1 || pm.protocol == 58) && (pm.flags & kFlagL4));
   }
-  // Checksums of an IP packet as its receiver would check them (offload flags honoured).
-  DropReason checksums(rte_mbuf* m, const PacketMeta& pm);
-  // What a VM port may not send: tagged frames, router advertisements, redirects, DHCP replies.
-  DropReason sourceCheck(const CompiledPolicy& pol, uint16_t in, const PacketMeta& pm, const uint8_t* data);
-  static DropReason outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data);
-  static uint32_t ndEnd(const PacketMeta& pm);
   bool boundIcmpQuote(rte_mbuf* m, const PacketMeta& pm);
-  static bool ndFields(const PacketMeta& pm, const uint8_t* data, const uint8_t** target, uint32_t* opts);
-  static DropReason vmGuard(const PacketMeta& pm, const uint8_t* data);
   // Inspected packets: a hop limit raised to kInspectMinTtl, TCP urgent data made inline.
   void normalizeHeaders(rte_mbuf* m, const PacketMeta& pm);
   static constexpr uint8_t kInspectMinTtl = 64;
   static bool makeReset(uint8_t* d, const uint8_t* s, const PacketMeta& pm, size_t payloadLen, bool toSender);
   void sendReset(const PacketMeta& pm, rte_mbuf* m, size_t payloadLen, bool toSender, uint16_t port);
-  void removeFlow(int32_t pos);
 
   uint32_t id_;
   uint16_t queue_;
   rte_ring* alerts_;
+  const WorkerShared* shared_;
+  std::unique_ptr<FlowTable> flows_;
   uint32_t port_flows_[kMaxPorts] = {};  // flows each port originated, in this worker's table
   std::atomic<uint32_t> quarantine_requests_{0};
   // Low-priority alerts a port may raise: a token bucket per port (kAlertBurst, kAlertsPerSecond).
@@ -244,40 +304,27 @@ class Worker {
   static constexpr uint32_t kLowKinds = 5;  // AlertRecord kinds below kFlowCut: deny, allow-log, full, spoof MAC / IP
   uint32_t alert_tokens_[kMaxPorts * kLowKinds] = {};
   uint64_t alert_refill_tsc_[kMaxPorts * kLowKinds] = {};
-  const WorkerShared* shared_;
-  std::unique_ptr<FlowTable> flows_;
   MacTable fdb_;
-  uint64_t seen_gen_ = 0;
-  uint32_t age_iter_ = 0;
-  uint64_t drop_local_[static_cast<int>(DropReason::kCount)] = {};
-  uint64_t port_drop_local_[kMaxPorts] = {};
   uint64_t last_learned_[kMaxPorts] = {};      // last source MAC learned per port, and when
   uint64_t last_learned_tsc_[kMaxPorts] = {};
+  // The loop's own state.
+  uint32_t iteration_ = 0;
+  uint64_t idle_ = 0;
+  uint64_t received_ = 0;
+  uint32_t age_iter_ = 0;
+  Burst burst_;                 // what a port's receive gave
+  Burst decap_;                 // what the tunnel path opened from one peer
+  uint64_t drop_local_[static_cast<int>(DropReason::kCount)] = {};
+  uint64_t port_drop_local_[kMaxPorts] = {};
+  bool drops_pending_ = false;  // drop_local_ has counts not yet published
   TxBuffer tx_[kMaxPorts];
-  static constexpr uint32_t kFragEntries = 1024, kFragWays = 4;  // entries, and entries per bucket
-  static constexpr uint64_t kFragLifeSec = 65;  // longer than receivers keep a datagram's fragments
-  FragEntry frags_[kFragEntries] = {};
-  uint64_t frag_held_ = 0;  // bytes gathered in all FragGathers (bounded by kFragHoldTotal)
-  uint64_t frag_held_port_[kMaxPorts] = {};    // ... of which each port's (bounded by kFragHoldPort)
-  uint32_t frag_gathers_port_[kMaxPorts] = {};  // datagrams each port has being gathered
+  FragTable frags_;
+  TunnelPath tunnel_;
   WorkerStats stats_;
   Mailbox mailbox_;
   std::unique_ptr<Inspector> inspector_;
   std::vector<InspectEvent> inspect_events_;
   std::vector<uint8_t> linear_;  // a chained packet, copied whole for inspection
-  rte_mbuf* esp_in_[kBurst];     // ESP to the underlay address, opened after the burst's parse
-  uint32_t n_esp_in_ = 0;
-  uint64_t next_resolve_tsc_ = 0;
-  bool drops_pending_ = false;  // drop_local_ has counts not yet published
-  // tunnel.peer_down: wait — packets toward a peer without keys, held per peer until it has them.
-  struct Held {
-    rte_mbuf* m;
-    uint64_t tsc;
-  };
-  static constexpr uint32_t kHoldPerPeer = 256;
-  std::vector<std::vector<Held>> held_;  // per peer (in peer order)
-  uint64_t tunnel_alert_tsc_[static_cast<int>(DropReason::kCount)] = {};
-  uint32_t tunnel_alert_suppressed_[static_cast<int>(DropReason::kCount)] = {};
 };
 
 }  // namespace goldgate::dataplane

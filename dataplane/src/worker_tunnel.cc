@@ -182,8 +182,8 @@ bool Worker::underlayInput(rte_mbuf* m, const PacketMeta& pm, uint64_t now) {
                   : pm.family == 6 ? t.hasIpv6() && std::memcmp(pm.dst_ip, t.ipv6(), 16) == 0
                                    : false;
   if (!toUs) return false;
-  if (pm.protocol == 50 && !(pm.flags & kFlagFragment) && n_esp_in_ < kBurst) {
-    esp_in_[n_esp_in_++] = m;
+  if (pm.protocol == 50 && !(pm.flags & kFlagFragment) && tunnel_.n_esp_in < kBurst) {
+    tunnel_.esp_in[tunnel_.n_esp_in++] = m;
     return true;
   }
   // The outer header is sent with DF: fragments of ESP, or anything else to this address, are refused.
@@ -197,8 +197,8 @@ void Worker::tunnelAlert(DropReason why, const uint8_t* outerSrc, uint8_t family
   // At most ten records a second per reason and worker: a flood of forged packets is counted in
   // the drop counters, and reported in aggregate rather than packet by packet.
   const int r = static_cast<int>(why);
-  if (now - tunnel_alert_tsc_[r] < shared_->tsc_hz / 10) {
-    ++tunnel_alert_suppressed_[r];
+  if (now - tunnel_.alert_tsc[r] < shared_->tsc_hz / 10) {
+    ++tunnel_.alert_suppressed[r];
     return;
   }
   AlertRecord a{};
@@ -208,22 +208,20 @@ void Worker::tunnelAlert(DropReason why, const uint8_t* outerSrc, uint8_t family
   a.protocol = 50;
   a.port = static_cast<uint8_t>(shared_->tunnel->uplink());
   std::memcpy(a.src, outerSrc, family == 4 ? 4 : 16);
-  a.count = tunnel_alert_suppressed_[r] + 1;
+  a.count = tunnel_.alert_suppressed[r] + 1;
   enqueueAlert(a);
-  tunnel_alert_tsc_[r] = now;
-  tunnel_alert_suppressed_[r] = 0;
+  tunnel_.alert_tsc[r] = now;
+  tunnel_.alert_suppressed[r] = 0;
 }
 
-void Worker::openPending(const CompiledPolicy& pol, uint64_t now) {
+void Worker::openEsp(const CompiledPolicy& pol, uint64_t now) {
   Tunnel& t = *shared_->tunnel;
   const uint16_t up = t.uplink();
-  rte_mbuf* group[kBurst];
-  uint32_t ng = 0;
-  int groupPort = -1;
-  const uint32_t n = n_esp_in_;
-  n_esp_in_ = 0;
+  const uint32_t n = tunnel_.n_esp_in;
+  tunnel_.n_esp_in = 0;
+  tunnel_.n_opened = tunnel_.next_opened = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    rte_mbuf* m = esp_in_[i];
+    rte_mbuf* m = tunnel_.esp_in[i];
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
     PacketMeta pm;
     if (parsePacket(d, rte_pktmbuf_data_len(m), &pm) != DropReason::kNone || m->nb_segs != 1) {
@@ -287,14 +285,19 @@ void Worker::openPending(const CompiledPolicy& pol, uint64_t now) {
       drop(m, DropReason::kUnknownDestination, peer.port);
       continue;
     }
-    if (groupPort != peer.port && ng) {
-      processBurst<true>(pol, static_cast<uint16_t>(groupPort), group, ng, now);
-      ng = 0;
-    }
-    groupPort = peer.port;
-    group[ng++] = m;
+    tunnel_.opened_port[tunnel_.n_opened] = peer.port;
+    tunnel_.opened[tunnel_.n_opened++] = m;
   }
-  if (ng) processBurst<true>(pol, static_cast<uint16_t>(groupPort), group, ng, now);
+}
+
+bool Worker::nextOpened(Burst& b, uint64_t now) {
+  TunnelPath& t = tunnel_;
+  if (t.next_opened == t.n_opened) return false;
+  const uint16_t port = t.opened_port[t.next_opened];
+  uint32_t n = 0;
+  while (t.next_opened < t.n_opened && t.opened_port[t.next_opened] == port) b.pkts[n++] = t.opened[t.next_opened++];
+  b.reset(port, n, now);
+  return true;
 }
 
 bool Worker::answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const PacketMeta& pm, uint16_t in) {
@@ -342,8 +345,8 @@ void Worker::sealPending(uint16_t port) {
   }
   // peer_down: wait. Held packets go first, in order, once the peer has keys; past wait_ms, or
   // beyond the hold's size, they are dropped as without keys.
-  if (held_.size() < t.peerCount()) held_.resize(t.peerCount());
-  auto& h = held_[port - shared_->ports.size()];
+  if (tunnel_.held.size() < t.peerCount()) tunnel_.held.resize(t.peerCount());
+  auto& h = tunnel_.held[port - shared_->ports.size()];
   const uint64_t now = rte_rdtsc();
   const uint64_t maxAge = shared_->tsc_hz / 1000 * t.config().wait_ms;
   const bool keys = peer.out.load(std::memory_order_acquire) != nullptr;
@@ -356,7 +359,7 @@ void Worker::sealPending(uint16_t port) {
   h.erase(h.begin(), h.begin() + static_cast<long>(k));
   for (uint16_t i = 0; i < n; ++i) {
     if (keys && h.empty()) sealOne(peer, pk[i], port);
-    else if (h.size() < kHoldPerPeer) h.push_back({pk[i], now});
+    else if (h.size() < TunnelPath::kHoldPerPeer) h.push_back({pk[i], now});
     else drop(pk[i], DropReason::kTunnelNoKeys, port);
   }
 }
@@ -511,8 +514,8 @@ void Worker::sendTooBig(rte_mbuf* m, uint32_t mtu) {
 }
 
 void Worker::resolveNextHops(uint64_t now) {
-  if (now < next_resolve_tsc_) return;
-  next_resolve_tsc_ = now + shared_->tsc_hz;  // once a second
+  if (now < tunnel_.next_resolve_tsc) return;
+  tunnel_.next_resolve_tsc = now + shared_->tsc_hz;  // once a second
   Tunnel& t = *shared_->tunnel;
   for (uint32_t i = 0; i < t.peerCount(); ++i) {
     TunnelPeer& p = t.peer(i);
