@@ -13,6 +13,11 @@ namespace goldgate::alerts {
 namespace {
 
 constexpr size_t kHeader = 4 + 1 + 8 + 4;
+// Sequences stay far from wrapping: a record numbered kSeqLimit or above is damage. A spool whose
+// records are numbered above kSeqRenumberAbove when it opens (only a damaged file's are: a real
+// spool needs 2^61 events to get there) numbers them afresh, so what it appends next reads back.
+constexpr uint64_t kSeqLimit = uint64_t{1} << 62;
+constexpr uint64_t kSeqRenumberAbove = uint64_t{1} << 61;
 
 uint32_t fnv1a(const std::string& s) {
   uint32_t h = 2166136261u;
@@ -106,8 +111,8 @@ Result<void> Spool::load() {
     uint32_t sum = static_cast<uint32_t>(getLe(p + off + 13, 4));
     r.payload.assign(data.data() + off + kHeader, len);
     if (fnv1a(r.payload) != sum) break;
-    // Sequences only grow (and stay far from wrapping): anything else is damage, cut like a torn tail.
-    if (r.seq <= lastSeq || r.seq >= (uint64_t{1} << 62)) break;
+    // Sequences only grow (and stay below kSeqLimit): anything else is damage, cut like a torn tail.
+    if (r.seq <= lastSeq || r.seq >= kSeqLimit) break;
     uint64_t end = off + kHeader + len;
     lastSeq = std::max(lastSeq, r.seq);
     if (off >= cursor) {
@@ -124,8 +129,18 @@ Result<void> Spool::load() {
   file_size_ = off;
   next_seq_ = lastSeq + 1;
   // A cursor past the end (the file was emptied before the cursor was rewritten) means "nothing left".
-  if (cursor > off) return writeCursor(off);
-  cursor_ = cursor;
+  if (cursor > off) {
+    if (auto r = writeCursor(off); !r) return r;
+  } else {
+    cursor_ = cursor;
+  }
+  if (lastSeq > kSeqRenumberAbove) {
+    // Nothing has read a sequence yet (the sender starts after open): renumbering is safe here.
+    uint64_t seq = 0;
+    for (auto& e : entries_) e.rec.seq = ++seq;
+    next_seq_ = seq + 1;
+    return rewrite();
+  }
   return {};
 }
 

@@ -1,7 +1,9 @@
 // Unit tests of a sink's on-disk spool (alerts/src/spool.cc): order, confirmation, persistence
-// across reopen (a daemon restart), a torn tail, and the bound (oldest lowest-severity first).
+// across reopen (a daemon restart), a torn tail, damaged numbering, and the bound (oldest
+// lowest-severity first).
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -109,6 +111,44 @@ TEST_CASE("a corrupt record (checksum) is cut like a torn one") {
   REQUIRE(s.has_value());
   CHECK((*s)->tornOnOpen() == 1);
   CHECK(payloads(**s) == std::vector<std::string>{"good"});
+}
+
+TEST_CASE("a spool numbered near the end of its sequences (damage) numbers its records afresh") {
+  TempDir d;
+  std::string dir = (d.path() / "sink").string();
+  std::filesystem::create_directories(dir);
+  // Two records in the file layout of spool.h, the second numbered 2^62 - 1: the last number a
+  // spool reads, so the next append's number would be cut as damage on the next open.
+  auto record = [](uint64_t seq, const std::string& payload) {
+    std::string out;
+    auto put = [&out](uint64_t v, int bytes) {
+      for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    };
+    uint32_t h = 2166136261u;
+    for (unsigned char c : payload) h = (h ^ c) * 16777619u;
+    put(payload.size(), 4), put(1, 1), put(seq, 8), put(h, 4);
+    return out + payload;
+  };
+  {
+    std::ofstream f(dir + "/spool", std::ios::binary);
+    f << record(1, "first") << record((uint64_t{1} << 62) - 1, "second");
+  }
+  {
+    auto s = Spool::open(dir, 1 << 20);
+    REQUIRE(s.has_value());
+    CHECK((*s)->tornOnOpen() == 0);
+    std::vector<Spool::Record> recs;
+    (*s)->peek(0, 100, recs);
+    REQUIRE(recs.size() == 2);
+    CHECK(recs[0].seq == 1);
+    CHECK(recs[1].seq == 2);
+    REQUIRE((*s)->append("third", 1).has_value());
+    CHECK((*s)->lastSeq() == 3);
+  }
+  auto again = Spool::open(dir, 1 << 20);
+  REQUIRE(again.has_value());
+  CHECK((*again)->tornOnOpen() == 0);
+  CHECK(payloads(**again) == std::vector<std::string>{"first", "second", "third"});
 }
 
 TEST_CASE("a full spool drops the oldest records of the lowest severity first, and says how many") {

@@ -18,7 +18,9 @@ namespace goldgate::alerts {
 /// File layout (`DIR/spool`): records of [u32 payload length][u8 severity][u64 sequence]
 /// [u32 FNV-1a of payload][payload], little-endian. `DIR/cursor` holds the file offset of the first
 /// unconfirmed record (written with rename, so it is never torn). A torn record at the end of the
-/// file (a crash mid-write) is cut off on open and counted in `tornOnOpen()`.
+/// file (a crash mid-write) is cut off on open and counted in `tornOnOpen()`, and so is what follows
+/// a record whose sequence does not grow or reaches 2^62; records numbered above 2^61 on open (only
+/// damage numbers them so) are numbered afresh from 1.
 /// Thread-safe: one producer (the alert owner thread) and one consumer (the sink's sender).
 class Spool {
  public:
