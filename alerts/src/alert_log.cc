@@ -74,8 +74,7 @@ void AlertLog::write(proto::AlertEvent& ev) {
     }
     if (*r == 0) continue;
     proto::AlertEvent drop;
-    drop.set_kind("alerts.spool_dropped");
-    drop.set_severity(7);
+    setKind(drop, Kind::kAlertsSpoolDropped);
     drop.set_count(*r);
     drop.set_action("drop");
     drop.set_message("sink '" + sink->config().name + "': spool full (" + std::to_string(sink->config().spool_bytes >> 20) +
@@ -137,8 +136,7 @@ void AlertLog::tick(int64_t now_ns) {
   for (auto& sink : sinks_)
     for (auto& n : sink->takeNotices()) {
       proto::AlertEvent ev;
-      ev.set_kind(n.kind);
-      ev.set_severity(n.severity);
+      setKind(ev, n.kind);
       ev.set_message(n.message);
       deferred_.push_back(std::move(ev));
     }

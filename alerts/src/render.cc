@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "goldgate/alerts/kinds.h"
+
 namespace goldgate::alerts {
 namespace {
 
@@ -197,12 +199,13 @@ std::string renderJson(const proto::AlertEvent& ev) {
 
 std::string renderOcsf(const proto::AlertEvent& ev) {
   const std::string& kind = ev.kind();
-  bool network = kind == "policy.deny" || kind == "policy.allow_log";
+  const bool deny = kind == info(Kind::kPolicyDeny).name;
+  bool network = deny || kind == info(Kind::kPolicyAllowLog).name;
   bool data = ev.has_data_class();
   // Network Activity for policy decisions, Data Security Finding for data classes, Detection
   // Finding for the rest (attestation red flags, spoofing, quarantine, ...).
   int classUid = network ? 4001 : data ? 2006 : 2004;
-  int activity = network ? (kind == "policy.deny" ? 5 : 1) : 1;  // Refuse / Open ; Create
+  int activity = network ? (deny ? 5 : 1) : 1;  // Refuse / Open ; Create
   int sev = ocsfSeverity(ev.severity());
   int64_t ms = ev.time_unix_ns() / 1000000;
   Json j;
@@ -440,27 +443,6 @@ std::string renderSyslog(const proto::AlertEvent& ev, size_t maxBytes) {
 }
 
 }  // namespace
-
-Result<Format> parseFormat(std::string_view name) {
-  if (name == "json") return Format::kJson;
-  if (name == "ocsf") return Format::kOcsf;
-  if (name == "cef") return Format::kCef;
-  if (name == "leef") return Format::kLeef;
-  if (name == "rfc5424" || name == "syslog") return Format::kRfc5424;
-  return makeError(Error::Code::kInvalidArgument,
-                   "unknown alert format '" + std::string(name) + "' (json, ocsf, cef, leef, rfc5424)");
-}
-
-const char* formatName(Format f) {
-  switch (f) {
-    case Format::kJson: return "json";
-    case Format::kOcsf: return "ocsf";
-    case Format::kCef: return "cef";
-    case Format::kLeef: return "leef";
-    case Format::kRfc5424: return "rfc5424";
-  }
-  return "?";
-}
 
 int syslogSeverity(uint32_t s) {
   if (s >= 9) return 2;  // critical

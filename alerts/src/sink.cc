@@ -8,24 +8,6 @@
 
 namespace goldgate::alerts {
 
-Result<Transport> parseTransport(std::string_view name) {
-  if (name == "udp") return Transport::kUdp;
-  if (name == "tcp") return Transport::kTcp;
-  if (name == "tls") return Transport::kTls;
-  if (name == "kafka") return Transport::kKafka;
-  return makeError(Error::Code::kInvalidArgument, "unknown sink transport '" + std::string(name) + "' (udp, tcp, tls, kafka)");
-}
-
-const char* transportName(Transport t) {
-  switch (t) {
-    case Transport::kUdp: return "udp";
-    case Transport::kTcp: return "tcp";
-    case Transport::kTls: return "tls";
-    case Transport::kKafka: return "kafka";
-  }
-  return "?";
-}
-
 Result<std::unique_ptr<Sink>> Sink::create(const SinkConfig& cfg) {
   std::unique_ptr<Sink> s(new Sink());
   s->cfg_ = cfg;
@@ -42,7 +24,7 @@ Result<std::unique_ptr<Sink>> Sink::create(const SinkConfig& cfg) {
   if (!conn) return makeError(conn.error().code, "sink '" + cfg.name + "': " + conn.error().message);
   s->conn_ = std::move(*conn);
   if (s->spool_->tornOnOpen())
-    s->notices_.push_back({"alerts.spool_damaged", 6,
+    s->notices_.push_back({Kind::kAlertsSpoolDamaged,
                            "sink '" + cfg.name + "': a torn record at the end of the spool was cut off (a crash mid-write)"});
   s->thread_ = std::thread([p = s.get()] { p->senderMain(); });
   return s;
@@ -113,11 +95,11 @@ void Sink::setState(const char* state, const std::string& error) {
   if (!error.empty()) error_ = error;
   std::string s = state;
   if (s == "down" && (was != "down" || wasError != error))
-    notices_.push_back({"alerts.sink_down", 6,
+    notices_.push_back({Kind::kAlertsSinkDown,
                         "sink '" + cfg_.name + "' (" + transportName(cfg_.transport) + " " + cfg_.address +
                             ") is unreachable: " + error + "; events are spooled until it comes back"});
   if (s == "up" && (was == "down" || (!ever_up_ && spool_->backlogEvents() > 0)))
-    notices_.push_back({"alerts.sink_up", 1,
+    notices_.push_back({Kind::kAlertsSinkUp,
                         "sink '" + cfg_.name + "' (" + transportName(cfg_.transport) + " " + cfg_.address +
                             ") is reachable again; sending " + std::to_string(spool_->backlogEvents()) + " spooled events"});
   if (s == "up") ever_up_ = true;

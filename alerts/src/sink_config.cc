@@ -1,11 +1,56 @@
 #include "goldgate/alerts/sink_config.h"
 
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
 #include <filesystem>
 #include <set>
+
+#include "goldgate/common/yaml_ctx.h"
 
 namespace goldgate::alerts {
 
 namespace fs = std::filesystem;
+
+Result<Transport> parseTransport(std::string_view name) {
+  if (name == "udp") return Transport::kUdp;
+  if (name == "tcp") return Transport::kTcp;
+  if (name == "tls") return Transport::kTls;
+  if (name == "kafka") return Transport::kKafka;
+  return makeError(Error::Code::kInvalidArgument, "unknown sink transport '" + std::string(name) + "' (udp, tcp, tls, kafka)");
+}
+
+const char* transportName(Transport t) {
+  switch (t) {
+    case Transport::kUdp: return "udp";
+    case Transport::kTcp: return "tcp";
+    case Transport::kTls: return "tls";
+    case Transport::kKafka: return "kafka";
+  }
+  return "?";
+}
+
+Result<std::pair<std::string, std::string>> splitHostPort(const std::string& address) {
+  std::string host, port;
+  if (!address.empty() && address[0] == '[') {
+    auto close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
+      return makeError(Error::Code::kInvalidArgument, "address '" + address + "': expected [v6-address]:port");
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      return makeError(Error::Code::kInvalidArgument, "address '" + address + "': expected host:port");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (ec != std::errc() || p != port.data() + port.size() || v == 0 || v > 65535)
+    return makeError(Error::Code::kInvalidArgument, "address '" + address + "': port '" + port + "' is not 1-65535");
+  return std::make_pair(host, port);
+}
 
 // alerts.sinks: a list of network sinks, each with its own transport, format, filter and spool.
 std::vector<SinkConfig> parseSinks(const yamlcfg::Ctx& c, const YAML::Node& list, const std::string& spoolDir) {

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <deque>
 #include <vector>
@@ -25,28 +24,6 @@
 #include "connections.h"
 
 namespace goldgate::alerts {
-
-Result<std::pair<std::string, std::string>> splitHostPort(const std::string& address) {
-  std::string host, port;
-  if (!address.empty() && address[0] == '[') {
-    auto close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
-      return makeError(Error::Code::kInvalidArgument, "address '" + address + "': expected [v6-address]:port");
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    auto colon = address.rfind(':');
-    if (colon == std::string::npos || colon == 0)
-      return makeError(Error::Code::kInvalidArgument, "address '" + address + "': expected host:port");
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-  }
-  unsigned v = 0;
-  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-  if (ec != std::errc() || p != port.data() + port.size() || v == 0 || v > 65535)
-    return makeError(Error::Code::kInvalidArgument, "address '" + address + "': port '" + port + "' is not 1-65535");
-  return std::make_pair(host, port);
-}
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include "goldgate/common/yaml_ctx.h"
 
-#include "goldgate/alerts/render.h"
+#include "goldgate/alerts/format.h"
 #include "goldgate/alerts/sink_config.h"
 
 #include <algorithm>

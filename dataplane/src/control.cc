@@ -53,12 +53,11 @@ Result<std::string> SwitchImpl::reload() {
   auto segs = loadSegments(segmentsDirOf(sw_), sw_);
   if (!segs) {
     proto::AlertEvent ev;
-    ev.set_kind("policy.reload_failed");
-    ev.set_severity(6);
+    alerts::setKind(ev, alerts::Kind::kPolicyReloadFailed);
     ev.set_action("keep");
     ev.set_policy_version(generation_);
     ev.set_message("policy reload rejected, version " + std::to_string(generation_) + " stays in force: " + segs.error().message);
-    raise(ev, "reload_failed|" + segs.error().message);
+    raise(ev, ev.kind() + "|" + segs.error().message);
     return makeError(segs.error().code, segs.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
   }
   // Data classes reload with the segments; a bad class file rejects the whole reload.
@@ -67,12 +66,11 @@ Result<std::string> SwitchImpl::reload() {
     auto c = loadClassifier();
     if (!c) {
       proto::AlertEvent ev;
-      ev.set_kind("policy.reload_failed");
-      ev.set_severity(6);
+      alerts::setKind(ev, alerts::Kind::kPolicyReloadFailed);
       ev.set_action("keep");
       ev.set_policy_version(generation_);
       ev.set_message("data classes rejected, policy version " + std::to_string(generation_) + " stays in force: " + c.error().message);
-      raise(ev, "reload_failed|" + c.error().message);
+      raise(ev, ev.kind() + "|" + c.error().message);
       return makeError(c.error().code, c.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
     }
     classifier_ = std::move(*c);
@@ -81,12 +79,11 @@ Result<std::string> SwitchImpl::reload() {
   if (auto r = publish(*segs, quarantined_, "reload"); !r) {
     classifier_ = previous;
     proto::AlertEvent ev;
-    ev.set_kind("policy.reload_failed");
-    ev.set_severity(6);
+    alerts::setKind(ev, alerts::Kind::kPolicyReloadFailed);
     ev.set_action("keep");
     ev.set_policy_version(generation_);
     ev.set_message("policy reload rejected, version " + std::to_string(generation_) + " stays in force: " + r.error().message);
-    raise(ev, "reload_failed|" + r.error().message);
+    raise(ev, ev.kind() + "|" + r.error().message);
     return makeError(r.error().code, r.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
   }
   segs_ = std::move(*segs);
@@ -140,17 +137,15 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   quarantined_ = std::move(next);
   if (!unsaved.empty()) {
     proto::AlertEvent ev;
-    ev.set_kind("state.write_failed");
-    ev.set_severity(9);
+    alerts::setKind(ev, alerts::Kind::kStateWriteFailed);
     ev.set_action("quarantine");
     ev.set_rule(sw_.quarantine_file);
     ev.set_message("quarantine of " + target + " is in force but not saved: " + unsaved + "; a restart would release it");
-    raise(ev, "state.write_failed|" + target + "|" + std::to_string(generation_));
+    raise(ev, ev.kind() + "|" + target + "|" + std::to_string(generation_));
   }
   for (const auto& p : ports) {
     proto::AlertEvent ev;
-    ev.set_kind(on ? "quarantine" : "release");
-    ev.set_severity(on ? 8 : 4);
+    alerts::setKind(ev, on ? alerts::Kind::kQuarantine : alerts::Kind::kRelease);
     ev.set_action(on ? "quarantine" : "release");
     ev.set_port(p);
     for (const auto& pc : sw_.ports)
@@ -162,7 +157,7 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
     ev.set_policy_version(generation_);
     ev.set_message(on ? "port '" + p + "' moved to the quarantine segment; its connections are cut"
                       : "port '" + p + "' released from quarantine");
-    raise(ev, std::string(on ? "quarantine|" : "release|") + p + "|" + std::to_string(generation_));
+    raise(ev, ev.kind() + "|" + p + "|" + std::to_string(generation_));
   }
   std::string list;
   for (const auto& p : ports) list += (list.empty() ? "" : ", ") + p;

@@ -182,8 +182,7 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
       const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
       const std::string seg = pol->segmentName(pol->portSegment(static_cast<uint16_t>(p)));
       proto::AlertEvent ev;
-      ev.set_kind(now.vm.empty() ? "vm.unbound" : "vm.bound");
-      ev.set_severity(2);
+      alerts::setKind(ev, now.vm.empty() ? alerts::Kind::kVmUnbound : alerts::Kind::kVmBound);
       ev.set_action(now.vm.empty() ? "close" : "bind");
       ev.set_port(now.name);
       ev.set_vm(now.vm.empty() ? was.vm : now.vm);

@@ -152,13 +152,13 @@ std::vector<proto::AlertEvent> KeyAgent::takeEvents() {
   return std::exchange(events_, {});
 }
 
-void KeyAgent::event(const std::string& kind, uint32_t severity, uint32_t peer, const std::string& message) {
+void KeyAgent::event(alerts::Kind kind, uint32_t peer, const std::string& message, std::optional<uint32_t> severity) {
   proto::AlertEvent ev;
-  ev.set_kind(kind);
-  ev.set_severity(severity);
+  alerts::setKind(ev, kind);
+  if (severity) ev.set_severity(*severity);
   ev.set_port(cfg_.peers[peer].name);
   ev.set_rule("tunnel-keys");
-  ev.set_action(kind == "tunnel.keys_expired" || kind == "tunnel.peer_rejected" ? "block" : "log");
+  ev.set_action(kind == alerts::Kind::kTunnelKeysExpired || kind == alerts::Kind::kTunnelPeerRejected ? "block" : "log");
   ev.set_message("peer '" + cfg_.peers[peer].name + "': " + message);
   std::lock_guard<std::mutex> g(events_mu_);
   events_.push_back(std::move(ev));
@@ -217,8 +217,7 @@ void KeyAgent::reportRefusals() {
   if ((refused == refused_reported_ && failed == failed_reported_) || now - last_refusal_report_ < std::chrono::seconds(10)) return;
   last_refusal_report_ = now;
   proto::AlertEvent ev;
-  ev.set_kind("tunnel.key_service_limited");
-  ev.set_severity(6);
+  alerts::setKind(ev, alerts::Kind::kTunnelKeyServiceLimited);
   ev.set_action("block");
   ev.set_rule("tunnel-keys");
   ev.set_count(refused - refused_reported_ + failed - failed_reported_);
@@ -339,8 +338,7 @@ void KeyAgent::rejected(const std::string& addr, const std::string& why) {
     }
   }
   proto::AlertEvent ev;
-  ev.set_kind("tunnel.peer_rejected");
-  ev.set_severity(7);
+  alerts::setKind(ev, alerts::Kind::kTunnelPeerRejected);
   ev.set_action("block");
   ev.set_rule("tunnel-keys");
   ev.set_message("key service: a connection from " + addr + why);
@@ -374,7 +372,7 @@ void KeyAgent::connectLoop(uint32_t peer) {
         backoff = 1;
         session(ssl, fd, peer, false);
       } else {
-        event("tunnel.peer_rejected", 7, peer,
+        event(alerts::Kind::kTunnelPeerRejected, peer,
               "its key service at " + pc.control + " did not prove to be this peer (" +
                   (shook ? std::string(pc.pin.empty() ? "its certificate is not from the CA for this name" : "its certificate is not the pinned one")
                          : "TLS handshake failed: " + sslError()) + ")");
@@ -408,7 +406,7 @@ void KeyAgent::housekeeping() {
       tunnel_.retire(i, UINT64_MAX, true);
       ps.have_keys = false;
       ps.retire_below = 0;
-      event("tunnel.keys_expired", 7, i, "keys expired without a new agreement: its flows are blocked until the peer is back");
+      event(alerts::Kind::kTunnelKeysExpired, i, "keys expired without a new agreement: its flows are blocked until the peer is back");
     }
   }
 }
@@ -422,7 +420,7 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
     ps.live = ssl;  // a newer session replaces the old one, which notices and ends
   }
   ps.connected.store(true);
-  event("tunnel.peer_connected", 2, peer, std::string("key service connected (mutual TLS 1.3, ") + (server ? "accepted" : "connecting side") + ")");
+  event(alerts::Kind::kTunnelPeerConnected, peer, std::string("key service connected (mutual TLS 1.3, ") + (server ? "accepted" : "connecting side") + ")");
   auto local = [conn](uint64_t e) { return (conn << 32) | e; };
   std::map<uint64_t, uint32_t> mine, theirs;  // epoch -> SPI
   uint64_t current = 0;                        // the epoch our outbound SA is in
@@ -484,7 +482,9 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
           // a repeated offer: already in place
         } else if (ok && derive(e, in, out)) {
           if (!tunnel_.addInbound(peer, mine[e], in, true, local(e))) {
-            event("tunnel.key_protocol", 7, peer, "no free inbound SA slot for epoch " + std::to_string(e) + "; reconnecting");
+            // 7, not the kind's 6: the fault is this side's (no slot for new keys), and a rekey that
+            // cannot finish ends in expired keys.
+            event(alerts::Kind::kTunnelKeyProtocol, peer, "no free inbound SA slot for epoch " + std::to_string(e) + "; reconnecting", 7);
             ok = false;
           } else {
             ok = sendLine(ssl, "READY " + std::to_string(e));
@@ -508,7 +508,7 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
           ps.retire_below = local(e);
           ps.retire_at = Clock::now() + std::chrono::seconds(cfg_.tls.grace_s);
           current = e;
-          event(first ? "tunnel.keys_agreed" : "tunnel.rekeyed", 2, peer,
+          event(first ? alerts::Kind::kTunnelKeysAgreed : alerts::Kind::kTunnelRekeyed, peer,
                 "epoch " + std::to_string(e) + ": sealing under SPI " + std::to_string(theirs[e]) + ", opening under SPI " +
                     std::to_string(mine[e]));
           mine.erase(mine.begin(), mine.lower_bound(e));
@@ -516,7 +516,7 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
           installed.erase(installed.begin(), installed.lower_bound(e));
         }
       } else {
-        event("tunnel.key_protocol", 6, peer, "unexpected message from the peer's key service; reconnecting");
+        event(alerts::Kind::kTunnelKeyProtocol, peer, "unexpected message from the peer's key service; reconnecting");
         ok = false;
       }
     }
@@ -526,7 +526,7 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
     if (ps.live == ssl) ps.live = nullptr;
   }
   ps.connected.store(false);
-  if (!stop_.load()) event("tunnel.peer_disconnected", 5, peer, "key service connection lost; keys stay until their lifetime ends");
+  if (!stop_.load()) event(alerts::Kind::kTunnelPeerDisconnected, peer, "key service connection lost; keys stay until their lifetime ends");
   SSL_free(ssl);
   ::close(fd);
 }

@@ -26,13 +26,15 @@
 #include <set>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "alert.pb.h"
+#include "goldgate/alerts/kinds.h"
 #include "goldgate/common/result.h"
 #include "goldgate/dataplane/config.h"
-#include "alert.pb.h"
 #include "tunnel.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -59,14 +61,15 @@ class KeyAgent {
   bool handshake(SSL* ssl, int fd, std::string* why);  // server side, within kHandshakeSeconds
   void rejected(const std::string& addr, const std::string& why);
   void reapSessions();     // joins the threads of sessions that ended
-  void reportRefusals();   // one tunnel.key_service_limited event at most every 10 s
+  void reportRefusals();   // one Kind::kTunnelKeyServiceLimited event at most every 10 s
   static std::string addressText(const sockaddr_storage& from);
   void connectLoop(uint32_t peer);
   void session(SSL* ssl, int fd, uint32_t peer, bool server);
   int identify(SSL* ssl) const;                  // the peer a server-side connection is from, or -1
   bool verifies(SSL* ssl, uint32_t peer) const;  // the certificate is that peer's
   void housekeeping();
-  void event(const std::string& kind, uint32_t severity, uint32_t peer, const std::string& message);
+  // An event about `peer`, at the kind's severity unless `severity` is given.
+  void event(alerts::Kind kind, uint32_t peer, const std::string& message, std::optional<uint32_t> severity = {});
 
   TunnelConfig cfg_;
   Tunnel& tunnel_;

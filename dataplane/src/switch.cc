@@ -26,6 +26,7 @@
 #include <fstream>
 #include <thread>
 
+#include "alert_render.h"
 #include "goldgate/dataplane/control_client.h"
 #include "switch_impl.h"
 
@@ -215,12 +216,11 @@ Result<void> SwitchImpl::publish(const SegmentsConfig& segs, const std::set<std:
     delete old;
   }
   proto::AlertEvent ev;
-  ev.set_kind("policy.publish");
-  ev.set_severity(1);
+  alerts::setKind(ev, alerts::Kind::kPolicyPublish);
   ev.set_action("publish");
   ev.set_policy_version(generation_);
   ev.set_message("policy version " + std::to_string(generation_) + " in force: " + why);
-  if (alert_log_) raise(ev, "policy.publish." + std::to_string(generation_));
+  if (alert_log_) raise(ev, ev.kind() + "." + std::to_string(generation_));
   return {};
 }
 
@@ -529,179 +529,40 @@ void SwitchImpl::drainAlerts() {
                            r.error().message.c_str());
     }
   }
-  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  const AlertContext ctx{sw_, policy_.load(std::memory_order_acquire), classifier_.get()};
   AlertRecord recs[64];
   unsigned n;
   for (rte_ring* ring : alert_rings_)
-  while ((n = rte_ring_sc_dequeue_burst_elem(ring, recs, sizeof(AlertRecord), 64, nullptr)) > 0) {
-    for (unsigned i = 0; i < n; ++i) {
-      const AlertRecord& a = recs[i];
-      proto::AlertEvent ev;
-      ev.set_policy_version(a.policy_gen);
-      if (a.port < sw_.ports.size()) {
-        ev.set_port(sw_.ports[a.port].name);
-        ev.set_vm(sw_.ports[a.port].vm);
-        if (pol && a.port < pol->portCount()) ev.set_segment(pol->segmentName(pol->portSegment(a.port)));
-      } else if (pol && a.port < pol->portCount()) {  // a peer gateway's port
-        ev.set_port(pol->port(a.port).name);
-        ev.set_segment(pol->segmentName(pol->portSegment(a.port)));
+    while ((n = rte_ring_sc_dequeue_burst_elem(ring, recs, sizeof(AlertRecord), 64, nullptr)) > 0)
+      for (unsigned i = 0; i < n; ++i) {
+        proto::AlertEvent ev;
+        std::string key;
+        if (renderAlert(recs[i], ctx, &ev, &key)) raise(std::move(ev), key);
       }
-      auto* fl = ev.mutable_flow();
-      if (a.family) {
-        fl->set_src_ip(IpAddr::fromBytes(a.family, a.src).toString());
-        fl->set_dst_ip(IpAddr::fromBytes(a.family, a.dst).toString());
-        fl->set_src_port(a.sport);
-        fl->set_dst_port(a.dport);
-        fl->set_protocol(a.protocol);
-        fl->set_community_id(alerts::communityId(a.family, a.src, a.dst, a.protocol, a.sport, a.dport));
-      }
-      std::string ruleName = "default";
-      // The record's rule id belongs to its generation; name it only if that policy is still in force.
-      if (pol && pol->generation() == a.policy_gen && a.rule < pol->ruleCount()) ruleName = pol->rule(a.rule).name;
-      ev.set_rule(ruleName);
-      std::string flowText = std::string(protocolName(a.protocol)) + " " + fl->src_ip() + ":" + std::to_string(a.sport) +
-                             " -> " + fl->dst_ip() + ":" + std::to_string(a.dport);
-      std::string key;
-      switch (a.kind) {
-        case AlertRecord::kDeny:
-          ev.set_kind("policy.deny");
-          ev.set_severity(5);
-          ev.set_action("deny");
-          ev.set_message("connection denied by rule '" + ruleName + "': " + flowText);
-          key = "deny|" + ev.port() + "|" + ruleName + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" +
-                std::to_string(a.protocol) + "|" + std::to_string(a.dport);
-          break;
-        case AlertRecord::kAllowLog:
-          ev.set_kind("policy.allow_log");
-          ev.set_severity(2);
-          ev.set_action("allow");
-          ev.set_message("connection allowed and logged by rule '" + ruleName + "': " + flowText);
-          key = "allow|" + ev.port() + "|" + ruleName + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" +
-                std::to_string(a.protocol) + "|" + std::to_string(a.dport);
-          break;
-        case AlertRecord::kFlowTableFull:
-          ev.set_kind("flow_table.full");
-          ev.set_severity(8);
-          ev.set_action("deny");
-          ev.set_message("flow table full: new connection refused (fail closed): " + flowText);
-          key = "full|" + ev.port();
-          break;
-        case AlertRecord::kSpoofMac:
-        case AlertRecord::kSpoofIp: {
-          bool mac = a.kind == AlertRecord::kSpoofMac;
-          char macText[18];
-          std::snprintf(macText, sizeof macText, "%02x:%02x:%02x:%02x:%02x:%02x", a.src_mac[0], a.src_mac[1],
-                        a.src_mac[2], a.src_mac[3], a.src_mac[4], a.src_mac[5]);
-          ev.set_kind(mac ? "spoof.mac" : "spoof.ip");
-          ev.set_severity(7);
-          ev.set_action("drop");
-          ev.set_rule("anti-spoofing");
-          ev.set_message(std::string("spoofed source ") + (mac ? std::string("MAC ") + macText : "IP " + fl->src_ip()) +
-                         " from port '" + ev.port() + "'");
-          key = std::string(mac ? "spoofmac|" : "spoofip|") + ev.port() + "|" + macText + "|" + fl->src_ip();
-          break;
-        }
-        case AlertRecord::kFlowCut:
-          ev.set_kind("flow.cut");
-          ev.set_severity(4);
-          ev.set_action("cut");
-          ev.set_message("connection cut: policy version " + std::to_string(a.policy_gen) + " no longer allows " + flowText);
-          key = "cut|" + ev.port() + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.dport);
-          break;
-        case AlertRecord::kInspectionEvasion:
-          ev.set_kind("inspection.evasion");
-          ev.set_severity(8);
-          ev.set_action("block");
-          ev.set_message("two versions of the same bytes (overlapping TCP segments with different content) in " + flowText +
-                         ": receivers resolve overlaps differently, so the connection is blocked");
-          key = "evasion|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.sport) + "|" + std::to_string(a.dport);
-          break;
-        case AlertRecord::kDataFinding:
-        case AlertRecord::kInspectionGap:
-        case AlertRecord::kInspectionOverload: {
-          auto zoneName = [&](uint8_t z) { return z == 0 || z > sw_.zones.size() ? std::string() : sw_.zones[z - 1].name; };
-          ev.set_zone(zoneName(a.zone_src));
-          ev.set_dst_zone(zoneName(a.zone_dst));
-          std::string zones = (ev.zone().empty() ? "(no zone)" : ev.zone()) + " -> " + (ev.dst_zone().empty() ? "(no zone)" : ev.dst_zone());
-          if (a.kind != AlertRecord::kDataFinding) {
-            bool closed = a.action == 2;
-            ev.set_kind(a.kind == AlertRecord::kInspectionGap ? "inspection.gap" : "inspection.overload");
-            ev.set_severity(closed ? 7 : 5);
-            ev.set_action(closed ? "block" : "alert");
-            ev.set_message(std::string(a.kind == AlertRecord::kInspectionGap
-                                           ? "payload bytes of a connection could never be inspected (a segment was lost or the hold bound reached)"
-                                           : "too many inspected connections: this one could not be followed") +
-                           ": " + flowText + " (" + zones + "); " +
-                           (closed ? "blocked: a data class that fails closed applies here" : "passed and reported"));
-            key = ev.kind() + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.sport) + "|" + std::to_string(a.dport);
-            break;
-          }
-          std::string cls(a.class_name, strnlen(a.class_name, sizeof a.class_name));
-          auto action = static_cast<datapolicy::Action>(a.action);
-          uint32_t severity = 5;
-          if (classifier_)
-            for (const auto& c : classifier_->classes())
-              if (c.name == cls) severity = c.severity;
-          ev.set_kind("data." + cls);
-          ev.set_severity(severity);
-          ev.set_action(datapolicy::actionName(action));
-          auto* d = ev.mutable_data_class();
-          d->set_name(cls);
-          d->set_count(a.count);
-          d->set_confidence(a.confidence_pct / 100.0);
-          d->set_masked_sample(std::string(a.masked, strnlen(a.masked, sizeof a.masked)));
-          d->set_stream_offset(a.offset);
-          ev.set_rule(cls);
-          const char* what = action == datapolicy::Action::kAlert ? "reported"
-                             : action == datapolicy::Action::kRequireEncryption
-                                 ? "blocked and reset (it must travel encrypted, and this flow is not)"
-                             : action == datapolicy::Action::kQuarantine ? "blocked and reset; the sending VM is quarantined"
-                                                                         : "blocked and reset";
-          ev.set_message(cls + " (" + d->masked_sample() + ") in " + flowText + " (" + zones + "): " + what);
-          key = "data|" + cls + "|" + fl->src_ip() + "|" + fl->dst_ip() + "|" + std::to_string(a.sport) + "|" + std::to_string(a.dport);
-          break;
-        }
-        case AlertRecord::kTunnelDrop: {
-          auto why = static_cast<DropReason>(a.rule);
-          std::string name = dropReasonName(why);
-          if (name.rfind("tunnel_", 0) == 0) name = name.substr(7);  // tunnel.seq_exhausted, not tunnel.tunnel_…
-          ev.set_kind("tunnel." + name);
-          ev.set_severity(why == DropReason::kUnderlayOther ? 4 : why == DropReason::kEspMalformed ? 5 : 7);
-          ev.set_action("drop");
-          ev.set_rule("esp");
-          ev.clear_flow();
-          const std::string addr = IpAddr::fromBytes(a.family, a.src).toString();
-          ev.set_message(std::string(dropReasonHelp(why)) + ": " + std::to_string(a.count) + " packet(s) " +
-                         (why == DropReason::kTunnelSeqExhausted ? "toward the peer at " + addr
-                                                                 : "from " + addr + " on the underlay"));
-          key = ev.kind() + "|" + addr;
-          break;
-        }
-        default: continue;
-      }
-      raise(std::move(ev), key);
-    }
-  }
+  reportAlertLosses();
+}
+
+void SwitchImpl::reportAlertLosses() {
   uint64_t dropped = 0, limited = 0;
   for (const auto& w : workers_) {
     dropped += w->stats().alerts_dropped.load(std::memory_order_relaxed);
     limited += w->stats().alerts_rate_limited.load(std::memory_order_relaxed);
   }
   // Counted losses become one event each time they grow.
-  auto lost = [this](uint64_t now, uint64_t& reported, const char* kind, uint32_t severity, const std::string& what) {
+  auto lost = [this](uint64_t now, uint64_t& reported, alerts::Kind kind, const std::string& what) {
     if (now <= reported) return;
     proto::AlertEvent ev;
-    ev.set_kind(kind);
-    ev.set_severity(severity);
+    alerts::setKind(ev, kind);
     ev.set_count(now - reported);
     ev.set_message(std::to_string(now - reported) + what);
-    raise(std::move(ev), kind);
+    std::string key = ev.kind();
+    raise(std::move(ev), key);
     reported = now;
   };
-  lost(limited, alerts_limited_reported_, "alerts.rate_limited", 5,
+  lost(limited, alerts_limited_reported_, alerts::Kind::kAlertsRateLimited,
        " low-priority alerts (deny, spoofing, flow table full) not raised: a port sent more than its share; "
        "data findings and responses are never limited (goldgatectl status: drops by port say which)");
-  lost(dropped, alerts_dropped_reported_, "alerts.dropped", 6,
+  lost(dropped, alerts_dropped_reported_, alerts::Kind::kAlertsDropped,
        " alert records lost: the packet path raised them faster than they could be written");
 }
 

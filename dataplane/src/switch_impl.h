@@ -48,7 +48,8 @@ class SwitchImpl {
   void controlLoop();
   static void* controlMain(void* self);
   static int workerMain(void* self);
-  void drainAlerts();
+  void drainAlerts();        // key agent events, quarantine requests, the workers' alert rings
+  void reportAlertLosses();  // alerts the workers dropped or rate-limited, as events
   void raise(proto::AlertEvent ev, const std::string& key);
   void writeStats(const std::string& path);
   void snapshotWarmup();

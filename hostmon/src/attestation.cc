@@ -4,6 +4,7 @@
 #include <set>
 
 #include "goldgate/alerts/alert_log.h"
+#include "goldgate/alerts/kinds.h"
 #include "goldgate/attest/responses.h"
 
 namespace goldgate::hostmon {
@@ -170,8 +171,7 @@ void AttestService::check(const std::string& uuid) {
     auto actions = responseActions(m->manifest, f.kind());
     if (alerts_) {
       proto::AlertEvent ev;
-      ev.set_kind("attest." + f.kind());
-      ev.set_severity(deviationSeverity(f.kind()));
+      alerts::setKind(ev, alerts::Kind::kAttest, f.kind());
       ev.set_vm(rec->info.name);
       ev.set_segment(rec->info.labels.segment);
       std::string acts;
@@ -265,8 +265,8 @@ void AttestService::alertAction(const VmRecord& vm, const proto::ResponseAction&
                            (a.detail().empty() ? "" : ": " + a.detail());
   if (alerts_) {
     proto::AlertEvent ev;
-    ev.set_kind("attest.response");
-    ev.set_severity(ok ? 6 : 8);
+    alerts::setKind(ev, alerts::Kind::kAttestResponse);
+    if (!ok) ev.set_severity(8);  // a response that failed leaves the red flag unanswered
     ev.set_vm(vm.info.name);
     ev.set_segment(vm.info.labels.segment);
     ev.set_action(a.action());
@@ -368,8 +368,8 @@ Result<std::vector<proto::ResponseAction>> AttestService::release(const std::str
   for (const auto& a : done) {
     if (alerts_) {
       proto::AlertEvent ev;
-      ev.set_kind("attest.response");
-      ev.set_severity(4);
+      alerts::setKind(ev, alerts::Kind::kAttestResponse);
+      ev.set_severity(4);  // an operator undoing responses: a record, not a finding
       ev.set_vm(vm->info.name);
       ev.set_action(a.action());
       ev.set_message(vm->info.name + ": " + a.action() + " " + a.state() + " by " + by + (a.detail().empty() ? "" : ": " + a.detail()));
@@ -384,8 +384,7 @@ void AttestService::manifestRejected(const proto::ManifestStatus& st) {
   if (log_) log_("manifest refused: " + st.file() + ": " + st.reason() + ": " + st.error());
   if (!alerts_) return;
   proto::AlertEvent ev;
-  ev.set_kind("attest.manifest_rejected");
-  ev.set_severity(deviationSeverity("manifest_rejected"));
+  alerts::setKind(ev, alerts::Kind::kAttestManifestRejected);
   ev.set_action("refuse");
   ev.set_message("manifest " + st.file() + " refused (" + st.reason() + "): " + st.error() +
                  (st.app().empty() ? "" : "; " + st.app() + " stays on its last accepted manifest"));

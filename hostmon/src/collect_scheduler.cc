@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "goldgate/alerts/kinds.h"
 #include "goldgate/hostmon/memory_collector.h"
 
 namespace goldgate::hostmon {
@@ -75,27 +76,28 @@ bool CollectScheduler::stop(int timeoutMs) {
 }
 
 uint32_t CollectScheduler::alertSeverity(const std::string& kind) {
-  if (kind == "kernel.text_changed" || kind == "kernel.banner_changed") return 8;
-  if (kind.rfind("disagreement.", 0) == 0) return 6;
-  if (kind == "agent.silent" || kind == "agent.malformed" || kind == "agent.error") return 4;
-  return 0;  // memory.error, agent.oddity: recorded, not alerted
+  // An observation with a row of its own in the event catalog (attest.<kind>) is alerted at that
+  // row's severity; the others (memory.error, agent.oddity) are recorded, not alerted.
+  const alerts::KindInfo* row = alerts::findKind(alerts::wireName(alerts::Kind::kAttest, kind));
+  return row && !row->family() ? row->severity : 0;
 }
 
 void CollectScheduler::onEvent(const InventoryEvent& e) {
   const auto now = std::chrono::steady_clock::now();
-  bool restart = e.kind == "vm.started" || e.kind == "vm.rebooted";
-  bool gone = e.kind == "vm.stopped" || e.kind == "vm.undefined";
+  using alerts::Kind;
+  bool restart = e.is(Kind::kVmStarted) || e.is(Kind::kVmRebooted);
+  bool gone = e.is(Kind::kVmStopped) || e.is(Kind::kVmUndefined);
   // What was learnt (banner address, gold hash) belongs to one boot of the VM.
   if (restart || gone)
     for (Collector* c : {agent_.get(), memory_.get()})
       if (c) c->forget(e.uuid);
-  if (e.kind == "vm.undefined") store_.erase(e.uuid);
+  if (e.is(Kind::kVmUndefined)) store_.erase(e.uuid);
   {
     std::lock_guard<std::mutex> l(mu_);
     if (restart) boots_[e.uuid] = Boot{now, false};
-    if (e.kind == "vm.agent_connected") boots_[e.uuid].agent_seen = true;
+    if (e.is(Kind::kVmAgentConnected)) boots_[e.uuid].agent_seen = true;
     if (gone) boots_.erase(e.uuid);
-    if (e.kind == "vm.agent_connected" || restart) {
+    if (e.is(Kind::kVmAgentConnected) || restart) {
       due_[0][e.uuid] = Due{now, 0};
       if (restart) due_[1][e.uuid] = Due{now, 0};
     } else if (gone) {

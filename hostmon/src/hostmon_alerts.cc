@@ -1,16 +1,18 @@
 #include "goldgate/hostmon/hostmon_alerts.h"
 
+#include "goldgate/alerts/kinds.h"
+
 namespace goldgate::hostmon {
 
 proto::AlertEvent alertEventFor(const CollectTarget& vm, const Observation& o, uint32_t severity) {
   proto::AlertEvent ev;
-  ev.set_kind("attest." + o.kind);
+  alerts::setKind(ev, alerts::Kind::kAttest, o.kind);
   ev.set_severity(severity);
   ev.set_vm(vm.name);
   ev.set_segment(vm.segment);
   ev.set_action("observe");
   ev.set_message(vm.name + ": " + o.kind + " (" + trustName(o.trust) + ", " + o.source + "): " + o.detail);
-  if (o.kind == "kernel.text_changed") {
+  if (ev.kind() == alerts::info(alerts::Kind::kAttestKernelTextChanged).name) {
     auto* m = ev.mutable_manifest();
     m->set_name(vm.manifest);
     m->set_expectation("kernel text unchanged since the gold hash");

@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include "goldgate/alerts/alert_log.h"
+#include "goldgate/alerts/kinds.h"
 
 namespace goldgate::hostmon {
 namespace {
+
+using alerts::Kind;
+using alerts::wireName;
 
 std::string nicText(const Nic& n) {
   std::string s = n.mac.empty() ? "(no MAC)" : n.mac;
@@ -99,18 +104,18 @@ void Inventory::stateEvents(VmRecord& r, VmState state, const std::string& reaso
   }
   r.state = state;
   r.reason = reason;
-  const char* kind = nullptr;
+  std::optional<Kind> kind;
   switch (state) {
     case VmState::kRunning:
     case VmState::kBlocked:
       if (isUp(prev)) break;  // running <-> blocked is scheduling, not a lifecycle change
-      kind = prev == VmState::kPaused || prev == VmState::kPmSuspended ? "vm.resumed" : "vm.started";
+      kind = prev == VmState::kPaused || prev == VmState::kPmSuspended ? Kind::kVmResumed : Kind::kVmStarted;
       break;
-    case VmState::kPaused: kind = "vm.paused"; break;
-    case VmState::kShutdown: kind = "vm.shutdown"; break;
-    case VmState::kShutoff: kind = "vm.stopped"; break;
-    case VmState::kCrashed: kind = "vm.crashed"; break;
-    case VmState::kPmSuspended: kind = "vm.suspended"; break;
+    case VmState::kPaused: kind = Kind::kVmPaused; break;
+    case VmState::kShutdown: kind = Kind::kVmShutdown; break;
+    case VmState::kShutoff: kind = Kind::kVmStopped; break;
+    case VmState::kCrashed: kind = Kind::kVmCrashed; break;
+    case VmState::kPmSuspended: kind = Kind::kVmSuspended; break;
     case VmState::kNoState: break;
   }
   ++r.generation;
@@ -118,7 +123,7 @@ void Inventory::stateEvents(VmRecord& r, VmState state, const std::string& reaso
   if (kind) {
     std::string detail = std::string(vmStateName(prev)) + " -> " + vmStateName(state);
     if (!reason.empty()) detail += " (" + reason + ")";
-    out.push_back({kind, r.info.uuid, r.info.name, detail, now, r.generation});
+    out.push_back({wireName(*kind), r.info.uuid, r.info.name, detail, now, r.generation});
   }
 }
 
@@ -133,11 +138,11 @@ std::vector<InventoryEvent> Inventory::upsertLocked(const ObservedVm& vm, int64_
     r.parse_error = vm.parse_error;
     r.generation = 1;
     r.last_change_ns = now;
-    out.push_back({"vm.defined", r.info.uuid, r.info.name,
+    out.push_back({wireName(Kind::kVmDefined), r.info.uuid, r.info.name,
                    std::string(vmStateName(r.state)) + ", " + std::to_string(r.info.nics.size()) + " NIC(s)", now, 1});
     // A VM first seen running (hostmon started after it) is reported as started too, so that an
     // observer needs only the started/stopped events to know which VMs run.
-    if (isUp(r.state)) out.push_back({"vm.started", r.info.uuid, r.info.name, "running when first seen", now, 1});
+    if (isUp(r.state)) out.push_back({wireName(Kind::kVmStarted), r.info.uuid, r.info.name, "running when first seen", now, 1});
     // An agent that connected before hostmon was watching sends no event: its state is in the XML.
     r.agent_connected = isUp(r.state) && r.info.agent_state == "connected";
     vms_.emplace(r.info.uuid, std::move(r));
@@ -148,20 +153,20 @@ std::vector<InventoryEvent> Inventory::upsertLocked(const ObservedVm& vm, int64_
   const DomainInfo& is = vm.info;
   bool changed = false;
   uint64_t gen = r.generation + 1;
-  auto add = [&](const char* kind, std::string detail) {
-    out.push_back({kind, is.uuid, is.name, std::move(detail), now, gen});
+  auto add = [&](Kind kind, std::string detail) {
+    out.push_back({wireName(kind), is.uuid, is.name, std::move(detail), now, gen});
   };
-  if (was.name != is.name) add("vm.renamed", was.name + " -> " + is.name);
+  if (was.name != is.name) add(Kind::kVmRenamed, was.name + " -> " + is.name);
   for (const auto& n : is.nics)
-    if (!contains(was.nics, n, sameNic)) add("vm.nic_added", nicText(n));
+    if (!contains(was.nics, n, sameNic)) add(Kind::kVmNicAdded, nicText(n));
   for (const auto& n : was.nics)
-    if (!contains(is.nics, n, sameNic)) add("vm.nic_removed", nicText(n));
+    if (!contains(is.nics, n, sameNic)) add(Kind::kVmNicRemoved, nicText(n));
   for (const auto& d : is.devices)
-    if (!contains(was.devices, d, sameDevice)) add("vm.device_added", deviceText(d));
+    if (!contains(was.devices, d, sameDevice)) add(Kind::kVmDeviceAdded, deviceText(d));
   for (const auto& d : was.devices)
-    if (!contains(is.devices, d, sameDevice)) add("vm.device_removed", deviceText(d));
+    if (!contains(is.devices, d, sameDevice)) add(Kind::kVmDeviceRemoved, deviceText(d));
   if (was.labels != is.labels || was.has_labels != is.has_labels)
-    add("vm.labels_changed", "app=" + is.labels.app + " segment=" + is.labels.segment + " manifest=" + is.labels.manifest);
+    add(Kind::kVmLabelsChanged, "app=" + is.labels.app + " segment=" + is.labels.segment + " manifest=" + is.labels.manifest);
   changed = !out.empty() || was != is || r.parse_error != vm.parse_error;
   if (changed) {
     r.info = is;
@@ -177,7 +182,7 @@ std::vector<InventoryEvent> Inventory::removeLocked(const std::string& uuid, int
   std::vector<InventoryEvent> out;
   auto it = vms_.find(uuid);
   if (it == vms_.end()) return out;
-  out.push_back({"vm.undefined", uuid, it->second.info.name, "", now, 0});
+  out.push_back({wireName(Kind::kVmUndefined), uuid, it->second.info.name, "", now, 0});
   vms_.erase(it);
   return out;
 }
@@ -207,7 +212,7 @@ std::vector<InventoryEvent> Inventory::rebooted(const std::string& uuid) {
     VmRecord& r = it->second;
     ++r.generation;
     r.last_change_ns = now;
-    out.push_back({"vm.rebooted", uuid, r.info.name, "", now, r.generation});
+    out.push_back({wireName(Kind::kVmRebooted), uuid, r.info.name, "", now, r.generation});
     return out;
   });
 }
@@ -221,7 +226,7 @@ std::vector<InventoryEvent> Inventory::setAgent(const std::string& uuid, bool co
     r.agent_connected = connected;
     ++r.generation;
     r.last_change_ns = now;
-    out.push_back({connected ? "vm.agent_connected" : "vm.agent_disconnected", uuid, r.info.name, "", now, r.generation});
+    out.push_back({wireName(connected ? Kind::kVmAgentConnected : Kind::kVmAgentDisconnected), uuid, r.info.name, "", now, r.generation});
     return out;
   });
 }

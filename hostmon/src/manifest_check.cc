@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <set>
 
+#include "goldgate/alerts/kinds.h"
+
 namespace goldgate::hostmon {
 
 std::string sha256Hex(const std::string& data) {
@@ -372,13 +374,10 @@ Judgement judge(const proto::Manifest& m, const GuestState& state, const PeerDir
 }
 
 uint32_t deviationSeverity(const std::string& kind) {
-  static const std::map<std::string, uint32_t> k = {
-      {"unknown_executable", 8}, {"executable_hash", 9},       {"executable_user", 6},     {"executable_args", 5},
-      {"unexpected_module", 7},  {"module_hash", 8},           {"kernel_release", 8},      {"kernel_cmdline", 7},
-      {"kernel_text", 10},       {"unexpected_listener", 6},   {"unexpected_connection", 7}, {"data_class", 8},
-      {"disagreement", 8},       {"agent_silent", 5},          {"manifest_rejected", 7}};
-  auto it = k.find(kind);
-  return it == k.end() ? 5 : it->second;
+  // A red flag is raised as attest.<kind>: its severity is that row's in the event catalog (the
+  // attest family's default for a kind without a row).
+  const alerts::KindInfo* row = alerts::findKind(alerts::wireName(alerts::Kind::kAttest, kind));
+  return (row ? *row : alerts::info(alerts::Kind::kAttest)).severity;
 }
 
 const char* severityName(uint32_t s) {

@@ -189,7 +189,7 @@ TEST_CASE("a TCP sink spools through an outage and a restart, then delivers ever
   CHECK((*sink)->status().backlog_events >= 50);
   auto notices = (*sink)->takeNotices();
   REQUIRE_FALSE(notices.empty());
-  CHECK(notices.back().kind == "alerts.sink_down");
+  CHECK(notices.back().kind == Kind::kAlertsSinkDown);
   // The daemon restarts while the SIEM is still down: the spool carries the events over.
   (*sink)->stop(0);
   sink->reset();
@@ -216,7 +216,7 @@ TEST_CASE("a TCP sink spools through an outage and a restart, then delivers ever
   CHECK(unique == want);
   auto up = (*sink2)->takeNotices();
   REQUIRE_FALSE(up.empty());
-  CHECK(up.back().kind == "alerts.sink_up");
+  CHECK(up.back().kind == Kind::kAlertsSinkUp);
 }
 
 TEST_CASE("a sink's filter takes kinds (with prefixes) and a minimum severity") {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alert.pb.h"
+#include "goldgate/alerts/kinds.h"
 #include "goldgate/alerts/render.h"
 #include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
@@ -49,8 +50,8 @@ class AlertLog {
   const std::string& path() const { return path_; }
 
   /// Adds a network sink: every written event its filter takes is spooled for it. Sink state
-  /// changes and spool drops come back as events ("alerts.sink_down", "alerts.sink_up",
-  /// "alerts.spool_dropped") on the next tick().
+  /// changes and spool drops come back as events (Kind::kAlertsSinkDown, kAlertsSinkUp,
+  /// kAlertsSpoolDropped, kAlertsSpoolDamaged) on the next tick().
   void addSink(std::unique_ptr<Sink> sink) { sinks_.push_back(std::move(sink)); }
   std::vector<SinkStatus> sinkStatus() const;
   /// Stops every sink, giving each up to `graceMs` to deliver its backlog (the rest stays spooled).

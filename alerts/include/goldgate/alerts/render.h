@@ -7,21 +7,10 @@
 #include <string_view>
 
 #include "alert.pb.h"
+#include "goldgate/alerts/format.h"
 #include "goldgate/common/result.h"
 
 namespace goldgate::alerts {
-
-enum class Format {
-  kJson,     // Goldgate JSON: the event's protobuf JSON mapping, one object a line
-  kOcsf,     // OCSF 1.1 JSON (Network Activity for policy decisions, Detection Finding otherwise)
-  kCef,      // ArcSight Common Event Format 0
-  kLeef,     // IBM QRadar Log Event Extended Format 2.0 (tab-delimited attributes)
-  kRfc5424,  // syslog message with structured data (RFC 5424), without transport framing
-};
-
-/// "json", "ocsf", "cef", "leef", "rfc5424" (also "syslog"). Errors: unknown name, listing the known ones.
-Result<Format> parseFormat(std::string_view name);
-const char* formatName(Format f);
 
 /// Renders one event as one record without a trailing newline; every format keeps a record on
 /// one line (RFC 5424 MSG control characters become "#ooo", as rsyslog writes them). RFC 5424

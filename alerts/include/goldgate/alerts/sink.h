@@ -14,42 +14,13 @@
 #include <vector>
 
 #include "alert.pb.h"
+#include "goldgate/alerts/kinds.h"
 #include "goldgate/alerts/render.h"
+#include "goldgate/alerts/sink_config.h"
 #include "goldgate/alerts/spool.h"
 #include "goldgate/common/result.h"
 
 namespace goldgate::alerts {
-
-enum class Transport { kUdp, kTcp, kTls, kKafka };
-
-/// "udp", "tcp", "tls", "kafka". Errors: unknown name, listing the known ones.
-Result<Transport> parseTransport(std::string_view name);
-const char* transportName(Transport t);
-
-/// Splits "host:port" / "[v6]:port". Errors: no port, port out of range.
-Result<std::pair<std::string, std::string>> splitHostPort(const std::string& address);
-
-struct TlsOptions {
-  std::string ca_file;      // PEM bundle the server certificate must chain to (empty: system store)
-  std::string cert_file;    // optional client certificate chain (PEM)
-  std::string key_file;     // its private key (PEM)
-  std::string server_name;  // name checked against the certificate and sent as SNI (default: the host)
-};
-
-struct SinkConfig {
-  std::string name;
-  Transport transport = Transport::kTcp;
-  std::string address;  // "host:port" or "[v6]:port" (syslog); "broker:port,…" (kafka)
-  std::string topic;    // kafka
-  std::map<std::string, std::string> kafka_properties;  // extra librdkafka settings
-  Format format = Format::kRfc5424;
-  uint32_t min_severity = 0;
-  std::vector<std::string> kinds;  // empty: every kind; "x.*" matches a prefix
-  std::string spool_dir;           // this sink's own folder
-  uint64_t spool_bytes = 64ull << 20;
-  uint32_t max_message = 8192;  // RFC 5424 records are cut to this (MSG only)
-  TlsOptions tls;
-};
 
 /// What `goldgatectl status` shows of a sink.
 struct SinkStatus {
@@ -68,11 +39,10 @@ struct SinkStatus {
   uint64_t reconnects = 0;
 };
 
-/// A state change of a sink, raised by the owner as an alert event ("alerts.sink_down",
-/// "alerts.sink_up").
+/// A state change of a sink or its spool, raised by the owner as an alert event of `kind` at that
+/// kind's severity (Kind::kAlertsSinkDown, kAlertsSinkUp, kAlertsSpoolDamaged).
 struct SinkNotice {
-  std::string kind;
-  uint32_t severity;
+  Kind kind;
   std::string message;
 };
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/alerts/sink.h"
+#include "goldgate/alerts/sink_config.h"
 #include "goldgate/common/result.h"
 #include "goldgate/common/net_types.h"
 

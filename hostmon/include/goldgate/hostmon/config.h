@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/alerts/sink.h"
+#include "goldgate/alerts/sink_config.h"
 #include "goldgate/common/result.h"
 #include "goldgate/hostmon/agent_collector.h"
 #include "goldgate/hostmon/client.h"

@@ -15,9 +15,9 @@
 
 namespace goldgate::hostmon {
 
-/// The alert event for an observation on `vm`: kind "attest." + the observation kind, the given
-/// severity, the VM's name and segment, and for kernel.text_changed the manifest check (what was
-/// expected, what was seen).
+/// The alert event for an observation on `vm`: kind attest.<observation kind> (alerts::Kind::kAttest),
+/// the given severity, the VM's name and segment, and for kernel.text_changed the manifest check
+/// (what was expected, what was seen).
 proto::AlertEvent alertEventFor(const CollectTarget& vm, const Observation& o, uint32_t severity);
 
 /// A thread-safe owner of one AlertLog (which wants a single owner thread).

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "goldgate/alerts/kinds.h"
 #include "goldgate/hostmon/domain_xml.h"
 
 namespace goldgate::hostmon {
@@ -31,11 +32,8 @@ struct VmRecord {
   std::string parse_error;     // set if the domain's XML could not be read (identity from libvirt only)
 };
 
-/// A change to the inventory. `kind` is one of: vm.defined, vm.undefined, vm.started, vm.stopped,
-/// vm.paused, vm.resumed, vm.shutdown (guest shutting down), vm.crashed, vm.suspended, vm.rebooted,
-/// vm.renamed (same UUID, new name),
-/// vm.nic_added, vm.nic_removed, vm.device_added, vm.device_removed, vm.labels_changed,
-/// vm.agent_connected, vm.agent_disconnected.
+/// A change to the inventory. `kind` is the name of one of the event catalog's inventory rows
+/// (alerts::Channel::kInventory in goldgate/alerts/kinds.h: vm.defined, vm.started, …).
 struct InventoryEvent {
   std::string kind;
   std::string uuid;
@@ -43,6 +41,9 @@ struct InventoryEvent {
   std::string detail;    // e.g. the NIC's MAC and source, the device, the state reason
   int64_t time_ns = 0;   // wall clock (Unix epoch ns)
   uint64_t generation = 0;  // the record's generation after the change (0 for vm.undefined)
+
+  /// Whether this is an event of kind `k`.
+  bool is(alerts::Kind k) const { return kind == alerts::info(k).name; }
 };
 
 /// What a full resync found for one domain.

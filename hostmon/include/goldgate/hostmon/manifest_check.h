@@ -58,7 +58,8 @@ struct Judgement {
 /// answered yet has no process deviations). Any thread.
 Judgement judge(const proto::Manifest& m, const GuestState& state, const PeerDirectory& peers);
 
-/// The severity of a deviation kind (0..10) and its name (low, medium, high, critical).
+/// The severity of a deviation kind (0..10): that of its red flag's row in the event catalog
+/// (attest.<kind>, goldgate/alerts/kinds.h). And a severity's name (low, medium, high, critical).
 uint32_t deviationSeverity(const std::string& kind);
 const char* severityName(uint32_t severity);
 
