@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/agent_collector.h"
+#include "agent_collector.h"
 
 #include <algorithm>
 #include <random>

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/agent_parse.h"
+#include "agent_parse.h"
 
 #include <openssl/evp.h>
 

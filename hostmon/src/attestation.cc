@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/attestation.h"
+#include "attestation.h"
 
 #include <algorithm>
 #include <set>

@@ -1,11 +1,11 @@
-#include "goldgate/hostmon/collect_scheduler.h"
+#include "collect_scheduler.h"
 
 #include <sys/resource.h>
 
 #include <algorithm>
 
 #include "goldgate/alerts/kinds.h"
-#include "goldgate/hostmon/memory_collector.h"
+#include "memory_collector.h"
 
 namespace goldgate::hostmon {
 namespace {

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/config.h"
+#include "config.h"
 
 #include "goldgate/alerts/sink_config.h"
 #include "goldgate/common/net_types.h"

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/control.h"
+#include "control.h"
 
 #include <poll.h>
 #include <sys/socket.h>

@@ -11,15 +11,15 @@
 #include <string>
 
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/attestation.h"
-#include "goldgate/hostmon/config.h"
-#include "goldgate/hostmon/control.h"
-#include "goldgate/hostmon/guest_collection.h"
-#include "goldgate/hostmon/inventory.h"
-#include "goldgate/hostmon/libvirt_monitor.h"
-#include "goldgate/hostmon/manifest_loader.h"
-#include "goldgate/hostmon/responses.h"
-#include "goldgate/hostmon/switch_sync.h"
+#include "attestation.h"
+#include "config.h"
+#include "control.h"
+#include "guest_collection.h"
+#include "inventory.h"
+#include "libvirt_monitor.h"
+#include "manifest_loader.h"
+#include "responses.h"
+#include "switch_sync.h"
 
 namespace goldgate::hostmon {
 

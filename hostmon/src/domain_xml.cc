@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/domain_xml.h"
+#include "domain_xml.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>

@@ -1,9 +1,9 @@
-#include "goldgate/hostmon/guest_collection.h"
+#include "guest_collection.h"
 #include <algorithm>
 
-#include "goldgate/hostmon/agent_collector.h"
-#include "goldgate/hostmon/libvirt_guest_access.h"
-#include "goldgate/hostmon/memory_collector.h"
+#include "agent_collector.h"
+#include "libvirt_guest_access.h"
+#include "memory_collector.h"
 
 namespace goldgate::hostmon {
 

@@ -1,5 +1,5 @@
 // GuestState → proto::GuestState for the control API.
-#include "goldgate/hostmon/control.h"
+#include "control.h"
 
 namespace goldgate::hostmon {
 namespace {

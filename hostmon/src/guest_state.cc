@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/guest_state.h"
+#include "guest_state.h"
 
 #include <arpa/inet.h>
 

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/hostmon_alerts.h"
+#include "hostmon_alerts.h"
 
 #include "goldgate/alerts/kinds.h"
 

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/inventory.h"
+#include "inventory.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/libvirt_guest_access.h"
+#include "libvirt_guest_access.h"
 
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/libvirt_monitor.h"
+#include "libvirt_monitor.h"
 
 #include <libvirt/virterror.h>
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "daemon.h"
-#include "goldgate/hostmon/config.h"
+#include "config.h"
 
 using namespace goldgate::hostmon;
 

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/manifest_check.h"
+#include "manifest_check.h"
 
 #include <fnmatch.h>
 #include <openssl/evp.h>

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/manifest_loader.h"
+#include "manifest_loader.h"
 
 #include <sys/stat.h>
 

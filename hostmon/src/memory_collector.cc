@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/memory_collector.h"
+#include "memory_collector.h"
 
 #include <openssl/evp.h>
 

@@ -1,4 +1,4 @@
-#include "goldgate/hostmon/responses.h"
+#include "responses.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>

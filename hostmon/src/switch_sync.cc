@@ -1,5 +1,5 @@
 // Pushing VM identity from the inventory to goldgate-switch (see switch_sync.h).
-#include "goldgate/hostmon/switch_sync.h"
+#include "switch_sync.h"
 
 #include <chrono>
 #include <cstdlib>

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "goldgate/hostmon/agent_parse.h"
+#include "agent_parse.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "goldgate/hostmon/domain_xml.h"
+#include "domain_xml.h"
 
 using namespace goldgate;
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_samples.h"
-#include "goldgate/hostmon/agent_parse.h"
+#include "agent_parse.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/hostmon/attestation.h"
-#include "goldgate/hostmon/manifest_check.h"
+#include "attestation.h"
+#include "manifest_check.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "goldgate/hostmon/client.h"
-#include "goldgate/hostmon/control.h"
+#include "control.h"
 #include "temp_dir.h"
 
 using namespace goldgate;

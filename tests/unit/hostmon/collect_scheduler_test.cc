@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "fake_guest.h"
-#include "goldgate/hostmon/agent_collector.h"
-#include "goldgate/hostmon/collect_scheduler.h"
-#include "goldgate/hostmon/control.h"
-#include "goldgate/hostmon/hostmon_alerts.h"
-#include "goldgate/hostmon/config.h"
-#include "goldgate/hostmon/memory_collector.h"
+#include "agent_collector.h"
+#include "collect_scheduler.h"
+#include "control.h"
+#include "hostmon_alerts.h"
+#include "config.h"
+#include "memory_collector.h"
 #include "loopback.h"
 #include "temp_dir.h"
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "expect_table.h"
-#include "goldgate/hostmon/config.h"
+#include "config.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;

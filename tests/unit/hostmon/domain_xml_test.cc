@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "goldgate/hostmon/domain_xml.h"
+#include "domain_xml.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/hostmon/inventory.h"
+#include "inventory.h"
 
 namespace goldgate::test {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "agent_samples.h"
-#include "goldgate/hostmon/collector.h"
+#include "collector.h"
 
 namespace goldgate::test {
 

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "event_log.h"
-#include "goldgate/hostmon/inventory.h"
+#include "inventory.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;

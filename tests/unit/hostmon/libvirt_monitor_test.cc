@@ -17,7 +17,7 @@
 
 #include "event_log.h"
 #include "goldgate/common/unix_socket.h"
-#include "goldgate/hostmon/libvirt_monitor.h"
+#include "libvirt_monitor.h"
 #include "temp_dir.h"
 
 using namespace goldgate;

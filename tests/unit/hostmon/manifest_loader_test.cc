@@ -8,7 +8,7 @@
 
 #include "goldgate/attest/dsse.h"
 #include "goldgate/attest/keys.h"
-#include "goldgate/hostmon/manifest_loader.h"
+#include "manifest_loader.h"
 #include "temp_dir.h"
 
 using namespace goldgate;

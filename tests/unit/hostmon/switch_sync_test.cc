@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "goldgate/common/unix_socket.h"
-#include "goldgate/hostmon/switch_sync.h"
+#include "switch_sync.h"
 #include "temp_dir.h"
 
 using namespace goldgate;

@@ -15,9 +15,9 @@
 #include <string>
 #include <thread>
 
-#include "goldgate/hostmon/collector.h"
-#include "goldgate/hostmon/guest_state.h"
-#include "goldgate/hostmon/inventory.h"
+#include "collector.h"
+#include "guest_state.h"
+#include "inventory.h"
 
 namespace goldgate::hostmon {
 

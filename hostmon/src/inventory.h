@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "goldgate/alerts/kinds.h"
-#include "goldgate/hostmon/domain_xml.h"
+#include "domain_xml.h"
 
 namespace goldgate::hostmon {
 

@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/guest_state.h"
-#include "goldgate/hostmon/inventory.h"
-#include "goldgate/hostmon/manifest_check.h"
+#include "guest_state.h"
+#include "inventory.h"
+#include "manifest_check.h"
 #include "alert.pb.h"
 #include "hostmon.pb.h"
 #include "manifest.pb.h"

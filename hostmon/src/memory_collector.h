@@ -9,7 +9,7 @@
 #include <mutex>
 #include <string>
 
-#include "goldgate/hostmon/collector.h"
+#include "collector.h"
 
 namespace goldgate::hostmon {
 

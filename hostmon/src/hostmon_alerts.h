@@ -11,7 +11,7 @@
 #include "goldgate/alerts/alert_log.h"
 #include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/collector.h"
+#include "collector.h"
 
 namespace goldgate::hostmon {
 

@@ -6,11 +6,11 @@
 
 #include "goldgate/alerts/sink_config.h"
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/agent_collector.h"
+#include "agent_collector.h"
 #include "goldgate/hostmon/client.h"
-#include "goldgate/hostmon/collect_scheduler.h"
-#include "goldgate/hostmon/libvirt_monitor.h"
-#include "goldgate/hostmon/memory_collector.h"
+#include "collect_scheduler.h"
+#include "libvirt_monitor.h"
+#include "memory_collector.h"
 
 namespace goldgate::hostmon {
 

@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "goldgate/hostmon/attestation.h"
-#include "goldgate/hostmon/libvirt_monitor.h"
-#include "goldgate/hostmon/switch_sync.h"
+#include "attestation.h"
+#include "libvirt_monitor.h"
+#include "switch_sync.h"
 
 namespace goldgate::hostmon {
 

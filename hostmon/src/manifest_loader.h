@@ -15,8 +15,8 @@
 
 #include "goldgate/attest/verify.h"
 #include "goldgate/attest/version_store.h"
-#include "goldgate/hostmon/attestation.h"
-#include "goldgate/hostmon/config.h"
+#include "attestation.h"
+#include "config.h"
 
 namespace goldgate::hostmon {
 

@@ -10,8 +10,8 @@
 #include <mutex>
 #include <string>
 
-#include "goldgate/hostmon/agent_parse.h"
-#include "goldgate/hostmon/collector.h"
+#include "agent_parse.h"
+#include "collector.h"
 
 namespace goldgate::hostmon {
 

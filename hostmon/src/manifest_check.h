@@ -13,7 +13,7 @@
 
 #include "goldgate/attest/manifest.h"
 #include "goldgate/common/net_types.h"
-#include "goldgate/hostmon/guest_state.h"
+#include "guest_state.h"
 #include "hostmon.pb.h"
 #include "manifest.pb.h"
 

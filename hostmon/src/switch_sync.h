@@ -18,8 +18,8 @@
 
 #include "control.pb.h"
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/guest_state.h"
-#include "goldgate/hostmon/inventory.h"
+#include "guest_state.h"
+#include "inventory.h"
 #include "hostmon.pb.h"
 
 namespace goldgate::hostmon {

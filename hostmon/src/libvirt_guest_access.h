@@ -7,7 +7,7 @@
 #include <string>
 
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/collector.h"
+#include "collector.h"
 
 namespace goldgate::hostmon {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/inventory.h"
+#include "inventory.h"
 
 namespace goldgate::hostmon {
 

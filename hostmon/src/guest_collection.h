@@ -8,12 +8,12 @@
 #include <string>
 
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/collect_scheduler.h"
-#include "goldgate/hostmon/config.h"
-#include "goldgate/hostmon/guest_state.h"
-#include "goldgate/hostmon/hostmon_alerts.h"
-#include "goldgate/hostmon/inventory.h"
-#include "goldgate/hostmon/libvirt_monitor.h"
+#include "collect_scheduler.h"
+#include "config.h"
+#include "guest_state.h"
+#include "hostmon_alerts.h"
+#include "inventory.h"
+#include "libvirt_monitor.h"
 
 namespace goldgate::hostmon {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/guest_state.h"
+#include "guest_state.h"
 
 namespace goldgate::hostmon {
 

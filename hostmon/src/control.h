@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "goldgate/common/result.h"
-#include "goldgate/hostmon/guest_state.h"
-#include "goldgate/hostmon/inventory.h"
-#include "goldgate/hostmon/libvirt_monitor.h"
+#include "guest_state.h"
+#include "inventory.h"
+#include "libvirt_monitor.h"
 #include "hostmon.pb.h"
 
 namespace goldgate::hostmon {
