@@ -11,8 +11,8 @@ trap 'rm -f "$log"' EXIT
 second_stream() {
   local status=0
   echo "== sanitizer build (ASan + UBSan): unit, component"
-  # DPDK keeps its memory until exit by design: leak detection is off here, and on for the unit
-  # tests that start no DPDK (unit.core sets its own ASAN_OPTIONS in tests/CMakeLists.txt).
+  # DPDK keeps its memory until exit by design: leak detection is off here, and on for the tests
+  # that start no DPDK (they set their own ASAN_OPTIONS in tests/CMakeLists.txt).
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$asan" -L 'unit|component' --output-on-failure -j1 || status=1
   echo "== fuzz smoke runs"

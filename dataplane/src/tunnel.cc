@@ -44,7 +44,6 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(const SwitchConfig& sw, const std
   auto t = std::unique_ptr<Tunnel>(new Tunnel());
   t->cfg_ = tc;
   t->uplink_ = uplinkPort;
-  t->first_port_ = firstPort;
   t->workers_ = workers;
   t->synchronize_ = std::move(synchronize);
   t->underlay_mac_ = tc.underlay_mac ? tc.underlay_mac->toU64() : uplinkMac;

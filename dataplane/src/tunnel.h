@@ -84,7 +84,6 @@ class Tunnel {
                                                 uint16_t firstPort, std::function<void()> synchronize);
   ~Tunnel();
 
-  TunnelPeer& peerOfPort(uint16_t port) { return *peers_[port - first_port_]; }
   uint32_t peerCount() const { return static_cast<uint32_t>(peers_.size()); }
   TunnelPeer& peer(uint32_t i) { return *peers_[i]; }
   /// The inbound SA with `spi`, or null (hot path).
@@ -142,7 +141,6 @@ class Tunnel {
 
   TunnelConfig cfg_;
   uint16_t uplink_ = 0;
-  uint16_t first_port_ = 0;
   uint64_t underlay_mac_ = 0;
   uint32_t workers_ = 1;
   crypto::AeadEngine engine_ = crypto::AeadEngine::kAuto;

@@ -565,10 +565,9 @@ void Worker::flood(uint32_t mask, rte_mbuf* m) {
 
 void Worker::flushTx() {
   if (shared_->tunnel) {
-    const uint32_t first = static_cast<uint32_t>(shared_->ports.size());
-    for (uint32_t p = first; p < first + shared_->tunnel->peerCount(); ++p) {
+    for (uint32_t i = 0; i < shared_->tunnel->peerCount(); ++i) {
       // Held packets (peer_down: wait) are looked at even when nothing new is queued.
-      if (tx_[p].n || (p - first < tunnel_.held.size() && !tunnel_.held[p - first].empty())) sealPending(static_cast<uint16_t>(p));
+      if (tx_[shared_->tunnel->peer(i).port].n || (i < tunnel_.held.size() && !tunnel_.held[i].empty())) sealPending(i);
     }
   }
   for (uint32_t p = 0; p < shared_->ports.size(); ++p) {

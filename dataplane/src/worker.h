@@ -171,7 +171,7 @@ struct TunnelPath {
     uint64_t tsc;
   };
   static constexpr uint32_t kHoldPerPeer = 256;
-  std::vector<std::vector<Held>> held;  // per peer (in peer order)
+  std::vector<std::vector<Held>> held;  // per peer, by the peer's index in the tunnel
   uint64_t alert_tsc[static_cast<int>(DropReason::kCount)] = {};
   uint32_t alert_suppressed[static_cast<int>(DropReason::kCount)] = {};
 };
@@ -261,7 +261,7 @@ class Worker {
   // The next run of opened packets from one peer, as a burst from the peer's port; false: none left.
   bool nextOpened(Burst& b, uint64_t now);
   bool answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const PacketMeta& pm, uint16_t in);
-  void sealPending(uint16_t port);       // seals what waits for peer `port` and queues it on the uplink
+  void sealPending(uint32_t index);      // seals what waits for peer `index` (its port's buffer, its hold) onto the uplink
   void sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port);
   void sendTooBig(rte_mbuf* m, uint32_t mtu);
   void resolveNextHops(uint64_t now);

@@ -331,14 +331,15 @@ bool Worker::answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const Packe
   return true;
 }
 
-void Worker::sealPending(uint16_t port) {
+void Worker::sealPending(uint32_t index) {
+  Tunnel& t = *shared_->tunnel;
+  TunnelPeer& peer = t.peer(index);
+  const uint16_t port = peer.port;
   TxBuffer& b = tx_[port];
   rte_mbuf* pk[2 * kBurst];
   const uint16_t n = b.n;
   std::memcpy(pk, b.pkts, n * sizeof pk[0]);
   b.n = 0;  // sealOne queues on the uplink, which may flush: this buffer must be settled first
-  Tunnel& t = *shared_->tunnel;
-  TunnelPeer& peer = t.peerOfPort(port);
   if (!t.config().wait_for_keys) {
     for (uint16_t i = 0; i < n; ++i) sealOne(peer, pk[i], port);
     return;
@@ -346,7 +347,7 @@ void Worker::sealPending(uint16_t port) {
   // peer_down: wait. Held packets go first, in order, once the peer has keys; past wait_ms, or
   // beyond the hold's size, they are dropped as without keys.
   if (tunnel_.held.size() < t.peerCount()) tunnel_.held.resize(t.peerCount());
-  auto& h = tunnel_.held[port - shared_->ports.size()];
+  auto& h = tunnel_.held[index];
   const uint64_t now = rte_rdtsc();
   const uint64_t maxAge = shared_->tsc_hz / 1000 * t.config().wait_ms;
   const bool keys = peer.out.load(std::memory_order_acquire) != nullptr;
