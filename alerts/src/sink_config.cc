@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <set>
@@ -12,23 +13,77 @@ namespace goldgate::alerts {
 
 namespace fs = std::filesystem;
 
-Result<Transport> parseTransport(std::string_view name) {
-  if (name == "udp") return Transport::kUdp;
-  if (name == "tcp") return Transport::kTcp;
-  if (name == "tls") return Transport::kTls;
-  if (name == "kafka") return Transport::kKafka;
-  return makeError(Error::Code::kInvalidArgument, "unknown sink transport '" + std::string(name) + "' (udp, tcp, tls, kafka)");
+namespace {
+
+// A sink's keys that belong to its transport: checked, and copied into `s`.
+using TransportKeys = void (*)(const yamlcfg::Ctx& c, const YAML::Node& n, SinkConfig& s);
+
+void syslogKeys(const yamlcfg::Ctx& c, const YAML::Node& n, SinkConfig& s) {
+  if (auto hp = splitHostPort(s.address); !hp) c.fail(n["address"], hp.error().message);
 }
 
-const char* transportName(Transport t) {
-  switch (t) {
-    case Transport::kUdp: return "udp";
-    case Transport::kTcp: return "tcp";
-    case Transport::kTls: return "tls";
-    case Transport::kKafka: return "kafka";
-  }
-  return "?";
+void tlsKeys(const yamlcfg::Ctx& c, const YAML::Node& n, SinkConfig& s) {
+  syslogKeys(c, n, s);
+  if (!n["tls"]) return;
+  const auto& tl = n["tls"];
+  c.onlyKeys(tl, {"ca", "cert", "key", "server_name"});
+  auto file = [&](const char* key) {
+    std::string f = c.str(tl[key], key);
+    if (!f.empty() && f[0] != '/') f = (fs::path(c.file()).parent_path() / f).string();
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec)) c.fail(tl[key], std::string("tls.") + key + ": " + f + ": no such file");
+    return f;
+  };
+  if (tl["ca"]) s.tls.ca_file = file("ca");
+  if (tl["cert"]) s.tls.cert_file = file("cert");
+  if (tl["key"]) s.tls.key_file = file("key");
+  if (tl["server_name"]) s.tls.server_name = c.str(tl["server_name"], "tls.server_name");
+  if (s.tls.cert_file.empty() != s.tls.key_file.empty()) c.fail(tl, "tls: 'cert' and 'key' go together");
 }
+
+void kafkaKeys(const yamlcfg::Ctx& c, const YAML::Node& n, SinkConfig& s) {
+  if (!n["topic"]) c.fail(n, "sink '" + s.name + "': a kafka sink needs 'topic'");
+  s.topic = c.str(n["topic"], "topic");
+  s.format = Format::kJson;
+  if (n["kafka"]) s.kafka_properties = c.strMap(n["kafka"], "kafka");
+}
+
+// One row per transport: its name in the YAML, the keys only it takes, and the function that reads
+// them. A new transport is a row here, its key function, and its connection (sink.cc).
+struct TransportRow {
+  Transport transport;
+  const char* name;
+  std::initializer_list<const char*> own_keys;
+  TransportKeys keys;
+};
+const TransportRow kTransports[] = {
+    {Transport::kUdp, "udp", {}, syslogKeys},
+    {Transport::kTcp, "tcp", {}, syslogKeys},
+    {Transport::kTls, "tls", {"tls"}, tlsKeys},
+    {Transport::kKafka, "kafka", {"topic", "kafka"}, kafkaKeys},
+};
+
+std::string transportList() {
+  std::string names;
+  for (const auto& t : kTransports) names += (names.empty() ? "" : ", ") + std::string(t.name);
+  return names;
+}
+
+const TransportRow& rowOf(Transport t) {
+  for (const auto& r : kTransports)
+    if (r.transport == t) return r;
+  return kTransports[0];
+}
+
+}  // namespace
+
+Result<Transport> parseTransport(std::string_view name) {
+  for (const auto& t : kTransports)
+    if (name == t.name) return t.transport;
+  return makeError(Error::Code::kInvalidArgument, "unknown sink transport '" + std::string(name) + "' (" + transportList() + ")");
+}
+
+const char* transportName(Transport t) { return rowOf(t).name; }
 
 Result<std::pair<std::string, std::string>> splitHostPort(const std::string& address) {
   std::string host, port;
@@ -57,9 +112,10 @@ std::vector<SinkConfig> parseSinks(const yamlcfg::Ctx& c, const YAML::Node& list
   if (!list.IsSequence()) c.fail(list, "alerts.sinks: expected a list of sinks");
   std::vector<SinkConfig> out;
   std::set<std::string> names;
+  std::vector<const char*> keys = {"name", "transport", "address", "format", "min_severity", "kinds", "spool_mb", "max_message"};
+  for (const auto& t : kTransports) keys.insert(keys.end(), t.own_keys.begin(), t.own_keys.end());
   for (const auto& n : list) {
-    c.onlyKeys(n, {"name", "transport", "address", "topic", "format", "min_severity", "kinds", "spool_mb", "max_message",
-                   "tls", "kafka"});
+    c.onlyKeys(n, keys);
     SinkConfig s;
     if (!n["name"]) c.fail(n, "sink: missing 'name'");
     s.name = c.str(n["name"], "sink name");
@@ -67,20 +123,20 @@ std::vector<SinkConfig> parseSinks(const yamlcfg::Ctx& c, const YAML::Node& list
         s.name[0] == '.')
       c.fail(n["name"], "sink name '" + s.name + "': use letters, digits, '-', '_' and '.' (it names the spool folder)");
     if (!names.insert(s.name).second) c.fail(n["name"], "duplicate sink name '" + s.name + "'");
-    if (!n["transport"]) c.fail(n, "sink '" + s.name + "': missing 'transport' (udp, tcp, tls, kafka)");
+    if (!n["transport"]) c.fail(n, "sink '" + s.name + "': missing 'transport' (" + transportList() + ")");
     auto t = parseTransport(c.str(n["transport"], "transport"));
     if (!t) c.fail(n["transport"], t.error().message);
     s.transport = *t;
+    // Another transport's keys: refused, naming the transport they need.
+    const TransportRow& row = rowOf(s.transport);
+    for (const auto& other : kTransports)
+      for (const char* k : other.own_keys)
+        if (n[k] && std::find_if(row.own_keys.begin(), row.own_keys.end(), [k](const char* o) { return std::string_view(o) == k; }) ==
+                        row.own_keys.end())
+          c.fail(n[k], "sink '" + s.name + "': '" + k + "' needs transport: " + other.name);
     if (!n["address"]) c.fail(n, "sink '" + s.name + "': missing 'address'");
     s.address = c.str(n["address"], "address");
-    if (s.transport == Transport::kKafka) {
-      if (!n["topic"]) c.fail(n, "sink '" + s.name + "': a kafka sink needs 'topic'");
-      s.topic = c.str(n["topic"], "topic");
-      s.format = Format::kJson;
-    } else {
-      if (n["topic"]) c.fail(n["topic"], "sink '" + s.name + "': 'topic' is for kafka sinks only");
-      if (auto hp = splitHostPort(s.address); !hp) c.fail(n["address"], hp.error().message);
-    }
+    row.keys(c, n, s);
     if (n["format"]) {
       auto f = parseFormat(c.str(n["format"], "format"));
       if (!f) c.fail(n["format"], f.error().message);
@@ -90,27 +146,6 @@ std::vector<SinkConfig> parseSinks(const yamlcfg::Ctx& c, const YAML::Node& list
     if (n["kinds"]) s.kinds = c.strList(n["kinds"], "kinds");
     if (n["spool_mb"]) s.spool_bytes = c.uint(n["spool_mb"], "spool_mb", 1, 1u << 20) << 20;
     if (n["max_message"]) s.max_message = static_cast<uint32_t>(c.uint(n["max_message"], "max_message", 480, 1u << 20));
-    if (n["tls"]) {
-      if (s.transport != Transport::kTls) c.fail(n["tls"], "sink '" + s.name + "': 'tls' settings need transport: tls");
-      const auto& tl = n["tls"];
-      c.onlyKeys(tl, {"ca", "cert", "key", "server_name"});
-      auto file = [&](const char* key) {
-        std::string f = c.str(tl[key], key);
-        if (!f.empty() && f[0] != '/') f = (fs::path(c.file()).parent_path() / f).string();
-        std::error_code ec;
-        if (!fs::is_regular_file(f, ec)) c.fail(tl[key], std::string("tls.") + key + ": " + f + ": no such file");
-        return f;
-      };
-      if (tl["ca"]) s.tls.ca_file = file("ca");
-      if (tl["cert"]) s.tls.cert_file = file("cert");
-      if (tl["key"]) s.tls.key_file = file("key");
-      if (tl["server_name"]) s.tls.server_name = c.str(tl["server_name"], "tls.server_name");
-      if (s.tls.cert_file.empty() != s.tls.key_file.empty()) c.fail(tl, "tls: 'cert' and 'key' go together");
-    }
-    if (n["kafka"]) {
-      if (s.transport != Transport::kKafka) c.fail(n["kafka"], "sink '" + s.name + "': 'kafka' settings need transport: kafka");
-      s.kafka_properties = c.strMap(n["kafka"], "kafka");
-    }
     s.spool_dir = spoolDir + "/" + s.name;
     out.push_back(std::move(s));
   }

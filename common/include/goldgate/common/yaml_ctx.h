@@ -35,6 +35,9 @@ class Ctx {
 
   /// Rejects keys that are not in `allowed`.
   void onlyKeys(const YAML::Node& map, std::initializer_list<const char*> allowed) const {
+    onlyKeys(map, std::vector<const char*>(allowed));
+  }
+  void onlyKeys(const YAML::Node& map, const std::vector<const char*>& allowed) const {
     if (!map.IsMap()) fail(map, "expected a mapping");
     for (auto it = map.begin(); it != map.end(); ++it) {
       std::string key = str(it->first, "key");
