@@ -1,24 +1,15 @@
-// The switch's control API: requests from goldgatectl, served on the control thread.
+// The switch's control API: requests from goldgatectl, served on the control thread (the socket
+// they come over is ControlServer's, control_server.h).
 #include <rte_cycles.h>
-#include <rte_ethdev.h>
 
 #include <algorithm>
 #include <cstring>
 #include <cstdio>
-#include <filesystem>
-#include <sstream>
 #include <thread>
 
-#include "goldgate/common/files.h"
-#include "goldgate/dataplane/control_client.h"
 #include "switch_impl.h"
 
 namespace goldgate::dataplane {
-
-namespace {
-// A line per quarantined VM or port: far more than a host has.
-constexpr size_t kMaxQuarantineFileBytes = 4u << 20;
-}  // namespace
 
 proto::Response SwitchImpl::handle(const proto::Request& req) {
   proto::Response resp;
@@ -50,44 +41,33 @@ proto::Response SwitchImpl::handle(const proto::Request& req) {
 }
 
 Result<std::string> SwitchImpl::reload() {
-  auto segs = loadSegments(segmentsDirOf(sw_), sw_);
-  if (!segs) {
+  // A rejected reload leaves the version in force: `what` is raised and returned with the reason.
+  auto rejected = [this](const std::string& what, const Error& e) {
+    const std::string version = std::to_string(publisher_.generation());
     proto::AlertEvent ev;
     alerts::setKind(ev, alerts::Kind::kPolicyReloadFailed);
     ev.set_action("keep");
-    ev.set_policy_version(generation_);
-    ev.set_message("policy reload rejected, version " + std::to_string(generation_) + " stays in force: " + segs.error().message);
-    raise(ev, ev.kind() + "|" + segs.error().message);
-    return makeError(segs.error().code, segs.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
-  }
+    ev.set_policy_version(publisher_.generation());
+    ev.set_message(what + " " + version + " stays in force: " + e.message);
+    raise(ev, ev.kind() + "|" + e.message);
+    return makeError(e.code, e.message + " (policy version " + version + " stays in force)");
+  };
+  auto segs = loadSegments(segmentsDirOf(sw_), sw_);
+  if (!segs) return rejected("policy reload rejected, version", segs.error());
   // Data classes reload with the segments; a bad class file rejects the whole reload.
-  std::shared_ptr<const datapolicy::Classifier> previous = classifier_;
+  std::shared_ptr<const datapolicy::Classifier> previous = publisher_.classifier();
   if (sw_.inspection.enabled) {
-    auto c = loadClassifier();
-    if (!c) {
-      proto::AlertEvent ev;
-      alerts::setKind(ev, alerts::Kind::kPolicyReloadFailed);
-      ev.set_action("keep");
-      ev.set_policy_version(generation_);
-      ev.set_message("data classes rejected, policy version " + std::to_string(generation_) + " stays in force: " + c.error().message);
-      raise(ev, ev.kind() + "|" + c.error().message);
-      return makeError(c.error().code, c.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
-    }
-    classifier_ = std::move(*c);
+    auto c = publisher_.loadClassifier();
+    if (!c) return rejected("data classes rejected, policy version", c.error());
+    publisher_.setClassifier(std::move(*c));
   }
   // Quarantine outlives a reload; names no longer present are dropped from the set.
-  if (auto r = publish(*segs, quarantined_, "reload"); !r) {
-    classifier_ = previous;
-    proto::AlertEvent ev;
-    alerts::setKind(ev, alerts::Kind::kPolicyReloadFailed);
-    ev.set_action("keep");
-    ev.set_policy_version(generation_);
-    ev.set_message("policy reload rejected, version " + std::to_string(generation_) + " stays in force: " + r.error().message);
-    raise(ev, ev.kind() + "|" + r.error().message);
-    return makeError(r.error().code, r.error().message + " (policy version " + std::to_string(generation_) + " stays in force)");
+  if (auto r = publisher_.publish(*segs, publisher_.quarantined(), "reload"); !r) {
+    publisher_.setClassifier(previous);
+    return rejected("policy reload rejected, version", r.error());
   }
   segs_ = std::move(*segs);
-  std::string msg = "policy version " + std::to_string(generation_) + " in force (" + std::to_string(segs_.rules.size()) +
+  std::string msg = "policy version " + std::to_string(publisher_.generation()) + " in force (" + std::to_string(segs_.rules.size()) +
                     " rules, " + std::to_string(segs_.segments.size()) + " segments from " + std::to_string(segs_.files.size()) + " files)";
   // goldgate.yaml is not read again: a segment it names that the files no longer define is said,
   // not refused (its setting applies to nothing until the switch restarts with an edited file).
@@ -100,7 +80,7 @@ Result<std::string> SwitchImpl::reload() {
 
 Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on) {
   std::vector<std::string> ports;
-  auto next = quarantined_;
+  auto next = publisher_.quarantined();
   for (const auto& p : sw_.ports) {
     if (!traits(p.role).vm_side || !(p.name == target || (!p.vm.empty() && p.vm == target))) continue;
     ports.push_back(p.name);
@@ -117,31 +97,31 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   if (ports.empty()) {
     // A VM in quarantine that is not on any port now (stopped) can still be released.
     if (!on && next.erase(quarantineKeyOfVm(target))) {
-      if (auto r = saveQuarantine(next); !r) return r.error();
-      quarantined_ = std::move(next);
+      if (auto r = publisher_.saveQuarantine(next); !r) return r.error();
+      publisher_.setQuarantined(std::move(next));
       return std::string("released ") + target + " (not on a port now)";
     }
     return makeError(Error::Code::kNotFound, "no VM or VM port named '" + target + "'");
   }
-  if (next == quarantined_)
+  if (next == publisher_.quarantined())
     return std::string("'") + target + "' is " + (on ? "already" : "not") + " in quarantine";
   // Persist first. A release that cannot be written is refused: the VM stays in quarantine (a
   // restart would put it back, and the operator must know). A quarantine that cannot be written
   // still takes effect now (fail closed) and is alerted: a restart would forget it.
   std::string unsaved;
-  if (auto r = saveQuarantine(next); !r) {
+  if (auto r = publisher_.saveQuarantine(next); !r) {
     if (!on) return r.error();
     unsaved = r.error().message;
   }
-  if (auto r = publish(segs_, next, on ? "quarantine " + target : "release " + target); !r) return r.error();
-  quarantined_ = std::move(next);
+  if (auto r = publisher_.publish(segs_, next, on ? "quarantine " + target : "release " + target); !r) return r.error();
+  publisher_.setQuarantined(std::move(next));
   if (!unsaved.empty()) {
     proto::AlertEvent ev;
     alerts::setKind(ev, alerts::Kind::kStateWriteFailed);
     ev.set_action("quarantine");
     ev.set_rule(sw_.quarantine_file);
     ev.set_message("quarantine of " + target + " is in force but not saved: " + unsaved + "; a restart would release it");
-    raise(ev, ev.kind() + "|" + target + "|" + std::to_string(generation_));
+    raise(ev, ev.kind() + "|" + target + "|" + std::to_string(publisher_.generation()));
   }
   for (const auto& p : ports) {
     proto::AlertEvent ev;
@@ -150,70 +130,26 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
     ev.set_port(p);
     for (const auto& pc : sw_.ports)
       if (pc.name == p) ev.set_vm(pc.vm);
-    ev.set_segment(on ? "quarantine" : policy_.load()->segmentName(policy_.load()->portSegment(
+    ev.set_segment(on ? "quarantine" : publisher_.policy()->segmentName(publisher_.policy()->portSegment(
                                            static_cast<uint16_t>(std::find_if(sw_.ports.begin(), sw_.ports.end(),
                                                                               [&](const PortConfig& c) { return c.name == p; }) -
                                                                  sw_.ports.begin()))));
-    ev.set_policy_version(generation_);
+    ev.set_policy_version(publisher_.generation());
     ev.set_message(on ? "port '" + p + "' moved to the quarantine segment; its connections are cut"
                       : "port '" + p + "' released from quarantine");
-    raise(ev, ev.kind() + "|" + p + "|" + std::to_string(generation_));
+    raise(ev, ev.kind() + "|" + p + "|" + std::to_string(publisher_.generation()));
   }
   std::string list;
   for (const auto& p : ports) list += (list.empty() ? "" : ", ") + p;
   return std::string(on ? "quarantined" : "released") + " " + target + " (port " + list + "), policy version " +
-         std::to_string(generation_) + (unsaved.empty() ? "" : "; NOT SAVED (" + unsaved + "): a restart would release it");
-}
-
-Result<void> SwitchImpl::loadQuarantine() {
-  // Only a file that does not exist means nobody is in quarantine. One that cannot be read
-  // (permissions, a folder in its place, an I/O error) stops the switch: starting would release
-  // every VM it holds.
-  auto text = readFileLimited(sw_.quarantine_file, kMaxQuarantineFileBytes);
-  if (!text) {
-    if (text.error().code == Error::Code::kNotFound) return {};
-    return makeError(Error::Code::kIo, "quarantine_file: " + text.error().message +
-                                           " (the switch does not start without the quarantine state; fix or remove the file)");
-  }
-  std::istringstream in(*text);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty() || line[0] == '#') continue;
-    const bool printable = std::all_of(line.begin(), line.end(), [](char ch) { return ch > ' ' && ch < 127; });
-    if (!printable || line.size() > 256)
-      return makeError(Error::Code::kParse, sw_.quarantine_file + ":" + std::to_string(n) +
-                                                ": not a port or VM name (the file is damaged; the switch does not start without the quarantine state)");
-    bool known = line.rfind(kQuarantineVmPrefix, 0) == 0 ||  // a VM's, whichever port it comes to
-                 std::any_of(sw_.ports.begin(), sw_.ports.end(),
-                             [&](const PortConfig& p) { return p.name == line && traits(p.role).vm_side; });
-    if (!known) {
-      // Keep it in the set (and the file): the port may come back with the next configuration.
-      std::fprintf(stderr, "goldgate-switch: %s:%d: quarantined port '%s' is not a VM port of %s\n",
-                   sw_.quarantine_file.c_str(), n, line.c_str(), sw_.source_file.c_str());
-    }
-    quarantined_.insert(line);
-  }
-  if (!quarantined_.empty())
-    std::fprintf(stderr, "goldgate-switch: %zu port(s) stay in quarantine (from %s)\n", quarantined_.size(),
-                 sw_.quarantine_file.c_str());
-  return {};
-}
-
-Result<void> SwitchImpl::saveQuarantine(const std::set<std::string>& ports) const {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(sw_.quarantine_file).parent_path(), ec);
-  std::string text = "# Ports in quarantine, kept across restarts of goldgate-switch. Use goldgatectl release.\n";
-  for (const auto& p : ports) text += p + "\n";
-  return replaceFileDurably(sw_.quarantine_file, text, 0644);
+         std::to_string(publisher_.generation()) + (unsaved.empty() ? "" : "; NOT SAVED (" + unsaved + "): a restart would release it");
 }
 
 proto::StatusResponse SwitchImpl::status() const {
   proto::StatusResponse s;
-  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  const CompiledPolicy* pol = publisher_.policy();
   s.set_version(GOLDGATE_VERSION);
-  s.set_policy_version(generation_);
+  s.set_policy_version(publisher_.generation());
   s.set_uptime_seconds(static_cast<uint64_t>(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()));
   s.set_workers(static_cast<uint32_t>(workers_.size()));
@@ -254,7 +190,7 @@ proto::StatusResponse SwitchImpl::status() const {
       ps->set_tx_errors(ps->tx_errors() + c.tx_errors.load());
     }
   };
-  for (uint32_t p = 0; p < port_ids_.size(); ++p) {
+  for (uint32_t p = 0; p < ports_.ids().size(); ++p) {
     auto* ps = s.add_ports();
     ps->set_name(sw_.ports[p].name);
     ps->set_devargs(sw_.ports[p].devargs);
@@ -264,12 +200,11 @@ proto::StatusResponse SwitchImpl::status() const {
     if (sw_.ports[p].mac) ps->set_mac(sw_.ports[p].mac->toString());
     for (const auto& ip : sw_.ports[p].ips) ps->add_ips(ip.toString());
     ps->set_role(traits(sw_.ports[p].role).name);
-    // policy_ is only replaced on this (control) thread, so reading it here is safe.
+    // The policy is only replaced on this (control) thread, so reading it here is safe.
     ps->set_segment(pol->segmentName(pol->portSegment(static_cast<uint16_t>(p))));
     ps->set_quarantined(pol->port(static_cast<uint16_t>(p)).quarantined);
     addPortCounters(ps, p);
-    rte_eth_link link{};
-    if (rte_eth_link_get_nowait(port_ids_[p], &link) == 0) ps->set_link_up(link.link_status == RTE_ETH_LINK_UP);
+    if (auto up = ports_.linkUp(static_cast<uint16_t>(p))) ps->set_link_up(*up);
   }
   if (tunnel_) {
     for (uint32_t i = 0; i < tunnel_->peerCount(); ++i) {
@@ -335,11 +270,11 @@ proto::StatusResponse SwitchImpl::status() const {
   counter("busy_cycles", "TSC cycles the workers spent on loop iterations that had packets", [](WorkerStats& st) -> auto& { return st.busy_cycles; });
   auto* fw = s.add_counters();
   fw->set_name("alert_followers");
-  fw->set_value(followers_.size());
+  fw->set_value(control_.followers());
   fw->set_help("goldgatectl alerts --follow sessions connected now");
   auto* fd = s.add_counters();
   fd->set_name("alert_followers_dropped");
-  fd->set_value(followers_dropped_);
+  fd->set_value(control_.followersDropped());
   fd->set_help("followers disconnected because they did not keep up (the alert file has every event)");
   auto* aw = s.add_counters();
   aw->set_name("alerts_written");
@@ -372,7 +307,7 @@ bool SwitchImpl::askWorker(Worker& w, Mailbox::Cmd cmd, const FlowQuery& q, std:
 
 proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
   proto::FlowsResponse out;
-  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  const CompiledPolicy* pol = publisher_.policy();
   FlowQuery q;
   q.limit = f.limit() ? f.limit() : 1000;
   q.protocol = static_cast<uint8_t>(f.protocol());
@@ -424,8 +359,8 @@ proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
       e->set_idle_ms(now > fl.last_tsc ? (now - fl.last_tsc) * 1000 / hz : 0);
       e->set_policy_version(fl.policy_gen);
       e->set_worker(w->id());
-      if (s.classes && classifier_) {
-        const auto& cls = classifier_->classes();
+      if (s.classes && publisher_.classifier()) {
+        const auto& cls = publisher_.classifier()->classes();
         for (uint32_t i = 0; i < 64 && i < cls.size(); ++i)
           if ((s.classes >> i) & 1) e->add_classes(cls[i].name);
       }
@@ -438,7 +373,7 @@ proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
 
 proto::RulesResponse SwitchImpl::rules() const {
   proto::RulesResponse out;
-  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  const CompiledPolicy* pol = publisher_.policy();
   out.set_policy_version(pol->generation());
   for (uint32_t id = 0; id < pol->ruleCount(); ++id) {
     const RuleMeta& m = pol->rule(id);

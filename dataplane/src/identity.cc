@@ -159,11 +159,11 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
     sw_.ports = next;
     std::string why = "identity of port";
     for (size_t p : changed) why += " " + next[p].name;
-    if (auto r = publish(segs_, quarantined_, why + " from " + source); !r) {
+    if (auto r = publisher_.publish(segs_, publisher_.quarantined(), why + " from " + source); !r) {
       sw_.ports = std::move(before);
       for (auto& res : *out.mutable_results())
         if (res.ok()) res.set_ok(false), res.set_error("not applied: " + r.error().message);
-      out.set_policy_version(generation_);
+      out.set_policy_version(publisher_.generation());
       return out;
     }
     out.set_changed(true);
@@ -179,7 +179,7 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
           if (askWorker(*w, Mailbox::Cmd::kFlushPort, q, nullptr, &n)) out.set_flows_cleared(out.flows_cleared() + n);
         }
       }
-      const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+      const CompiledPolicy* pol = publisher_.policy();
       const std::string seg = pol->segmentName(pol->portSegment(static_cast<uint16_t>(p)));
       proto::AlertEvent ev;
       alerts::setKind(ev, now.vm.empty() ? alerts::Kind::kVmUnbound : alerts::Kind::kVmBound);
@@ -187,13 +187,13 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
       ev.set_port(now.name);
       ev.set_vm(now.vm.empty() ? was.vm : now.vm);
       ev.set_segment(seg);
-      ev.set_policy_version(generation_);
+      ev.set_policy_version(publisher_.generation());
       ev.set_message(now.vm.empty() ? "VM '" + was.vm + "' left port '" + now.name + "' (" + source + "); the port is closed"
                                     : "port '" + now.name + "' is VM '" + now.vm + "' (" + source + "), segment " + seg);
-      raise(ev, ev.kind() + "|" + now.name + "|" + std::to_string(generation_));
+      raise(ev, ev.kind() + "|" + now.name + "|" + std::to_string(publisher_.generation()));
     }
   }
-  const CompiledPolicy* pol = policy_.load(std::memory_order_acquire);
+  const CompiledPolicy* pol = publisher_.policy();
   for (size_t p = 0; p < next.size(); ++p) {
     if (!resultOf[p]) continue;
     const uint16_t seg = pol->portSegment(static_cast<uint16_t>(p));
@@ -201,7 +201,7 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
     if (!sw_.ports[p].segment.empty() && seg == kSegUnassigned)
       resultOf[p]->set_error("segment '" + sw_.ports[p].segment + "' is not defined in the segment files; the port stays closed");
   }
-  out.set_policy_version(generation_);
+  out.set_policy_version(publisher_.generation());
   return out;
 }
 
