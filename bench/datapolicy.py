@@ -137,6 +137,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--gib", type=float, default=1.0, help="size of the classify text file")
     ap.add_argument("--classes", help="class folder (default: the shipped classes)")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="another goldgate-switch (an earlier build) run alternately with this one, inspection on "
+                         "(a change's before and after, measured in the same run)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     binary = os.path.join(build, "dataplane", "goldgate-switch")
@@ -177,17 +180,19 @@ def main():
         up = '{name: uplink, devargs: "net_pcap1,rx_pcap=%s", role: uplink}' % answers
         gbps = {}
         with Hugepages(HUGEPAGES) as huge:
-            for mode in ("off", "on"):
+            modes = ("off", "on", "baseline") if args.baseline else ("off", "on")
+            for mode in modes:
                 runs = []
                 for r in range(args.repeats):
                     cfg = switch_config(work, "inspect-" + mode, huge.mount, [vm, up], seg_dir, 1 << 16, mbufs=262143)
-                    if mode == "on":
+                    if mode != "off":
                         # Zones the traffic is in none of: every finding takes its class's default (alert),
                         # so nothing is blocked and both runs forward the same packets.
                         with open(cfg, "a") as f:
                             f.write("zones: [{name: payment, cidrs: [192.0.2.0/24]}, {name: internet, cidrs: [203.0.113.0/24]}]\n"
                                     "inspection: {classes: %s}\n" % os.path.abspath(classes))
-                    s = run_switch(binary, cfg, ["--max-packets", str(npkts), "--exit-when-drained"])
+                    s = run_switch(args.baseline if mode == "baseline" else binary, cfg,
+                                   ["--max-packets", str(npkts), "--exit-when-drained"])
                     bad = {k: v for k, v in s["drops"].items() if v}
                     if bad:
                         sys.exit("bench: inspection %s: drops %s" % (mode, bad))
@@ -202,6 +207,13 @@ def main():
                         "ratio": round(on / off, 3), "spread": [round(lo, 2), round(hi, 2)],
                         "case": "%d TCP flows of %d-byte segments, text with 0.1%% class values, all classes; ceiling: inspection off"
                                 % (FLOWS, SEG)})
+        if args.baseline:
+            b, blo, bhi = gbps["baseline"]
+            results.append({"name": "inspection_gbps_baseline", "value": round(b, 2), "unit": "Gbit/s per core",
+                            "ceiling": round(off, 2), "ratio": round(b / off, 3), "spread": [round(blo, 2), round(bhi, 2)],
+                            "case": "the baseline binary, same run, same traffic"})
+            log("  inspection: this build %.2f Gbit/s [%.2f-%.2f], baseline %.2f [%.2f-%.2f], ceiling %.2f" %
+                (on, lo, hi, b, blo, bhi, off))
         results.append({"name": "target_inspection_gbps", "value": round(on, 2), "unit": "Gbit/s", "ceiling": TARGET_GBPS,
                         "ratio": round(on / TARGET_GBPS, 3), "case": "target: >= 10 Gbit/s per core with inspection on"})
 

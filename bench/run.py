@@ -266,6 +266,9 @@ def main():
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.5)
     ap.add_argument("--no-ovs", action="store_true", help="skip the Open vSwitch side-by-side runs")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="another goldgate-switch (an earlier build) run alternately with this one in every case "
+                         "(a change's before and after, measured in the same run)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     binary = os.path.join(build, "dataplane", "goldgate-switch")
@@ -303,8 +306,13 @@ def main():
         ]
         for key, title, mode, segdir in cases:
             runs = []
+            base_runs = []
             for r in range(args.repeats):
                 cfg = switch_config(work, key, huge.mount, [vm % fwd, up % rev], segdir, 65536, mode)
+                if args.baseline:
+                    b = run_switch(args.baseline, cfg, ["--warmup", str(args.warmup), "--duration", str(args.duration)])
+                    base_runs.append(b)
+                    log("  %-10s run %d (baseline): %.2f Mpps, %.1f cycles/packet" % (key, r + 1, b["rx_mpps"], b["cycles_per_packet"]))
                 s = run_switch(binary, cfg, ["--warmup", str(args.warmup), "--duration", str(args.duration)])
                 hz = s["tsc_hz"]
                 bad = {k: v for k, v in s["drops"].items() if v}
@@ -323,6 +331,13 @@ def main():
                             "ceiling": round(ceil_cpp, 1), "ratio": round(cpp / ceil_cpp, 2),
                             "spread": [round(clo, 1), round(chi, 1)], "case": title})
             table.append((title, mpps, lo, hi, cpp, mpps / ceiling))
+            if base_runs:
+                bcpp, blo, bhi = median_spread([b["cycles_per_packet"] for b in base_runs])
+                results.append({"name": key + "_cycles_per_packet_baseline", "value": round(bcpp, 1), "unit": "cycles/packet",
+                                "ceiling": round(ceil_cpp, 1), "ratio": round(bcpp / ceil_cpp, 2),
+                                "spread": [round(blo, 1), round(bhi, 1)], "case": title + " (baseline binary, same run)"})
+                log("  %-10s this build %.1f cycles/packet [%.1f-%.1f], baseline %.1f [%.1f-%.1f]: %+.1f%%" %
+                    (key, cpp, clo, chi, bcpp, blo, bhi, 100.0 * (cpp - bcpp) / bcpp))
             ours[key] = (mpps, cpp)
             if key == "acl23k_ct":
                 bpf = runs[0]["bytes_per_flow"]
