@@ -54,7 +54,8 @@ std::vector<proto::AlertEvent> sampleEvents(int n) {
     ev.set_rule("default");
     ev.set_action("deny");
     ev.set_policy_version(3);
-    ev.set_message("denied tcp 10.0.0.1:" + std::to_string(40000 + i % 20000) + " -> 10.0.0.2:22 (web -> db): no rule allows it");
+    ev.set_message("denied tcp 10.0.0.1:" + std::to_string(40000 + i % 20000) +
+                   " -> 10.0.0.2:22 (web -> db): no rule allows it");
     out.push_back(std::move(ev));
   }
   return out;
@@ -75,8 +76,9 @@ double plainFileRate(const std::string& path, const std::vector<std::string>& re
 }
 
 void emit(const std::string& name, double value, const char* unit, double ceiling, const std::string& what) {
-  std::printf("{\"name\": \"%s\", \"value\": %.0f, \"unit\": \"%s\", \"ceiling\": %.0f, \"ratio\": %.3f, \"case\": \"%s\"}\n",
-              name.c_str(), value, unit, ceiling, value / ceiling, what.c_str());
+  std::printf(
+      "{\"name\": \"%s\", \"value\": %.0f, \"unit\": \"%s\", \"ceiling\": %.0f, \"ratio\": %.3f, \"case\": \"%s\"}\n",
+      name.c_str(), value, unit, ceiling, value / ceiling, what.c_str());
   std::fflush(stdout);
 }
 
@@ -99,7 +101,9 @@ int main(int argc, char** argv) {
     }
   }
   if (address.empty() || dir.empty()) {
-    std::fprintf(stderr, "usage: goldgate-bench-alerts --address HOST:PORT --ca CA --cert CERT --key KEY --dir SCRATCH [--events N]\n");
+    std::fprintf(
+        stderr,
+        "usage: goldgate-bench-alerts --address HOST:PORT --ca CA --cert CERT --key KEY --dir SCRATCH [--events N]\n");
     return 2;
   }
   auto events = sampleEvents(n);
@@ -134,7 +138,8 @@ int main(int argc, char** argv) {
     while ((*sink)->status().confirmed < static_cast<uint64_t>(n)) {
       if (secondsSince(t0) > 300) {
         std::fprintf(stderr, "goldgate-bench-alerts: %s: only %llu of %d confirmed after 300 s (%s)\n", fmt.c_str(),
-                     static_cast<unsigned long long>((*sink)->status().confirmed), n, (*sink)->status().last_error.c_str());
+                     static_cast<unsigned long long>((*sink)->status().confirmed), n,
+                     (*sink)->status().last_error.c_str());
         return 1;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));

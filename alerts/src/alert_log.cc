@@ -18,7 +18,7 @@ int64_t nowNs() {
 }
 
 Result<std::unique_ptr<AlertLog>> AlertLog::open(const std::string& path, uint32_t window_ms, std::string source,
-                                                Format format) {
+                                                 Format format) {
   std::unique_ptr<AlertLog> log(new AlertLog());
   log->format_ = format;
   std::error_code ec;
@@ -77,8 +77,9 @@ void AlertLog::write(proto::AlertEvent& ev) {
     setKind(drop, Kind::kAlertsSpoolDropped);
     drop.set_count(*r);
     drop.set_action("drop");
-    drop.set_message("sink '" + sink->config().name + "': spool full (" + std::to_string(sink->config().spool_bytes >> 20) +
-                     " MiB); dropped " + std::to_string(*r) + " undelivered events, oldest of the lowest severity first");
+    drop.set_message("sink '" + sink->config().name + "': spool full (" +
+                     std::to_string(sink->config().spool_bytes >> 20) + " MiB); dropped " + std::to_string(*r) +
+                     " undelivered events, oldest of the lowest severity first");
     deferred_.push_back(std::move(drop));
   }
 }
@@ -103,7 +104,9 @@ void AlertLog::rotate() {
   if (rotate_keep_ > 0) std::filesystem::rename(path_, path_ + ".1", ec);
   else std::filesystem::remove(path_, ec);
   f_ = std::fopen(path_.c_str(), "a");
-  if (!f_) std::fprintf(stderr, "goldgate: %s: cannot reopen the alert log after rotation: %s\n", path_.c_str(), std::strerror(errno));
+  if (!f_)
+    std::fprintf(stderr, "goldgate: %s: cannot reopen the alert log after rotation: %s\n", path_.c_str(),
+                 std::strerror(errno));
   size_ = 0;
   ++rotations_;
 }

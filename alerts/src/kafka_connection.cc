@@ -25,8 +25,11 @@ class KafkaConnection final : public Connection {
       return {};
     };
     Result<void> r;
-    for (auto [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
-             {"enable.idempotence", "true"}, {"acks", "all"}, {"message.timeout.ms", "30000"}, {"linger.ms", "5"}, {"log_level", "4"}})
+    for (auto [k, v] : std::initializer_list<std::pair<const char*, const char*>>{{"enable.idempotence", "true"},
+                                                                                  {"acks", "all"},
+                                                                                  {"message.timeout.ms", "30000"},
+                                                                                  {"linger.ms", "5"},
+                                                                                  {"log_level", "4"}})
       if (r) r = set(k, v);
     if (r) r = set("bootstrap.servers", cfg_.address);
     for (const auto& [k, v] : cfg_.kafka_properties)
@@ -82,7 +85,8 @@ class KafkaConnection final : public Connection {
   Result<void> send(const Spool::Record& rec) override {
     for (int tries = 0;; ++tries) {
       if (rd_kafka_produce(rkt_, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, const_cast<char*>(rec.payload.data()),
-                           rec.payload.size(), nullptr, 0, reinterpret_cast<void*>(static_cast<uintptr_t>(rec.seq))) == 0)
+                           rec.payload.size(), nullptr, 0,
+                           reinterpret_cast<void*>(static_cast<uintptr_t>(rec.seq))) == 0)
         break;
       rd_kafka_resp_err_t e = rd_kafka_last_error();
       if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries >= 50)

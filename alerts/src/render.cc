@@ -164,7 +164,12 @@ std::string dataClassJson(const proto::DataClassFinding& d) {
 }
 
 std::string manifestJson(const proto::ManifestCheck& m) {
-  return Json().str("name", m.name()).str("version", m.version()).str("expectation", m.expectation()).str("evidence", m.evidence()).done();
+  return Json()
+      .str("name", m.name())
+      .str("version", m.version())
+      .str("expectation", m.expectation())
+      .str("evidence", m.evidence())
+      .done();
 }
 
 std::string renderJson(const proto::AlertEvent& ev) {
@@ -176,7 +181,9 @@ std::string renderJson(const proto::AlertEvent& ev) {
   // or sent to a SIEM as JSON it cannot parse.
   if (google::protobuf::util::MessageToJsonString(ev, &json, opts).ok() && wellFormedUtf8(json)) return json;
   Json j;
-  j.num("schema_version", ev.schema_version()).str("id", ev.id()).str("time_unix_ns", std::to_string(ev.time_unix_ns()));
+  j.num("schema_version", ev.schema_version())
+      .str("id", ev.id())
+      .str("time_unix_ns", std::to_string(ev.time_unix_ns()));
   j.str("count", std::to_string(ev.count())).str("host", ev.host()).str("source", ev.source()).str("kind", ev.kind());
   j.num("severity", ev.severity()).str("vm", ev.vm()).str("port", ev.port()).str("segment", ev.segment());
   j.str("rule", ev.rule()).str("action", ev.action()).str("policy_version", std::to_string(ev.policy_version()));
@@ -210,7 +217,9 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
   int64_t ms = ev.time_unix_ns() / 1000000;
   Json j;
   j.num("class_uid", classUid)
-      .str("class_name", network ? "Network Activity" : data ? "Data Security Finding" : "Detection Finding")
+      .str("class_name", network ? "Network Activity"
+                         : data  ? "Data Security Finding"
+                                 : "Detection Finding")
       .num("category_uid", network ? 4 : 2)
       .str("category_name", network ? "Network Activity" : "Findings")
       .num("activity_id", activity)
@@ -222,11 +231,12 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
       .str("message", ev.message())
       .num("count", static_cast<int64_t>(ev.count() ? ev.count() : 1));
   if (ev.last_time_unix_ns()) j.num("start_time", ms).num("end_time", ev.last_time_unix_ns() / 1000000);
-  j.raw("metadata", Json()
-                        .str("version", "1.1.0")
-                        .str("uid", ev.id())
-                        .raw("product", Json().str("name", ev.source()).str("vendor_name", kVendor).str("version", kVersion).done())
-                        .done());
+  j.raw("metadata",
+        Json()
+            .str("version", "1.1.0")
+            .str("uid", ev.id())
+            .raw("product", Json().str("name", ev.source()).str("vendor_name", kVendor).str("version", kVersion).done())
+            .done());
   if (!ev.action().empty()) {
     // OCSF disposition: 1 Allowed, 2 Blocked, 3 Quarantined, 17 Logged, 99 Other.
     const std::string& a = ev.action();
@@ -247,7 +257,8 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
     j.raw("connection_info", ci.done());
   }
   if (!network)
-    j.raw("finding_info", Json().str("uid", ev.id()).str("title", ev.message()).raw("types", "[\"" + jsonEscape(kind) + "\"]").done());
+    j.raw("finding_info",
+          Json().str("uid", ev.id()).str("title", ev.message()).raw("types", "[\"" + jsonEscape(kind) + "\"]").done());
   if (data) {
     const auto& d = ev.data_class();
     j.raw("data_security", Json()
@@ -320,8 +331,8 @@ std::string renderCef(const proto::AlertEvent& ev) {
   }
   kv(ext, " ", "msg", ev.message(), e);
   return "CEF:0|" + cefHeaderEscape(kVendor) + "|" + cefHeaderEscape(ev.source()) + "|" + kVersion + "|" +
-         cefHeaderEscape(ev.kind()) + "|" + cefHeaderEscape(ev.message()) + "|" + std::to_string(std::min(ev.severity(), 10u)) +
-         "|" + ext;
+         cefHeaderEscape(ev.kind()) + "|" + cefHeaderEscape(ev.message()) + "|" +
+         std::to_string(std::min(ev.severity(), 10u)) + "|" + ext;
 }
 
 std::string renderLeef(const proto::AlertEvent& ev) {

@@ -24,8 +24,9 @@ Result<std::unique_ptr<Sink>> Sink::create(const SinkConfig& cfg) {
   if (!conn) return makeError(conn.error().code, "sink '" + cfg.name + "': " + conn.error().message);
   s->conn_ = std::move(*conn);
   if (s->spool_->tornOnOpen())
-    s->notices_.push_back({Kind::kAlertsSpoolDamaged,
-                           "sink '" + cfg.name + "': a torn record at the end of the spool was cut off (a crash mid-write)"});
+    s->notices_.push_back(
+        {Kind::kAlertsSpoolDamaged,
+         "sink '" + cfg.name + "': a torn record at the end of the spool was cut off (a crash mid-write)"});
   s->thread_ = std::thread([p = s.get()] { p->senderMain(); });
   return s;
 }
@@ -46,8 +47,8 @@ bool Sink::wants(const proto::AlertEvent& ev) {
 }
 
 Result<uint64_t> Sink::offer(const proto::AlertEvent& ev) {
-  std::string payload = cfg_.transport == Transport::kKafka ? render(ev, cfg_.format)
-                                                             : syslogMessage(ev, cfg_.format, cfg_.max_message);
+  std::string payload =
+      cfg_.transport == Transport::kKafka ? render(ev, cfg_.format) : syslogMessage(ev, cfg_.format, cfg_.max_message);
   // A datagram has a hard size limit: a longer record (a non-RFC 5424 format) is cut rather than
   // left to fail forever at the head of the spool.
   size_t udpMax = std::min<size_t>(cfg_.max_message, 65000);
@@ -95,13 +96,13 @@ void Sink::setState(const char* state, const std::string& error) {
   if (!error.empty()) error_ = error;
   std::string s = state;
   if (s == "down" && (was != "down" || wasError != error))
-    notices_.push_back({Kind::kAlertsSinkDown,
-                        "sink '" + cfg_.name + "' (" + transportName(cfg_.transport) + " " + cfg_.address +
-                            ") is unreachable: " + error + "; events are spooled until it comes back"});
+    notices_.push_back({Kind::kAlertsSinkDown, "sink '" + cfg_.name + "' (" + transportName(cfg_.transport) + " " +
+                                                   cfg_.address + ") is unreachable: " + error +
+                                                   "; events are spooled until it comes back"});
   if (s == "up" && (was == "down" || (!ever_up_ && spool_->backlogEvents() > 0)))
-    notices_.push_back({Kind::kAlertsSinkUp,
-                        "sink '" + cfg_.name + "' (" + transportName(cfg_.transport) + " " + cfg_.address +
-                            ") is reachable again; sending " + std::to_string(spool_->backlogEvents()) + " spooled events"});
+    notices_.push_back({Kind::kAlertsSinkUp, "sink '" + cfg_.name + "' (" + transportName(cfg_.transport) + " " +
+                                                 cfg_.address + ") is reachable again; sending " +
+                                                 std::to_string(spool_->backlogEvents()) + " spooled events"});
   if (s == "up") ever_up_ = true;
 }
 

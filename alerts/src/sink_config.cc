@@ -80,7 +80,8 @@ const TransportRow& rowOf(Transport t) {
 Result<Transport> parseTransport(std::string_view name) {
   for (const auto& t : kTransports)
     if (name == t.name) return t.transport;
-  return makeError(Error::Code::kInvalidArgument, "unknown sink transport '" + std::string(name) + "' (" + transportList() + ")");
+  return makeError(Error::Code::kInvalidArgument,
+                   "unknown sink transport '" + std::string(name) + "' (" + transportList() + ")");
 }
 
 const char* transportName(Transport t) { return rowOf(t).name; }
@@ -112,16 +113,20 @@ std::vector<SinkConfig> parseSinks(const yamlcfg::Ctx& c, const YAML::Node& list
   if (!list.IsSequence()) c.fail(list, "alerts.sinks: expected a list of sinks");
   std::vector<SinkConfig> out;
   std::set<std::string> names;
-  std::vector<const char*> keys = {"name", "transport", "address", "format", "min_severity", "kinds", "spool_mb", "max_message"};
+  std::vector<const char*> keys = {"name",         "transport", "address",  "format",
+                                   "min_severity", "kinds",     "spool_mb", "max_message"};
   for (const auto& t : kTransports) keys.insert(keys.end(), t.own_keys.begin(), t.own_keys.end());
   for (const auto& n : list) {
     c.onlyKeys(n, keys);
     SinkConfig s;
     if (!n["name"]) c.fail(n, "sink: missing 'name'");
     s.name = c.str(n["name"], "sink name");
-    if (s.name.empty() || s.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos ||
+    if (s.name.empty() ||
+        s.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+            std::string::npos ||
         s.name[0] == '.')
-      c.fail(n["name"], "sink name '" + s.name + "': use letters, digits, '-', '_' and '.' (it names the spool folder)");
+      c.fail(n["name"],
+             "sink name '" + s.name + "': use letters, digits, '-', '_' and '.' (it names the spool folder)");
     if (!names.insert(s.name).second) c.fail(n["name"], "duplicate sink name '" + s.name + "'");
     if (!n["transport"]) c.fail(n, "sink '" + s.name + "': missing 'transport' (" + transportList() + ")");
     auto t = parseTransport(c.str(n["transport"], "transport"));
@@ -131,8 +136,8 @@ std::vector<SinkConfig> parseSinks(const yamlcfg::Ctx& c, const YAML::Node& list
     const TransportRow& row = rowOf(s.transport);
     for (const auto& other : kTransports)
       for (const char* k : other.own_keys)
-        if (n[k] && std::find_if(row.own_keys.begin(), row.own_keys.end(), [k](const char* o) { return std::string_view(o) == k; }) ==
-                        row.own_keys.end())
+        if (n[k] && std::find_if(row.own_keys.begin(), row.own_keys.end(),
+                                 [k](const char* o) { return std::string_view(o) == k; }) == row.own_keys.end())
           c.fail(n[k], "sink '" + s.name + "': '" + k + "' needs transport: " + other.name);
     if (!n["address"]) c.fail(n, "sink '" + s.name + "': missing 'address'");
     s.address = c.str(n["address"], "address");

@@ -151,7 +151,8 @@ Result<void> Spool::writeCursor(uint64_t offset) {
   if (fd < 0) return ioError(tmp, "cannot write the spool cursor");
   bool ok = writeAll(fd, text.data(), text.size());
   ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), (dir_ + "/cursor").c_str()) != 0) return ioError(tmp, "cannot write the spool cursor");
+  if (!ok || std::rename(tmp.c_str(), (dir_ + "/cursor").c_str()) != 0)
+    return ioError(tmp, "cannot write the spool cursor");
   cursor_ = offset;
   return {};
 }

@@ -207,8 +207,8 @@ class SyslogConnection final : public Connection {
     ERR_clear_error();
     if (SSL_connect(ssl_) != 1) {
       long v = SSL_get_verify_result(ssl_);
-      std::string why = v != X509_V_OK ? std::string("certificate verify failed: ") + X509_verify_cert_error_string(v)
-                                       : sslErrors();
+      std::string why =
+          v != X509_V_OK ? std::string("certificate verify failed: ") + X509_verify_cert_error_string(v) : sslErrors();
       return makeError(Error::Code::kPermission, "TLS handshake with " + cfg_.address + " refused: " + why);
     }
     raw_written_ = BIO_number_written(SSL_get_wbio(ssl_));
@@ -222,8 +222,8 @@ class SyslogConnection final : public Connection {
   int fd_ = -1;
   uint64_t raw_written_ = 0;
   static constexpr size_t kBatchBytes = 64 * 1024;
-  std::string out_;                                      // framed records not yet written
-  std::vector<uint64_t> pending_;                        // their sequences
+  std::string out_;                                     // framed records not yet written
+  std::vector<uint64_t> pending_;                       // their sequences
   std::deque<std::pair<uint64_t, uint64_t>> inflight_;  // (sequence, raw byte count at its end)
   uint64_t confirmed_seq_ = 0;
   uint64_t last_sent_ = 0;
@@ -250,7 +250,8 @@ Result<std::unique_ptr<Connection>> makeSyslogConnection(const SinkConfig& cfg) 
                                 : SSL_CTX_load_verify_locations(ctx, cfg.tls.ca_file.c_str(), nullptr) != 1)
       return bad("tls.ca " + (cfg.tls.ca_file.empty() ? std::string("(system store)") : cfg.tls.ca_file));
     if (!cfg.tls.cert_file.empty()) {
-      if (SSL_CTX_use_certificate_chain_file(ctx, cfg.tls.cert_file.c_str()) != 1) return bad("tls.cert " + cfg.tls.cert_file);
+      if (SSL_CTX_use_certificate_chain_file(ctx, cfg.tls.cert_file.c_str()) != 1)
+        return bad("tls.cert " + cfg.tls.cert_file);
       if (SSL_CTX_use_PrivateKey_file(ctx, cfg.tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
         return bad("tls.key " + cfg.tls.key_file);
       if (SSL_CTX_check_private_key(ctx) != 1) return bad("tls.key " + cfg.tls.key_file + " does not match tls.cert");

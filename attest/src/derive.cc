@@ -43,7 +43,8 @@ bool protoMeets(const std::string& a, const std::string& b, std::string& out) {
 }
 
 std::string portText(const std::pair<uint32_t, uint32_t>& r) {
-  return r.first == r.second ? std::to_string(r.first) : "\"" + std::to_string(r.first) + "-" + std::to_string(r.second) + "\"";
+  return r.first == r.second ? std::to_string(r.first)
+                             : "\"" + std::to_string(r.first) + "-" + std::to_string(r.second) + "\"";
 }
 
 struct Rule {
@@ -98,8 +99,8 @@ struct Deriver {
     return n;
   }
   // Does B's inbound declaration `d` accept A's outbound `c` from app A? Fills the agreed proto and ports.
-  bool accepts(const proto::ManifestConnection& d, const std::string& appA, const proto::ManifestConnection& c, std::string& proto,
-               Ranges& ports) const {
+  bool accepts(const proto::ManifestConnection& d, const std::string& appA, const proto::ManifestConnection& c,
+               std::string& proto, Ranges& ports) const {
     const auto& p = d.peer();
     bool covers = p.any() || p.app() == appA || (!p.segment().empty() && p.segment() == appA);
     if (!covers || !protoMeets(c.proto(), d.proto(), proto)) return false;
@@ -133,8 +134,8 @@ struct Deriver {
           for (const auto& d : it->second->inbound())
             if (!agreed && accepts(d, a, c, r.proto, r.ports)) agreed = true;
           if (!agreed) {
-            warnings.push_back(where + " (" + c.proto() + " to app " + b + "): " + b + "'s manifest declares no matching inbound from " + a +
-                               ": no rule");
+            warnings.push_back(where + " (" + c.proto() + " to app " + b + "): " + b +
+                               "'s manifest declares no matching inbound from " + a + ": no rule");
             names.erase(r.name);
             continue;
           }
@@ -167,7 +168,9 @@ struct Deriver {
             }
           if (!agreed)
             warnings.push_back(where + " (" + d.proto() + " from app " + b + "): " +
-                               (it == byApp.end() ? "app " + b + " has no manifest" : b + "'s manifest declares no matching outbound") + ": no rule");
+                               (it == byApp.end() ? "app " + b + " has no manifest"
+                                                  : b + "'s manifest declares no matching outbound") +
+                               ": no rule");
           continue;
         }
         Rule r;
@@ -185,16 +188,19 @@ struct Deriver {
         if ((r.proto == "tcp" || r.proto == "udp") && !r.ports.empty()) {
           for (const auto& [lo, hi] : r.ports) {
             bool listened = false;
-            for (const auto& l : m->listeners()) listened = listened || (l.proto() == r.proto && l.port() >= lo && l.port() <= hi);
+            for (const auto& l : m->listeners())
+              listened = listened || (l.proto() == r.proto && l.port() >= lo && l.port() <= hi);
             if (!listened)
-              warnings.push_back(where + ": " + r.proto + " " + std::to_string(lo) + (hi > lo ? "-" + std::to_string(hi) : "") +
-                                 " has no listener in " + a + "'s manifest");
+              warnings.push_back(where + ": " + r.proto + " " + std::to_string(lo) +
+                                 (hi > lo ? "-" + std::to_string(hi) : "") + " has no listener in " + a +
+                                 "'s manifest");
           }
         }
         rules.push_back(std::move(r));
       }
       if (m->applies_to().uuids_size())
-        warnings.push_back(a + ": applies_to.uuids cannot be written as segment members (VMs are matched by name and labels)");
+        warnings.push_back(
+            a + ": applies_to.uuids cannot be written as segment members (VMs are matched by name and labels)");
       if (twin(*m)) {
         // An app that only alerts on its own undeclared connections must not open the other
         // apps' VMs: toward them only what both manifests declare (above) passes.
@@ -234,8 +240,8 @@ std::vector<std::string> switchProtocols(const Rule& r) {
   return {r.proto};
 }
 
-void emitRule(std::ostringstream& o, const Rule& r, const std::string& proto, const std::string& from, const std::string& to,
-              const std::string& name) {
+void emitRule(std::ostringstream& o, const Rule& r, const std::string& proto, const std::string& from,
+              const std::string& to, const std::string& name) {
   o << "  - {name: \"" << name << "\", from: \"" << from << "\", to: \"" << to << "\"";
   if (proto != "any") o << ", proto: " << proto;
   if (!r.ports.empty() && (proto == "tcp" || proto == "udp")) {
@@ -260,11 +266,13 @@ std::string hardenedSegment(const std::string& app) { return app + ".hardened"; 
 Result<DerivedPolicy> deriveSegments(const std::vector<proto::Manifest>& manifests, const DeriveOptions& opts) {
   Deriver d{manifests, opts, {}, {}, {}, {}, {}};
   for (const auto& m : manifests)
-    if (!d.byApp.emplace(m.app(), &m).second) return makeError(Error::Code::kInvalidArgument, "two manifests for app " + m.app());
+    if (!d.byApp.emplace(m.app(), &m).second)
+      return makeError(Error::Code::kInvalidArgument, "two manifests for app " + m.app());
   d.run(nullptr);
   DerivedPolicy out;
   std::ostringstream o;
-  o << "# Derived from manifests by goldgatectl policy from-manifests" << (opts.source.empty() ? "" : " (" + opts.source + ")")
+  o << "# Derived from manifests by goldgatectl policy from-manifests"
+    << (opts.source.empty() ? "" : " (" + opts.source + ")")
     << "; do not edit: edit the manifests, sign them, and derive again.\n";
   for (const auto* m : d.sorted()) o << "#   " << m->app() << " version " << m->version() << "\n";
   o << "# Default deny: only declared connections may start; replies pass statefully.\n";
@@ -321,13 +329,14 @@ Result<DerivedPolicy> deriveSegments(const std::vector<proto::Manifest>& manifes
   return out;
 }
 
-size_t equivalentHandWrittenRules(const std::vector<proto::Manifest>& manifests, const std::map<std::string, size_t>& vmsPerApp,
-                                  const DeriveOptions& opts) {
+size_t equivalentHandWrittenRules(const std::vector<proto::Manifest>& manifests,
+                                  const std::map<std::string, size_t>& vmsPerApp, const DeriveOptions& opts) {
   Deriver d{manifests, opts, {}, {}, {}, {}, {}};
   for (const auto& m : manifests) d.byApp.emplace(m.app(), &m);
   d.run(&vmsPerApp);
   size_t n = 0;
-  for (const auto& r : d.rules) n += r.src_addrs * r.dst_addrs * std::max<size_t>(1, r.ports.size()) * switchProtocols(r).size() * 2;
+  for (const auto& r : d.rules)
+    n += r.src_addrs * r.dst_addrs * std::max<size_t>(1, r.ports.size()) * switchProtocols(r).size() * 2;
   return n;
 }
 

@@ -31,7 +31,8 @@ std::string peerText(const proto::ManifestPeer& p) {
 std::string portsText(const proto::ManifestConnection& c) {
   std::vector<std::string> ports;
   for (const auto& r : c.ports())
-    ports.push_back(r.first() == r.last() ? std::to_string(r.first()) : std::to_string(r.first()) + "-" + std::to_string(r.last()));
+    ports.push_back(r.first() == r.last() ? std::to_string(r.first())
+                                          : std::to_string(r.first()) + "-" + std::to_string(r.last()));
   return ports.empty() ? "any" : joinList(ports);
 }
 
@@ -127,7 +128,8 @@ std::vector<std::pair<std::string, Section>> sections(const proto::Manifest& m) 
   out.emplace_back("data_classes", std::move(classes));
 
   Section responses;
-  for (const auto& r : m.responses()) responses[r.kind()] = {{"", joinList(r.actions()) + (r.confirm() ? " (confirm)" : "")}};
+  for (const auto& r : m.responses())
+    responses[r.kind()] = {{"", joinList(r.actions()) + (r.confirm() ? " (confirm)" : "")}};
   responses["default"] = {{"", joinList(m.default_actions())}};
   out.emplace_back("responses", std::move(responses));
   return out;
@@ -148,7 +150,9 @@ std::string formatDiff(const std::vector<DiffItem>& items) {
   std::string out;
   for (const auto& d : items) {
     const char op = d.op == DiffItem::Op::kAdded ? '+' : d.op == DiffItem::Op::kRemoved ? '-' : '~';
-    std::string text = d.op == DiffItem::Op::kAdded ? d.after : d.op == DiffItem::Op::kRemoved ? d.before : d.before + " -> " + d.after;
+    std::string text = d.op == DiffItem::Op::kAdded     ? d.after
+                       : d.op == DiffItem::Op::kRemoved ? d.before
+                                                        : d.before + " -> " + d.after;
     out += op;
     out += ' ';
     out += d.section;

@@ -23,7 +23,8 @@ Result<proto::DsseEnvelope> parseEnvelope(std::string_view json) {
   proto::DsseEnvelope env;
   google::protobuf::util::JsonParseOptions o;
   o.ignore_unknown_fields = false;
-  auto st = google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &env, o);
+  auto st =
+      google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &env, o);
   if (!st.ok()) return bad("not a DSSE envelope: " + std::string(st.message()));
   if (env.payload_type().empty()) return bad("no payloadType");
   if (env.signatures_size() == 0) return bad("no signatures");
@@ -49,13 +50,16 @@ Result<std::string> signEnvelope(std::string_view payload, const PrivateKey& key
     if (!old) return old.error();
     env = std::move(*old);
     if (env.payload_type() != kManifestPayloadType)
-      return makeError(Error::Code::kInvalidArgument, "the envelope's payloadType is '" + env.payload_type() + "', not " +
-                                                          std::string(kManifestPayloadType));
-    if (env.payload() != payload) return makeError(Error::Code::kInvalidArgument, "the envelope is over other bytes than the file");
+      return makeError(Error::Code::kInvalidArgument, "the envelope's payloadType is '" + env.payload_type() +
+                                                          "', not " + std::string(kManifestPayloadType));
+    if (env.payload() != payload)
+      return makeError(Error::Code::kInvalidArgument, "the envelope is over other bytes than the file");
     for (const auto& s : env.signatures())
-      if (s.keyid() == key.keyid()) return makeError(Error::Code::kInvalidArgument, "already signed by key " + key.keyid());
+      if (s.keyid() == key.keyid())
+        return makeError(Error::Code::kInvalidArgument, "already signed by key " + key.keyid());
     if (static_cast<size_t>(env.signatures_size()) >= kMaxSignatures)
-      return makeError(Error::Code::kInvalidArgument, "the envelope holds " + std::to_string(kMaxSignatures) + " signatures already");
+      return makeError(Error::Code::kInvalidArgument,
+                       "the envelope holds " + std::to_string(kMaxSignatures) + " signatures already");
   } else {
     env.set_payload_type(std::string(kManifestPayloadType));
     env.set_payload(std::string(payload));

@@ -62,7 +62,8 @@ bool isEd25519(EVP_PKEY* k) { return EVP_PKEY_is_a(k, "ED25519") == 1; }
 Result<std::string> readKeyFile(const std::string& path) {
   auto text = readFileLimited(path, kMaxKeyFileBytes);
   if (!text && text.error().code == Error::Code::kResource)
-    return makeError(Error::Code::kParse, path + ": not a key file (larger than " + std::to_string(kMaxKeyFileBytes) + " bytes)");
+    return makeError(Error::Code::kParse,
+                     path + ": not a key file (larger than " + std::to_string(kMaxKeyFileBytes) + " bytes)");
   return text;
 }
 
@@ -82,7 +83,9 @@ std::string toHex(std::string_view bytes) {
 // --- PublicKey ---
 
 Result<PublicKey> PublicKey::fromRaw(std::string_view raw) {
-  if (raw.size() != 32) return makeError(Error::Code::kInvalidArgument, "an Ed25519 public key is 32 bytes, not " + std::to_string(raw.size()));
+  if (raw.size() != 32)
+    return makeError(Error::Code::kInvalidArgument,
+                     "an Ed25519 public key is 32 bytes, not " + std::to_string(raw.size()));
   PublicKey k;
   std::memcpy(k.raw_.data(), raw.data(), 32);
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -183,8 +186,10 @@ Result<PrivateKey> PrivateKey::load(const std::string& path) {
 }
 
 Result<PrivateKey> PrivateKey::fromSeed(std::string_view seed) {
-  if (seed.size() != 32) return makeError(Error::Code::kInvalidArgument, "an Ed25519 seed is 32 bytes, not " + std::to_string(seed.size()));
-  EVP_PKEY* key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(seed.data()), seed.size());
+  if (seed.size() != 32)
+    return makeError(Error::Code::kInvalidArgument, "an Ed25519 seed is 32 bytes, not " + std::to_string(seed.size()));
+  EVP_PKEY* key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
+                                               reinterpret_cast<const unsigned char*>(seed.data()), seed.size());
   if (!key) return makeError(Error::Code::kInternal, "Ed25519 key from seed: " + opensslReason());
   return adopt(key, "seed");
 }
@@ -200,8 +205,8 @@ Result<std::string> PrivateKey::sign(std::string_view message) const {
   std::string sig(64, '\0');
   size_t len = sig.size();
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_) != 1 ||
-      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size()) != 1 ||
+      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1 ||
       len != 64)
     return makeError(Error::Code::kInternal, "Ed25519 signing: " + opensslReason());
   return sig;
@@ -218,7 +223,7 @@ std::string PrivateKey::toPem() const {
 
 Result<std::string> generateKeyPair(const std::string& outPath, bool overwrite) {
   const std::string pubPath = outPath + ".pub";
-  struct stat st{};
+  struct stat st {};
   if (!overwrite)
     for (const auto& p : {outPath, pubPath})
       if (::lstat(p.c_str(), &st) == 0) return makeError(Error::Code::kIo, p + ": exists; refusing to overwrite it");
@@ -229,7 +234,8 @@ Result<std::string> generateKeyPair(const std::string& outPath, bool overwrite) 
   if (pem.empty() || pub.empty()) return makeError(Error::Code::kInternal, "PEM encoding failed");
   if (overwrite)
     for (const auto& p : {outPath, pubPath})
-      if (::unlink(p.c_str()) != 0 && errno != ENOENT) return makeError(Error::Code::kIo, p + ": " + std::strerror(errno));
+      if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+        return makeError(Error::Code::kIo, p + ": " + std::strerror(errno));
   // O_EXCL with 0600: the private key is never, even for an instant, readable by anyone else.
   auto wrote = writeFileSynced(outPath, pem, 0600, O_EXCL);
   OPENSSL_cleanse(pem.data(), pem.size());

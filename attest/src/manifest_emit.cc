@@ -84,7 +84,9 @@ void kernel(YAML::Emitter& e, const proto::ManifestKernel& k) {
     e << YAML::Flow << YAML::BeginSeq;
     for (const auto& m : k.modules()) {
       if (m.sha256().empty()) e << m.name();
-      else e << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << m.name() << YAML::Key << "sha256" << YAML::Value << m.sha256() << YAML::EndMap;
+      else
+        e << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << m.name() << YAML::Key << "sha256"
+          << YAML::Value << m.sha256() << YAML::EndMap;
     }
     e << YAML::EndSeq;
   }
@@ -132,7 +134,8 @@ std::string manifestToYaml(const proto::Manifest& m) {
   if (m.listeners_size()) {
     e << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
     for (const auto& l : m.listeners()) {
-      e << YAML::Flow << YAML::BeginMap << YAML::Key << "proto" << YAML::Value << l.proto() << YAML::Key << "port" << YAML::Value << l.port();
+      e << YAML::Flow << YAML::BeginMap << YAML::Key << "proto" << YAML::Value << l.proto() << YAML::Key << "port"
+        << YAML::Value << l.port();
       if (!l.process().empty()) e << YAML::Key << "process" << YAML::Value << l.process();
       e << YAML::EndMap;
     }

@@ -9,8 +9,8 @@
 
 #include "goldgate/attest/manifest.h"
 #include "goldgate/attest/responses.h"
-#include "goldgate/common/yaml_ctx.h"
 #include "goldgate/common/net_types.h"
+#include "goldgate/common/yaml_ctx.h"
 
 namespace goldgate::attest {
 namespace {
@@ -30,9 +30,9 @@ constexpr size_t kMaxText = 4096;      // any one string
 
 // The deviation kinds of proto/manifest.proto (the response actions: responses.h).
 constexpr std::array<std::string_view, 15> kResponseKinds = {
-    "unknown_executable", "executable_hash", "executable_user", "executable_args", "unexpected_module",
-    "module_hash",        "kernel_release",  "kernel_cmdline",  "kernel_text",     "unexpected_listener",
-    "unexpected_connection", "data_class",   "disagreement",    "agent_silent",    "manifest_rejected"};
+    "unknown_executable",    "executable_hash", "executable_user", "executable_args", "unexpected_module",
+    "module_hash",           "kernel_release",  "kernel_cmdline",  "kernel_text",     "unexpected_listener",
+    "unexpected_connection", "data_class",      "disagreement",    "agent_silent",    "manifest_rejected"};
 
 template <size_t N>
 std::string joinNames(const std::array<std::string_view, N>& names) {
@@ -47,7 +47,8 @@ bool isNameChar(char ch, bool upper) {
 }
 
 bool isName(std::string_view s, bool upper) {
-  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [&](char ch) { return isNameChar(ch, upper); });
+  return !s.empty() && s.size() <= 128 &&
+         std::all_of(s.begin(), s.end(), [&](char ch) { return isNameChar(ch, upper); });
 }
 
 bool isHex(char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'); }
@@ -79,7 +80,8 @@ class Parser {
       c_.failAt(static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(valid), '\n')) + 1,
                 "not UTF-8 text (byte " + std::to_string(valid + 1) + ")");
     YAML::Node root = yamlcfg::loadYaml(std::string(text), c_.file());
-    if (!root || root.IsNull()) c_.failAt(1, "empty manifest (expected 'schema: 1', 'app', 'version', 'expires', 'applies_to')");
+    if (!root || root.IsNull())
+      c_.failAt(1, "empty manifest (expected 'schema: 1', 'app', 'version', 'expires', 'applies_to')");
     keys(root, {"schema", "app", "description", "version", "issued", "expires", "applies_to", "executables", "kernel",
                 "listeners", "connections", "data_classes", "responses"});
     for (const char* k : {"schema", "app", "version", "expires", "applies_to"})
@@ -89,7 +91,8 @@ class Parser {
     if (schema != 1) c_.fail(root["schema"], "schema: " + std::to_string(schema) + " is not supported (expected 1)");
     m.set_schema(1);
     std::string app = text1(root["app"], "app");
-    if (!isName(app, false)) c_.fail(root["app"], "app: '" + app + "' is not a name (a-z, 0-9, '.', '_', '-'; at most 128)");
+    if (!isName(app, false))
+      c_.fail(root["app"], "app: '" + app + "' is not a name (a-z, 0-9, '.', '_', '-'; at most 128)");
     m.set_app(app);
     if (root["description"]) m.set_description(text1(root["description"], "description", true));
     m.set_version(c_.uint(root["version"], "version", 1, UINT64_MAX));
@@ -160,7 +163,8 @@ class Parser {
 
   std::string sha256(const YAML::Node& n, const std::string& what) const {
     std::string h = c_.str(n, what.c_str());
-    if (h.size() != 64 || !std::all_of(h.begin(), h.end(), isHex)) c_.fail(n, what + ": expected 64 hex digits (a SHA-256)");
+    if (h.size() != 64 || !std::all_of(h.begin(), h.end(), isHex))
+      c_.fail(n, what + ": expected 64 hex digits (a SHA-256)");
     return lower(std::move(h));
   }
 
@@ -189,7 +193,8 @@ class Parser {
     }
     if (auto l = n["labels"]) {
       if (!l.IsMap()) c_.fail(l, "applies_to.labels: expected a mapping of label: value");
-      if (l.size() > kMaxSmallList) c_.fail(l, "applies_to.labels: more than " + std::to_string(kMaxSmallList) + " labels");
+      if (l.size() > kMaxSmallList)
+        c_.fail(l, "applies_to.labels: more than " + std::to_string(kMaxSmallList) + " labels");
       for (auto it = l.begin(); it != l.end(); ++it) {
         std::string k = text1(it->first, "applies_to.labels");
         if (s->labels().count(k)) c_.fail(it->first, "applies_to.labels: '" + k + "' is given twice");
@@ -208,7 +213,9 @@ class Parser {
       auto* x = m.add_executables();
       x->set_path(absPath(e["path"], "executables.path"));
       auto [it, fresh] = lines.emplace(x->path(), Ctx::lineOf(e));
-      if (!fresh) c_.fail(e["path"], "executables: " + x->path() + " is listed twice (first at line " + std::to_string(it->second) + ")");
+      if (!fresh)
+        c_.fail(e["path"],
+                "executables: " + x->path() + " is listed twice (first at line " + std::to_string(it->second) + ")");
       if (e["sha256"]) x->set_sha256(sha256(e["sha256"], "executables.sha256"));
       if (e["users"])
         for (auto& u : strings(e["users"], "executables.users")) x->add_users(u);
@@ -293,10 +300,12 @@ class Parser {
     if (auto a = n["cidr"]) {
       std::string text = c_.str(a, (what + ".cidr").c_str());
       auto cidr = Cidr::parse(text);
-      if (!cidr) c_.fail(a, what + ".cidr: '" + text + "' is not an IPv4 or IPv6 address or prefix (with no host bits set)");
+      if (!cidr)
+        c_.fail(a, what + ".cidr: '" + text + "' is not an IPv4 or IPv6 address or prefix (with no host bits set)");
       p->set_cidr(cidr->toString());
     }
-    if (n["any"] && !c_.boolean(n["any"], (what + ".any").c_str())) c_.fail(n["any"], what + ".any: false selects nothing");
+    if (n["any"] && !c_.boolean(n["any"], (what + ".any").c_str()))
+      c_.fail(n["any"], what + ".any: false selects nothing");
     if (n["any"]) p->set_any(true);
   }
 
@@ -321,14 +330,18 @@ class Parser {
       auto* cn = inbound ? m.add_inbound() : m.add_outbound();
       if (auto nm = e["name"]) {
         cn->set_name(c_.str(nm, "name"));
-        if (!isName(cn->name(), true)) c_.fail(nm, std::string(dir) + ".name: '" + cn->name() + "' is not a name (letters, digits, '.', '_', '-')");
+        if (!isName(cn->name(), true))
+          c_.fail(nm, std::string(dir) + ".name: '" + cn->name() + "' is not a name (letters, digits, '.', '_', '-')");
         auto [it, fresh] = connectionNames_.emplace(cn->name(), Ctx::lineOf(nm));
-        if (!fresh) c_.fail(nm, std::string(dir) + ".name: '" + cn->name() + "' is used twice (first at line " + std::to_string(it->second) + ")");
+        if (!fresh)
+          c_.fail(nm, std::string(dir) + ".name: '" + cn->name() + "' is used twice (first at line " +
+                          std::to_string(it->second) + ")");
       }
       peer(e[side], std::string(dir) + "." + side, cn->mutable_peer());
       cn->set_proto(proto(e["proto"], std::string(dir) + ".proto", {"tcp", "udp", "icmp", "any"}));
       if (auto p = e["ports"]) {
-        if (cn->proto() != "tcp" && cn->proto() != "udp") c_.fail(p, std::string(dir) + ".ports: only tcp and udp have ports");
+        if (cn->proto() != "tcp" && cn->proto() != "udp")
+          c_.fail(p, std::string(dir) + ".ports: only tcp and udp have ports");
         ports(p, cn);
       }
     }
@@ -341,8 +354,10 @@ class Parser {
       if (!e["class"]) c_.fail(e, "data_classes: missing 'class'");
       auto* d = m.add_data_classes();
       d->set_class_name(c_.str(e["class"], "data_classes.class"));
-      if (!isName(d->class_name(), false)) c_.fail(e["class"], "data_classes.class: '" + d->class_name() + "' is not a class name");
-      if (!seen.insert(d->class_name()).second) c_.fail(e["class"], "data_classes: '" + d->class_name() + "' is listed twice");
+      if (!isName(d->class_name(), false))
+        c_.fail(e["class"], "data_classes.class: '" + d->class_name() + "' is not a class name");
+      if (!seen.insert(d->class_name()).second)
+        c_.fail(e["class"], "data_classes: '" + d->class_name() + "' is listed twice");
       if (auto to = e["to"])
         for (const auto& p : items(to, "data_classes.to", kMaxSmallList)) peer(p, "data_classes.to", d->add_to());
     }
@@ -353,8 +368,11 @@ class Parser {
     std::set<std::string> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
       std::string kind = c_.str(it->first, "responses");
-      bool known = kind == "default" || std::find(kResponseKinds.begin(), kResponseKinds.end(), kind) != kResponseKinds.end();
-      if (!known) c_.fail(it->first, "responses: unknown kind '" + kind + "' (expected one of: " + joinNames(kResponseKinds) + ", default)");
+      bool known =
+          kind == "default" || std::find(kResponseKinds.begin(), kResponseKinds.end(), kind) != kResponseKinds.end();
+      if (!known)
+        c_.fail(it->first,
+                "responses: unknown kind '" + kind + "' (expected one of: " + joinNames(kResponseKinds) + ", default)");
       if (!seen.insert(kind).second) c_.fail(it->first, "responses: '" + kind + "' is given twice");
       bool block = kind == "unexpected_connection";
       std::vector<std::string> actions;

@@ -24,8 +24,9 @@ constexpr int64_t kMaxTimestamp = 253402300799;
 
 Result<int64_t> parseTimestamp(std::string_view text) {
   auto bad = [&](const std::string& why) {
-    return makeError(Error::Code::kInvalidArgument,
-                     "'" + std::string(text) + "' " + why + " (expected a UTC timestamp 2027-06-30T00:00:00Z or a date 2027-06-30)");
+    return makeError(
+        Error::Code::kInvalidArgument,
+        "'" + std::string(text) + "' " + why + " (expected a UTC timestamp 2027-06-30T00:00:00Z or a date 2027-06-30)");
   };
   const bool date = text.size() == 10;
   const bool full = text.size() == 20 && (text[10] == 'T' || text[10] == 't') && (text[19] == 'Z' || text[19] == 'z');
@@ -33,7 +34,8 @@ Result<int64_t> parseTimestamp(std::string_view text) {
     if (text.size() > 19 && text[10] == 'T' && (text.back() != 'Z' && text.back() != 'z')) return bad("is not in UTC");
     return bad("is not a timestamp");
   }
-  if (text[4] != '-' || text[7] != '-' || (full && (text[13] != ':' || text[16] != ':'))) return bad("is not a timestamp");
+  if (text[4] != '-' || text[7] != '-' || (full && (text[13] != ':' || text[16] != ':')))
+    return bad("is not a timestamp");
   int y = digits(text, 0, 4), mo = digits(text, 5, 2), d = digits(text, 8, 2);
   int h = full ? digits(text, 11, 2) : 0, mi = full ? digits(text, 14, 2) : 0, s = full ? digits(text, 17, 2) : 0;
   if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || s < 0) return bad("is not a timestamp");
@@ -52,8 +54,9 @@ std::string formatTimestamp(int64_t unixSeconds) {
   year_month_day ymd{dp};
   hh_mm_ss hms{tp - dp};
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
                 static_cast<int>(hms.seconds().count()));
   return buf;
 }

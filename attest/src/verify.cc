@@ -37,15 +37,17 @@ Rejection unsignedManifest(const std::string& file) {
   return reject(RejectReason::kUnsigned, file, "no signature envelope (" + signaturePathOf(file) + ")");
 }
 
-Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::string_view envelopeJson, const TrustPolicy& policy,
-                                           int64_t nowUnix, const std::string& file) {
+Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::string_view envelopeJson,
+                                           const TrustPolicy& policy, int64_t nowUnix, const std::string& file) {
   auto env = parseEnvelope(envelopeJson);
   if (!env) return reject(RejectReason::kMalformed, file, env.error().message);
   if (env->payload_type() != kManifestPayloadType)
-    return reject(RejectReason::kMalformed, file, "payloadType '" + env->payload_type() + "' is not " + std::string(kManifestPayloadType));
+    return reject(RejectReason::kMalformed, file,
+                  "payloadType '" + env->payload_type() + "' is not " + std::string(kManifestPayloadType));
   // The payload must be the file, byte for byte: the signature vouches for the payload, and what
   // the host enforces is the file.
-  if (env->payload() != fileBytes) return reject(RejectReason::kTampered, file, "the signed payload differs from the file's bytes");
+  if (env->payload() != fileBytes)
+    return reject(RejectReason::kTampered, file, "the signed payload differs from the file's bytes");
 
   const std::string message = pae(env->payload_type(), env->payload());
   std::set<std::string> signers;
@@ -67,19 +69,22 @@ Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::stri
   if (signers.empty()) return reject(RejectReason::kUnknownKey, file, "no valid signature from a trusted key");
   if (signers.size() < need)
     return reject(RejectReason::kThreshold, file,
-                  std::to_string(signers.size()) + " trusted signer" + (signers.size() == 1 ? "" : "s") + ", " + std::to_string(need) + " required");
+                  std::to_string(signers.size()) + " trusted signer" + (signers.size() == 1 ? "" : "s") + ", " +
+                      std::to_string(need) + " required");
 
   auto m = parseManifest(fileBytes, file);
   if (!m) return reject(RejectReason::kInvalid, file, m.error().message);
-  if (m->expires_unix() <= nowUnix) return reject(RejectReason::kExpired, file, "expired at " + formatTimestamp(m->expires_unix()));
+  if (m->expires_unix() <= nowUnix)
+    return reject(RejectReason::kExpired, file, "expired at " + formatTimestamp(m->expires_unix()));
   return Verified{std::move(*m), std::vector<std::string>(signers.begin(), signers.end())};
 }
 
-Result<Verified, Rejection> verifyManifestFile(const std::string& manifestPath, const TrustPolicy& policy, int64_t nowUnix) {
+Result<Verified, Rejection> verifyManifestFile(const std::string& manifestPath, const TrustPolicy& policy,
+                                               int64_t nowUnix) {
   auto bytes = readFileLimited(manifestPath, kMaxManifestBytes);
   if (!bytes) return reject(RejectReason::kInvalid, manifestPath, bytes.error().message);
   const std::string sigPath = signaturePathOf(manifestPath);
-  struct stat st{};
+  struct stat st {};
   if (::stat(sigPath.c_str(), &st) != 0 && errno == ENOENT) return unsignedManifest(manifestPath);
   auto env = readFileLimited(sigPath, kMaxEnvelopeBytes);
   if (!env) return reject(RejectReason::kMalformed, manifestPath, env.error().message);

@@ -28,7 +28,9 @@ Result<VersionStore> VersionStore::open(const std::string& path) {
   std::istringstream in(*text);
   std::string line;
   int lineNo = 0;
-  auto bad = [&](const std::string& why) { return makeError(Error::Code::kParse, path + ":" + std::to_string(lineNo) + ": " + why); };
+  auto bad = [&](const std::string& why) {
+    return makeError(Error::Code::kParse, path + ":" + std::to_string(lineNo) + ": " + why);
+  };
   while (std::getline(in, line)) {
     ++lineNo;
     if (line.empty() || line[0] == '#') continue;
@@ -39,7 +41,8 @@ Result<VersionStore> VersionStore::open(const std::string& path) {
     if (!isAppName(app)) return bad("'" + app + "' is not an application name");
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(version.data(), version.data() + version.size(), v);
-    if (ec != std::errc() || p != version.data() + version.size() || v == 0) return bad("'" + version + "' is not a version (1 or more)");
+    if (ec != std::errc() || p != version.data() + version.size() || v == 0)
+      return bad("'" + version + "' is not a version (1 or more)");
     if (!store.versions_.emplace(app, v).second) return bad("'" + app + "' is listed twice");
   }
   return store;
@@ -49,7 +52,8 @@ Result<void, Rejection> VersionStore::check(const std::string& app, uint64_t ver
   auto it = versions_.find(app);
   if (it != versions_.end() && version < it->second)
     return reject(RejectReason::kRollback, file,
-                  "version " + std::to_string(version) + " of " + app + " is older than the accepted version " + std::to_string(it->second));
+                  "version " + std::to_string(version) + " of " + app + " is older than the accepted version " +
+                      std::to_string(it->second));
   return {};
 }
 

@@ -67,7 +67,8 @@ std::string hostName() {
 }
 
 int64_t nowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // Who a release is recorded as done by when --by is not given: the user behind sudo, else $USER.
@@ -84,8 +85,8 @@ int learn(const AttestCommands& o, bool json, const std::string& sock) {
     return failWith("--for: " + o.duration + ": learning takes between 1s and 24h", 2);
   if (!o.out.empty() && !o.force && std::filesystem::exists(o.out))
     return failWith("--out: " + o.out + " exists (--force to replace it)", 2);
-  std::fprintf(stderr, "goldgatectl: learning %s for %s (every observation hostmon makes in that time) …\n", o.vm.c_str(),
-               o.duration.c_str());
+  std::fprintf(stderr, "goldgatectl: learning %s for %s (every observation hostmon makes in that time) …\n",
+               o.vm.c_str(), o.duration.c_str());
   auto resp = hostmon::learn(sock, o.vm, *ms, o.app);
   if (!resp) return failWith("learning " + o.vm + ": " + resp.error().message);
   if (!o.out.empty()) {
@@ -95,26 +96,30 @@ int learn(const AttestCommands& o, bool json, const std::string& sock) {
   }
   if (json) printJson(*resp);
   std::fprintf(stderr, "goldgatectl: %s\n", formatLearnSummary(*resp, o.out).c_str());
-  std::fprintf(stderr,
-               "goldgatectl: this is a draft: review it against the manifest in force (goldgatectl manifest diff ACTIVE DRAFT), "
-               "set its responses, then sign it (goldgatectl manifest sign --key KEY FILE); nothing changes until a signed "
-               "manifest is in place\n");
+  std::fprintf(
+      stderr,
+      "goldgatectl: this is a draft: review it against the manifest in force (goldgatectl manifest diff ACTIVE DRAFT), "
+      "set its responses, then sign it (goldgatectl manifest sign --key KEY FILE); nothing changes until a signed "
+      "manifest is in place\n");
   return 0;
 }
 
 int manifests(bool json, const std::string& sock) {
   const int64_t now = nowNs() / 1000000000;
-  return show(hostmon::listManifests(sock), json, std::function<std::string(const proto::ListManifestsResponse&)>(
-                                                        [now](const proto::ListManifestsResponse& r) { return formatManifests(r, now); }));
+  return show(hostmon::listManifests(sock), json,
+              std::function<std::string(const proto::ListManifestsResponse&)>(
+                  [now](const proto::ListManifestsResponse& r) { return formatManifests(r, now); }));
 }
 
 int report(const AttestCommands& o, bool json, const std::string& sock) {
   auto vm = hostmon::getVm(sock, o.vm);
   if (!vm) return failWith("report on " + o.vm + ": " + vm.error().message);
   if (o.html.empty())
-    return show(vm, json, std::function<std::string(const proto::VmRecord&)>(
-                              [&](const proto::VmRecord& r) { return formatReport(r, o.allProcesses); }));
-  if (auto w = writeAtomically(o.html, formatReportHtml(*vm, hostName(), nowNs())); !w) return failWith(w.error().message);
+    return show(vm, json, std::function<std::string(const proto::VmRecord&)>([&](const proto::VmRecord& r) {
+                  return formatReport(r, o.allProcesses);
+                }));
+  if (auto w = writeAtomically(o.html, formatReportHtml(*vm, hostName(), nowNs())); !w)
+    return failWith(w.error().message);
   std::printf("%s\n", o.html.c_str());
   return 0;
 }
@@ -122,8 +127,10 @@ int report(const AttestCommands& o, bool json, const std::string& sock) {
 int release(const AttestCommands& o, bool json, const std::string& sock) {
   auto resp = hostmon::release(sock, o.vm, o.by.empty() ? defaultReleaser() : o.by);
   if (!resp) return failWith("releasing " + o.vm + ": " + resp.error().message);
-  int rc = show(resp, json, std::function<std::string(const proto::ReleaseResponse&)>(
-                                [&](const proto::ReleaseResponse& r) { return formatRelease(o.vm, r); }));
+  int rc =
+      show(resp, json, std::function<std::string(const proto::ReleaseResponse&)>([&](const proto::ReleaseResponse& r) {
+             return formatRelease(o.vm, r);
+           }));
   // An undo that failed leaves its response in force: the operator has to know from the exit code.
   for (const auto& a : resp->actions())
     if (a.state() == "failed") rc = 1;
@@ -136,11 +143,12 @@ int approve(const AttestCommands& o, bool json, const std::string& sock) {
   req.mutable_approve()->set_action_id(o.actionId);
   req.mutable_approve()->set_by(o.by.empty() ? defaultReleaser() : o.by);
   auto resp = hostmon::callHostmon(sock, req, 60000);
-  int rc = show(resp, json, std::function<std::string(const proto::HostmonResponse&)>([&](const proto::HostmonResponse& r) {
-                  proto::ReleaseResponse done;
-                  *done.mutable_actions() = r.approve().actions();
-                  return formatRelease(o.vm, done);
-                }));
+  int rc =
+      show(resp, json, std::function<std::string(const proto::HostmonResponse&)>([&](const proto::HostmonResponse& r) {
+             proto::ReleaseResponse done;
+             *done.mutable_actions() = r.approve().actions();
+             return formatRelease(o.vm, done);
+           }));
   if (rc == 0)
     for (const auto& a : resp->approve().actions())
       if (a.state() == "failed") rc = 1;
@@ -155,7 +163,8 @@ int fromManifests(const AttestCommands& o) {
   if (ec) return failWith(o.dir + ": " + ec.message(), 2);
   std::sort(files.begin(), files.end());
   if (o.pubs.empty() && !o.unsignedOk)
-    return failWith("name the trusted signers (--pub KEY.pub) or say --unsigned to derive from unverified manifests", 2);
+    return failWith("name the trusted signers (--pub KEY.pub) or say --unsigned to derive from unverified manifests",
+                    2);
   attest::TrustPolicy trust;
   trust.threshold = o.threshold;
   for (const auto& p : o.pubs) {
@@ -195,10 +204,11 @@ int fromManifests(const AttestCommands& o) {
   std::map<std::string, size_t> vms;
   for (const auto& m : ms) vms[m.app()] = static_cast<size_t>(std::max(1, m.applies_to().vms_size()));
   std::fprintf(stderr,
-               "goldgatectl: %zu manifests -> %zu segments, %zu rules (%zu of them allow-log catch-alls, %zu guards)%s; a stateless "
+               "goldgatectl: %zu manifests -> %zu segments, %zu rules (%zu of them allow-log catch-alls, %zu "
+               "guards)%s; a stateless "
                "per-address ACL for the same connections needs %zu rules\n",
-               ms.size(), d->segments, d->rules, d->catch_alls, d->guards, o.out.empty() ? "" : (" in " + o.out).c_str(),
-               attest::equivalentHandWrittenRules(ms, vms, opts));
+               ms.size(), d->segments, d->rules, d->catch_alls, d->guards,
+               o.out.empty() ? "" : (" in " + o.out).c_str(), attest::equivalentHandWrittenRules(ms, vms, opts));
   return 0;
 }
 
@@ -206,7 +216,8 @@ int fromManifests(const AttestCommands& o) {
 
 Result<uint64_t> parseDuration(const std::string& text) {
   auto bad = [&](const std::string& why) {
-    return makeError(Error::Code::kInvalidArgument, "'" + text + "' " + why + " (a duration: 30s, 5m, 1h, 1h30m, 1500ms; units ms, s, m, h)");
+    return makeError(Error::Code::kInvalidArgument,
+                     "'" + text + "' " + why + " (a duration: 30s, 5m, 1h, 1h30m, 1500ms; units ms, s, m, h)");
   };
   if (text.empty()) return bad("is empty");
   const char* p = text.data();
@@ -239,43 +250,56 @@ void addAttestCommands(CLI::App& app, AttestCommands& o, bool& json, std::string
   CLI::App* manifest = app.get_subcommand("manifest");
   CLI::App* vm = app.get_subcommand("vm");
   CLI::App* policy = app.get_subcommand("policy");
-  o.learn = manifest->add_subcommand(
-      "learn", "record what a running VM does for a while (through goldgate-hostmon) and write a draft manifest to review and sign");
+  o.learn = manifest->add_subcommand("learn",
+                                     "record what a running VM does for a while (through goldgate-hostmon) and write a "
+                                     "draft manifest to review and sign");
   o.learn->add_option("vm", o.vm, "VM name or UUID")->required();
   o.learn->add_option("--for", o.duration, "how long to learn: 30s, 5m, 1h, 1h30m (1s to 24h)")->required();
   o.learn->add_option("--app", o.app, "the draft's application name (default: the VM's gg:app, else its name)");
   o.learn->add_option("--out", o.out, "write the draft here (default: standard output)");
   o.learn->add_flag("--force", o.force, "replace --out if it exists");
-  o.learn->add_flag("--json", json, "print hostmon's answer (the draft as YAML and as a parsed manifest, with counts) as JSON");
+  o.learn->add_flag("--json", json,
+                    "print hostmon's answer (the draft as YAML and as a parsed manifest, with counts) as JSON");
 
-  o.manifests =
-      app.add_subcommand("manifests", "the manifests goldgate-hostmon holds: accepted, expired or refused (and why), and their VMs");
+  o.manifests = app.add_subcommand(
+      "manifests", "the manifests goldgate-hostmon holds: accepted, expired or refused (and why), and their VMs");
   o.manifests->add_flag("--json", json, "print the list as JSON (proto field names)");
 
-  o.report = app.add_subcommand(
-      "report", "one VM against its manifest: expected and observed per category, red flags with their evidence, response actions");
+  o.report = app.add_subcommand("report",
+                                "one VM against its manifest: expected and observed per category, red flags with their "
+                                "evidence, response actions");
   o.report->add_option("vm", o.vm, "VM name or UUID")->required();
   o.report->add_flag("--json", json, "print the VM record (attestation and guest state) as JSON (proto field names)");
-  o.report->add_flag("--processes", o.allProcesses,
-                     "without a manifest: list every guest process (full hashes and command lines) and every kernel module");
-  o.report->add_option("--html", o.html, "write a self-contained HTML page to this file instead (replaced atomically) and print its path");
+  o.report->add_flag(
+      "--processes", o.allProcesses,
+      "without a manifest: list every guest process (full hashes and command lines) and every kernel module");
+  o.report->add_option(
+      "--html", o.html,
+      "write a self-contained HTML page to this file instead (replaced atomically) and print its path");
 
-  o.release = vm->add_subcommand(
-      "release", "undo the responses in force on a VM (lift its quarantine, end hardening, resume it); exit 1 if one cannot be undone");
+  o.release = vm->add_subcommand("release",
+                                 "undo the responses in force on a VM (lift its quarantine, end hardening, resume it); "
+                                 "exit 1 if one cannot be undone");
   o.release->add_option("vm", o.vm, "VM name or UUID")->required();
-  o.release->add_option("--by", o.by, "who releases it, for the record (default: operator:$SUDO_USER or operator:$USER)");
+  o.release->add_option("--by", o.by,
+                        "who releases it, for the record (default: operator:$SUDO_USER or operator:$USER)");
   o.release->add_flag("--json", json, "print what was undone as JSON (proto field names)");
 
   o.approve = vm->add_subcommand("approve", "run the responses that wait for an operator (a manifest's confirm: true)");
   o.approve->add_option("vm", o.vm, "VM name or UUID")->required();
-  o.approve->add_option("--id", o.actionId, "only this pending action (goldgatectl report VM lists them); default: all");
+  o.approve->add_option("--id", o.actionId,
+                        "only this pending action (goldgatectl report VM lists them); default: all");
   o.approve->add_option("--by", o.by, "who approves, for the record (default: operator:$SUDO_USER or operator:$USER)");
 
-  o.fromManifests = policy->add_subcommand("from-manifests", "derive least-privilege segment rules from the manifests' declared connections");
+  o.fromManifests = policy->add_subcommand(
+      "from-manifests", "derive least-privilege segment rules from the manifests' declared connections");
   o.fromManifests->add_option("dir", o.dir, "folder of manifests")->capture_default_str();
-  o.fromManifests->add_option("--pub", o.pubs, "trusted signer's public key (repeatable): only manifests that verify are used");
-  o.fromManifests->add_option("--threshold", o.threshold, "distinct trusted signatures a manifest needs")->capture_default_str();
-  o.fromManifests->add_flag("--unsigned", o.unsignedOk, "use the manifests without checking their signatures (a draft policy)");
+  o.fromManifests->add_option("--pub", o.pubs,
+                              "trusted signer's public key (repeatable): only manifests that verify are used");
+  o.fromManifests->add_option("--threshold", o.threshold, "distinct trusted signatures a manifest needs")
+      ->capture_default_str();
+  o.fromManifests->add_flag("--unsigned", o.unsignedOk,
+                            "use the manifests without checking their signatures (a draft policy)");
   o.fromManifests->add_option("--config", o.config, "the switch's goldgate.yaml, for zones named in manifests");
   o.fromManifests->add_option("--out", o.out, "write the segment file here (default: standard output)");
 

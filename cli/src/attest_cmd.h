@@ -19,21 +19,21 @@ struct AttestCommands {
   CLI::App* report = nullptr;
   CLI::App* release = nullptr;
   CLI::App* approve = nullptr;
-  uint64_t actionId = 0;         // approve --id
+  uint64_t actionId = 0;  // approve --id
   CLI::App* fromManifests = nullptr;
   std::string vm;
-  std::string duration = "60s";  // learn --for
-  std::string app;               // learn --app
-  std::string out;               // learn --out, report --html, from-manifests --out
-  bool force = false;            // learn: overwrite --out
-  std::string html;              // report --html FILE
-  bool allProcesses = false;     // report --processes
-  std::string by;                // release --by
-  std::string dir = "configs/manifests";    // from-manifests: folder of manifests
-  std::vector<std::string> pubs; // from-manifests --pub: only manifests signed by these keys
+  std::string duration = "60s";           // learn --for
+  std::string app;                        // learn --app
+  std::string out;                        // learn --out, report --html, from-manifests --out
+  bool force = false;                     // learn: overwrite --out
+  std::string html;                       // report --html FILE
+  bool allProcesses = false;              // report --processes
+  std::string by;                         // release --by
+  std::string dir = "configs/manifests";  // from-manifests: folder of manifests
+  std::vector<std::string> pubs;          // from-manifests --pub: only manifests signed by these keys
   unsigned threshold = 1;
-  bool unsignedOk = false;       // from-manifests --unsigned
-  std::string config;            // from-manifests --config: the switch configuration (zones)
+  bool unsignedOk = false;  // from-manifests --unsigned
+  std::string config;       // from-manifests --config: the switch configuration (zones)
 };
 
 /// Adds the commands to `app` (learn under the existing `manifest` group, release under `vm`,

@@ -21,8 +21,8 @@
 
 #include "goldgate/alerts/render.h"
 #include "goldgate/common/endian.h"
-#include "goldgate/dataplane/fragments.h"
 #include "goldgate/common/net_types.h"
+#include "goldgate/dataplane/fragments.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/datapolicy/engine.h"
 #include "goldgate/datapolicy/exact_match.h"
@@ -43,8 +43,8 @@ struct Printer {
     char conf[16];
     std::snprintf(conf, sizeof conf, "%.2f", f.confidence);
     std::printf("{\"class\":\"%s\",\"confidence\":%s,\"masked\":\"%s\",\"offset\":%" PRIu64 "%s}\n",
-                alerts::jsonEscape(cls.classes()[f.class_index].name).c_str(), conf, alerts::jsonEscape(f.masked).c_str(),
-                f.offset, extra.c_str());
+                alerts::jsonEscape(cls.classes()[f.class_index].name).c_str(), conf,
+                alerts::jsonEscape(f.masked).c_str(), f.offset, extra.c_str());
   }
 };
 
@@ -95,9 +95,7 @@ struct Flow {
 
 using FlowKey = std::tuple<std::string, std::string, uint16_t, uint16_t, uint8_t>;
 
-std::string ipText(uint8_t family, const uint8_t* p) {
-  return IpAddr::fromBytes(family, p).toString();
-}
+std::string ipText(uint8_t family, const uint8_t* p) { return IpAddr::fromBytes(family, p).toString(); }
 
 bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
   char err[PCAP_ERRBUF_SIZE];
@@ -117,10 +115,10 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
   uint64_t packets = 0, skipped = 0;
   auto flush = [&](Flow& f, int d) {
     const char* dirName = d == 0 ? "orig" : "reply";
-    std::string extra = ",\"flow\":{\"src\":\"" + (d == 0 ? f.src : f.dst) + "\",\"dst\":\"" + (d == 0 ? f.dst : f.src) +
-                        "\",\"sport\":" + std::to_string(d == 0 ? f.sport : f.dport) + ",\"dport\":" +
-                        std::to_string(d == 0 ? f.dport : f.sport) + ",\"proto\":\"" + (f.proto == 6 ? "tcp" : "udp") +
-                        "\"},\"direction\":\"" + dirName + "\"";
+    std::string extra = ",\"flow\":{\"src\":\"" + (d == 0 ? f.src : f.dst) + "\",\"dst\":\"" +
+                        (d == 0 ? f.dst : f.src) + "\",\"sport\":" + std::to_string(d == 0 ? f.sport : f.dport) +
+                        ",\"dport\":" + std::to_string(d == 0 ? f.dport : f.sport) + ",\"proto\":\"" +
+                        (f.proto == 6 ? "tcp" : "udp") + "\"},\"direction\":\"" + dirName + "\"";
     for (const auto& x : out) pr.print(x, extra);
     out.clear();
   };
@@ -183,15 +181,15 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
   while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
     ++packets;
     dataplane::PacketMeta m{};
-    if (h->caplen < h->len || dataplane::parsePacket(data, h->caplen, &m) != dataplane::DropReason::kNone || m.family == 0 ||
-        (m.protocol != 6 && m.protocol != 17)) {
+    if (h->caplen < h->len || dataplane::parsePacket(data, h->caplen, &m) != dataplane::DropReason::kNone ||
+        m.family == 0 || (m.protocol != 6 && m.protocol != 17)) {
       ++skipped;
       continue;
     }
     const size_t l3end = m.l3_offset + m.l3_length;
     const size_t l4len = l3end > m.l4_offset ? l3end - m.l4_offset : 0;
-    const bool fragment = (m.flags & dataplane::kFlagFragment) &&
-                          ((m.flags & dataplane::kFlagMoreFragments) || m.frag_offset != 0);
+    const bool fragment =
+        (m.flags & dataplane::kFlagFragment) && ((m.flags & dataplane::kFlagMoreFragments) || m.frag_offset != 0);
     if (!fragment) {
       onL4(m, data + m.l4_offset, l4len);
       continue;
@@ -229,12 +227,15 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
       sc.close(dir.st, out);
       flush(*f, d);
       if (dir.gaps)
-        std::fprintf(stderr, "goldgatectl: classify: %s: %s:%u -> %s:%u: inspection gap (%" PRIu64 " bytes never seen)\n",
+        std::fprintf(stderr,
+                     "goldgatectl: classify: %s: %s:%u -> %s:%u: inspection gap (%" PRIu64 " bytes never seen)\n",
                      path.c_str(), d == 0 ? f->src.c_str() : f->dst.c_str(), d == 0 ? f->sport : f->dport,
                      d == 0 ? f->dst.c_str() : f->src.c_str(), d == 0 ? f->dport : f->sport, dir.reasm.gapBytes());
     }
   if (skipped)
-    std::fprintf(stderr, "goldgatectl: classify: %s: %" PRIu64 " of %" PRIu64 " packets not inspected (not TCP/UDP over IP, or malformed)\n",
+    std::fprintf(stderr,
+                 "goldgatectl: classify: %s: %" PRIu64 " of %" PRIu64
+                 " packets not inspected (not TCP/UDP over IP, or malformed)\n",
                  path.c_str(), skipped, packets);
   if (!frags.empty() || fragRefused)
     std::fprintf(stderr,
@@ -269,9 +270,9 @@ int runClassify(const ClassifyOptions& o) {
     std::fprintf(stderr,
                  "goldgatectl: classify: %zu classes, database %s in %.3f s, stream state a flow direction: %zu bytes "
                  "(Hyperscan %zu, scanner %zu; TCP reassembly adds %zu)\n",
-                 (*cls)->classes().size(), (*cls)->fromCache() ? "loaded from the cache" : "compiled", (*cls)->compileSeconds(),
-                 (*cls)->streamStateBytes(), (*cls)->hsStreamBytes(), (*cls)->streamStateBytes() - (*cls)->hsStreamBytes(),
-                 sizeof(datapolicy::TcpReassembler));
+                 (*cls)->classes().size(), (*cls)->fromCache() ? "loaded from the cache" : "compiled",
+                 (*cls)->compileSeconds(), (*cls)->streamStateBytes(), (*cls)->hsStreamBytes(),
+                 (*cls)->streamStateBytes() - (*cls)->hsStreamBytes(), sizeof(datapolicy::TcpReassembler));
   auto sc = Scanner::create(*cls);
   if (!sc) {
     std::fprintf(stderr, "goldgatectl: classify: %s\n", sc.error().message.c_str());
@@ -326,7 +327,8 @@ int runEdmBuild(const EdmBuildOptions& o) {
       }
       ::close(fd);
       key.assign(reinterpret_cast<char*>(buf), sizeof buf);
-      std::fprintf(stderr, "goldgatectl: datapolicy edm-build: new key in %s (mode 0600); keep it with the hashes' class\n",
+      std::fprintf(stderr,
+                   "goldgatectl: datapolicy edm-build: new key in %s (mode 0600); keep it with the hashes' class\n",
                    o.key_file.c_str());
     } else {
       return fail(o.key_file + ": cannot read the key: " + std::strerror(errno) + " (--new-key creates one)");

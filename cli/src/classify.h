@@ -8,11 +8,11 @@ namespace goldgate::cli {
 
 struct ClassifyOptions {
   std::string classes_dir = "/etc/goldgate/datapolicy";
-  std::string cache_dir;           // compiled-database cache (empty: none)
-  std::vector<std::string> inputs; // files, pcaps, or "-" (standard input; the default)
-  bool pcap = false;               // treat every input as a capture
-  bool text = false;               // treat every input as bytes, even a capture
-  bool stats = false;              // print database facts on standard error
+  std::string cache_dir;            // compiled-database cache (empty: none)
+  std::vector<std::string> inputs;  // files, pcaps, or "-" (standard input; the default)
+  bool pcap = false;                // treat every input as a capture
+  bool text = false;                // treat every input as bytes, even a capture
+  bool stats = false;               // print database facts on standard error
 };
 
 /// Runs the classification; returns 0 when something was found, 1 when nothing was, 2 on error.

@@ -86,7 +86,8 @@ std::string formatVm(const proto::VmRecord& vm) {
   std::vector<std::pair<std::string, std::string>> labels(vm.labels().begin(), vm.labels().end());
   std::sort(labels.begin(), labels.end());
   for (const auto& [k, v] : labels) o << "label:       " << k << "=" << v << "\n";
-  o << "guest agent: " << (vm.agent_channel() ? (vm.agent_connected() ? "connected" : "channel present, not connected") : "no channel")
+  o << "guest agent: "
+    << (vm.agent_channel() ? (vm.agent_connected() ? "connected" : "channel present, not connected") : "no channel")
     << "\n";
   if (!vm.parse_error().empty()) o << "WARNING:     " << vm.parse_error() << "\n";
   o << "\n";
@@ -120,9 +121,9 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
   o << "flows " << s.flows_active() << " / " << s.flow_capacity() << "\n\n";
   Table t({"PORT", "ROLE", "VM", "SEGMENT", "LINK", "RX", "TX", "DROPS", "TX-ERR"});
   for (const auto& p : s.ports())
-    t.add({p.name(), p.role(), p.vm().empty() ? (p.identity() == "hostmon" ? "(hostmon: none)" : "-") : p.vm(), p.segment() + (p.quarantined() ? " (!)" : ""),
-           p.link_up() ? "up" : "down", humanCount(p.rx_packets()), humanCount(p.tx_packets()), humanCount(p.drops()),
-           humanCount(p.tx_errors())});
+    t.add({p.name(), p.role(), p.vm().empty() ? (p.identity() == "hostmon" ? "(hostmon: none)" : "-") : p.vm(),
+           p.segment() + (p.quarantined() ? " (!)" : ""), p.link_up() ? "up" : "down", humanCount(p.rx_packets()),
+           humanCount(p.tx_packets()), humanCount(p.drops()), humanCount(p.tx_errors())});
   o << t.str() << "\n";
   if (s.tunnels_size() > 0) {
     Table u({"PEER", "UNDERLAY", "NEXT HOP", "KEYS", "SPI OUT", "SEQ OUT", "SPI IN", "SEALED", "OPENED", "AEAD"});
@@ -136,7 +137,8 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
       char out[16];
       std::snprintf(out, sizeof out, "0x%x", x.spi_out());
       std::string keys = x.keys() + (x.epoch() ? " epoch " + std::to_string(x.epoch() & 0xffffffffu) : "");
-      u.add({x.peer(), x.underlay(), x.next_hop() + " " + (x.next_hop_mac().empty() ? "(unresolved)" : x.next_hop_mac()), keys, out,
+      u.add({x.peer(), x.underlay(),
+             x.next_hop() + " " + (x.next_hop_mac().empty() ? "(unresolved)" : x.next_hop_mac()), keys, out,
              std::to_string(x.seq_out()), in, humanCount(x.tx_packets()), humanCount(x.rx_packets()), x.aead()});
     }
     o << u.str() << "\n";
@@ -168,7 +170,8 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
 }
 
 std::string formatFlows(const proto::FlowsResponse& f) {
-  Table t({"PROTO", "SOURCE", "DESTINATION", "STATE", "IN-PORT", "RULE", "PKTS>", "<PKTS", "AGE(s)", "IDLE(s)", "CLASSES"});
+  Table t(
+      {"PROTO", "SOURCE", "DESTINATION", "STATE", "IN-PORT", "RULE", "PKTS>", "<PKTS", "AGE(s)", "IDLE(s)", "CLASSES"});
   for (const auto& e : f.flows()) {
     std::string cls;
     for (const auto& c : e.classes()) cls += (cls.empty() ? "" : ",") + c;
@@ -189,7 +192,13 @@ std::string formatRules(const proto::RulesResponse& r, bool hits) {
   Table t(head);
   int i = 0;
   for (const auto& e : r.rules()) {
-    std::vector<std::string> row{std::to_string(i++), e.name(), e.from(), e.to(), e.protocol(), e.ports(), e.action(),
+    std::vector<std::string> row{std::to_string(i++),
+                                 e.name(),
+                                 e.from(),
+                                 e.to(),
+                                 e.protocol(),
+                                 e.ports(),
+                                 e.action(),
                                  e.file().empty() ? "(built in)" : e.file() + ":" + std::to_string(e.line())};
     if (hits) row.push_back(std::to_string(e.hits()));
     t.add(row);
@@ -205,9 +214,10 @@ std::string formatIdentities(const proto::SetIdentitiesResponse& r) {
   Table t({"PORT", "VM", "SEGMENT", "RESULT"});
   for (const auto& e : r.results())
     t.add({e.port().empty() ? (e.socket().empty() ? "-" : e.socket()) : e.port(), e.vm().empty() ? "(none)" : e.vm(),
-           e.segment().empty() ? "-" : e.segment(), e.ok() ? (e.error().empty() ? "ok" : "ok: " + e.error()) : "error: " + e.error()});
-  std::string s = t.str() + "policy v" + std::to_string(r.policy_version()) +
-                  (r.changed() ? " (published)" : " (unchanged)");
+           e.segment().empty() ? "-" : e.segment(),
+           e.ok() ? (e.error().empty() ? "ok" : "ok: " + e.error()) : "error: " + e.error()});
+  std::string s =
+      t.str() + "policy v" + std::to_string(r.policy_version()) + (r.changed() ? " (published)" : " (unchanged)");
   if (r.flows_cleared()) s += ", " + std::to_string(r.flows_cleared()) + " connection(s) cleared";
   return s + "\n";
 }

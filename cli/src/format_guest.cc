@@ -31,8 +31,8 @@ std::string cost(const char* name, const std::string& status, const proto::PollC
   if (c.polls() == 0) return std::string(name) + ": not polled\n";
   char b[160];
   std::snprintf(b, sizeof b, "%s: %llu poll(s), %llu failed; last %u ms, %.1f ms hostmon CPU; ", name,
-                static_cast<unsigned long long>(c.polls()), static_cast<unsigned long long>(c.failures()), c.last_duration_ms(),
-                c.last_cpu_us() / 1000.0);
+                static_cast<unsigned long long>(c.polls()), static_cast<unsigned long long>(c.failures()),
+                c.last_duration_ms(), c.last_cpu_us() / 1000.0);
   return b + status + "\n";
 }
 
@@ -52,11 +52,13 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
   o << "\n" << heading("guest memory", m);
   if (m.observed_unix_ns()) {
     o << "  banner:       " << orDash(m.banner()) << " (at " << hex(m.banner_addr()) << ")\n";
-    o << "  kernel text:  " << hex(m.text_start()) << " + " << m.text_length() << " bytes, sha256 " << m.text_sha256() << "\n";
+    o << "  kernel text:  " << hex(m.text_start()) << " + " << m.text_length() << " bytes, sha256 " << m.text_sha256()
+      << "\n";
     if (m.gold_source() == "learning")
       o << "  gold:         learning (taken when two readings agree; nothing compared yet)\n";
     else
-      o << "  gold:         " << m.gold_sha256() << " (" << m.gold_source() << ")  " << (m.match() ? "MATCH" : "MISMATCH") << "\n";
+      o << "  gold:         " << m.gold_sha256() << " (" << m.gold_source() << ")  "
+        << (m.match() ? "MATCH" : "MISMATCH") << "\n";
   }
   o << "\n" << heading("interfaces", g.interfaces());
   if (g.interfaces().interfaces_size()) {
@@ -83,7 +85,8 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
     o << "\n" << heading("connections on the switch", fl);
     std::string ports;
     for (const auto& p : fl.ports()) ports += (ports.empty() ? "" : ", ") + p;
-    o << "  " << fl.flows_size() << " connection(s) on port " << orDash(ports) << (fl.truncated() ? " (more: goldgatectl flows)" : "") << "\n";
+    o << "  " << fl.flows_size() << " connection(s) on port " << orDash(ports)
+      << (fl.truncated() ? " (more: goldgatectl flows)" : "") << "\n";
     if (fl.flows_size()) {
       Table t({"  PROTO", "DIRECTION", "LOCAL", "REMOTE", "STATE", "CLASSES"});
       int shown = 0;
@@ -108,8 +111,8 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
       if (!all && ++shown > 20) break;
       std::string user = p.user().empty() ? (p.uid() < 0 ? "-" : std::to_string(p.uid())) : p.user();
       std::string cmd = p.cmdline().size() > 60 && !all ? p.cmdline().substr(0, 60) + "…" : p.cmdline();
-      t.add({"  " + std::to_string(p.pid()), std::to_string(p.ppid()), user, orDash(p.exe()), all ? orDash(p.sha256()) : shortHash(p.sha256()),
-             orDash(cmd)});
+      t.add({"  " + std::to_string(p.pid()), std::to_string(p.ppid()), user, orDash(p.exe()),
+             all ? orDash(p.sha256()) : shortHash(p.sha256()), orDash(cmd)});
     }
     o << t.str();
     if (!all) o << "  (--processes lists all of them, with full hashes and command lines, and every module)\n";

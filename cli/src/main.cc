@@ -1,6 +1,6 @@
 // goldgatectl: the operator's CLI for goldgate-switch.
-#include <CLI/CLI.hpp>
 #include <google/protobuf/util/json_util.h>
+#include <CLI/CLI.hpp>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -11,15 +11,15 @@
 #include <cstring>
 #include <iostream>
 
+#include "attest_cmd.h"
 #include "classify.h"
 #include "format.h"
 #include "format_guest.h"
-#include "attest_cmd.h"
-#include "manifest_cmd.h"
-#include "output.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/control_client.h"
 #include "goldgate/hostmon/client.h"
+#include "manifest_cmd.h"
+#include "output.h"
 
 using namespace goldgate;
 
@@ -88,12 +88,15 @@ uint32_t protoNumber(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"goldgatectl: operate goldgate-switch (status, flows, rules, policy, quarantine) and goldgate-hostmon (vms); "
-               "sign and verify manifests (manifest)"};
+  CLI::App app{
+      "goldgatectl: operate goldgate-switch (status, flows, rules, policy, quarantine) and goldgate-hostmon (vms); "
+      "sign and verify manifests (manifest)"};
   app.require_subcommand(1);
   std::string socket = "/run/goldgate/switch.sock";
   bool json = false;
-  app.add_option("-s,--socket", socket, "control socket of the switch")->envname("GOLDGATE_SOCKET")->capture_default_str();
+  app.add_option("-s,--socket", socket, "control socket of the switch")
+      ->envname("GOLDGATE_SOCKET")
+      ->capture_default_str();
   app.add_flag("--json", json, "print the raw response as JSON");
 
   std::string hostmonSocket = hostmon::kDefaultHostmonSocket;
@@ -119,7 +122,8 @@ int main(int argc, char** argv) {
 
   auto* policy = app.add_subcommand("policy", "policy files: reload into the switch or check offline");
   policy->require_subcommand(1);
-  auto* reload = policy->add_subcommand("reload", "reload the segment files (a file with an error is rejected; the running policy stays)");
+  auto* reload = policy->add_subcommand(
+      "reload", "reload the segment files (a file with an error is rejected; the running policy stays)");
   auto* check = policy->add_subcommand("check", "validate a configuration and its segment files without a switch");
   std::string checkConfig = "configs/goldgate.yaml";
   check->add_option("-c,--config", checkConfig, "switch configuration file")->capture_default_str();
@@ -127,10 +131,12 @@ int main(int argc, char** argv) {
   auto* alertsCmd = app.add_subcommand("alerts", "stream alert events as the switch writes them");
   bool follow = false;
   std::string alertFormat = "json";
-  alertsCmd->add_flag("-f,--follow", follow, "keep streaming new events (required: history is in the alert file)")->required();
+  alertsCmd->add_flag("-f,--follow", follow, "keep streaming new events (required: history is in the alert file)")
+      ->required();
   alertsCmd->add_option("--format", alertFormat, "json, ocsf, cef, leef or rfc5424")->capture_default_str();
 
-  auto* quarantine = app.add_subcommand("quarantine", "move a VM (or VM port) into the quarantine segment, cutting its connections");
+  auto* quarantine =
+      app.add_subcommand("quarantine", "move a VM (or VM port) into the quarantine segment, cutting its connections");
   std::string target;
   quarantine->add_option("vm", target, "VM name or port name")->required();
   auto* release = app.add_subcommand("release", "take a VM out of quarantine");
@@ -146,7 +152,8 @@ int main(int argc, char** argv) {
   classify->add_option("--cache", copts.cache_dir, "folder for the compiled-database cache (none if empty)");
   classify->add_flag("--pcap", copts.pcap, "treat every input as a capture (found by its magic number otherwise)");
   classify->add_flag("--text", copts.text, "treat every input as bytes, even a capture");
-  classify->add_flag("--stats", copts.stats, "print database facts (compile time, stream state size) on standard error");
+  classify->add_flag("--stats", copts.stats,
+                     "print database facts (compile time, stream state size) on standard error");
 
   auto* datapolicyCmd = app.add_subcommand("datapolicy", "data class tools");
   datapolicyCmd->require_subcommand(1);
@@ -157,17 +164,21 @@ int main(int argc, char** argv) {
   edm->add_option("--column", eopts.column, "column name, or its 1-based number")->required();
   edm->add_option("--key", eopts.key_file, "HMAC key file (at least 16 bytes)")->required();
   edm->add_option("--out", eopts.out, "hashes file to write (exact_match.hashes in the class)")->required();
-  edm->add_option("--normalise", eopts.normalise, "digits, lower or exact (as exact_match.normalise)")->capture_default_str();
+  edm->add_option("--normalise", eopts.normalise, "digits, lower or exact (as exact_match.normalise)")
+      ->capture_default_str();
   edm->add_flag("--new-key", eopts.new_key, "create the key file (32 random bytes, mode 0600) if it does not exist");
 
   auto* vms = app.add_subcommand("vms", "the VMs goldgate-hostmon sees (name, state, UUID, NICs, segment)");
   auto* vmCmd = app.add_subcommand("vm", "one VM as goldgate-hostmon sees it");
   vmCmd->require_subcommand(1);
-  auto* vmShow = vmCmd->add_subcommand("show", "everything hostmon knows about one VM: NICs, devices, labels, state, guest state");
-  auto* portCmd = app.add_subcommand("port", "VM identity of ports configured with identity: hostmon (normally set by goldgate-hostmon)");
+  auto* vmShow =
+      vmCmd->add_subcommand("show", "everything hostmon knows about one VM: NICs, devices, labels, state, guest state");
+  auto* portCmd = app.add_subcommand(
+      "port", "VM identity of ports configured with identity: hostmon (normally set by goldgate-hostmon)");
   portCmd->require_subcommand(1);
   auto* portBind = portCmd->add_subcommand("bind", "say which VM is behind a port: the port opens in the VM's segment");
-  auto* portUnbind = portCmd->add_subcommand("unbind", "no VM behind a port: it closes and its connections are cleared");
+  auto* portUnbind =
+      portCmd->add_subcommand("unbind", "no VM behind a port: it closes and its connections are cleared");
   std::vector<std::string> bindIps, bindLabels;
   std::string bindPort, bindVm, bindUuid, bindMac, bindSegment;
   portBind->add_option("port", bindPort, "port name")->required();
@@ -182,7 +193,8 @@ int main(int argc, char** argv) {
   std::string vmName;
   bool vmAll = false;
   vmShow->add_option("name", vmName, "VM name or UUID")->required();
-  vmShow->add_flag("--processes", vmAll, "list every guest process (full hashes and command lines) and every kernel module");
+  vmShow->add_flag("--processes", vmAll,
+                   "list every guest process (full hashes and command lines) and every kernel module");
   for (auto* sub : {vms, vmShow}) {
     sub->add_flag("--json", json, "print the raw response as JSON");
     sub->add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon");
@@ -254,8 +266,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", segs.error().message.c_str());
       return 1;
     }
-    std::printf("ok: %s and %zu segment files (%zu segments, %zu rules, %zu quarantine allowances)\n", checkConfig.c_str(),
-                segs->files.size(), segs->segments.size(), segs->rules.size(), segs->quarantine_rules.size());
+    std::printf("ok: %s and %zu segment files (%zu segments, %zu rules, %zu quarantine allowances)\n",
+                checkConfig.c_str(), segs->files.size(), segs->segments.size(), segs->rules.size(),
+                segs->quarantine_rules.size());
     return 0;
   }
   if (*alertsCmd) {
@@ -283,8 +296,9 @@ int main(int argc, char** argv) {
       }
     }
     auto resp = dataplane::callSwitch(socket, req);
-    int rc = show(resp, json, std::function<std::string(const proto::Response&)>(
-                                  [](const proto::Response& r) { return cli::formatIdentities(r.identities()); }));
+    int rc = show(resp, json, std::function<std::string(const proto::Response&)>([](const proto::Response& r) {
+                    return cli::formatIdentities(r.identities());
+                  }));
     if (rc == 0)
       for (const auto& res : resp->identities().results())
         if (!res.ok()) rc = 1;

@@ -30,16 +30,19 @@ int fail(const std::string& message, int code = 1) {
 }
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
 int runKeygen(const ManifestCommands& o) {
   auto id = generateKeyPair(o.key, o.force);
-  if (!id && !o.force && id.error().message.ends_with("refusing to overwrite it")) return fail(id.error().message + " (--force replaces it)");
+  if (!id && !o.force && id.error().message.ends_with("refusing to overwrite it"))
+    return fail(id.error().message + " (--force replaces it)");
   if (!id) return fail(id.error().message);
-  std::printf("key id %s\nprivate key %s (mode 0600: keep it offline)\npublic key  %s.pub (give it to every host that verifies)\n",
-              id->c_str(), o.key.c_str(), o.key.c_str());
+  std::printf(
+      "key id %s\nprivate key %s (mode 0600: keep it offline)\npublic key  %s.pub (give it to every host that "
+      "verifies)\n",
+      id->c_str(), o.key.c_str(), o.key.c_str());
   return 0;
 }
 
@@ -60,7 +63,8 @@ int runSign(const ManifestCommands& o) {
     bool sameBytes = env && env->payload_type() == kManifestPayloadType && env->payload() == *bytes;
     if (sameBytes) existing = std::move(*old);
     else if (!o.replace)
-      return fail(sigPath + ": " + (env ? "signs other bytes than " + file : "not a DSSE envelope (" + env.error().message + ")") +
+      return fail(sigPath + ": " +
+                  (env ? "signs other bytes than " + file : "not a DSSE envelope (" + env.error().message + ")") +
                   "; give --replace to sign the file anew, dropping its signatures");
   }
   auto out = signEnvelope(*bytes, *key, existing ? &*existing : nullptr);
@@ -93,7 +97,9 @@ int runVerify(const ManifestCommands& o) {
     policy.keys.push_back(*k);
   }
   if (o.threshold > o.pubs.size())
-    return fail("--threshold " + std::to_string(o.threshold) + " can never be met by " + std::to_string(o.pubs.size()) + " --pub key(s)", 2);
+    return fail("--threshold " + std::to_string(o.threshold) + " can never be met by " + std::to_string(o.pubs.size()) +
+                    " --pub key(s)",
+                2);
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (!o.at.empty()) {
     auto t = parseTimestamp(o.at);
@@ -191,7 +197,8 @@ int runShow(const ManifestCommands& o, bool json) {
   t.add({"executables", std::to_string(m->executables_size()) + " (" + std::to_string(hashed) + " with a hash)"});
   t.add({"kernel", kernelText(m->kernel())});
   t.add({"listeners", std::to_string(m->listeners_size()) + (listeners.empty() ? "" : " (" + joined(listeners) + ")")});
-  t.add({"connections", std::to_string(m->inbound_size()) + " inbound, " + std::to_string(m->outbound_size()) + " outbound"});
+  t.add({"connections",
+         std::to_string(m->inbound_size()) + " inbound, " + std::to_string(m->outbound_size()) + " outbound"});
   t.add({"data classes", classes.empty() ? "none" : joined(classes)});
   t.add({"responses", joined(responses, "; ")});
   t.add({"signatures", signatureText(file)});
@@ -215,31 +222,39 @@ void addManifestCommands(CLI::App& app, ManifestCommands& o) {
   auto* manifest = app.add_subcommand("manifest", "birth certificates: keys, signing, verification, review (offline)");
   manifest->require_subcommand(1);
 
-  o.keygen = manifest->add_subcommand("keygen", "make an Ed25519 signing key pair: KEY (mode 0600) and KEY.pub; prints the key id");
+  o.keygen = manifest->add_subcommand(
+      "keygen", "make an Ed25519 signing key pair: KEY (mode 0600) and KEY.pub; prints the key id");
   o.keygen->add_option("--out", o.key, "the private key file to write (the public key goes to KEY.pub)")->required();
   o.keygen->add_flag("--force", o.force, "replace KEY and KEY.pub when they exist");
 
   o.sign = manifest->add_subcommand(
-      "sign", "sign a manifest: writes FILE.sig (DSSE envelope); an envelope over the same bytes gets one more signature");
+      "sign",
+      "sign a manifest: writes FILE.sig (DSSE envelope); an envelope over the same bytes gets one more signature");
   o.sign->add_option("--key", o.key, "private key file (mode 0600 or tighter)")->required();
   o.sign->add_flag("--replace", o.replace, "when FILE.sig signs other bytes, replace it (its signatures are dropped)");
   o.sign->add_option("file", o.files, "manifest file")->required()->expected(1);
 
   o.verify = manifest->add_subcommand(
-      "verify", "check FILE.sig over FILE: exit 0 when valid, 1 with 'FILE: reason: detail' when refused, 2 on a usage error");
+      "verify",
+      "check FILE.sig over FILE: exit 0 when valid, 1 with 'FILE: reason: detail' when refused, 2 on a usage error");
   o.verify->add_option("--pub", o.pubs, "a trusted public key file (repeatable)")->required();
-  o.verify->add_option("--threshold", o.threshold, "distinct trusted signers required")->capture_default_str()->check(CLI::Range(1u, 32u));
-  o.verify->add_option("--state", o.state, "version store file: refuse a version older than the one accepted (rollback)");
+  o.verify->add_option("--threshold", o.threshold, "distinct trusted signers required")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 32u));
+  o.verify->add_option("--state", o.state,
+                       "version store file: refuse a version older than the one accepted (rollback)");
   o.verify->add_flag("--accept", o.accept, "with --state: record this version as accepted when it verifies");
   o.verify->add_option("--at", o.at, "verify as of this UTC time (2027-06-30T00:00:00Z or 2027-06-30) instead of now");
   o.verify->add_option("file", o.files, "manifest file")->required()->expected(1);
 
-  o.show = manifest->add_subcommand("show", "summarise a manifest: app, version, expiry, selector, counts, responses, signatures");
+  o.show = manifest->add_subcommand(
+      "show", "summarise a manifest: app, version, expiry, selector, counts, responses, signatures");
   o.show->add_flag("--json", o.json, "print the parsed manifest as JSON (the proto's JSON mapping)");
   o.show->add_option("file", o.files, "manifest file")->required()->expected(1);
 
-  o.diff = manifest->add_subcommand("diff", "what changed from OLD to NEW, one item a line (+ added, - removed, ~ changed); "
-                                            "exit 0 no difference, 1 differences, 2 error");
+  o.diff = manifest->add_subcommand("diff",
+                                    "what changed from OLD to NEW, one item a line (+ added, - removed, ~ changed); "
+                                    "exit 0 no difference, 1 differences, 2 error");
   o.diff->add_option("files", o.files, "OLD NEW")->required()->expected(2);
 }
 

@@ -16,16 +16,16 @@ struct ManifestCommands {
   CLI::App* verify = nullptr;
   CLI::App* show = nullptr;
   CLI::App* diff = nullptr;
-  std::string key;                    // keygen --out, sign --key
-  bool force = false;                 // keygen: replace existing key files
-  bool replace = false;               // sign: replace an envelope over other bytes
-  std::vector<std::string> pubs;      // verify --pub
-  unsigned threshold = 1;             // verify --threshold
-  std::string state;                  // verify --state (version store)
-  bool accept = false;                // verify --accept: record the version in --state
-  std::string at;                     // verify --at: verify as of this time instead of now
-  bool json = false;                  // show --json
-  std::vector<std::string> files;     // FILE, or OLD NEW
+  std::string key;                 // keygen --out, sign --key
+  bool force = false;              // keygen: replace existing key files
+  bool replace = false;            // sign: replace an envelope over other bytes
+  std::vector<std::string> pubs;   // verify --pub
+  unsigned threshold = 1;          // verify --threshold
+  std::string state;               // verify --state (version store)
+  bool accept = false;             // verify --accept: record the version in --state
+  std::string at;                  // verify --at: verify as of this time instead of now
+  bool json = false;               // show --json
+  std::vector<std::string> files;  // FILE, or OLD NEW
 };
 
 /// Adds `manifest` and its subcommands (with help for each) to `app`; `o` receives the options.

@@ -17,8 +17,9 @@ struct Category {
   const char* key;
   const char* title;
 };
-constexpr Category kCategories[] = {{"executable", "Executables"}, {"module", "Kernel modules"}, {"kernel", "Kernel"},
-                                    {"listener", "Listeners"},     {"connection", "Connections"}, {"data_class", "Data classes"}};
+constexpr Category kCategories[] = {{"executable", "Executables"}, {"module", "Kernel modules"},
+                                    {"kernel", "Kernel"},          {"listener", "Listeners"},
+                                    {"connection", "Connections"}, {"data_class", "Data classes"}};
 
 using Items = std::vector<const proto::AttestItem*>;
 
@@ -105,16 +106,19 @@ std::string formatReport(const proto::VmRecord& vm, bool allProcesses) {
   o << "VM " << p(vm.name()) << "  " << p(orDash(vm.uuid())) << "  " << p(orDash(vm.state())) << "\n";
   o << "app:          " << p(orDash(vm.app())) << "\n";
   if (manifestApplies(a)) {
-    o << "manifest:     " << p(a.app()) << " version " << a.manifest_version() << " (" << p(orDash(a.manifest_file())) << ")\n";
+    o << "manifest:     " << p(a.app()) << " version " << a.manifest_version() << " (" << p(orDash(a.manifest_file()))
+      << ")\n";
     o << "signed by:    " << p(a.signers().empty() ? "-" : joined(a.signers())) << "\n";
     o << "expires:      " << dateOf(a.expires_unix()) << "\n";
-    if (!a.manifest_error().empty()) o << "refused:      " << p(a.manifest_error()) << " (this version stays in force)\n";
+    if (!a.manifest_error().empty())
+      o << "refused:      " << p(a.manifest_error()) << " (this version stays in force)\n";
   } else {
     o << "manifest:     none applies" << (a.manifest_error().empty() ? "" : " (" + p(a.manifest_error()) + ")") << "\n";
   }
   o << "attestation:  " << p(attestState(a)) << ", " << lastCheck(a) << "\n";
   const std::string forced = inForce(a);
-  o << "in force:     " << (forced.empty() ? "no response" : forced + " (goldgatectl vm release " + p(vm.name()) + " undoes it)") << "\n";
+  o << "in force:     "
+    << (forced.empty() ? "no response" : forced + " (goldgatectl vm release " + p(vm.name()) + " undoes it)") << "\n";
 
   if (manifestApplies(a)) {
     for (const auto& [title, items] : sections(a)) {
@@ -125,12 +129,13 @@ std::string formatReport(const proto::VmRecord& vm, bool allProcesses) {
       }
       Table t({"  ITEM", "EXPECTED", "OBSERVED", "STATUS", "TRUST"});
       for (const auto* i : items)
-        t.add({"  " + p(i->item()), p(orDash(i->expected())), p(orDash(i->observed())), p(statusMark(i->status())), p(orDash(i->trust()))});
+        t.add({"  " + p(i->item()), p(orDash(i->expected())), p(orDash(i->observed())), p(statusMark(i->status())),
+               p(orDash(i->trust()))});
       o << t.str();
     }
   } else {
-    o << "\nNo manifest to compare with; what hostmon observed in the guest (goldgatectl manifest learn " << p(vm.name())
-      << " --for 5m drafts one):\n";
+    o << "\nNo manifest to compare with; what hostmon observed in the guest (goldgatectl manifest learn "
+      << p(vm.name()) << " --for 5m drafts one):\n";
     if (vm.has_guest()) o << printable(formatGuest(vm.guest(), allProcesses), true);
     else o << "  nothing observed yet\n";
   }
@@ -143,8 +148,9 @@ std::string formatReport(const proto::VmRecord& vm, bool allProcesses) {
     for (const auto& f : a.red_flags()) {
       o << "  #" << f.id() << "  " << utcTime(f.first_unix_ns()) << "  " << p(f.severity()) << "  " << p(f.summary());
       if (f.count() > 1) o << "  (x" << f.count() << ", last " << utcTime(f.last_unix_ns()) << ")";
-      o << "\n      kind:      " << p(f.kind()) << "\n      expected:  " << p(orDash(f.expected())) << "\n      evidence:  "
-        << p(orDash(f.observed())) << "\n      seen by:   " << p(orDash(f.source())) << " (" << p(orDash(f.trust())) << ")"
+      o << "\n      kind:      " << p(f.kind()) << "\n      expected:  " << p(orDash(f.expected()))
+        << "\n      evidence:  " << p(orDash(f.observed())) << "\n      seen by:   " << p(orDash(f.source())) << " ("
+        << p(orDash(f.trust())) << ")"
         << "\n      response:  " << p(actionsOf(a, f)) << "\n";
     }
   }
@@ -207,7 +213,8 @@ std::string htmlTable(const std::vector<std::string>& head, const std::vector<Ro
     for (size_t i = 0; i < r.cells.size(); ++i) {
       const char* tag = head.empty() && i == 0 ? "th" : "td";
       const auto& c = r.cells[i];
-      o << "<" << tag << (c.cls.empty() ? "" : " class=\"" + htmlEscape(c.cls) + "\"") << ">" << htmlText(c.text) << "</" << tag << ">";
+      o << "<" << tag << (c.cls.empty() ? "" : " class=\"" + htmlEscape(c.cls) + "\"") << ">" << htmlText(c.text)
+        << "</" << tag << ">";
     }
     o << "</tr>\n";
   }
@@ -226,31 +233,43 @@ std::string observedHtml(const proto::GuestState& g) {
   std::ostringstream o;
   const auto& k = g.kernel();
   o << h2("Kernel (" + orDash(k.trust()) + ")")
-    << htmlTable({}, {{{{"Release"}, {orDash(k.release()), "mono"}}},
-                      {{{"Version"}, {orDash(k.version()), "mono"}}},
-                      {{{"Command line"}, {orDash(k.cmdline()), "mono"}}},
-                      {{{"Banner in memory (" + orDash(g.memory().trust()) + ")"}, {orDash(g.memory().banner()), "mono"}}}});
+    << htmlTable(
+           {}, {{{{"Release"}, {orDash(k.release()), "mono"}}},
+                {{{"Version"}, {orDash(k.version()), "mono"}}},
+                {{{"Command line"}, {orDash(k.cmdline()), "mono"}}},
+                {{{"Banner in memory (" + orDash(g.memory().trust()) + ")"}, {orDash(g.memory().banner()), "mono"}}}});
   std::vector<Row> rows;
   for (const auto& p : g.processes().processes())
     if (!p.exe().empty())
-      rows.push_back({{{std::to_string(p.pid())}, {orDash(p.user())}, {p.exe(), "mono"}, {orDash(p.sha256()), "mono"},
+      rows.push_back({{{std::to_string(p.pid())},
+                       {orDash(p.user())},
+                       {p.exe(), "mono"},
+                       {orDash(p.sha256()), "mono"},
                        {orDash(p.cmdline()), "mono"}}});
   o << h2("Processes (" + orDash(g.processes().trust()) + ")")
-    << (rows.empty() ? para("None observed.") : htmlTable({"PID", "User", "Executable", "SHA-256", "Command line"}, rows));
+    << (rows.empty() ? para("None observed.")
+                     : htmlTable({"PID", "User", "Executable", "SHA-256", "Command line"}, rows));
   rows.clear();
   for (const auto& l : g.listeners().listeners())
-    rows.push_back({{{l.proto()}, {l.addr(), "mono"}, {std::to_string(l.port())}, {l.pid() < 0 ? "-" : std::to_string(l.pid())}}});
+    rows.push_back(
+        {{{l.proto()}, {l.addr(), "mono"}, {std::to_string(l.port())}, {l.pid() < 0 ? "-" : std::to_string(l.pid())}}});
   o << h2("Listeners (" + orDash(g.listeners().trust()) + ")")
     << (rows.empty() ? para("None observed.") : htmlTable({"Protocol", "Address", "Port", "PID"}, rows));
   rows.clear();
   for (const auto& f : g.flows().flows())
-    rows.push_back({{{f.protocol()}, {f.direction()}, {f.local(), "mono"}, {f.remote(), "mono"}, {f.state()}, {joined(f.classes())}}});
+    rows.push_back({{{f.protocol()},
+                     {f.direction()},
+                     {f.local(), "mono"},
+                     {f.remote(), "mono"},
+                     {f.state()},
+                     {joined(f.classes())}}});
   o << h2("Connections (" + orDash(g.flows().trust()) + ")")
     << (rows.empty() ? para("None observed.")
                      : htmlTable({"Protocol", "Direction", "Local", "Remote", "State", "Data classes"}, rows));
   std::string mods;
   for (const auto& m : g.modules().modules()) mods += (mods.empty() ? "" : ", ") + m.name();
-  o << h2("Kernel modules (" + orDash(g.modules().trust()) + ")") << para(mods.empty() ? "None observed." : mods, "mono");
+  o << h2("Kernel modules (" + orDash(g.modules().trust()) + ")")
+    << para(mods.empty() ? "None observed." : mods, "mono");
   return o.str();
 }
 
@@ -277,21 +296,25 @@ std::string formatReportHtml(const proto::VmRecord& vm, const std::string& host,
        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
        "<title>Goldgate VM report: "
     << htmlText(vm.name()) << "</title>\n<style>" << kCss << "</style>\n</head>\n<body>\n";
-  o << "<h1>VM " << htmlText(vm.name()) << " <span class=\"state " << htmlText(attestState(a)) << "\">" << htmlText(attestState(a))
-    << "</span></h1>\n"
+  o << "<h1>VM " << htmlText(vm.name()) << " <span class=\"state " << htmlText(attestState(a)) << "\">"
+    << htmlText(attestState(a)) << "</span></h1>\n"
     << para(generated, "meta");
 
   const std::string forced = inForce(a);
-  std::vector<Row> head = {
-      {{{"UUID"}, {orDash(vm.uuid()), "mono"}}}, {{{"VM state"}, {orDash(vm.state())}}}, {{{"App"}, {orDash(vm.app())}}}};
+  std::vector<Row> head = {{{{"UUID"}, {orDash(vm.uuid()), "mono"}}},
+                           {{{"VM state"}, {orDash(vm.state())}}},
+                           {{{"App"}, {orDash(vm.app())}}}};
   if (manifestApplies(a)) {
     head.push_back(
-        {{{"Manifest"}, {a.app() + " version " + std::to_string(a.manifest_version()) + " (" + orDash(a.manifest_file()) + ")"}}});
+        {{{"Manifest"},
+          {a.app() + " version " + std::to_string(a.manifest_version()) + " (" + orDash(a.manifest_file()) + ")"}}});
     head.push_back({{{"Signed by"}, {a.signers().empty() ? "-" : joined(a.signers()), "mono"}}});
     head.push_back({{{"Expires"}, {dateOf(a.expires_unix())}}});
-    if (!a.manifest_error().empty()) head.push_back({{{"Refused update"}, {a.manifest_error() + " (this version stays in force)", "bad"}}});
+    if (!a.manifest_error().empty())
+      head.push_back({{{"Refused update"}, {a.manifest_error() + " (this version stays in force)", "bad"}}});
   } else {
-    head.push_back({{{"Manifest"}, {"none applies" + (a.manifest_error().empty() ? "" : " (" + a.manifest_error() + ")"), "bad"}}});
+    head.push_back({{{"Manifest"},
+                     {"none applies" + (a.manifest_error().empty() ? "" : " (" + a.manifest_error() + ")"), "bad"}}});
   }
   head.push_back({{{"Attestation"}, {attestState(a), attestState(a) == "verified" ? "ok" : "bad"}}});
   head.push_back({{{"Last check"}, {a.last_check_unix_ns() ? utcTime(a.last_check_unix_ns()) : "never"}}});
@@ -316,7 +339,8 @@ std::string formatReportHtml(const proto::VmRecord& vm, const std::string& host,
                        {std::to_string(f.count())},
                        {actionsOf(a, f)}},
                       "sev-" + f.severity()});
-    o << htmlTable({"#", "First seen", "Last seen", "Severity", "Kind", "Deviation", "Expected", "Evidence", "Trust", "Count", "Response"},
+    o << htmlTable({"#", "First seen", "Last seen", "Severity", "Kind", "Deviation", "Expected", "Evidence", "Trust",
+                    "Count", "Response"},
                    rows);
   }
 
@@ -326,7 +350,10 @@ std::string formatReportHtml(const proto::VmRecord& vm, const std::string& host,
   } else {
     std::vector<Row> rows;
     for (const auto& x : a.actions())
-      rows.push_back({{{utcTime(x.unix_ns())}, {x.action()}, {x.state(), x.state() == "failed" ? "bad" : ""}, {orDash(x.trigger())},
+      rows.push_back({{{utcTime(x.unix_ns())},
+                       {x.action()},
+                       {x.state(), x.state() == "failed" ? "bad" : ""},
+                       {orDash(x.trigger())},
                        {orDash(x.detail())}}});
     o << htmlTable({"Time", "Action", "State", "Trigger", "Detail"}, rows);
   }
@@ -340,13 +367,17 @@ std::string formatReportHtml(const proto::VmRecord& vm, const std::string& host,
       }
       std::vector<Row> rows;
       for (const auto* i : items)
-        rows.push_back({{{i->item(), "mono"}, {orDash(i->expected())}, {orDash(i->observed()), "mono"},
-                         {i->status(), i->status() == "ok" ? "ok" : "bad"}, {orDash(i->trust())}}});
+        rows.push_back({{{i->item(), "mono"},
+                         {orDash(i->expected())},
+                         {orDash(i->observed()), "mono"},
+                         {i->status(), i->status() == "ok" ? "ok" : "bad"},
+                         {orDash(i->trust())}}});
       o << htmlTable({"Item", "Expected", "Observed", "Status", "Trust"}, rows);
     }
   } else {
     o << h2("No manifest applies: what hostmon observed")
-      << para("Nothing to compare with. goldgatectl manifest learn " + vm.name() + " --for 5m drafts a manifest from what the VM does.");
+      << para("Nothing to compare with. goldgatectl manifest learn " + vm.name() +
+              " --for 5m drafts a manifest from what the VM does.");
     o << (vm.has_guest() ? observedHtml(vm.guest()) : para("Nothing observed yet."));
   }
   o << "<footer>" << htmlText(generated) << "</footer>\n</body>\n</html>\n";
@@ -367,8 +398,9 @@ std::string formatManifests(const proto::ListManifestsResponse& l, int64_t nowUn
     std::string why = m.error();
     if (why.rfind(m.file() + ": ", 0) == 0) why = why.substr(m.file().size() + 2);
     if (why.empty()) why = m.reason();
-    t.add({printable(m.file()), printable(orDash(m.app())), m.version() ? std::to_string(m.version()) : "-", orDash(signers),
-           m.expires_unix() ? dateOf(m.expires_unix()) : "-", state, printable(orDash(joined(m.vms(), ","))), printable(orDash(why))});
+    t.add({printable(m.file()), printable(orDash(m.app())), m.version() ? std::to_string(m.version()) : "-",
+           orDash(signers), m.expires_unix() ? dateOf(m.expires_unix()) : "-", state,
+           printable(orDash(joined(m.vms(), ","))), printable(orDash(why))});
   }
   return t.str();
 }
@@ -384,10 +416,11 @@ std::string formatRelease(const std::string& vm, const proto::ReleaseResponse& r
 std::string formatLearnSummary(const proto::LearnResponse& l, const std::string& out) {
   const auto& d = l.draft();
   std::ostringstream o;
-  o << "draft " << d.app() << " version " << d.version() << (out.empty() ? "" : " in " + out) << ": " << d.executables_size()
-    << " executables, " << d.kernel().modules_size() << " modules, " << d.listeners_size() << " listeners, " << d.inbound_size()
-    << " inbound and " << d.outbound_size() << " outbound connections, " << d.data_classes_size() << " data classes (merged from "
-    << l.observations() << " observations and " << l.flows() << " flows)";
+  o << "draft " << d.app() << " version " << d.version() << (out.empty() ? "" : " in " + out) << ": "
+    << d.executables_size() << " executables, " << d.kernel().modules_size() << " modules, " << d.listeners_size()
+    << " listeners, " << d.inbound_size() << " inbound and " << d.outbound_size() << " outbound connections, "
+    << d.data_classes_size() << " data classes (merged from " << l.observations() << " observations and " << l.flows()
+    << " flows)";
   return o.str();
 }
 

@@ -61,7 +61,8 @@ Result<void> writeFileSynced(const std::string& path, std::string_view data, mod
 
 Result<void> replaceFileDurably(const std::string& path, std::string_view data, mode_t mode) {
   const std::string tmp = path + ".tmp";
-  if (auto w = writeFileSynced(tmp, data, mode, O_TRUNC); !w) return makeError(Error::Code::kIo, path + ": cannot write: " + w.error().message);
+  if (auto w = writeFileSynced(tmp, data, mode, O_TRUNC); !w)
+    return makeError(Error::Code::kIo, path + ": cannot write: " + w.error().message);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -70,7 +71,9 @@ Result<void> replaceFileDurably(const std::string& path, std::string_view data, 
   // The rename is durable only once the folder is.
   const std::string dir = std::filesystem::path(path).parent_path().string();
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return makeError(Error::Code::kIo, path + ": cannot open its folder to make the write durable: " + std::strerror(errno));
+  if (dfd < 0)
+    return makeError(Error::Code::kIo,
+                     path + ": cannot open its folder to make the write durable: " + std::strerror(errno));
   const int rc = ::fsync(dfd);
   const int err = errno;
   ::close(dfd);

@@ -45,7 +45,8 @@ Result<void> readAll(int fd, char* p, size_t n) {
 Result<sockaddr_un> unixAddress(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return makeError(Error::Code::kInvalidArgument, path + ": socket path too long");
+  if (path.size() >= sizeof addr.sun_path)
+    return makeError(Error::Code::kInvalidArgument, path + ": socket path too long");
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return addr;
 }
@@ -63,7 +64,8 @@ Result<std::string> readFrame(int fd) {
   unsigned char hdr[4];
   if (auto r = readAll(fd, reinterpret_cast<char*>(hdr), 4); !r) return r.error();
   uint32_t n = (uint32_t{hdr[0]} << 24) | (uint32_t{hdr[1]} << 16) | (uint32_t{hdr[2]} << 8) | hdr[3];
-  if (n > kMaxFrame) return makeError(Error::Code::kInvalidArgument, "frame of " + std::to_string(n) + " bytes exceeds the limit");
+  if (n > kMaxFrame)
+    return makeError(Error::Code::kInvalidArgument, "frame of " + std::to_string(n) + " bytes exceeds the limit");
   std::string body(n, '\0');
   if (auto r = readAll(fd, body.data(), n); !r) return r.error();
   return body;
@@ -80,13 +82,14 @@ Result<int> connectUnix(const std::string& path, int timeoutMs, const std::strin
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
     int err = errno;
     ::close(fd);
-    return makeError(Error::Code::kIo, "cannot connect to " + peer + " at " + path + ": " + std::strerror(err) + " (" + hint + ")");
+    return makeError(Error::Code::kIo,
+                     "cannot connect to " + peer + " at " + path + ": " + std::strerror(err) + " (" + hint + ")");
   }
   return fd;
 }
 
-Result<std::string> callUnix(const std::string& path, const std::string& request, int timeoutMs, const std::string& peer,
-                             const std::string& hint) {
+Result<std::string> callUnix(const std::string& path, const std::string& request, int timeoutMs,
+                             const std::string& peer, const std::string& hint) {
   auto fd = connectUnix(path, timeoutMs, peer, hint);
   if (!fd) return fd.error();
   struct Closer {
@@ -115,7 +118,8 @@ Result<int> listenUnix(const std::string& path, const std::string& group, const 
   if (probe >= 0) {
     bool live = ::connect(probe, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0;
     ::close(probe);
-    if (live) return makeError(Error::Code::kInvalidArgument, path + ": another " + owner + " is already listening there");
+    if (live)
+      return makeError(Error::Code::kInvalidArgument, path + ": another " + owner + " is already listening there");
   }
   ::unlink(path.c_str());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

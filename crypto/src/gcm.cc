@@ -132,7 +132,8 @@ Result<std::unique_ptr<Gcm256>> makeGcm256(const uint8_t* key, AeadEngine e) {
   if (e == AeadEngine::kAuto) e = bestAeadEngine();
   if (e == AeadEngine::kIpsecMb) {
     if (!mbManager().mgr)
-      return makeError(Error::Code::kResource, "intel-ipsec-mb has no AES-GCM code for this CPU (no AES-NI); use the openssl engine");
+      return makeError(Error::Code::kResource,
+                       "intel-ipsec-mb has no AES-GCM code for this CPU (no AES-NI); use the openssl engine");
     return std::unique_ptr<Gcm256>(new MbGcm(key));
   }
   auto g = std::make_unique<EvpGcm>();

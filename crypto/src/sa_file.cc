@@ -28,14 +28,15 @@ int hexDigit(char c) {
 }  // namespace
 
 Result<void> checkPrivateFile(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) return makeError(Error::Code::kIo, path + ": " + std::strerror(errno));
   if (st.st_mode & 077) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return makeError(Error::Code::kPermission, path + ": permissions " + mode +
                                                    " are too open: a key file must not be readable by group or others "
-                                                   "(chmod 600 " + path + ")");
+                                                   "(chmod 600 " +
+                                                   path + ")");
   }
   return {};
 }
@@ -71,7 +72,8 @@ Result<std::vector<StaticSa>> parseStaticSas(const std::string& text, const std:
       char* end = nullptr;
       errno = 0;
       v = std::strtoull(spi.c_str(), &end, 0);
-      if (spi.empty() || *end != 0 || errno != 0 || spi[0] == '-') c.fail(n["spi"], "spi: '" + spi + "' is not a number");
+      if (spi.empty() || *end != 0 || errno != 0 || spi[0] == '-')
+        c.fail(n["spi"], "spi: '" + spi + "' is not a number");
       if (v < 256 || v > 0xffffffffull)
         c.fail(n["spi"], "spi: " + spi + " is out of range [256, 4294967295] (0-255 are reserved by RFC 4303)");
       sa.spi = static_cast<uint32_t>(v);
@@ -93,7 +95,8 @@ Result<std::vector<StaticSa>> parseStaticSas(const std::string& text, const std:
       // One key, one SA: with the sequence number as IV, a key used twice (both directions, two
       // peers) would repeat GCM nonces, which gives the key away.
       for (const auto& k : keys)
-        if (CRYPTO_memcmp(k.data(), sa.key.data(), 32) == 0) c.fail(n["key"], "key: used by another SA; every SA needs its own key");
+        if (CRYPTO_memcmp(k.data(), sa.key.data(), 32) == 0)
+          c.fail(n["key"], "key: used by another SA; every SA needs its own key");
       keys.push_back(sa.key);
       if (sa.direction == StaticSa::Direction::kIn && !inbound.insert(sa.spi).second)
         c.fail(n["spi"], "spi: " + spi + " is used by another inbound SA");

@@ -97,8 +97,8 @@ bool renderSpoof(Draft& d, bool mac) {
   setKind(d.ev, mac ? Kind::kSpoofMac : Kind::kSpoofIp);
   d.ev.set_action("drop");
   d.ev.set_rule("anti-spoofing");
-  d.ev.set_message(std::string("spoofed source ") + (mac ? std::string("MAC ") + macText : "IP " + d.src()) + " from port '" +
-                   d.ev.port() + "'");
+  d.ev.set_message(std::string("spoofed source ") + (mac ? std::string("MAC ") + macText : "IP " + d.src()) +
+                   " from port '" + d.ev.port() + "'");
   d.key = keyOf(d, {d.ev.port(), macText, d.src()});
   return true;
 }
@@ -120,7 +120,8 @@ std::string setZones(Draft& d) {
   auto zoneName = [&](uint8_t z) { return z == 0 || z > zones.size() ? std::string() : zones[z - 1].name; };
   d.ev.set_zone(zoneName(d.a.zone_src));
   d.ev.set_dst_zone(zoneName(d.a.zone_dst));
-  return (d.ev.zone().empty() ? "(no zone)" : d.ev.zone()) + " -> " + (d.ev.dst_zone().empty() ? "(no zone)" : d.ev.dst_zone());
+  return (d.ev.zone().empty() ? "(no zone)" : d.ev.zone()) + " -> " +
+         (d.ev.dst_zone().empty() ? "(no zone)" : d.ev.dst_zone());
 }
 
 bool renderDataFinding(Draft& d) {
@@ -165,12 +166,14 @@ bool renderInspectionLimit(Draft& d, Kind kind, const char* what) {
 }
 
 bool renderInspectionGap(Draft& d) {
-  return renderInspectionLimit(d, Kind::kInspectionGap,
-                        "payload bytes of a connection could never be inspected (a segment was lost or the hold bound reached)");
+  return renderInspectionLimit(
+      d, Kind::kInspectionGap,
+      "payload bytes of a connection could never be inspected (a segment was lost or the hold bound reached)");
 }
 
 bool renderInspectionOverload(Draft& d) {
-  return renderInspectionLimit(d, Kind::kInspectionOverload, "too many inspected connections: this one could not be followed");
+  return renderInspectionLimit(d, Kind::kInspectionOverload,
+                               "too many inspected connections: this one could not be followed");
 }
 
 bool renderInspectionEvasion(Draft& d) {
@@ -208,8 +211,9 @@ bool renderTunnelDrop(Draft& d) {
   d.ev.set_rule("esp");
   d.ev.clear_flow();
   const std::string addr = IpAddr::fromBytes(a.family, a.src).toString();
-  d.ev.set_message(std::string(dropReasonHelp(why)) + ": " + std::to_string(a.count) + " packet(s) " +
-                   (why == DropReason::kTunnelSeqExhausted ? "toward the peer at " + addr : "from " + addr + " on the underlay"));
+  d.ev.set_message(
+      std::string(dropReasonHelp(why)) + ": " + std::to_string(a.count) + " packet(s) " +
+      (why == DropReason::kTunnelSeqExhausted ? "toward the peer at " + addr : "from " + addr + " on the underlay"));
   d.key = keyOf(d, {addr});
   return true;
 }

@@ -46,8 +46,10 @@ std::vector<ZoneConfig> parseZones(const Ctx& c, const YAML::Node& list) {
     if (!n["name"]) c.fail(n, "zone: missing 'name'");
     z.name = c.str(n["name"], "zone name");
     if (z.name.empty() || z.name == "any" || z.name == "trusted" || z.name == "untrusted" ||
-        z.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
-      c.fail(n["name"], "zone name '" + z.name + "': use letters, digits, '-', '_', '.' ('any', 'trusted' and 'untrusted' are reserved)");
+        z.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+            std::string::npos)
+      c.fail(n["name"], "zone name '" + z.name +
+                            "': use letters, digits, '-', '_', '.' ('any', 'trusted' and 'untrusted' are reserved)");
     if (!names.insert(z.name).second) c.fail(n["name"], "duplicate zone '" + z.name + "'");
     if (!n["cidrs"]) c.fail(n, "zone '" + z.name + "': missing 'cidrs'");
     for (const auto& t : c.strList(n["cidrs"], "cidrs")) {
@@ -67,10 +69,12 @@ InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
   if (!n["classes"]) c.fail(n, "inspection: missing 'classes' (the folder of data class files)");
   in.enabled = true;
   in.classes_dir = c.str(n["classes"], "inspection.classes");
-  if (!in.classes_dir.empty() && in.classes_dir[0] != '/') in.classes_dir = (fs::path(c.file()).parent_path() / in.classes_dir).string();
+  if (!in.classes_dir.empty() && in.classes_dir[0] != '/')
+    in.classes_dir = (fs::path(c.file()).parent_path() / in.classes_dir).string();
   if (n["cache"]) in.cache_dir = c.str(n["cache"], "inspection.cache");
   if (n["default"]) in.default_limit = inspectLimit(c, n["default"], "inspection.default");
-  auto limits = [&](const YAML::Node& m, const char* what, std::map<std::string, int64_t>& into, std::map<std::string, int>* lines) {
+  auto limits = [&](const YAML::Node& m, const char* what, std::map<std::string, int64_t>& into,
+                    std::map<std::string, int>* lines) {
     if (!m.IsMap()) c.fail(m, std::string(what) + ": expected a mapping of name: on | off | bytes");
     for (auto it = m.begin(); it != m.end(); ++it) {
       const std::string name = c.str(it->first, what);
@@ -82,13 +86,13 @@ InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
   if (n["ports"]) limits(n["ports"], "inspection.ports", in.ports, nullptr);
   if (n["max_flows"]) in.max_flows = static_cast<uint32_t>(c.uint(n["max_flows"], "inspection.max_flows", 1, 1u << 24));
   if (n["hold_kb"]) in.hold_bytes = static_cast<uint32_t>(c.uint(n["hold_kb"], "inspection.hold_kb", 1, 65536) << 10);
-  if (n["hold_total_mb"]) in.hold_total_bytes = c.uint(n["hold_total_mb"], "inspection.hold_total_mb", 1, 1u << 16) << 20;
+  if (n["hold_total_mb"])
+    in.hold_total_bytes = c.uint(n["hold_total_mb"], "inspection.hold_total_mb", 1, 1u << 16) << 20;
   return in;
 }
 
 Timeouts parseTimeouts(const Ctx& c, const YAML::Node& n) {
-  c.onlyKeys(n, {"tcp_syn", "tcp_established", "tcp_closing", "tcp_closed", "udp_single", "udp_both", "icmp",
-                 "other"});
+  c.onlyKeys(n, {"tcp_syn", "tcp_established", "tcp_closing", "tcp_closed", "udp_single", "udp_both", "icmp", "other"});
   Timeouts t;
   auto get = [&](const char* key, uint32_t& field) {
     if (n[key]) field = static_cast<uint32_t>(c.uint(n[key], key, 1, 7 * 24 * 3600));
@@ -109,7 +113,8 @@ IfAddr parseIfAddr(const Ctx& c, const YAML::Node& n, const char* what, uint8_t 
   auto slash = t.find('/');
   auto ip = IpAddr::parse(t.substr(0, slash));
   if (!ip || ip->family != family || slash == std::string::npos)
-    c.fail(n, std::string(what) + ": expected an IPv" + std::to_string(family) + " address with its prefix length, got '" + t + "'");
+    c.fail(n, std::string(what) + ": expected an IPv" + std::to_string(family) +
+                  " address with its prefix length, got '" + t + "'");
   IfAddr a;
   a.addr = *ip;
   uint64_t len = 0;
@@ -125,7 +130,8 @@ IpAddr parseHostIp(const Ctx& c, const YAML::Node& n, const char* what, uint8_t 
   std::string t = c.str(n, what);
   auto ip = IpAddr::parse(t);
   if (!ip || (family && ip->family != family))
-    c.fail(n, std::string(what) + ": '" + t + "' is not an IPv" + (family ? std::to_string(family) : std::string("4 or IPv6")) + " address");
+    c.fail(n, std::string(what) + ": '" + t + "' is not an IPv" +
+                  (family ? std::to_string(family) : std::string("4 or IPv6")) + " address");
   return *ip;
 }
 
@@ -195,7 +201,8 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
     t.tls.cert = rel(c.str(tl["cert"], "tunnel.tls.cert"));
     t.tls.key = rel(c.str(tl["key"], "tunnel.tls.key"));
     if (tl["ca"]) t.tls.ca = rel(c.str(tl["ca"], "tunnel.tls.ca"));
-    if (tl["lifetime_s"]) t.tls.lifetime_s = static_cast<uint32_t>(c.uint(tl["lifetime_s"], "tunnel.tls.lifetime_s", 2, 86400 * 7));
+    if (tl["lifetime_s"])
+      t.tls.lifetime_s = static_cast<uint32_t>(c.uint(tl["lifetime_s"], "tunnel.tls.lifetime_s", 2, 86400 * 7));
     if (tl["lifetime_packets"])
       t.tls.lifetime_packets = c.uint(tl["lifetime_packets"], "tunnel.tls.lifetime_packets", 1000, uint64_t{1} << 62);
     if (tl["grace_s"]) t.tls.grace_s = static_cast<uint32_t>(c.uint(tl["grace_s"], "tunnel.tls.grace_s", 1, 3600));
@@ -216,12 +223,15 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
     if (!names.insert(p.name).second) c.fail(pn["name"], "duplicate peer '" + p.name + "'");
     p.underlay = parseHostIp(c, pn["underlay"], "underlay", 0);
     if ((p.underlay.family == 4 && !t.ipv4) || (p.underlay.family == 6 && !t.ipv6))
-      c.fail(pn["underlay"], "underlay: the switch has no IPv" + std::to_string(p.underlay.family) + " underlay address to reach it from");
+      c.fail(pn["underlay"], "underlay: the switch has no IPv" + std::to_string(p.underlay.family) +
+                                 " underlay address to reach it from");
     p.zones = c.strList(pn["zones"], "zones");
     for (const auto& z : p.zones) {
       auto it = std::find_if(zones.begin(), zones.end(), [&](const ZoneConfig& x) { return x.name == z; });
       if (it == zones.end()) c.fail(pn["zones"], "zones: no zone named '" + z + "' in 'zones'");
-      if (it->trusted) c.fail(pn["zones"], "zones: zone '" + z + "' is trusted; zones behind a peer are reached over an untrusted network");
+      if (it->trusted)
+        c.fail(pn["zones"],
+               "zones: zone '" + z + "' is trusted; zones behind a peer are reached over an untrusted network");
       p.prefixes.insert(p.prefixes.end(), it->cidrs.begin(), it->cidrs.end());
     }
     if (pn["labels"]) p.labels = c.strMap(pn["labels"], "labels");
@@ -234,18 +244,22 @@ TunnelConfig parseTunnel(const Ctx& c, const YAML::Node& n, const std::vector<Zo
       std::string k = c.str(pn["keys"], "keys");
       if (k == "static") p.keys = PeerConfig::Keys::kStatic;
       else if (k == "tls") p.keys = PeerConfig::Keys::kTls;
-      else c.fail(pn["keys"], "keys: expected 'static' (the key file) or 'tls' (agreed automatically), got '" + k + "'");
+      else
+        c.fail(pn["keys"], "keys: expected 'static' (the key file) or 'tls' (agreed automatically), got '" + k + "'");
     }
     if (p.keys == PeerConfig::Keys::kTls) {
-      if (!t.tls.enabled) c.fail(pn["keys"], "keys: tls needs a 'tunnel.tls' section (certificate, key, listen address)");
-      if (!pn["control"]) c.fail(pn, "peer '" + p.name + "': keys: tls needs 'control' (address:port of its key service)");
+      if (!t.tls.enabled)
+        c.fail(pn["keys"], "keys: tls needs a 'tunnel.tls' section (certificate, key, listen address)");
+      if (!pn["control"])
+        c.fail(pn, "peer '" + p.name + "': keys: tls needs 'control' (address:port of its key service)");
       p.control = c.str(pn["control"], "control");
       if (p.control.rfind(':') == std::string::npos) c.fail(pn["control"], "control: expected address:port");
       if (pn["pin"]) {
         p.pin = c.str(pn["pin"], "pin");
         if (p.pin.rfind("sha256:", 0) == 0) p.pin = p.pin.substr(7);
         bool hex = p.pin.size() == 64 && p.pin.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
-        if (!hex) c.fail(pn["pin"], "pin: expected sha256:<64 hex digits> (the SHA-256 of the peer's certificate, DER)");
+        if (!hex)
+          c.fail(pn["pin"], "pin: expected sha256:<64 hex digits> (the SHA-256 of the peer's certificate, DER)");
       } else if (t.tls.ca.empty()) {
         c.fail(pn, "peer '" + p.name + "': without 'tunnel.tls.ca' every TLS peer needs a 'pin'");
       }
@@ -303,8 +317,9 @@ PortConfig parsePort(const Ctx& c, const YAML::Node& n) {
     else if (id != "config") c.fail(n["identity"], "identity: expected 'config' or 'hostmon', got '" + id + "'");
     if (p.hostmon && !traits(p.role).vm_side) c.fail(n["identity"], "identity: hostmon is for VM ports, not uplinks");
     if (p.hostmon && (p.mac || !p.ips.empty() || !p.vm.empty() || !p.labels.empty()))
-      c.fail(n, "port '" + p.name + "': with identity: hostmon, vm, labels, mac and ips come from goldgate-hostmon; "
-                "remove them here");
+      c.fail(n, "port '" + p.name +
+                    "': with identity: hostmon, vm, labels, mac and ips come from goldgate-hostmon; "
+                    "remove them here");
   }
   return p;
 }
@@ -313,9 +328,8 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   Ctx c(name);
   YAML::Node root = loadYaml(text, name);
   if (!root || root.IsNull()) c.failAt(1, "empty configuration");
-  c.onlyKeys(root, {"mode", "eal", "ports", "quarantine_file", "flow_table", "timeouts", "segments_dir", "control", "alerts", "mbufs",
-                    "zones", "inspection", "tunnel",
-                    "rx_ring", "tx_ring"});
+  c.onlyKeys(root, {"mode", "eal", "ports", "quarantine_file", "flow_table", "timeouts", "segments_dir", "control",
+                    "alerts", "mbufs", "zones", "inspection", "tunnel", "rx_ring", "tx_ring"});
   SwitchConfig sw;
   sw.source_file = name;
   if (root["mode"]) {
@@ -332,7 +346,8 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
     const auto& ft = root["flow_table"];
     c.onlyKeys(ft, {"size", "per_port"});
     if (ft["size"]) sw.flow_table_size = static_cast<uint32_t>(c.uint(ft["size"], "flow_table.size", 64, 1u << 26));
-    if (ft["per_port"]) sw.flow_table_per_port = static_cast<uint32_t>(c.uint(ft["per_port"], "flow_table.per_port", 1, 1u << 26));
+    if (ft["per_port"])
+      sw.flow_table_per_port = static_cast<uint32_t>(c.uint(ft["per_port"], "flow_table.per_port", 1, 1u << 26));
   }
   if (root["timeouts"]) sw.timeouts = parseTimeouts(c, root["timeouts"]);
   if (root["quarantine_file"]) sw.quarantine_file = c.str(root["quarantine_file"], "quarantine_file");
@@ -352,15 +367,18 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
     if (al["keep"]) sw.alert_rotate_keep = static_cast<uint32_t>(c.uint(al["keep"], "alerts.keep", 0, 1000));
     if (al["format"]) {
       sw.alert_format = c.str(al["format"], "alerts.format");
-      if (auto f = alerts::parseFormat(sw.alert_format); !f) c.fail(al["format"], "alerts.format: " + f.error().message);
+      if (auto f = alerts::parseFormat(sw.alert_format); !f)
+        c.fail(al["format"], "alerts.format: " + f.error().message);
     }
     if (al["file"]) sw.alert_file = c.str(al["file"], "alerts.file");
-    if (al["window_ms"]) sw.alert_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
+    if (al["window_ms"])
+      sw.alert_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
   }
   if (root["zones"]) sw.zones = parseZones(c, root["zones"]);
   if (root["inspection"]) sw.inspection = parseInspection(c, root["inspection"]);
   if (!root["ports"]) c.fail(root, "missing 'ports'");
-  if (!root["ports"].IsSequence() || root["ports"].size() == 0) c.fail(root["ports"], "ports: expected a non-empty list");
+  if (!root["ports"].IsSequence() || root["ports"].size() == 0)
+    c.fail(root["ports"], "ports: expected a non-empty list");
   std::set<std::string> names;
   std::map<uint64_t, std::string> macs;
   std::map<std::string, std::string> ips;
@@ -381,7 +399,8 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   if (root["tunnel"]) {
     sw.tunnel = parseTunnel(c, root["tunnel"], sw.zones);
     auto& t = sw.tunnel;
-    if (t.sequence_file.empty()) t.sequence_file = (fs::path(sw.quarantine_file).parent_path() / "tunnel-sequences").string();
+    if (t.sequence_file.empty())
+      t.sequence_file = (fs::path(sw.quarantine_file).parent_path() / "tunnel-sequences").string();
     if (t.uplink.empty()) {
       for (const auto& p : sw.ports)
         if (p.role == PortRole::kUplink) {
@@ -395,7 +414,8 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
         c.fail(root["tunnel"]["uplink"], "tunnel.uplink: no uplink port named '" + t.uplink + "'");
     }
     for (const auto& p : t.peers)
-      if (names.count(p.name)) c.failAt(p.loc.line, "peer '" + p.name + "' has the name of a port (a peer is a port of its own)");
+      if (names.count(p.name))
+        c.failAt(p.loc.line, "peer '" + p.name + "' has the name of a port (a peer is a port of its own)");
     if (sw.ports.size() + t.peers.size() > 32)
       c.fail(root["tunnel"], "at most 32 ports and peers together are supported");
   }
@@ -462,7 +482,8 @@ RuleConfig parseRule(const Ctx& c, const YAML::Node& n, const std::set<std::stri
   else c.onlyKeys(n, {"name", "from", "to", "proto", "ports", "action", "log", "uninspected"});
   RuleConfig r;
   r.loc = locOf(c, n);
-  r.name = n["name"] ? c.str(n["name"], "name") : c.file().substr(c.file().find_last_of('/') + 1) + ":" + std::to_string(r.loc.line);
+  r.name = n["name"] ? c.str(n["name"], "name")
+                     : c.file().substr(c.file().find_last_of('/') + 1) + ":" + std::to_string(r.loc.line);
   if (!quarantine) {
     if (!n["from"]) c.fail(n, "rule '" + r.name + "': missing 'from'");
     r.from = parseEndpoint(c, n["from"], "from", segments);
@@ -496,7 +517,8 @@ RuleConfig parseRule(const Ctx& c, const YAML::Node& n, const std::set<std::stri
   if (n["log"]) r.log = c.boolean(n["log"], "log");
   if (n["uninspected"]) {
     r.uninspected = c.boolean(n["uninspected"], "uninspected");
-    if (r.uninspected && r.action != Action::kAllow) c.fail(n["uninspected"], "rule '" + r.name + "': uninspected applies to allow rules only");
+    if (r.uninspected && r.action != Action::kAllow)
+      c.fail(n["uninspected"], "rule '" + r.name + "': uninspected applies to allow rules only");
   }
   return r;
 }
@@ -506,7 +528,8 @@ bool reservedSegment(const std::string& s) {
   return s == "any" || s == "external" || s == "quarantine" || s == "unassigned";
 }
 
-SegmentsConfig parseSegmentFiles(const std::vector<std::pair<std::string, std::string>>& files, const SwitchConfig& sw) {
+SegmentsConfig parseSegmentFiles(const std::vector<std::pair<std::string, std::string>>& files,
+                                 const SwitchConfig& sw) {
   SegmentsConfig out;
   std::vector<std::pair<Ctx, YAML::Node>> docs;
   std::set<std::string> segNames{"quarantine"};
@@ -539,9 +562,10 @@ SegmentsConfig parseSegmentFiles(const std::vector<std::pair<std::string, std::s
           if (m["ports"]) {
             s.ports = c.strList(m["ports"], "ports");
             for (const auto& pname : s.ports) {
-              bool found = std::any_of(sw.ports.begin(), sw.ports.end(), [&](const PortConfig& p) { return p.name == pname; }) ||
-                           std::any_of(sw.tunnel.peers.begin(), sw.tunnel.peers.end(),
-                                       [&](const PeerConfig& p) { return p.name == pname; });
+              bool found =
+                  std::any_of(sw.ports.begin(), sw.ports.end(), [&](const PortConfig& p) { return p.name == pname; }) ||
+                  std::any_of(sw.tunnel.peers.begin(), sw.tunnel.peers.end(),
+                              [&](const PeerConfig& p) { return p.name == pname; });
               if (!found) c.fail(m["ports"], "members.ports: no port named '" + pname + "' in " + sw.source_file);
             }
           }
@@ -647,7 +671,8 @@ std::string segmentsDirOf(const SwitchConfig& sw) {
   return (base / dir).lexically_normal().string();
 }
 
-Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, std::string>>& files, const SwitchConfig& sw) {
+Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, std::string>>& files,
+                                     const SwitchConfig& sw) {
   try {
     return parseSegmentFiles(files, sw);
   } catch (const ConfigError& e) {
@@ -660,14 +685,15 @@ Result<SegmentsConfig> parseSegments(const std::vector<std::pair<std::string, st
 Result<void> checkInspectionSegments(const SwitchConfig& sw, const SegmentsConfig& segs) {
   for (const auto& entry : sw.inspection.segments) {
     const std::string& name = entry.first;
-    if (name == "quarantine" || std::any_of(segs.segments.begin(), segs.segments.end(),
-                                            [&](const SegmentConfig& s) { return s.name == name; }))
+    if (name == "quarantine" ||
+        std::any_of(segs.segments.begin(), segs.segments.end(), [&](const SegmentConfig& s) { return s.name == name; }))
       continue;
     std::string known;
     for (const auto& s : segs.segments) known += (known.empty() ? "" : ", ") + s.name;
     auto line = sw.inspection.segment_lines.find(name);
     return makeError(Error::Code::kInvalidArgument,
-                     sw.source_file + ":" + std::to_string(line == sw.inspection.segment_lines.end() ? 0 : line->second) +
+                     sw.source_file + ":" +
+                         std::to_string(line == sw.inspection.segment_lines.end() ? 0 : line->second) +
                          ": inspection.segments: '" + name + "' is no segment in the segment files (" +
                          (known.empty() ? "none defined" : known) + ")");
   }

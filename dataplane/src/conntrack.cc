@@ -105,7 +105,8 @@ Result<std::unique_ptr<FlowTable>> FlowTable::create(const std::string& name, ui
     return makeError(Error::Code::kResource, "cannot create flow table '" + name + "' for " + std::to_string(capacity) +
                                                  " flows: " + rte_strerror(rte_errno));
   t->flows_ = static_cast<Flow*>(rte_zmalloc_socket("flows", sizeof(Flow) * (size_t{capacity} + 1), 64, socket));
-  if (!t->flows_) return makeError(Error::Code::kResource, "cannot allocate " + std::to_string(capacity) + " flow records");
+  if (!t->flows_)
+    return makeError(Error::Code::kResource, "cannot allocate " + std::to_string(capacity) + " flow records");
   t->capacity_ = capacity;
   return t;
 }

@@ -3,8 +3,8 @@
 #include <rte_cycles.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "switch_impl.h"
@@ -33,9 +33,7 @@ proto::Response SwitchImpl::handle(const proto::Request& req) {
       else resp.set_ok(false), resp.set_error(r.error().message);
       break;
     }
-    default:
-      resp.set_ok(false);
-      resp.set_error("unknown request (client newer than the switch?)");
+    default: resp.set_ok(false); resp.set_error("unknown request (client newer than the switch?)");
   }
   return resp;
 }
@@ -67,8 +65,9 @@ Result<std::string> SwitchImpl::reload() {
     return rejected("policy reload rejected, version", r.error());
   }
   segs_ = std::move(*segs);
-  std::string msg = "policy version " + std::to_string(publisher_.generation()) + " in force (" + std::to_string(segs_.rules.size()) +
-                    " rules, " + std::to_string(segs_.segments.size()) + " segments from " + std::to_string(segs_.files.size()) + " files)";
+  std::string msg = "policy version " + std::to_string(publisher_.generation()) + " in force (" +
+                    std::to_string(segs_.rules.size()) + " rules, " + std::to_string(segs_.segments.size()) +
+                    " segments from " + std::to_string(segs_.files.size()) + " files)";
   // goldgate.yaml is not read again: a segment it names that the files no longer define is said,
   // not refused (its setting applies to nothing until the switch restarts with an edited file).
   if (auto r = checkInspectionSegments(sw_, segs_); !r) {
@@ -120,7 +119,8 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
     alerts::setKind(ev, alerts::Kind::kStateWriteFailed);
     ev.set_action("quarantine");
     ev.set_rule(sw_.quarantine_file);
-    ev.set_message("quarantine of " + target + " is in force but not saved: " + unsaved + "; a restart would release it");
+    ev.set_message("quarantine of " + target + " is in force but not saved: " + unsaved +
+                   "; a restart would release it");
     raise(ev, ev.kind() + "|" + target + "|" + std::to_string(publisher_.generation()));
   }
   for (const auto& p : ports) {
@@ -130,10 +130,11 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
     ev.set_port(p);
     for (const auto& pc : sw_.ports)
       if (pc.name == p) ev.set_vm(pc.vm);
-    ev.set_segment(on ? "quarantine" : publisher_.policy()->segmentName(publisher_.policy()->portSegment(
-                                           static_cast<uint16_t>(std::find_if(sw_.ports.begin(), sw_.ports.end(),
-                                                                              [&](const PortConfig& c) { return c.name == p; }) -
-                                                                 sw_.ports.begin()))));
+    ev.set_segment(
+        on ? "quarantine"
+           : publisher_.policy()->segmentName(publisher_.policy()->portSegment(static_cast<uint16_t>(
+                 std::find_if(sw_.ports.begin(), sw_.ports.end(), [&](const PortConfig& c) { return c.name == p; }) -
+                 sw_.ports.begin()))));
     ev.set_policy_version(publisher_.generation());
     ev.set_message(on ? "port '" + p + "' moved to the quarantine segment; its connections are cut"
                       : "port '" + p + "' released from quarantine");
@@ -142,7 +143,8 @@ Result<std::string> SwitchImpl::setQuarantine(const std::string& target, bool on
   std::string list;
   for (const auto& p : ports) list += (list.empty() ? "" : ", ") + p;
   return std::string(on ? "quarantined" : "released") + " " + target + " (port " + list + "), policy version " +
-         std::to_string(publisher_.generation()) + (unsaved.empty() ? "" : "; NOT SAVED (" + unsaved + "): a restart would release it");
+         std::to_string(publisher_.generation()) +
+         (unsaved.empty() ? "" : "; NOT SAVED (" + unsaved + "): a restart would release it");
 }
 
 proto::StatusResponse SwitchImpl::status() const {
@@ -150,8 +152,8 @@ proto::StatusResponse SwitchImpl::status() const {
   const CompiledPolicy* pol = publisher_.policy();
   s.set_version(GOLDGATE_VERSION);
   s.set_policy_version(publisher_.generation());
-  s.set_uptime_seconds(static_cast<uint64_t>(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()));
+  s.set_uptime_seconds(
+      static_cast<uint64_t>(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()));
   s.set_workers(static_cast<uint32_t>(workers_.size()));
   uint64_t active = 0, cap = 0;
   for (const auto& w : workers_) {
@@ -235,8 +237,9 @@ proto::StatusResponse SwitchImpl::status() const {
       t->set_rx_packets(tp.rx_packets.load());
       t->set_tx_bytes(tp.tx_bytes.load());
       t->set_rx_bytes(tp.rx_bytes.load());
-      t->set_aead(std::string(crypto::aeadEngineName(tunnel_->engine())) +
-                  (tunnel_->engine() == crypto::AeadEngine::kIpsecMb ? std::string(" (") + crypto::ipsecMbArch() + ")" : ""));
+      t->set_aead(
+          std::string(crypto::aeadEngineName(tunnel_->engine())) +
+          (tunnel_->engine() == crypto::AeadEngine::kIpsecMb ? std::string(" (") + crypto::ipsecMbArch() + ")" : ""));
       for (const auto& [spi, epoch] : tunnel_->inboundOf(i)) t->add_spi_in(spi);
     }
   }
@@ -256,18 +259,36 @@ proto::StatusResponse SwitchImpl::status() const {
     c->set_value(v);
     c->set_help(help);
   };
-  counter("packets", "packets received and processed by the workers", [](WorkerStats& st) -> auto& { return st.packets; });
-  counter("flows_created", "connections admitted by the policy", [](WorkerStats& st) -> auto& { return st.flows_created; });
-  counter("flows_expired", "connections removed after their idle timeout", [](WorkerStats& st) -> auto& { return st.flows_expired; });
-  counter("flows_cut", "connections cut because a reload or quarantine no longer allows them", [](WorkerStats& st) -> auto& { return st.flows_cut; });
-  counter("mac_learned", "MAC addresses learned or moved on unbound ports", [](WorkerStats& st) -> auto& { return st.mac_learned; });
-  counter("alerts_rate_limited", "low-priority alerts (deny, spoofing, flow table full) over a port's share, not raised (non-zero: a port floods; see alerts.rate_limited events)",
-          [](WorkerStats& st) -> auto& { return st.alerts_rate_limited; });
-  counter("alerts_dropped", "alerts lost because the packet path outran the alert writer (non-zero: see alerts.dropped events)",
-          [](WorkerStats& st) -> auto& { return st.alerts_dropped; });
-  counter("icmp_quotes_cut", "ICMP / ICMPv6 errors between inspected zones cut to the quoted header and 8 bytes (what an error needs)",
-          [](WorkerStats& st) -> auto& { return st.icmp_quotes_cut; });
-  counter("busy_cycles", "TSC cycles the workers spent on loop iterations that had packets", [](WorkerStats& st) -> auto& { return st.busy_cycles; });
+  counter(
+      "packets", "packets received and processed by the workers", [](WorkerStats & st) -> auto& { return st.packets; });
+  counter(
+      "flows_created", "connections admitted by the policy",
+      [](WorkerStats & st) -> auto& { return st.flows_created; });
+  counter(
+      "flows_expired", "connections removed after their idle timeout",
+      [](WorkerStats & st) -> auto& { return st.flows_expired; });
+  counter(
+      "flows_cut", "connections cut because a reload or quarantine no longer allows them",
+      [](WorkerStats & st) -> auto& { return st.flows_cut; });
+  counter(
+      "mac_learned", "MAC addresses learned or moved on unbound ports",
+      [](WorkerStats & st) -> auto& { return st.mac_learned; });
+  counter(
+      "alerts_rate_limited",
+      "low-priority alerts (deny, spoofing, flow table full) over a port's share, not raised (non-zero: a port floods; "
+      "see alerts.rate_limited events)",
+      [](WorkerStats & st) -> auto& { return st.alerts_rate_limited; });
+  counter(
+      "alerts_dropped",
+      "alerts lost because the packet path outran the alert writer (non-zero: see alerts.dropped events)",
+      [](WorkerStats & st) -> auto& { return st.alerts_dropped; });
+  counter(
+      "icmp_quotes_cut",
+      "ICMP / ICMPv6 errors between inspected zones cut to the quoted header and 8 bytes (what an error needs)",
+      [](WorkerStats & st) -> auto& { return st.icmp_quotes_cut; });
+  counter(
+      "busy_cycles", "TSC cycles the workers spent on loop iterations that had packets",
+      [](WorkerStats & st) -> auto& { return st.busy_cycles; });
   auto* fw = s.add_counters();
   fw->set_name("alert_followers");
   fw->set_value(control_.followers());
@@ -291,14 +312,16 @@ bool SwitchImpl::askWorker(Worker& w, Mailbox::Cmd cmd, const FlowQuery& q, std:
   mb.out = out;
   mb.state.store(Mailbox::State::kRequested, std::memory_order_release);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone && std::chrono::steady_clock::now() < deadline)
+  while (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   if (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone) {
     // The worker has not picked the request up (it is stopped): withdraw it. If it is serving it
     // right now (kServing), wait for it: `out` must outlive the copy.
     auto expected = Mailbox::State::kRequested;
     if (mb.state.compare_exchange_strong(expected, Mailbox::State::kIdle)) return false;
-    while (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    while (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   *matched = mb.matched;
   mb.state.store(Mailbox::State::kIdle, std::memory_order_release);
@@ -349,8 +372,9 @@ proto::FlowsResponse SwitchImpl::flows(const proto::FlowFilter& f) {
       e->set_dst(ep(o ? k.addr_b : k.addr_a, o ? k.port_b : k.port_a));
       e->set_state(flowStateName(fl.state));
       e->set_in_port(fl.port[0] < sw_.ports.size() ? sw_.ports[fl.port[0]].name : "?");
-      e->set_rule(pol->generation() == fl.policy_gen && fl.rule < pol->ruleCount() ? pol->rule(fl.rule).name
-                                                                                    : "(v" + std::to_string(fl.policy_gen) + ")");
+      e->set_rule(pol->generation() == fl.policy_gen && fl.rule < pol->ruleCount()
+                      ? pol->rule(fl.rule).name
+                      : "(v" + std::to_string(fl.policy_gen) + ")");
       e->set_packets_orig(fl.packets[0]);
       e->set_packets_reply(fl.packets[1]);
       e->set_bytes_orig(fl.bytes[0]);

@@ -18,28 +18,28 @@ namespace goldgate::dataplane {
 // A fragmented datagram of an inspected connection, gathered until it is whole; it is inspected
 // then, with its last fragment held back until the verdict (worker_frag.cc).
 struct FragGather {
-  FlowKey key{};          // the connection: looked up again when the datagram is whole (it may be gone)
-  uint8_t src_is_a = 0;   // the datagram's sender is the key's side a
-  uint16_t port = 0;      // the port it came in on (per-port bounds)
-  bool done = false;      // inspected: fragments of it that still come are dropped
-  FragmentGather payload; // bad: overlapping fragments, too long, or no room: the rest of it is dropped
+  FlowKey key{};           // the connection: looked up again when the datagram is whole (it may be gone)
+  uint8_t src_is_a = 0;    // the datagram's sender is the key's side a
+  uint16_t port = 0;       // the port it came in on (per-port bounds)
+  bool done = false;       // inspected: fragments of it that still come are dropped
+  FragmentGather payload;  // bad: overlapping fragments, too long, or no room: the rest of it is dropped
 };
 
 struct FragEntry {
   uint8_t src[16], dst[16];
   uint32_t id;
   uint8_t protocol, family, out_port, valid;  // valid: its first fragment passed toward out_port
-  uint64_t tsc;                                // last seen (0: free)
-  std::unique_ptr<FragGather> gather;          // null: the datagram's connection is not inspected
+  uint64_t tsc;                               // last seen (0: free)
+  std::unique_ptr<FragGather> gather;         // null: the datagram's connection is not inspected
 };
 
 class FragTable {
  public:
-  static constexpr uint32_t kEntries = 1024, kWays = 4;   // entries, and entries per bucket
-  static constexpr uint64_t kLifeSec = 65;                // longer than receivers keep a datagram's fragments
-  static constexpr uint64_t kHoldTotal = 8ull << 20;      // bytes gathered, in all datagrams
-  static constexpr uint64_t kHoldPort = kHoldTotal / 4;   // ... for datagrams from one port
-  static constexpr uint32_t kGathersPort = 256;           // datagrams one port may have in gathering
+  static constexpr uint32_t kEntries = 1024, kWays = 4;  // entries, and entries per bucket
+  static constexpr uint64_t kLifeSec = 65;               // longer than receivers keep a datagram's fragments
+  static constexpr uint64_t kHoldTotal = 8ull << 20;     // bytes gathered, in all datagrams
+  static constexpr uint64_t kHoldPort = kHoldTotal / 4;  // ... for datagrams from one port
+  static constexpr uint32_t kGathersPort = 256;          // datagrams one port may have in gathering
 
   explicit FragTable(uint64_t tscHz) : tsc_hz_(tscHz) {}
 

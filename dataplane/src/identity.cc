@@ -62,7 +62,8 @@ Result<void> applyIdentity(const proto::PortIdentity& id, PortConfig& pc) {
   if (!id.mac().empty()) {
     auto m = MacAddr::parse(id.mac());
     if (!m) return makeError(Error::Code::kInvalidArgument, "mac '" + id.mac() + "' is not an Ethernet address");
-    if (m->isMulticast()) return makeError(Error::Code::kInvalidArgument, "mac '" + id.mac() + "' is a multicast address");
+    if (m->isMulticast())
+      return makeError(Error::Code::kInvalidArgument, "mac '" + id.mac() + "' is a multicast address");
     pc.mac = *m;
   }
   for (const auto& s : id.ips()) {
@@ -94,7 +95,8 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
     int idx = -1;
     const std::string sock = id.socket().empty() ? "" : std::filesystem::path(id.socket()).lexically_normal().string();
     for (size_t p = 0; p < next.size(); ++p)
-      if ((!id.port().empty() && next[p].name == id.port()) || (id.port().empty() && !sock.empty() && vhostSocketOf(next[p]) == sock))
+      if ((!id.port().empty() && next[p].name == id.port()) ||
+          (id.port().empty() && !sock.empty() && vhostSocketOf(next[p]) == sock))
         idx = static_cast<int>(p);
     if (id.port().empty() && sock.empty()) {
       r->set_error("neither a port name nor a vhost-user socket given");
@@ -143,7 +145,8 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
         }
         if (resultOf[p]) {
           const std::string msg = "address " + it->toString() + " is bound to port '" + next[o->second].name + "'" +
-                                  (next[o->second].vm.empty() ? "" : " (VM '" + next[o->second].vm + "')") + "; not bound here";
+                                  (next[o->second].vm.empty() ? "" : " (VM '" + next[o->second].vm + "')") +
+                                  "; not bound here";
           resultOf[p]->set_error(resultOf[p]->error().empty() ? msg : resultOf[p]->error() + "; " + msg);
         }
         it = ips.erase(it);
@@ -188,8 +191,9 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
       ev.set_vm(now.vm.empty() ? was.vm : now.vm);
       ev.set_segment(seg);
       ev.set_policy_version(publisher_.generation());
-      ev.set_message(now.vm.empty() ? "VM '" + was.vm + "' left port '" + now.name + "' (" + source + "); the port is closed"
-                                    : "port '" + now.name + "' is VM '" + now.vm + "' (" + source + "), segment " + seg);
+      ev.set_message(now.vm.empty()
+                         ? "VM '" + was.vm + "' left port '" + now.name + "' (" + source + "); the port is closed"
+                         : "port '" + now.name + "' is VM '" + now.vm + "' (" + source + "), segment " + seg);
       raise(ev, ev.kind() + "|" + now.name + "|" + std::to_string(publisher_.generation()));
     }
   }
@@ -199,7 +203,8 @@ proto::SetIdentitiesResponse SwitchImpl::setIdentities(const proto::SetIdentitie
     const uint16_t seg = pol->portSegment(static_cast<uint16_t>(p));
     resultOf[p]->set_segment(pol->segmentName(seg));
     if (!sw_.ports[p].segment.empty() && seg == kSegUnassigned)
-      resultOf[p]->set_error("segment '" + sw_.ports[p].segment + "' is not defined in the segment files; the port stays closed");
+      resultOf[p]->set_error("segment '" + sw_.ports[p].segment +
+                             "' is not defined in the segment files; the port stays closed");
   }
   out.set_policy_version(publisher_.generation());
   return out;

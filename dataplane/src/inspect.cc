@@ -30,8 +30,8 @@ const std::string& InspectPlan::zoneName(uint8_t z) const {
   return z == 0 || z > zones.size() ? none : zones[z - 1].name;
 }
 
-Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig& sw, const CompiledPolicy& pol,
-                                                              std::shared_ptr<const datapolicy::Classifier> classifier) {
+Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(
+    const SwitchConfig& sw, const CompiledPolicy& pol, std::shared_ptr<const datapolicy::Classifier> classifier) {
   auto plan = std::make_shared<InspectPlan>();
   plan->cls = std::move(classifier);
   plan->zones = sw.zones;
@@ -56,8 +56,9 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
     for (const auto& r : c.policy.rules)
       for (const auto* name : {&r.from, &r.to})
         if (!known(*name))
-          return makeError(Error::Code::kInvalidArgument, c.source_file + ":" + std::to_string(r.line) + ": zone '" + *name +
-                                                              "' is not defined in " + sw.source_file + " (zones)");
+          return makeError(Error::Code::kInvalidArgument, c.source_file + ":" + std::to_string(r.line) + ": zone '" +
+                                                              *name + "' is not defined in " + sw.source_file +
+                                                              " (zones)");
   plan->action.assign(classes.size() * Z * Z, 0);
   plan->gap_fails_closed.assign(Z * Z, 0);
   plan->blocks_any.assign(Z * Z, 0);
@@ -86,7 +87,8 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(const SwitchConfig
     // has its own: hardening a VM must not take it out of inspection.
     auto it = sw.inspection.segments.find(seg);
     constexpr std::string_view kTwin = ".hardened";
-    if (it == sw.inspection.segments.end() && seg.size() > kTwin.size() && seg.compare(seg.size() - kTwin.size(), kTwin.size(), kTwin) == 0)
+    if (it == sw.inspection.segments.end() && seg.size() > kTwin.size() &&
+        seg.compare(seg.size() - kTwin.size(), kTwin.size(), kTwin) == 0)
       it = sw.inspection.segments.find(seg.substr(0, seg.size() - kTwin.size()));
     if (it != sw.inspection.segments.end()) limit = it->second;
     if (auto it = sw.inspection.ports.find(b.name); it != sw.inspection.ports.end()) limit = it->second;
@@ -114,7 +116,8 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
   void bytes(const uint8_t* d, size_t n) override {
     if (done) return;
     size_t take = n;
-    if (limit > 0 && seen + n > static_cast<uint64_t>(limit)) take = static_cast<size_t>(static_cast<uint64_t>(limit) - seen);
+    if (limit > 0 && seen + n > static_cast<uint64_t>(limit))
+      take = static_cast<size_t>(static_cast<uint64_t>(limit) - seen);
     sc->scan(st, d, take, *out);
     seen += take;
     if (limit > 0 && seen >= static_cast<uint64_t>(limit)) {
@@ -131,11 +134,11 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
 struct Inspector::Ctx {
   std::shared_ptr<const InspectPlan> plan;  // the flow keeps the plan (and database) it started with
   Dir dir[2];
-  TcpNormalizer norm;  // TCP: what each receiver takes (tcp_normalizer.h)
+  TcpNormalizer norm;        // TCP: what each receiver takes (tcp_normalizer.h)
   uint8_t zone[2] = {0, 0};  // originator's zone, responder's zone
   bool encrypted = false;    // the flow crosses a peer gateway's tunnel (ESP)
   bool gap_reported[2] = {false, false};
-  uint16_t owner = 0;        // the VM side's port: its share of contexts and held bytes
+  uint16_t owner = 0;  // the VM side's port: its share of contexts and held bytes
   explicit Ctx(uint32_t hold) : dir{Dir(hold), Dir(hold)} {}
 };
 
@@ -195,10 +198,10 @@ datapolicy::Scanner* Inspector::scannerFor(const datapolicy::Classifier& c) {
   return nullptr;
 }
 
-Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& planPtr, int32_t pos, const uint8_t* origAddr,
-                                     const uint8_t* respAddr, uint8_t family, uint8_t protocol, int dir, uint16_t origPort,
-                                     uint16_t respPort, const uint8_t* payload, size_t len, const TcpSegment* tcp,
-                                     std::vector<InspectEvent>& events, DropReason* why) {
+Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& planPtr, int32_t pos,
+                                     const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family, uint8_t protocol,
+                                     int dir, uint16_t origPort, uint16_t respPort, const uint8_t* payload, size_t len,
+                                     const TcpSegment* tcp, std::vector<InspectEvent>& events, DropReason* why) {
   (void)protocol;  // TCP is told by `tcp`; UDP and ICMP echo carry datagrams
   const size_t p = static_cast<size_t>(pos);
   if (blocked_[p] == FlowMark::kBlocked) return kBlock;
@@ -221,7 +224,8 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     if (active_ >= max_flows_ || port_active_[owner] >= max_flows_port_) {
       // No room to follow this flow (in all, or in its port's half: one VM cannot take every
       // context): the class policy decides as for any gap.
-      bool closed = plan.gap_fails_closed[zo * plan.zoneCount() + zr] || plan.gap_fails_closed[zr * plan.zoneCount() + zo];
+      bool closed =
+          plan.gap_fails_closed[zo * plan.zoneCount() + zr] || plan.gap_fails_closed[zr * plan.zoneCount() + zo];
       InspectEvent e{};
       e.kind = InspectEvent::kOverload;
       e.action = closed ? kEventBlocks : kEventReports;
@@ -288,7 +292,8 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
       // Out of order and no room to hold it: dropped (the sender sends it again), never skipped.
       // The room: what the worker may still hold, and what the flow's port may (half of it).
       const uint64_t ph = port_held_[c->owner];
-      const uint64_t room = std::min(hold_total_ > held_ ? hold_total_ - held_ : 0, hold_port_ > ph ? hold_port_ - ph : 0);
+      const uint64_t room =
+          std::min(hold_total_ > held_ ? hold_total_ - held_ : 0, hold_port_ > ph ? hold_port_ - ph : 0);
       if (d.reasm.wouldOverflow(tcp->seq, len, room)) {
         *why = DropReason::kTcpHoldFull;
         return kDrop;

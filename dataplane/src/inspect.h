@@ -24,13 +24,13 @@ class CompiledPolicy;
 
 struct InspectPlan {
   std::shared_ptr<const datapolicy::Classifier> cls;
-  std::vector<ZoneConfig> zones;            // zone id = index + 1; 0 = in no zone
-  std::vector<uint8_t> action;              // [class][src zone][dst zone] -> datapolicy::Action
-  std::vector<uint8_t> gap_fails_closed;    // [src zone][dst zone]: a gap blocks the flow
-  std::vector<uint8_t> blocks_any;          // [src zone][dst zone]: some class blocks (block, quarantine, require-encryption)
-  std::vector<int64_t> port_limit;          // per port: -1 off, 0 whole flow, N first N bytes a direction
-  std::vector<bool> port_is_uplink;         // uplinks and tunnels: the other side's port sets the limit
-  std::vector<bool> port_is_tunnel;         // a peer gateway: what crosses it is carried in ESP
+  std::vector<ZoneConfig> zones;          // zone id = index + 1; 0 = in no zone
+  std::vector<uint8_t> action;            // [class][src zone][dst zone] -> datapolicy::Action
+  std::vector<uint8_t> gap_fails_closed;  // [src zone][dst zone]: a gap blocks the flow
+  std::vector<uint8_t> blocks_any;   // [src zone][dst zone]: some class blocks (block, quarantine, require-encryption)
+  std::vector<int64_t> port_limit;   // per port: -1 off, 0 whole flow, N first N bytes a direction
+  std::vector<bool> port_is_uplink;  // uplinks and tunnels: the other side's port sets the limit
+  std::vector<bool> port_is_tunnel;  // a peer gateway: what crosses it is carried in ESP
   uint32_t hold_bytes = 256 * 1024;
 
   uint32_t zoneCount() const { return static_cast<uint32_t>(zones.size()) + 1; }
@@ -58,8 +58,8 @@ constexpr uint8_t kEventReports = 1, kEventBlocks = 2;
 struct InspectEvent {
   // kEvasion: two versions of the same stream bytes (overlapping TCP segments that differ).
   enum Kind : uint8_t { kFinding, kGap, kOverload, kEvasion } kind;
-  uint8_t action;     // datapolicy::Action (findings); kEventReports / kEventBlocks (the others)
-  uint8_t dir;        // 0 originator -> responder
+  uint8_t action;  // datapolicy::Action (findings); kEventReports / kEventBlocks (the others)
+  uint8_t dir;     // 0 originator -> responder
   uint8_t zone_src, zone_dst;
   uint32_t class_index;
   uint32_t confidence_pct;
@@ -84,9 +84,10 @@ class Inspector {
   /// other protocols): every segment of a TCP flow comes here, pure ACKs included, so that the
   /// normaliser follows both windows. Appends events. kDrop: `*why` says why the segment is
   /// refused.
-  Verdict packet(const std::shared_ptr<const InspectPlan>& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family,
-                 uint8_t protocol, int dir, uint16_t origPort, uint16_t respPort, const uint8_t* payload, size_t len,
-                 const TcpSegment* tcp, std::vector<InspectEvent>& events, DropReason* why);
+  Verdict packet(const std::shared_ptr<const InspectPlan>& plan, int32_t pos, const uint8_t* origAddr,
+                 const uint8_t* respAddr, uint8_t family, uint8_t protocol, int dir, uint16_t origPort,
+                 uint16_t respPort, const uint8_t* payload, size_t len, const TcpSegment* tcp,
+                 std::vector<InspectEvent>& events, DropReason* why);
   /// Whether the flow at `pos` was blocked earlier (its later packets are dropped).
   bool blocked(int32_t pos) const;
   /// Starts loading the inspection state of direction `dir` of the flow at `pos` (a hint).
@@ -103,8 +104,8 @@ class Inspector {
  private:
   struct Dir;
   struct Ctx;
-  Ctx* contextFor(const InspectPlan& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr, uint8_t family,
-                  uint16_t origPort, uint16_t respPort);
+  Ctx* contextFor(const InspectPlan& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr,
+                  uint8_t family, uint16_t origPort, uint16_t respPort);
   datapolicy::Scanner* scannerFor(const datapolicy::Classifier& c);
   void unhold(const Ctx& c, uint64_t bytes);  // held bytes given back, in all and by its port
 
@@ -117,7 +118,7 @@ class Inspector {
     kNotInspected,  // not inspected, by configuration (or an overload that does not fail closed)
   };
   std::vector<FlowMark> blocked_;
-  std::vector<uint64_t> seen_;    // per position: classesSeen()
+  std::vector<uint64_t> seen_;  // per position: classesSeen()
   uint32_t max_flows_;
   uint64_t hold_total_;
   uint64_t held_ = 0;  // out-of-order bytes held by all contexts

@@ -1,6 +1,7 @@
 #include "key_agent.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,7 +9,6 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,14 +65,14 @@ bool sendLine(SSL* ssl, const std::string& line) {
 
 struct KeyAgent::PeerState {
   std::mutex mu;
-  bool client = false;                   // this side connects
-  uint64_t connection = 0;               // sessions so far (the high half of local epochs)
+  bool client = false;      // this side connects
+  uint64_t connection = 0;  // sessions so far (the high half of local epochs)
   std::atomic<bool> connected{false};
-  Clock::time_point keys_since{};        // when the outbound key in force was installed
+  Clock::time_point keys_since{};  // when the outbound key in force was installed
   bool have_keys = false;
-  Clock::time_point retire_at{};         // when older inbound keys go
+  Clock::time_point retire_at{};  // when older inbound keys go
   uint64_t retire_below = 0;
-  SSL* live = nullptr;                   // the session in force (a newer one replaces it)
+  SSL* live = nullptr;  // the session in force (a newer one replaces it)
 };
 
 KeyAgent::KeyAgent(const TunnelConfig& tc, Tunnel& tunnel) : cfg_(tc), tunnel_(tunnel) {}
@@ -80,22 +80,26 @@ KeyAgent::KeyAgent(const TunnelConfig& tc, Tunnel& tunnel) : cfg_(tc), tunnel_(t
 Result<std::unique_ptr<KeyAgent>> KeyAgent::start(const TunnelConfig& tc, Tunnel& tunnel) {
   std::unique_ptr<KeyAgent> a(new KeyAgent(tc, tunnel));
   const auto& t = tc.tls;
-  if (auto ok = crypto::checkPrivateFile(t.key); !ok) return makeError(ok.error().code, "tunnel.tls.key: " + ok.error().message);
+  if (auto ok = crypto::checkPrivateFile(t.key); !ok)
+    return makeError(ok.error().code, "tunnel.tls.key: " + ok.error().message);
   a->ctx_ = SSL_CTX_new(TLS_method());
   if (!a->ctx_) return makeError(Error::Code::kResource, "TLS: " + sslError());
   SSL_CTX_set_min_proto_version(a->ctx_, TLS1_3_VERSION);
   if (SSL_CTX_use_certificate_chain_file(a->ctx_, t.cert.c_str()) != 1)
     return makeError(Error::Code::kIo, "tunnel.tls.cert: " + t.cert + ": " + sslError());
-  if (SSL_CTX_use_PrivateKey_file(a->ctx_, t.key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(a->ctx_) != 1)
+  if (SSL_CTX_use_PrivateKey_file(a->ctx_, t.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(a->ctx_) != 1)
     return makeError(Error::Code::kIo, "tunnel.tls.key: " + t.key + ": " + sslError());
   if (!t.ca.empty() && SSL_CTX_load_verify_locations(a->ctx_, t.ca.c_str(), nullptr) != 1)
     return makeError(Error::Code::kIo, "tunnel.tls.ca: " + t.ca + ": " + sslError());
   // The chain is checked when a CA is configured; a pinned peer is checked by its digest after the
   // handshake (verify() below), so a failed chain is only fatal where no pin stands in for it.
-  SSL_CTX_set_verify(a->ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, [](int, X509_STORE_CTX*) { return 1; });
+  SSL_CTX_set_verify(a->ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                     [](int, X509_STORE_CTX*) { return 1; });
 
   std::string host, port;
-  if (!splitHostPort(t.listen, &host, &port)) return makeError(Error::Code::kInvalidArgument, "tunnel.tls.listen: expected address:port");
+  if (!splitHostPort(t.listen, &host, &port))
+    return makeError(Error::Code::kInvalidArgument, "tunnel.tls.listen: expected address:port");
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
@@ -104,7 +108,8 @@ Result<std::unique_ptr<KeyAgent>> KeyAgent::start(const TunnelConfig& tc, Tunnel
   a->listen_fd_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(a->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (a->listen_fd_ < 0 || ::bind(a->listen_fd_, res->ai_addr, res->ai_addrlen) != 0 || ::listen(a->listen_fd_, 16) != 0) {
+  if (a->listen_fd_ < 0 || ::bind(a->listen_fd_, res->ai_addr, res->ai_addrlen) != 0 ||
+      ::listen(a->listen_fd_, 16) != 0) {
     std::string why = std::strerror(errno);
     freeaddrinfo(res);
     return makeError(Error::Code::kResource, "tunnel.tls.listen: " + t.listen + ": " + why);
@@ -158,7 +163,8 @@ void KeyAgent::event(alerts::Kind kind, uint32_t peer, const std::string& messag
   if (severity) ev.set_severity(*severity);
   ev.set_port(cfg_.peers[peer].name);
   ev.set_rule("tunnel-keys");
-  ev.set_action(kind == alerts::Kind::kTunnelKeysExpired || kind == alerts::Kind::kTunnelPeerRejected ? "block" : "log");
+  ev.set_action(kind == alerts::Kind::kTunnelKeysExpired || kind == alerts::Kind::kTunnelPeerRejected ? "block"
+                                                                                                      : "log");
   ev.set_message("peer '" + cfg_.peers[peer].name + "': " + message);
   std::lock_guard<std::mutex> g(events_mu_);
   events_.push_back(std::move(ev));
@@ -188,14 +194,17 @@ bool KeyAgent::verifies(SSL* ssl, uint32_t peer) const {
 
 int KeyAgent::identify(SSL* ssl) const {
   for (uint32_t i = 0; i < cfg_.peers.size(); ++i)
-    if (cfg_.peers[i].keys == PeerConfig::Keys::kTls && !peers_[i]->client && verifies(ssl, i)) return static_cast<int>(i);
+    if (cfg_.peers[i].keys == PeerConfig::Keys::kTls && !peers_[i]->client && verifies(ssl, i))
+      return static_cast<int>(i);
   return -1;
 }
 
 std::string KeyAgent::addressText(const sockaddr_storage& from) {
   char addr[INET6_ADDRSTRLEN] = "?";
-  if (from.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, addr, sizeof addr);
-  if (from.ss_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, addr, sizeof addr);
+  if (from.ss_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, addr, sizeof addr);
+  if (from.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, addr, sizeof addr);
   return addr;
 }
 
@@ -214,17 +223,20 @@ void KeyAgent::reapSessions() {
 void KeyAgent::reportRefusals() {
   const auto now = Clock::now();
   const uint64_t refused = refused_.load(), failed = failed_handshakes_.load();
-  if ((refused == refused_reported_ && failed == failed_reported_) || now - last_refusal_report_ < std::chrono::seconds(10)) return;
+  if ((refused == refused_reported_ && failed == failed_reported_) ||
+      now - last_refusal_report_ < std::chrono::seconds(10))
+    return;
   last_refusal_report_ = now;
   proto::AlertEvent ev;
   alerts::setKind(ev, alerts::Kind::kTunnelKeyServiceLimited);
   ev.set_action("block");
   ev.set_rule("tunnel-keys");
   ev.set_count(refused - refused_reported_ + failed - failed_reported_);
-  ev.set_message("key service: " + std::to_string(refused - refused_reported_) + " connection(s) refused (more than " +
-                 std::to_string(kMaxHandshakes) + " handshakes in flight, or " + std::to_string(kMaxPerSource) +
-                 " from one address), " + std::to_string(failed - failed_reported_) +
-                 " failed handshake(s) not alerted one by one, in the last period; configured peers keep their own slots");
+  ev.set_message(
+      "key service: " + std::to_string(refused - refused_reported_) + " connection(s) refused (more than " +
+      std::to_string(kMaxHandshakes) + " handshakes in flight, or " + std::to_string(kMaxPerSource) +
+      " from one address), " + std::to_string(failed - failed_reported_) +
+      " failed handshake(s) not alerted one by one, in the last period; configured peers keep their own slots");
   refused_reported_ = refused;
   failed_reported_ = failed;
   std::lock_guard<std::mutex> eg(events_mu_);
@@ -270,24 +282,25 @@ void KeyAgent::acceptLoop() {
     };
     try {
       std::lock_guard<std::mutex> g(sessions_mu_);
-      sessions_.push_back(Session{std::thread([this, fd, addr, done, handshakeOver] {
-                                    SSL* ssl = SSL_new(ctx_);
-                                    SSL_set_fd(ssl, fd);
-                                    std::string why;
-                                    int peer = handshake(ssl, fd, &why) ? identify(ssl) : -2;
-                                    handshakeOver();
-                                    if (peer < 0) {
-                                      rejected(addr, peer == -2 ? " failed the TLS handshake: " + why
-                                                                : " presented a certificate of no configured peer (not from the CA for a "
-                                                                  "peer's name, nor a pinned one)");
-                                      SSL_free(ssl);
-                                      ::close(fd);
-                                    } else {
-                                      session(ssl, fd, static_cast<uint32_t>(peer), true);
-                                    }
-                                    done->store(true);
-                                  }),
-                                  done});
+      sessions_.push_back(Session{
+          std::thread([this, fd, addr, done, handshakeOver] {
+            SSL* ssl = SSL_new(ctx_);
+            SSL_set_fd(ssl, fd);
+            std::string why;
+            int peer = handshake(ssl, fd, &why) ? identify(ssl) : -2;
+            handshakeOver();
+            if (peer < 0) {
+              rejected(addr, peer == -2 ? " failed the TLS handshake: " + why
+                                        : " presented a certificate of no configured peer (not from the CA for a "
+                                          "peer's name, nor a pinned one)");
+              SSL_free(ssl);
+              ::close(fd);
+            } else {
+              session(ssl, fd, static_cast<uint32_t>(peer), true);
+            }
+            done->store(true);
+          }),
+          done});
     } catch (const std::system_error&) {
       // No thread to be had: the connection is refused, the switch goes on.
       handshakeOver();
@@ -374,8 +387,10 @@ void KeyAgent::connectLoop(uint32_t peer) {
       } else {
         event(alerts::Kind::kTunnelPeerRejected, peer,
               "its key service at " + pc.control + " did not prove to be this peer (" +
-                  (shook ? std::string(pc.pin.empty() ? "its certificate is not from the CA for this name" : "its certificate is not the pinned one")
-                         : "TLS handshake failed: " + sslError()) + ")");
+                  (shook ? std::string(pc.pin.empty() ? "its certificate is not from the CA for this name"
+                                                      : "its certificate is not the pinned one")
+                         : "TLS handshake failed: " + sslError()) +
+                  ")");
         SSL_free(ssl);
         ::close(fd);
       }
@@ -402,11 +417,13 @@ void KeyAgent::housekeeping() {
     // Keys past their lifetime (plus the grace a rekey gets) without a new agreement: removed.
     const auto hard = std::chrono::seconds(cfg_.tls.lifetime_s + cfg_.tls.grace_s);
     const uint64_t packets = tunnel_.outboundOf(i).seq;
-    if (ps.have_keys && (now - ps.keys_since > hard || packets > cfg_.tls.lifetime_packets + cfg_.tls.lifetime_packets / 8)) {
+    if (ps.have_keys &&
+        (now - ps.keys_since > hard || packets > cfg_.tls.lifetime_packets + cfg_.tls.lifetime_packets / 8)) {
       tunnel_.retire(i, UINT64_MAX, true);
       ps.have_keys = false;
       ps.retire_below = 0;
-      event(alerts::Kind::kTunnelKeysExpired, i, "keys expired without a new agreement: its flows are blocked until the peer is back");
+      event(alerts::Kind::kTunnelKeysExpired, i,
+            "keys expired without a new agreement: its flows are blocked until the peer is back");
     }
   }
 }
@@ -420,14 +437,16 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
     ps.live = ssl;  // a newer session replaces the old one, which notices and ends
   }
   ps.connected.store(true);
-  event(alerts::Kind::kTunnelPeerConnected, peer, std::string("key service connected (mutual TLS 1.3, ") + (server ? "accepted" : "connecting side") + ")");
+  event(alerts::Kind::kTunnelPeerConnected, peer,
+        std::string("key service connected (mutual TLS 1.3, ") + (server ? "accepted" : "connecting side") + ")");
   auto local = [conn](uint64_t e) { return (conn << 32) | e; };
   std::map<uint64_t, uint32_t> mine, theirs;  // epoch -> SPI
-  uint64_t current = 0;                        // the epoch our outbound SA is in
+  uint64_t current = 0;                       // the epoch our outbound SA is in
   auto derive = [&](uint64_t e, uint8_t* in, uint8_t* out) {
     uint8_t ctxt[8], k[2 * kKeyLen];
     for (int b = 0; b < 8; ++b) ctxt[b] = static_cast<uint8_t>(e >> (56 - 8 * b));
-    if (SSL_export_keying_material(ssl, k, sizeof k, kLabel, sizeof kLabel - 1, ctxt, sizeof ctxt, 1) != 1) return false;
+    if (SSL_export_keying_material(ssl, k, sizeof k, kLabel, sizeof kLabel - 1, ctxt, sizeof ctxt, 1) != 1)
+      return false;
     // Bytes 0-35 seal client -> server, 36-71 server -> client.
     std::memcpy(in, k + (server ? 0 : kKeyLen), kKeyLen);
     std::memcpy(out, k + (server ? kKeyLen : 0), kKeyLen);
@@ -484,7 +503,8 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
           if (!tunnel_.addInbound(peer, mine[e], in, true, local(e))) {
             // 7, not the kind's 6: the fault is this side's (no slot for new keys), and a rekey that
             // cannot finish ends in expired keys.
-            event(alerts::Kind::kTunnelKeyProtocol, peer, "no free inbound SA slot for epoch " + std::to_string(e) + "; reconnecting", 7);
+            event(alerts::Kind::kTunnelKeyProtocol, peer,
+                  "no free inbound SA slot for epoch " + std::to_string(e) + "; reconnecting", 7);
             ok = false;
           } else {
             ok = sendLine(ssl, "READY " + std::to_string(e));
@@ -509,8 +529,8 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
           ps.retire_at = Clock::now() + std::chrono::seconds(cfg_.tls.grace_s);
           current = e;
           event(first ? alerts::Kind::kTunnelKeysAgreed : alerts::Kind::kTunnelRekeyed, peer,
-                "epoch " + std::to_string(e) + ": sealing under SPI " + std::to_string(theirs[e]) + ", opening under SPI " +
-                    std::to_string(mine[e]));
+                "epoch " + std::to_string(e) + ": sealing under SPI " + std::to_string(theirs[e]) +
+                    ", opening under SPI " + std::to_string(mine[e]));
           mine.erase(mine.begin(), mine.lower_bound(e));
           theirs.erase(theirs.begin(), theirs.lower_bound(e));
           installed.erase(installed.begin(), installed.lower_bound(e));
@@ -526,7 +546,9 @@ void KeyAgent::session(SSL* ssl, int fd, uint32_t peer, bool server) {
     if (ps.live == ssl) ps.live = nullptr;
   }
   ps.connected.store(false);
-  if (!stop_.load()) event(alerts::Kind::kTunnelPeerDisconnected, peer, "key service connection lost; keys stay until their lifetime ends");
+  if (!stop_.load())
+    event(alerts::Kind::kTunnelPeerDisconnected, peer,
+          "key service connection lost; keys stay until their lifetime ends");
   SSL_free(ssl);
   ::close(fd);
 }

@@ -23,10 +23,10 @@
 #include <cstdint>
 #include <list>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,8 +60,8 @@ class KeyAgent {
   void acceptLoop();
   bool handshake(SSL* ssl, int fd, std::string* why);  // server side, within kHandshakeSeconds
   void rejected(const std::string& addr, const std::string& why);
-  void reapSessions();     // joins the threads of sessions that ended
-  void reportRefusals();   // one Kind::kTunnelKeyServiceLimited event at most every 10 s
+  void reapSessions();    // joins the threads of sessions that ended
+  void reportRefusals();  // one Kind::kTunnelKeyServiceLimited event at most every 10 s
   static std::string addressText(const sockaddr_storage& from);
   void connectLoop(uint32_t peer);
   void session(SSL* ssl, int fd, uint32_t peer, bool server);
@@ -77,11 +77,11 @@ class KeyAgent {
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::vector<std::unique_ptr<PeerState>> peers_;
-  std::vector<std::thread> threads_;   // the accept loop and one connect loop per peer we call
+  std::vector<std::thread> threads_;  // the accept loop and one connect loop per peer we call
   // Accepted connections: bounded in flight, their threads reaped when they end.
-  static constexpr int kMaxHandshakes = 32;      // in flight from addresses of no configured peer
-  static constexpr int kMaxPerSource = 4;        // in flight from one address
-  static constexpr int kHandshakeSeconds = 10;   // a whole server-side handshake
+  static constexpr int kMaxHandshakes = 32;     // in flight from addresses of no configured peer
+  static constexpr int kMaxPerSource = 4;       // in flight from one address
+  static constexpr int kHandshakeSeconds = 10;  // a whole server-side handshake
   static constexpr int kRejectAlertsPerSecond = 5;
   struct Session {
     std::thread thread;

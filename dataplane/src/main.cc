@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (checkOnly) {
-    std::printf("%s: ok (%zu ports, %zu segments, %zu rules)\n", config.c_str(), sw->ports.size(), segs->segments.size(),
-                segs->rules.size());
+    std::printf("%s: ok (%zu ports, %zu segments, %zu rules)\n", config.c_str(), sw->ports.size(),
+                segs->segments.size(), segs->rules.size());
     return 0;
   }
   std::signal(SIGINT, onStop);
@@ -59,7 +59,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (sw->mode == SwitchMode::kL2)
-    std::fprintf(stderr, "goldgate-switch: WARNING: mode l2 is a benchmark baseline: no microsegments, no connection tracking\n");
+    std::fprintf(
+        stderr,
+        "goldgate-switch: WARNING: mode l2 is a benchmark baseline: no microsegments, no connection tracking\n");
   std::fprintf(stderr, "goldgate-switch: forwarding on %zu ports; control socket %s\n", sw->ports.size(),
                sw->control_socket.c_str());
   return (*s)->run();

@@ -95,9 +95,7 @@ DropReason parseL4(const uint8_t* data, uint32_t len, uint32_t off, uint32_t end
       }
       return DropReason::kNone;
     }
-    default:
-      (void)len;
-      return DropReason::kNone;  // other protocols: classified by protocol only
+    default: (void)len; return DropReason::kNone;  // other protocols: classified by protocol only
   }
 }
 
@@ -250,7 +248,8 @@ bool ipChecksumOk(const uint8_t* data, const PacketMeta& m) {
 
 namespace {
 // The one's-complement sum of the pseudo-header (none for ICMP) and the L4 bytes, in wire order.
-uint16_t l4Sum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len) {
+uint16_t l4Sum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4,
+               size_t len) {
   if (protocol == 1) return onesSum(l4, len);
   const int alen = family == 4 ? 4 : 16;
   uint8_t pseudo[40] = {};
@@ -273,12 +272,14 @@ uint16_t l4Sum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8
 }
 }  // namespace
 
-uint16_t l4Checksum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len) {
+uint16_t l4Checksum(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4,
+                    size_t len) {
   const uint16_t c = static_cast<uint16_t>(~l4Sum(family, protocol, src, dst, l4, len));
   return protocol == 17 && c == 0 ? 0xffff : c;  // UDP sends a computed zero as all ones
 }
 
-bool l4ChecksumOk(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4, size_t len) {
+bool l4ChecksumOk(uint8_t family, uint8_t protocol, const uint8_t* src, const uint8_t* dst, const uint8_t* l4,
+                  size_t len) {
   if (protocol != 6 && protocol != 17 && protocol != 1 && protocol != 58) return true;
   if (protocol == 17) {
     // The receiver reads the UDP length: shorter than the IP payload, the rest is not the datagram's;
@@ -369,62 +370,103 @@ const char* dropReasonHelp(DropReason r) {
     case DropReason::kNone: return "not a drop";
     case DropReason::kTruncatedEthernet: return "frames shorter than an Ethernet header: a broken sender or device";
     case DropReason::kTruncatedVlan: return "802.1Q tag cut short or more than two tags";
-    case DropReason::kUnsupportedEthertype: return "neither IPv4, IPv6 nor Ethernet/IPv4 ARP (e.g. LLDP, STP): not switched";
+    case DropReason::kUnsupportedEthertype:
+      return "neither IPv4, IPv6 nor Ethernet/IPv4 ARP (e.g. LLDP, STP): not switched";
     case DropReason::kTruncatedIp: return "IP header or extension header runs past the frame";
     case DropReason::kBadIpVersion: return "IP version field disagrees with the EtherType";
     case DropReason::kBadIpHeaderLength: return "IPv4 IHL below 5 or past the frame";
     case DropReason::kBadIpTotalLength: return "IP length field larger than the frame or smaller than the header";
-    case DropReason::kTooManyExtensionHeaders: return "more than 8 IPv6 extension headers: evasion attempt or broken sender";
+    case DropReason::kTooManyExtensionHeaders:
+      return "more than 8 IPv6 extension headers: evasion attempt or broken sender";
     case DropReason::kTruncatedL4: return "TCP/UDP/ICMP header cut short";
     case DropReason::kBadTcpHeaderLength: return "TCP data offset below 5 or past the packet";
     case DropReason::kSpoofedMac: return "a VM sent from a MAC address it is not bound to";
     case DropReason::kSpoofedIp: return "a VM sent from an IP address (or ARP sender) it is not bound to";
     case DropReason::kPolicyDeny: return "a new connection that no allow rule admits (rule or default deny)";
-    case DropReason::kIcmpUnrelated: return "ICMP error quoting a connection the switch does not track (or cannot parse)";
-    case DropReason::kWrongPort: return "packet of a tracked connection from a port other than that side's (spoofed from elsewhere, or the VM moved)";
-    case DropReason::kTcpNoFlow: return "TCP segment other than SYN with no tracked connection (e.g. after a restart, or a scan)";
+    case DropReason::kIcmpUnrelated:
+      return "ICMP error quoting a connection the switch does not track (or cannot parse)";
+    case DropReason::kWrongPort:
+      return "packet of a tracked connection from a port other than that side's (spoofed from elsewhere, or the VM "
+             "moved)";
+    case DropReason::kTcpNoFlow:
+      return "TCP segment other than SYN with no tracked connection (e.g. after a restart, or a scan)";
     case DropReason::kFlowTableFull: return "new connection refused because the flow table is full (fail closed)";
     case DropReason::kFlowCut: return "packet of a connection that a policy reload or quarantine no longer allows";
     case DropReason::kDataPolicy:
       return "segment carrying a data class its zones may not receive (or later packets of that reset connection)";
     case DropReason::kInspectionGap:
       return "packet of a connection whose payload could not be inspected, for a data class that fails closed";
-    case DropReason::kEspUnknownSa: return "ESP with an SPI no inbound SA has, or from an address other than its peer's";
-    case DropReason::kEspReplay: return "ESP sequence number seen before or older than the replay window (replayed or badly late)";
-    case DropReason::kEspAuthentication: return "ESP whose integrity check failed: tampered, injected, or sealed with another key";
+    case DropReason::kEspUnknownSa:
+      return "ESP with an SPI no inbound SA has, or from an address other than its peer's";
+    case DropReason::kEspReplay:
+      return "ESP sequence number seen before or older than the replay window (replayed or badly late)";
+    case DropReason::kEspAuthentication:
+      return "ESP whose integrity check failed: tampered, injected, or sealed with another key";
     case DropReason::kEspMalformed:
       return "authentic ESP with bad padding or next header, or ECN CE on a packet whose sender does not do ECN";
-    case DropReason::kTunnelNoNeighbor: return "tunnel traffic while the underlay next hop has not answered ARP / ND yet";
-    case DropReason::kTunnelTooBig: return "packet too big for the tunnel after encapsulation; ICMP too big sent to its sender";
+    case DropReason::kTunnelNoNeighbor:
+      return "tunnel traffic while the underlay next hop has not answered ARP / ND yet";
+    case DropReason::kTunnelTooBig:
+      return "packet too big for the tunnel after encapsulation; ICMP too big sent to its sender";
     case DropReason::kTunnelSeqExhausted: return "the outbound SA ran out of sequence numbers: new keys are needed";
     case DropReason::kTunnelNoKeys: return "toward a peer without keys (key service down, or keys expired): blocked";
     case DropReason::kUnderlayOther: return "packet to the underlay address that is neither ESP, ARP nor ND";
-    case DropReason::kFragmentNoFlow: return "non-first IP fragment whose first fragment was not admitted (or came later)";
+    case DropReason::kFragmentNoFlow:
+      return "non-first IP fragment whose first fragment was not admitted (or came later)";
     case DropReason::kFragmentUninspected:
-      return "IP fragment of an inspected connection that could not be gathered for inspection (overlapping fragments, or the worker's fragment hold full): dropped rather than passed unread";
-    case DropReason::kBadIpChecksum: return "IPv4 header checksum wrong: the receiver would discard it, so the switch does (insertion attempt or a broken sender)";
+      return "IP fragment of an inspected connection that could not be gathered for inspection (overlapping fragments, "
+             "or the worker's fragment hold full): dropped rather than passed unread";
+    case DropReason::kBadIpChecksum:
+      return "IPv4 header checksum wrong: the receiver would discard it, so the switch does (insertion attempt or a "
+             "broken sender)";
     case DropReason::kBadL4Checksum:
-      return "TCP/UDP/ICMP checksum wrong: discarded before it can change any state (insertion attempt, or a sender whose checksum offload is left unfinished: turn tx offload off on af_packet peers)";
-    case DropReason::kIpOptionsInspected: return "IPv4 packet with options on an inspected connection: receivers treat options differently, so it is not passed unread";
+      return "TCP/UDP/ICMP checksum wrong: discarded before it can change any state (insertion attempt, or a sender "
+             "whose checksum offload is left unfinished: turn tx offload off on af_packet peers)";
+    case DropReason::kIpOptionsInspected:
+      return "IPv4 packet with options on an inspected connection: receivers treat options differently, so it is not "
+             "passed unread";
     case DropReason::kTcpBadFlags: return "SYN with RST or FIN on an inspected connection: discarded by receivers";
-    case DropReason::kTcpSynData: return "data on a SYN of an inspected connection: receivers without Fast Open discard it and the sender sends it again";
-    case DropReason::kTcpSynIsn: return "a second SYN with another initial sequence number: would move where the switch reads the stream (desynchronisation attempt)";
-    case DropReason::kTcpNoHandshake: return "data before the receiver answered the SYN: it would discard it (insertion attempt)";
-    case DropReason::kTcpNoAck: return "TCP segment without ACK after the handshake: receivers discard it (insertion attempt)";
-    case DropReason::kTcpBadAck: return "TCP segment acknowledging data never sent, or older than the window: receivers discard it (insertion attempt)";
-    case DropReason::kTcpOutOfWindow: return "TCP segment beyond the receiver's advertised window: receivers discard it (insertion or desynchronisation attempt)";
-    case DropReason::kTcpPaws: return "TCP segment with a timestamp older than the last one accepted (PAWS): receivers discard it (insertion attempt)";
-    case DropReason::kTcpRstInvalid: return "RST outside the receiver's window: receivers ignore it, so it does not end the connection here either";
-    case DropReason::kTcpAfterFin: return "TCP data past the sender's FIN, or a FIN at another place: receivers do not take it";
-    case DropReason::kTcpHoldFull: return "out-of-order TCP segment the switch cannot hold for inspection (hold bound reached): dropped so the sender sends it again, never skipped unread";
-    case DropReason::kUninspectedProtocol: return "an IP protocol the switch cannot inspect, on a connection between zones under inspection (allow it with `uninspected: true` on the rule)";
+    case DropReason::kTcpSynData:
+      return "data on a SYN of an inspected connection: receivers without Fast Open discard it and the sender sends it "
+             "again";
+    case DropReason::kTcpSynIsn:
+      return "a second SYN with another initial sequence number: would move where the switch reads the stream "
+             "(desynchronisation attempt)";
+    case DropReason::kTcpNoHandshake:
+      return "data before the receiver answered the SYN: it would discard it (insertion attempt)";
+    case DropReason::kTcpNoAck:
+      return "TCP segment without ACK after the handshake: receivers discard it (insertion attempt)";
+    case DropReason::kTcpBadAck:
+      return "TCP segment acknowledging data never sent, or older than the window: receivers discard it (insertion "
+             "attempt)";
+    case DropReason::kTcpOutOfWindow:
+      return "TCP segment beyond the receiver's advertised window: receivers discard it (insertion or "
+             "desynchronisation attempt)";
+    case DropReason::kTcpPaws:
+      return "TCP segment with a timestamp older than the last one accepted (PAWS): receivers discard it (insertion "
+             "attempt)";
+    case DropReason::kTcpRstInvalid:
+      return "RST outside the receiver's window: receivers ignore it, so it does not end the connection here either";
+    case DropReason::kTcpAfterFin:
+      return "TCP data past the sender's FIN, or a FIN at another place: receivers do not take it";
+    case DropReason::kTcpHoldFull:
+      return "out-of-order TCP segment the switch cannot hold for inspection (hold bound reached): dropped so the "
+             "sender sends it again, never skipped unread";
+    case DropReason::kUninspectedProtocol:
+      return "an IP protocol the switch cannot inspect, on a connection between zones under inspection (allow it with "
+             "`uninspected: true` on the rule)";
     case DropReason::kTaggedFromVm: return "802.1Q / 802.1ad tagged frame from a VM port: VM ports are access ports";
-    case DropReason::kRouterGuard: return "router advertisement, ICMP redirect or DHCP server reply from a VM port (RA / DHCP guard)";
+    case DropReason::kRouterGuard:
+      return "router advertisement, ICMP redirect or DHCP server reply from a VM port (RA / DHCP guard)";
     case DropReason::kNdSpoofed:
-      return "neighbour solicitation or advertisement from a VM whose target address or link-layer address option is not the port's binding (ND inspection)";
+      return "neighbour solicitation or advertisement from a VM whose target address or link-layer address option is "
+             "not the port's binding (ND inspection)";
     case DropReason::kSpoofedFromOutside:
-      return "from the uplink or a tunnel peer with a source address bound to a VM of this switch (or ARP / ND claiming one): forged";
-    case DropReason::kPortFlowLimit: return "new connection refused: the VM port has used its share of the flow table (flow_table.per_port), so it cannot crowd out other VMs";
+      return "from the uplink or a tunnel peer with a source address bound to a VM of this switch (or ARP / ND "
+             "claiming one): forged";
+    case DropReason::kPortFlowLimit:
+      return "new connection refused: the VM port has used its share of the flow table (flow_table.per_port), so it "
+             "cannot crowd out other VMs";
     case DropReason::kIpMulticast: return "IP multicast/broadcast data (other than ARP/ND) is not switched";
     case DropReason::kUnknownDestination: return "unicast to a MAC the switch does not know, arriving on the uplink";
     case DropReason::kHairpin: return "destination is the port the packet came from";

@@ -5,8 +5,8 @@
 
 #include <arpa/inet.h>
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -191,7 +191,8 @@ class AclBuilder {
     p.rule_size = static_cast<uint32_t>(ruleSize);
     p.max_rule_num = static_cast<uint32_t>(n);
     rte_acl_ctx* ctx = rte_acl_create(&p);
-    if (!ctx) return makeError(Error::Code::kResource, "rte_acl_create failed for " + name + ": " + rte_strerror(rte_errno));
+    if (!ctx)
+      return makeError(Error::Code::kResource, "rte_acl_create failed for " + name + ": " + rte_strerror(rte_errno));
     *out = ctx;
     int rc = rte_acl_add_rules(ctx, static_cast<const rte_acl_rule*>(rules), static_cast<uint32_t>(n));
     if (rc != 0) return makeError(Error::Code::kResource, "rte_acl_add_rules: " + std::string(rte_strerror(-rc)));
@@ -363,7 +364,8 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
     if (pc.role == PortRole::kUplink) {
       b.segment = kSegExternal;
       p->uplink_mask_ |= 1u << i;
-    } else if (quarantined.count(pc.name) || (pc.hostmon && !pc.vm.empty() && quarantined.count(quarantineKeyOfVm(pc.vm)))) {
+    } else if (quarantined.count(pc.name) ||
+               (pc.hostmon && !pc.vm.empty() && quarantined.count(quarantineKeyOfVm(pc.vm)))) {
       b.segment = kSegQuarantine;
       b.quarantined = true;
     } else if (!pc.segment.empty()) {
@@ -411,7 +413,8 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
       // A peer is "external" unless a segment claims it by name or labels.
       b.segment = kSegExternal;
       for (const auto& s : segs.segments) {
-        if (std::find(s.ports.begin(), s.ports.end(), peer.name) != s.ports.end() || labelsMatch(s.labels, peer.labels)) {
+        if (std::find(s.ports.begin(), s.ports.end(), peer.name) != s.ports.end() ||
+            labelsMatch(s.labels, peer.labels)) {
           b.segment = segId[s.name];
           break;
         }

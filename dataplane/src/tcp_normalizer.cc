@@ -129,7 +129,8 @@ TcpNormalizer::Decision TcpNormalizer::segment(int dir, const TcpSegment& s, boo
   const bool midstream = d.bits & kMidstream;
   // Before the receiver has answered the SYN it takes nothing (a SYN_SENT or SYN_RECV socket
   // discards a segment that does not complete the handshake).
-  if (!midstream && (!(p.bits & kSyn) || (!(p.bits & kAck) && s.payload_len))) return refuse(DropReason::kTcpNoHandshake);
+  if (!midstream && (!(p.bits & kSyn) || (!(p.bits & kAck) && s.payload_len)))
+    return refuse(DropReason::kTcpNoHandshake);
   if (!ack) return refuse(DropReason::kTcpNoAck);
   if (!midstream) {
     // tcp_ack: acknowledging data never sent, or older than the largest window, is discarded;

@@ -85,13 +85,16 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(const SwitchConfig& sw, const std
       if (sa.peer != pc.name) continue;
       const std::string where = tc.key_file + ":" + std::to_string(sa.line);
       if (pc.keys == PeerConfig::Keys::kTls)
-        return makeError(Error::Code::kInvalidArgument, where + ": peer '" + pc.name + "' gets its keys over TLS; remove its static SAs");
+        return makeError(Error::Code::kInvalidArgument,
+                         where + ": peer '" + pc.name + "' gets its keys over TLS; remove its static SAs");
       if (sa.direction == crypto::StaticSa::Direction::kOut) {
-        if (auto ok = t->setOutbound(i, sa.spi, sa.key.data(), sa.esn, 0); !ok) return makeError(ok.error().code, where + ": " + ok.error().message);
+        if (auto ok = t->setOutbound(i, sa.spi, sa.key.data(), sa.esn, 0); !ok)
+          return makeError(ok.error().code, where + ": " + ok.error().message);
         haveOut = true;
       } else {
         if (!t->addInbound(i, sa.spi, sa.key.data(), sa.esn, 0))
-          return makeError(Error::Code::kResource, where + ": too many inbound SAs (at most " + std::to_string(kInboundSlots) + ")");
+          return makeError(Error::Code::kResource,
+                           where + ": too many inbound SAs (at most " + std::to_string(kInboundSlots) + ")");
         haveIn = true;
       }
     }
@@ -103,8 +106,8 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(const SwitchConfig& sw, const std
     bool known = false;
     for (const auto& pc : tc.peers) known = known || pc.name == sa.peer;
     if (!known)
-      return makeError(Error::Code::kInvalidArgument,
-                       tc.key_file + ":" + std::to_string(sa.line) + ": no peer named '" + sa.peer + "' in tunnel.peers");
+      return makeError(Error::Code::kInvalidArgument, tc.key_file + ":" + std::to_string(sa.line) +
+                                                          ": no peer named '" + sa.peer + "' in tunnel.peers");
   }
   return t;
 }
@@ -208,9 +211,11 @@ Result<void> Tunnel::loadSequences(const std::string& path) {
     // would send static-key ESP again from sequence number 1: nonces reused under the same key.
     auto text = readFileLimited(path, kMaxSequenceFileBytes);
     if (!text && text.error().code != Error::Code::kNotFound)
-      return makeError(Error::Code::kIo, "tunnel.sequence_file: " + text.error().message +
-                                             " (static keys are not used without their sequence reservations; fix the file, or remove it only "
-                                             "together with new keys)");
+      return makeError(
+          Error::Code::kIo,
+          "tunnel.sequence_file: " + text.error().message +
+              " (static keys are not used without their sequence reservations; fix the file, or remove it only "
+              "together with new keys)");
     std::istringstream in(text ? *text : std::string());
     std::string line;
     int n = 0;
@@ -221,17 +226,20 @@ Result<void> Tunnel::loadSequences(const std::string& path) {
       std::string dir, peer, fp;
       uint64_t spi = 0, number = 0;
       if (!(ls >> dir >> peer >> spi >> fp >> number) || (dir != "out" && dir != "in"))
-        return makeError(Error::Code::kParse, path + ":" + std::to_string(n) + ": expected 'out|in PEER SPI FINGERPRINT NUMBER'");
+        return makeError(Error::Code::kParse,
+                         path + ":" + std::to_string(n) + ": expected 'out|in PEER SPI FINGERPRINT NUMBER'");
       const uint64_t f = std::strtoull(fp.c_str(), nullptr, 16);
       for (uint32_t i = 0; i < peers_.size(); ++i) {
         if (cfg_.peers[i].name != peer) continue;
         if (dir == "out") {
           OutboundSa* sa = peers_[i]->out.load();
-          if (sa && sa->epoch == 0 && sa->spi == spi && sa->fingerprint == f) sa->seq.store(std::max(sa->seq.load(), number));
+          if (sa && sa->epoch == 0 && sa->spi == spi && sa->fingerprint == f)
+            sa->seq.store(std::max(sa->seq.load(), number));
         } else {
           for (auto& slot : inbound_) {
             InboundSa* sa = slot.load();
-            if (sa && sa->epoch == 0 && sa->peer == i && sa->spi == spi && sa->fingerprint == f) sa->window.resumeAt(number);
+            if (sa && sa->epoch == 0 && sa->peer == i && sa->spi == spi && sa->fingerprint == f)
+              sa->window.resumeAt(number);
           }
         }
       }
@@ -244,8 +252,9 @@ Result<void> Tunnel::persistSequences(bool force) {
   if (seq_path_.empty()) return {};
   std::lock_guard<std::mutex> g(mu_);
   saved_top_.resize(kInboundSlots, 0);
-  const uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                 std::chrono::steady_clock::now().time_since_epoch()).count());
+  const uint64_t now = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
   bool due = force;
   std::vector<uint64_t> tops(kInboundSlots, 0);
   std::ostringstream o;

@@ -35,12 +35,12 @@ struct OutboundSa {
   uint32_t spi = 0;
   uint8_t salt[4] = {};
   bool esn = true;
-  uint64_t epoch = 0;               // key generation (0: static)
-  std::atomic<uint64_t> seq{0};     // last sequence number used
-  SharedCounter bytes;              // inner bytes sealed
-  std::atomic<uint64_t> limit{UINT64_MAX};  // static keys: the last number reserved in the sequence file
-  uint64_t pending_limit = UINT64_MAX;      // ... and the one being written
-  uint64_t fingerprint = 0;                 // of the key (the sequence file tells keys apart by it)
+  uint64_t epoch = 0;                                // key generation (0: static)
+  std::atomic<uint64_t> seq{0};                      // last sequence number used
+  SharedCounter bytes;                               // inner bytes sealed
+  std::atomic<uint64_t> limit{UINT64_MAX};           // static keys: the last number reserved in the sequence file
+  uint64_t pending_limit = UINT64_MAX;               // ... and the one being written
+  uint64_t fingerprint = 0;                          // of the key (the sequence file tells keys apart by it)
   std::vector<std::unique_ptr<crypto::Gcm256>> gcm;  // per worker
 };
 
@@ -58,15 +58,15 @@ struct InboundSa {
 };
 
 struct TunnelPeer {
-  uint16_t port = 0;         // the peer's switch port (after the physical ports)
-  uint8_t family = 4;        // underlay family
-  uint8_t remote[16] = {};   // the peer's underlay address
-  uint8_t next_hop[16] = {}; // the address resolved on the underlay: the peer, or a gateway
+  uint16_t port = 0;                      // the peer's switch port (after the physical ports)
+  uint8_t family = 4;                     // underlay family
+  uint8_t remote[16] = {};                // the peer's underlay address
+  uint8_t next_hop[16] = {};              // the address resolved on the underlay: the peer, or a gateway
   std::atomic<uint64_t> next_hop_mac{0};  // 0: not resolved yet
   std::atomic<uint64_t> resolved_tsc{0};
-  bool static_mac = false;   // next_hop_mac configured: never resolved
+  bool static_mac = false;                // next_hop_mac configured: never resolved
   std::atomic<OutboundSa*> out{nullptr};  // null: no keys (the peer is down): its flows are blocked
-  uint32_t max_inner = 0;  // the largest inner packet that fits the underlay MTU once sealed
+  uint32_t max_inner = 0;                 // the largest inner packet that fits the underlay MTU once sealed
   SharedCounter tx_packets, tx_bytes, rx_packets, rx_bytes;
 };
 

@@ -16,8 +16,8 @@
 namespace goldgate::dataplane {
 namespace {
 
-constexpr uint32_t kAgeEvery = 16;     // loop iterations between aging steps
-constexpr uint32_t kAgeBudget = 32;    // flows looked at per aging step
+constexpr uint32_t kAgeEvery = 16;   // loop iterations between aging steps
+constexpr uint32_t kAgeBudget = 32;  // flows looked at per aging step
 
 // Fills an ACL key from a flow key seen from the originator's side.
 void aclKeyFromFlow(const FlowKey& k, bool origIsA, uint16_t srcSeg, uint16_t dstSeg, AclKey4* k4, AclKey6* k6) {
@@ -53,8 +53,14 @@ uint16_t segOfPort(const CompiledPolicy& pol, int port) {
 
 }  // namespace
 
-Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows, rte_ring* alerts)
-    : id_(id), queue_(queue), alerts_(alerts), shared_(shared), flows_(std::move(flows)), fdb_(4096, shared->tsc_hz * 300),
+Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::unique_ptr<FlowTable> flows,
+               rte_ring* alerts)
+    : id_(id),
+      queue_(queue),
+      alerts_(alerts),
+      shared_(shared),
+      flows_(std::move(flows)),
+      fdb_(4096, shared->tsc_hz * 300),
       frags_(shared->tsc_hz) {
   inspector_ = std::make_unique<Inspector>(flows_->capacity(), shared->inspect_max_flows, shared->inspect_hold_total);
   inspect_events_.reserve(64);
@@ -135,7 +141,8 @@ void Worker::publishDrops(uint32_t received) {
       drop_local_[r] = 0;
     }
   }
-  const uint32_t allPorts = static_cast<uint32_t>(shared_->ports.size()) + (shared_->tunnel ? shared_->tunnel->peerCount() : 0);
+  const uint32_t allPorts =
+      static_cast<uint32_t>(shared_->ports.size()) + (shared_->tunnel ? shared_->tunnel->peerCount() : 0);
   for (uint32_t p = 0; p < allPorts; ++p) {
     if (port_drop_local_[p]) {
       bump(stats_.ports[p].drops, port_drop_local_[p]);
@@ -411,7 +418,8 @@ void Worker::admitNewFlows(const CompiledPolicy& pol, Burst& b) {
       continue;
     }
     b.out[i] = static_cast<int16_t>(o);
-    const uint16_t dstSeg = pol.isUplink(static_cast<uint16_t>(o)) ? kSegExternal : pol.portSegment(static_cast<uint16_t>(o));
+    const uint16_t dstSeg =
+        pol.isUplink(static_cast<uint16_t>(o)) ? kSegExternal : pol.portSegment(static_cast<uint16_t>(o));
     if (pm.family == 4) {
       aclKeyFromFlow(b.keys[j], b.src_is_a[j], srcSeg, dstSeg, &k4[n4], nullptr);
       p4[n4] = reinterpret_cast<const uint8_t*>(&k4[n4]);
@@ -594,13 +602,15 @@ void Worker::flushTx() {
 
 void Worker::enqueueAlert(const AlertRecord& a) {
   // A data-policy quarantine is a response: it goes by its own path, which cannot be lost.
-  if (a.kind == AlertRecord::kDataFinding && a.action == static_cast<uint8_t>(datapolicy::Action::kQuarantine) && a.port < 32)
+  if (a.kind == AlertRecord::kDataFinding && a.action == static_cast<uint8_t>(datapolicy::Action::kQuarantine) &&
+      a.port < 32)
     quarantine_requests_.fetch_or(1u << a.port, std::memory_order_release);
   // What any sender can raise at will (a denied or spoofed packet, a full flow table) is limited
   // per port and kept to half the ring, so a flooding VM cannot crowd out another VM's data
   // findings: those, gaps and tunnel events take the rest.
-  const bool low = a.kind == AlertRecord::kDeny || a.kind == AlertRecord::kAllowLog || a.kind == AlertRecord::kSpoofMac ||
-                   a.kind == AlertRecord::kSpoofIp || a.kind == AlertRecord::kFlowTableFull;
+  const bool low = a.kind == AlertRecord::kDeny || a.kind == AlertRecord::kAllowLog ||
+                   a.kind == AlertRecord::kSpoofMac || a.kind == AlertRecord::kSpoofIp ||
+                   a.kind == AlertRecord::kFlowTableFull;
   if (low) {
     const uint32_t p = (a.port < kMaxPorts ? a.port : 0) * kLowKinds + a.kind;  // a bucket per port and kind
     const uint64_t now = rte_rdtsc();
@@ -748,7 +758,8 @@ void Worker::serveMailbox() {
           continue;
       }
       ++matched;
-      if (mailbox_.out->size() < mailbox_.out->capacity()) mailbox_.out->push_back(FlowSnapshot{*key, f, inspector_->classesSeen(pos)});
+      if (mailbox_.out->size() < mailbox_.out->capacity())
+        mailbox_.out->push_back(FlowSnapshot{*key, f, inspector_->classesSeen(pos)});
     }
     mailbox_.matched = matched;
   }
@@ -761,7 +772,6 @@ void Worker::removeFlow(int32_t pos) {
   inspector_->release(pos);
   flows_->remove(pos);
 }
-
 
 template uint32_t Worker::iterate<true>();
 template uint32_t Worker::iterate<false>();

@@ -6,10 +6,10 @@
 #include <memory>
 #include <vector>
 
+#include "frag_table.h"
 #include "goldgate/dataplane/conntrack.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/dataplane/policy.h"
-#include "frag_table.h"
 #include "inspect.h"
 #include "mac_table.h"
 #include "tunnel.h"
@@ -43,21 +43,31 @@ struct alignas(64) WorkerStats {
   PortCounters ports[kMaxPorts];
   std::atomic<uint64_t> drops[static_cast<int>(DropReason::kCount)]{};
   std::atomic<uint64_t> flows_created{0}, flows_expired{0}, flows_cut{0}, flows_active{0};
-  std::atomic<uint64_t> busy_cycles{0};     // TSC cycles of loop iterations that received packets
-  std::atomic<uint64_t> packets{0};         // packets received and processed
-  std::atomic<uint64_t> new_flow_cycles{0}; // TSC cycles spent classifying and creating flows
-  std::atomic<uint64_t> alerts_dropped{0};  // alert records lost because the alert ring was full
+  std::atomic<uint64_t> busy_cycles{0};          // TSC cycles of loop iterations that received packets
+  std::atomic<uint64_t> packets{0};              // packets received and processed
+  std::atomic<uint64_t> new_flow_cycles{0};      // TSC cycles spent classifying and creating flows
+  std::atomic<uint64_t> alerts_dropped{0};       // alert records lost because the alert ring was full
   std::atomic<uint64_t> alerts_rate_limited{0};  // low-priority alerts over a port's share, not raised
   std::atomic<uint64_t> icmp_quotes_cut{0};      // ICMP errors cut to the quoted header + 8 bytes (inspection)
-  std::atomic<uint64_t> idle_streak{0};     // consecutive loop iterations without a packet
+  std::atomic<uint64_t> idle_streak{0};          // consecutive loop iterations without a packet
   std::atomic<uint64_t> mac_learned{0};
 };
 
 /// An alert raised on the packet path, carried to the control thread over a ring.
 struct AlertRecord {
-  enum Kind : uint8_t { kDeny, kAllowLog, kFlowTableFull, kSpoofMac, kSpoofIp, kFlowCut, kDataFinding, kInspectionGap,
-                        kInspectionOverload, kTunnelDrop /* ESP refused on the underlay: rule = DropReason */,
-                        kInspectionEvasion /* overlapping TCP segments with different bytes: the flow is blocked */ };
+  enum Kind : uint8_t {
+    kDeny,
+    kAllowLog,
+    kFlowTableFull,
+    kSpoofMac,
+    kSpoofIp,
+    kFlowCut,
+    kDataFinding,
+    kInspectionGap,
+    kInspectionOverload,
+    kTunnelDrop /* ESP refused on the underlay: rule = DropReason */,
+    kInspectionEvasion /* overlapping TCP segments with different bytes: the flow is blocked */
+  };
   uint8_t kind;
   uint8_t family;
   uint8_t protocol;
@@ -71,8 +81,8 @@ struct AlertRecord {
   uint8_t src_mac[6];
   uint8_t pad[2];
   // Data findings and inspection gaps (kDataFinding, kInspectionGap, kInspectionOverload):
-  uint8_t action;     // datapolicy::Action
-  uint8_t zone_src;   // zone ids of the plan in force (0: none)
+  uint8_t action;    // datapolicy::Action
+  uint8_t zone_src;  // zone ids of the plan in force (0: none)
   uint8_t zone_dst;
   uint8_t confidence_pct;
   uint32_t count;
@@ -81,7 +91,8 @@ struct AlertRecord {
   char class_name[64];
 };
 static_assert(sizeof(AlertRecord) % 4 == 0);
-static_assert(AlertRecord::kDeny == 0 && AlertRecord::kSpoofIp == 4, "the rate-limited kinds come first (Worker::kLowKinds)");
+static_assert(AlertRecord::kDeny == 0 && AlertRecord::kSpoofIp == 4,
+              "the rate-limited kinds come first (Worker::kLowKinds)");
 
 /// One flow as copied out for `goldgatectl flows`.
 struct FlowSnapshot {
@@ -92,10 +103,10 @@ struct FlowSnapshot {
 
 /// Filter applied by the worker while copying flows out.
 struct FlowQuery {
-  int port = -1;          // originator's port, -1 = any
-  uint8_t protocol = 0;   // 0 = any
-  uint8_t family = 0;     // with ip
-  uint8_t ip[16] = {};    // either endpoint
+  int port = -1;         // originator's port, -1 = any
+  uint8_t protocol = 0;  // 0 = any
+  uint8_t family = 0;    // with ip
+  uint8_t ip[16] = {};   // either endpoint
   uint32_t limit = 1000;
 };
 
@@ -121,35 +132,35 @@ struct WorkerShared {
   std::vector<uint16_t> ports;  // DPDK port ids in switch port order
   TimeoutTicks timeouts{};
   uint64_t tsc_hz = 0;
-  uint64_t max_packets = 0;  // per worker; 0 = unlimited
-  bool secure = true;        // false: L2 baseline mode (no microsegments, no conntrack)
-  rte_mempool* pool = nullptr;       // for the TCP resets the data policy sends
-  uint32_t inspect_max_flows = 0;    // inspected flows per worker (0: the flow table's size)
-  uint32_t port_flow_limit = UINT32_MAX;  // flows one VM port may originate in one worker
+  uint64_t max_packets = 0;                   // per worker; 0 = unlimited
+  bool secure = true;                         // false: L2 baseline mode (no microsegments, no conntrack)
+  rte_mempool* pool = nullptr;                // for the TCP resets the data policy sends
+  uint32_t inspect_max_flows = 0;             // inspected flows per worker (0: the flow table's size)
+  uint32_t port_flow_limit = UINT32_MAX;      // flows one VM port may originate in one worker
   uint64_t inspect_hold_total = 64ull << 20;  // out-of-order bytes a worker holds in all
-  Tunnel* tunnel = nullptr;          // ESP tunnels to peer gateways (null: none configured)
+  Tunnel* tunnel = nullptr;                   // ESP tunnels to peer gateways (null: none configured)
 };
 
 /// One burst of packets from one port, and what the passes learn about each packet: per-worker
 /// scratch, so no pass takes an argument list and nothing is allocated per burst.
 struct Burst {
-  uint16_t in = 0;             // the switch port the packets came in on
-  uint32_t n = 0;              // packets received
-  uint64_t now = 0;            // TSC at the start of the loop iteration
-  rte_mbuf* pkts[kBurst];      // null once a pass has dropped, sent or taken the packet
+  uint16_t in = 0;         // the switch port the packets came in on
+  uint32_t n = 0;          // packets received
+  uint64_t now = 0;        // TSC at the start of the loop iteration
+  rte_mbuf* pkts[kBurst];  // null once a pass has dropped, sent or taken the packet
   PacketMeta meta[kBurst];
-  int16_t out[kBurst];         // output port decided for each packet (-1: none yet)
+  int16_t out[kBurst];  // output port decided for each packet (-1: none yet)
   // Packets that go through connection tracking, in arrival order (j indexes these).
   uint32_t nkeys = 0;
   FlowKey keys[kBurst];
   const void* key_ptrs[kBurst];
-  uint8_t key_idx[kBurst];     // burst index of each flow key
+  uint8_t key_idx[kBurst];  // burst index of each flow key
   uint8_t src_is_a[kBurst];
-  int32_t pos[kBurst];         // flow table position found (-1: none)
-  uint32_t related = 0;        // bit j: key j is the connection an ICMP error quotes
-  uint32_t miss[kBurst];       // keys of new connections (pass 3)
+  int32_t pos[kBurst];    // flow table position found (-1: none)
+  uint32_t related = 0;   // bit j: key j is the connection an ICMP error quotes
+  uint32_t miss[kBurst];  // keys of new connections (pass 3)
   uint32_t nmiss = 0;
-  uint8_t later[kBurst];       // burst indexes of non-first IP fragments (pass 5)
+  uint8_t later[kBurst];  // burst indexes of non-first IP fragments (pass 5)
   uint32_t nlater = 0;
   void reset(uint16_t port, uint32_t count, uint64_t tsc) {
     in = port, n = count, now = tsc, nkeys = 0, related = 0, nmiss = 0, nlater = 0;
@@ -158,12 +169,12 @@ struct Burst {
 
 /// State of the tunnel path (worker_tunnel.cc), owned by one worker.
 struct TunnelPath {
-  rte_mbuf* esp_in[kBurst];    // ESP to the underlay address, opened after the burst's passes
+  rte_mbuf* esp_in[kBurst];  // ESP to the underlay address, opened after the burst's passes
   uint32_t n_esp_in = 0;
-  rte_mbuf* opened[kBurst];    // ... opened, each with its peer's port
+  rte_mbuf* opened[kBurst];  // ... opened, each with its peer's port
   uint16_t opened_port[kBurst];
   uint32_t n_opened = 0;
-  uint32_t next_opened = 0;    // the first not yet switched
+  uint32_t next_opened = 0;  // the first not yet switched
   uint64_t next_resolve_tsc = 0;
   // tunnel.peer_down: wait — packets toward a peer without keys, held per peer until it has them.
   struct Held {
@@ -219,14 +230,15 @@ class Worker {
   void processBurst(const CompiledPolicy& pol, Burst& b);
   template <bool kSecure>
   void parseAndSwitchL2(const CompiledPolicy& pol, Burst& b);  // pass 1
-  void lookupFlows(const CompiledPolicy& pol, Burst& b);        // pass 2
-  void admitNewFlows(const CompiledPolicy& pol, Burst& b);      // pass 3
-  void forward(Burst& b);                                       // pass 4
-  void followFragments(const CompiledPolicy& pol, Burst& b);    // pass 5
+  void lookupFlows(const CompiledPolicy& pol, Burst& b);       // pass 2
+  void admitNewFlows(const CompiledPolicy& pol, Burst& b);     // pass 3
+  void forward(Burst& b);                                      // pass 4
+  void followFragments(const CompiledPolicy& pol, Burst& b);   // pass 5
   // A packet of flow `f` (position `pos`) that passed the policy: inspected, then counted in its
   // connection. False when it does not go on as it came: dropped (pkts[i] null), or rewritten into
   // a reset toward its receiver (out[i] set).
-  bool accountAndInspect(const CompiledPolicy& pol, Burst& b, uint32_t i, int32_t pos, Flow& f, const FlowKey& k, int dir);
+  bool accountAndInspect(const CompiledPolicy& pol, Burst& b, uint32_t i, int32_t pos, Flow& f, const FlowKey& k,
+                         int dir);
 
   // Output.
   void send(uint16_t port, rte_mbuf* m);
@@ -261,7 +273,7 @@ class Worker {
   // The next run of opened packets from one peer, as a burst from the peer's port; false: none left.
   bool nextOpened(Burst& b, uint64_t now);
   bool answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const PacketMeta& pm, uint16_t in);
-  void sealPending(uint32_t index);      // seals what waits for peer `index` (its port's buffer, its hold) onto the uplink
+  void sealPending(uint32_t index);  // seals what waits for peer `index` (its port's buffer, its hold) onto the uplink
   void sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port);
   void sendTooBig(rte_mbuf* m, uint32_t mtu);
   void resolveNextHops(uint64_t now);
@@ -269,8 +281,10 @@ class Worker {
   void learnNeighbor(uint8_t family, const uint8_t* ip, const uint8_t* mac, uint64_t now);
   // Fragments of inspected connections (worker_frag.cc).
   bool addFragment(FragGather& g, const PacketMeta& pm, rte_mbuf* m, uint64_t now);  // false: refused (g is bad)
-  int gatherFirst(const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm, rte_mbuf* m, uint16_t in, uint64_t now);
-  int gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMeta& pm, rte_mbuf* m, uint16_t in, uint64_t now);
+  int gatherFirst(const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm, rte_mbuf* m, uint16_t in,
+                  uint64_t now);
+  int gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMeta& pm, rte_mbuf* m, uint16_t in,
+                  uint64_t now);
   // Payload inspection (worker_inspect.cc) of a packet of an allowed flow: it passes, was dropped,
   // or was rewritten into a RST toward its receiver (the data policy blocked the flow; the sender
   // is reset too).
@@ -305,15 +319,15 @@ class Worker {
   uint32_t alert_tokens_[kMaxPorts * kLowKinds] = {};
   uint64_t alert_refill_tsc_[kMaxPorts * kLowKinds] = {};
   MacTable fdb_;
-  uint64_t last_learned_[kMaxPorts] = {};      // last source MAC learned per port, and when
+  uint64_t last_learned_[kMaxPorts] = {};  // last source MAC learned per port, and when
   uint64_t last_learned_tsc_[kMaxPorts] = {};
   // The loop's own state.
   uint32_t iteration_ = 0;
   uint64_t idle_ = 0;
   uint64_t received_ = 0;
   uint32_t age_iter_ = 0;
-  Burst burst_;                 // what a port's receive gave
-  Burst decap_;                 // what the tunnel path opened from one peer
+  Burst burst_;  // what a port's receive gave
+  Burst decap_;  // what the tunnel path opened from one peer
   uint64_t drop_local_[static_cast<int>(DropReason::kCount)] = {};
   uint64_t port_drop_local_[kMaxPorts] = {};
   bool drops_pending_ = false;  // drop_local_ has counts not yet published

@@ -72,14 +72,15 @@ int Worker::gatherLater(const CompiledPolicy& pol, FragEntry& fe, const PacketMe
   PacketMeta q = pm;  // the completing fragment, with the datagram's L4 header
   if (!datagramL4(bytes, q)) return refuse(DropReason::kFragmentUninspected);
   // The datagram's L4 checksum, now that it is whole: one that its receiver would discard is not inspected.
-  if (!l4ChecksumOk(q.family, q.protocol, q.src_ip, q.dst_ip, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())) {
+  if (!l4ChecksumOk(q.family, q.protocol, q.src_ip, q.dst_ip, reinterpret_cast<const uint8_t*>(bytes.data()),
+                    bytes.size())) {
     fe.valid = 0;
     return refuse(DropReason::kBadL4Checksum);
   }
   size_t plen = 0;
   DropReason refused = DropReason::kNone;
-  const Inspector::Verdict v = inspectPayload(pol, pos, f, g.key, dir, q, reinterpret_cast<const uint8_t*>(bytes.data()),
-                                              bytes.size(), in, &plen, &refused);
+  const Inspector::Verdict v = inspectPayload(
+      pol, pos, f, g.key, dir, q, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), in, &plen, &refused);
   if (v == Inspector::kPass) return kInspectPass;
   if (v == Inspector::kDrop) return refuse(refused);
   // Blocked: the datagram never becomes whole at its receiver; copies of its fragments that come

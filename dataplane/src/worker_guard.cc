@@ -42,8 +42,11 @@ DropReason Worker::sourceCheck(const CompiledPolicy& pol, uint16_t in, const Pac
   bool ok = true;
   if (pm.flags & kFlagArp) ok = pol.sourceIpAllowed(in, 4, pm.arp_sender_ip, acquisition);
   else if (pm.flags & kFlagIp) ok = pol.sourceIpAllowed(in, pm.family, pm.src_ip, acquisition);
-  if (!ok) return pol.isTunnel(in) && pol.boundToVm((pm.flags & kFlagArp) ? 4 : pm.family, (pm.flags & kFlagArp) ? pm.arp_sender_ip : pm.src_ip)
-                      ? DropReason::kSpoofedFromOutside : DropReason::kSpoofedIp;
+  if (!ok)
+    return pol.isTunnel(in) && pol.boundToVm((pm.flags & kFlagArp) ? 4 : pm.family,
+                                             (pm.flags & kFlagArp) ? pm.arp_sender_ip : pm.src_ip)
+               ? DropReason::kSpoofedFromOutside
+               : DropReason::kSpoofedIp;
   if (!(pm.flags & kFlagNd) || pol.isTunnel(in)) return DropReason::kNone;
   // ND in fragments: its options could go on in a fragment not read here (RFC 6980 has receivers
   // drop it).
@@ -55,12 +58,14 @@ DropReason Worker::sourceCheck(const CompiledPolicy& pol, uint16_t in, const Pac
   static constexpr uint8_t kUnspecified[16] = {};
   const bool dad = pm.icmp_type == 135 && std::memcmp(pm.src_ip, kUnspecified, 16) == 0;
   const bool bound = !bind.ipv4.empty() || !bind.ipv6.empty();
-  if (target && (pm.icmp_type == 136 || (dad && bound)) && !pol.sourceIpAllowed(in, 6, target)) return DropReason::kNdSpoofed;
+  if (target && (pm.icmp_type == 136 || (dad && bound)) && !pol.sourceIpAllowed(in, 6, target))
+    return DropReason::kNdSpoofed;
   const uint32_t end = ndEnd(pm);
   for (uint32_t o = opts; o + 2 <= end;) {
     const uint32_t olen = uint32_t{data[o + 1]} * 8;
     if (olen == 0 || o + olen > end) return DropReason::kNdSpoofed;  // receivers discard it whole
-    if ((data[o] == 1 || data[o] == 2) && olen >= 8 && bind.mac && macOf(data + o + 2) != bind.mac) return DropReason::kNdSpoofed;
+    if ((data[o] == 1 || data[o] == 2) && olen >= 8 && bind.mac && macOf(data + o + 2) != bind.mac)
+      return DropReason::kNdSpoofed;
     o += olen;
   }
   return DropReason::kNone;
@@ -69,7 +74,8 @@ DropReason Worker::sourceCheck(const CompiledPolicy& pol, uint16_t in, const Pac
 // From the uplink: ARP or ND that claims an address bound to a VM here (its sender, source or
 // advertised target) is forged. IP packets are checked when they would open a connection (pass 3).
 DropReason Worker::outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data) {
-  if (pm.flags & kFlagArp) return pol.boundToVm(4, pm.arp_sender_ip) ? DropReason::kSpoofedFromOutside : DropReason::kNone;
+  if (pm.flags & kFlagArp)
+    return pol.boundToVm(4, pm.arp_sender_ip) ? DropReason::kSpoofedFromOutside : DropReason::kNone;
   if (!(pm.flags & kFlagNd)) return DropReason::kNone;
   if (pol.boundToVm(6, pm.src_ip)) return DropReason::kSpoofedFromOutside;
   const uint8_t* target = nullptr;

@@ -14,9 +14,9 @@
 
 namespace goldgate::dataplane {
 
-Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
-                                          const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen,
-                                          DropReason* why) {
+Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k,
+                                          int dir, const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in,
+                                          size_t* plen, DropReason* why) {
   // The L4 header is complete here (the parser checked it, or the gathered datagram was).
   const size_t hdr = pm.protocol == 6 ? static_cast<size_t>((l4[12] >> 4) * 4) : 8;  // UDP, ICMP echo: 8
   // UDP: the datagram is what its length field says (checked against the IP length with the
@@ -29,15 +29,15 @@ Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos
   else if (*plen == 0) return Inspector::kPass;
   const bool o = f.orig_is_a;
   inspect_events_.clear();
-  Inspector::Verdict v = inspector_->packet(pol.inspectPlan(), pos, o ? k.addr_a : k.addr_b, o ? k.addr_b : k.addr_a, k.family,
-                                            pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, *plen,
+  Inspector::Verdict v = inspector_->packet(pol.inspectPlan(), pos, o ? k.addr_a : k.addr_b, o ? k.addr_b : k.addr_a,
+                                            k.family, pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, *plen,
                                             pm.protocol == 6 ? &seg : nullptr, inspect_events_, why);
   for (const auto& e : inspect_events_) {
     AlertRecord a{};
-    a.kind = e.kind == InspectEvent::kFinding ? AlertRecord::kDataFinding
-             : e.kind == InspectEvent::kGap   ? AlertRecord::kInspectionGap
+    a.kind = e.kind == InspectEvent::kFinding   ? AlertRecord::kDataFinding
+             : e.kind == InspectEvent::kGap     ? AlertRecord::kInspectionGap
              : e.kind == InspectEvent::kEvasion ? AlertRecord::kInspectionEvasion
-                                              : AlertRecord::kInspectionOverload;
+                                                : AlertRecord::kInspectionOverload;
     a.family = pm.family;
     a.protocol = pm.protocol;
     a.port = static_cast<uint8_t>(in);
@@ -60,8 +60,8 @@ Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos
   return v;
 }
 
-int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir, const PacketMeta& pm,
-                    rte_mbuf* m, uint16_t in, uint64_t now) {
+int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
+                    const PacketMeta& pm, rte_mbuf* m, uint16_t in, uint64_t now) {
   if (inspector_->blocked(pos)) {
     drop(m, DropReason::kDataPolicy, in);
     return kInspectDropped;
@@ -188,7 +188,8 @@ bool Worker::makeReset(uint8_t* d, const uint8_t* s, const PacketMeta& pm, size_
   uint8_t* tcp = d + pm.l4_offset;
   const uint8_t* stcp = s + pm.l4_offset;
   uint32_t seq = loadBe32(stcp + 4), ack = loadBe32(stcp + 8);
-  uint32_t segLen = static_cast<uint32_t>(payloadLen) + ((pm.tcp_flags & kTcpSyn) ? 1 : 0) + ((pm.tcp_flags & kTcpFin) ? 1 : 0);
+  uint32_t segLen =
+      static_cast<uint32_t>(payloadLen) + ((pm.tcp_flags & kTcpSyn) ? 1 : 0) + ((pm.tcp_flags & kTcpFin) ? 1 : 0);
   auto put32 = [](uint8_t* p, uint32_t v) {
     p[0] = static_cast<uint8_t>(v >> 24), p[1] = static_cast<uint8_t>(v >> 16), p[2] = static_cast<uint8_t>(v >> 8),
     p[3] = static_cast<uint8_t>(v);

@@ -28,7 +28,9 @@ void put32(uint8_t* p, uint32_t v) {
   put16(p, static_cast<uint16_t>(v >> 16));
   put16(p + 2, static_cast<uint16_t>(v));
 }
-uint8_t tosOf(const uint8_t* ip) { return (ip[0] >> 4) == 4 ? ip[1] : static_cast<uint8_t>((loadBe32(ip) >> 20) & 0xff); }
+uint8_t tosOf(const uint8_t* ip) {
+  return (ip[0] >> 4) == 4 ? ip[1] : static_cast<uint8_t>((loadBe32(ip) >> 20) & 0xff);
+}
 
 void setIpv4Checksum(uint8_t* ip) {
   auto* h = reinterpret_cast<rte_ipv4_hdr*>(ip);
@@ -37,7 +39,8 @@ void setIpv4Checksum(uint8_t* ip) {
 }
 
 // An IPv4 header without options.
-void writeIpv4(uint8_t* ip, uint8_t tos, uint16_t total, bool df, uint8_t proto, const uint8_t* src, const uint8_t* dst) {
+void writeIpv4(uint8_t* ip, uint8_t tos, uint16_t total, bool df, uint8_t proto, const uint8_t* src,
+               const uint8_t* dst) {
   ip[0] = 0x45;
   ip[1] = tos;
   put16(ip + 2, total);
@@ -50,7 +53,8 @@ void writeIpv4(uint8_t* ip, uint8_t tos, uint16_t total, bool df, uint8_t proto,
   setIpv4Checksum(ip);
 }
 
-void writeIpv6(uint8_t* ip, uint8_t tc, uint16_t payload, uint8_t next, uint8_t hops, const uint8_t* src, const uint8_t* dst) {
+void writeIpv6(uint8_t* ip, uint8_t tc, uint16_t payload, uint8_t next, uint8_t hops, const uint8_t* src,
+               const uint8_t* dst) {
   put32(ip, (6u << 28) | (uint32_t{tc} << 20));
   put16(ip + 4, payload);
   ip[6] = next;
@@ -167,7 +171,8 @@ bool Worker::underlayInput(rte_mbuf* m, const PacketMeta& pm, uint64_t now) {
       return true;
     }
     const size_t need = kEth + 40 + 32;
-    if (rte_pktmbuf_data_len(m) < need && !rte_pktmbuf_append(m, static_cast<uint16_t>(need - rte_pktmbuf_data_len(m)))) {
+    if (rte_pktmbuf_data_len(m) < need &&
+        !rte_pktmbuf_append(m, static_cast<uint16_t>(need - rte_pktmbuf_data_len(m)))) {
       rte_pktmbuf_free(m);
       return true;
     }
@@ -178,9 +183,9 @@ bool Worker::underlayInput(rte_mbuf* m, const PacketMeta& pm, uint64_t now) {
     send(up, m);
     return true;
   }
-  const bool toUs = pm.family == 4 ? t.hasIpv4() && std::memcmp(pm.dst_ip, t.ipv4(), 4) == 0
-                  : pm.family == 6 ? t.hasIpv6() && std::memcmp(pm.dst_ip, t.ipv6(), 16) == 0
-                                   : false;
+  const bool toUs = pm.family == 4   ? t.hasIpv4() && std::memcmp(pm.dst_ip, t.ipv4(), 4) == 0
+                    : pm.family == 6 ? t.hasIpv6() && std::memcmp(pm.dst_ip, t.ipv6(), 16) == 0
+                                     : false;
   if (!toUs) return false;
   if (pm.protocol == 50 && !(pm.flags & kFlagFragment) && tunnel_.n_esp_in < kBurst) {
     tunnel_.esp_in[tunnel_.n_esp_in++] = m;
@@ -307,7 +312,8 @@ bool Worker::answerForRouter(const CompiledPolicy& pol, rte_mbuf* m, const Packe
     const uint8_t* a = pm.arp_sender_mac - 8;
     if (loadBe16(a + 6) != 1 || pm.vlan) return false;
     const uint8_t* tpa = a + 24;
-    const bool mine = (tc.router_ipv4 && std::memcmp(tpa, tc.router_ipv4->bytes.data(), 4) == 0) || pol.tunnelPortFor(4, tpa) >= 0;
+    const bool mine =
+        (tc.router_ipv4 && std::memcmp(tpa, tc.router_ipv4->bytes.data(), 4) == 0) || pol.tunnelPortFor(4, tpa) >= 0;
     if (!mine) return false;
     uint8_t ip[4];
     std::memcpy(ip, tpa, 4);
@@ -397,7 +403,8 @@ void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {
       for (size_t off = 0; off < payload; off += step) {
         const size_t len = std::min(step, payload - off);
         rte_mbuf* f = rte_pktmbuf_alloc(shared_->pool);
-        uint8_t* fd = f ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(f, static_cast<uint16_t>(kEth + ihl + len))) : nullptr;
+        uint8_t* fd =
+            f ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(f, static_cast<uint16_t>(kEth + ihl + len))) : nullptr;
         if (!fd) {
           if (f) rte_pktmbuf_free(f);
           drop(m, DropReason::kTunnelTooBig, port);
@@ -435,7 +442,8 @@ void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {
   const uint64_t seq = sa->seq.fetch_add(1, std::memory_order_relaxed) + 1;
   // Past the sequence space, or past what is reserved in the sequence file (static keys): never
   // a repeated nonce, even after a restart.
-  if (seq == 0 || seq == UINT64_MAX || (!sa->esn && seq > UINT32_MAX) || seq > sa->limit.load(std::memory_order_relaxed)) {
+  if (seq == 0 || seq == UINT64_MAX || (!sa->esn && seq > UINT32_MAX) ||
+      seq > sa->limit.load(std::memory_order_relaxed)) {
     sa->seq.store(UINT64_MAX - 1, std::memory_order_relaxed);  // stays exhausted
     drop(m, DropReason::kTunnelSeqExhausted, port);
     tunnelAlert(DropReason::kTunnelSeqExhausted, peer.remote, peer.family, rte_rdtsc());
@@ -448,7 +456,8 @@ void Worker::sealOne(TunnelPeer& peer, rte_mbuf* m, uint16_t port) {
   const size_t espLen = crypto::espSeal(*sa->gcm[id_], sa->salt, sa->spi, sa->esn, seq,
                                         v4 ? crypto::kNextHeaderIpv4 : crypto::kNextHeaderIpv6, inner, innerLen);
   rte_pktmbuf_append(m, static_cast<uint16_t>(trailer));
-  auto* o = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(kEth + outerIp + crypto::kEspPrefixLen)));
+  auto* o =
+      reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(kEth + outerIp + crypto::kEspPrefixLen)));
   putMac(o, mac);
   putMac(o + 6, t.underlayMac());
   if (peer.family == 4) {
@@ -481,7 +490,8 @@ void Worker::sendTooBig(rte_mbuf* m, uint32_t mtu) {
   const size_t quote = std::min(innerLen, v4 ? size_t{576 - 28} : size_t{1280 - 48});
   const size_t ipLen = v4 ? 20 : 40;
   rte_mbuf* r = rte_pktmbuf_alloc(shared_->pool);
-  uint8_t* w = r ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(kEth + ipLen + 8 + quote))) : nullptr;
+  uint8_t* w =
+      r ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(kEth + ipLen + 8 + quote))) : nullptr;
   if (!w) {
     if (r) rte_pktmbuf_free(r);
     return;
@@ -542,7 +552,8 @@ void Worker::resolveNextHops(uint64_t now) {
       std::memcpy(a + 24, p.next_hop, 4);
     } else {
       uint8_t* w = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, kEth + 40 + 32));
-      uint8_t group[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, p.next_hop[13], p.next_hop[14], p.next_hop[15]};
+      uint8_t group[16] = {0xff,           0x02,          0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, p.next_hop[13],
+                           p.next_hop[14], p.next_hop[15]};
       const uint8_t dst[6] = {0x33, 0x33, 0xff, p.next_hop[13], p.next_hop[14], p.next_hop[15]};
       std::memcpy(w, dst, 6);
       putMac(w + 6, t.underlayMac());

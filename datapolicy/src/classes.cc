@@ -34,7 +34,8 @@ void parsePatterns(const Ctx& c, const YAML::Node& list, DataClass& d) {
   for (const auto& n : list) {
     c.onlyKeys(n, {"regex", "literal", "flags", "run"});
     if (n["run"]) {
-      if (n["regex"] || n["literal"] || n["flags"]) c.fail(n, "a pattern is a 'run', or a 'regex' or 'literal' with 'flags'");
+      if (n["regex"] || n["literal"] || n["flags"])
+        c.fail(n, "a pattern is a 'run', or a 'regex' or 'literal' with 'flags'");
       const auto& r = n["run"];
       c.onlyKeys(r, {"bytes", "joiners", "min_length"});
       DataClass::Run run;
@@ -97,7 +98,8 @@ void parsePolicy(const Ctx& c, const YAML::Node& n, DataClass& d) {
       if (r["to"]) pr.to = c.str(r["to"], "to");
       if (!r["action"]) c.fail(r, "policy rule: missing 'action'");
       pr.action = action(r["action"]);
-      if (!validName(pr.from) || !validName(pr.to)) c.fail(r, "policy rule: zone names use letters, digits, '-', '_', '.'");
+      if (!validName(pr.from) || !validName(pr.to))
+        c.fail(r, "policy rule: zone names use letters, digits, '-', '_', '.'");
       d.policy.rules.push_back(pr);
     }
   }
@@ -113,15 +115,16 @@ DataClass parse(const std::string& text, const std::string& file) {
   if (!root["name"]) c.failAt(1, "missing 'name'");
   d.name = c.str(root["name"], "name");
   d.name_line = Ctx::lineOf(root["name"]);
-  if (!validName(d.name)) c.fail(root["name"], "name '" + d.name + "': use letters, digits, '-', '_' and '.' (at most 64)");
+  if (!validName(d.name))
+    c.fail(root["name"], "name '" + d.name + "': use letters, digits, '-', '_' and '.' (at most 64)");
   if (root["description"]) d.description = c.str(root["description"], "description");
   if (root["severity"]) d.severity = static_cast<uint32_t>(c.uint(root["severity"], "severity", 0, 10));
   if (root["critical"]) d.critical = c.boolean(root["critical"], "critical");
   d.policy.gap_fails_closed = d.critical;
   if (!root["detectors"]) c.fail(root, "missing 'detectors'");
   const auto& det = root["detectors"];
-  c.onlyKeys(det, {"patterns", "validator", "entropy_min", "max_length", "boundary", "context", "confidence", "min_count",
-                   "ignore"});
+  c.onlyKeys(det, {"patterns", "validator", "entropy_min", "max_length", "boundary", "context", "confidence",
+                   "min_count", "ignore"});
   if (!det["patterns"]) c.fail(det, "detectors: missing 'patterns'");
   parsePatterns(c, det["patterns"], d);
   if (det["validator"]) {
@@ -250,7 +253,8 @@ Result<std::vector<DataClass>> loadClasses(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) return makeError(Error::Code::kNotFound, dir + ": not a folder of data classes");
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml")) files.push_back(e.path());
+    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml"))
+      files.push_back(e.path());
   std::sort(files.begin(), files.end());
   std::vector<DataClass> out;
   std::map<std::string, std::string> seen;

@@ -243,8 +243,8 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
     std::vector<const char*> ptrs;
     for (const auto& e : exprs) ptrs.push_back(e.c_str());
     hs_compile_error_t* err = nullptr;
-    if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()), HS_MODE_STREAM, nullptr,
-                         &c->db_, &err) != HS_SUCCESS) {
+    if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()), HS_MODE_STREAM,
+                         nullptr, &c->db_, &err) != HS_SUCCESS) {
       std::string why = err ? err->message : "unknown error";
       std::string where = "data classes";
       if (err && err->expression >= 0 && static_cast<size_t>(err->expression) < origin.size()) {
@@ -279,7 +279,8 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
     if (!d.has_exact_match) continue;
     auto key = readFile(d.exact_match.key_file);
     if (!key) return makeError(Error::Code::kIo, d.source_file + ": exact_match.key_file: " + key.error().message);
-    if (key->size() < 16) return makeError(Error::Code::kInvalidArgument, d.exact_match.key_file + ": a key needs at least 16 bytes");
+    if (key->size() < 16)
+      return makeError(Error::Code::kInvalidArgument, d.exact_match.key_file + ": a key needs at least 16 bytes");
     c->exact_keys_[i] = *key;
     auto hashes = readFile(d.exact_match.hashes_file);
     if (!hashes) return makeError(Error::Code::kIo, d.source_file + ": exact_match.hashes: " + hashes.error().message);
@@ -290,12 +291,14 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
       ++n;
       if (n == 1) {
         if (line != "goldgate-edm 1")
-          return makeError(Error::Code::kParse, d.exact_match.hashes_file + ":1: not a Goldgate exact-match file (goldgate-edm 1)");
+          return makeError(Error::Code::kParse,
+                           d.exact_match.hashes_file + ":1: not a Goldgate exact-match file (goldgate-edm 1)");
         continue;
       }
       if (line.empty()) continue;
       if (line.size() != 2 * kExactHashBytes || line.find_first_not_of("0123456789abcdef") != std::string::npos)
-        return makeError(Error::Code::kParse, d.exact_match.hashes_file + ":" + std::to_string(n) + ": expected 32 hex digits");
+        return makeError(Error::Code::kParse,
+                         d.exact_match.hashes_file + ":" + std::to_string(n) + ": expected 32 hex digits");
       std::string raw;
       for (size_t k = 0; k < line.size(); k += 2) raw += static_cast<char>(std::stoi(line.substr(k, 2), nullptr, 16));
       c->exact_[i].insert(raw);
@@ -325,7 +328,8 @@ struct Scanner::Ctx {
   // history's oldest byte, until at most the piece's end).
   void copy(uint64_t from, uint64_t until, std::string& out) const {
     const std::string& h = s->history;
-    if (from < base) out.append(h, static_cast<size_t>(from - (base - h.size())), static_cast<size_t>(std::min(until, base) - from));
+    if (from < base)
+      out.append(h, static_cast<size_t>(from - (base - h.size())), static_cast<size_t>(std::min(until, base) - from));
     if (until > base) {
       const uint64_t a = std::max(from, base);
       out.append(reinterpret_cast<const char*>(data) + (a - base), static_cast<size_t>(until - a));
@@ -380,7 +384,7 @@ int Scanner::onMatch(unsigned int id, unsigned long long, unsigned long long to,
   StreamState& s = *ctx.s;
   // Everything is handled in match order, each value once the two bytes after it are known.
   if (s.await.size() >= 64) ctx.self->processAwait(ctx, true);  // bounded: decide with what is known
-  s.await.emplace_back(id, s.hs_base + to);  // Hyperscan counts from its stream's start
+  s.await.emplace_back(id, s.hs_base + to);                     // Hyperscan counts from its stream's start
   return 0;
 }
 
@@ -470,8 +474,10 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   if (run.empty()) return;
   const uint64_t p = to - run.size();
   // Too few digits for the validator in the whole run (dates, short ids): no start can do.
-  if (const size_t need = minDigits(d.validator); need && !d.has_exact_match &&
-      static_cast<size_t>(std::count_if(run.begin(), run.end(), [](char ch) { return isDigit(static_cast<uint8_t>(ch)); })) < need)
+  if (const size_t need = minDigits(d.validator);
+      need && !d.has_exact_match && static_cast<size_t>(std::count_if(run.begin(), run.end(), [](char ch) {
+                                      return isDigit(static_cast<uint8_t>(ch));
+                                    })) < need)
     return;
   std::string value;
   bool needsCheck = d.validator != Validator::kNone || d.has_exact_match;
@@ -486,15 +492,16 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
       // (a digit, or a separator after a digit, before it) or a word.
       uint8_t b1 = 0, b2 = 0;
       bool hb1 = i >= 1 ? (b1 = static_cast<uint8_t>(run[i - 1]), true) : ctx.at(p - 1, b1);
-      bool hb2 = i >= 2 ? (b2 = static_cast<uint8_t>(run[i - 2]), true) : (i == 1 ? ctx.at(p - 1, b2) : ctx.at(p - 2, b2));
-      if (d.boundary != Boundary::kNone && hb1 && (isDigit(b1) || (d.boundary == Boundary::kWord && isAlnum(b1)))) continue;
+      bool hb2 =
+          i >= 2 ? (b2 = static_cast<uint8_t>(run[i - 2]), true) : (i == 1 ? ctx.at(p - 1, b2) : ctx.at(p - 2, b2));
+      if (d.boundary != Boundary::kNone && hb1 && (isDigit(b1) || (d.boundary == Boundary::kWord && isAlnum(b1))))
+        continue;
       if (numeric(d) && hb1 && (isAlnum(b1) || (hb2 && isSep(b1) && isDigit(b2)))) continue;
       std::string_view cand = run.substr(i);
       while (!cand.empty() && !isAlnum(static_cast<uint8_t>(cand.back()))) cand.remove_suffix(1);
       if (cand.empty()) continue;
       bool ok = d.validator == Validator::kNone || validate(d.validator, cand, d.entropy_min);
-      if (ok && d.has_exact_match)
-        ok = C.exact_[cls].count(hmac(C.exact_keys_[cls], normaliseValue(d, cand))) > 0;
+      if (ok && d.has_exact_match) ok = C.exact_[cls].count(hmac(C.exact_keys_[cls], normaliseValue(d, cand))) > 0;
       if (ok) value = cand;
     }
   }
@@ -513,7 +520,8 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   } else {
     uint64_t kw = s.last_keyword[cls];
     bool before = kw != UINT64_MAX && kw <= to && (kw >= start || start - kw <= d.context_window);
-    bool after = kw != UINT64_MAX && kw > to && kw - C.keyword_len_[cls] <= to + d.context_window;  // seen while deciding
+    bool after =
+        kw != UINT64_MAX && kw > to && kw - C.keyword_len_[cls] <= to + d.context_window;  // seen while deciding
     context = before || after;
   }
   if (context) {
@@ -528,7 +536,8 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   }
   if (s.pending.size() >= kMaxPending) {  // bounded: the oldest waits no longer
     const auto& old = s.pending.front();
-    if (!C.classes_[old.cls].context_required) emit(s, old.cls, old.end, C.classes_[old.cls].confidence, old.masked, *ctx.out);
+    if (!C.classes_[old.cls].context_required)
+      emit(s, old.cls, old.end, C.classes_[old.cls].confidence, old.masked, *ctx.out);
     s.pending.erase(s.pending.begin());
   }
   s.pending.push_back({cls, start, to, std::move(masked)});
@@ -641,7 +650,8 @@ void Scanner::scanPiece(StreamState& s, const uint8_t* data, size_t len, std::ve
     runs.scan(s.runs.data(), data, len, s.offset, runEnds_);
     awaitRunEnds(s);
   }
-  if (s.hs) hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
+  if (s.hs)
+    hs_scan_stream(s.hs, reinterpret_cast<const char*>(data), static_cast<unsigned>(len), 0, scratch_, onMatch, &ctx);
   processAwait(ctx, false);
   if (!s.pending.empty()) contextAfter(ctx);
   s.offset += len;

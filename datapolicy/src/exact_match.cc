@@ -81,7 +81,8 @@ Result<ExactMatchBuild> buildExactMatch(const std::string& csv, const std::strin
   if (key.size() < 16) return makeError(Error::Code::kInvalidArgument, "a key needs at least 16 bytes");
   std::vector<std::pair<int, std::vector<std::string>>> rows;
   int bad = 0;
-  if (!parseCsv(csv, rows, bad)) return makeError(Error::Code::kParse, name + ":" + std::to_string(bad) + ": malformed CSV quoting");
+  if (!parseCsv(csv, rows, bad))
+    return makeError(Error::Code::kParse, name + ":" + std::to_string(bad) + ": malformed CSV quoting");
   if (rows.empty()) return makeError(Error::Code::kParse, name + ":1: empty CSV (a header row is expected)");
   const auto& header = rows[0].second;
   size_t col = header.size();

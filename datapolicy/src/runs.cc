@@ -42,7 +42,8 @@ Result<ByteSet> parseByteSet(std::string_view s) {
       byte = static_cast<unsigned char>(s[i++]);
       return {};
     }
-    if (i + 1 >= s.size()) return makeError(Error::Code::kParse, "byte set '" + std::string(s) + "': unfinished escape");
+    if (i + 1 >= s.size())
+      return makeError(Error::Code::kParse, "byte set '" + std::string(s) + "': unfinished escape");
     char e = s[i + 1];
     i += 2;
     switch (e) {
@@ -57,16 +58,26 @@ Result<ByteSet> parseByteSet(std::string_view s) {
       case 'r': byte = '\r'; return {};
       case 'x': {
         int hi = i < s.size() ? hexValue(s[i]) : -1, lo = i + 1 < s.size() ? hexValue(s[i + 1]) : -1;
-        if (hi < 0 || lo < 0) return makeError(Error::Code::kParse, "byte set '" + std::string(s) + "': \\x needs two hex digits");
+        if (hi < 0 || lo < 0)
+          return makeError(Error::Code::kParse, "byte set '" + std::string(s) + "': \\x needs two hex digits");
         byte = hi * 16 + lo;
         i += 2;
         return {};
       }
-      case '\\': case '-': case ']': case '[': case '^': case ' ': case '.': case '_': case '+': case '/': case '=':
-        byte = static_cast<unsigned char>(e);
-        return {};
+      case '\\':
+      case '-':
+      case ']':
+      case '[':
+      case '^':
+      case ' ':
+      case '.':
+      case '_':
+      case '+':
+      case '/':
+      case '=': byte = static_cast<unsigned char>(e); return {};
       default:
-        return makeError(Error::Code::kParse, "byte set '" + std::string(s) + "': unknown escape '\\" + std::string(1, e) + "'");
+        return makeError(Error::Code::kParse,
+                         "byte set '" + std::string(s) + "': unknown escape '\\" + std::string(1, e) + "'");
     }
   };
   size_t i = 0;
@@ -79,7 +90,9 @@ Result<ByteSet> parseByteSet(std::string_view s) {
       size_t j = i + 1;
       int b = 0;
       if (auto r = one(j, b); !r) return r.error();
-      if (b < 0) return makeError(Error::Code::kParse, "byte set '" + std::string(s) + "': a range cannot end in a class escape");
+      if (b < 0)
+        return makeError(Error::Code::kParse,
+                         "byte set '" + std::string(s) + "': a range cannot end in a class escape");
       if (b < a) return makeError(Error::Code::kParse, "byte set '" + std::string(s) + "': reversed range");
       for (int c = a; c <= b; ++c) out.set(static_cast<size_t>(c));
       i = j;
@@ -96,7 +109,8 @@ Result<RunSet> RunSet::build(std::vector<RunSpec> kinds) {
   for (const auto& k : kinds) {
     if (k.min_length < 1 || k.min_length > kMaxMinLength)
       return makeError(Error::Code::kInvalidArgument, "a run's min_length is 1..64");
-    if ((k.bytes & k.joiners).any()) return makeError(Error::Code::kInvalidArgument, "a run's joiner is also one of its bytes");
+    if ((k.bytes & k.joiners).any())
+      return makeError(Error::Code::kInvalidArgument, "a run's joiner is also one of its bytes");
     if (k.bytes.none()) return makeError(Error::Code::kInvalidArgument, "a run needs bytes");
     if (k.bytes.test(0) || k.joiners.test(0))
       return makeError(Error::Code::kInvalidArgument, "a run cannot contain NUL (it pads the last block)");
@@ -107,7 +121,9 @@ Result<RunSet> RunSet::build(std::vector<RunSpec> kinds) {
   std::vector<size_t> first;  // per family: its first kind
   for (uint32_t k = 0; k < r.kinds_.size(); ++k) {
     size_t f = 0;
-    while (f < first.size() && !(r.kinds_[first[f]].bytes == r.kinds_[k].bytes && r.kinds_[first[f]].joiners == r.kinds_[k].joiners)) ++f;
+    while (f < first.size() &&
+           !(r.kinds_[first[f]].bytes == r.kinds_[k].bytes && r.kinds_[first[f]].joiners == r.kinds_[k].joiners))
+      ++f;
     if (f == first.size()) {
       first.push_back(k);
       r.families_.emplace_back();
@@ -209,8 +225,7 @@ void RunSet::advance(RunState& s, uint64_t T, uint64_t W, size_t n) {
   const uint64_t upTo = cnt == 64 ? ~0ull : (1ull << cnt) - 1;
   const uint64_t holes = ~Tx & upTo;
   const uint32_t back = s.last_w ? s.len : (s.pend_j && (W & 1u)) ? s.len + 1u : 0u;
-  const uint32_t runLen =
-      holes ? cnt - 64u + static_cast<uint32_t>(__builtin_clzll(holes)) : cnt + back;
+  const uint32_t runLen = holes ? cnt - 64u + static_cast<uint32_t>(__builtin_clzll(holes)) : cnt + back;
   s.len = (lw | pj) ? static_cast<uint16_t>(std::min<uint32_t>(runLen, kLenCap)) : 0;
   s.last_w = static_cast<uint8_t>(lw);
   s.pend_j = static_cast<uint8_t>(pj);
@@ -242,7 +257,8 @@ GG_RUNS_TARGET RunState RunSet::rebuild(const Piece& p, uint32_t f, size_t to, s
   __m512i tab[4];
   loadTable(lut_[f / 4], tab);
   const unsigned bit = 2 * (f % 4);
-  const __m512i runBits = _mm512_set1_epi8(static_cast<char>(3u << bit)), valueBits = _mm512_set1_epi8(static_cast<char>(1u << bit));
+  const __m512i runBits = _mm512_set1_epi8(static_cast<char>(3u << bit)),
+                valueBits = _mm512_set1_epi8(static_cast<char>(1u << bit));
   RunState s = p.st[f];
   size_t from = to;
   while (from > known) {
@@ -270,7 +286,8 @@ GG_RUNS_TARGET RunState RunSet::rebuild(const Piece& p, uint32_t f, size_t to, s
 // them, and the carried run if it reaches the block's start) is long enough; a group that ends
 // the block is decided with the next one. Returns whether a run is still open at the end (the
 // next block must be read too: the run may end there).
-__attribute__((noinline)) GG_RUNS_TARGET bool RunSet::readBlock(const Piece& p, uint32_t f, size_t b, size_t& known) const {
+__attribute__((noinline)) GG_RUNS_TARGET bool RunSet::readBlock(const Piece& p, uint32_t f, size_t b,
+                                                                size_t& known) const {
   RunState s = rebuild(p, f, b, known);
   __m512i tab[4];
   loadTable(lut_[f / 4], tab);
@@ -415,11 +432,14 @@ void RunSet::scanBlocks(RunState* st, const uint8_t* data, size_t len, uint64_t 
   // One instance per families in the group (1-4) and chain levels it needs (0-4), so that the
   // block loop keeps everything in registers.
   using Fn = void (RunSet::*)(const Piece&, size_t) const;
-  static constexpr Fn kScan[4][5] = {
-      {&RunSet::scanGroup<1, 0>, &RunSet::scanGroup<1, 1>, &RunSet::scanGroup<1, 2>, &RunSet::scanGroup<1, 3>, &RunSet::scanGroup<1, 4>},
-      {&RunSet::scanGroup<2, 0>, &RunSet::scanGroup<2, 1>, &RunSet::scanGroup<2, 2>, &RunSet::scanGroup<2, 3>, &RunSet::scanGroup<2, 4>},
-      {&RunSet::scanGroup<3, 0>, &RunSet::scanGroup<3, 1>, &RunSet::scanGroup<3, 2>, &RunSet::scanGroup<3, 3>, &RunSet::scanGroup<3, 4>},
-      {&RunSet::scanGroup<4, 0>, &RunSet::scanGroup<4, 1>, &RunSet::scanGroup<4, 2>, &RunSet::scanGroup<4, 3>, &RunSet::scanGroup<4, 4>}};
+  static constexpr Fn kScan[4][5] = {{&RunSet::scanGroup<1, 0>, &RunSet::scanGroup<1, 1>, &RunSet::scanGroup<1, 2>,
+                                      &RunSet::scanGroup<1, 3>, &RunSet::scanGroup<1, 4>},
+                                     {&RunSet::scanGroup<2, 0>, &RunSet::scanGroup<2, 1>, &RunSet::scanGroup<2, 2>,
+                                      &RunSet::scanGroup<2, 3>, &RunSet::scanGroup<2, 4>},
+                                     {&RunSet::scanGroup<3, 0>, &RunSet::scanGroup<3, 1>, &RunSet::scanGroup<3, 2>,
+                                      &RunSet::scanGroup<3, 3>, &RunSet::scanGroup<3, 4>},
+                                     {&RunSet::scanGroup<4, 0>, &RunSet::scanGroup<4, 1>, &RunSet::scanGroup<4, 2>,
+                                      &RunSet::scanGroup<4, 3>, &RunSet::scanGroup<4, 4>}};
   for (size_t g = 0; g < lut_.size(); ++g)
     (this->*kScan[std::min<size_t>(4, families_.size() - 4 * g) - 1][groups_[g].top])(p, g);
 }

@@ -101,24 +101,24 @@ struct IssuerRange {
 
 constexpr IssuerRange kIssuers[] = {
     {4, 4, 1, (1u << 13) | (1u << 16) | (1u << 19)},  // Visa
-    {51, 55, 2, lengths(16, 16)},                      // Mastercard
-    {2221, 2720, 4, lengths(16, 16)},                  // Mastercard 2-series
-    {34, 34, 2, lengths(15, 15)},                      // American Express
-    {37, 37, 2, lengths(15, 15)},                      // American Express
-    {6011, 6011, 4, lengths(16, 19)},                  // Discover
-    {644, 649, 3, lengths(16, 19)},                    // Discover
-    {65, 65, 2, lengths(16, 19)},                      // Discover
-    {3528, 3589, 4, lengths(16, 19)},                  // JCB
-    {300, 305, 3, lengths(14, 19)},                    // Diners Club
-    {36, 36, 2, lengths(14, 19)},                      // Diners Club
-    {38, 39, 2, lengths(14, 19)},                      // Diners Club
-    {62, 62, 2, lengths(16, 19)},                      // UnionPay
-    {50, 50, 2, lengths(12, 19)},                      // Maestro
-    {56, 58, 2, lengths(12, 19)},                      // Maestro
-    {6304, 6304, 4, lengths(12, 19)},                  // Maestro
-    {6759, 6759, 4, lengths(12, 19)},                  // Maestro
-    {676770, 676770, 6, lengths(12, 19)},              // Maestro
-    {676774, 676774, 6, lengths(12, 19)},              // Maestro
+    {51, 55, 2, lengths(16, 16)},                     // Mastercard
+    {2221, 2720, 4, lengths(16, 16)},                 // Mastercard 2-series
+    {34, 34, 2, lengths(15, 15)},                     // American Express
+    {37, 37, 2, lengths(15, 15)},                     // American Express
+    {6011, 6011, 4, lengths(16, 19)},                 // Discover
+    {644, 649, 3, lengths(16, 19)},                   // Discover
+    {65, 65, 2, lengths(16, 19)},                     // Discover
+    {3528, 3589, 4, lengths(16, 19)},                 // JCB
+    {300, 305, 3, lengths(14, 19)},                   // Diners Club
+    {36, 36, 2, lengths(14, 19)},                     // Diners Club
+    {38, 39, 2, lengths(14, 19)},                     // Diners Club
+    {62, 62, 2, lengths(16, 19)},                     // UnionPay
+    {50, 50, 2, lengths(12, 19)},                     // Maestro
+    {56, 58, 2, lengths(12, 19)},                     // Maestro
+    {6304, 6304, 4, lengths(12, 19)},                 // Maestro
+    {6759, 6759, 4, lengths(12, 19)},                 // Maestro
+    {676770, 676770, 6, lengths(12, 19)},             // Maestro
+    {676774, 676774, 6, lengths(12, 19)},             // Maestro
 };
 
 bool knownIssuer(const Groups& g) {

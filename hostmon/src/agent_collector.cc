@@ -57,7 +57,8 @@ void QemuAgentCollector::forget(const std::string& uuid) {
   hashes_.erase(uuid);
 }
 
-CollectResult QemuAgentCollector::collectWith(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) {
+CollectResult QemuAgentCollector::collectWith(const CollectTarget& vm, const GuestAccess& access,
+                                              const GuestState& latest) {
   CollectResult res;
   AgentView view = latest.agent.value_or(AgentView{});
   std::vector<std::string> problems;
@@ -160,8 +161,8 @@ CollectResult QemuAgentCollector::collectWith(const CollectTarget& vm, const Gue
         break;
       }
       if (std::chrono::steady_clock::now() >= deadline) {
-        fail("probe", makeError(Error::Code::kIo, "still running after " + std::to_string(opts_.exec_deadline_ms) + " ms (pid " +
-                                                      std::to_string(*pid) + " in the guest)"));
+        fail("probe", makeError(Error::Code::kIo, "still running after " + std::to_string(opts_.exec_deadline_ms) +
+                                                      " ms (pid " + std::to_string(*pid) + " in the guest)"));
         break;
       }
       if (opts_.sleep) opts_.sleep(wait);

@@ -20,9 +20,9 @@ struct AgentCollectorOptions {
   uint32_t exec_deadline_ms = 30000;  // the probe script must have exited by then
   uint32_t exec_poll_ms = 100;        // first wait between guest-exec-status calls (doubles up to 1 s)
   ProbeLimits limits;
-  std::function<int64_t()> clock;               // wall clock, ns; empty: the system clock
-  std::function<void(uint32_t ms)> sleep;       // empty: std::this_thread::sleep_for
-  std::function<std::string()> nonce;           // empty: 16 random alphanumerics
+  std::function<int64_t()> clock;          // wall clock, ns; empty: the system clock
+  std::function<void(uint32_t ms)> sleep;  // empty: std::this_thread::sleep_for
+  std::function<std::string()> nonce;      // empty: 16 random alphanumerics
   // Executables are hashed again only when their identity (device, inode, size, ctime) is new,
   // and all of them every this many polls of a VM (1: every poll).
   uint32_t rehash_every = 30;
@@ -52,7 +52,7 @@ class QemuAgentCollector : public Collector {
     std::map<std::string, std::string> by_identity;  // "dev:inode:size:ctime" -> SHA-256
     uint32_t polls = 0;
   };
-  std::mutex mu_;  // forget() comes from the monitor thread
+  std::mutex mu_;                         // forget() comes from the monitor thread
   std::map<std::string, Hashes> hashes_;  // by VM UUID
 };
 

@@ -43,8 +43,10 @@ bool depthWithin(std::string_view s, size_t maxDepth) {
 // The "return" member of an agent reply, or the error the reply stands for.
 Result<json> agentReturn(std::string_view reply, const ProbeLimits& lim) {
   if (reply.size() > lim.max_reply_bytes)
-    return malformed("reply of " + std::to_string(reply.size()) + " bytes exceeds the limit of " + std::to_string(lim.max_reply_bytes));
-  if (!depthWithin(reply, lim.max_json_depth)) return malformed("reply nested deeper than " + std::to_string(lim.max_json_depth));
+    return malformed("reply of " + std::to_string(reply.size()) + " bytes exceeds the limit of " +
+                     std::to_string(lim.max_reply_bytes));
+  if (!depthWithin(reply, lim.max_json_depth))
+    return malformed("reply nested deeper than " + std::to_string(lim.max_json_depth));
   json j = json::parse(reply.begin(), reply.end(), nullptr, false);
   if (j.is_discarded()) return malformed("reply is not JSON");
   if (!j.is_object()) return malformed("reply is not a JSON object");
@@ -226,9 +228,11 @@ Result<std::vector<GuestInterface>> parseInterfaces(std::string_view reply, cons
     if (g.name.empty()) return malformed("guest-network-get-interfaces: an interface without a name");
     g.mac = lower(strOf(i, "hardware-address"));
     if (auto a = i.find("ip-addresses"); a != i.end()) {
-      if (!a->is_array()) return malformed("guest-network-get-interfaces: ip-addresses of " + g.name + " is not an array");
+      if (!a->is_array())
+        return malformed("guest-network-get-interfaces: ip-addresses of " + g.name + " is not an array");
       for (const auto& ip : *a) {
-        if (!ip.is_object()) return malformed("guest-network-get-interfaces: an address of " + g.name + " is not an object");
+        if (!ip.is_object())
+          return malformed("guest-network-get-interfaces: an address of " + g.name + " is not an object");
         std::string addr = strOf(ip, "ip-address");
         if (addr.empty()) continue;
         int64_t prefix = -1;
@@ -274,7 +278,8 @@ Result<ExecStatus> parseExecStatus(std::string_view reply, const ProbeLimits& li
 
 Result<std::string> decodeBase64(std::string_view b64, size_t maxBytes) {
   if (b64.empty()) return std::string();
-  if (b64.size() % 4 != 0) return malformed("base64 text of " + std::to_string(b64.size()) + " characters (not a multiple of 4)");
+  if (b64.size() % 4 != 0)
+    return malformed("base64 text of " + std::to_string(b64.size()) + " characters (not a multiple of 4)");
   if (b64.size() / 4 * 3 > maxBytes + 2 || b64.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
     return malformed("base64 text decodes to more than " + std::to_string(maxBytes) + " bytes");
   // EVP_DecodeBlock is lenient (blanks, '=' in odd places): check the alphabet and padding first.
@@ -286,12 +291,13 @@ Result<std::string> decodeBase64(std::string_view b64, size_t maxBytes) {
   // EVP_DecodeBlock skips leading and trailing blanks; the agent sends none, and a blank inside
   // would be an error anyway. It counts the padding as decoded zero bytes.
   std::string out(b64.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(b64.data()),
-                          static_cast<int>(b64.size()));
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
   if (n < 0) return malformed("bad base64 text");
   if (static_cast<size_t>(n) < pad) return malformed("bad base64 text");
   out.resize(static_cast<size_t>(n) - pad);
-  if (out.size() > maxBytes) return malformed("base64 text decodes to more than " + std::to_string(maxBytes) + " bytes");
+  if (out.size() > maxBytes)
+    return malformed("base64 text decodes to more than " + std::to_string(maxBytes) + " bytes");
   return out;
 }
 
@@ -320,7 +326,8 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
                                                 std::vector<GuestListener>* others) {
   bool v6 = proto == "tcp6" || proto == "udp6";
   bool tcp = proto == "tcp" || proto == "tcp6";
-  if (!tcp && proto != "udp" && proto != "udp6") return makeError(Error::Code::kInvalidArgument, "unknown table " + std::string(proto));
+  if (!tcp && proto != "udp" && proto != "udp6")
+    return makeError(Error::Code::kInvalidArgument, "unknown table " + std::string(proto));
   auto lines = linesOf(text, lim.max_line);
   if (!lines) return lines.error();
   std::vector<GuestListener> out;
@@ -330,7 +337,9 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
     auto f = fieldsOf(line);
     if (f.empty() || f[0] == "sl") continue;  // the header
     if (n > lim.max_listeners * 4) return malformed("/proc/net/" + std::string(proto) + ": too many rows");
-    auto bad = [&](const char* why) { return malformed("/proc/net/" + std::string(proto) + " line " + std::to_string(n) + ": " + why); };
+    auto bad = [&](const char* why) {
+      return malformed("/proc/net/" + std::string(proto) + " line " + std::to_string(n) + ": " + why);
+    };
     if (f.size() < 10) return bad("too few fields");
     auto lc = f[1].find(':'), rc = f[2].find(':');
     if (lc == std::string_view::npos || rc == std::string_view::npos) return bad("an address without a port");
@@ -341,7 +350,8 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
         !number(f[9], l.inode))
       return bad("bad port, state or inode");
     std::string laddr, raddr;
-    if (!decodeAddr(f[1].substr(0, lc), v6, laddr) || !decodeAddr(f[2].substr(0, rc), v6, raddr)) return bad("bad address");
+    if (!decodeAddr(f[1].substr(0, lc), v6, laddr) || !decodeAddr(f[2].substr(0, rc), v6, raddr))
+      return bad("bad address");
     bool listening = tcp ? st == 0x0A : (st == 0x07 && rport == 0 && lport != 0);
     if (!listening) {
       // Connected sockets: only their local side matters (a port the guest has open).
@@ -355,7 +365,8 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
       }
       continue;
     }
-    if (out.size() >= lim.max_listeners) return malformed("/proc/net/" + std::string(proto) + ": too many listening sockets");
+    if (out.size() >= lim.max_listeners)
+      return malformed("/proc/net/" + std::string(proto) + ": too many listening sockets");
     l.proto = std::string(proto);
     l.addr = std::move(laddr);
     l.port = lport;
@@ -384,15 +395,18 @@ std::string probeScript(std::string_view nonce, const ProbeLimits& lim, const st
   // user can set back), and one sha256sum over those whose identity the host does not know.
   std::string k;
   for (const auto& id : known)
-    if (!id.empty() && id.size() < 96 && std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || c == ':'; }))
+    if (!id.empty() && id.size() < 96 &&
+        std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || c == ':'; }))
       k += (k.empty() ? "" : " ") + id;
   s += "x=$(echo \"$e\" | awk -v self=$$ '{ i = index($0, \" -> \"); if (!i) next; "
        "p = substr($0, i + 4); l = substr($0, 1, i - 1); j = index(l, \"/proc/\"); if (!j) next; "
        "n = substr(l, j + 6) + 0; if (n <= 0 || n == self) next; if (!(p in b) || n < b[p]) b[p] = n } "
        "END { for (p in b) print \"/proc/\" b[p] \"/exe\" }')\n";
   s += "s stat; st=$(stat -L -c '%n %d:%i:%s:%Z' $x 2>/dev/null); echo \"$st\"\n";
-  s += "s sha256; k='" + k + "'; h=$(echo \"$st\" | awk -v k=\"$k\" 'BEGIN { n = split(k, a, \" \"); "
-       "for (i = 1; i <= n; i++) K[a[i]] = 1 } NF == 2 && !($2 in K) { print $1 }'); [ -n \"$h\" ] && sha256sum $h 2>/dev/null\n";
+  s += "s sha256; k='" + k +
+       "'; h=$(echo \"$st\" | awk -v k=\"$k\" 'BEGIN { n = split(k, a, \" \"); "
+       "for (i = 1; i <= n; i++) K[a[i]] = 1 } NF == 2 && !($2 in K) { print $1 }'); [ -n \"$h\" ] && sha256sum $h "
+       "2>/dev/null\n";
   s += "s end\n";
   return s;
 }
@@ -441,11 +455,12 @@ Result<Sections> splitSections(std::string_view out, std::string_view nonce) {
 
 }  // namespace
 
-Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonce, const ProbeLimits& lim, bool allowTruncated,
-                                     const std::map<std::string, std::string>* known) {
+Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonce, const ProbeLimits& lim,
+                                     bool allowTruncated, const std::map<std::string, std::string>* known) {
   if (!validNonce(nonce)) return makeError(Error::Code::kInvalidArgument, "bad probe nonce");
   if (out.size() > lim.max_output_bytes)
-    return malformed("probe output of " + std::to_string(out.size()) + " bytes exceeds " + std::to_string(lim.max_output_bytes));
+    return malformed("probe output of " + std::to_string(out.size()) + " bytes exceeds " +
+                     std::to_string(lim.max_output_bytes));
   auto sec = splitSections(out, nonce);
   if (!sec) return sec.error();
   ProbeResult res;
@@ -511,7 +526,9 @@ Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonc
       size_t arrow = line.find(" -> ");
       size_t at = line.find(" /proc/");
       int32_t pid = 0;
-      if (arrow == std::string_view::npos || at == std::string_view::npos || at > arrow || !procPid(line.substr(at + 1), pid)) continue;
+      if (arrow == std::string_view::npos || at == std::string_view::npos || at > arrow ||
+          !procPid(line.substr(at + 1), pid))
+        continue;
       if (exeOf.size() >= lim.max_processes * 2) break;
       exeOf[pid] = std::string(line.substr(arrow + 4));
     }
@@ -537,7 +554,8 @@ Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonc
       if (he == std::string_view::npos) break;
       std::string_view header = c.substr(h + open.size(), he - h - open.size());
       int32_t pid = 0;
-      bool ok = header.size() > shut.size() && header.substr(header.size() - shut.size()) == shut && procPid(header, pid);
+      bool ok =
+          header.size() > shut.size() && header.substr(header.size() - shut.size()) == shut && procPid(header, pid);
       size_t next = he + 1;
       size_t f = c.find("\n==> /proc/", next);
       size_t bodyEnd = f == std::string_view::npos ? c.size() : f;
@@ -614,7 +632,8 @@ Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonc
       if (s == std::string_view::npos || pid <= 0 || !procs.count(pid)) continue;
       size_t e = line.find(']', s);
       uint64_t inode = 0;
-      if (e != std::string_view::npos && number(line.substr(s + 8, e - s - 8), inode) && !owner.count(inode)) owner[inode] = pid;
+      if (e != std::string_view::npos && number(line.substr(s + 8, e - s - 8), inode) && !owner.count(inode))
+        owner[inode] = pid;
     }
     for (auto& l : res.listeners)
       if (auto it = owner.find(l.inode); it != owner.end()) l.pid = it->second;
@@ -629,7 +648,9 @@ Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonc
       auto f = fieldsOf(line);
       int32_t pid = 0;
       if (f.size() != 2 || f[0].size() != 64 || !procPid(f[1], pid)) continue;
-      if (!std::all_of(f[0].begin(), f[0].end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; })) continue;
+      if (!std::all_of(f[0].begin(), f[0].end(),
+                       [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; }))
+        continue;
       byPid[pid] = lower(std::string(f[0]));
     }
     // stat: "/proc/PID/exe DEV:INODE:SIZE:CTIME" per distinct executable. Those hashed now teach

@@ -54,9 +54,9 @@ Result<int64_t> parseExecStarted(std::string_view reply, const ProbeLimits& lim 
 /// guest-exec-status, decoded.
 struct ExecStatus {
   bool exited = false;
-  int exit_code = -1;     // -1 if killed by a signal or not exited
+  int exit_code = -1;  // -1 if killed by a signal or not exited
   int signal = 0;
-  std::string out, err;   // decoded out-data / err-data
+  std::string out, err;        // decoded out-data / err-data
   bool out_truncated = false;  // the agent cut the output (its own limit)
 };
 Result<ExecStatus> parseExecStatus(std::string_view reply, const ProbeLimits& lim = {});
@@ -75,7 +75,8 @@ Result<std::vector<GuestModule>> parseProcModules(std::string_view text, const P
 /// (state 0A) or the bound, unconnected UDP sockets (state 07, remote port 0), pid left -1.
 /// Addresses are decoded as a little-endian guest writes them (x86-64, aarch64). `proto` is one
 /// of tcp, tcp6, udp, udp6. Errors (kParse): a row with too few fields or bad hex; too many rows.
-Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::string_view proto, const ProbeLimits& lim = {},
+Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::string_view proto,
+                                                const ProbeLimits& lim = {},
                                                 std::vector<GuestListener>* others = nullptr);
 
 // --- the probe script -----------------------------------------------------------------------
@@ -87,18 +88,20 @@ Result<std::vector<GuestListener>> parseProcNet(std::string_view text, std::stri
 /// `known`: identities ("dev:inode:size:ctime", as the script's stat section prints them) of
 /// executables whose hash the caller already has: the script hashes only the others. Entries that
 /// are not of that form are left out.
-std::string probeScript(std::string_view nonce, const ProbeLimits& lim = {}, const std::vector<std::string>& known = {});
+std::string probeScript(std::string_view nonce, const ProbeLimits& lim = {},
+                        const std::vector<std::string>& known = {});
 
 /// What the script reports.
 struct ProbeResult {
   std::string kernel_cmdline;
   std::vector<GuestModule> modules;
-  std::vector<GuestProcess> processes;  // ordered by pid, the script and its children left out
-  std::vector<GuestListener> listeners; // with the owning pid where an fd names the socket
-  std::vector<GuestListener> sockets;   // the other sockets (connected TCP and UDP), local side
-  bool truncated = false;               // the output was cut or a bound was hit
-  std::vector<std::string> notes;       // oddities worth an observation (ambiguous command lines, …)
-  std::map<std::string, std::string> hashes_by_identity;  // executables hashed this time: "dev:inode:size:ctime" -> SHA-256
+  std::vector<GuestProcess> processes;   // ordered by pid, the script and its children left out
+  std::vector<GuestListener> listeners;  // with the owning pid where an fd names the socket
+  std::vector<GuestListener> sockets;    // the other sockets (connected TCP and UDP), local side
+  bool truncated = false;                // the output was cut or a bound was hit
+  std::vector<std::string> notes;        // oddities worth an observation (ambiguous command lines, …)
+  std::map<std::string, std::string>
+      hashes_by_identity;  // executables hashed this time: "dev:inode:size:ctime" -> SHA-256
 };
 
 /// Parses the script's output. Errors (kParse): no "self" section or no end marker (the output
@@ -107,6 +110,7 @@ struct ProbeResult {
 /// `known`: hashes by executable identity from earlier polls, for the executables the script did
 /// not hash (see probeScript).
 Result<ProbeResult> parseProbeOutput(std::string_view out, std::string_view nonce, const ProbeLimits& lim = {},
-                                     bool allowTruncated = false, const std::map<std::string, std::string>* known = nullptr);
+                                     bool allowTruncated = false,
+                                     const std::map<std::string, std::string>* known = nullptr);
 
 }  // namespace goldgate::hostmon

@@ -49,8 +49,8 @@ void show(proto::VmAttestation& view, const std::string& action, bool on) {
 
 }  // namespace
 
-AttestService::AttestService(const Inventory& inv, const GuestStateStore& store, ResponseExecutor* exec, AlertSink alerts,
-                             std::function<void(const std::string&)> log)
+AttestService::AttestService(const Inventory& inv, const GuestStateStore& store, ResponseExecutor* exec,
+                             AlertSink alerts, std::function<void(const std::string&)> log)
     : inv_(inv), store_(store), exec_(exec), alerts_(std::move(alerts)), log_(std::move(log)) {}
 
 void AttestService::setManifests(std::vector<AcceptedManifest> accepted, std::vector<proto::ManifestStatus> statuses) {
@@ -177,8 +177,8 @@ void AttestService::check(const std::string& uuid) {
       std::string acts;
       for (const auto& a : actions) acts += (acts.empty() ? "" : ",") + a;
       ev.set_action(acts);
-      ev.set_message(rec->info.name + ": red flag " + std::to_string(f.id()) + " " + f.summary() + " (" + f.trust() + ", " + f.source() +
-                     "): " + f.observed());
+      ev.set_message(rec->info.name + ": red flag " + std::to_string(f.id()) + " " + f.summary() + " (" + f.trust() +
+                     ", " + f.source() + "): " + f.observed());
       auto* mc = ev.mutable_manifest();
       mc->set_name(m->manifest.app());
       mc->set_version(std::to_string(m->manifest.version()));
@@ -191,7 +191,8 @@ void AttestService::check(const std::string& uuid) {
   }
 }
 
-void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const proto::RedFlag& flag, const std::vector<std::string>& actions) {
+void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const proto::RedFlag& flag,
+                            const std::vector<std::string>& actions) {
   std::lock_guard<std::mutex> serial(respond_mu_);
   const std::string trigger = "red-flag " + std::to_string(flag.id()) + " (" + flag.kind() + ")";
   bool confirm = false;
@@ -203,8 +204,8 @@ void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const
       // The derived policy refuses undeclared connections at their first packet; one the switch
       // carries means its policy is not derived from this manifest. Said, not guessed around.
       auto rec = record(vm.info.uuid, "block", "failed", trigger,
-                        "the switch allowed this connection: its policy is not derived from manifest " + m.manifest.app() +
-                            " (goldgatectl policy from-manifests)");
+                        "the switch allowed this connection: its policy is not derived from manifest " +
+                            m.manifest.app() + " (goldgatectl policy from-manifests)");
       alertAction(vm, rec, false);
       continue;
     }
@@ -217,7 +218,8 @@ void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const
       runAction(vm, m.manifest.app(), action, trigger, flag.id(), 0);
       continue;
     }
-    auto rec = record(vm.info.uuid, action, "pending", trigger, "waits for an operator: goldgatectl vm approve " + vm.info.name);
+    auto rec = record(vm.info.uuid, action, "pending", trigger,
+                      "waits for an operator: goldgatectl vm approve " + vm.info.name);
     {
       std::lock_guard<std::mutex> l(mu_);
       auto& v = vms_[vm.info.uuid];
@@ -229,8 +231,8 @@ void AttestService::respond(const VmRecord& vm, const AcceptedManifest& m, const
   }
 }
 
-proto::ResponseAction AttestService::runAction(const VmRecord& vm, const std::string& app, std::string action, const std::string& trigger,
-                                               uint64_t flagId, uint64_t pendingId) {
+proto::ResponseAction AttestService::runAction(const VmRecord& vm, const std::string& app, std::string action,
+                                               const std::string& trigger, uint64_t flagId, uint64_t pendingId) {
   Result<std::string> r = exec_ ? exec_->run(action, vm.info.name, vm.info.uuid, app)
                                 : Result<std::string>(makeError(Error::Code::kInternal, "no response executor"));
   proto::ResponseAction rec;
@@ -261,8 +263,8 @@ proto::ResponseAction AttestService::runAction(const VmRecord& vm, const std::st
 }
 
 void AttestService::alertAction(const VmRecord& vm, const proto::ResponseAction& a, bool ok) {
-  const std::string what = vm.info.name + ": " + a.action() + " " + (ok ? a.state() : "FAILED") + ", triggered by " + a.trigger() +
-                           (a.detail().empty() ? "" : ": " + a.detail());
+  const std::string what = vm.info.name + ": " + a.action() + " " + (ok ? a.state() : "FAILED") + ", triggered by " +
+                           a.trigger() + (a.detail().empty() ? "" : ": " + a.detail());
   if (alerts_) {
     proto::AlertEvent ev;
     alerts::setKind(ev, alerts::Kind::kAttestResponse);
@@ -276,7 +278,8 @@ void AttestService::alertAction(const VmRecord& vm, const proto::ResponseAction&
   if (log_) log_("response " + what);
 }
 
-Result<std::vector<proto::ResponseAction>> AttestService::approve(const std::string& nameOrUuid, uint64_t actionId, const std::string& by) {
+Result<std::vector<proto::ResponseAction>> AttestService::approve(const std::string& nameOrUuid, uint64_t actionId,
+                                                                  const std::string& by) {
   auto vm = inv_.find(nameOrUuid);
   if (!vm) return makeError(Error::Code::kNotFound, "no VM named '" + nameOrUuid + "' (nor with that UUID)");
   std::lock_guard<std::mutex> serial(respond_mu_);
@@ -290,14 +293,16 @@ Result<std::vector<proto::ResponseAction>> AttestService::approve(const std::str
     apps = v.pending_app;
   }
   if (pending.empty())
-    return makeError(Error::Code::kNotFound, vm->info.name + " has no pending response" + (actionId ? " with id " + std::to_string(actionId) : std::string()));
+    return makeError(Error::Code::kNotFound, vm->info.name + " has no pending response" +
+                                                 (actionId ? " with id " + std::to_string(actionId) : std::string()));
   std::vector<proto::ResponseAction> out;
   for (const auto& [id, action] : pending) out.push_back(runAction(*vm, apps[id], action, by, 0, id));
   return out;
 }
 
-proto::ResponseAction AttestService::record(const std::string& uuid, const std::string& action, const std::string& state,
-                                            const std::string& trigger, const std::string& detail) {
+proto::ResponseAction AttestService::record(const std::string& uuid, const std::string& action,
+                                            const std::string& state, const std::string& trigger,
+                                            const std::string& detail) {
   std::lock_guard<std::mutex> l(mu_);
   proto::ResponseAction a;
   a.set_id(next_action_++);
@@ -332,7 +337,8 @@ std::vector<proto::ManifestStatus> AttestService::manifests() const {
   return out;
 }
 
-Result<std::vector<proto::ResponseAction>> AttestService::release(const std::string& nameOrUuid, const std::string& by) {
+Result<std::vector<proto::ResponseAction>> AttestService::release(const std::string& nameOrUuid,
+                                                                  const std::string& by) {
   auto vm = inv_.find(nameOrUuid);
   if (!vm) return makeError(Error::Code::kNotFound, "no VM named '" + nameOrUuid + "' (nor with that UUID)");
   std::lock_guard<std::mutex> serial(respond_mu_);
@@ -372,7 +378,8 @@ Result<std::vector<proto::ResponseAction>> AttestService::release(const std::str
       ev.set_severity(4);  // an operator undoing responses: a record, not a finding
       ev.set_vm(vm->info.name);
       ev.set_action(a.action());
-      ev.set_message(vm->info.name + ": " + a.action() + " " + a.state() + " by " + by + (a.detail().empty() ? "" : ": " + a.detail()));
+      ev.set_message(vm->info.name + ": " + a.action() + " " + a.state() + " by " + by +
+                     (a.detail().empty() ? "" : ": " + a.detail()));
       alerts_(ev, "response|" + vm->info.uuid + "|" + std::to_string(a.id()));
     }
     if (log_) log_(vm->info.name + ": " + a.action() + " " + a.state() + " by " + by);
@@ -398,7 +405,8 @@ void AttestService::manifestRejected(const proto::ManifestStatus& st) {
 
 // --- learning ---------------------------------------------------------------------------------
 
-void AttestService::startLearning(const std::string& nameOrUuid, uint64_t durationMs, const std::string& app, LearnDone done) {
+void AttestService::startLearning(const std::string& nameOrUuid, uint64_t durationMs, const std::string& app,
+                                  LearnDone done) {
   auto vm = inv_.find(nameOrUuid);
   if (!vm) {
     done(makeError(Error::Code::kNotFound, "no VM named '" + nameOrUuid + "' (nor with that UUID)"));
@@ -458,9 +466,10 @@ void AttestService::tick() {
     resp.set_observations(obs);
     resp.set_flows(flows);
     if (to_yaml_) resp.set_yaml(to_yaml_(resp.draft()));
-    if (log_) log_("learned " + vm->info.name + ": " + std::to_string(resp.draft().executables_size()) + " executables, " +
-                   std::to_string(resp.draft().listeners_size()) + " listeners, " +
-                   std::to_string(resp.draft().inbound_size() + resp.draft().outbound_size()) + " connections");
+    if (log_)
+      log_("learned " + vm->info.name + ": " + std::to_string(resp.draft().executables_size()) + " executables, " +
+           std::to_string(resp.draft().listeners_size()) + " listeners, " +
+           std::to_string(resp.draft().inbound_size() + resp.draft().outbound_size()) + " connections");
     ls.done(std::move(resp));
   }
 }

@@ -16,13 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "alert.pb.h"
 #include "goldgate/common/result.h"
 #include "guest_state.h"
-#include "inventory.h"
-#include "manifest_check.h"
-#include "alert.pb.h"
 #include "hostmon.pb.h"
+#include "inventory.h"
 #include "manifest.pb.h"
+#include "manifest_check.h"
 
 namespace goldgate::hostmon {
 
@@ -40,7 +40,8 @@ class ResponseExecutor {
   /// Runs `action` (quarantine, harden, suspend, snapshot, poweroff) on the VM; `app` is its
   /// manifest's application (harden moves it to the segment APP.hardened). Returns a detail for
   /// the record (a snapshot's name). Errors: the switch or libvirt refused (the text says why).
-  virtual Result<std::string> run(const std::string& action, const std::string& vm, const std::string& uuid, const std::string& app) = 0;
+  virtual Result<std::string> run(const std::string& action, const std::string& vm, const std::string& uuid,
+                                  const std::string& app) = 0;
   /// Undoes it: release (quarantine), unharden, resume (suspend). Errors as run().
   virtual Result<std::string> undo(const std::string& action, const std::string& vm, const std::string& uuid) = 0;
 };
@@ -80,7 +81,8 @@ class AttestService {
   /// Runs the responses that wait for an operator (the manifest's `confirm: true`): the pending
   /// action `actionId` of the VM, or all of them (0). `by` names who approved. Returns the actions
   /// as they ended (done or failed). Errors: unknown VM, no such pending action.
-  Result<std::vector<proto::ResponseAction>> approve(const std::string& nameOrUuid, uint64_t actionId, const std::string& by);
+  Result<std::vector<proto::ResponseAction>> approve(const std::string& nameOrUuid, uint64_t actionId,
+                                                     const std::string& by);
 
   /// Raises an alert that a manifest file was refused (main calls it when loading).
   void manifestRejected(const proto::ManifestStatus& st);
@@ -99,19 +101,20 @@ class AttestService {
   struct VmAttest {
     std::string app;
     uint64_t version = 0;
-    proto::VmAttestation view;                  // items, flags, actions, state flags
-    std::map<std::string, size_t> flag_index;   // kind|subject → index in view.red_flags
-    std::map<std::string, bool> in_force;       // quarantine/harden/suspend → undone on release
-    std::map<uint64_t, std::string> pending_app; // pending action id → the app whose manifest asked for it
+    proto::VmAttestation view;                    // items, flags, actions, state flags
+    std::map<std::string, size_t> flag_index;     // kind|subject → index in view.red_flags
+    std::map<std::string, bool> in_force;         // quarantine/harden/suspend → undone on release
+    std::map<uint64_t, std::string> pending_app;  // pending action id → the app whose manifest asked for it
   };
   PeerDirectory peers() const;  // from the inventory and the agents' addresses (mu_ held)
-  void respond(const VmRecord& vm, const AcceptedManifest& m, const proto::RedFlag& flag, const std::vector<std::string>& actions);
+  void respond(const VmRecord& vm, const AcceptedManifest& m, const proto::RedFlag& flag,
+               const std::vector<std::string>& actions);
   // Runs one action now and records it (`pendingId`: the pending record it fulfils, else 0: a new one).
-  proto::ResponseAction runAction(const VmRecord& vm, const std::string& app, std::string action, const std::string& trigger,
-                                  uint64_t flagId, uint64_t pendingId);
+  proto::ResponseAction runAction(const VmRecord& vm, const std::string& app, std::string action,
+                                  const std::string& trigger, uint64_t flagId, uint64_t pendingId);
   void alertAction(const VmRecord& vm, const proto::ResponseAction& a, bool ok);
-  proto::ResponseAction record(const std::string& uuid, const std::string& action, const std::string& state, const std::string& trigger,
-                               const std::string& detail);
+  proto::ResponseAction record(const std::string& uuid, const std::string& action, const std::string& state,
+                               const std::string& trigger, const std::string& detail);
 
   const Inventory& inv_;
   const GuestStateStore& store_;

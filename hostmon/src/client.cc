@@ -21,7 +21,8 @@ Result<proto::HostmonResponse> ask(const std::string& socketPath, const proto::H
 
 }  // namespace
 
-Result<proto::HostmonResponse> callHostmon(const std::string& socketPath, const proto::HostmonRequest& req, int timeoutMs) {
+Result<proto::HostmonResponse> callHostmon(const std::string& socketPath, const proto::HostmonRequest& req,
+                                           int timeoutMs) {
   std::string bytes;
   req.SerializeToString(&bytes);
   auto frame = ipc::callUnix(socketPath, bytes, timeoutMs, "goldgate-hostmon",

@@ -13,7 +13,9 @@ namespace {
 uint64_t threadCpuUs() {
   rusage ru{};
   if (getrusage(RUSAGE_THREAD, &ru) != 0) return 0;
-  auto us = [](const timeval& t) { return static_cast<uint64_t>(t.tv_sec) * 1000000u + static_cast<uint64_t>(t.tv_usec); };
+  auto us = [](const timeval& t) {
+    return static_cast<uint64_t>(t.tv_sec) * 1000000u + static_cast<uint64_t>(t.tv_usec);
+  };
   return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
@@ -30,8 +32,8 @@ bool wants(CollectKind kind, const VmRecord& r) {
 }  // namespace
 
 CollectScheduler::CollectScheduler(CollectOptions opts, const Inventory& inv, GuestStateStore& store,
-                                   std::unique_ptr<Collector> agent, std::unique_ptr<Collector> memory, AccessOpener open,
-                                   AlertFn alert)
+                                   std::unique_ptr<Collector> agent, std::unique_ptr<Collector> memory,
+                                   AccessOpener open, AlertFn alert)
     : opts_(opts),
       inv_(inv),
       store_(store),
@@ -187,7 +189,8 @@ bool CollectScheduler::pollNow(const std::string& uuid, CollectKind kind) {
   return true;
 }
 
-void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectResult&& r, uint32_t durationMs, uint64_t cpuUs) {
+void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectResult&& r, uint32_t durationMs,
+                             uint64_t cpuUs) {
   std::vector<Observation> toAlert;
   const bool freshAgent = r.agent.has_value();
   store_.update(vm.uuid, vm.name, [&](GuestState& s) {
@@ -207,7 +210,8 @@ void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectR
     // The two views of the kernel must name the same release; a difference means one of them
     // is wrong (a guest reporting another kernel than it runs, or a changed kernel). Checked on
     // memory polls only, so that one standing difference is one observation stream.
-    if (kind == CollectKind::kMemory && s.agent && s.memory && !s.agent->kernel.release.empty() && !s.memory->banner.empty()) {
+    if (kind == CollectKind::kMemory && s.agent && s.memory && !s.agent->kernel.release.empty() &&
+        !s.memory->banner.empty()) {
       std::string mem = bannerRelease(s.memory->banner);
       if (mem != s.agent->kernel.release) {
         int64_t t = std::max(s.agent->kernel.seen.observed_ns, s.memory->seen.observed_ns);
@@ -223,7 +227,8 @@ void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectR
     std::vector<std::string>& standing = kind == CollectKind::kAgent ? s.standing_agent : s.standing_memory;
     std::vector<std::string> now;
     if (kind == CollectKind::kAgent) {
-      bool silent = std::any_of(r.observations.begin(), r.observations.end(), [](const Observation& o) { return o.kind == "agent.silent"; });
+      bool silent = std::any_of(r.observations.begin(), r.observations.end(),
+                                [](const Observation& o) { return o.kind == "agent.silent"; });
       s.silent_streak = silent ? s.silent_streak + 1 : 0;
     }
     for (const auto& o : r.observations) {
@@ -234,7 +239,8 @@ void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectR
         continue;
       }
       std::string key = o.kind + "|" + o.detail;
-      if (alertSeverity(o.kind) > 0 && std::find(standing.begin(), standing.end(), key) == standing.end()) toAlert.push_back(o);
+      if (alertSeverity(o.kind) > 0 && std::find(standing.begin(), standing.end(), key) == standing.end())
+        toAlert.push_back(o);
       now.push_back(std::move(key));
     }
     standing.swap(now);

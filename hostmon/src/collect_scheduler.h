@@ -82,7 +82,9 @@ class CollectScheduler {
   void loop(CollectKind kind);
   void apply(const CollectTarget& vm, CollectKind kind, CollectResult&& r, uint32_t durationMs, uint64_t cpuUs);
   Collector* collector(CollectKind k) const { return k == CollectKind::kAgent ? agent_.get() : memory_.get(); }
-  uint32_t interval(CollectKind k) const { return k == CollectKind::kAgent ? opts_.agent_interval_ms : opts_.memory_interval_ms; }
+  uint32_t interval(CollectKind k) const {
+    return k == CollectKind::kAgent ? opts_.agent_interval_ms : opts_.memory_interval_ms;
+  }
 
   CollectOptions opts_;
   const Inventory& inv_;

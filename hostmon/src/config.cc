@@ -24,26 +24,31 @@ uint64_t address(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& 
   bool hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
   const char* b = s.data() + (hex ? 2 : 0);
   auto [p, ec] = std::from_chars(b, s.data() + s.size(), v, hex ? 16 : 10);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) c.fail(n, what + ": '" + s + "' is not a number (decimal or 0x hex)");
-  if (v < min || v > max) c.fail(n, what + ": " + s + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+    c.fail(n, what + ": '" + s + "' is not a number (decimal or 0x hex)");
+  if (v < min || v > max)
+    c.fail(n, what + ": " + s + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   return v;
 }
 
 // start + length of a guest-physical region.
-void region(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& what, uint64_t& start, uint64_t& length, uint64_t maxLength) {
+void region(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& what, uint64_t& start, uint64_t& length,
+            uint64_t maxLength) {
   c.onlyKeys(n, {"start", "length"});
   if (n["start"]) start = address(c, n["start"], what + ".start", 0, 1ull << 52);
   if (n["length"]) length = address(c, n["length"], what + ".length", 4096, maxLength);
 }
 
 // name → SHA-256 (64 hex digits, stored lower case).
-void goldHashes(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& what, std::map<std::string, std::string>& out) {
+void goldHashes(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& what,
+                std::map<std::string, std::string>& out) {
   if (!n.IsMap()) c.fail(n, what + ": expected a mapping of name: sha256");
   for (auto it = n.begin(); it != n.end(); ++it) {
     std::string name = c.str(it->first, what.c_str());
     std::string h = c.str(it->second, (what + "." + name).c_str());
     if (name.empty()) c.fail(it->first, what + ": an empty name");
-    if (h.size() != 64 || !std::all_of(h.begin(), h.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; }))
+    if (h.size() != 64 ||
+        !std::all_of(h.begin(), h.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; }))
       c.fail(it->second, what + "." + name + ": expected 64 hex digits (a SHA-256)");
     for (char& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     out[name] = h;
@@ -51,43 +56,55 @@ void goldHashes(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& w
 }
 
 void parseCollect(const yamlcfg::Ctx& c, const YAML::Node& n, HostmonConfig& cfg) {
-  c.onlyKeys(n, {"enabled", "agent_interval_ms", "agent_timeout_s", "agent_exec_deadline_ms", "agent_backoff_max_ms", "agent_boot_grace_s", "agent_rehash_every",
-                 "memory_interval_ms", "memory_banner", "kernel_text", "gold_text_sha256"});
+  c.onlyKeys(n, {"enabled", "agent_interval_ms", "agent_timeout_s", "agent_exec_deadline_ms", "agent_backoff_max_ms",
+                 "agent_boot_grace_s", "agent_rehash_every", "memory_interval_ms", "memory_banner", "kernel_text",
+                 "gold_text_sha256"});
   if (n["enabled"]) cfg.collect.enabled = c.boolean(n["enabled"], "collect.enabled");
   if (n["agent_interval_ms"])
-    cfg.collect.agent_interval_ms = static_cast<uint32_t>(c.uint(n["agent_interval_ms"], "collect.agent_interval_ms", 100, 3600000));
-  if (n["agent_timeout_s"]) cfg.agent.timeout_s = static_cast<int>(c.uint(n["agent_timeout_s"], "collect.agent_timeout_s", 1, 300));
+    cfg.collect.agent_interval_ms =
+        static_cast<uint32_t>(c.uint(n["agent_interval_ms"], "collect.agent_interval_ms", 100, 3600000));
+  if (n["agent_timeout_s"])
+    cfg.agent.timeout_s = static_cast<int>(c.uint(n["agent_timeout_s"], "collect.agent_timeout_s", 1, 300));
   if (n["agent_exec_deadline_ms"])
     cfg.agent.exec_deadline_ms =
         static_cast<uint32_t>(c.uint(n["agent_exec_deadline_ms"], "collect.agent_exec_deadline_ms", 100, 600000));
   if (n["agent_rehash_every"])
-    cfg.agent.rehash_every = static_cast<uint32_t>(c.uint(n["agent_rehash_every"], "collect.agent_rehash_every", 1, 100000));
+    cfg.agent.rehash_every =
+        static_cast<uint32_t>(c.uint(n["agent_rehash_every"], "collect.agent_rehash_every", 1, 100000));
   if (n["agent_boot_grace_s"])
-    cfg.collect.agent_boot_grace_s = static_cast<uint32_t>(c.uint(n["agent_boot_grace_s"], "collect.agent_boot_grace_s", 0, 3600));
+    cfg.collect.agent_boot_grace_s =
+        static_cast<uint32_t>(c.uint(n["agent_boot_grace_s"], "collect.agent_boot_grace_s", 0, 3600));
   if (n["agent_backoff_max_ms"])
     cfg.collect.agent_backoff_max_ms =
         static_cast<uint32_t>(c.uint(n["agent_backoff_max_ms"], "collect.agent_backoff_max_ms", 100, 3600000));
   if (cfg.collect.agent_backoff_max_ms < cfg.collect.agent_interval_ms)
     c.fail(n["agent_backoff_max_ms"] ? n["agent_backoff_max_ms"] : n,
-           "collect.agent_backoff_max_ms: " + std::to_string(cfg.collect.agent_backoff_max_ms) + " is less than agent_interval_ms " +
-               std::to_string(cfg.collect.agent_interval_ms));
+           "collect.agent_backoff_max_ms: " + std::to_string(cfg.collect.agent_backoff_max_ms) +
+               " is less than agent_interval_ms " + std::to_string(cfg.collect.agent_interval_ms));
   if (n["memory_interval_ms"])
-    cfg.collect.memory_interval_ms = static_cast<uint32_t>(c.uint(n["memory_interval_ms"], "collect.memory_interval_ms", 500, 86400000));
-  if (n["memory_banner"]) region(c, n["memory_banner"], "collect.memory_banner", cfg.memory.banner_start, cfg.memory.banner_length, 1ull << 30);
-  if (n["kernel_text"]) region(c, n["kernel_text"], "collect.kernel_text", cfg.memory.text_start, cfg.memory.text_length, 64ull << 20);
+    cfg.collect.memory_interval_ms =
+        static_cast<uint32_t>(c.uint(n["memory_interval_ms"], "collect.memory_interval_ms", 500, 86400000));
+  if (n["memory_banner"])
+    region(c, n["memory_banner"], "collect.memory_banner", cfg.memory.banner_start, cfg.memory.banner_length,
+           1ull << 30);
+  if (n["kernel_text"])
+    region(c, n["kernel_text"], "collect.kernel_text", cfg.memory.text_start, cfg.memory.text_length, 64ull << 20);
   // The banner is searched for in the kernel image only: memory below the kernel is the guest's to
   // write, and a "Linux version " string planted there would be found first.
   if (cfg.memory.banner_start < cfg.memory.text_start) {
     char buf[96];
     std::snprintf(buf, sizeof buf, " (0x%llx) is below collect.kernel_text.start (0x%llx)",
-                  static_cast<unsigned long long>(cfg.memory.banner_start), static_cast<unsigned long long>(cfg.memory.text_start));
-    c.fail(n["memory_banner"] ? n["memory_banner"] : n, std::string("collect.memory_banner.start") + buf +
-                                                          ": the banner is searched for in the kernel image only (memory below it is the guest's to write)");
+                  static_cast<unsigned long long>(cfg.memory.banner_start),
+                  static_cast<unsigned long long>(cfg.memory.text_start));
+    c.fail(n["memory_banner"] ? n["memory_banner"] : n,
+           std::string("collect.memory_banner.start") + buf +
+               ": the banner is searched for in the kernel image only (memory below it is the guest's to write)");
   }
   if (auto g = n["gold_text_sha256"]) {
     c.onlyKeys(g, {"by_vm", "by_manifest"});
     if (g["by_vm"]) goldHashes(c, g["by_vm"], "collect.gold_text_sha256.by_vm", cfg.memory.gold_by_vm);
-    if (g["by_manifest"]) goldHashes(c, g["by_manifest"], "collect.gold_text_sha256.by_manifest", cfg.memory.gold_by_manifest);
+    if (g["by_manifest"])
+      goldHashes(c, g["by_manifest"], "collect.gold_text_sha256.by_manifest", cfg.memory.gold_by_manifest);
   }
 }
 
@@ -120,7 +137,8 @@ void parseAttest(const yamlcfg::Ctx& c, const YAML::Node& n, AttestConfig& a) {
   if (n["threshold"]) a.threshold = static_cast<uint32_t>(c.uint(n["threshold"], "attest.threshold", 1, 16));
   if (n["state_file"]) a.state_file = absolutePath(c, n["state_file"], "attest.state_file");
   if (n["reload_interval_ms"])
-    a.reload_interval_ms = static_cast<uint32_t>(c.uint(n["reload_interval_ms"], "attest.reload_interval_ms", 100, 3600000));
+    a.reload_interval_ms =
+        static_cast<uint32_t>(c.uint(n["reload_interval_ms"], "attest.reload_interval_ms", 100, 3600000));
   if (auto z = n["zones"]) {
     if (!z.IsSequence()) c.fail(z, "attest.zones: expected a list of {name, cidrs}");
     for (const auto& e : z) {
@@ -128,18 +146,22 @@ void parseAttest(const yamlcfg::Ctx& c, const YAML::Node& n, AttestConfig& a) {
       AttestConfig::Zone zone;
       zone.name = c.str(e["name"], "attest.zones.name");
       if (zone.name.empty()) c.fail(e, "attest.zones: a zone needs a name");
-      if (!e["cidrs"] || !e["cidrs"].IsSequence()) c.fail(e, "attest.zones." + zone.name + ".cidrs: expected a list of prefixes");
+      if (!e["cidrs"] || !e["cidrs"].IsSequence())
+        c.fail(e, "attest.zones." + zone.name + ".cidrs: expected a list of prefixes");
       for (const auto& p : e["cidrs"]) {
         std::string t = c.str(p, "attest.zones.cidrs");
-        if (!Cidr::parse(t)) c.fail(p, "attest.zones." + zone.name + ": '" + t + "' is not a prefix (host bits must be zero)");
+        if (!Cidr::parse(t))
+          c.fail(p, "attest.zones." + zone.name + ": '" + t + "' is not a prefix (host bits must be zero)");
         zone.cidrs.push_back(t);
       }
       a.zones.push_back(std::move(zone));
     }
   }
-  if (!a.manifests.empty() && a.keys.empty()) c.fail(n, "attest.manifests is set but attest.keys lists no trusted signer");
+  if (!a.manifests.empty() && a.keys.empty())
+    c.fail(n, "attest.manifests is set but attest.keys lists no trusted signer");
   if (a.threshold > a.keys.size() && !a.keys.empty())
-    c.fail(n["threshold"], "attest.threshold: " + std::to_string(a.threshold) + " is more than the " + std::to_string(a.keys.size()) + " keys listed");
+    c.fail(n["threshold"], "attest.threshold: " + std::to_string(a.threshold) + " is more than the " +
+                               std::to_string(a.keys.size()) + " keys listed");
 }
 
 }  // namespace
@@ -163,18 +185,23 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
       if (auto rc = lv["reconnect"]) {
         c.onlyKeys(rc, {"min_ms", "max_ms"});
         if (rc["min_ms"])
-          cfg.libvirt.reconnect_min_ms = static_cast<uint32_t>(c.uint(rc["min_ms"], "libvirt.reconnect.min_ms", 10, 60000));
+          cfg.libvirt.reconnect_min_ms =
+              static_cast<uint32_t>(c.uint(rc["min_ms"], "libvirt.reconnect.min_ms", 10, 60000));
         if (rc["max_ms"])
-          cfg.libvirt.reconnect_max_ms = static_cast<uint32_t>(c.uint(rc["max_ms"], "libvirt.reconnect.max_ms", 10, 3600000));
+          cfg.libvirt.reconnect_max_ms =
+              static_cast<uint32_t>(c.uint(rc["max_ms"], "libvirt.reconnect.max_ms", 10, 3600000));
         if (cfg.libvirt.reconnect_max_ms < cfg.libvirt.reconnect_min_ms)
-          c.fail(rc["max_ms"] ? rc["max_ms"] : rc, "libvirt.reconnect.max_ms: " + std::to_string(cfg.libvirt.reconnect_max_ms) +
-                                                       " is less than min_ms " + std::to_string(cfg.libvirt.reconnect_min_ms));
+          c.fail(rc["max_ms"] ? rc["max_ms"] : rc,
+                 "libvirt.reconnect.max_ms: " + std::to_string(cfg.libvirt.reconnect_max_ms) + " is less than min_ms " +
+                     std::to_string(cfg.libvirt.reconnect_min_ms));
       }
       if (auto ka = lv["keepalive"]) {
         c.onlyKeys(ka, {"interval_s", "count"});
         if (ka["interval_s"])
-          cfg.libvirt.keepalive_interval_s = static_cast<int>(c.uint(ka["interval_s"], "libvirt.keepalive.interval_s", 1, 600));
-        if (ka["count"]) cfg.libvirt.keepalive_count = static_cast<unsigned>(c.uint(ka["count"], "libvirt.keepalive.count", 1, 100));
+          cfg.libvirt.keepalive_interval_s =
+              static_cast<int>(c.uint(ka["interval_s"], "libvirt.keepalive.interval_s", 1, 600));
+        if (ka["count"])
+          cfg.libvirt.keepalive_count = static_cast<unsigned>(c.uint(ka["count"], "libvirt.keepalive.count", 1, 100));
       }
     }
     if (auto ct = root["control"]) {
@@ -203,7 +230,8 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
         if (cfg.alerts_file.empty() || cfg.alerts_file[0] != '/')
           c.fail(al["file"], "alerts.file: '" + cfg.alerts_file + "' is not an absolute path");
       }
-      if (al["window_ms"]) cfg.alerts_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
+      if (al["window_ms"])
+        cfg.alerts_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
     }
     if (auto at = root["attest"]) parseAttest(c, at, cfg.attest);
   } catch (const yamlcfg::ConfigError& e) {

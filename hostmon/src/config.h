@@ -4,11 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "agent_collector.h"
+#include "collect_scheduler.h"
 #include "goldgate/alerts/sink_config.h"
 #include "goldgate/common/result.h"
-#include "agent_collector.h"
 #include "goldgate/hostmon/client.h"
-#include "collect_scheduler.h"
 #include "libvirt_monitor.h"
 #include "memory_collector.h"
 
@@ -16,16 +16,16 @@ namespace goldgate::hostmon {
 
 /// attest.*: the manifests VMs are judged against, and who may sign them.
 struct AttestConfig {
-  std::string manifests;                // folder of APP.yaml + APP.yaml.sig; "" = no attestation
-  std::vector<std::string> keys;        // trusted signers' public keys (PEM)
-  uint32_t threshold = 1;               // distinct trusted signatures a manifest needs
-  std::string state_file;               // accepted versions (rollback protection); "" = beside nothing: kept in memory only
-  uint32_t reload_interval_ms = 5000;   // the folder is read again this often (changed files only)
+  std::string manifests;          // folder of APP.yaml + APP.yaml.sig; "" = no attestation
+  std::vector<std::string> keys;  // trusted signers' public keys (PEM)
+  uint32_t threshold = 1;         // distinct trusted signatures a manifest needs
+  std::string state_file;         // accepted versions (rollback protection); "" = beside nothing: kept in memory only
+  uint32_t reload_interval_ms = 5000;  // the folder is read again this often (changed files only)
   struct Zone {
     std::string name;
     std::vector<std::string> cidrs;
   };
-  std::vector<Zone> zones;              // named address sets for manifests' `zone:` peers
+  std::vector<Zone> zones;  // named address sets for manifests' `zone:` peers
 };
 
 struct HostmonConfig {
@@ -36,10 +36,10 @@ struct HostmonConfig {
   bool switch_push = true;
   std::string switch_socket = "/run/goldgate/switch.sock";
   uint32_t switch_interval_ms = 1000;
-  CollectOptions collect;        // collect.enabled, *_interval_ms, agent_backoff_max_ms
-  AgentCollectorOptions agent;   // collect.agent_timeout_s, agent_exec_deadline_ms (functions left empty)
-  MemoryCollectorOptions memory; // collect.memory_banner, kernel_text, gold_text_sha256
-  std::string alerts_file;       // empty: observations are logged to stderr only
+  CollectOptions collect;         // collect.enabled, *_interval_ms, agent_backoff_max_ms
+  AgentCollectorOptions agent;    // collect.agent_timeout_s, agent_exec_deadline_ms (functions left empty)
+  MemoryCollectorOptions memory;  // collect.memory_banner, kernel_text, gold_text_sha256
+  std::string alerts_file;        // empty: observations are logged to stderr only
   uint32_t alerts_window_ms = 10000;
   std::string alerts_spool_dir = "/var/lib/goldgate/hostmon-spool";  // each sink spools in <dir>/<sink name>
   std::vector<alerts::SinkConfig> alerts_sinks;  // SIEM sinks (syslog over UDP/TCP/TLS, Kafka), as the switch's

@@ -46,8 +46,8 @@ proto::VmRecord toProto(const VmRecord& r) {
   return p;
 }
 
-proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status,
-                                     const GuestStateStore* guests) {
+proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv,
+                                     const MonitorStatus& status, const GuestStateStore* guests) {
   proto::HostmonResponse resp;
   resp.set_ok(true);
   auto* st = resp.mutable_status();
@@ -76,14 +76,13 @@ proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inv
       }
       break;
     }
-    default:
-      resp.set_ok(false);
-      resp.set_error("unknown request (client newer than goldgate-hostmon?)");
+    default: resp.set_ok(false); resp.set_error("unknown request (client newer than goldgate-hostmon?)");
   }
   return resp;
 }
 
-ControlServer::ControlServer(std::string path, std::string group, const Inventory& inv, std::function<MonitorStatus()> status)
+ControlServer::ControlServer(std::string path, std::string group, const Inventory& inv,
+                             std::function<MonitorStatus()> status)
     : path_(std::move(path)), group_(std::move(group)), inv_(inv), status_(std::move(status)) {}
 
 ControlServer::~ControlServer() {
@@ -141,7 +140,8 @@ void ControlServer::serveClient(int fd) {
   proto::HostmonRequest req;
   if (!allowed) {
     resp.set_ok(false);
-    resp.set_error("permission denied: the hostmon socket accepts root" + (group_.empty() ? std::string() : " and group " + group_));
+    resp.set_error("permission denied: the hostmon socket accepts root" +
+                   (group_.empty() ? std::string() : " and group " + group_));
   } else if (!req.ParseFromString(*frame)) {
     resp.set_ok(false);
     resp.set_error("malformed request");

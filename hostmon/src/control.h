@@ -10,9 +10,9 @@
 
 #include "goldgate/common/result.h"
 #include "guest_state.h"
+#include "hostmon.pb.h"
 #include "inventory.h"
 #include "libvirt_monitor.h"
-#include "hostmon.pb.h"
 
 namespace goldgate::hostmon {
 
@@ -25,8 +25,8 @@ proto::GuestState toProto(const GuestState& s);
 /// Answers one request from the inventory; `status` is attached to every answer. GetVm adds the
 /// VM's guest state from `guests` if given. An unknown VM or request gives ok=false and an error
 /// text. Any thread.
-proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv, const MonitorStatus& status,
-                                     const GuestStateStore* guests = nullptr);
+proto::HostmonResponse handleRequest(const proto::HostmonRequest& req, const Inventory& inv,
+                                     const MonitorStatus& status, const GuestStateStore* guests = nullptr);
 
 /// The answer to one client, given now or later from any thread (a learning session answers
 /// when it ends). Status and decorators are added to it; the connection closes after it. A

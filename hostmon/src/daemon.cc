@@ -13,7 +13,8 @@ HostmonDaemon::HostmonDaemon(const HostmonConfig& cfg, Log log) : cfg_(cfg), log
 
 HostmonDaemon::~HostmonDaemon() = default;
 
-Result<std::unique_ptr<HostmonDaemon>> HostmonDaemon::create(const HostmonConfig& cfg, const std::string& configPath, Log log) {
+Result<std::unique_ptr<HostmonDaemon>> HostmonDaemon::create(const HostmonConfig& cfg, const std::string& configPath,
+                                                             Log log) {
   std::unique_ptr<HostmonDaemon> d(new HostmonDaemon(cfg, std::move(log)));
   if (auto r = d->wire(configPath); !r) return r.error();
   return d;
@@ -38,7 +39,8 @@ Result<void> HostmonDaemon::wire(const std::string& configPath) {
   MonitorOptions opts = cfg_.libvirt;
   opts.log = log_;
   monitor_ = std::make_unique<LibvirtMonitor>(opts, inv_);
-  server_ = std::make_unique<ControlServer>(cfg_.control_socket, cfg_.control_group, inv_, [this] { return monitor_->status(); });
+  server_ = std::make_unique<ControlServer>(cfg_.control_socket, cfg_.control_group, inv_,
+                                            [this] { return monitor_->status(); });
   if (auto r = server_->open(); !r) return r.error();
   if (sync_) server_->addDecorator([this](proto::HostmonResponse& resp) { sync_->decorate(resp); });
   auto guests = GuestCollection::create(cfg_, *monitor_, inv_, log_);
@@ -82,7 +84,8 @@ Result<void> HostmonDaemon::wire(const std::string& configPath) {
   server_->addDecorator([this](proto::HostmonResponse& resp) {
     if (resp.has_vm()) *resp.mutable_vm()->mutable_attestation() = attest_->attestation(resp.vm().uuid());
   });
-  server_->setHandler([this](const proto::HostmonRequest& req, std::shared_ptr<Responder> r) { return handle(req, r); });
+  server_->setHandler(
+      [this](const proto::HostmonRequest& req, std::shared_ptr<Responder> r) { return handle(req, r); });
   return {};
 }
 
@@ -92,7 +95,8 @@ void HostmonDaemon::reloadManifests() {
   for (const auto& st : scan.refused_now) attest_->manifestRejected(st);
   if (scan.changed) {
     std::string names;
-    for (const auto& a : scan.accepted) names += (names.empty() ? "" : ", ") + a.manifest.app() + " v" + std::to_string(a.manifest.version());
+    for (const auto& a : scan.accepted)
+      names += (names.empty() ? "" : ", ") + a.manifest.app() + " v" + std::to_string(a.manifest.version());
     log_("manifests in force: " + (names.empty() ? std::string("none") : names));
   }
   attest_->setManifests(std::move(scan.accepted), std::move(scan.statuses));

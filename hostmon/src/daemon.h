@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 
-#include "goldgate/common/result.h"
 #include "attestation.h"
 #include "config.h"
 #include "control.h"
+#include "goldgate/common/result.h"
 #include "guest_collection.h"
 #include "inventory.h"
 #include "libvirt_monitor.h"
@@ -28,7 +28,8 @@ class HostmonDaemon {
   using Log = std::function<void(const std::string&)>;
   /// Builds every piece from `cfg` (read from `configPath`, named in errors) and opens the control
   /// socket; nothing runs yet.
-  static Result<std::unique_ptr<HostmonDaemon>> create(const HostmonConfig& cfg, const std::string& configPath, Log log);
+  static Result<std::unique_ptr<HostmonDaemon>> create(const HostmonConfig& cfg, const std::string& configPath,
+                                                       Log log);
   ~HostmonDaemon();
   /// Starts the monitor, collection and sync, then serves until `stop` is set.
   void run(const std::atomic<bool>& stop);

@@ -70,7 +70,8 @@ Result<std::string> canonicalUuid(const std::string& s) {
     hex += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   }
   if (hex.size() != 32) return parseError("<uuid> '" + s + "' is not a UUID");
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" + hex.substr(20);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
 }
 
 bool validMac(const std::string& m) {
@@ -137,15 +138,18 @@ Result<void> parseLabels(const xmlNode* vm, Labels& out) {
     else if (is(c, "address")) {
       const std::string line = "line " + std::to_string(xmlGetLineNo(c)) + ": ";
       const std::string mac = lower(attr(c, "mac")), ip = text(c);
-      if (!validMac(mac)) return parseError(line + "Goldgate <address> needs mac=\"xx:xx:xx:xx:xx:xx\", got '" + attr(c, "mac") + "'");
+      if (!validMac(mac))
+        return parseError(line + "Goldgate <address> needs mac=\"xx:xx:xx:xx:xx:xx\", got '" + attr(c, "mac") + "'");
       unsigned char buf[16];
-      if (ip.find('/') != std::string::npos || (inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1))
+      if (ip.find('/') != std::string::npos ||
+          (inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1))
         return parseError(line + "Goldgate <address> '" + ip + "' is not an IPv4 or IPv6 address (no prefix length)");
       auto& list = out.addresses[mac];
       if (std::find(list.begin(), list.end(), ip) == list.end()) list.push_back(ip);
     } else if (is(c, "label")) {
       std::string key = attr(c, "key");
-      if (key.empty()) return parseError("line " + std::to_string(xmlGetLineNo(c)) + ": Goldgate <label> without a key");
+      if (key.empty())
+        return parseError("line " + std::to_string(xmlGetLineNo(c)) + ": Goldgate <label> without a key");
       out.extra[key] = text(c);
     }
     // Other elements in the namespace are left to later versions of the schema.

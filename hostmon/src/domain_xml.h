@@ -59,9 +59,9 @@ struct DomainInfo {
   std::vector<Nic> nics;
   std::vector<Device> devices;
   Labels labels;
-  bool has_labels = false;      // the Goldgate metadata element is present
+  bool has_labels = false;         // the Goldgate metadata element is present
   bool has_agent_channel = false;  // a channel named org.qemu.guest_agent.0
-  std::string agent_state;         // its target's state in a running domain: "connected", "disconnected" or 
+  std::string agent_state;         // its target's state in a running domain: "connected", "disconnected" or
 
   bool operator==(const DomainInfo&) const = default;
 };

@@ -8,7 +8,8 @@
 namespace goldgate::hostmon {
 
 Result<std::unique_ptr<GuestCollection>> GuestCollection::create(const HostmonConfig& cfg, LibvirtMonitor& monitor,
-                                                                 const Inventory& inv, std::function<void(const std::string&)> log) {
+                                                                 const Inventory& inv,
+                                                                 std::function<void(const std::string&)> log) {
   std::unique_ptr<GuestCollection> g(new GuestCollection());
   if (!cfg.alerts_file.empty()) {
     auto a = HostmonAlerts::open(cfg.alerts_file, cfg.alerts_window_ms, cfg.alerts_sinks);
@@ -29,8 +30,9 @@ Result<std::unique_ptr<GuestCollection>> GuestCollection::create(const HostmonCo
     if (log) log(o.kind + " " + vm.name + " (" + vm.uuid + ", " + trustName(o.trust) + "): " + o.detail);
     if (alerts) alerts->raise(vm, o, CollectScheduler::alertSeverity(o.kind));
   };
-  g->scheduler_ = std::make_unique<CollectScheduler>(cfg.collect, inv, g->store_, std::make_unique<QemuAgentCollector>(cfg.agent),
-                                                     std::make_unique<MemoryPeekCollector>(cfg.memory), open, alert);
+  g->scheduler_ =
+      std::make_unique<CollectScheduler>(cfg.collect, inv, g->store_, std::make_unique<QemuAgentCollector>(cfg.agent),
+                                         std::make_unique<MemoryPeekCollector>(cfg.memory), open, alert);
   g->inv_ = &inv;
   g->alert_ = alert;
   return g;
@@ -59,7 +61,8 @@ void GuestCollection::recordFlows(const std::string& uuid, const std::string& na
     for (const auto& o : flowDisagreements(*s.flows, s.agent ? &*s.agent : nullptr, now)) {
       std::string key = o.kind + "|" + o.detail;
       s.record(o);
-      if (std::find(s.standing_flows.begin(), s.standing_flows.end(), key) == s.standing_flows.end()) toAlert.push_back(o);
+      if (std::find(s.standing_flows.begin(), s.standing_flows.end(), key) == s.standing_flows.end())
+        toAlert.push_back(o);
       standing.push_back(std::move(key));
     }
     s.standing_flows.swap(standing);

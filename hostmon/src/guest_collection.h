@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "goldgate/common/result.h"
 #include "collect_scheduler.h"
 #include "config.h"
+#include "goldgate/common/result.h"
 #include "guest_state.h"
 #include "hostmon_alerts.h"
 #include "inventory.h"
@@ -21,7 +21,8 @@ class GuestCollection {
  public:
   /// Builds everything (nothing runs yet). `log` receives one line per alert-worthy observation.
   /// Errors: the alert file cannot be opened.
-  static Result<std::unique_ptr<GuestCollection>> create(const HostmonConfig& cfg, LibvirtMonitor& monitor, const Inventory& inv,
+  static Result<std::unique_ptr<GuestCollection>> create(const HostmonConfig& cfg, LibvirtMonitor& monitor,
+                                                         const Inventory& inv,
                                                          std::function<void(const std::string&)> log);
   ~GuestCollection();
 

@@ -15,7 +15,8 @@ const char* trustName(Trust t) {
 }
 
 void GuestState::record(const Observation& o) {
-  auto same = std::find_if(recent.begin(), recent.end(), [&](const Observation& r) { return r.kind == o.kind && r.detail == o.detail; });
+  auto same = std::find_if(recent.begin(), recent.end(),
+                           [&](const Observation& r) { return r.kind == o.kind && r.detail == o.detail; });
   if (same != recent.end()) {
     Observation merged = *same;
     merged.count += o.count;
@@ -52,8 +53,7 @@ std::vector<Observation> flowDisagreements(const FlowsView& flows, const AgentVi
     const bool tcp = f.protocol == "tcp";
     const bool udp = f.protocol == "udp";
     // A TCP connection past its handshake, or a UDP flow the VM answered: the VM has a socket.
-    if (!(tcp && f.state == "ESTABLISHED" && f.packets_from_vm > 0) && !(udp && f.packets_from_vm > 0))
-      continue;
+    if (!(tcp && f.state == "ESTABLISHED" && f.packets_from_vm > 0) && !(udp && f.packets_from_vm > 0)) continue;
     // The agent must have looked after the flow began, else its silence proves nothing.
     const int64_t began = nowNs - static_cast<int64_t>(f.age_ms) * 1000000;
     if (agent->listeners_seen.observed_ns <= began) continue;
@@ -63,8 +63,8 @@ std::vector<Observation> flowDisagreements(const FlowsView& flows, const AgentVi
     if (listed) continue;
     Observation o;
     o.kind = "disagreement.flow_without_socket";
-    o.detail = "the switch carries " + f.protocol + " " + f.remote + " -> " + f.local + ", but the guest agent reports no " +
-               f.protocol + " socket on port " + std::to_string(f.local_port);
+    o.detail = "the switch carries " + f.protocol + " " + f.remote + " -> " + f.local +
+               ", but the guest agent reports no " + f.protocol + " socket on port " + std::to_string(f.local_port);
     o.source = "goldgate-switch+qemu-agent";
     o.trust = Trust::kHypervisorObserved;
     o.first_ns = o.last_ns = nowNs;

@@ -52,13 +52,13 @@ struct GuestModule {
 
 struct GuestProcess {
   int32_t pid = 0;
-  int32_t ppid = -1;   // -1: unknown
-  int64_t uid = -1;    // real uid; -1: unknown
-  std::string user;    // from the guest's /etc/passwd, "" if it has none for this uid
-  std::string name;    // the kernel's task name (Name: in /proc/PID/status)
-  std::string exe;     // /proc/PID/exe link target ("" for kernel threads)
-  std::string sha256;  // of the executable, lower-case hex ("" if it could not be read)
-  std::string cmdline; // arguments joined by spaces, cut to the script's per-process limit
+  int32_t ppid = -1;    // -1: unknown
+  int64_t uid = -1;     // real uid; -1: unknown
+  std::string user;     // from the guest's /etc/passwd, "" if it has none for this uid
+  std::string name;     // the kernel's task name (Name: in /proc/PID/status)
+  std::string exe;      // /proc/PID/exe link target ("" for kernel threads)
+  std::string sha256;   // of the executable, lower-case hex ("" if it could not be read)
+  std::string cmdline;  // arguments joined by spaces, cut to the script's per-process limit
 
   bool operator==(const GuestProcess&) const = default;
 };
@@ -69,7 +69,7 @@ struct GuestListener {
   std::string addr;   // 0.0.0.0, ::, 127.0.0.1, …
   uint16_t port = 0;
   uint64_t inode = 0;
-  int32_t pid = -1;   // owning process; -1 if no process's fd table names the socket
+  int32_t pid = -1;  // owning process; -1 if no process's fd table names the socket
 
   bool operator==(const GuestListener&) const = default;
 };
@@ -97,13 +97,13 @@ struct AgentView {
 /// The hypervisor's reading of guest memory.
 struct MemoryView {
   Provenance seen;
-  std::string banner;          // the "Linux version …" string found in memory
-  uint64_t banner_addr = 0;    // its guest-physical address
+  std::string banner;        // the "Linux version …" string found in memory
+  uint64_t banner_addr = 0;  // its guest-physical address
   uint64_t text_start = 0, text_length = 0;
-  std::string text_sha256;     // SHA-256 of the kernel-text region, lower-case hex
-  std::string gold_sha256;     // what it should be
-  std::string gold_source;     // "config:vm", "config:manifest", "learned", "" (none yet)
-  bool match = false;          // text_sha256 == gold_sha256
+  std::string text_sha256;  // SHA-256 of the kernel-text region, lower-case hex
+  std::string gold_sha256;  // what it should be
+  std::string gold_source;  // "config:vm", "config:manifest", "learned", "" (none yet)
+  bool match = false;       // text_sha256 == gold_sha256
 };
 
 /// A notable observation: deviations (kernel.text_changed), disagreements between the views
@@ -120,11 +120,11 @@ struct Observation {
 
 /// One connection of the VM as goldgate-switch tracks it, seen from the VM's side.
 struct SwitchFlow {
-  std::string protocol;            // tcp, udp, icmp, …
-  std::string local, remote;       // "ip:port" (IPv6 in brackets)
+  std::string protocol;       // tcp, udp, icmp, …
+  std::string local, remote;  // "ip:port" (IPv6 in brackets)
   uint16_t local_port = 0;
-  bool inbound = false;            // the remote side opened it (the VM answers)
-  std::string state;               // the switch's connection state
+  bool inbound = false;  // the remote side opened it (the VM answers)
+  std::string state;     // the switch's connection state
   uint64_t packets_from_vm = 0;
   std::vector<std::string> classes;  // data classes the switch found in it
   uint64_t age_ms = 0;
@@ -138,7 +138,7 @@ struct FlowsView {
   Provenance seen;                 // source "goldgate-switch", hypervisor-observed
   std::vector<std::string> ports;  // the switch ports asked
   std::vector<SwitchFlow> flows;
-  bool truncated = false;          // more flows than asked for
+  bool truncated = false;  // more flows than asked for
 };
 
 /// Where the switch's view and the guest agent's disagree: an inbound TCP connection the switch
@@ -171,8 +171,8 @@ struct GuestState {
   std::string agent_status;          // "ok", or why the last poll failed
   std::optional<MemoryView> memory;  // the last good memory reading
   std::string memory_status;
-  std::optional<FlowsView> flows;    // the switch's connections of the VM (when it is on a switch port)
-  std::deque<Observation> recent;    // newest last, at most kMaxRecent
+  std::optional<FlowsView> flows;  // the switch's connections of the VM (when it is on a switch port)
+  std::deque<Observation> recent;  // newest last, at most kMaxRecent
   PollCost agent_cost, memory_cost;
   // "kind|detail" of what the last agent / memory poll observed: a condition that persists
   // from one poll to the next is alerted once, when it appears.

@@ -22,7 +22,7 @@ proto::AlertEvent alertEventFor(const CollectTarget& vm, const Observation& o, u
 }
 
 Result<std::unique_ptr<HostmonAlerts>> HostmonAlerts::open(const std::string& path, uint32_t windowMs,
-                                                          const std::vector<alerts::SinkConfig>& sinks) {
+                                                           const std::vector<alerts::SinkConfig>& sinks) {
   auto log = alerts::AlertLog::open(path, windowMs, "goldgate-hostmon");
   if (!log) return log.error();
   auto a = std::make_unique<HostmonAlerts>();

@@ -8,10 +8,10 @@
 #include <string>
 
 #include "alert.pb.h"
+#include "collector.h"
 #include "goldgate/alerts/alert_log.h"
 #include "goldgate/alerts/sink.h"
 #include "goldgate/common/result.h"
-#include "collector.h"
 
 namespace goldgate::hostmon {
 

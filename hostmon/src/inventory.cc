@@ -142,7 +142,8 @@ std::vector<InventoryEvent> Inventory::upsertLocked(const ObservedVm& vm, int64_
                    std::string(vmStateName(r.state)) + ", " + std::to_string(r.info.nics.size()) + " NIC(s)", now, 1});
     // A VM first seen running (hostmon started after it) is reported as started too, so that an
     // observer needs only the started/stopped events to know which VMs run.
-    if (isUp(r.state)) out.push_back({wireName(Kind::kVmStarted), r.info.uuid, r.info.name, "running when first seen", now, 1});
+    if (isUp(r.state))
+      out.push_back({wireName(Kind::kVmStarted), r.info.uuid, r.info.name, "running when first seen", now, 1});
     // An agent that connected before hostmon was watching sends no event: its state is in the XML.
     r.agent_connected = isUp(r.state) && r.info.agent_state == "connected";
     vms_.emplace(r.info.uuid, std::move(r));
@@ -166,7 +167,8 @@ std::vector<InventoryEvent> Inventory::upsertLocked(const ObservedVm& vm, int64_
   for (const auto& d : was.devices)
     if (!contains(is.devices, d, sameDevice)) add(Kind::kVmDeviceRemoved, deviceText(d));
   if (was.labels != is.labels || was.has_labels != is.has_labels)
-    add(Kind::kVmLabelsChanged, "app=" + is.labels.app + " segment=" + is.labels.segment + " manifest=" + is.labels.manifest);
+    add(Kind::kVmLabelsChanged,
+        "app=" + is.labels.app + " segment=" + is.labels.segment + " manifest=" + is.labels.manifest);
   changed = !out.empty() || was != is || r.parse_error != vm.parse_error;
   if (changed) {
     r.info = is;
@@ -226,7 +228,8 @@ std::vector<InventoryEvent> Inventory::setAgent(const std::string& uuid, bool co
     r.agent_connected = connected;
     ++r.generation;
     r.last_change_ns = now;
-    out.push_back({wireName(connected ? Kind::kVmAgentConnected : Kind::kVmAgentDisconnected), uuid, r.info.name, "", now, r.generation});
+    out.push_back({wireName(connected ? Kind::kVmAgentConnected : Kind::kVmAgentDisconnected), uuid, r.info.name, "",
+                   now, r.generation});
     return out;
   });
 }

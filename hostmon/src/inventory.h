@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/alerts/kinds.h"
 #include "domain_xml.h"
+#include "goldgate/alerts/kinds.h"
 
 namespace goldgate::hostmon {
 
@@ -29,7 +29,7 @@ struct VmRecord {
   int64_t last_change_ns = 0;  // wall clock (Unix epoch ns) of the last change to this record
   uint64_t generation = 0;     // bumped on every change to this record
   bool agent_connected = false;
-  std::string parse_error;     // set if the domain's XML could not be read (identity from libvirt only)
+  std::string parse_error;  // set if the domain's XML could not be read (identity from libvirt only)
 };
 
 /// A change to the inventory. `kind` is the name of one of the event catalog's inventory rows
@@ -38,8 +38,8 @@ struct InventoryEvent {
   std::string kind;
   std::string uuid;
   std::string name;
-  std::string detail;    // e.g. the NIC's MAC and source, the device, the state reason
-  int64_t time_ns = 0;   // wall clock (Unix epoch ns)
+  std::string detail;       // e.g. the NIC's MAC and source, the device, the state reason
+  int64_t time_ns = 0;      // wall clock (Unix epoch ns)
   uint64_t generation = 0;  // the record's generation after the change (0 for vm.undefined)
 
   /// Whether this is an event of kind `k`.

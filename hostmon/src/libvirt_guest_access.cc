@@ -28,8 +28,7 @@ bool silentAgent(int code) {
     case VIR_ERR_AGENT_UNRESPONSIVE:
     case VIR_ERR_AGENT_UNSYNCED:
     case VIR_ERR_OPERATION_INVALID:  // "QEMU guest agent is not connected", domain not running
-    case VIR_ERR_OPERATION_TIMEOUT:
-      return true;
+    case VIR_ERR_OPERATION_TIMEOUT: return true;
     default: return false;
   }
 }

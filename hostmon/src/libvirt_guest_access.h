@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "goldgate/common/result.h"
 #include "collector.h"
+#include "goldgate/common/result.h"
 
 namespace goldgate::hostmon {
 

@@ -47,9 +47,9 @@ std::string stateReason(int state, int reason) {
                    "shutting down", "snapshot", "crashed", "starting up", "postcopy", "postcopy failed", "API error"},
                   reason);
     case VIR_DOMAIN_SHUTOFF:
-      return pick({"unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot",
-                   "daemon"},
-                  reason);
+      return pick(
+          {"unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot", "daemon"},
+          reason);
     case VIR_DOMAIN_SHUTDOWN: return pick({"unknown", "user"}, reason);
     case VIR_DOMAIN_CRASHED: return pick({"unknown", "panicked"}, reason);
     default: return "unknown";
@@ -138,18 +138,21 @@ Result<void> LibvirtMonitor::start(int waitMs) {
     // Must precede the first connection, or that connection never delivers events.
     registered = virEventRegisterDefaultImpl();
   });
-  if (registered != 0) return makeError(Error::Code::kInternal, "cannot register libvirt's event loop: " + lastLibvirtError());
+  if (registered != 0)
+    return makeError(Error::Code::kInternal, "cannot register libvirt's event loop: " + lastLibvirtError());
   if (loop_thread_.joinable()) return makeError(Error::Code::kInternal, "the monitor is already running");
   stop_ = false;
   // A disabled timer whose only job is to wake the event loop when the monitor stops.
   wake_timer_ = virEventAddTimeout(-1, &LibvirtMonitor::onWake, this, nullptr);
-  if (wake_timer_ < 0) return makeError(Error::Code::kInternal, "cannot add a libvirt event timer: " + lastLibvirtError());
+  if (wake_timer_ < 0)
+    return makeError(Error::Code::kInternal, "cannot add a libvirt event timer: " + lastLibvirtError());
   loop_thread_ = std::thread([this] { eventLoop(); });
   monitor_thread_ = std::thread([this] { monitorLoop(); });
   std::unique_lock<std::mutex> l(mu_);
   if (waitMs < 0) cv_.wait(l, [&] { return first_done_; });
   else if (!cv_.wait_for(l, std::chrono::milliseconds(waitMs), [&] { return first_done_; }))
-    return makeError(Error::Code::kIo, "still connecting to libvirt at " + opts_.uri + " after " + std::to_string(waitMs) + " ms");
+    return makeError(Error::Code::kIo,
+                     "still connecting to libvirt at " + opts_.uri + " after " + std::to_string(waitMs) + " ms");
   return first_result_;
 }
 
@@ -205,7 +208,8 @@ void LibvirtMonitor::monitorLoop() {
       if (opts_.log) opts_.log(r.error().message + "; retrying in " + std::to_string(backoff) + " ms");
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait_for(l, std::chrono::milliseconds(backoff), [&] { return stop_.load(); });
-      backoff = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{backoff} * 2, std::max(opts_.reconnect_max_ms, opts_.reconnect_min_ms)));
+      backoff = static_cast<uint32_t>(
+          std::min<uint64_t>(uint64_t{backoff} * 2, std::max(opts_.reconnect_max_ms, opts_.reconnect_min_ms)));
       continue;
     }
     std::unique_lock<std::mutex> l(mu_);

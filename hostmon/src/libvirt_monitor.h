@@ -22,10 +22,10 @@ namespace goldgate::hostmon {
 struct MonitorOptions {
   std::string uri = "qemu:///system";
   bool readonly = false;
-  uint32_t reconnect_min_ms = 500;    // first wait after a failed connect or a lost connection
-  uint32_t reconnect_max_ms = 30000;  // the wait doubles up to this
-  int keepalive_interval_s = 5;       // libvirt keepalive: probe every N s …
-  unsigned keepalive_count = 3;       // … and give up after this many unanswered probes
+  uint32_t reconnect_min_ms = 500;              // first wait after a failed connect or a lost connection
+  uint32_t reconnect_max_ms = 30000;            // the wait doubles up to this
+  int keepalive_interval_s = 5;                 // libvirt keepalive: probe every N s …
+  unsigned keepalive_count = 3;                 // … and give up after this many unanswered probes
   std::function<void(const std::string&)> log;  // connection news (connected, lost, retrying); may be empty
 };
 
@@ -33,10 +33,10 @@ struct MonitorOptions {
 struct MonitorStatus {
   std::string uri;
   bool connected = false;
-  uint64_t connects = 0;       // successful connects, the first included
-  uint64_t disconnects = 0;    // connections lost (or dropped by forceReconnect)
-  uint64_t events = 0;         // domain events received
-  std::string last_error;      // why the last connect failed or the connection was lost
+  uint64_t connects = 0;     // successful connects, the first included
+  uint64_t disconnects = 0;  // connections lost (or dropped by forceReconnect)
+  uint64_t events = 0;       // domain events received
+  std::string last_error;    // why the last connect failed or the connection was lost
 };
 
 /// One per process: it registers libvirt's default event loop and runs it on its own thread.

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <string>
 
-#include "daemon.h"
 #include "config.h"
+#include "daemon.h"
 
 using namespace goldgate::hostmon;
 

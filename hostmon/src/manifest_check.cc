@@ -33,7 +33,8 @@ std::pair<std::string, uint32_t> splitEndpoint(const std::string& ep) {
   if (!ep.empty() && ep[0] == '[') {
     auto close = ep.find(']');
     if (close == std::string::npos) return {ep, 0};
-    uint32_t port = close + 2 <= ep.size() ? static_cast<uint32_t>(std::strtoul(ep.c_str() + close + 2, nullptr, 10)) : 0;
+    uint32_t port =
+        close + 2 <= ep.size() ? static_cast<uint32_t>(std::strtoul(ep.c_str() + close + 2, nullptr, 10)) : 0;
     return {ep.substr(1, close - 1), port};
   }
   auto colon = ep.rfind(':');
@@ -68,8 +69,8 @@ struct Judge {
   const PeerDirectory& peers;
   Judgement out;
 
-  void deviate(const std::string& kind, const std::string& subject, const std::string& expected, const std::string& observed,
-               const Provenance& p) {
+  void deviate(const std::string& kind, const std::string& subject, const std::string& expected,
+               const std::string& observed, const Provenance& p) {
     Deviation d;
     d.kind = kind;
     d.severity = deviationSeverity(kind);
@@ -118,7 +119,9 @@ struct Judge {
         if (e.users_size() && std::find(e.users().begin(), e.users().end(), p->user) == e.users().end()) {
           status = "mismatch";
           deviate("executable_user", e.path(), expected,
-                  "pid " + std::to_string(p->pid) + " runs as " + (p->user.empty() ? "uid " + std::to_string(p->uid) : p->user), seen);
+                  "pid " + std::to_string(p->pid) + " runs as " +
+                      (p->user.empty() ? "uid " + std::to_string(p->uid) : p->user),
+                  seen);
         }
         if (e.args_size()) {
           bool ok = false;
@@ -137,7 +140,8 @@ struct Judge {
       if (declared.count(exe)) continue;
       const GuestProcess& p = *procs.front();
       std::string observed = "pid " + std::to_string(p.pid) + (p.user.empty() ? "" : " " + p.user) +
-                             (p.sha256.empty() ? "" : " sha256 " + shortHash(p.sha256)) + (p.cmdline.empty() ? "" : ": " + p.cmdline);
+                             (p.sha256.empty() ? "" : " sha256 " + shortHash(p.sha256)) +
+                             (p.cmdline.empty() ? "" : ": " + p.cmdline);
       if (procs.size() > 1) observed += " (+" + std::to_string(procs.size() - 1) + " more)";
       out.items.push_back(item("executable", exe, "", observed, "unexpected", seen.trust));
       deviate("unknown_executable", exe, "not in the manifest's executables",
@@ -154,13 +158,15 @@ struct Judge {
     std::set<std::string> loaded;
     for (const auto& mod : s.agent->modules) loaded.insert(mod.name);
     if (k.any_module()) {
-      out.items.push_back(item("module", "(any)", "any module", std::to_string(loaded.size()) + " loaded", "ok", seen.trust));
+      out.items.push_back(
+          item("module", "(any)", "any module", std::to_string(loaded.size()) + " loaded", "ok", seen.trust));
       return;
     }
     std::set<std::string> declared;
     for (const auto& mod : k.modules()) {
       declared.insert(mod.name());
-      std::string expected = mod.sha256().empty() ? "allowed" : "allowed, sha256 " + shortHash(mod.sha256()) + " (not collected)";
+      std::string expected =
+          mod.sha256().empty() ? "allowed" : "allowed, sha256 " + shortHash(mod.sha256()) + " (not collected)";
       out.items.push_back(item("module", mod.name(), expected, loaded.count(mod.name()) ? "loaded" : "",
                                loaded.count(mod.name()) ? "ok" : "not-seen", seen.trust));
     }
@@ -183,17 +189,21 @@ struct Judge {
       if (!k.cmdline_sha256().empty() && !g.cmdline.empty()) {
         std::string h = sha256Hex(g.cmdline);
         bool ok = h == k.cmdline_sha256();
-        out.items.push_back(item("kernel", "command line", "sha256 " + shortHash(k.cmdline_sha256()), "sha256 " + shortHash(h) + ": " + g.cmdline,
-                                 ok ? "ok" : "mismatch", g.seen.trust));
-        if (!ok) deviate("kernel_cmdline", "command line", "sha256 " + k.cmdline_sha256(), "sha256 " + h + ": " + g.cmdline, g.seen);
+        out.items.push_back(item("kernel", "command line", "sha256 " + shortHash(k.cmdline_sha256()),
+                                 "sha256 " + shortHash(h) + ": " + g.cmdline, ok ? "ok" : "mismatch", g.seen.trust));
+        if (!ok)
+          deviate("kernel_cmdline", "command line", "sha256 " + k.cmdline_sha256(), "sha256 " + h + ": " + g.cmdline,
+                  g.seen);
       }
     }
     if (!k.text_sha256().empty() && s.memory && !s.memory->text_sha256.empty()) {
       const auto& mem = *s.memory;
       bool ok = mem.text_sha256 == k.text_sha256();
-      out.items.push_back(item("kernel", "kernel text", "sha256 " + shortHash(k.text_sha256()), "sha256 " + shortHash(mem.text_sha256),
-                               ok ? "ok" : "mismatch", mem.seen.trust));
-      if (!ok) deviate("kernel_text", "kernel text", "sha256 " + k.text_sha256(), "guest memory hashes to " + mem.text_sha256, mem.seen);
+      out.items.push_back(item("kernel", "kernel text", "sha256 " + shortHash(k.text_sha256()),
+                               "sha256 " + shortHash(mem.text_sha256), ok ? "ok" : "mismatch", mem.seen.trust));
+      if (!ok)
+        deviate("kernel_text", "kernel text", "sha256 " + k.text_sha256(), "guest memory hashes to " + mem.text_sha256,
+                mem.seen);
     }
   }
 
@@ -222,7 +232,8 @@ struct Judge {
     for (const auto& d : m.listeners()) {
       std::string key = d.proto() + "/" + std::to_string(d.port());
       out.items.push_back(item("listener", key, d.process().empty() ? "listening" : "listening, by " + d.process(),
-                               matched.count(key) ? "listening" : "", matched.count(key) ? "ok" : "not-seen", seen.trust));
+                               matched.count(key) ? "listening" : "", matched.count(key) ? "ok" : "not-seen",
+                               seen.trust));
     }
   }
 
@@ -250,19 +261,23 @@ struct Judge {
       if (const auto* c = allowing(f)) {
         used.insert(c);
       } else {
-        std::string subject = f.inbound ? "inbound " + f.protocol + " from " + ip + " to port " + std::to_string(f.local_port)
-                                        : "outbound " + f.protocol + " to " + f.remote;
+        std::string subject = f.inbound
+                                  ? "inbound " + f.protocol + " from " + ip + " to port " + std::to_string(f.local_port)
+                                  : "outbound " + f.protocol + " to " + f.remote;
         if (!reported.insert(subject).second) continue;
-        out.items.push_back(item("connection", subject, "", f.state + (f.classes.empty() ? "" : ", carrying data"), "unexpected", seen.trust));
+        out.items.push_back(item("connection", subject, "", f.state + (f.classes.empty() ? "" : ", carrying data"),
+                                 "unexpected", seen.trust));
         deviate("unexpected_connection", subject, "not among the manifest's declared connections",
-                f.protocol + " " + (f.inbound ? f.remote + " → " + f.local : f.local + " → " + f.remote) + " (" + f.state + ")", seen);
+                f.protocol + " " + (f.inbound ? f.remote + " → " + f.local : f.local + " → " + f.remote) + " (" +
+                    f.state + ")",
+                seen);
       }
       dataClasses(f, ip, seen);
     }
     for (int dir = 0; dir < 2; ++dir)
       for (const auto& c : dir ? m.outbound() : m.inbound())
-        out.items.push_back(item("connection", describeConnection(c, dir == 0), "declared", used.count(&c) ? "seen" : "",
-                                 used.count(&c) ? "ok" : "not-seen", seen.trust));
+        out.items.push_back(item("connection", describeConnection(c, dir == 0), "declared",
+                                 used.count(&c) ? "seen" : "", used.count(&c) ? "ok" : "not-seen", seen.trust));
   }
 
   void dataClasses(const SwitchFlow& f, const std::string& ip, const Provenance& seen) {
@@ -272,8 +287,10 @@ struct Judge {
         if (d.class_name() == cls) decl = &d;
       std::string subject = cls + " to " + ip;
       if (!decl) {
-        out.items.push_back(item("data_class", subject, "", "in " + f.protocol + " " + f.local + " ↔ " + f.remote, "unexpected", seen.trust));
-        deviate("data_class", subject, "class " + cls + " is not declared", cls + " seen in " + f.protocol + " " + f.local + " ↔ " + f.remote, seen);
+        out.items.push_back(item("data_class", subject, "", "in " + f.protocol + " " + f.local + " ↔ " + f.remote,
+                                 "unexpected", seen.trust));
+        deviate("data_class", subject, "class " + cls + " is not declared",
+                cls + " seen in " + f.protocol + " " + f.local + " ↔ " + f.remote, seen);
         continue;
       }
       bool ok = false;
@@ -285,8 +302,11 @@ struct Judge {
       std::string expected = "to ";
       if (decl->to_size() == 0) expected += "app " + m.app() + " only";
       for (int i = 0; i < decl->to_size(); ++i) expected += (i ? ", " : "") + describePeer(decl->to(i));
-      out.items.push_back(item("data_class", subject, expected, "in " + f.protocol + " " + f.local + " ↔ " + f.remote, ok ? "ok" : "mismatch", seen.trust));
-      if (!ok) deviate("data_class", subject, cls + " may go " + expected, cls + " seen in " + f.protocol + " " + f.local + " ↔ " + f.remote, seen);
+      out.items.push_back(item("data_class", subject, expected, "in " + f.protocol + " " + f.local + " ↔ " + f.remote,
+                               ok ? "ok" : "mismatch", seen.trust));
+      if (!ok)
+        deviate("data_class", subject, cls + " may go " + expected,
+                cls + " seen in " + f.protocol + " " + f.local + " ↔ " + f.remote, seen);
     }
   }
 
@@ -301,7 +321,8 @@ struct Judge {
       Provenance p{"qemu-agent", Trust::kHypervisorObserved, 0};
       for (const auto& o : s.recent)
         if (o.kind == "agent.silent") p.observed_ns = o.last_ns;
-      deviate("agent_silent", "qemu-agent", "the guest agent answers every poll", "no answer for " + std::to_string(s.silent_streak) + " polls", p);
+      deviate("agent_silent", "qemu-agent", "the guest agent answers every poll",
+              "no answer for " + std::to_string(s.silent_streak) + " polls", p);
     }
   }
 };
@@ -335,8 +356,8 @@ std::string describeConnection(const proto::ManifestConnection& c, bool inbound)
     if (!ports.empty()) ports += ",";
     ports += std::to_string(r.first()) + (r.last() > r.first() ? "-" + std::to_string(r.last()) : "");
   }
-  return std::string(inbound ? "inbound " : "outbound ") + c.proto() + (ports.empty() ? "" : " " + ports) + (inbound ? " from " : " to ") +
-         describePeer(c.peer());
+  return std::string(inbound ? "inbound " : "outbound ") + c.proto() + (ports.empty() ? "" : " " + ports) +
+         (inbound ? " from " : " to ") + describePeer(c.peer());
 }
 
 bool PeerDirectory::covers(const proto::ManifestPeer& peer, const std::string& ip) const {

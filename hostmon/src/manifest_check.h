@@ -21,9 +21,10 @@ namespace goldgate::hostmon {
 
 /// One thing the VM does that its manifest does not describe.
 struct Deviation {
-  std::string kind;      // unknown_executable, executable_hash, …, agent_silent (manifest.proto)
-  uint32_t severity = 5; // 0..10 as alert events carry it
-  std::string subject;   // what it is about ("/tmp/x", "tcp/4444", "outbound tcp 10.0.0.9:25"): with kind, the aggregation key
+  std::string kind;       // unknown_executable, executable_hash, …, agent_silent (manifest.proto)
+  uint32_t severity = 5;  // 0..10 as alert events carry it
+  std::string
+      subject;  // what it is about ("/tmp/x", "tcp/4444", "outbound tcp 10.0.0.9:25"): with kind, the aggregation key
   std::string expected;  // what the manifest says
   std::string observed;  // the evidence
   std::string source;    // qemu-agent, memory-peek, goldgate-switch

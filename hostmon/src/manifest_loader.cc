@@ -114,7 +114,8 @@ ManifestLoader::Scan ManifestLoader::scan(int64_t nowUnix) {
       proto::ManifestStatus ex = st;
       ex.set_accepted(false);
       ex.set_reason("expired");
-      ex.set_error(path + ": expired: " + attest::formatTimestamp(m.expires_unix()) + " has passed; it stays in force until a newer one is signed");
+      ex.set_error(path + ": expired: " + attest::formatTimestamp(m.expires_unix()) +
+                   " has passed; it stays in force until a newer one is signed");
       out.refused_now.push_back(ex);
     }
     if (auto it = appFile.find(m.app()); it != appFile.end()) {
@@ -129,7 +130,8 @@ ManifestLoader::Scan ManifestLoader::scan(int64_t nowUnix) {
     out.accepted.push_back(*en.accepted);
   }
   std::vector<std::string> now;
-  for (const auto& a : out.accepted) now.push_back(a.file + "|" + a.manifest.app() + "|" + std::to_string(a.manifest.version()));
+  for (const auto& a : out.accepted)
+    now.push_back(a.file + "|" + a.manifest.app() + "|" + std::to_string(a.manifest.version()));
   out.changed = now != last_accepted_;
   last_accepted_ = std::move(now);
   return out;

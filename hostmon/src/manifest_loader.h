@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/attest/verify.h"
-#include "goldgate/attest/version_store.h"
 #include "attestation.h"
 #include "config.h"
+#include "goldgate/attest/verify.h"
+#include "goldgate/attest/version_store.h"
 
 namespace goldgate::hostmon {
 
@@ -54,7 +54,7 @@ class ManifestLoader {
   std::string dir_;
   attest::TrustPolicy trust_;
   std::unique_ptr<attest::VersionStore> versions_;
-  std::map<std::string, Entry> files_;  // by path
+  std::map<std::string, Entry> files_;      // by path
   std::vector<std::string> last_accepted_;  // "file|app|version" of the last scan
 };
 

@@ -53,7 +53,8 @@ Result<uint64_t> findBanner(const MemoryPeekFn& peek, uint64_t start, uint64_t l
     std::memmove(buf.data(), buf.data() + hay.size() - carry, carry);
     off += n;
   }
-  return makeError(Error::Code::kNotFound, "no \"Linux version \" banner in " + addrText(start) + " + " + sizeText(length));
+  return makeError(Error::Code::kNotFound,
+                   "no \"Linux version \" banner in " + addrText(start) + " + " + sizeText(length));
 }
 
 Result<std::string> readBanner(const MemoryPeekFn& peek, uint64_t addr) {
@@ -72,7 +73,8 @@ Result<std::string> readBanner(const MemoryPeekFn& peek, uint64_t addr) {
 
 Result<std::string> hashRegion(const MemoryPeekFn& peek, uint64_t start, uint64_t length) {
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return makeError(Error::Code::kInternal, "SHA-256 unavailable");
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    return makeError(Error::Code::kInternal, "SHA-256 unavailable");
   std::vector<uint8_t> buf(kMaxPeek);
   for (uint64_t off = 0; off < length;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kMaxPeek, length - off));
@@ -136,11 +138,12 @@ CollectResult MemoryPeekCollector::collect(const CollectTarget& vm, const GuestA
     } else if (banner.error().code == Error::Code::kIo) {
       return failed(banner.error().message);
     } else {
-      res.observations.push_back({"kernel.banner_changed",
-                                  "the kernel banner is no longer at " + addrText(mem.banner_addr) +
-                                      ", where this boot's kernel had it: its read-only data changed, or another kernel runs "
-                                      "without a restart of the VM",
-                                  source(), trust(), now(), now(), 1});
+      res.observations.push_back(
+          {"kernel.banner_changed",
+           "the kernel banner is no longer at " + addrText(mem.banner_addr) +
+               ", where this boot's kernel had it: its read-only data changed, or another kernel runs "
+               "without a restart of the VM",
+           source(), trust(), now(), now(), 1});
     }
   } else {
     auto at = findBanner(access.peek, opts_.banner_start, opts_.banner_length);
@@ -160,7 +163,8 @@ CollectResult MemoryPeekCollector::collect(const CollectTarget& vm, const GuestA
   if (auto g = opts_.gold_by_vm.find(vm.name); g != opts_.gold_by_vm.end()) {
     v.gold_sha256 = g->second;
     v.gold_source = "config:vm";
-  } else if (auto m = opts_.gold_by_manifest.find(vm.manifest); !vm.manifest.empty() && m != opts_.gold_by_manifest.end()) {
+  } else if (auto m = opts_.gold_by_manifest.find(vm.manifest);
+             !vm.manifest.empty() && m != opts_.gold_by_manifest.end()) {
     v.gold_sha256 = m->second;
     v.gold_source = "config:manifest";
   } else {
@@ -174,8 +178,9 @@ CollectResult MemoryPeekCollector::collect(const CollectTarget& vm, const GuestA
   v.match = v.gold_sha256 == v.text_sha256;
   if (!v.match && v.gold_source != "learning")
     res.observations.push_back({"kernel.text_changed",
-                                "kernel text " + addrText(v.text_start) + " + " + sizeText(v.text_length) + ": sha256 " + v.text_sha256 +
-                                    ", expected " + v.gold_sha256 + " (" + v.gold_source + ")",
+                                "kernel text " + addrText(v.text_start) + " + " + sizeText(v.text_length) +
+                                    ": sha256 " + v.text_sha256 + ", expected " + v.gold_sha256 + " (" + v.gold_source +
+                                    ")",
                                 source(), trust(), v.seen.observed_ns, v.seen.observed_ns, 1});
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -14,13 +14,13 @@
 namespace goldgate::hostmon {
 
 struct MemoryCollectorOptions {
-  uint64_t banner_start = 16ull << 20;   // guest-physical range searched for the banner
+  uint64_t banner_start = 16ull << 20;  // guest-physical range searched for the banner
   uint64_t banner_length = 64ull << 20;
-  uint64_t text_start = 0x1000000;       // kernel text (guests booted with nokaslr load it here)
+  uint64_t text_start = 0x1000000;  // kernel text (guests booted with nokaslr load it here)
   uint64_t text_length = 2ull << 20;
   std::map<std::string, std::string> gold_by_vm;        // VM name → SHA-256 hex of the text region
   std::map<std::string, std::string> gold_by_manifest;  // manifest label → SHA-256 hex
-  std::function<int64_t()> clock;  // wall clock, ns; empty: the system clock
+  std::function<int64_t()> clock;                       // wall clock, ns; empty: the system clock
 };
 
 /// The largest read virDomainMemoryPeek accepts in one call.
@@ -50,7 +50,8 @@ class MemoryPeekCollector : public Collector {
   /// one piece), hashes the text region and compares it with the gold hash: configured for the VM
   /// by name, else for its manifest label, else learned after the VM started: the first value that
   /// two consecutive readings agree on (a booting kernel decompresses itself and patches its own
-  /// text, so an early reading is not yet the running kernel; until then gold_source is "learning"). Observations: kernel.text_changed on a mismatch, memory.error when reading fails.
+  /// text, so an early reading is not yet the running kernel; until then gold_source is "learning"). Observations:
+  /// kernel.text_changed on a mismatch, memory.error when reading fails.
   CollectResult collect(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest) override;
   /// Forgets the banner address and a learned gold hash (the VM restarted: relearn).
   void forget(const std::string& uuid) override;
@@ -59,7 +60,7 @@ class MemoryPeekCollector : public Collector {
   struct Remembered {
     uint64_t banner_addr = 0;  // 0: search again
     std::string learned_gold;
-    std::string candidate;     // the last reading while learning: gold once a reading repeats it
+    std::string candidate;  // the last reading while learning: gold once a reading repeats it
   };
   int64_t now() const;
   MemoryCollectorOptions opts_;

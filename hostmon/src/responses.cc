@@ -17,10 +17,13 @@ std::string libvirtError() {
 
 }  // namespace
 
-Result<std::string> LiveResponses::run(const std::string& action, const std::string& vm, const std::string& uuid, const std::string& app) {
+Result<std::string> LiveResponses::run(const std::string& action, const std::string& vm, const std::string& uuid,
+                                       const std::string& app) {
   if (action == "quarantine") return quarantine(vm, true);
   if (action == "harden") {
-    if (!sync_) return makeError(Error::Code::kInvalidArgument, "hostmon does not push VM identity to a switch (switch.push: false)");
+    if (!sync_)
+      return makeError(Error::Code::kInvalidArgument,
+                       "hostmon does not push VM identity to a switch (switch.push: false)");
     std::string segment = app + ".hardened";
     if (auto r = sync_->overrideSegment(uuid, segment); !r) return r.error();
     return "segment " + segment;
@@ -74,7 +77,9 @@ Result<std::string> LiveResponses::libvirt(const std::string& action, const std:
     std::time_t t = std::time(nullptr);
     std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", std::gmtime(&t));
     std::string name = std::string("goldgate-") + stamp;
-    std::string xml = "<domainsnapshot><name>" + name + "</name><description>taken by goldgate-hostmon as a response to a red flag</description></domainsnapshot>";
+    std::string xml =
+        "<domainsnapshot><name>" + name +
+        "</name><description>taken by goldgate-hostmon as a response to a red flag</description></domainsnapshot>";
     virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(dom, xml.c_str(), VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
     if (!snap) out = makeError(Error::Code::kIo, "snapshot: " + libvirtError());
     else {

@@ -18,7 +18,8 @@ class LiveResponses : public ResponseExecutor {
   /// `switchSocket` empty: quarantine fails likewise.
   LiveResponses(LibvirtMonitor& monitor, SwitchSync* sync, std::string switchSocket)
       : monitor_(monitor), sync_(sync), socket_(std::move(switchSocket)) {}
-  Result<std::string> run(const std::string& action, const std::string& vm, const std::string& uuid, const std::string& app) override;
+  Result<std::string> run(const std::string& action, const std::string& vm, const std::string& uuid,
+                          const std::string& app) override;
   Result<std::string> undo(const std::string& action, const std::string& vm, const std::string& uuid) override;
 
  private:

@@ -16,10 +16,8 @@ bool boundState(VmState s) {
     case VmState::kBlocked:
     case VmState::kPaused:
     case VmState::kShutdown:  // shutting down: still running
-    case VmState::kPmSuspended:
-      return true;
-    default:
-      return false;
+    case VmState::kPmSuspended: return true;
+    default: return false;
   }
 }
 
@@ -165,7 +163,8 @@ Result<void> SwitchSync::overrideSegment(const std::string& uuid, const std::str
         break;
       }
       if (!segment.empty() && r.segment() != segment) {
-        out = makeError(Error::Code::kInvalidArgument, "port " + r.port() + " is in segment " + r.segment() + ", not " + segment);
+        out = makeError(Error::Code::kInvalidArgument,
+                        "port " + r.port() + " is in segment " + r.segment() + ", not " + segment);
         break;
       }
       ++bound;
@@ -206,7 +205,8 @@ Result<proto::SetIdentitiesResponse> SwitchSync::push(bool withFlows) {
     std::lock_guard<std::mutex> l(mu_);
     if (!failure.empty()) {
       if (reachable_ || !ever_answered_) {
-        if (reachable_ || last_error_ != failure) news.push_back("switch: cannot push VM identity: " + failure + " (retrying)");
+        if (reachable_ || last_error_ != failure)
+          news.push_back("switch: cannot push VM identity: " + failure + " (retrying)");
       }
       reachable_ = false;
       last_error_ = failure;
@@ -232,8 +232,9 @@ Result<proto::SetIdentitiesResponse> SwitchSync::push(bool withFlows) {
       }
       logged_ = std::move(logged);
       if (ans.changed())
-        news.push_back("switch: identities applied, policy version " + std::to_string(ans.policy_version()) +
-                       (ans.flows_cleared() ? ", " + std::to_string(ans.flows_cleared()) + " connection(s) cleared" : ""));
+        news.push_back(
+            "switch: identities applied, policy version " + std::to_string(ans.policy_version()) +
+            (ans.flows_cleared() ? ", " + std::to_string(ans.flows_cleared()) + " connection(s) cleared" : ""));
     }
   }
   if (opts_.log)

@@ -19,8 +19,8 @@
 #include "control.pb.h"
 #include "goldgate/common/result.h"
 #include "guest_state.h"
-#include "inventory.h"
 #include "hostmon.pb.h"
+#include "inventory.h"
 
 namespace goldgate::hostmon {
 
@@ -29,8 +29,8 @@ using AddressSource = std::function<std::vector<std::string>(const VmRecord& vm,
 
 struct SwitchSyncOptions {
   std::string socket = "/run/goldgate/switch.sock";  // the switch's control socket
-  uint32_t interval_ms = 1000;  // push the whole set this often, and at once on a change
-  int timeout_ms = 2000;        // one push
+  uint32_t interval_ms = 1000;                       // push the whole set this often, and at once on a change
+  int timeout_ms = 2000;                             // one push
   std::string source = "goldgate-hostmon";
   std::function<void(const std::string&)> log;  // news: reachable / unreachable, refused bindings
   AddressSource addresses;                      // may be empty: no addresses, MAC only
@@ -99,8 +99,8 @@ class SwitchSync {
   std::string last_error_;
   std::map<std::string, proto::IdentityResult> by_socket_;  // the last answer, by NIC socket
   std::map<std::string, std::string> logged_;
-  std::map<std::string, std::string> segment_override_;     // uuid → segment
-  std::mutex push_mu_;                                      // one push at a time (loop, overrideSegment)                // socket -> refusal already logged
+  std::map<std::string, std::string> segment_override_;  // uuid → segment
+  std::mutex push_mu_;  // one push at a time (loop, overrideSegment)                // socket -> refusal already logged
 };
 
 }  // namespace goldgate::hostmon

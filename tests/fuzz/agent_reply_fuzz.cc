@@ -80,7 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (r) {
         if (r->processes.size() > lim.max_processes) std::abort();
         for (const auto& p : r->processes)
-          if (p.pid <= 0 || p.cmdline.size() > lim.max_cmdline || (!p.sha256.empty() && p.sha256.size() != 64)) std::abort();
+          if (p.pid <= 0 || p.cmdline.size() > lim.max_cmdline || (!p.sha256.empty() && p.sha256.size() != 64))
+            std::abort();
       }
       break;
     }

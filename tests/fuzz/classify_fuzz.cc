@@ -3,8 +3,8 @@
 // no crash, and every finding's masked sample has no more than four clear alphanumerics beyond an
 // IBAN country code. The shipped classes' run detectors, fed the input in the same pieces, report
 // exactly what their byte machine reading the input whole reports.
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -86,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const RunSet& runs = shippedRuns();
   std::vector<RunState> a(runs.states()), b(runs.states());
   std::vector<RunEnd> pieces, whole;
-  for (size_t off = 1; off < size; off += seg) runs.scan(a.data(), data + off, std::min(seg, size - off), off - 1, pieces);
+  for (size_t off = 1; off < size; off += seg)
+    runs.scan(a.data(), data + off, std::min(seg, size - off), off - 1, pieces);
   runs.finish(a.data(), size - 1, pieces);
   runs.scanScalar(b.data(), data + 1, size - 1, 0, whole);
   runs.finish(b.data(), size - 1, whole);

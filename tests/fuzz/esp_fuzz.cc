@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     EspOpened o;
     std::vector<uint8_t> copy = buf;
     copy[at % n] ^= flip;
-    if (espOpen(cipher(), kSalt, true, w, copy.data(), copy.size(), &o) == EspError::kNone) abort();  // a change got through
+    if (espOpen(cipher(), kSalt, true, w, copy.data(), copy.size(), &o) == EspError::kNone)
+      abort();  // a change got through
     if (espOpen(cipher(), kSalt, true, w, buf.data(), buf.size(), &o) != EspError::kNone) abort();
     if (o.inner_len != len || std::memcmp(o.inner, inner, len) != 0) abort();
     return 0;

@@ -10,9 +10,9 @@
 #include <map>
 #include <string>
 
-#include "goldgate/datapolicy/reassembly.h"
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/dataplane/tcp_normalizer.h"
+#include "goldgate/datapolicy/reassembly.h"
 
 namespace dp = goldgate::dataplane;
 using goldgate::datapolicy::ReassemblyLimits;
@@ -95,7 +95,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     // Positions the reference can take: within 64 KiB of its next byte (the window keeps real
     // positions close; sequence wrap-around is the normaliser's concern, checked above).
-    if (static_cast<int32_t>(s.seq - r[dir].nextSeq()) > 65536 || static_cast<int32_t>(s.seq - r[dir].nextSeq()) < -65536) continue;
+    if (static_cast<int32_t>(s.seq - r[dir].nextSeq()) > 65536 ||
+        static_cast<int32_t>(s.seq - r[dir].nextSeq()) < -65536)
+      continue;
     if (r[dir].conflicts(s.seq, pl, s.payload_len)) {
       // The switch cuts: the reference must really hold another version of one of these bytes.
       bool differs = false;
@@ -115,7 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ref[dir].take(refBase + static_cast<uint64_t>(rel + k), payload[k]);
       }
     r[dir].segment(s.seq, false, pl, s.payload_len, sink[dir]);
-    if (sink[dir].gapped) std::abort();  // an inline reassembler never skips: it refuses instead
+    if (sink[dir].gapped) std::abort();               // an inline reassembler never skips: it refuses instead
     if (sink[dir].got != ref[dir].got) std::abort();  // the inspected stream is the receiver's
   }
   return 0;

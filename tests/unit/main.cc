@@ -29,8 +29,9 @@ void removeRuntimeDir() {
 
 int main(int argc, char** argv) {
 #ifdef GOLDGATE_UNIT_WITH_EAL
-  std::vector<std::string> args = {"unit", "--no-huge", "-m", "256", "--no-shconf", "--no-pci", "-l", "0",
-                                   "--log-level", "*:error", "--file-prefix", "unit-" + std::to_string(getpid())};
+  std::vector<std::string> args = {
+      "unit", "--no-huge", "-m",          "256",     "--no-shconf",   "--no-pci",
+      "-l",   "0",         "--log-level", "*:error", "--file-prefix", "unit-" + std::to_string(getpid())};
   std::vector<char*> eal;
   for (auto& a : args) eal.push_back(a.data());
   std::atexit(removeRuntimeDir);  // before rte_eal_init, so that it runs after DPDK's handlers

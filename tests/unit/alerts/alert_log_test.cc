@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "alert.pb.h"
-#include "temp_dir.h"
 #include "goldgate/alerts/alert_log.h"
+#include "temp_dir.h"
 
 using namespace goldgate;
 using namespace goldgate::alerts;
@@ -27,7 +27,6 @@ namespace {
 
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kT0 = 1700000000000 * kMs;  // an arbitrary wall-clock instant
-
 
 // Every line of the log, parsed back into events (each line must be one valid JSON event).
 std::vector<proto::AlertEvent> readEvents(const fs::path& file) {
@@ -317,7 +316,8 @@ TEST_CASE("AlertLog rotates by size and keeps the configured number of old files
     REQUIRE(log.has_value());
     rotateAt = 1200;
     (*log)->setRotation(rotateAt, 2);
-    for (int i = 0; i < 40; ++i) (*log)->raise(denyEvent("event " + std::to_string(i)), "k" + std::to_string(i), kT0 + i * kMs);
+    for (int i = 0; i < 40; ++i)
+      (*log)->raise(denyEvent("event " + std::to_string(i)), "k" + std::to_string(i), kT0 + i * kMs);
     CHECK((*log)->written() == 40);
     CHECK((*log)->rotations() >= 3);
   }

@@ -165,12 +165,16 @@ void golden(const std::string& name, const std::string& got) {
 }  // namespace
 
 TEST_CASE("renderers match their golden files", "[render]") {
-  const std::pair<const char*, proto::AlertEvent> events[] = {
-      {"deny", denyEvent()},          {"spoof", spoofEvent()},    {"quarantine", quarantineEvent()},
-      {"dataclass", dataClassEvent()}, {"attest", attestEvent()}};
+  const std::pair<const char*, proto::AlertEvent> events[] = {{"deny", denyEvent()},
+                                                              {"spoof", spoofEvent()},
+                                                              {"quarantine", quarantineEvent()},
+                                                              {"dataclass", dataClassEvent()},
+                                                              {"attest", attestEvent()}};
   for (const auto& [name, ev] : events) {
     for (Format f : {Format::kJson, Format::kOcsf, Format::kCef, Format::kLeef, Format::kRfc5424}) {
-      SECTION(std::string(name) + "." + formatName(f)) { golden(std::string(name) + "." + formatName(f), render(ev, f)); }
+      SECTION(std::string(name) + "." + formatName(f)) {
+        golden(std::string(name) + "." + formatName(f), render(ev, f));
+      }
     }
   }
 }
@@ -189,10 +193,10 @@ TEST_CASE("parseFormat knows every format and rejects others", "[render]") {
 
 TEST_CASE("CEF escaping: header and extension rules differ", "[render]") {
   CHECK(cefHeaderEscape("a|b\\c") == "a\\|b\\\\c");
-  CHECK(cefHeaderEscape("a=b") == "a=b");         // '=' is fine in the header
+  CHECK(cefHeaderEscape("a=b") == "a=b");  // '=' is fine in the header
   CHECK(cefHeaderEscape("two\nlines") == "two lines");
   CHECK(cefExtensionEscape("a=b\\c") == "a\\=b\\\\c");
-  CHECK(cefExtensionEscape("a|b") == "a|b");      // '|' is fine in the extension
+  CHECK(cefExtensionEscape("a|b") == "a|b");  // '|' is fine in the extension
   CHECK(cefExtensionEscape("l1\nl2\rx") == "l1\\nl2\\rx");
 }
 
@@ -236,23 +240,23 @@ TEST_CASE("JSON escaping: control characters, quotes, invalid UTF-8", "[render]"
   CHECK(jsonEscape(std::string("x\x01y", 3)) == "x\\u0001y");
   CHECK(jsonEscape("caf\xc3\xa9") == "caf\xc3\xa9");
   CHECK(jsonEscape("bad\xff") == "bad\xef\xbf\xbd");
-  CHECK(jsonEscape("\xc3") == "\xef\xbf\xbd");  // truncated sequence
+  CHECK(jsonEscape("\xc3") == "\xef\xbf\xbd");                  // truncated sequence
   CHECK(jsonEscape("\xf0\x9f\x98\x80") == "\xf0\x9f\x98\x80");  // a 4-byte character passes
   CHECK(jsonEscape("\xef\xbf\xbf") == "\xef\xbf\xbf");          // U+FFFF is well-formed
   // Ill-formed: each byte that starts no well-formed sequence becomes one U+FFFD.
   const std::string r = "\xef\xbf\xbd";
   CHECK(jsonEscape("\xc0\xaf") == r + r);                  // overlong '/'
-  CHECK(jsonEscape("\xe0\x80\xaf") == r + r + r);         // overlong, 3 bytes
-  CHECK(jsonEscape("\xed\xa0\x80") == r + r + r);         // a UTF-16 surrogate
-  CHECK(jsonEscape("\xf0\x80\x80\xaf") == r + r + r + r); // overlong, 4 bytes
-  CHECK(jsonEscape("\xf4\x90\x80\x80") == r + r + r + r); // past U+10FFFF
+  CHECK(jsonEscape("\xe0\x80\xaf") == r + r + r);          // overlong, 3 bytes
+  CHECK(jsonEscape("\xed\xa0\x80") == r + r + r);          // a UTF-16 surrogate
+  CHECK(jsonEscape("\xf0\x80\x80\xaf") == r + r + r + r);  // overlong, 4 bytes
+  CHECK(jsonEscape("\xf4\x90\x80\x80") == r + r + r + r);  // past U+10FFFF
   CHECK(jsonEscape("\xf5\x80\x80\x80") == r + r + r + r);
 }
 
 TEST_CASE("a JSON record never carries ill-formed UTF-8 from a field (a guest-chosen name)", "[render]") {
   proto::AlertEvent ev = denyEvent();
   ev.set_vm("web\xed\xa0\x80");  // a surrogate: ill-formed
-  ev.set_rule("r\xc0\xaf");       // an overlong '/'
+  ev.set_rule("r\xc0\xaf");      // an overlong '/'
   for (Format f : {Format::kJson, Format::kOcsf}) {
     const std::string rec = render(ev, f);
     INFO(rec);

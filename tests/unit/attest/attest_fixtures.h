@@ -11,7 +11,8 @@ namespace goldgate::test {
 inline attest::PrivateKey fixedKey(char n) { return attest::PrivateKey::fromSeed(std::string(32, n)).value(); }
 
 /// A valid manifest for app `app` at `version`, expiring at `expires`.
-inline std::string manifestText(const std::string& app = "shop-web", int version = 3, const std::string& expires = "2027-06-30T00:00:00Z") {
+inline std::string manifestText(const std::string& app = "shop-web", int version = 3,
+                                const std::string& expires = "2027-06-30T00:00:00Z") {
   return "schema: 1\napp: " + app + "\nversion: " + std::to_string(version) + "\nexpires: " + expires +
          "\napplies_to: {vms: [web1]}\nexecutables:\n  - path: /usr/sbin/nginx\n";
 }

@@ -14,8 +14,8 @@ using namespace goldgate::attest;
 
 namespace {
 
-proto::ManifestConnection conn(const std::string& proto, std::vector<uint32_t> ports, const std::string& kind, const std::string& value,
-                               const std::string& name = "") {
+proto::ManifestConnection conn(const std::string& proto, std::vector<uint32_t> ports, const std::string& kind,
+                               const std::string& value, const std::string& name = "") {
   proto::ManifestConnection c;
   c.set_name(name);
   c.set_proto(proto);
@@ -53,7 +53,7 @@ std::vector<proto::Manifest> shop() {
   auto web = app("web", {"web1", "web2"}, false);
   *web.add_outbound() = conn("tcp", {5432}, "app", "db", "db");
   *web.add_outbound() = conn("udp", {53}, "cidr", "10.0.0.53/32", "dns");
-  *web.add_outbound() = conn("tcp", {25}, "app", "mail", "smtp");       // no manifest for mail
+  *web.add_outbound() = conn("tcp", {25}, "app", "mail", "smtp");  // no manifest for mail
   *web.add_inbound() = conn("tcp", {443, 8443}, "zone", "external", "https");
   auto* l = web.add_listeners();
   l->set_proto("tcp");
@@ -71,12 +71,14 @@ std::vector<proto::Manifest> shop() {
 bool hasLine(const std::string& yaml, const std::string& line) { return yaml.find(line) != std::string::npos; }
 
 bool warned(const DerivedPolicy& d, const std::string& part) {
-  return std::any_of(d.warnings.begin(), d.warnings.end(), [&](const std::string& w) { return w.find(part) != std::string::npos; });
+  return std::any_of(d.warnings.begin(), d.warnings.end(),
+                     [&](const std::string& w) { return w.find(part) != std::string::npos; });
 }
 
 }  // namespace
 
-TEST_CASE("derived rules: both sides for app to app, one side for prefixes and zones, a twin and a catch-all", "[attest][derive]") {
+TEST_CASE("derived rules: both sides for app to app, one side for prefixes and zones, a twin and a catch-all",
+          "[attest][derive]") {
   auto d = deriveSegments(shop(), {});
   REQUIRE(d.has_value());
   const auto& y = d->segments_yaml;
@@ -87,9 +89,11 @@ TEST_CASE("derived rules: both sides for app to app, one side for prefixes and z
   CHECK_FALSE(hasLine(y, "db.hardened"));
   // web → db on 5432 from both of web's segments.
   CHECK(hasLine(y, "{name: \"web-db\", from: \"web\", to: \"db\", proto: tcp, ports: [5432], action: allow}"));
-  CHECK(hasLine(y, "{name: \"web-db.1\", from: \"web.hardened\", to: \"db\", proto: tcp, ports: [5432], action: allow}"));
+  CHECK(
+      hasLine(y, "{name: \"web-db.1\", from: \"web.hardened\", to: \"db\", proto: tcp, ports: [5432], action: allow}"));
   CHECK(hasLine(y, "{name: \"web-dns\", from: \"web\", to: \"10.0.0.53/32\", proto: udp, ports: [53], action: allow}"));
-  CHECK(hasLine(y, "{name: \"web-https\", from: \"external\", to: \"web\", proto: tcp, ports: [443, 8443], action: allow}"));
+  CHECK(hasLine(
+      y, "{name: \"web-https\", from: \"external\", to: \"web\", proto: tcp, ports: [443, 8443], action: allow}"));
   // The catch-all comes last and only from web's own segment.
   CHECK(hasLine(y, "{name: \"web-undeclared\", from: \"web\", to: \"any\", action: allow-log}"));
   CHECK(y.find("web-undeclared\"") > y.find("web-https"));
@@ -135,14 +139,20 @@ TEST_CASE("port agreement: the intersection of both sides' ports; none in common
   b.mutable_inbound(0)->mutable_ports(0)->set_first(9090);
   b.mutable_inbound(0)->mutable_ports(0)->set_last(9090);
   a.mutable_outbound(0)->clear_ports();
-  *a.mutable_outbound(0)->add_ports() = [] { proto::PortRange r; r.set_first(80); r.set_last(80); return r; }();
+  *a.mutable_outbound(0)->add_ports() = [] {
+    proto::PortRange r;
+    r.set_first(80);
+    r.set_last(80);
+    return r;
+  }();
   d = deriveSegments({a, b}, {});
   REQUIRE(d.has_value());
   CHECK(d->rules == 0);
   CHECK(warned(*d, "declares no matching inbound"));
 }
 
-TEST_CASE("zones by name come from the switch configuration; unknown zones and segments are left out", "[attest][derive]") {
+TEST_CASE("zones by name come from the switch configuration; unknown zones and segments are left out",
+          "[attest][derive]") {
   auto a = app("a", {"a1"}, true);
   *a.add_outbound() = conn("tcp", {443}, "zone", "partners");
   proto::ManifestConnection toSeg;

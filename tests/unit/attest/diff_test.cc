@@ -44,7 +44,9 @@ std::string replaced(std::string text, const std::string& from, const std::strin
   return text.replace(pos, from.size(), to);
 }
 
-std::string diffText(const std::string& a, const std::string& b) { return formatDiff(diffManifests(parse(a), parse(b))); }
+std::string diffText(const std::string& a, const std::string& b) {
+  return formatDiff(diffManifests(parse(a), parse(b)));
+}
 
 }  // namespace
 
@@ -65,21 +67,25 @@ TEST_CASE("diff names each changed item", "[attest][diff]") {
       {"expiry", replaced(kOld, "expires: 2027-06-30", "expires: 2027-12-31T12:00:00Z"),
        "~ expires: 2027-06-30T00:00:00Z -> 2027-12-31T12:00:00Z\n"},
       {"description added", replaced(kOld, "version: 3\n", "version: 3\ndescription: web\n"), "+ description: web\n"},
-      {"executable hash", replaced(kOld, "sha256: 1111111111111111111111111111111111111111111111111111111111111111",
-                                   "sha256: 2222222222222222222222222222222222222222222222222222222222222222"),
+      {"executable hash",
+       replaced(kOld, "sha256: 1111111111111111111111111111111111111111111111111111111111111111",
+                "sha256: 2222222222222222222222222222222222222222222222222222222222222222"),
        "~ executables /usr/sbin/nginx: sha256 1111111111111111111111111111111111111111111111111111111111111111 -> "
        "sha256 2222222222222222222222222222222222222222222222222222222222222222\n"},
       {"executable users", replaced(kOld, "users: [root]", "users: [root, www-data]"),
        "~ executables /usr/sbin/nginx: users [root] -> users [root, www-data]\n"},
       {"executable removed", replaced(kOld, "  - {path: /bin/busybox}\n", ""),
        "- executables /bin/busybox: sha256 any, users any, args any\n"},
-      {"executable added", replaced(kOld, "  - {path: /bin/busybox}\n", "  - {path: /bin/busybox}\n  - {path: /usr/bin/python3}\n"),
+      {"executable added",
+       replaced(kOld, "  - {path: /bin/busybox}\n", "  - {path: /bin/busybox}\n  - {path: /usr/bin/python3}\n"),
        "+ executables /usr/bin/python3: sha256 any, users any, args any\n"},
       {"module added and removed", replaced(kOld, "[virtio_net, e1000]", "[virtio_net, virtio_blk]"),
        "- kernel.modules e1000: sha256 any\n+ kernel.modules virtio_blk: sha256 any\n"},
       {"modules any", replaced(kOld, "modules: [virtio_net, e1000]", "modules: any"),
-       "~ kernel.modules: listed -> any\n- kernel.modules e1000: sha256 any\n- kernel.modules virtio_net: sha256 any\n"},
-      {"kernel release", replaced(kOld, "6.1.0-27-amd64", "6.1.0-28-amd64"), "~ kernel.release: 6.1.0-27-amd64 -> 6.1.0-28-amd64\n"},
+       "~ kernel.modules: listed -> any\n- kernel.modules e1000: sha256 any\n- kernel.modules virtio_net: sha256 "
+       "any\n"},
+      {"kernel release", replaced(kOld, "6.1.0-27-amd64", "6.1.0-28-amd64"),
+       "~ kernel.release: 6.1.0-27-amd64 -> 6.1.0-28-amd64\n"},
       {"listener", replaced(kOld, "port: 80,", "port: 8080,"),
        "- listeners tcp/80 /usr/sbin/nginx\n+ listeners tcp/8080 /usr/sbin/nginx\n"},
       {"named connection ports", replaced(kOld, "proto: tcp, ports: 443}", "proto: tcp, ports: [443, 8443]}"),
@@ -88,8 +94,11 @@ TEST_CASE("diff names each changed item", "[attest][diff]") {
        "- outbound to app shop-db, proto tcp, ports [5432]\n+ outbound to app shop-db, proto tcp, ports [5433]\n"},
       {"data class", replaced(kOld, "to: [{app: shop-db}]", "to: [{app: shop-db}, {zone: external}]"),
        "~ data_classes email: to [app shop-db] -> to [app shop-db, zone external]\n"},
-      {"response", replaced(kOld, "unknown_executable: quarantine", "unknown_executable: [snapshot, quarantine]\n  default: [alert, harden]"),
-       "~ responses default: [alert] -> [alert, harden]\n~ responses unknown_executable: [quarantine] -> [snapshot, quarantine]\n"},
+      {"response",
+       replaced(kOld, "unknown_executable: quarantine",
+                "unknown_executable: [snapshot, quarantine]\n  default: [alert, harden]"),
+       "~ responses default: [alert] -> [alert, harden]\n~ responses unknown_executable: [quarantine] -> [snapshot, "
+       "quarantine]\n"},
       {"selector", replaced(kOld, "{vms: [web1], labels: {app: shop-web}}", "{vms: [web2], labels: {app: shop}}"),
        "- applies_to.vms web1\n+ applies_to.vms web2\n~ applies_to.labels app: shop-web -> shop\n"},
   };

@@ -58,7 +58,9 @@ responses:
   default: alert
 )";
 
-bool same(const proto::Manifest& a, const proto::Manifest& b) { return google::protobuf::util::MessageDifferencer::Equals(a, b); }
+bool same(const proto::Manifest& a, const proto::Manifest& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
 
 }  // namespace
 
@@ -118,7 +120,8 @@ TEST_CASE("manifestToYaml round-trips", "[attest][manifest]") {
   CHECK(manifestToYaml(*again) == yaml);
 
   SECTION("a minimal manifest: defaults are filled in and survive") {
-    auto min = parseManifest("schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {labels: {app: a}}\n", "min.yaml");
+    auto min = parseManifest("schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {labels: {app: a}}\n",
+                             "min.yaml");
     REQUIRE(min.has_value());
     CHECK(min->default_actions(0) == "alert");
     CHECK(min->kernel().modules_size() == 0);
@@ -127,10 +130,11 @@ TEST_CASE("manifestToYaml round-trips", "[attest][manifest]") {
     CHECK(same(*min, *back));
   }
   SECTION("strings YAML would read as something else stay strings") {
-    auto odd = parseManifest("schema: 1\napp: 'true'\ndescription: \"- [x]: {y} # z\\n second line\"\nversion: 1\n"
-                             "expires: 2030-01-01\napplies_to: {vms: ['null', '~', '*a', '0x10'], labels: {k: '', 'a: b': '#c'}}\n"
-                             "executables: [{path: '/opt/a b:c', args: ['&x', '!tag', '%p', '@v', '`q']}]\n",
-                             "odd.yaml");
+    auto odd = parseManifest(
+        "schema: 1\napp: 'true'\ndescription: \"- [x]: {y} # z\\n second line\"\nversion: 1\n"
+        "expires: 2030-01-01\napplies_to: {vms: ['null', '~', '*a', '0x10'], labels: {k: '', 'a: b': '#c'}}\n"
+        "executables: [{path: '/opt/a b:c', args: ['&x', '!tag', '%p', '@v', '`q']}]\n",
+        "odd.yaml");
     REQUIRE(odd.has_value());
     auto back = parseManifest(manifestToYaml(*odd), "back.yaml");
     INFO(manifestToYaml(*odd));
@@ -138,9 +142,10 @@ TEST_CASE("manifestToYaml round-trips", "[attest][manifest]") {
     CHECK(same(*odd, *back));
   }
   SECTION("responses that wait for an operator") {
-    auto c = parseManifest("schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {vms: [x]}\n"
-                           "responses:\n  kernel_text: {actions: [snapshot, suspend], confirm: true}\n  unknown_executable: quarantine\n",
-                           "c.yaml");
+    auto c = parseManifest(
+        "schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {vms: [x]}\n"
+        "responses:\n  kernel_text: {actions: [snapshot, suspend], confirm: true}\n  unknown_executable: quarantine\n",
+        "c.yaml");
     REQUIRE(c.has_value());
     REQUIRE(c->responses_size() == 2);
     CHECK(c->responses(0).confirm());
@@ -152,7 +157,9 @@ TEST_CASE("manifestToYaml round-trips", "[attest][manifest]") {
     CHECK(same(*c, *back));
   }
   SECTION("modules: any") {
-    auto any = parseManifest("schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {vms: [x]}\nkernel: {modules: any}\n", "a.yaml");
+    auto any = parseManifest(
+        "schema: 1\napp: a\nversion: 1\nexpires: 2030-01-01\napplies_to: {vms: [x]}\nkernel: {modules: any}\n",
+        "a.yaml");
     REQUIRE(any.has_value());
     CHECK(any->kernel().any_module());
     auto back = parseManifest(manifestToYaml(*any), "back.yaml");
@@ -179,8 +186,9 @@ TEST_CASE("the shipped sample manifests are valid and round-trip", "[attest][man
 }
 
 TEST_CASE("bad manifests fail with file:line and the expected reason", "[attest][manifest]") {
-  int cases = test::checkBadFiles(fs::path(GOLDGATE_TEST_DATA_DIR) / "manifests" / "bad",
-                                  [](const std::string& text, const std::string& name) { return parseManifest(text, name); });
+  int cases =
+      test::checkBadFiles(fs::path(GOLDGATE_TEST_DATA_DIR) / "manifests" / "bad",
+                          [](const std::string& text, const std::string& name) { return parseManifest(text, name); });
   CHECK(cases >= 45);
 }
 
@@ -190,15 +198,17 @@ TEST_CASE("timestamps: RFC 3339 UTC and dates, nothing else", "[attest][manifest
   CHECK(*parseTimestamp("2027-06-30t00:00:01z") == 1814313601);
   CHECK(*parseTimestamp("2028-02-29T23:59:59Z") == 1835481599);
   CHECK(*parseTimestamp("9999-12-31T23:59:59Z") == 253402300799);
-  for (const char* bad : {"", "2027-06-30T00:00:00", "2027-06-30 00:00:00Z", "2027-06-30T00:00:00+00:00", "2027-13-01", "2027-02-29",
-                          "1969-12-31", "2027-06-30T24:00:00Z", "2027-06-30T00:60:00Z", "2027-06-30T00:00:60Z", "27-06-30", "2027-6-30",
-                          "2027-06-30T00:00:00.0Z", "+027-06-30", "2027/06/30"}) {
+  for (const char* bad :
+       {"", "2027-06-30T00:00:00", "2027-06-30 00:00:00Z", "2027-06-30T00:00:00+00:00", "2027-13-01", "2027-02-29",
+        "1969-12-31", "2027-06-30T24:00:00Z", "2027-06-30T00:60:00Z", "2027-06-30T00:00:60Z", "27-06-30", "2027-6-30",
+        "2027-06-30T00:00:00.0Z", "+027-06-30", "2027/06/30"}) {
     INFO(bad);
     CHECK_FALSE(parseTimestamp(bad).has_value());
   }
   CHECK(formatTimestamp(0) == "1970-01-01T00:00:00Z");
   CHECK(formatTimestamp(1814313601) == "2027-06-30T00:00:01Z");
-  for (int64_t t : {int64_t{0}, int64_t{951782400}, int64_t{1835481599}, int64_t{253402300799}}) CHECK(*parseTimestamp(formatTimestamp(t)) == t);
+  for (int64_t t : {int64_t{0}, int64_t{951782400}, int64_t{1835481599}, int64_t{253402300799}})
+    CHECK(*parseTimestamp(formatTimestamp(t)) == t);
 }
 
 TEST_CASE("loadManifestFile: missing, oversized", "[attest][manifest]") {

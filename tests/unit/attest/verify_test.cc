@@ -49,7 +49,8 @@ proto::DsseEnvelope envelopeOf(const std::string& json) {
 }  // namespace
 
 TEST_CASE("PAE as the DSSE specification gives it", "[attest][dsse]") {
-  CHECK(pae("http://example.com/HelloWorld", "hello world") == "DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+  CHECK(pae("http://example.com/HelloWorld", "hello world") ==
+        "DSSEv1 29 http://example.com/HelloWorld 11 hello world");
   CHECK(pae("", "") == "DSSEv1 0  0 ");
 }
 
@@ -80,7 +81,8 @@ TEST_CASE("tampering is refused", "[attest][verify]") {
     for (size_t pos : {size_t{0}, file.size() / 2, file.size() - 1}) {
       std::string changed = file;
       changed[pos] ^= 0x01;
-      expectRejected(verifyManifest(changed, env, trust({&a}), kNow, "m.yaml"), RejectReason::kTampered, "differs from the file");
+      expectRejected(verifyManifest(changed, env, trust({&a}), kNow, "m.yaml"), RejectReason::kTampered,
+                     "differs from the file");
     }
     expectRejected(verifyManifest(file + "\n", env, trust({&a}), kNow, "m.yaml"), RejectReason::kTampered);
   }
@@ -101,7 +103,8 @@ TEST_CASE("tampering is refused", "[attest][verify]") {
   SECTION("a payload type changed: PAE covers it") {
     auto e = envelopeOf(env);
     e.set_payload_type("application/vnd.goldgate.manifest+json");
-    expectRejected(verifyManifest(file, envelopeToJson(e), trust({&a}), kNow, "m.yaml"), RejectReason::kMalformed, "payloadType");
+    expectRejected(verifyManifest(file, envelopeToJson(e), trust({&a}), kNow, "m.yaml"), RejectReason::kMalformed,
+                   "payloadType");
   }
 }
 
@@ -114,7 +117,8 @@ TEST_CASE("keys that are not trusted do not count", "[attest][verify]") {
                    "no valid signature from a trusted key");
   }
   SECTION("no trusted keys at all") {
-    expectRejected(verifyManifest(file, signedBy(file, {&a}), TrustPolicy{}, kNow, "m.yaml"), RejectReason::kUnknownKey);
+    expectRejected(verifyManifest(file, signedBy(file, {&a}), TrustPolicy{}, kNow, "m.yaml"),
+                   RejectReason::kUnknownKey);
   }
   SECTION("an unknown signer beside a trusted one is ignored") {
     auto v = verifyManifest(file, signedBy(file, {&c, &a}), trust({&a}), kNow, "m.yaml");
@@ -155,7 +159,8 @@ TEST_CASE("thresholds count distinct trusted signers", "[attest][verify]") {
   }
   SECTION("an untrusted second signer does not make up the number") {
     auto d = fixedKey(4);
-    expectRejected(verifyManifest(file, signedBy(file, {&a, &d}), twoOfThree, kNow, "m.yaml"), RejectReason::kThreshold);
+    expectRejected(verifyManifest(file, signedBy(file, {&a, &d}), twoOfThree, kNow, "m.yaml"),
+                   RejectReason::kThreshold);
   }
   SECTION("the same signer twice counts once") {
     auto e = envelopeOf(signedBy(file, {&a}));
@@ -163,7 +168,8 @@ TEST_CASE("thresholds count distinct trusted signers", "[attest][verify]") {
     expectRejected(verifyManifest(file, envelopeToJson(e), twoOfThree, kNow, "m.yaml"), RejectReason::kThreshold,
                    "1 trusted signer, 2 required");
     // Nor does a key given twice to the verifier.
-    expectRejected(verifyManifest(file, signedBy(file, {&a}), trust({&a, &a}, 2), kNow, "m.yaml"), RejectReason::kThreshold);
+    expectRejected(verifyManifest(file, signedBy(file, {&a}), trust({&a, &a}, 2), kNow, "m.yaml"),
+                   RejectReason::kThreshold);
   }
   SECTION("signEnvelope refuses the same key twice") {
     std::string env = signedBy(file, {&a});
@@ -214,24 +220,31 @@ TEST_CASE("malformed envelopes", "[attest][verify][dsse]") {
       {"not JSON", "hello", "not a DSSE envelope"},
       {"a JSON list", "[]", "not a DSSE envelope"},
       {"truncated", good.substr(0, good.size() / 2), "not a DSSE envelope"},
-      {"unknown field", R"({"payloadType":"x","payload":"","signatures":[{"sig":"AA=="}],"extra":1})", "not a DSSE envelope"},
-      {"payload not base64", R"({"payloadType":"x","payload":"***","signatures":[{"sig":"AA=="}]})", "not a DSSE envelope"},
+      {"unknown field", R"({"payloadType":"x","payload":"","signatures":[{"sig":"AA=="}],"extra":1})",
+       "not a DSSE envelope"},
+      {"payload not base64", R"({"payloadType":"x","payload":"***","signatures":[{"sig":"AA=="}]})",
+       "not a DSSE envelope"},
       {"no payloadType", R"({"payload":"","signatures":[{"sig":"AA=="}]})", "no payloadType"},
       {"no signatures", R"({"payloadType":"x","payload":"","signatures":[]})", "no signatures"},
-      {"a signature without sig", R"({"payloadType":"x","payload":"","signatures":[{"keyid":"ab"}]})", "signature 1 has no sig"},
-      {"other payload type", R"({"payloadType":"text/plain","payload":"","signatures":[{"sig":"AA=="}]})", "payloadType 'text/plain'"},
+      {"a signature without sig", R"({"payloadType":"x","payload":"","signatures":[{"keyid":"ab"}]})",
+       "signature 1 has no sig"},
+      {"other payload type", R"({"payloadType":"text/plain","payload":"","signatures":[{"sig":"AA=="}]})",
+       "payloadType 'text/plain'"},
   };
   for (const auto& c : cases) {
-    DYNAMIC_SECTION(c.name) { expectRejected(verifyManifest(file, c.json, trust({&a}), kNow, "m.yaml"), RejectReason::kMalformed, c.text); }
+    DYNAMIC_SECTION(c.name) {
+      expectRejected(verifyManifest(file, c.json, trust({&a}), kNow, "m.yaml"), RejectReason::kMalformed, c.text);
+    }
   }
   SECTION("too many signatures") {
     auto e = envelopeOf(good);
     while (static_cast<size_t>(e.signatures_size()) <= kMaxSignatures) *e.add_signatures() = e.signatures(0);
-    expectRejected(verifyManifest(file, envelopeToJson(e), trust({&a}), kNow, "m.yaml"), RejectReason::kMalformed, "at most 32");
+    expectRejected(verifyManifest(file, envelopeToJson(e), trust({&a}), kNow, "m.yaml"), RejectReason::kMalformed,
+                   "at most 32");
   }
   SECTION("too large") {
-    expectRejected(verifyManifest(file, std::string(kMaxEnvelopeBytes + 1, ' '), trust({&a}), kNow, "m.yaml"), RejectReason::kMalformed,
-                   "larger than");
+    expectRejected(verifyManifest(file, std::string(kMaxEnvelopeBytes + 1, ' '), trust({&a}), kNow, "m.yaml"),
+                   RejectReason::kMalformed, "larger than");
   }
 }
 

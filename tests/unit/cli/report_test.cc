@@ -37,8 +37,8 @@ proto::VmRecord deviatingVm() {
   a->set_manifest_file("/etc/goldgate/manifests/web.yaml");
   a->set_quarantined(true);
   a->set_last_check_unix_ns(1795000002500000000);
-  auto item = [&](const char* cat, const std::string& it, const std::string& exp, const std::string& obs, const char* status,
-                  const char* trust) {
+  auto item = [&](const char* cat, const std::string& it, const std::string& exp, const std::string& obs,
+                  const char* status, const char* trust) {
     auto* i = a->add_items();
     i->set_category(cat);
     i->set_item(it);
@@ -47,8 +47,8 @@ proto::VmRecord deviatingVm() {
     i->set_status(status);
     i->set_trust(trust);
   };
-  item("executable", "/usr/sbin/nginx", "sha256 3b1f5b0b1c9a, user www-data", "pid 100 www-data sha256 3b1f5b0b1c9a", "ok",
-       "guest-reported");
+  item("executable", "/usr/sbin/nginx", "sha256 3b1f5b0b1c9a, user www-data", "pid 100 www-data sha256 3b1f5b0b1c9a",
+       "ok", "guest-reported");
   item("executable", "/tmp/x", "", "pid 666 root: /tmp/x " + kHostile, "unexpected", "guest-reported");
   item("kernel", "text_sha256", "9c0e", "77aa", "mismatch", "hypervisor-observed");
   item("listener", "tcp/443", "/usr/sbin/nginx", "", "not-seen", "guest-reported");
@@ -168,25 +168,27 @@ TEST_CASE("the text report has the header, every category, the red flag with its
   std::string t = formatReport(deviatingVm());
   checkHasAll(t, {"VM web1  3f1c0000-0000-0000-0000-000000000001  running", "app:          web",
                   "manifest:     web version 3 (/etc/goldgate/manifests/web.yaml)",
-                  "0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210", "expires:      2027-07-01T00:00:00Z",
-                  "attestation:  deviating, checked 2026-11-18T11:06:42Z",
+                  "0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210",
+                  "expires:      2027-07-01T00:00:00Z", "attestation:  deviating, checked 2026-11-18T11:06:42Z",
                   "in force:     quarantined (goldgatectl vm release web1 undoes it)"});
-  checkHasAll(t, {"\nExecutables\n", "\nKernel modules\n", "\nKernel\n", "\nListeners\n", "\nConnections\n", "\nData classes\n",
-                  "  ITEM", "EXPECTED", "OBSERVED", "STATUS", "TRUST"});
+  checkHasAll(t, {"\nExecutables\n", "\nKernel modules\n", "\nKernel\n", "\nListeners\n", "\nConnections\n",
+                  "\nData classes\n", "  ITEM", "EXPECTED", "OBSERVED", "STATUS", "TRUST"});
   // A category with nothing in it still has its section; one this goldgatectl does not know is kept.
   checkHasAll(t, {"Kernel modules\n  nothing declared, nothing observed\n", "\ngpu\n"});
   checkHasAll(t, {"** unexpected", "** mismatch", "** not-seen"});
-  checkHasAll(t, {"Red flags (1)", "#7  2026-11-18T", "high  unknown_executable: /tmp/x  (x2, last ", "kind:      unknown_executable",
-                  "expected:  not in the manifest's executables", "evidence:  pid 666 runs /tmp/x " + kHostile,
-                  "seen by:   qemu-agent (guest-reported)", "response:  quarantine (done)"});
-  checkHasAll(t, {"Response actions\n", "quarantine  done", "red-flag 7 (unknown_executable)", "the switch quarantined web1"});
+  checkHasAll(t, {"Red flags (1)", "#7  2026-11-18T", "high  unknown_executable: /tmp/x  (x2, last ",
+                  "kind:      unknown_executable", "expected:  not in the manifest's executables",
+                  "evidence:  pid 666 runs /tmp/x " + kHostile, "seen by:   qemu-agent (guest-reported)",
+                  "response:  quarantine (done)"});
+  checkHasAll(
+      t, {"Response actions\n", "quarantine  done", "red-flag 7 (unknown_executable)", "the switch quarantined web1"});
 }
 
 TEST_CASE("the text report of a VM no manifest applies to shows what the guest was seen doing", "[report]") {
   std::string t = formatReport(loneVm());
-  checkHasAll(t, {"manifest:     none applies\n", "attestation:  no-manifest, not checked yet", "in force:     no response",
-                  "goldgatectl manifest learn lone --for 5m", "/bin/busybox", "6.1.0-13-amd64", "8080", "203.0.113.9:443",
-                  "Red flags: none", "Response actions: none"});
+  checkHasAll(t, {"manifest:     none applies\n", "attestation:  no-manifest, not checked yet",
+                  "in force:     no response", "goldgatectl manifest learn lone --for 5m", "/bin/busybox",
+                  "6.1.0-13-amd64", "8080", "203.0.113.9:443", "Red flags: none", "Response actions: none"});
   CHECK_FALSE(has(t, "Executables"));
   CHECK(has(t, "(--processes lists all of them"));
   CHECK_FALSE(has(formatReport(loneVm(), true), "(--processes lists all of them"));
@@ -194,7 +196,8 @@ TEST_CASE("the text report of a VM no manifest applies to shows what the guest w
   proto::VmRecord refused;
   refused.set_name("db1");
   refused.mutable_attestation()->set_state("manifest-rejected");
-  refused.mutable_attestation()->set_manifest_error("db.yaml: tampered: the signed payload differs from the file's bytes");
+  refused.mutable_attestation()->set_manifest_error(
+      "db.yaml: tampered: the signed payload differs from the file's bytes");
   std::string r = formatReport(refused);
   CHECK(has(r, "none applies (db.yaml: tampered"));
   CHECK(has(r, "nothing observed yet"));
@@ -246,9 +249,9 @@ TEST_CASE("the HTML report escapes what the guest controls and loads nothing fro
   }
   std::string h = formatReportHtml(deviatingVm(), "hv1", 1795000003000000000);
   checkHasAll(h, {"<td>unknown_executable: /tmp/x</td>", "<tr class=\"sev-high\">", "tr.sev-critical{",
-                  "<td class=\"bad\">quarantined</td>", "<td>red-flag 7 (unknown_executable)</td>", "Executables: expected",
-                  "Kernel modules: expected", "Kernel: expected", "Listeners: expected", "Connections: expected",
-                  "Data classes: expected", "Red flags (1)", "Response actions"});
+                  "<td class=\"bad\">quarantined</td>", "<td>red-flag 7 (unknown_executable)</td>",
+                  "Executables: expected", "Kernel modules: expected", "Kernel: expected", "Listeners: expected",
+                  "Connections: expected", "Data classes: expected", "Red flags (1)", "Response actions"});
   checkHasAll(formatReportHtml(loneVm(), "hv1", 1795000003000000000),
               {"No manifest applies: what hostmon observed", "<td class=\"mono\">/bin/busybox</td>",
                "<td class=\"mono\">busybox httpd &lt;script&gt;", "<td>8080</td>", "e1000"});
@@ -310,7 +313,8 @@ TEST_CASE("a release lists each undone action; nothing in force says so", "[repo
   a->set_action("resume");
   a->set_state("failed");
   a->set_detail("libvirt: domain is not running");
-  CHECK(formatRelease("web1", r) == "web1: release done: the switch released web1\nweb1: resume failed: libvirt: domain is not running\n");
+  CHECK(formatRelease("web1", r) ==
+        "web1: release done: the switch released web1\nweb1: resume failed: libvirt: domain is not running\n");
   CHECK(formatRelease("web1", {}) == "web1: no response in force, nothing to undo\n");
 }
 
@@ -323,32 +327,32 @@ TEST_CASE("a learned draft's summary counts what it declares and what went into 
   l.set_observations(12);
   l.set_flows(3);
   CHECK(formatLearnSummary(l, "web.yaml") ==
-        "draft web version 4 in web.yaml: 1 executables, 0 modules, 1 listeners, 0 inbound and 0 outbound connections, 0 data "
+        "draft web version 4 in web.yaml: 1 executables, 0 modules, 1 listeners, 0 inbound and 0 outbound connections, "
+        "0 data "
         "classes (merged from 12 observations and 3 flows)");
 }
 
 TEST_CASE("durations", "[report]") {
-  const std::vector<std::pair<const char*, uint64_t>> good = {
-      {"30s", 30000}, {"5m", 300000}, {"1h", 3600000}, {"1500ms", 1500}, {"8", 8000}, {"1h30m", 5400000}, {"2m30s", 150000},
-      {"24h", 86400000}, {"0m1s", 1000}};
+  const std::vector<std::pair<const char*, uint64_t>> good = {{"30s", 30000},    {"5m", 300000},    {"1h", 3600000},
+                                                              {"1500ms", 1500},  {"8", 8000},       {"1h30m", 5400000},
+                                                              {"2m30s", 150000}, {"24h", 86400000}, {"0m1s", 1000}};
   for (const auto& [text, ms] : good) {
     INFO(text);
     auto d = parseDuration(text);
     REQUIRE(d.has_value());
     CHECK(*d == ms);
   }
-  const std::vector<std::pair<const char*, const char*>> bad = {
-      {"", "is empty"},
-      {"s", "is not a duration"},
-      {"0s", "is zero"},
-      {"5x", "unknown unit 'x'"},
-      {"5 m", "is not a duration"},
-      {"-3s", "is not a duration"},
-      {"1.5s", "is not a duration"},
-      {"1h30", "a number without a unit"},
-      {"5min", "unknown unit 'min'"},
-      {"99999999999999999999h", "is too long"},
-      {"9999999999999999h", "is too long"}};
+  const std::vector<std::pair<const char*, const char*>> bad = {{"", "is empty"},
+                                                                {"s", "is not a duration"},
+                                                                {"0s", "is zero"},
+                                                                {"5x", "unknown unit 'x'"},
+                                                                {"5 m", "is not a duration"},
+                                                                {"-3s", "is not a duration"},
+                                                                {"1.5s", "is not a duration"},
+                                                                {"1h30", "a number without a unit"},
+                                                                {"5min", "unknown unit 'min'"},
+                                                                {"99999999999999999999h", "is too long"},
+                                                                {"9999999999999999h", "is too long"}};
   for (const auto& [text, why] : bad) {
     INFO(text);
     auto d = parseDuration(text);

@@ -96,7 +96,8 @@ TEST_CASE("ESP refuses bad padding and an unknown next header from an authentic 
   // A packet built by hand with the SA's key: 60 inner bytes, padding "7 7" instead of "1 2".
   auto hand = [&](uint64_t seq, std::vector<uint8_t> plain) {
     std::vector<uint8_t> pkt(16 + plain.size() + 16);
-    const uint8_t hdr[16] = {0, 0, 0x10, 0x01, 0, 0, 0, static_cast<uint8_t>(seq), 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(seq)};
+    const uint8_t hdr[16] = {0, 0, 0x10, 0x01, 0, 0, 0, static_cast<uint8_t>(seq),
+                             0, 0, 0,    0,    0, 0, 0, static_cast<uint8_t>(seq)};
     std::memcpy(pkt.data(), hdr, 16);
     uint8_t nonce[12], aad[12] = {0, 0, 0x10, 0x01, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(seq)};
     std::memcpy(nonce, f.salt, 4);

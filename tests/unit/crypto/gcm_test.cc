@@ -13,7 +13,8 @@ namespace {
 
 std::vector<uint8_t> unhex(const std::string& s) {
   std::vector<uint8_t> out;
-  for (size_t i = 0; i + 1 < s.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < s.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -28,19 +29,26 @@ struct Vector {
 };
 
 const Vector kVectors[] = {
-    {"case 13: empty", "0000000000000000000000000000000000000000000000000000000000000000", "000000000000000000000000", "", "",
-     "", "530f8afbc74536b9a963b4f1c4cb738b"},
-    {"case 14: one block", "0000000000000000000000000000000000000000000000000000000000000000", "000000000000000000000000",
-     "00000000000000000000000000000000", "", "cea7403d4d606b6e074ec5d3baf39d18", "d0d1c8a799996bf0265b98b5d48ab919"},
-    {"case 15: 64 bytes", "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
-     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
+    {"case 13: empty", "0000000000000000000000000000000000000000000000000000000000000000", "000000000000000000000000",
+     "", "", "", "530f8afbc74536b9a963b4f1c4cb738b"},
+    {"case 14: one block", "0000000000000000000000000000000000000000000000000000000000000000",
+     "000000000000000000000000", "00000000000000000000000000000000", "", "cea7403d4d606b6e074ec5d3baf39d18",
+     "d0d1c8a799996bf0265b98b5d48ab919"},
+    {"case 15: 64 bytes", "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+     "cafebabefacedbaddecaf888",
+     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657b"
+     "a637b391aafd255",
      "",
-     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad",
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0ab"
+     "cc9f662898015ad",
      "b094dac5d93471bdec1a502270e3cc6c"},
-    {"case 16: 60 bytes and AAD", "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
-     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+    {"case 16: 60 bytes and AAD", "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+     "cafebabefacedbaddecaf888",
+     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657b"
+     "a637b39",
      "feedfacedeadbeeffeedfacedeadbeefabaddad2",
-     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0ab"
+     "cc9f662",
      "76fc6ece0f4e1768cddf8853bb2d551b"},
 };
 
@@ -57,7 +65,8 @@ TEST_CASE("AES-256-GCM known answers on every engine", "[crypto][gcm]") {
   for (AeadEngine eng : enginesHere()) {
     for (const Vector& v : kVectors) {
       INFO(aeadEngineName(eng) << " " << v.name);
-      auto key = unhex(v.key), iv = unhex(v.iv), pt = unhex(v.pt), aad = unhex(v.aad), ct = unhex(v.ct), tag = unhex(v.tag);
+      auto key = unhex(v.key), iv = unhex(v.iv), pt = unhex(v.pt), aad = unhex(v.aad), ct = unhex(v.ct),
+           tag = unhex(v.tag);
       auto g = makeGcm256(key.data(), eng);
       REQUIRE(g);
       CHECK((*g)->engine() == eng);

@@ -14,7 +14,7 @@ using namespace goldgate::crypto;
 namespace {
 const char* kKey = "0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fcafebabe";
 const char* kKey2 = "0x202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f0badf00d";
-}
+}  // namespace
 
 TEST_CASE("Static SA file parses out and in SAs", "[crypto][sa]") {
   std::string text = std::string("sas:\n  - {peer: b, direction: out, spi: 0x1001, key: ") + kKey +
@@ -50,11 +50,14 @@ TEST_CASE("Static SA file errors name the line", "[crypto][sa]") {
       {"sas:\n  - {peer: b, direction: out, spi: abc, key: " + k + "}\n", "is not a number"},
       {"sas:\n  - {peer: b, direction: out, spi: 300, key: 0x0011}\n", "72 hex digits"},
       {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k.substr(0, 73) + "g}\n", "not a hex digit"},
-      {"sas:\n  - {peer: b, direction: in, spi: 300, key: " + k + "}\n  - {peer: c, direction: in, spi: 300, key: " + k2 + "}\n",
+      {"sas:\n  - {peer: b, direction: in, spi: 300, key: " + k +
+           "}\n  - {peer: c, direction: in, spi: 300, key: " + k2 + "}\n",
        "sa.yaml:3: spi: 300 is used by another inbound SA"},
-      {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k + "}\n  - {peer: b, direction: out, spi: 301, key: " + k2 + "}\n",
+      {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k +
+           "}\n  - {peer: b, direction: out, spi: 301, key: " + k2 + "}\n",
        "second outbound SA"},
-      {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k + "}\n  - {peer: b, direction: in, spi: 301, key: " + k + "}\n",
+      {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k +
+           "}\n  - {peer: b, direction: in, spi: 301, key: " + k + "}\n",
        "sa.yaml:3: key: used by another SA"},
       {"sas:\n  - {peer: b, direction: out, spi: 300, key: " + k + ", esn: maybe}\n", "esn: expected true or false"},
       {"sas: [\n", "YAML syntax error"},
@@ -72,9 +75,7 @@ TEST_CASE("Static SA file errors name the line", "[crypto][sa]") {
 TEST_CASE("A key file open to group or others is refused", "[crypto][sa]") {
   goldgate::test::TempDir dir;
   std::string path = (dir.path() / "sa.yaml").string();
-  {
-    std::ofstream(path) << "sas:\n  - {peer: b, direction: out, spi: 300, key: " << kKey << "}\n";
-  }
+  { std::ofstream(path) << "sas:\n  - {peer: b, direction: out, spi: 300, key: " << kKey << "}\n"; }
   chmod(path.c_str(), 0644);
   auto r = loadStaticSas(path);
   REQUIRE_FALSE(r);

@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/dataplane/config.h"
 #include "expect_table.h"
+#include "goldgate/dataplane/config.h"
 #include "temp_dir.h"
 
 using namespace goldgate;
@@ -29,11 +29,11 @@ using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 namespace fs = std::filesystem;
 
-using goldgate::test::TempDir;
 using goldgate::test::Expectation;
 using goldgate::test::expectationOf;
 using goldgate::test::readText;
 using goldgate::test::sortedEntries;
+using goldgate::test::TempDir;
 
 namespace {
 
@@ -53,16 +53,15 @@ SwitchConfig fixedSwitch() {
   return *sw;
 }
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Error paths, table-driven.
 
 TEST_CASE("bad switch configurations fail with file:line and the expected reason", "[config]") {
-  int cases = goldgate::test::checkBadFiles(kDataDir / "bad-config", [](const std::string& text, const std::string& name) {
-    return parseSwitchConfig(text, name);
-  });
+  int cases = goldgate::test::checkBadFiles(
+      kDataDir / "bad-config",
+      [](const std::string& text, const std::string& name) { return parseSwitchConfig(text, name); });
   CHECK(cases >= 70);  // the table is there: a missing folder must not pass as "no failures"
 }
 
@@ -131,7 +130,8 @@ TEST_CASE("loadSegments reports a missing folder and names each file in errors",
   dir.write("20-bad.yaml", "rules:\n  - {from: web, to: nowhere, action: allow}\n");
   auto r = loadSegments(dir.path().string(), sw);
   REQUIRE_FALSE(r.has_value());
-  CHECK_THAT(r.error().message, StartsWith((dir.path() / "20-bad.yaml").string() + ":2: to: unknown segment 'nowhere'"));
+  CHECK_THAT(r.error().message,
+             StartsWith((dir.path() / "20-bad.yaml").string() + ":2: to: unknown segment 'nowhere'"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +269,8 @@ TEST_CASE("omitted keys take their defaults", "[config]") {
   // Range limits themselves are accepted.
   auto limits = parseSwitchConfig(
       "mode: secure\nmbufs: 1023\nrx_ring: 64\ntx_ring: 4096\nflow_table: {size: 64}\nalerts: {window_ms: 3600000}\n"
-      "timeouts: {tcp_syn: 1, tcp_established: 604800}\nports: [{name: " + std::string(32, 'p') + ", devargs: x}]\n",
+      "timeouts: {tcp_syn: 1, tcp_established: 604800}\nports: [{name: " +
+          std::string(32, 'p') + ", devargs: x}]\n",
       "limits.yaml");
   REQUIRE(limits.has_value());
   CHECK(limits->mode == SwitchMode::kSecure);
@@ -434,9 +435,9 @@ TEST_CASE("loadSegments reads *.yaml and *.yml in name order and ignores other f
 }
 
 TEST_CASE("inspection.segments must name segments the files define, with the line of a bad one", "[config]") {
-  auto sw = parseSwitchConfig(std::string(kSwitchYaml) +
-                                  "inspection:\n  classes: classes\n  segments:\n    web: off\n    wbe: 4096\n",
-                              "goldgate.yaml");
+  auto sw = parseSwitchConfig(
+      std::string(kSwitchYaml) + "inspection:\n  classes: classes\n  segments:\n    web: off\n    wbe: 4096\n",
+      "goldgate.yaml");
   REQUIRE(sw.has_value());
   auto segs = parseSegments({{"s.yaml", "segments:\n  - {name: web, members: {vms: [web-1]}}\n"}}, *sw);
   REQUIRE(segs.has_value());
@@ -477,9 +478,9 @@ TEST_CASE("MacAddr parses, prints and rejects", "[config][net_types]") {
   CHECK(MacAddr::parse("01:00:5e:00:00:fb")->isMulticast());
   CHECK(MacAddr::parse("ff:ff:ff:ff:ff:ff")->toU64() == 0xffffffffffffull);
 
-  for (const char* bad : {"", "02:ab:cd:00:10", "02:ab:cd:00:10:ff:", "02-ab-cd-00-10-ff", "02:ab:cd:00:10:fg",
-                          "02:ab:cd:00:10:f", "2:ab:cd:00:10:ff0", "02:ab:cd:00:10:ff0", "0x:ab:cd:00:10:ff",
-                          "02:ab:cd:00:10 ff"}) {
+  for (const char* bad :
+       {"", "02:ab:cd:00:10", "02:ab:cd:00:10:ff:", "02-ab-cd-00-10-ff", "02:ab:cd:00:10:fg", "02:ab:cd:00:10:f",
+        "2:ab:cd:00:10:ff0", "02:ab:cd:00:10:ff0", "0x:ab:cd:00:10:ff", "02:ab:cd:00:10 ff"}) {
     INFO("'" << bad << "'");
     CHECK_FALSE(MacAddr::parse(bad).has_value());
   }
@@ -503,7 +504,8 @@ TEST_CASE("IpAddr parses and prints both families", "[config][net_types]") {
   CHECK(IpAddr::fromBytes(4, wire) == IpAddr::parse("10.1.2.3"));
   CHECK(IpAddr{}.toString() == "-");
 
-  for (const char* bad : {"", "10.0.0.256", "10.0.0", "10.0.0.1.2", "10.0.0.1/32", "2001:db8:::1", "host", " 10.0.0.1"}) {
+  for (const char* bad :
+       {"", "10.0.0.256", "10.0.0", "10.0.0.1.2", "10.0.0.1/32", "2001:db8:::1", "host", " 10.0.0.1"}) {
     INFO("'" << bad << "'");
     CHECK_FALSE(IpAddr::parse(bad).has_value());
   }
@@ -531,9 +533,9 @@ TEST_CASE("Cidr parses, prints, matches and rejects host bits and bad lengths", 
   CHECK(v6->contains(*IpAddr::parse("2001:db8:1:ffff::1")));
   CHECK_FALSE(v6->contains(*IpAddr::parse("2001:db8:2::1")));
 
-  for (const char* bad : {"10.1.2.3/8", "192.168.5.0/22", "10.0.0.0/33", "2001:db8::/129", "2001:db8::1/64",
-                          "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/abc", "10.0.0.0/0008", "10.0.0.0/8/8", "/8",
-                          "web/24", "10.0.0/8"}) {
+  for (const char* bad :
+       {"10.1.2.3/8", "192.168.5.0/22", "10.0.0.0/33", "2001:db8::/129", "2001:db8::1/64", "10.0.0.0/", "10.0.0.0/-1",
+        "10.0.0.0/abc", "10.0.0.0/0008", "10.0.0.0/8/8", "/8", "web/24", "10.0.0/8"}) {
     INFO("'" << bad << "'");
     CHECK_FALSE(Cidr::parse(bad).has_value());
   }

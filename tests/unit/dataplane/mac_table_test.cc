@@ -17,11 +17,11 @@ TEST_CASE("MacTable: unknown addresses are not found", "[mac_table]") {
 TEST_CASE("MacTable: learn, relearn and move", "[mac_table]") {
   MacTable t(64);
   const uint64_t a = 0x020000000001ull, b = 0x020000000002ull;
-  CHECK(t.learn(a, 3, 100));   // new
+  CHECK(t.learn(a, 3, 100));  // new
   CHECK(t.lookup(a, 100) == 3);
   CHECK_FALSE(t.learn(a, 3, 200));  // seen again on the same port: not news
   CHECK(t.lookup(a, 200) == 3);
-  CHECK(t.learn(a, 7, 300));   // moved
+  CHECK(t.learn(a, 7, 300));  // moved
   CHECK(t.lookup(a, 300) == 7);
 
   CHECK(t.learn(b, 1, 300));
@@ -43,8 +43,8 @@ TEST_CASE("MacTable: entries age out after the configured ticks", "[mac_table]")
   const uint64_t a = 0x02000000000aull;
   t.learn(a, 4, 1000);
   CHECK(t.lookup(a, 1000) == 4);
-  CHECK(t.lookup(a, 1100) == 4);   // exactly the age: still valid
-  CHECK(t.lookup(a, 1101) == -1);  // older than the age
+  CHECK(t.lookup(a, 1100) == 4);     // exactly the age: still valid
+  CHECK(t.lookup(a, 1101) == -1);    // older than the age
   CHECK_FALSE(t.learn(a, 4, 1200));  // refreshed (same port)
   CHECK(t.lookup(a, 1250) == 4);
 

@@ -392,7 +392,8 @@ TEST_CASE("parsePacket: IPv6/TCP", "[packet]") {
 TEST_CASE("parsePacket: IPv6 hop-by-hop and fragment extension headers", "[packet]") {
   PacketMeta m;
   SECTION("first fragment: L4 header found after both") {
-    Bytes p = cat(ethernet(kEthIpv6), ipv6(0, cat(cat(extHeader(44), fragHeader(17, 0, true, 0xdeadbeef)), udp(5353, 53))));
+    Bytes p =
+        cat(ethernet(kEthIpv6), ipv6(0, cat(cat(extHeader(44), fragHeader(17, 0, true, 0xdeadbeef)), udp(5353, 53))));
     REQUIRE(parse(p, &m) == DropReason::kNone);
     CHECK(m.flags == (kFlagIp | kFlagFragment | kFlagMoreFragments | kFlagL4));
     CHECK(m.frag_offset == 0);
@@ -485,7 +486,7 @@ TEST_CASE("parsePacket: ARP", "[packet]") {
   CHECK(m.flags == (kFlagArp | kFlagVlan));
   CHECK(at(tagged, m.arp_sender_ip) == 18 + 14);
 
-  CHECK(parse(cat(ethernet(kEthArp), arp(6))) == DropReason::kUnsupportedEthertype);     // not Ethernet
+  CHECK(parse(cat(ethernet(kEthArp), arp(6))) == DropReason::kUnsupportedEthertype);  // not Ethernet
   CHECK(parse(cat(ethernet(kEthArp), arp(1, kEthIpv6))) == DropReason::kUnsupportedEthertype);
   CHECK(parse(cat(ethernet(kEthArp), arp(1, kEthIpv4, 8))) == DropReason::kUnsupportedEthertype);
   CHECK(parse(cat(ethernet(kEthArp), arp(1, kEthIpv4, 6, 16))) == DropReason::kUnsupportedEthertype);
@@ -611,12 +612,13 @@ DropReason parsePrefix(const Bytes& full, uint32_t len, PacketMeta* m) {
 TEST_CASE("parsePacket: every truncation of a valid frame is rejected with a sane reason", "[packet]") {
   const std::vector<std::pair<const char*, Bytes>> frames = {
       {"vlan ipv4 options tcp", cat(ethernet(kEthIpv4, {{kEthVlan, 9}}), ipv4(6, tcp(1, 2, kTcpSyn, 6), 0, 7))},
-      {"ipv6 hbh frag udp", cat(ethernet(kEthIpv6), ipv6(0, cat(cat(extHeader(44), fragHeader(17, 0, true, 5)), udp(1, 2, 3))))},
+      {"ipv6 hbh frag udp",
+       cat(ethernet(kEthIpv6), ipv6(0, cat(cat(extHeader(44), fragHeader(17, 0, true, 5)), udp(1, 2, 3))))},
       {"ipv6 icmpv6 ns", cat(ethernet(kEthIpv6), ipv6(58, cat(icmp(135), Bytes(16, 0))))},
       {"arp", cat(ethernet(kEthArp), arp())},
   };
   const std::set<DropReason> sane = {DropReason::kTruncatedEthernet, DropReason::kTruncatedVlan,
-                                     DropReason::kTruncatedIp,       DropReason::kBadIpHeaderLength,
+                                     DropReason::kTruncatedIp, DropReason::kBadIpHeaderLength,
                                      DropReason::kBadIpTotalLength};
   for (const auto& [name, frame] : frames) {
     INFO(name);

@@ -164,12 +164,12 @@ TEST_CASE("CompiledPolicy: ports get their segments and bindings", "[policy]") {
   const SwitchConfig sw = switchOf(kSwitch);
   auto p = compile(sw, segmentsOf(kSegments, sw));
   REQUIRE(p->portCount() == 6);
-  CHECK(p->segmentName(p->portSegment(kWeb1)) == "web");    // by VM name
+  CHECK(p->segmentName(p->portSegment(kWeb1)) == "web");  // by VM name
   CHECK(p->segmentName(p->portSegment(kWeb2)) == "web");
-  CHECK(p->segmentName(p->portSegment(kDb1)) == "db");      // by port name
-  CHECK(p->segmentName(p->portSegment(kApp1)) == "app");    // by labels
+  CHECK(p->segmentName(p->portSegment(kDb1)) == "db");    // by port name
+  CHECK(p->segmentName(p->portSegment(kApp1)) == "app");  // by labels
   CHECK(p->portSegment(kWeb1) >= kSegFirstUser);
-  CHECK(p->portSegment(kSpare) == kSegUnassigned);           // in no segment: closed
+  CHECK(p->portSegment(kSpare) == kSegUnassigned);  // in no segment: closed
   CHECK(p->portSegment(kUp0) == kSegExternal);
   CHECK(p->segmentName(kSegUnassigned) == "unassigned");
   CHECK(p->segmentName(kSegQuarantine) == "quarantine");
@@ -223,8 +223,7 @@ TEST_CASE("CompiledPolicy: segment rules, ports, protocols and first match", "[p
 
   SECTION("segment to segment on the allowed port only") {
     auto r = classify(*p, {
-                              key4(kTcp, web, db, w, d, 40000, 5432),
-                              key4(kTcp, web, db, w, d, 40000, 5433),
+                              key4(kTcp, web, db, w, d, 40000, 5432), key4(kTcp, web, db, w, d, 40000, 5433),
                               key4(kUdp, web, db, w, d, 40000, 5432),  // wrong protocol
                               key4(kTcp, db, web, d, w, 40000, 5432),  // wrong direction
                               key4(kTcp, app, db, a, d, 40000, 5432),  // wrong source segment
@@ -255,10 +254,8 @@ TEST_CASE("CompiledPolicy: segment rules, ports, protocols and first match", "[p
   }
   SECTION("proto any matches every protocol") {
     auto r = classify(*p, {
-                              key4(kTcp, web, app, w, a, 1, 12345),
-                              key4(kUdp, web, app, w, a, 1, 9),
-                              key4(kIcmp, web, app, w, a, 7, 7),
-                              key4(47, web, app, w, a, 0, 0),
+                              key4(kTcp, web, app, w, a, 1, 12345), key4(kUdp, web, app, w, a, 1, 9),
+                              key4(kIcmp, web, app, w, a, 7, 7), key4(47, web, app, w, a, 0, 0),
                               key4(kTcp, app, web, a, w, 1, 12345),  // but only in its direction
                           });
     CHECK(r == std::vector<std::string>{"web-to-app", "web-to-app", "web-to-app", "web-to-app", "default"});
@@ -283,14 +280,14 @@ TEST_CASE("CompiledPolicy: CIDR endpoints and external", "[policy]") {
                             key4(kTcp, kSegExternal, web, "192.168.255.255", "10.0.0.1", 1, 443),
                             key4(kTcp, kSegExternal, web, "192.169.0.1", "10.0.0.1", 1, 443),
                             key4(kTcp, kSegExternal, web, "172.16.0.1", "10.0.0.1", 1, 443),
-                            key4(kTcp, db, web, "192.168.5.5", "10.0.0.1", 1, 443),  // any source segment
+                            key4(kTcp, db, web, "192.168.5.5", "10.0.0.1", 1, 443),           // any source segment
                             key4(kTcp, kSegExternal, db, "192.168.5.5", "10.0.1.1", 1, 443),  // to web only
                             key4(kTcp, web, kSegExternal, "10.0.0.1", "93.184.216.34", 1, 443),
                             key4(kTcp, web, kSegExternal, "10.0.0.1", "93.184.216.34", 1, 80),
                             key4(kTcp, db, kSegExternal, "10.0.1.1", "93.184.216.34", 1, 443),
                         });
-  CHECK(r == std::vector<std::string>{"lan-https", "lan-https", "default", "default", "lan-https", "default",
-                                      "web-out", "default", "default"});
+  CHECK(r == std::vector<std::string>{"lan-https", "lan-https", "default", "default", "lan-https", "default", "web-out",
+                                      "default", "default"});
 }
 
 TEST_CASE("CompiledPolicy: any never includes quarantine or unassigned", "[policy]") {
@@ -337,19 +334,20 @@ TEST_CASE("CompiledPolicy: IPv6 keys", "[policy]") {
   const SwitchConfig sw = switchOf(kSwitch);
   auto p = compile(sw, segmentsOf(kSegments, sw));
   const uint16_t web = p->portSegment(kWeb1), db = p->portSegment(kDb1);
-  auto r = classify(*p, {
-                            key6(kTcp, kSegExternal, web, "2001:db8:1::5", "2001:db8::1", 1, 8080),
-                            key6(kTcp, kSegExternal, web, "2001:db8:1:ffff:ffff:ffff:ffff:ffff", "2001:db8::1", 1, 8080),
-                            key6(kTcp, kSegExternal, web, "2001:db8:2::5", "2001:db8::1", 1, 8080),
-                            key6(kTcp, kSegExternal, web, "2001:db8:1::5", "2001:db8::1", 1, 8081),
-                            // rules without prefixes apply to both families
-                            key6(kTcp, web, db, "2001:db8::1", "2001:db8::2", 1, 5432),
-                            key6(kTcp, web, db, "2001:db8::1", "2001:db8::2", 1, 22),
-                            // an IPv4 prefix never matches an IPv6 key
-                            key6(kTcp, kSegExternal, web, "::ffff:192.168.1.1", "2001:db8::1", 1, 443),
-                        });
-  CHECK(r == std::vector<std::string>{"v6-alt-http", "v6-alt-http", "default", "default", "web-to-db",
-                                      "no-ssh-to-db", "default"});
+  auto r =
+      classify(*p, {
+                       key6(kTcp, kSegExternal, web, "2001:db8:1::5", "2001:db8::1", 1, 8080),
+                       key6(kTcp, kSegExternal, web, "2001:db8:1:ffff:ffff:ffff:ffff:ffff", "2001:db8::1", 1, 8080),
+                       key6(kTcp, kSegExternal, web, "2001:db8:2::5", "2001:db8::1", 1, 8080),
+                       key6(kTcp, kSegExternal, web, "2001:db8:1::5", "2001:db8::1", 1, 8081),
+                       // rules without prefixes apply to both families
+                       key6(kTcp, web, db, "2001:db8::1", "2001:db8::2", 1, 5432),
+                       key6(kTcp, web, db, "2001:db8::1", "2001:db8::2", 1, 22),
+                       // an IPv4 prefix never matches an IPv6 key
+                       key6(kTcp, kSegExternal, web, "::ffff:192.168.1.1", "2001:db8::1", 1, 443),
+                   });
+  CHECK(r == std::vector<std::string>{"v6-alt-http", "v6-alt-http", "default", "default", "web-to-db", "no-ssh-to-db",
+                                      "default"});
   // ...and an IPv6 prefix never an IPv4 key.
   CHECK(classify(*p, {key4(kTcp, kSegExternal, web, "32.1.13.184", "10.0.0.1", 1, 8080)}) ==
         std::vector<std::string>{"default"});
@@ -440,9 +438,9 @@ TEST_CASE("CompiledPolicy: static MAC table and source address bindings", "[poli
   CHECK(acquiring(kApp1, "0.0.0.0"));
   CHECK(acquiring(kApp1, "::"));
   CHECK(acquiring(kApp1, "fe80::1234"));
-  CHECK_FALSE(acquiring(kApp1, "10.0.0.1"));      // web1's
+  CHECK_FALSE(acquiring(kApp1, "10.0.0.1"));  // web1's
   CHECK_FALSE(acquiring(kApp1, "2001:db8::99"));
-  CHECK_FALSE(acquiring(kWeb1, "10.0.0.2"));      // a bound port: its binding, acquisition or not
+  CHECK_FALSE(acquiring(kWeb1, "10.0.0.2"));  // a bound port: its binding, acquisition or not
   // Uplinks carry any address...
   CHECK(allowed(kUp0, "8.8.8.8"));
   // ... but never one bound to a VM here (nor its link-local one); "::" is no one's.
@@ -502,8 +500,10 @@ TEST_CASE("CompiledPolicy: compiles of the same generation do not share ACL cont
   // rte_acl_create hands back an existing context of the same name; a compile must never reuse
   // (or, failing, free) the tables of a policy that is still alive.
   const SwitchConfig sw = switchOf(kSwitch);
-  const SegmentsConfig http = segmentsOf("rules:\n  - {name: http, from: any, to: any, proto: tcp, ports: 80, action: allow}\n", sw);
-  const SegmentsConfig https = segmentsOf("rules:\n  - {name: https, from: any, to: any, proto: tcp, ports: 443, action: allow}\n", sw);
+  const SegmentsConfig http =
+      segmentsOf("rules:\n  - {name: http, from: any, to: any, proto: tcp, ports: 80, action: allow}\n", sw);
+  const SegmentsConfig https =
+      segmentsOf("rules:\n  - {name: https, from: any, to: any, proto: tcp, ports: 443, action: allow}\n", sw);
   const uint64_t gen = freshGeneration();
   auto a = CompiledPolicy::compile(sw, http, {}, gen, 1);
   REQUIRE(a.has_value());
@@ -526,17 +526,19 @@ TEST_CASE("CompiledPolicy: 23,000 rules compile and classify", "[policy][large]"
   // 20,700 CIDR rules (one /24 each, alternating allow/deny) and 2,300 segment rules (one UDP
   // port each) toward db.
   constexpr uint32_t kRules = 23000;
-  std::string yaml = "segments:\n  - {name: web, members: {vms: [web-1]}}\n  - {name: db, members: {ports: [db1]}}\nrules:\n";
+  std::string yaml =
+      "segments:\n  - {name: web, members: {vms: [web-1]}}\n  - {name: db, members: {ports: [db1]}}\nrules:\n";
   auto cidrOf = [](uint32_t i) { return "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24"; };
   auto portOf = [](uint32_t i) { return static_cast<uint16_t>(1024 + i % 4000); };
   auto denies = [](uint32_t i) { return i % 7 == 0; };
   for (uint32_t i = 0; i < kRules; ++i) {
     if (i % 10 == 0) {
-      yaml += "  - {name: seg" + std::to_string(i) + ", from: web, to: db, proto: udp, ports: " +
-              std::to_string(20000 + i / 10) + ", action: allow}\n";
+      yaml += "  - {name: seg" + std::to_string(i) +
+              ", from: web, to: db, proto: udp, ports: " + std::to_string(20000 + i / 10) + ", action: allow}\n";
     } else {
-      yaml += "  - {name: net" + std::to_string(i) + ", from: " + cidrOf(i) + ", to: db, proto: tcp, ports: " +
-              std::to_string(portOf(i)) + ", action: " + (denies(i) ? "deny" : "allow") + "}\n";
+      yaml += "  - {name: net" + std::to_string(i) + ", from: " + cidrOf(i) +
+              ", to: db, proto: tcp, ports: " + std::to_string(portOf(i)) +
+              ", action: " + (denies(i) ? "deny" : "allow") + "}\n";
     }
   }
   const SegmentsConfig segs = segmentsOf(yaml, sw);

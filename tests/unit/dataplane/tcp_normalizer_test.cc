@@ -41,8 +41,8 @@ struct Conn {
     REQUIRE(n.segment(0, ack, true, rcv[0]).drop == DropReason::kNone);
   }
   // Client data: its window is the server's (1000 unscaled on the SYN-ACK).
-  TcpNormalizer::Decision data(uint32_t seq, uint32_t len, uint8_t flags = dp::kTcpAck | dp::kTcpPsh, uint32_t ack = kSrv + 1,
-                               uint32_t ts = 0) {
+  TcpNormalizer::Decision data(uint32_t seq, uint32_t len, uint8_t flags = dp::kTcpAck | dp::kTcpPsh,
+                               uint32_t ack = kSrv + 1, uint32_t ts = 0) {
     TcpSegment s = seg(seq, ack, flags, len);
     if (ts) s.has_ts = true, s.tsval = ts;
     auto d = n.segment(0, s, true, rcv[0]);
@@ -63,18 +63,22 @@ TEST_CASE("normaliser: in-window data with a valid ACK passes and is delivered")
 TEST_CASE("normaliser: data before the receiver's SYN-ACK is refused") {
   TcpNormalizer n;
   REQUIRE(n.segment(0, seg(kCli, 0, dp::kTcpSyn), false, 0).drop == DropReason::kNone);
-  CHECK(n.segment(0, seg(kCli + 1, 0, dp::kTcpAck | dp::kTcpPsh, 10), true, kCli + 1).drop == DropReason::kTcpNoHandshake);
+  CHECK(n.segment(0, seg(kCli + 1, 0, dp::kTcpAck | dp::kTcpPsh, 10), true, kCli + 1).drop ==
+        DropReason::kTcpNoHandshake);
 }
 
 TEST_CASE("normaliser: each segment a Linux receiver discards is refused with its reason") {
   Conn c;
   SECTION("no ACK flag") { CHECK(c.data(kCli + 1, 10, dp::kTcpPsh).drop == DropReason::kTcpNoAck); }
-  SECTION("ACK of data never sent") { CHECK(c.data(kCli + 1, 10, dp::kTcpAck, kSrv + 100).drop == DropReason::kTcpBadAck); }
+  SECTION("ACK of data never sent") {
+    CHECK(c.data(kCli + 1, 10, dp::kTcpAck, kSrv + 100).drop == DropReason::kTcpBadAck);
+  }
   SECTION("ACK older than the window") {
     REQUIRE(c.n.segment(1, seg(kSrv + 1, kCli + 1, dp::kTcpAck, 100000), true, kSrv + 1).drop == DropReason::kNone);
     TcpSegment upd = seg(kCli + 1, kSrv + 100001, dp::kTcpAck, 0, 10);  // the client acknowledges it all
     REQUIRE(c.n.segment(0, upd, true, c.rcv[0]).drop == DropReason::kNone);
-    CHECK(c.data(kCli + 1, 10, dp::kTcpAck, kSrv + 1).drop == DropReason::kTcpBadAck);  // 100000 back: more than its largest window (16000)
+    CHECK(c.data(kCli + 1, 10, dp::kTcpAck, kSrv + 1).drop ==
+          DropReason::kTcpBadAck);  // 100000 back: more than its largest window (16000)
   }
   SECTION("beyond the receiver's window (1000 on its SYN-ACK)") {
     CHECK(c.data(kCli + 1 + 1000, 10).drop == DropReason::kTcpOutOfWindow);
@@ -140,7 +144,8 @@ TEST_CASE("normaliser: window scaling applies after the handshake, and only when
   REQUIRE(n.segment(1, sa, false, 0).drop == DropReason::kNone);
   REQUIRE(n.segment(0, seg(kCli + 1, kSrv + 1, dp::kTcpAck), true, kCli + 1).drop == DropReason::kNone);
   REQUIRE(n.segment(1, seg(kSrv + 1, kCli + 1, dp::kTcpAck, 0, 1000), true, kSrv + 1).drop == DropReason::kNone);
-  CHECK(n.segment(0, seg(kCli + 1 + 1500, kSrv + 1, dp::kTcpAck, 10), true, kCli + 1).drop == DropReason::kTcpOutOfWindow);
+  CHECK(n.segment(0, seg(kCli + 1 + 1500, kSrv + 1, dp::kTcpAck, 10), true, kCli + 1).drop ==
+        DropReason::kTcpOutOfWindow);
 }
 
 TEST_CASE("normaliser: a connection picked up mid-stream is followed from its first segments") {

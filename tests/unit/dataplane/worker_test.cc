@@ -155,7 +155,8 @@ struct Bench {
 // An Ethernet + IPv4 frame around `l4` (protocol `proto`), checksums computed as a sender's stack
 // would. `frag`: the IPv4 flags and fragment offset field.
 std::vector<uint8_t> ipv4(const uint8_t* srcMac, const uint8_t* dstMac, const uint8_t* src, const uint8_t* dst,
-                          uint8_t proto, std::vector<uint8_t> l4, uint16_t frag = 0, uint16_t id = 1, bool l4Checksum = true) {
+                          uint8_t proto, std::vector<uint8_t> l4, uint16_t frag = 0, uint16_t id = 1,
+                          bool l4Checksum = true) {
   std::vector<uint8_t> f(14 + 20 + l4.size());
   std::memcpy(&f[0], dstMac, 6);
   std::memcpy(&f[6], srcMac, 6);
@@ -172,11 +173,13 @@ std::vector<uint8_t> ipv4(const uint8_t* srcMac, const uint8_t* dstMac, const ui
   std::memcpy(&f[34], l4.data(), l4.size());
   ip->hdr_checksum = rte_ipv4_cksum(ip);
   if (l4Checksum && proto == 6) reinterpret_cast<rte_tcp_hdr*>(&f[34])->cksum = rte_ipv4_udptcp_cksum(ip, &f[34]);
-  if (l4Checksum && proto == 17) reinterpret_cast<rte_udp_hdr*>(&f[34])->dgram_cksum = rte_ipv4_udptcp_cksum(ip, &f[34]);
+  if (l4Checksum && proto == 17)
+    reinterpret_cast<rte_udp_hdr*>(&f[34])->dgram_cksum = rte_ipv4_udptcp_cksum(ip, &f[34]);
   return f;
 }
 
-std::vector<uint8_t> tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack, size_t payload = 0) {
+std::vector<uint8_t> tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+                         size_t payload = 0) {
   std::vector<uint8_t> t(20 + payload, 'x');
   auto* h = reinterpret_cast<rte_tcp_hdr*>(t.data());
   h->src_port = rte_cpu_to_be_16(sport);
@@ -313,7 +316,8 @@ segments:
   - {name: db, members: {vms: [db-1]}}
 rules:
   - {name: web-to-db, from: web, to: db, proto: tcp, ports: 5432, action: allow}
-)"}}, *sw);
+)"}},
+                            *sw);
   REQUIRE(segs.has_value());
   auto next = CompiledPolicy::compile(*sw, *segs, {}, 9'000'000, 1);
   REQUIRE(next.has_value());

@@ -102,11 +102,11 @@ TEST_CASE("a card number split across scans is found once, masked, with its end 
 }
 
 TEST_CASE("values that only look like cards are not reported") {
-  CHECK(scanChunks(shipped(), {"card 4556 7375 8689 9856"}).empty());        // wrong check digit
-  CHECK(scanChunks(shipped(), {"id 94556737586899855123"}).empty());         // inside a longer number
-  CHECK(scanChunks(shipped(), {"test card 4111 1111 1111 1111"}).empty());   // published test number (ignore list)
-  CHECK(scanChunks(shipped(), {"ref 1234567890123452"}).empty());            // Luhn-valid, no issuer prefix 1
-  CHECK(scanChunks(shipped(), {"4556-7375 8689-9855"}).empty());             // mixed separators
+  CHECK(scanChunks(shipped(), {"card 4556 7375 8689 9856"}).empty());       // wrong check digit
+  CHECK(scanChunks(shipped(), {"id 94556737586899855123"}).empty());        // inside a longer number
+  CHECK(scanChunks(shipped(), {"test card 4111 1111 1111 1111"}).empty());  // published test number (ignore list)
+  CHECK(scanChunks(shipped(), {"ref 1234567890123452"}).empty());           // Luhn-valid, no issuer prefix 1
+  CHECK(scanChunks(shipped(), {"4556-7375 8689-9855"}).empty());            // mixed separators
 }
 
 TEST_CASE("a class that requires context reports only with a keyword before or after, within the window") {
@@ -149,19 +149,22 @@ TEST_CASE("a class file error names the file and line; a pattern Hyperscan refus
 }
 
 TEST_CASE("run detectors: errors name the file and line; a class of runs alone needs no Hyperscan database") {
-  auto parse = [](const std::string& run) { return parseClass("name: r\ndetectors:\n  patterns:\n    - " + run + "\n", "r.yaml"); };
+  auto parse = [](const std::string& run) {
+    return parseClass("name: r\ndetectors:\n  patterns:\n    - " + run + "\n", "r.yaml");
+  };
   struct Bad {
     const char* run;
     const char* says;
   };
-  for (const Bad& b : {Bad{"run: {bytes: '9-0', min_length: 4}", "r.yaml:4: run.bytes: byte set '9-0': reversed range"},
-                       Bad{"run: {bytes: '0-9', joiners: ' 5', min_length: 4}", "r.yaml:4: run.joiners: a joiner cannot also be"},
-                       Bad{"run: {bytes: '0-9'}", "r.yaml:4: run: missing 'min_length'"},
-                       Bad{"run: {bytes: '0-9', min_length: 65}", "r.yaml:4: run.min_length"},
-                       Bad{"run: {bytes: '\\q', min_length: 4}", "r.yaml:4: run.bytes: byte set '\\q': unknown escape"},
-                       Bad{"run: {min_length: 4}", "r.yaml:4: run: missing 'bytes'"},
-                       Bad{"{run: {bytes: a, min_length: 2}, regex: a}", "r.yaml:4: a pattern is a 'run'"},
-                       Bad{"run: {bytes: a, min_length: 2, colour: red}", "r.yaml:4: unknown key 'colour'"}}) {
+  for (const Bad& b :
+       {Bad{"run: {bytes: '9-0', min_length: 4}", "r.yaml:4: run.bytes: byte set '9-0': reversed range"},
+        Bad{"run: {bytes: '0-9', joiners: ' 5', min_length: 4}", "r.yaml:4: run.joiners: a joiner cannot also be"},
+        Bad{"run: {bytes: '0-9'}", "r.yaml:4: run: missing 'min_length'"},
+        Bad{"run: {bytes: '0-9', min_length: 65}", "r.yaml:4: run.min_length"},
+        Bad{"run: {bytes: '\\q', min_length: 4}", "r.yaml:4: run.bytes: byte set '\\q': unknown escape"},
+        Bad{"run: {min_length: 4}", "r.yaml:4: run: missing 'bytes'"},
+        Bad{"{run: {bytes: a, min_length: 2}, regex: a}", "r.yaml:4: a pattern is a 'run'"},
+        Bad{"run: {bytes: a, min_length: 2, colour: red}", "r.yaml:4: unknown key 'colour'"}}) {
     auto r = parse(b.run);
     INFO(b.run << " -> " << (r ? std::string("accepted") : r.error().message));
     REQUIRE_FALSE(r.has_value());
@@ -180,15 +183,17 @@ TEST_CASE("run detectors: errors name the file and line; a class of runs alone n
 
 TEST_CASE("context keywords: near a value in the kept bytes, or streamed when the window is wider") {
   for (uint32_t window : {48u, 1000u}) {
-    auto d = parseClass("name: k\ndetectors:\n  patterns: [{run: {bytes: '0-9', min_length: 6}}]\n  context:\n"
-                        "    keywords: [Ticket]\n    window: " + std::to_string(window) + "\n    required: true\n",
-                        "k.yaml");
+    auto d = parseClass(
+        "name: k\ndetectors:\n  patterns: [{run: {bytes: '0-9', min_length: 6}}]\n  context:\n"
+        "    keywords: [Ticket]\n    window: " +
+            std::to_string(window) + "\n    required: true\n",
+        "k.yaml");
     REQUIRE(d.has_value());
     auto c = Classifier::build({*d});
     REQUIRE(c.has_value());
     INFO("window " << window);
     CHECK(scanChunks(*c, {"no context 123456 here"}).empty());
-    CHECK(scanChunks(*c, {"TICKET: ", "123456 "}).size() == 1);                 // before, across scans
+    CHECK(scanChunks(*c, {"TICKET: ", "123456 "}).size() == 1);                      // before, across scans
     CHECK(scanChunks(*c, {"123456", std::string(20, ' '), " ticket"}).size() == 1);  // after, later scans
     CHECK(scanChunks(*c, {"ticket" + std::string(window + 10, ' ') + "123456 "}).empty());
     CHECK(scanChunks(*c, {"123456 " + std::string(window + 10, ' ') + "ticket"}).empty());
@@ -197,8 +202,8 @@ TEST_CASE("context keywords: near a value in the kept bytes, or streamed when th
 }
 
 TEST_CASE("min_count holds findings until the class has been seen often enough in the stream") {
-  auto d = parseClass("name: many-mails\ndetectors:\n  patterns: [{regex: '\\b[a-z]+@[a-z]+\\.org\\b'}]\n  min_count: 3\n",
-                      "m.yaml");
+  auto d = parseClass(
+      "name: many-mails\ndetectors:\n  patterns: [{regex: '\\b[a-z]+@[a-z]+\\.org\\b'}]\n  min_count: 3\n", "m.yaml");
   REQUIRE(d.has_value());
   auto c = Classifier::build({*d});
   REQUIRE(c.has_value());
@@ -220,7 +225,8 @@ TEST_CASE("the compiled database is cached by content and reused") {
   CHECK((*second)->databaseKey() == (*first)->databaseKey());
   CHECK(scanChunks(*second, {"card 4556737586899855"}).size() == 1);
   // A changed class is a different key: compiled afresh.
-  auto withPattern = std::find_if(classes->begin(), classes->end(), [](const DataClass& d) { return !d.patterns.empty(); });
+  auto withPattern =
+      std::find_if(classes->begin(), classes->end(), [](const DataClass& d) { return !d.patterns.empty(); });
   REQUIRE(withPattern != classes->end());
   withPattern->patterns[0].expression += "|\\bzzzz\\b";
   auto third = Classifier::build(*classes, {t.path().string()});
@@ -264,9 +270,9 @@ TEST_CASE("reassembly gives up on a hole when the held bytes pass the bound, and
   TcpReassembler r({16, 8});
   Collect c;
   seg(r, c, 0, "abc");
-  seg(r, c, 10, "0123456789");    // hole 3..9
+  seg(r, c, 10, "0123456789");  // hole 3..9
   CHECK(c.gaps == 0);
-  seg(r, c, 20, "ABCDEFGHIJ");    // 20 held bytes > 16: the hole is given up
+  seg(r, c, 20, "ABCDEFGHIJ");  // 20 held bytes > 16: the hole is given up
   CHECK(c.gaps == 7);
   CHECK(c.got == "abc???????0123456789ABCDEFGHIJ");
   CHECK(r.heldBytes() == 0);
@@ -279,10 +285,10 @@ TEST_CASE("reassembly, inline: what would overflow the hold is said before it is
   CHECK_FALSE(r.wouldOverflow(3, 100, 1000));  // in order: delivered at once, never held
   CHECK_FALSE(r.wouldOverflow(10, 10, 1000));
   seg(r, c, 10, "0123456789");
-  CHECK(r.wouldOverflow(20, 10, 1000));        // 20 held bytes > 16
-  CHECK(r.wouldOverflow(30, 2, 1));            // past the caller's own room
-  CHECK_FALSE(r.wouldOverflow(10, 5, 1000));   // a shorter copy of a held segment grows nothing
-  CHECK(r.wouldOverflow(10, 17, 1000));        // a longer one does
+  CHECK(r.wouldOverflow(20, 10, 1000));       // 20 held bytes > 16
+  CHECK(r.wouldOverflow(30, 2, 1));           // past the caller's own room
+  CHECK_FALSE(r.wouldOverflow(10, 5, 1000));  // a shorter copy of a held segment grows nothing
+  CHECK(r.wouldOverflow(10, 17, 1000));       // a longer one does
   const std::string same = "2345", other = "23X5";
   CHECK_FALSE(r.conflicts(12, reinterpret_cast<const uint8_t*>(same.data()), 4));
   CHECK(r.conflicts(12, reinterpret_cast<const uint8_t*>(other.data()), 4));
@@ -305,7 +311,8 @@ TEST_CASE("sequence numbers wrap around") {
 TEST_CASE("exact data match: a CSV column becomes keyed hashes; only listed identifiers are found") {
   TempDir t;
   const std::string key = "0123456789abcdef0123456789abcdef";
-  std::string csv = "id,name,\"note, with comma\"\nC-100234,Ada,\"said \"\"hi\"\"\"\nc-100777,Bob,x\nC-100234,Ada,dup\n,Nobody,x\n";
+  std::string csv =
+      "id,name,\"note, with comma\"\nC-100234,Ada,\"said \"\"hi\"\"\"\nc-100777,Bob,x\nC-100234,Ada,dup\n,Nobody,x\n";
   auto built = buildExactMatch(csv, "customers.csv", "id", ExactMatch::Normalise::kLower, key);
   REQUIRE(built.has_value());
   CHECK(built->rows == 4);
@@ -316,9 +323,10 @@ TEST_CASE("exact data match: a CSV column becomes keyed hashes; only listed iden
   CHECK(built->hashes.rfind("goldgate-edm 1\n", 0) == 0);
   t.write("customers.edm", built->hashes);
   t.write("edm.key", key);
-  auto d = parseClass("name: customer-id\ndetectors:\n  patterns: [{regex: '[Cc]-\\d{6}\\b'}]\n"
-                      "exact_match: {hashes: customers.edm, key_file: edm.key, normalise: lower}\n",
-                      (t.path() / "customer-id.yaml").string());
+  auto d = parseClass(
+      "name: customer-id\ndetectors:\n  patterns: [{regex: '[Cc]-\\d{6}\\b'}]\n"
+      "exact_match: {hashes: customers.edm, key_file: edm.key, normalise: lower}\n",
+      (t.path() / "customer-id.yaml").string());
   REQUIRE(d.has_value());
   auto c = Classifier::build({*d});
   INFO((c ? "" : c.error().message));
@@ -377,13 +385,34 @@ TEST_CASE("the engine finds the same on the fallback path (no AVX-512 VBMI) as o
   // Values of most classes, near misses, keywords, and text dense in the runs the detectors look
   // for (digit groups, dates, ids, base64, capitals), in random order, cut into random pieces.
   const std::vector<std::string> snippets = {
-      "card 4556 7375 8689 9855", "4556737586899855", "card 4556 7375 8689 9856", "4111 1111 1111 1111",
-      "iban GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432", "ssn 536-22-1245", "536 22 1245",
-      "Aadhaar no: 2341 2341 2346", "2341 2341 2346 is my aadhaar", "routing 021000021", "NHS 943 476 5919",
-      "api_key=Zx8Qm2Lp9Vt4Rb7Nc1Hs5Kd3Wf6Gy0Aj_e-XuTo", "2026-05-12", "12345678,", "1234.56",
-      "ABCDEFGHJK23", "00000000-0000-0000-0000-000000000000", "9999999999999999999999999",
-      "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5YWJjZGVmZ2hpamtsbW5vcA==", "1 2 3 4 5 6 7 8 9 0 1 2",
-      "mail jane.doe@example.org", "key AKIAZ3MHQ4WBXPLE7QNA", "-----BEGIN PRIVATE KEY-----\n", " ", "\n", "-", "--",
+      "card 4556 7375 8689 9855",
+      "4556737586899855",
+      "card 4556 7375 8689 9856",
+      "4111 1111 1111 1111",
+      "iban GB82 WEST 1234 5698 7654 32",
+      "GB82WEST12345698765432",
+      "ssn 536-22-1245",
+      "536 22 1245",
+      "Aadhaar no: 2341 2341 2346",
+      "2341 2341 2346 is my aadhaar",
+      "routing 021000021",
+      "NHS 943 476 5919",
+      "api_key=Zx8Qm2Lp9Vt4Rb7Nc1Hs5Kd3Wf6Gy0Aj_e-XuTo",
+      "2026-05-12",
+      "12345678,",
+      "1234.56",
+      "ABCDEFGHJK23",
+      "00000000-0000-0000-0000-000000000000",
+      "9999999999999999999999999",
+      "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5YWJjZGVmZ2hpamtsbW5vcA==",
+      "1 2 3 4 5 6 7 8 9 0 1 2",
+      "mail jane.doe@example.org",
+      "key AKIAZ3MHQ4WBXPLE7QNA",
+      "-----BEGIN PRIVATE KEY-----\n",
+      " ",
+      "\n",
+      "-",
+      "--",
   };
   std::mt19937 rng(20261127);
   const std::string noise = "0123456789    --abcXYZ_=.,\n";
@@ -441,8 +470,7 @@ TEST_CASE("after a gap, values are found again, at their offsets in the directio
   std::vector<std::pair<std::string, uint64_t>> got;
   for (const auto& f : out) got.emplace_back(shipped()->classes()[f.class_index].name, f.offset);
   const uint64_t base = before.size() + 1000;
-  CHECK(got == std::vector<std::pair<std::string, uint64_t>>{
-                   {"email", before.find(",")},
-                   {"email", base + after.find(" and")},
-                   {"payment-card", base + after.find(" end")}});
+  CHECK(got == std::vector<std::pair<std::string, uint64_t>>{{"email", before.find(",")},
+                                                             {"email", base + after.find(" and")},
+                                                             {"payment-card", base + after.find(" end")}});
 }

@@ -82,14 +82,14 @@ TEST_CASE("runs: where the machine reports a run", "[datapolicy][runs]") {
   RunSet rs = build({digitRun()});
   using V = std::vector<RunEnd>;
   CHECK(scalar(rs, "card 4556 7375 8689 9855 ok") == V{{0, 14}, {0, 19}, {0, 24}});
-  CHECK(scalar(rs, "4556737586899855") == V{{0, 16}});         // at the end of the stream
-  CHECK(scalar(rs, "ref 12345678 x").empty());                 // 8 bytes: short of 9
+  CHECK(scalar(rs, "4556737586899855") == V{{0, 16}});  // at the end of the stream
+  CHECK(scalar(rs, "ref 12345678 x").empty());          // 8 bytes: short of 9
   CHECK(scalar(rs, "ref 123456789 x") == V{{0, 13}});
-  CHECK(scalar(rs, "1234  5678 9").empty());                   // two joiners break the run
+  CHECK(scalar(rs, "1234  5678 9").empty());  // two joiners break the run
   CHECK(scalar(rs, "1234-5678-9 ") == V{{0, 9}, {0, 11}});
   // Each group's end once the run is long enough: the engine decides which end is a value's.
   CHECK(scalar(rs, "1234 5678 9012 3456.") == V{{0, 9}, {0, 14}, {0, 19}});
-  CHECK(scalar(rs, "12345678 -") .empty());                    // a trailing joiner is no part of it
+  CHECK(scalar(rs, "12345678 -").empty());  // a trailing joiner is no part of it
   CHECK(scalar(build({tokenRun()}), std::string(31, 'a') + " " + std::string(32, 'b') + ".") == V{{0, 64}});
   CHECK(scalar(build({ibanRun()}), "GB82 WEST 1234 5698 7654 32 and") == V{{0, 19}, {0, 24}, {0, 27}});
 }
@@ -97,8 +97,14 @@ TEST_CASE("runs: where the machine reports a run", "[datapolicy][runs]") {
 TEST_CASE("runs: the mask filter finds what reading every byte finds, however the stream is cut",
           "[datapolicy][runs]") {
   // The shipped runs (digits and SSN one family), and more families than one table holds.
-  RunSet rs = build({digitRun(), ibanRun(), tokenRun(), ssnRun(), {set("a-z"), set("."), 5}, {set("A-Z"), {}, 3},
-                     {set("0-9"), {}, 2}, {set("\\x80-\\xff"), set(","), 20}});
+  RunSet rs = build({digitRun(),
+                     ibanRun(),
+                     tokenRun(),
+                     ssnRun(),
+                     {set("a-z"), set("."), 5},
+                     {set("A-Z"), {}, 3},
+                     {set("0-9"), {}, 2},
+                     {set("\\x80-\\xff"), set(","), 20}});
   REQUIRE(rs.states() == 7);
   std::mt19937 rng(20261127);
   // Text dense in the bytes that matter: digits, capitals, joiners, word bytes, others.
@@ -110,8 +116,8 @@ TEST_CASE("runs: the mask filter finds what reading every byte finds, however th
     for (size_t i = 0; i < n; ++i) {
       char c;
       if (mode == 0) c = alphabet[rng() % alphabet.size()];
-      else if (mode == 1) c = "0123456789 -"[rng() % 12];     // long digit runs
-      else if (mode == 2) c = "ABCDEFXYZ0189 "[rng() % 14];   // IBAN-like
+      else if (mode == 1) c = "0123456789 -"[rng() % 12];       // long digit runs
+      else if (mode == 2) c = "ABCDEFXYZ0189 "[rng() % 14];     // IBAN-like
       else c = (rng() % 40 == 0) ? ' ' : "aZ09_-x"[rng() % 7];  // token-like
       text += c;
     }
@@ -136,10 +142,15 @@ TEST_CASE("runs: the mask filter finds what reading every byte finds, however th
       uint64_t at = d < want.size() ? want[d].second : g[d].second;
       size_t from = at > 30 ? at - 30 : 0;
       where = "kind " + std::to_string(d < want.size() ? want[d].first : g[d].first) + " near " + std::to_string(at) +
-              ": '" + text.substr(from, std::min<size_t>(36, text.size() - from)) + "' from " + std::to_string(from) + "; cuts" + cuts;
+              ": '" + text.substr(from, std::min<size_t>(36, text.size() - from)) + "' from " + std::to_string(from) +
+              "; cuts" + cuts;
     }
-    INFO("round " << round << ": first difference at " << d << " want " << show(std::vector<RunEnd>(want.begin() + std::min(d, want.size()), want.begin() + std::min(d + 3, want.size())))
-                  << " got " << show(std::vector<RunEnd>(g.begin() + std::min(d, g.size()), g.begin() + std::min(d + 3, g.size()))) << " " << where);
+    INFO("round " << round << ": first difference at " << d << " want "
+                  << show(std::vector<RunEnd>(want.begin() + std::min(d, want.size()),
+                                              want.begin() + std::min(d + 3, want.size())))
+                  << " got "
+                  << show(std::vector<RunEnd>(g.begin() + std::min(d, g.size()), g.begin() + std::min(d + 3, g.size())))
+                  << " " << where);
     REQUIRE(sorted(got) == want);
   }
 }

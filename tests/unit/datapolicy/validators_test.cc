@@ -352,8 +352,7 @@ TEST_CASE("luhn: separators must be single and of one kind", "[datapolicy][valid
   checkTable(Validator::kLuhn, kCardsSeparators);
 }
 
-TEST_CASE("iban: registry examples pass, length, country, case and grouping are enforced",
-          "[datapolicy][validators]") {
+TEST_CASE("iban: registry examples pass, length, country, case and grouping are enforced", "[datapolicy][validators]") {
   checkTable(Validator::kIban, kIbans);
 }
 
@@ -394,8 +393,8 @@ TEST_CASE("entropy: floor and the mix of digits and letters", "[datapolicy][vali
   CHECK(validate(Validator::kEntropy, "aB3xQ9zL2mN7pR4t", 4.0));
   CHECK_FALSE(validate(Validator::kEntropy, "aB3xQ9zL2mN7pR4t", 4.5));
   CHECK(validate(Validator::kEntropy, "AKIAIOSFODNN7EXAMPLE", 3.5));
-  CHECK_FALSE(validate(Validator::kEntropy, "password1", 3.0));  // 2.95 bits
-  CHECK(validate(Validator::kEntropy, "aaaaaaa1"));                // floor 0 by default
+  CHECK_FALSE(validate(Validator::kEntropy, "password1", 3.0));         // 2.95 bits
+  CHECK(validate(Validator::kEntropy, "aaaaaaa1"));                     // floor 0 by default
   CHECK_FALSE(validate(Validator::kEntropy, "abcdefghijklmnop", 1.0));  // letters only
   CHECK_FALSE(validate(Validator::kEntropy, "0123456789", 1.0));        // digits only
   CHECK_FALSE(validate(Validator::kEntropy, "!@#$%^&*()_+", 0));        // neither
@@ -501,7 +500,8 @@ void checkMinDigits(Validator v, const Case (&table)[N]) {
 }
 }  // namespace
 
-TEST_CASE("minDigits: no valid value of a table has fewer digits than its validator's minimum", "[datapolicy][validators]") {
+TEST_CASE("minDigits: no valid value of a table has fewer digits than its validator's minimum",
+          "[datapolicy][validators]") {
   checkMinDigits(Validator::kLuhn, kCardsPublished);
   checkMinDigits(Validator::kLuhn, kCardsBoundaries);
   checkMinDigits(Validator::kLuhn, kCardsSeparators);

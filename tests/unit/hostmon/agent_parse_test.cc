@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent_samples.h"
 #include "agent_parse.h"
+#include "agent_samples.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;
@@ -82,7 +82,8 @@ TEST_CASE("agent requests are the JSON the agent expects", "[hostmon][agent]") {
 }
 
 TEST_CASE("an agent error reply is kIo with the agent's words", "[hostmon][agent]") {
-  auto r = parseOsInfo(R"j({"error": {"class": "CommandNotFound", "desc": "The command guest-get-osinfo has not been found"}})j");
+  auto r = parseOsInfo(
+      R"j({"error": {"class": "CommandNotFound", "desc": "The command guest-get-osinfo has not been found"}})j");
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == Error::Code::kIo);
   CHECK_THAT(r.error().message, Contains("has not been found"));
@@ -97,7 +98,8 @@ TEST_CASE("hostile agent replies give kParse errors", "[hostmon][agent]") {
       {"return of the wrong type", R"j({"return": "x"})j", "not an object"},
       {"no kernel release", R"j({"return": {"kernel-release": 6}})j", "no kernel-release"},
       {"nested a thousand deep", std::string(1000, '[') + std::string(1000, ']'), "nested deeper"},
-      {"nested 41 deep", R"j({"return": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})j",
+      {"nested 41 deep",
+       R"j({"return": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})j",
        "nested deeper"},
   };
   expectErrors("os info", cases, [&](const std::string& in) { return parseOsInfo(in); });
@@ -131,7 +133,8 @@ TEST_CASE("hostile agent replies give kParse errors", "[hostmon][agent]") {
 }
 
 TEST_CASE("base64 decoding is exact and bounded", "[hostmon][agent]") {
-  for (std::string raw : {std::string(), std::string("a"), std::string("ab"), std::string("abc"), std::string("\0\xff\x10", 3)}) {
+  for (std::string raw :
+       {std::string(), std::string("a"), std::string("ab"), std::string("abc"), std::string("\0\xff\x10", 3)}) {
     auto d = decodeBase64(test::base64(raw), 100);
     REQUIRE(d.has_value());
     CHECK(*d == raw);
@@ -142,18 +145,22 @@ TEST_CASE("base64 decoding is exact and bounded", "[hostmon][agent]") {
 }
 
 TEST_CASE("/proc/modules and /proc/net tables", "[hostmon][agent]") {
-  auto m = parseProcModules("virtio_net 61440 0 - Live 0x0000000000000000\nfailover 12288 1 net_failover, Live 0x0 (OE)\n");
+  auto m =
+      parseProcModules("virtio_net 61440 0 - Live 0x0000000000000000\nfailover 12288 1 net_failover, Live 0x0 (OE)\n");
   REQUIRE(m.has_value());
   REQUIRE(m->size() == 2);
   CHECK((*m)[0] == GuestModule{"virtio_net", 61440, 0, "Live", ""});
   CHECK((*m)[1] == GuestModule{"failover", 12288, 1, "Live", "(OE)"});
 
   auto t6 = parseProcNet(
-      "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+      "  sl  local_address                         remote_address                        st tx_queue rx_queue tr "
+      "tm->when retrnsmt   uid  "
       "timeout inode\n"
-      "   0: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000"
+      "   0: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 "
+      "00:00000000 00000000"
       "     0        0 9005 1 0000000000000000 100 0 0 10 0\n"
-      "   1: 000080FE00000000FF00545001CDABFE:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000"
+      "   1: 000080FE00000000FF00545001CDABFE:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 "
+      "00:00000000 00000000"
       "     0        0 9006 1 0000000000000000 100 0 0 10 0\n",
       "tcp6");
   REQUIRE(t6.has_value());
@@ -229,7 +236,8 @@ TEST_CASE("hostile probe output", "[hostmon][agent]") {
       {"other nonce", "@@gg-zzzzzzzzzzzzzzzz self\n1\n", "no \"self\" section"},
       {"self not a number", m + "self\nx\n" + m + "end\n", "bad \"self\""},
       {"cut before the end marker", good.substr(0, good.find(m + "sha256")), "before its end marker"},
-      {"over-long status line", m + "self\n9\n" + m + "status\n" + std::string(70000, 'a') + "\n" + m + "end\n", "longer than"},
+      {"over-long status line", m + "self\n9\n" + m + "status\n" + std::string(70000, 'a') + "\n" + m + "end\n",
+       "longer than"},
       {"bad module line", m + "self\n9\n" + m + "files\n/proc/modules:x\n" + m + "end\n", "expected NAME SIZE"},
       {"bad tcp row", m + "self\n9\n" + m + "files\n/proc/net/tcp:   0: zz\n" + m + "end\n", "too few fields"},
   };
@@ -252,7 +260,8 @@ TEST_CASE("hostile probe output", "[hostmon][agent]") {
   }
   SECTION("a process whose arguments forge a section marker cannot, without the nonce") {
     std::string forged = good;
-    forged.insert(forged.find("\n==> /proc/2/cmdline"), "\n@@gg-guessed0000000 sha256\n" + test::hash64('e') + "  /proc/1/exe");
+    forged.insert(forged.find("\n==> /proc/2/cmdline"),
+                  "\n@@gg-guessed0000000 sha256\n" + test::hash64('e') + "  /proc/1/exe");
     auto r = parseProbeOutput(forged, test::kNonce);
     REQUIRE(r.has_value());
     CHECK(r->processes[0].sha256 == test::hash64('a'));
@@ -279,7 +288,8 @@ TEST_CASE("probe: executables are hashed again only when their identity is new",
   // its identity is known; the deleted file (401) is neither hashed nor known.
   const std::string m = "@@gg-" + std::string(test::kNonce) + " ";
   std::string out = test::probeOutput();
-  std::string stat = m + "stat\n/proc/1/exe 2049:131:1982256:1795720000\n/proc/380/exe 2049:140:1008896:1795720001\n"
+  std::string stat = m +
+                     "stat\n/proc/1/exe 2049:131:1982256:1795720000\n/proc/380/exe 2049:140:1008896:1795720001\n"
                      "/proc/395/exe 2049:150:300000:1795720002\n/proc/401/exe 2049:160:5000:1795720003\n";
   out.insert(out.find(m + "sha256"), stat);
   size_t a = out.find(test::hash64('c') + "  /proc/395/exe\n");

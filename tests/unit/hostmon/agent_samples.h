@@ -48,13 +48,18 @@ inline std::string probeOutput() {
   s += "lrwxrwxrwx    1 root     root             0 Nov 26 21:00 /proc/412/exe -> /bin/busybox\n";
   s += "lrwxrwxrwx    1 root     root             0 Nov 26 21:00 /proc/413/exe -> /bin/busybox\n";
   s += m + "status\n";
-  for (auto [pid, name, ppid, uid] : {std::tuple{1, "init", 0, 0}, {2, "kthreadd", 0, 0}, {380, "qemu-ga", 1, 0},
-                                      {395, "dropbear", 1, 0}, {401, "my app", 395, 1000}, {412, "sh", 380, 0},
+  for (auto [pid, name, ppid, uid] : {std::tuple{1, "init", 0, 0},
+                                      {2, "kthreadd", 0, 0},
+                                      {380, "qemu-ga", 1, 0},
+                                      {395, "dropbear", 1, 0},
+                                      {401, "my app", 395, 1000},
+                                      {412, "sh", 380, 0},
                                       {414, "grep", 412, 0}}) {
     std::string p = "/proc/" + std::to_string(pid) + "/status:";
     s += p + "Name:\t" + name + "\n";
     s += p + "PPid:\t" + std::to_string(ppid) + "\n";
-    s += p + "Uid:\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\n";
+    s += p + "Uid:\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\t" + std::to_string(uid) + "\t" +
+         std::to_string(uid) + "\n";
   }
   s += m + "cmdline\n";
   s += "==> /proc/1/cmdline <==\n";
@@ -77,21 +82,27 @@ inline std::string probeOutput() {
   s += m + "files\n";
   const char* hdr = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
   s += std::string("/proc/net/tcp:") + hdr + "\n";
-  s += "/proc/net/tcp:   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 9001 1 "
-       "0000000000000000 100 0 0 10 0\n";
-  s += "/proc/net/tcp:   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 9002 1 "
-       "0000000000000000 100 0 0 10 0\n";
-  s += "/proc/net/tcp:   2: 0500000A:0016 0100000A:C350 01 00000000:00000000 02:000AF0B5 00000000     0        0 9010 4 "
-       "0000000000000000 20 4 31 10 -1\n";
+  s +=
+      "/proc/net/tcp:   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 9001 1 "
+      "0000000000000000 100 0 0 10 0\n";
+  s +=
+      "/proc/net/tcp:   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 9002 1 "
+      "0000000000000000 100 0 0 10 0\n";
+  s +=
+      "/proc/net/tcp:   2: 0500000A:0016 0100000A:C350 01 00000000:00000000 02:000AF0B5 00000000     0        0 9010 4 "
+      "0000000000000000 20 4 31 10 -1\n";
   s += std::string("/proc/net/tcp6:") + hdr + "\n";
   s += "/proc/net/tcp6:   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A "
        "00000000:00000000 00:00000000 00000000     0        0 9003 1 0000000000000000 100 0 0 10 0\n";
   s += "/proc/net/tcp6:   1: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A "
        "00000000:00000000 00:00000000 00000000     0        0 9005 1 0000000000000000 100 0 0 10 0\n";
-  s += "/proc/net/udp:   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n";
-  s += "/proc/net/udp:  123: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 9004 2 "
+  s += "/proc/net/udp:   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+       "inode ref pointer drops\n";
+  s += "/proc/net/udp:  123: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 9004 "
+       "2 "
        "0000000000000000 0\n";
-  s += "/proc/net/udp6:   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n";
+  s += "/proc/net/udp6:   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+       "inode ref pointer drops\n";
   s += "/proc/modules:virtio_net 61440 0 - Live 0x0000000000000000\n";
   s += "/proc/modules:failover 12288 1 net_failover, Live 0x0000000000000000 (OE)\n";
   s += "/proc/cmdline:console=ttyS0 nokaslr gg.ip=10.0.0.5/24\n";
@@ -108,8 +119,8 @@ inline std::string probeOutput() {
 
 inline std::string base64(const std::string& raw) {
   std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(raw.data()),
-                          static_cast<int>(raw.size()));
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }

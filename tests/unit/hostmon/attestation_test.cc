@@ -117,17 +117,25 @@ TEST_CASE("a VM that does what its manifest declares has no deviation, and every
 TEST_CASE("each kind of deviation is found with its evidence and trust", "[attest]") {
   auto s = goodState();
   auto& a = *s.agent;
-  a.processes.push_back(proc(200, "/tmp/x", kOtherHash, "root"));    // unknown executable
-  a.processes[0].sha256 = kOtherHash;                                 // nginx replaced
+  a.processes.push_back(proc(200, "/tmp/x", kOtherHash, "root"));           // unknown executable
+  a.processes[0].sha256 = kOtherHash;                                       // nginx replaced
   a.processes.push_back(proc(201, "/usr/sbin/nginx", kNginxHash, "root"));  // wrong user
   a.modules.push_back({"evil", 1, 0, "Live", "(OE)"});
   a.kernel.release = "6.1.0-99-amd64";
   a.listeners.push_back({"tcp", "0.0.0.0", 4444, 9, 200});
   s.flows->flows.push_back({"tcp", "10.0.0.10:42000", "203.0.113.9:25", 42000, false, "syn_sent", 1, {}, 1});
-  s.flows->flows.push_back({"tcp", "10.0.0.10:42001", "203.0.113.9:443", 42001, false, "established", 1, {"payment-card"}, 1});
+  s.flows->flows.push_back(
+      {"tcp", "10.0.0.10:42001", "203.0.113.9:443", 42001, false, "established", 1, {"payment-card"}, 1});
   s.flows->flows[1].classes.push_back("email");
-  s.flows->flows.push_back({"tcp", "10.0.0.10:42002", "203.0.113.10:5432", 42002, false, "established", 1, {"email"}, 1});
-  Observation dis{"disagreement.flow_without_socket", "tcp port 4445 inbound", "goldgate-switch+qemu-agent", Trust::kHypervisorObserved, 5, 5, 1};
+  s.flows->flows.push_back(
+      {"tcp", "10.0.0.10:42002", "203.0.113.10:5432", 42002, false, "established", 1, {"email"}, 1});
+  Observation dis{"disagreement.flow_without_socket",
+                  "tcp port 4445 inbound",
+                  "goldgate-switch+qemu-agent",
+                  Trust::kHypervisorObserved,
+                  5,
+                  5,
+                  1};
   s.recent.push_back(dis);
   auto j = judge(webManifest(), s, directory());
   auto k = kinds(j);
@@ -139,8 +147,8 @@ TEST_CASE("each kind of deviation is found with its evidence and trust", "[attes
   CHECK(has("kernel_release release"));
   CHECK(has("unexpected_listener tcp/4444"));
   CHECK(has("unexpected_connection outbound tcp to 203.0.113.9:25"));
-  CHECK(has("data_class payment-card to 203.0.113.9"));          // not declared at all
-  CHECK(has("data_class email to 203.0.113.10"));                // declared, but only toward db
+  CHECK(has("data_class payment-card to 203.0.113.9"));  // not declared at all
+  CHECK(has("data_class email to 203.0.113.10"));        // declared, but only toward db
   CHECK(has("disagreement disagreement.flow_without_socket: tcp port 4445 inbound"));
   for (const auto& d : j.deviations) {
     if (d.kind == "unexpected_connection") CHECK(d.trust == Trust::kHypervisorObserved);
@@ -154,7 +162,8 @@ TEST_CASE("each kind of deviation is found with its evidence and trust", "[attes
   // The declared outbound to db on a port it does not declare is unexpected too.
   s = goodState();
   s.flows->flows[1].remote = "10.0.0.20:22";
-  CHECK(kinds(judge(webManifest(), s, directory())) == std::vector<std::string>{"unexpected_connection outbound tcp to 10.0.0.20:22"});
+  CHECK(kinds(judge(webManifest(), s, directory())) ==
+        std::vector<std::string>{"unexpected_connection outbound tcp to 10.0.0.20:22"});
 }
 
 TEST_CASE("peers: cidr, app, segment, zone and external", "[attest]") {
@@ -185,7 +194,8 @@ namespace {
 struct FakeExecutor : ResponseExecutor {
   std::vector<std::string> calls;
   bool fail = false;
-  Result<std::string> run(const std::string& action, const std::string& vm, const std::string&, const std::string& app) override {
+  Result<std::string> run(const std::string& action, const std::string& vm, const std::string&,
+                          const std::string& app) override {
     calls.push_back(action + " " + vm + " " + app);
     if (fail) return makeError(Error::Code::kIo, "switch unreachable");
     return "did " + action;
@@ -225,7 +235,8 @@ struct Service {
   GuestStateStore store;
   FakeExecutor exec;
   std::vector<proto::AlertEvent> alerts;
-  AttestService svc{inv, store, &exec, [this](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); }, {}};
+  AttestService svc{
+      inv, store, &exec, [this](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); }, {}};
   Service() { twoVms(inv, store); }
 };
 
@@ -244,7 +255,8 @@ TEST_CASE("the service flags a deviation once, answers it as the manifest says, 
   CHECK(a.manifest_version() == 3);
   CHECK(alerts.empty());
 
-  store.update("u-web", "web1", [](GuestState& s) { s.agent->processes.push_back(proc(300, "/tmp/miner", kOtherHash, "root")); });
+  store.update("u-web", "web1",
+               [](GuestState& s) { s.agent->processes.push_back(proc(300, "/tmp/miner", kOtherHash, "root")); });
   svc.check("u-web");
   svc.check("u-web");  // the same observation judged again (a flow fetch): not counted again
   CHECK(svc.attestation("u-web").red_flags(0).count() == 1);
@@ -283,7 +295,8 @@ TEST_CASE("the service flags a deviation once, answers it as the manifest says, 
   store.update("u-web", "web1", [](GuestState& s) { s.agent->processes.pop_back(); });
   svc.check("u-web");
   CHECK(svc.attestation("u-web").state() == "verified");
-  store.update("u-web", "web1", [](GuestState& s) { s.agent->processes.push_back(proc(301, "/tmp/miner", kOtherHash, "root")); });
+  store.update("u-web", "web1",
+               [](GuestState& s) { s.agent->processes.push_back(proc(301, "/tmp/miner", kOtherHash, "root")); });
   svc.check("u-web");
   CHECK(exec.calls.back() == "quarantine web1 web");
   CHECK(svc.attestation("u-web").red_flags_size() == 2);  // a new occurrence is a flag of its own
@@ -296,7 +309,8 @@ TEST_CASE("a failed response is recorded as failed and alerted", "[attest]") {
   FakeExecutor exec;
   exec.fail = true;
   std::vector<proto::AlertEvent> alerts;
-  AttestService svc(inv, store, &exec, [&](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); }, {});
+  AttestService svc(inv, store, &exec, [&](const proto::AlertEvent& e, const std::string&) { alerts.push_back(e); },
+                    {});
   svc.setManifests({{webManifest(), "/m/web.yaml", {}}}, {});
   store.update("u-web", "web1", [](GuestState& s) {
     s = goodState();
@@ -397,7 +411,7 @@ TEST_CASE("a response that waits for an operator is pending until approved; rele
   CHECK(exec.calls == std::vector<std::string>{"quarantine web1 web"});
   a = svc.attestation("u-web");
   CHECK(a.quarantined());
-  CHECK(a.actions_size() == 1);  // the pending record became the done one
+  CHECK(a.actions_size() == 1);                                   // the pending record became the done one
   CHECK_FALSE(svc.approve("web1", 0, "operator:t").has_value());  // nothing pending any more
 
   // A new pending response, then release: it is cancelled, the quarantine lifted.

@@ -9,8 +9,8 @@
 #include <mutex>
 #include <thread>
 
-#include "goldgate/hostmon/client.h"
 #include "control.h"
+#include "goldgate/hostmon/client.h"
 #include "temp_dir.h"
 
 using namespace goldgate;
@@ -72,7 +72,8 @@ TEST_CASE("hostmon client: getVm returns the record; an unknown VM is hostmon's 
   CHECK_THAT(none.error().message, Contains("goldgate-hostmon: no VM named 'nope'"));
 }
 
-TEST_CASE("hostmon client: release sends the VM and who releases it, and returns what was undone", "[hostmon][client][report]") {
+TEST_CASE("hostmon client: release sends the VM and who releases it, and returns what was undone",
+          "[hostmon][client][report]") {
   if (!admitted()) return;
   std::mutex mu;
   proto::ReleaseRequest seen;
@@ -170,8 +171,8 @@ TEST_CASE("hostmon client: learn waits past the learning time for the draft", "[
 TEST_CASE("hostmon client: every call names the socket when hostmon is not running", "[hostmon][client][report]") {
   test::TempDir dir;
   const std::string none = (dir.path() / "none.sock").string();
-  for (const auto& err : {getVm(none, "web1").error(), learn(none, "web1", 1000, "").error(), release(none, "web1", "x").error(),
-                          listManifests(none).error()}) {
+  for (const auto& err : {getVm(none, "web1").error(), learn(none, "web1", 1000, "").error(),
+                          release(none, "web1", "x").error(), listManifests(none).error()}) {
     CHECK_THAT(err.message, Contains("cannot connect to goldgate-hostmon at " + none));
   }
 }

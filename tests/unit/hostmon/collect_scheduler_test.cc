@@ -12,14 +12,14 @@
 #include <mutex>
 #include <thread>
 
-#include "fake_guest.h"
 #include "agent_collector.h"
 #include "collect_scheduler.h"
-#include "control.h"
-#include "hostmon_alerts.h"
 #include "config.h"
-#include "memory_collector.h"
+#include "control.h"
+#include "fake_guest.h"
+#include "hostmon_alerts.h"
 #include "loopback.h"
+#include "memory_collector.h"
 #include "temp_dir.h"
 
 using namespace goldgate;
@@ -145,7 +145,7 @@ TEST_CASE("agent collector: a silent agent is an observation and one alert, not 
   rig.guest.agent = test::FakeGuest::Agent::kSilent;
   REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kAgent));
   s = rig.state();
-  CHECK(s.agent.has_value());  // the last good view, with its older timestamps
+  CHECK(s.agent.has_value());     // the last good view, with its older timestamps
   CHECK(rig.alerts.size() == 1);  // one silent poll (a VM being destroyed looks like this) is no alarm
   REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kAgent));
   CHECK(rig.alerts.size() == 2);
@@ -246,7 +246,8 @@ TEST_CASE("memory collector: banner, text hash, learned gold, change and disagre
   CHECK(rig.state().memory->match);
 }
 
-TEST_CASE("memory collector: a banner gone from its place is an alert, and not searched for elsewhere", "[hostmon][collect]") {
+TEST_CASE("memory collector: a banner gone from its place is an alert, and not searched for elsewhere",
+          "[hostmon][collect]") {
   Rig rig;
   REQUIRE(rig.sched->pollNow(kUuid, CollectKind::kMemory));
   const uint64_t at = rig.state().memory->banner_addr;
@@ -337,8 +338,13 @@ TEST_CASE("scheduler threads poll running VMs and stop cleanly", "[hostmon][coll
 }
 
 TEST_CASE("hostmon alert events for observations", "[hostmon][collect]") {
-  Observation o{"kernel.text_changed", "kernel text 0x1000000 + 2 MiB: sha256 aa, expected bb (learned)", "memory-peek",
-                Trust::kHypervisorObserved, 5, 5, 1};
+  Observation o{"kernel.text_changed",
+                "kernel text 0x1000000 + 2 MiB: sha256 aa, expected bb (learned)",
+                "memory-peek",
+                Trust::kHypervisorObserved,
+                5,
+                5,
+                1};
   auto ev = alertEventFor({kUuid, "web-1", "web-v3", "frontend"}, o, CollectScheduler::alertSeverity(o.kind));
   CHECK(ev.kind() == "attest.kernel.text_changed");
   CHECK(ev.severity() == 8);
@@ -354,8 +360,9 @@ TEST_CASE("hostmon alerts go to SIEM sinks configured as the switch's are", "[ho
   test::TempDir d;
   uint16_t port = 0;
   int fd = test::udpSocket(port);
-  auto cfg = parseHostmonConfig("alerts:\n  file: " + (d.path() / "alerts.jsonl").string() + "\n  window_ms: 0\n  spool_dir: " +
-                                    (d.path() / "spool").string() + "\n  sinks:\n    - {name: siem, transport: udp, address: \"127.0.0.1:" +
+  auto cfg = parseHostmonConfig("alerts:\n  file: " + (d.path() / "alerts.jsonl").string() +
+                                    "\n  window_ms: 0\n  spool_dir: " + (d.path() / "spool").string() +
+                                    "\n  sinks:\n    - {name: siem, transport: udp, address: \"127.0.0.1:" +
                                     std::to_string(port) + "\", format: cef}\n",
                                 "h.yaml");
   REQUIRE(cfg.has_value());
@@ -378,7 +385,8 @@ TEST_CASE("hostmon alerts go to SIEM sinks configured as the switch's are", "[ho
 }
 
 TEST_CASE("hostmon config: a bad sink is refused with its line", "[hostmon][config]") {
-  auto cfg = parseHostmonConfig("alerts:\n  sinks:\n    - {name: siem, transport: carrier-pigeon, address: \"h:1\"}\n", "h.yaml");
+  auto cfg = parseHostmonConfig("alerts:\n  sinks:\n    - {name: siem, transport: carrier-pigeon, address: \"h:1\"}\n",
+                                "h.yaml");
   REQUIRE_FALSE(cfg.has_value());
   CHECK_THAT(cfg.error().message, StartsWith("h.yaml:3: "));
 }
@@ -392,21 +400,20 @@ TEST_CASE("scheduler: stop gives up on a poll blocked in libvirt, and finishes o
   std::condition_variable cv;
   bool entered = false, release = false;
   CollectOptions opts;
-  CollectScheduler sched(
-      opts, inv, store, std::make_unique<QemuAgentCollector>(agentOpts()), nullptr,
-      [&](const std::string&) -> Result<GuestAccess> {
-        GuestAccess a;
-        // An agent call that hangs the way a call to a hung libvirtd does, until released.
-        a.agent = [&](const std::string&, int) -> Result<std::string> {
-          std::unique_lock<std::mutex> l(mu);
-          entered = true;
-          cv.notify_all();
-          cv.wait(l, [&] { return release; });
-          return makeError(Error::Code::kIo, "connection closed");
-        };
-        return a;
-      },
-      {});
+  CollectScheduler sched(opts, inv, store, std::make_unique<QemuAgentCollector>(agentOpts()), nullptr,
+                         [&](const std::string&) -> Result<GuestAccess> {
+                           GuestAccess a;
+                           // An agent call that hangs the way a call to a hung libvirtd does, until released.
+                           a.agent = [&](const std::string&, int) -> Result<std::string> {
+                             std::unique_lock<std::mutex> l(mu);
+                             entered = true;
+                             cv.notify_all();
+                             cv.wait(l, [&] { return release; });
+                             return makeError(Error::Code::kIo, "connection closed");
+                           };
+                           return a;
+                         },
+                         {});
   sched.start();
   {
     std::unique_lock<std::mutex> l(mu);
@@ -421,7 +428,8 @@ TEST_CASE("scheduler: stop gives up on a poll blocked in libvirt, and finishes o
   CHECK(sched.stop(10000));
 }
 
-TEST_CASE("scheduler: a booting VM's agent is not polled (nor reported silent) before it connects", "[hostmon][collect]") {
+TEST_CASE("scheduler: a booting VM's agent is not polled (nor reported silent) before it connects",
+          "[hostmon][collect]") {
   CollectOptions opts;
   opts.agent_interval_ms = 50;
   opts.memory_interval_ms = 50;
@@ -432,15 +440,22 @@ TEST_CASE("scheduler: a booting VM's agent is not polled (nor reported silent) b
   rig.sched->start();
   auto waitFor = [&](auto pred) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline && !pred()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (std::chrono::steady_clock::now() < deadline && !pred())
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     return pred();
   };
   // The memory collector runs meanwhile; the agent collector waits for the agent.
-  REQUIRE(waitFor([&] { auto s = rig.store.find(kUuid); return s && s->memory_cost.polls >= 3; }));
+  REQUIRE(waitFor([&] {
+    auto s = rig.store.find(kUuid);
+    return s && s->memory_cost.polls >= 3;
+  }));
   CHECK(rig.state().agent_cost.polls == 0);
   rig.inv.setAgent(kUuid, true);
   rig.sched->onEvent({"vm.agent_connected", kUuid, "web-1", "", 0, 0});
-  CHECK(waitFor([&] { auto s = rig.store.find(kUuid); return s && s->agent_cost.polls >= 1; }));
+  CHECK(waitFor([&] {
+    auto s = rig.store.find(kUuid);
+    return s && s->agent_cost.polls >= 1;
+  }));
   // Once it has connected, an agent that goes away is polled and reported silent.
   {
     std::lock_guard<std::mutex> l(rig.guest.mu);
@@ -451,12 +466,14 @@ TEST_CASE("scheduler: a booting VM's agent is not polled (nor reported silent) b
   rig.sched->stop();
 }
 
-TEST_CASE("agent collector: a domain found not running mid-poll skips the poll, with no verdict", "[hostmon][collect]") {
+TEST_CASE("agent collector: a domain found not running mid-poll skips the poll, with no verdict",
+          "[hostmon][collect]") {
   Rig rig;
   hostmon::GuestAccess real = rig.guest.access();
   hostmon::GuestAccess a = real;
   a.agent = [&real](const std::string& req, int t) -> Result<std::string> {
-    if (req.find("guest-exec-status") != std::string::npos) return makeError(Error::Code::kNotFound, hostmon::kDomainNotRunning);
+    if (req.find("guest-exec-status") != std::string::npos)
+      return makeError(Error::Code::kNotFound, hostmon::kDomainNotRunning);
     return real.agent(req, t);
   };
   QemuAgentCollector c(agentOpts());

@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "expect_table.h"
 #include "config.h"
+#include "expect_table.h"
 
 using namespace goldgate;
 using namespace goldgate::hostmon;
@@ -107,7 +107,8 @@ control:
 }
 
 TEST_CASE("bad hostmon configurations fail with file:line and the expected reason", "[hostmon][config]") {
-  int cases = test::checkBadFiles(fs::path(GOLDGATE_TEST_DATA_DIR) / "bad-hostmon-config",
-                                  [](const std::string& text, const std::string& name) { return parseHostmonConfig(text, name); });
+  int cases = test::checkBadFiles(
+      fs::path(GOLDGATE_TEST_DATA_DIR) / "bad-hostmon-config",
+      [](const std::string& text, const std::string& name) { return parseHostmonConfig(text, name); });
   CHECK(cases >= 24);
 }

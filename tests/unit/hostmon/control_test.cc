@@ -7,8 +7,8 @@
 #include <atomic>
 #include <thread>
 
-#include "goldgate/hostmon/client.h"
 #include "control.h"
+#include "goldgate/hostmon/client.h"
 #include "temp_dir.h"
 
 using namespace goldgate;

@@ -98,7 +98,8 @@ TEST_CASE("parseDomainXml reads identity, NICs, devices and Goldgate labels", "[
 }
 
 TEST_CASE("parseDomainXml: a domain without metadata or devices", "[hostmon][domain_xml]") {
-  auto r = parseDomainXml("<domain type='test'><name>bare</name><uuid>0123456789abcdef0123456789ABCDEF</uuid></domain>");
+  auto r =
+      parseDomainXml("<domain type='test'><name>bare</name><uuid>0123456789abcdef0123456789ABCDEF</uuid></domain>");
   REQUIRE(r.has_value());
   CHECK(r->uuid == "01234567-89ab-cdef-0123-456789abcdef");
   CHECK_FALSE(r->has_labels);
@@ -135,22 +136,34 @@ TEST_CASE("parseDomainXml refuses hostile and broken documents cleanly", "[hostm
       {"no uuid", "<domain><name>n</name></domain>", "no <uuid>"},
       {"bad uuid", "<domain><name>n</name><uuid>not-a-uuid</uuid></domain>", "is not a UUID"},
       {"short uuid", "<domain><name>n</name><uuid>0123</uuid></domain>", "is not a UUID"},
-      {"bad MAC", "<domain>" + id + "<devices><interface type='network'><mac address='52:54:00:zz:00:01'/></interface></devices></domain>",
+      {"bad MAC",
+       "<domain>" + id +
+           "<devices><interface type='network'><mac address='52:54:00:zz:00:01'/></interface></devices></domain>",
        "is not xx:xx:xx:xx:xx:xx"},
       {"address with a bad MAC",
-       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address mac='52:54'>10.0.0.1</gg:address></gg:vm></metadata></domain>",
+       "<domain>" + id +
+           "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address "
+           "mac='52:54'>10.0.0.1</gg:address></gg:vm></metadata></domain>",
        "line 1: Goldgate <address> needs mac="},
       {"address without a MAC",
-       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address>10.0.0.1</gg:address></gg:vm></metadata></domain>",
+       "<domain>" + id +
+           "<metadata><gg:vm "
+           "xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address>10.0.0.1</gg:address></gg:vm></metadata></domain>",
        "Goldgate <address> needs mac="},
       {"address that is no address",
-       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'>\n<gg:address mac='52:54:00:00:00:01'>10.0.0.300</gg:address></gg:vm></metadata></domain>",
+       "<domain>" + id +
+           "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'>\n<gg:address "
+           "mac='52:54:00:00:00:01'>10.0.0.300</gg:address></gg:vm></metadata></domain>",
        "line 2: Goldgate <address> '10.0.0.300' is not an IPv4 or IPv6 address"},
       {"address with a prefix length",
-       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address mac='52:54:00:00:00:01'>10.0.0.1/24</gg:address></gg:vm></metadata></domain>",
+       "<domain>" + id +
+           "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:address "
+           "mac='52:54:00:00:00:01'>10.0.0.1/24</gg:address></gg:vm></metadata></domain>",
        "(no prefix length)"},
       {"label without key",
-       "<domain>" + id + "<metadata><gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:label>v</gg:label></gg:vm></metadata></domain>",
+       "<domain>" + id +
+           "<metadata><gg:vm "
+           "xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:label>v</gg:label></gg:vm></metadata></domain>",
        "label> without a key"},
       {"billion laughs",
        "<?xml version='1.0'?><!DOCTYPE domain [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>"
@@ -162,7 +175,8 @@ TEST_CASE("parseDomainXml refuses hostile and broken documents cleanly", "[hostm
        "<uuid>01234567-89ab-cdef-0123-456789abcdef</uuid></domain>",
        "document type declaration"},
       {"external DTD over the network",
-       "<!DOCTYPE domain SYSTEM 'http://127.0.0.1:1/evil.dtd'><domain>" + id + "</domain>", "document type declaration"},
+       "<!DOCTYPE domain SYSTEM 'http://127.0.0.1:1/evil.dtd'><domain>" + id + "</domain>",
+       "document type declaration"},
       {"undeclared entity", "<domain><name>&x;</name><uuid>01234567-89ab-cdef-0123-456789abcdef</uuid></domain>",
        "domain XML: line 1"},
       {"nesting deeper than the parser's limit", "<domain>" + id + deep, "domain XML: line"},
@@ -181,9 +195,10 @@ TEST_CASE("parseDomainXml refuses hostile and broken documents cleanly", "[hostm
 TEST_CASE("parseDomainXml does not read entity content into values", "[hostmon][domain_xml]") {
   // A document with an internal subset is refused outright, so a declared entity can never leak
   // into a name, label or path, expanded or not.
-  auto r = parseDomainXml("<!DOCTYPE domain [<!ENTITY s 'web'>]><domain><name>n</name>"
-                          "<uuid>01234567-89ab-cdef-0123-456789abcdef</uuid><metadata>"
-                          "<gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:app>&s;</gg:app></gg:vm></metadata></domain>");
+  auto r = parseDomainXml(
+      "<!DOCTYPE domain [<!ENTITY s 'web'>]><domain><name>n</name>"
+      "<uuid>01234567-89ab-cdef-0123-456789abcdef</uuid><metadata>"
+      "<gg:vm xmlns:gg='https://goldgate.dev/xmlns/vm/1'><gg:app>&s;</gg:app></gg:vm></metadata></domain>");
   REQUIRE_FALSE(r.has_value());
   // Without a DOCTYPE, a character reference is plain text and fine.
   auto ok = parseDomainXml("<domain><name>a&amp;b</name><uuid>01234567-89ab-cdef-0123-456789abcdef</uuid></domain>");
@@ -192,7 +207,8 @@ TEST_CASE("parseDomainXml does not read entity content into values", "[hostmon][
 }
 
 TEST_CASE("domain XML: the guest agent channel's state in a running domain", "[hostmon][domain_xml]") {
-  auto info = parseDomainXml(R"(<domain type='qemu'><name>a</name><uuid>0b0c0d0e-1111-4222-8333-944455556666</uuid><devices>
+  auto info =
+      parseDomainXml(R"(<domain type='qemu'><name>a</name><uuid>0b0c0d0e-1111-4222-8333-944455556666</uuid><devices>
     <channel type='unix'><source mode='bind' path='/run/a.sock'/><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>
   </devices></domain>)");
   REQUIRE(info);
@@ -206,8 +222,8 @@ TEST_CASE("domain XML: the addresses the host binds to each vhost-user NIC", "[h
   xml.replace(xml.find(md), md.size(),
               md + "<gg:address mac=\"52:54:00:AB:CD:01\">10.0.0.1</gg:address>"
                    "<gg:address mac=\"52:54:00:ab:cd:01\"> fd00::1 </gg:address>"
-                   "<gg:address mac=\"52:54:00:ab:cd:01\">10.0.0.1</gg:address>"   // the same again: once
-                   "<gg:address mac=\"52:54:00:ab:cd:02\">10.0.1.1</gg:address>"); // a bridge NIC: not the switch's
+                   "<gg:address mac=\"52:54:00:ab:cd:01\">10.0.0.1</gg:address>"    // the same again: once
+                   "<gg:address mac=\"52:54:00:ab:cd:02\">10.0.1.1</gg:address>");  // a bridge NIC: not the switch's
   auto r = parseDomainXml(xml);
   REQUIRE(r.has_value());
   CHECK(r->labels.addresses.at("52:54:00:ab:cd:01") == std::vector<std::string>{"10.0.0.1", "fd00::1"});

@@ -45,7 +45,8 @@ class EventLog {
   /// "kind name" lines, for failure messages.
   std::string describe(size_t from = 0) const {
     std::string s;
-    for (const auto& e : since(from)) s += e.kind + " " + e.name + (e.detail.empty() ? "" : " [" + e.detail + "]") + "\n";
+    for (const auto& e : since(from))
+      s += e.kind + " " + e.name + (e.detail.empty() ? "" : " [" + e.detail + "]") + "\n";
     return s;
   }
 

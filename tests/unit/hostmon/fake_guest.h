@@ -19,7 +19,7 @@ struct FakeGuest {
   Agent agent = Agent::kGood;
   std::string osinfo = kOsInfoReply;
   std::string probe = probeOutput();
-  int running_polls = 1;  // guest-exec-status answers "still running" this often first
+  int running_polls = 1;        // guest-exec-status answers "still running" this often first
   std::vector<uint8_t> memory;  // guest-physical memory from address 0
   std::mutex mu;
   std::vector<std::string> commands;  // "execute" of every request, in order
@@ -40,9 +40,11 @@ struct FakeGuest {
       std::string cmd = j["execute"];
       commands.push_back(cmd);
       switch (agent) {
-        case Agent::kSilent: return makeError(Error::Code::kIo, "Guest agent is not responding: QEMU guest agent is not connected");
+        case Agent::kSilent:
+          return makeError(Error::Code::kIo, "Guest agent is not responding: QEMU guest agent is not connected");
         case Agent::kMalformed: return std::string("{\"return\": {\"kernel-release\": ");
-        case Agent::kErrorReply: return std::string(R"j({"error": {"class": "GenericError", "desc": "command disabled"}})j");
+        case Agent::kErrorReply:
+          return std::string(R"j({"error": {"class": "GenericError", "desc": "command disabled"}})j");
         case Agent::kGood: break;
       }
       if (cmd == "guest-get-osinfo") return osinfo;

@@ -31,7 +31,8 @@ const char* kWebUuid = "5b1c7a2e-0d3f-4c8e-9a61-7f2b3c4d5e6f";
 std::string webXml() {
   return std::string(R"(<domain type='test'>
   <name>web</name>
-  <uuid>)") + kWebUuid + R"(</uuid>
+  <uuid>)") +
+         kWebUuid + R"(</uuid>
   <metadata>
     <gg:vm xmlns:gg="https://goldgate.dev/xmlns/vm/1">
       <gg:app>web</gg:app><gg:segment>frontend</gg:segment><gg:manifest>web-v3</gg:manifest>
@@ -137,7 +138,8 @@ TEST_CASE("LibvirtMonitor: define, start, hot-plug, stop, undefine", "[hostmon][
   CHECK(inv.find("web")->reason == "booted");
 
   // Hot-plug an interface into the running domain.
-  const char* nic = "<interface type='network'><mac address='52:54:00:12:34:57'/><source network='default'/></interface>";
+  const char* nic =
+      "<interface type='network'><mac address='52:54:00:12:34:57'/><source network='default'/></interface>";
   size_t mark = log.size();
   const bool hotplug = virDomainAttachDeviceFlags(dom.get(), nic, VIR_DOMAIN_AFFECT_LIVE) == 0;
   if (hotplug) {

@@ -31,7 +31,8 @@ void writeSigned(const TempDir& d, const std::string& file, const std::string& t
 
 const proto::ManifestStatus* statusOf(const ManifestLoader::Scan& s, const std::string& file) {
   for (const auto& st : s.statuses)
-    if (st.file().size() >= file.size() && st.file().compare(st.file().size() - file.size(), file.size(), file) == 0) return &st;
+    if (st.file().size() >= file.size() && st.file().compare(st.file().size() - file.size(), file.size(), file) == 0)
+      return &st;
   return nullptr;
 }
 

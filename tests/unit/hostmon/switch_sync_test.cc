@@ -103,9 +103,13 @@ TEST_CASE("switch sync: the identities of running VMs' vhost-user NICs", "[hostm
   inv.upsert(broken);
   inv.upsert(vm("pau1", "u-4", VmState::kPaused, "/run/gg/pau1.sock"));
 
-  auto req = desiredIdentities(inv.snapshot(), [](const VmRecord& v, const std::string& mac) {
-    return v.info.name == "web1" && mac == "52:54:00:00:00:01" ? std::vector<std::string>{"10.0.0.1"} : std::vector<std::string>{};
-  }, "test");
+  auto req = desiredIdentities(
+      inv.snapshot(),
+      [](const VmRecord& v, const std::string& mac) {
+        return v.info.name == "web1" && mac == "52:54:00:00:00:01" ? std::vector<std::string>{"10.0.0.1"}
+                                                                   : std::vector<std::string>{};
+      },
+      "test");
   CHECK(req.replace());
   CHECK(req.source() == "test");
   // web1 (running) and pau1 (paused: its QEMU process and NIC are still there); not the stopped
@@ -176,10 +180,11 @@ TEST_CASE("switch sync: a push round trip, and an unreachable switch", "[hostmon
   }
 }
 
-TEST_CASE("switch flows: the VM's side of each connection, and where the agent's sockets disagree", "[hostmon][switch_sync]") {
+TEST_CASE("switch flows: the VM's side of each connection, and where the agent's sockets disagree",
+          "[hostmon][switch_sync]") {
   proto::FlowsResponse resp;
-  auto add = [&](const char* proto, const char* src, const char* dst, const char* state, const char* inPort, uint64_t orig,
-                 uint64_t reply) {
+  auto add = [&](const char* proto, const char* src, const char* dst, const char* state, const char* inPort,
+                 uint64_t orig, uint64_t reply) {
     auto* e = resp.add_flows();
     e->set_protocol(proto);
     e->set_src(src);
@@ -192,10 +197,10 @@ TEST_CASE("switch flows: the VM's side of each connection, and where the agent's
     return e;
   };
   add("tcp", "10.0.0.1:40000", "10.0.0.2:8080", "ESTABLISHED", "vm-web1", 5, 4)->add_classes("payment-card");
-  add("tcp", "10.0.0.1:40001", "10.0.0.2:4444", "ESTABLISHED", "vm-web1", 5, 4);  // no socket on 4444 in the guest
-  add("tcp", "10.0.0.1:40002", "10.0.0.2:5555", "SYN_SENT", "vm-web1", 1, 0);     // never answered: no verdict
-  add("udp", "10.0.0.1:5353", "10.0.0.2:9999", "UDP_UNREPLIED", "vm-web1", 3, 0); // the VM never answered
-  add("tcp", "10.0.0.2:33333", "10.0.0.9:443", "ESTABLISHED", "vm-db1", 7, 6);    // outbound
+  add("tcp", "10.0.0.1:40001", "10.0.0.2:4444", "ESTABLISHED", "vm-web1", 5, 4);   // no socket on 4444 in the guest
+  add("tcp", "10.0.0.1:40002", "10.0.0.2:5555", "SYN_SENT", "vm-web1", 1, 0);      // never answered: no verdict
+  add("udp", "10.0.0.1:5353", "10.0.0.2:9999", "UDP_UNREPLIED", "vm-web1", 3, 0);  // the VM never answered
+  add("tcp", "10.0.0.2:33333", "10.0.0.9:443", "ESTABLISHED", "vm-db1", 7, 6);     // outbound
   const int64_t now = 10'000'000'000'000;
   FlowsView v = flowsFromSwitch(resp, "vm-db1", now);
   REQUIRE(v.flows.size() == 5);
@@ -240,7 +245,7 @@ TEST_CASE("addressDisagreements: the agent's addresses against the host's bindin
                                                                  {"52:54:00:00:00:03", {}}};
   AgentView agent;
   agent.interfaces_seen.observed_ns = 5;
-  agent.interfaces.push_back({"lo", "", {"127.0.0.1/8"}});                                    // not a switch NIC
+  agent.interfaces.push_back({"lo", "", {"127.0.0.1/8"}});  // not a switch NIC
   agent.interfaces.push_back({"eth0", "52:54:00:00:00:02", {"10.0.0.2/24", "fd00::2/64", "fe80::5054:ff:fe00:2/64"}});
   CHECK(addressDisagreements(bound, agent).empty());  // declared ones (any spelling) and link-local
   agent.interfaces[1].addresses.push_back("10.0.0.77/24");
@@ -256,4 +261,3 @@ TEST_CASE("addressDisagreements: the agent's addresses against the host's bindin
   agent.interfaces_seen.observed_ns = 0;
   CHECK(addressDisagreements(bound, agent).empty());
 }
-

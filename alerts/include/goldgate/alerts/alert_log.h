@@ -63,9 +63,9 @@ class AlertLog {
   std::string nextId();
 
   struct Pending {
-    proto::AlertEvent first;   // template for the aggregate
+    proto::AlertEvent first;  // template for the aggregate
     int64_t window_start_ns = 0;
-    uint64_t repeats = 0;      // occurrences after the first one
+    uint64_t repeats = 0;  // occurrences after the first one
     int64_t first_repeat_ns = 0;
     int64_t last_ns = 0;
   };

@@ -26,8 +26,8 @@ std::string syslogMessage(const proto::AlertEvent& ev, Format f, size_t maxBytes
 std::string cefHeaderEscape(std::string_view s);     // '\' and '|' backslash-escaped
 std::string cefExtensionEscape(std::string_view s);  // '\', '=' escaped; CR/LF as \r \n
 std::string leefEscape(std::string_view s);          // '\', tab, '|' escaped; CR/LF as \r \n
-std::string sdParamEscape(std::string_view s);       // '"', '\', ']' backslash-escaped (RFC 5424 6.3.3); controls as #ooo
-std::string jsonEscape(std::string_view s);          // JSON string body; invalid UTF-8 becomes U+FFFD
+std::string sdParamEscape(std::string_view s);  // '"', '\', ']' backslash-escaped (RFC 5424 6.3.3); controls as #ooo
+std::string jsonEscape(std::string_view s);     // JSON string body; invalid UTF-8 becomes U+FFFD
 
 /// Syslog severity (0 emergency .. 7 debug) for a Goldgate severity (0 info .. 10 critical).
 int syslogSeverity(uint32_t goldgateSeverity);

@@ -44,8 +44,8 @@ Result<DerivedPolicy> deriveSegments(const std::vector<proto::Manifest>& manifes
 /// at least 1) × protocols (icmp is ICMP and ICMPv6) × 2 directions, an app counting as many
 /// addresses as it has VMs (`vmsPerApp`, at least 1) and a prefix, zone or `any` as one. Catch-alls
 /// and guards are not counted.
-size_t equivalentHandWrittenRules(const std::vector<proto::Manifest>& manifests, const std::map<std::string, size_t>& vmsPerApp,
-                                  const DeriveOptions& opts);
+size_t equivalentHandWrittenRules(const std::vector<proto::Manifest>& manifests,
+                                  const std::map<std::string, size_t>& vmsPerApp, const DeriveOptions& opts);
 
 /// The segment a hardened VM of `app` is moved into ("APP.hardened").
 std::string hardenedSegment(const std::string& app);

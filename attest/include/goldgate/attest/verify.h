@@ -36,8 +36,8 @@ struct Verified {
 /// are some, unknown-key when there are none); the manifest parses and validates (invalid, with
 /// file:line); it has not expired at `nowUnix` (expired). Rollback is the caller's next step
 /// (VersionStore::check). Any thread.
-Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::string_view envelopeJson, const TrustPolicy& policy,
-                                           int64_t nowUnix, const std::string& file);
+Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::string_view envelopeJson,
+                                           const TrustPolicy& policy, int64_t nowUnix, const std::string& file);
 
 /// The path of a manifest's envelope: `manifestPath` + ".sig".
 std::string signaturePathOf(const std::string& manifestPath);
@@ -48,6 +48,7 @@ Rejection unsignedManifest(const std::string& file);
 /// Reads `manifestPath` and its envelope (signaturePathOf) and verifies them as verifyManifest.
 /// A missing envelope is unsigned; an unreadable or oversized envelope is malformed; an unreadable
 /// or oversized manifest is invalid. Any thread.
-Result<Verified, Rejection> verifyManifestFile(const std::string& manifestPath, const TrustPolicy& policy, int64_t nowUnix);
+Result<Verified, Rejection> verifyManifestFile(const std::string& manifestPath, const TrustPolicy& policy,
+                                               int64_t nowUnix);
 
 }  // namespace goldgate::attest

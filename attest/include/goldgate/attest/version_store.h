@@ -23,7 +23,8 @@ class VersionStore {
   /// Loads the store at `path`; a missing file is an empty store (created on the first accept).
   /// An empty `path` is a store in memory: it refuses rollbacks below the highest version accepted
   /// in this run and writes nothing. Errors: kIo when it exists but cannot be read (permissions, a
-  /// folder, an I/O error: never taken as empty); kResource when too large; kParse with "path:line: reason" when a line is not
+  /// folder, an I/O error: never taken as empty); kResource when too large; kParse with "path:line: reason" when a line
+  /// is not
   /// "<app> <version>", an app is not a valid name, or an app appears twice.
   static Result<VersionStore> open(const std::string& path);
 

@@ -27,8 +27,8 @@ Result<int> connectUnix(const std::string& path, int timeoutMs, const std::strin
 
 /// One request/response exchange over a fresh connection (see connectUnix for the errors; also a
 /// send failure or no response within `timeoutMs`). Any thread.
-Result<std::string> callUnix(const std::string& path, const std::string& request, int timeoutMs, const std::string& peer,
-                             const std::string& hint);
+Result<std::string> callUnix(const std::string& path, const std::string& request, int timeoutMs,
+                             const std::string& peer, const std::string& hint);
 
 /// Creates the parent folder, replaces a stale socket file (one nobody answers on; a live one is
 /// an error naming `owner`), binds with mode 0600 (0660 owned by root:`group` when `group` is

@@ -61,9 +61,11 @@ class Ctx {
     const std::string& s = n.Scalar();
     uint64_t v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) fail(n, std::string(what) + ": '" + s + "' is not a whole number");
+    if (ec != std::errc() || p != s.data() + s.size())
+      fail(n, std::string(what) + ": '" + s + "' is not a whole number");
     if (v < min || v > max)
-      fail(n, std::string(what) + ": " + s + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+      fail(n, std::string(what) + ": " + s + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) +
+                  "]");
     return v;
   }
 
@@ -74,7 +76,8 @@ class Ctx {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || p != s.data() + s.size()) fail(n, std::string(what) + ": '" + s + "' is not a number");
     if (v < min || v > max)
-      fail(n, std::string(what) + ": " + s + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+      fail(n, std::string(what) + ": " + s + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) +
+                  "]");
     return v;
   }
 

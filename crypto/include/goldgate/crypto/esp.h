@@ -17,7 +17,7 @@
 
 namespace goldgate::crypto {
 
-constexpr size_t kEspHeaderLen = 8;   // SPI + sequence
+constexpr size_t kEspHeaderLen = 8;  // SPI + sequence
 constexpr size_t kEspIvLen = 8;
 constexpr size_t kEspIcvLen = 16;
 constexpr size_t kEspPrefixLen = kEspHeaderLen + kEspIvLen;  // bytes written before the inner packet
@@ -45,8 +45,8 @@ class ReplayWindow {
   uint64_t top() const { return top_; }
 
  private:
-  uint64_t top_ = 0;                 // highest sequence number accepted (0: none yet)
-  uint64_t bits_[kBits / 64] = {};   // bit (n mod kBits) set: n was accepted
+  uint64_t top_ = 0;                // highest sequence number accepted (0: none yet)
+  uint64_t bits_[kBits / 64] = {};  // bit (n mod kBits) set: n was accepted
 };
 
 /// Seals the inner packet of `len` bytes at `inner` in place. kEspPrefixLen bytes before `inner`
@@ -86,8 +86,8 @@ constexpr uint8_t outerTos(uint8_t innerTos) { return innerTos; }
 /// 1 ECT(1), 2 ECT(0), 3 CE.
 constexpr int innerTosAfterDecap(uint8_t outerTos, uint8_t innerTos) {
   const uint8_t outerEcn = outerTos & 3, innerEcn = innerTos & 3;
-  if (innerEcn == 0) return outerEcn == 3 ? -1 : innerTos;  // Not-ECT stays, unless marked CE
-  if (outerEcn == 3) return innerTos | 3;                   // CE is passed on
+  if (innerEcn == 0) return outerEcn == 3 ? -1 : innerTos;         // Not-ECT stays, unless marked CE
+  if (outerEcn == 3) return innerTos | 3;                          // CE is passed on
   if (outerEcn == 1 && innerEcn == 2) return (innerTos & ~3) | 1;  // ECT(1) outside wins over ECT(0)
   return innerTos;
 }

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "goldgate/alerts/sink_config.h"
-#include "goldgate/common/result.h"
 #include "goldgate/common/net_types.h"
+#include "goldgate/common/result.h"
 
 namespace goldgate::dataplane {
 
@@ -28,10 +28,10 @@ enum class PortRole : uint8_t { kVm, kUplink, kTunnel };  // kTunnel: a peer gat
 /// role, wherever the question is "a VM's own port?" or "the outside?".
 struct PortRoleTraits {
   PortRole role;
-  const char* name;   // as goldgate.yaml (`role:`) and `goldgatectl status` spell it
-  bool vm_side;       // a VM's own port: bindings, anti-spoofing, quarantine, identity from hostmon
-  bool outside;       // beyond the VMs (an uplink or a peer gateway): inspection limits follow the VM side
-  bool configured;    // written in goldgate.yaml's ports (peer gateways come from tunnel.peers)
+  const char* name;  // as goldgate.yaml (`role:`) and `goldgatectl status` spell it
+  bool vm_side;      // a VM's own port: bindings, anti-spoofing, quarantine, identity from hostmon
+  bool outside;      // beyond the VMs (an uplink or a peer gateway): inspection limits follow the VM side
+  bool configured;   // written in goldgate.yaml's ports (peer gateways come from tunnel.peers)
 };
 inline constexpr PortRoleTraits kPortRoles[] = {
     {PortRole::kVm, "vm", true, false, true},
@@ -92,12 +92,12 @@ struct InspectionConfig {
   std::string classes_dir;  // absolute, or relative to the config file's folder
   std::string cache_dir;    // compiled-database cache ("" = none)
   int64_t default_limit = 0;
-  std::map<std::string, int64_t> segments;  // per segment name
-  std::map<std::string, int> segment_lines; // where each segment name is, in the config file
-  std::map<std::string, int64_t> ports;     // per port name (wins over the segment)
-  uint32_t max_flows = 0;                   // inspected flows per worker (0 = the flow table's size)
-  uint32_t hold_bytes = 256 * 1024;         // out-of-order bytes held per direction
-  uint64_t hold_total_bytes = 64ull << 20;  // out-of-order bytes held by one worker in all
+  std::map<std::string, int64_t> segments;   // per segment name
+  std::map<std::string, int> segment_lines;  // where each segment name is, in the config file
+  std::map<std::string, int64_t> ports;      // per port name (wins over the segment)
+  uint32_t max_flows = 0;                    // inspected flows per worker (0 = the flow table's size)
+  uint32_t hold_bytes = 256 * 1024;          // out-of-order bytes held per direction
+  uint64_t hold_total_bytes = 64ull << 20;   // out-of-order bytes held by one worker in all
 };
 
 /// An address with its prefix length on a link ("192.0.2.1/24"): host bits may be set.
@@ -117,8 +117,8 @@ struct PeerConfig {
   std::map<std::string, std::string> labels;  // for segment membership
   std::optional<MacAddr> next_hop_mac;        // fixed underlay next-hop MAC (no ARP / ND for it)
   enum class Keys : uint8_t { kStatic, kTls } keys = Keys::kStatic;
-  std::string control;                        // kTls: "host:port" of its key service
-  std::string pin;                            // kTls: SHA-256 of its certificate (hex), instead of the CA
+  std::string control;  // kTls: "host:port" of its key service
+  std::string pin;      // kTls: SHA-256 of its certificate (hex), instead of the CA
   SourceLoc loc;
 };
 
@@ -126,30 +126,31 @@ struct PeerConfig {
 /// and derive ESP keys from the TLS exporter (RFC 8446 §7.5); rekeyed before a lifetime runs out.
 struct TunnelTlsConfig {
   bool enabled = false;
-  std::string listen;      // "addr:port" of this gateway's key service
-  std::string cert, key;   // this gateway's certificate chain and private key (PEM; key 0600)
-  std::string ca;          // CA certificates peers' certificates must chain to ("" with pins only)
-  uint32_t lifetime_s = 3600;        // rekey after this long ...
+  std::string listen;                      // "addr:port" of this gateway's key service
+  std::string cert, key;                   // this gateway's certificate chain and private key (PEM; key 0600)
+  std::string ca;                          // CA certificates peers' certificates must chain to ("" with pins only)
+  uint32_t lifetime_s = 3600;              // rekey after this long ...
   uint64_t lifetime_packets = 1ull << 32;  // ... or this many packets sealed under one key
-  uint32_t grace_s = 10;   // an old inbound key stays this long after the peer switched (default: min(10, lifetime_s / 2))
+  uint32_t grace_s =
+      10;  // an old inbound key stays this long after the peer switched (default: min(10, lifetime_s / 2))
 };
 
 /// ESP tunnels between gateways (goldgate.yaml `tunnel`): flows toward a zone behind a peer are
 /// sealed with AES-256-GCM and sent over the uplink's underlay address.
 struct TunnelConfig {
   bool enabled = false;
-  std::string uplink;                  // port name of the underlay link
-  std::optional<MacAddr> underlay_mac; // source MAC on the underlay (default: the uplink's own)
-  std::optional<IfAddr> ipv4, ipv6;    // the uplink's underlay addresses
+  std::string uplink;                        // port name of the underlay link
+  std::optional<MacAddr> underlay_mac;       // source MAC on the underlay (default: the uplink's own)
+  std::optional<IfAddr> ipv4, ipv6;          // the uplink's underlay addresses
   std::optional<IpAddr> gateway4, gateway6;  // next hops toward peers outside those prefixes
-  uint32_t mtu = 1500;                 // underlay MTU (outer packet, IP header included)
-  MacAddr router_mac;                  // the gateway VMs use for zones behind peers
+  uint32_t mtu = 1500;                       // underlay MTU (outer packet, IP header included)
+  MacAddr router_mac;                        // the gateway VMs use for zones behind peers
   std::optional<IpAddr> router_ipv4, router_ipv6;
-  std::string aead = "auto";           // auto | ipsec-mb | openssl
-  std::string key_file;                // static SAs (crypto/sa_file.h), absolute or relative to the config
-  std::string sequence_file;           // static SAs' sequence numbers across restarts (default: beside quarantine_file)
-  bool wait_for_keys = false;          // peer_down: wait — hold packets toward a peer without keys (else block)
-  uint32_t wait_ms = 2000;             // ... for at most this long
+  std::string aead = "auto";   // auto | ipsec-mb | openssl
+  std::string key_file;        // static SAs (crypto/sa_file.h), absolute or relative to the config
+  std::string sequence_file;   // static SAs' sequence numbers across restarts (default: beside quarantine_file)
+  bool wait_for_keys = false;  // peer_down: wait — hold packets toward a peer without keys (else block)
+  uint32_t wait_ms = 2000;     // ... for at most this long
   TunnelTlsConfig tls;
   std::vector<PeerConfig> peers;
   SourceLoc loc;
@@ -173,10 +174,10 @@ struct SwitchConfig {
   std::string alert_file = "/var/log/goldgate/alerts.jsonl";
   // Quarantined ports, one name a line: a restarted switch keeps them in quarantine.
   std::string quarantine_file = "/var/lib/goldgate/quarantine";
-  uint32_t alert_window_ms = 5000;  // repeated alerts within the window are aggregated
-  std::string alert_format = "json";  // json, ocsf, cef, leef, rfc5424 (validated)
-  uint64_t alert_rotate_bytes = 64ull << 20;  // rotate the alert file past this size (0 = never)
-  uint32_t alert_rotate_keep = 5;             // old alert files kept
+  uint32_t alert_window_ms = 5000;                          // repeated alerts within the window are aggregated
+  std::string alert_format = "json";                        // json, ocsf, cef, leef, rfc5424 (validated)
+  uint64_t alert_rotate_bytes = 64ull << 20;                // rotate the alert file past this size (0 = never)
+  uint32_t alert_rotate_keep = 5;                           // old alert files kept
   std::string alert_spool_dir = "/var/lib/goldgate/spool";  // each sink spools in <dir>/<sink name>
   std::vector<alerts::SinkConfig> alert_sinks;              // network sinks (syslog, Kafka)
   std::vector<ZoneConfig> zones;
@@ -205,8 +206,8 @@ struct RuleConfig {
   std::string name;
   Endpoint from;
   Endpoint to;
-  uint8_t protocol = 0;            // IANA number; 0 = any
-  std::vector<PortRange> ports;    // destination ports; empty = any
+  uint8_t protocol = 0;          // IANA number; 0 = any
+  std::vector<PortRange> ports;  // destination ports; empty = any
   Action action = Action::kDeny;
   bool log = false;
   // Under inspection, a protocol the switch cannot read (neither TCP, UDP nor ICMP echo) is refused
@@ -225,10 +226,10 @@ struct SegmentConfig {
 
 struct SegmentsConfig {
   std::vector<SegmentConfig> segments;
-  std::vector<RuleConfig> rules;                 // in priority order (files by name, then file order)
-  std::vector<RuleConfig> quarantine_rules;      // what a quarantined VM may still do
-  bool default_log = true;                       // log default-deny hits
-  std::vector<std::string> files;                // files read, for status
+  std::vector<RuleConfig> rules;             // in priority order (files by name, then file order)
+  std::vector<RuleConfig> quarantine_rules;  // what a quarantined VM may still do
+  bool default_log = true;                   // log default-deny hits
+  std::vector<std::string> files;            // files read, for status
 };
 
 /// Reads and validates goldgate.yaml. Errors: "file:line: reason".

@@ -68,10 +68,10 @@ enum class FlowState : uint8_t {
   kTcpSynSent,
   kTcpSynRecv,
   kTcpEstablished,
-  kTcpFinWait,   // one side has sent FIN
-  kTcpClosing,   // both sides have sent FIN
-  kTcpClosed,    // RST seen
-  kUdpSingle,    // packets in one direction only so far
+  kTcpFinWait,  // one side has sent FIN
+  kTcpClosing,  // both sides have sent FIN
+  kTcpClosed,   // RST seen
+  kUdpSingle,   // packets in one direction only so far
   kUdpBoth,
   kIcmp,
   kOther,
@@ -82,15 +82,15 @@ const char* flowStateName(FlowState s);
 /// Per-connection state. 64 bytes: one cache line.
 struct alignas(64) Flow {
   uint64_t last_tsc;
-  uint64_t created_tsc;   // 0 = slot unused
-  uint64_t policy_gen;    // generation the verdict was taken under
-  uint32_t packets[2];    // [0] from originator, [1] replies
+  uint64_t created_tsc;  // 0 = slot unused
+  uint64_t policy_gen;   // generation the verdict was taken under
+  uint32_t packets[2];   // [0] from originator, [1] replies
   uint64_t bytes[2];
-  uint32_t rule;          // rule id that admitted the flow
+  uint32_t rule;  // rule id that admitted the flow
   FlowState state;
-  uint8_t orig_is_a;      // originator is side A of the key
-  uint8_t port[2];        // originator's port, responder's port
-  uint8_t fin_seen;       // bit 0: originator sent FIN, bit 1: responder
+  uint8_t orig_is_a;  // originator is side A of the key
+  uint8_t port[2];    // originator's port, responder's port
+  uint8_t fin_seen;   // bit 0: originator sent FIN, bit 1: responder
   uint8_t pad[3];
 };
 static_assert(sizeof(Flow) == 64);

@@ -23,7 +23,9 @@ class FragmentGather {
   /// more after it. False when refused; the datagram is then bad, and every later add is refused.
   bool add(uint32_t offset, const uint8_t* data, uint32_t len, bool last);
   /// Every byte from 0 to the last fragment's end has arrived.
-  bool complete() const { return !bad_ && total_ && have_.size() == 1 && have_[0].first == 0 && have_[0].second == total_; }
+  bool complete() const {
+    return !bad_ && total_ && have_.size() == 1 && have_[0].first == 0 && have_[0].second == total_;
+  }
   bool bad() const { return bad_; }
   /// Makes the datagram bad (the caller could not take a fragment of it).
   void giveUp() { bad_ = true; }

@@ -61,8 +61,8 @@ struct RuleMeta {
   std::string from, to, protocol, ports;
   Action action = Action::kDeny;
   bool log = false;
-  bool quarantine = false;  // a quarantine allowance
-  bool uninspected = false; // admits protocols inspection cannot read (RuleConfig::uninspected)
+  bool quarantine = false;   // a quarantine allowance
+  bool uninspected = false;  // admits protocols inspection cannot read (RuleConfig::uninspected)
 };
 
 struct PortBinding {
@@ -71,7 +71,7 @@ struct PortBinding {
   PortRole role = PortRole::kVm;
   uint16_t segment = kSegUnassigned;
   bool quarantined = false;
-  uint64_t mac = 0;          // bound MAC as 48-bit integer; 0 = unbound
+  uint64_t mac = 0;            // bound MAC as 48-bit integer; 0 = unbound
   std::vector<uint32_t> ipv4;  // wire-order bytes packed as in memory
   std::vector<std::array<uint8_t, 16>> ipv6;
   std::vector<Cidr> prefixes;  // kTunnel: the zones behind the peer (inner sources must be inside)
@@ -90,8 +90,8 @@ class CompiledPolicy {
   /// quarantine segment. `workers` sizes the per-worker hit counters. Control thread only
   /// (needs DPDK's EAL for rte_acl). Errors: resource failures of rte_acl.
   static Result<std::unique_ptr<CompiledPolicy>> compile(const SwitchConfig& sw, const SegmentsConfig& segs,
-                                                         const std::set<std::string>& quarantined,
-                                                         uint64_t generation, uint32_t workers);
+                                                         const std::set<std::string>& quarantined, uint64_t generation,
+                                                         uint32_t workers);
   ~CompiledPolicy();
   CompiledPolicy(const CompiledPolicy&) = delete;
   CompiledPolicy& operator=(const CompiledPolicy&) = delete;
@@ -163,7 +163,7 @@ class CompiledPolicy {
   uint64_t generation_ = 0;
   std::shared_ptr<const InspectPlan> inspect_;
   std::vector<PortBinding> ports_;
-  std::vector<uint32_t> vm_ipv4_;                    // every VM port's bound addresses, sorted
+  std::vector<uint32_t> vm_ipv4_;  // every VM port's bound addresses, sorted
   std::vector<std::array<uint8_t, 16>> vm_ipv6_;
   uint32_t physical_ports_ = 0;
   uint64_t router_mac_ = 0;

@@ -24,7 +24,8 @@ class Switch {
  public:
   /// Starts DPDK with the EAL arguments of `sw`, opens every port, compiles the first policy.
   /// Main thread, once per process. Errors: EAL, device or policy failures, with the reason.
-  static Result<std::unique_ptr<Switch>> start(const SwitchConfig& sw, const SegmentsConfig& segs, const RunOptions& opts);
+  static Result<std::unique_ptr<Switch>> start(const SwitchConfig& sw, const SegmentsConfig& segs,
+                                               const RunOptions& opts);
   ~Switch();
   /// Forwards until stopped (signal, drained input or duration). Blocks; returns the exit code.
   int run();

@@ -25,12 +25,12 @@ constexpr uint8_t kTcpUrg = 0x20;
 struct TcpSegment {
   uint32_t seq = 0;
   uint32_t ack = 0;
-  uint8_t flags = 0;         // TcpFlags, kTcpUrg
-  uint16_t window = 0;       // as sent (not scaled)
+  uint8_t flags = 0;    // TcpFlags, kTcpUrg
+  uint16_t window = 0;  // as sent (not scaled)
   uint32_t payload_len = 0;
-  bool has_ts = false;       // a well-formed timestamp option (kind 8, length 10)
+  bool has_ts = false;  // a well-formed timestamp option (kind 8, length 10)
   uint32_t tsval = 0;
-  int8_t wscale = -1;        // window scale option on a SYN (clamped to 14), -1 none
+  int8_t wscale = -1;  // window scale option on a SYN (clamped to 14), -1 none
 };
 
 /// Reads the TCP header at `tcp` (`hdrLen` bytes: the data offset, already checked by the parser)
@@ -44,8 +44,8 @@ class TcpNormalizer {
   /// What one segment does.
   struct Decision {
     DropReason drop = DropReason::kNone;  // not kNone: drop the segment (it changed nothing)
-    bool deliver = false;  // its payload goes to reassembly (false: nothing in it for the receiver)
-    bool reset = false;    // an acceptable RST: the connection ends in both directions
+    bool deliver = false;                 // its payload goes to reassembly (false: nothing in it for the receiver)
+    bool reset = false;                   // an acceptable RST: the connection ends in both directions
   };
 
   /// Judges segment `s` from direction `dir` (0 originator). `rcvNxt` is the next in-order
@@ -55,9 +55,7 @@ class TcpNormalizer {
 
   /// True when direction `dir` has sent a FIN that the in-order stream has reached (`rcvNxt`):
   /// nothing more can be delivered in it.
-  bool finished(int dir, uint32_t rcvNxt) const {
-    return (d_[dir].bits & kFin) && d_[dir].fin_seq == rcvNxt;
-  }
+  bool finished(int dir, uint32_t rcvNxt) const { return (d_[dir].bits & kFin) && d_[dir].fin_seq == rcvNxt; }
   /// Whether the handshake was seen (false: the connection was picked up mid-stream, after it
   /// had begun: the window is learnt from its first segments).
   bool fromHandshake() const { return (d_[0].bits & kSyn) && !(d_[0].bits & kMidstream); }

@@ -61,7 +61,7 @@ struct DataClass {
   uint32_t severity = 5;  // 0..10
   bool critical = false;
   std::vector<Pattern> patterns;  // Hyperscan
-  struct Run {                     // run detectors (runs.h)
+  struct Run {                    // run detectors (runs.h)
     RunSpec spec;
     int line = 0;
   };
@@ -71,12 +71,12 @@ struct DataClass {
   uint32_t max_length = 64;  // longest value in bytes, separators included
   Boundary boundary = Boundary::kNone;
   std::vector<std::string> context_keywords;  // caseless literals
-  uint32_t context_window = 64;                // bytes before or after the value
-  bool context_required = false;               // without a keyword nearby the value is not reported
-  double confidence = 0.6;                     // without context
+  uint32_t context_window = 64;               // bytes before or after the value
+  bool context_required = false;              // without a keyword nearby the value is not reported
+  double confidence = 0.6;                    // without context
   double confidence_with_context = 0.95;
-  uint32_t min_count = 1;             // findings per flow direction before the class is reported
-  std::set<std::string> ignore;       // normalised values never reported (published test values)
+  uint32_t min_count = 1;        // findings per flow direction before the class is reported
+  std::set<std::string> ignore;  // normalised values never reported (published test values)
   bool has_exact_match = false;
   ExactMatch exact_match;
   ClassPolicy policy;

@@ -24,10 +24,10 @@ namespace goldgate::datapolicy {
 /// A class found in one flow direction's byte stream.
 struct Finding {
   uint32_t class_index = 0;
-  uint64_t offset = 0;      // end of the value in the direction's byte stream (bytes before it + its length)
+  uint64_t offset = 0;  // end of the value in the direction's byte stream (bytes before it + its length)
   double confidence = 0;
-  std::string masked;       // never the clear value
-  uint64_t count = 0;       // findings of this class in this direction so far (this one included)
+  std::string masked;  // never the clear value
+  uint64_t count = 0;  // findings of this class in this direction so far (this one included)
 };
 
 struct BuildOptions {
@@ -65,22 +65,22 @@ class Classifier {
   bool from_cache_ = false;
   double compile_seconds_ = 0;
   std::string key_;
-  uint32_t history_ = 0;                                    // bytes kept per direction for extraction
-  std::vector<std::unordered_set<std::string>> exact_;     // per class: truncated HMACs of known values
-  std::vector<std::string> exact_keys_;                     // per class: HMAC key
-  std::vector<uint32_t> keyword_len_;                       // per class: longest context keyword
+  uint32_t history_ = 0;                                // bytes kept per direction for extraction
+  std::vector<std::unordered_set<std::string>> exact_;  // per class: truncated HMACs of known values
+  std::vector<std::string> exact_keys_;                 // per class: HMAC key
+  std::vector<uint32_t> keyword_len_;                   // per class: longest context keyword
   // Per class: whether its keywords are looked for only around a value, in the bytes the stream
   // keeps (a window that fits them); the others' keywords stream through Hyperscan.
   std::vector<uint8_t> keyword_near_;
-  std::vector<std::vector<std::string>> keywords_lower_;    // per class
+  std::vector<std::vector<std::string>> keywords_lower_;  // per class
   // Per class looking for keywords near a value: per lower-cased byte, the keywords starting with it.
   std::vector<std::array<uint64_t, 256>> keyword_first_;
-  std::vector<uint8_t> token_kind_;                         // per class: which bytes its values read back
-  std::array<uint32_t, 8> read_back_ = {};                  // per token kind: the longest max_length
-  bool streamed_keywords_ = false;                          // any class streams its keywords
-  std::vector<std::vector<uint32_t>> groups_;               // per detector id: the classes it serves
-  RunSet runs_;                                             // run detectors (runs.h)
-  std::vector<uint32_t> run_ids_;                           // per run kind: its detector id
+  std::vector<uint8_t> token_kind_;            // per class: which bytes its values read back
+  std::array<uint32_t, 8> read_back_ = {};     // per token kind: the longest max_length
+  bool streamed_keywords_ = false;             // any class streams its keywords
+  std::vector<std::vector<uint32_t>> groups_;  // per detector id: the classes it serves
+  RunSet runs_;                                // run detectors (runs.h)
+  std::vector<uint32_t> run_ids_;              // per run kind: its detector id
 };
 
 /// Per-direction state, owned by whoever tracks the flow; opened and closed through a Scanner.
@@ -89,15 +89,15 @@ struct StreamState {
   hs_stream* hs = nullptr;
   uint64_t offset = 0;
   uint64_t hs_base = 0;  // stream offset where the Hyperscan stream began (a new one after a gap)
-  std::string history;  // last bytes scanned (up to the classifier's history size)
+  std::string history;   // last bytes scanned (up to the classifier's history size)
   struct PerClass {
     uint32_t count = 0;
-    uint32_t last_end = UINT32_MAX;     // low 32 bits of the last value end (dedup across patterns)
+    uint32_t last_end = UINT32_MAX;  // low 32 bits of the last value end (dedup across patterns)
   };
   std::vector<PerClass> classes;
   std::vector<uint64_t> last_keyword;  // per class, if any streams its keywords: end of the last one
   std::vector<RunState> runs;          // per run kind
-  struct Pending {  // a value waiting to see whether a context keyword follows
+  struct Pending {                     // a value waiting to see whether a context keyword follows
     uint32_t cls;
     uint64_t start, end;
     std::string masked;
@@ -105,7 +105,7 @@ struct StreamState {
   std::vector<Pending> pending;
   // Match ends waiting for the two bytes after them (is the value complete, or does its run go on?).
   std::vector<std::pair<uint32_t, uint64_t>> await;  // (Hyperscan id, match end)
-  std::vector<Finding> held;  // below the class's min_count so far
+  std::vector<Finding> held;                         // below the class's min_count so far
   bool gap = false;
   bool open = false;  // between Scanner::open and close
 };
@@ -152,7 +152,8 @@ class Scanner {
   void contextAfter(Ctx& ctx);
   void endRuns(Ctx& ctx);
   void awaitRunEnds(StreamState& s);
-  void emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked, std::vector<Finding>& out);
+  void emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked,
+            std::vector<Finding>& out);
   void resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all);
   void scanPiece(StreamState& s, const uint8_t* data, size_t len, std::vector<Finding>& out);
   std::shared_ptr<const Classifier> cls_;

@@ -12,11 +12,11 @@
 namespace goldgate::datapolicy {
 
 struct ExactMatchBuild {
-  std::string hashes;      // the file's text: "goldgate-edm 1", then one hash a line, sorted
-  uint64_t values = 0;     // distinct values hashed
-  uint64_t duplicates = 0; // rows whose value was already seen
-  uint64_t empty = 0;      // rows with an empty value in the column (after normalising)
-  uint64_t rows = 0;       // data rows read (the header excluded)
+  std::string hashes;       // the file's text: "goldgate-edm 1", then one hash a line, sorted
+  uint64_t values = 0;      // distinct values hashed
+  uint64_t duplicates = 0;  // rows whose value was already seen
+  uint64_t empty = 0;       // rows with an empty value in the column (after normalising)
+  uint64_t rows = 0;        // data rows read (the header excluded)
 };
 
 /// Builds the hashes of column `column` (a header name, or a 1-based number) of `csv` (RFC 4180:

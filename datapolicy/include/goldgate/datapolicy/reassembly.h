@@ -58,8 +58,8 @@ class TcpReassembler {
 
   Limits limits_;
   bool started_ = false;
-  uint32_t next_seq_ = 0;   // sequence number of the next in-order byte
-  uint64_t next_abs_ = 0;   // its position in the direction's byte stream
+  uint32_t next_seq_ = 0;                 // sequence number of the next in-order byte
+  uint64_t next_abs_ = 0;                 // its position in the direction's byte stream
   std::map<uint64_t, std::string> held_;  // out-of-order data by stream position
   uint64_t held_bytes_ = 0;
   uint64_t retransmitted_ = 0;

@@ -28,8 +28,8 @@ using ByteSet = std::bitset<256>;
 Result<ByteSet> parseByteSet(std::string_view s);
 
 struct RunSpec {
-  ByteSet bytes;    // what a value consists of
-  ByteSet joiners;  // allowed one at a time between two value bytes (none: empty)
+  ByteSet bytes;            // what a value consists of
+  ByteSet joiners;          // allowed one at a time between two value bytes (none: empty)
   uint32_t min_length = 1;  // 1..64, joiners counted
   bool operator==(const RunSpec& o) const {
     return bytes == o.bytes && joiners == o.joiners && min_length == o.min_length;
@@ -38,9 +38,9 @@ struct RunSpec {
 
 /// Per flow direction and family (kinds with the same bytes and joiners): 4 bytes.
 struct RunState {
-  uint16_t len = 0;     // bytes in the current run (value bytes and the joiners between them)
-  uint8_t last_w = 0;   // the last byte read was a value byte
-  uint8_t pend_j = 0;   // the last byte read was a joiner after a value byte
+  uint16_t len = 0;    // bytes in the current run (value bytes and the joiners between them)
+  uint8_t last_w = 0;  // the last byte read was a value byte
+  uint8_t pend_j = 0;  // the last byte read was a joiner after a value byte
 };
 
 /// (kind, stream offset just past the last value byte of a group): each place where a run of the
@@ -78,7 +78,7 @@ class RunSet {
     uint32_t min = 0;                                  // the shortest
     int8_t level = 0;  // scanGroup tests runs of 2^level bytes; -1: aligned 16-byte lanes
   };
-  struct Group {  // four families sharing a table
+  struct Group {                 // four families sharing a table
     uint8_t level_bits[5] = {};  // per level: its families' run bits
     uint8_t aligned_bits = 0;    // families tested by aligned lanes
     uint8_t top = 0;             // the highest level any of them needs
