@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "goldgate/common/cpu_dispatch.h"
 #include "goldgate/common/endian.h"
 
 namespace goldgate::dataplane {
@@ -174,7 +175,7 @@ DropReason parseIpv6(const uint8_t* data, uint32_t len, uint32_t off, PacketMeta
 
 }  // namespace
 
-DropReason parsePacket(const uint8_t* data, uint32_t len, PacketMeta* m) {
+GOLDGATE_CPU_CLONES DropReason parsePacket(const uint8_t* data, uint32_t len, PacketMeta* m) {
   std::memset(m, 0, sizeof *m);
   if (len < 14) return DropReason::kTruncatedEthernet;
   m->dst_mac = data;
@@ -209,7 +210,7 @@ DropReason parsePacket(const uint8_t* data, uint32_t len, PacketMeta* m) {
   }
 }
 
-uint16_t onesSum(const uint8_t* p, size_t len, uint32_t sum) {
+GOLDGATE_CPU_CLONES uint16_t onesSum(const uint8_t* p, size_t len, uint32_t sum) {
   // 32-bit halves of 8-byte words into a 64-bit accumulator: no carries lost for any packet size.
   uint64_t acc = sum;
   while (len >= 8) {

@@ -185,6 +185,9 @@ void Worker::parseAndSwitchL2(const CompiledPolicy& pol, Burst& b) {
   const PortBinding& bind = pol.port(in);
   const uint32_t allPorts = (shared_->ports.size() >= 32 ? ~0u : (1u << shared_->ports.size()) - 1);
   const uint32_t floodMask = kSecure ? pol.floodMask(in) : allPorts & ~(1u << in);
+  // Counted here, stored in the burst at the end: the flow keys are written byte-wise, which
+  // would make the compiler reload any counter kept in the burst after each of them.
+  uint32_t nkeys = 0, nlater = 0, related = 0;
   for (uint32_t i = 0; i < b.n; ++i) {
     rte_mbuf* m = pkts[i];
     b.out[i] = -1;
@@ -277,7 +280,7 @@ void Worker::parseAndSwitchL2(const CompiledPolicy& pol, Burst& b) {
     // connections look the destination MAC up (admitNewFlows).
     if (pm.flags & kFlagLaterFragment) {
       // Decided after the burst's first fragments have been admitted (followFragments).
-      b.later[b.nlater++] = static_cast<uint8_t>(i);
+      b.later[nlater++] = static_cast<uint8_t>(i);
       continue;
     }
     if (pm.flags & kFlagIcmpError) {
@@ -295,33 +298,38 @@ void Worker::parseAndSwitchL2(const CompiledPolicy& pol, Burst& b) {
       quoted.sport = pm.inner_sport;
       quoted.dport = pm.inner_dport;
       quoted.protocol = pm.inner_protocol;
-      b.src_is_a[b.nkeys] = makeFlowKey(quoted, &b.keys[b.nkeys]);
-      b.related |= 1u << b.nkeys;
+      b.src_is_a[nkeys] = makeFlowKey(quoted, &b.keys[nkeys]);
+      related |= 1u << nkeys;
     } else {
-      b.src_is_a[b.nkeys] = makeFlowKey(pm, &b.keys[b.nkeys]);
+      b.src_is_a[nkeys] = makeFlowKey(pm, &b.keys[nkeys]);
     }
-    b.key_ptrs[b.nkeys] = &b.keys[b.nkeys];
-    b.key_idx[b.nkeys] = static_cast<uint8_t>(i);
-    ++b.nkeys;
+    b.key_ptrs[nkeys] = &b.keys[nkeys];
+    b.key_idx[nkeys] = static_cast<uint8_t>(i);
+    ++nkeys;
   }
+  b.nkeys = nkeys;
+  b.nlater = nlater;
+  b.related = related;
 }
 
 // Pass 2: tracked connections, found in one bulk lookup.
 void Worker::lookupFlows(const CompiledPolicy& pol, Burst& b) {
   const uint16_t in = b.in;
   rte_mbuf** pkts = b.pkts;
-  flows_->lookupBulk(b.key_ptrs, b.nkeys, b.pos);
+  const uint32_t nkeys = b.nkeys;
+  uint32_t nmiss = 0;
+  flows_->lookupBulk(b.key_ptrs, nkeys, b.pos);
   // Flow records are touched next: start loading them all before the first is needed.
-  for (uint32_t j = 0; j < b.nkeys; ++j)
+  for (uint32_t j = 0; j < nkeys; ++j)
     if (b.pos[j] >= 0) rte_prefetch0(&flows_->at(b.pos[j]));
   const bool inspecting = pol.inspectPlan() != nullptr;
-  for (uint32_t j = 0; j < b.nkeys; ++j) {
+  for (uint32_t j = 0; j < nkeys; ++j) {
     const uint32_t i = b.key_idx[j];
     const PacketMeta& pm = b.meta[i];
     const bool isRelated = (b.related >> j) & 1;
     // Inspection reads every payload byte: start loading the next packet's, and its flow's
     // inspection state, while this one is scanned.
-    if (inspecting && j + 1 < b.nkeys) {
+    if (inspecting && j + 1 < nkeys) {
       const rte_mbuf* next = pkts[b.key_idx[j + 1]];
       const auto* d = rte_pktmbuf_mtod(next, const uint8_t*);
       const uint32_t upTo = std::min<uint32_t>(rte_pktmbuf_data_len(next), 2048);  // the rest streams in behind
@@ -337,7 +345,7 @@ void Worker::lookupFlows(const CompiledPolicy& pol, Burst& b) {
         pkts[i] = nullptr;
         continue;
       }
-      b.miss[b.nmiss++] = j;
+      b.miss[nmiss++] = j;
       continue;
     }
     Flow& f = flows_->at(b.pos[j]);
@@ -348,7 +356,7 @@ void Worker::lookupFlows(const CompiledPolicy& pol, Burst& b) {
     if (!isRelated && pm.protocol == 6 && tcpOpens(pm.tcp_flags) && tcpReusable(f)) {
       // A new connection on the 4-tuple of a closed one: decided afresh by the policy.
       removeFlow(b.pos[j]);
-      b.miss[b.nmiss++] = j;
+      b.miss[nmiss++] = j;
       continue;
     }
     // A packet of a tracked connection must come from the port its side of the connection is on:
@@ -378,6 +386,7 @@ void Worker::lookupFlows(const CompiledPolicy& pol, Burst& b) {
     }
     if (accountAndInspect(pol, b, i, b.pos[j], f, b.keys[j], dir)) b.out[i] = f.port[dir ^ 1];
   }
+  b.nmiss = nmiss;
 }
 
 // Pass 3: new connections, classified in one ACL call per family; the allowed get a flow entry.
@@ -485,8 +494,8 @@ void Worker::admitNewFlows(const CompiledPolicy& pol, Burst& b) {
   bump(stats_.new_flow_cycles, rte_rdtsc() - t0);
 }
 
-bool Worker::accountAndInspect(const CompiledPolicy& pol, Burst& b, uint32_t i, int32_t pos, Flow& f, const FlowKey& k,
-                               int dir) {
+inline bool Worker::accountAndInspect(const CompiledPolicy& pol, Burst& b, uint32_t i, int32_t pos, Flow& f,
+                                      const FlowKey& k, int dir) {
   rte_mbuf* m = b.pkts[i];
   const PacketMeta& pm = b.meta[i];
   if (pol.inspectPlan() && readable(pm)) {
