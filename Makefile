@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench build build-asan build-fuzz demo test test-fast bench clean
+.PHONY: all deps deps-bench build build-asan build-fuzz demo test test-fast bench clean format check-format
 
 all: build
 
@@ -51,6 +51,14 @@ test-fast: build
 
 bench: deps-bench build
 	bench/run.sh $(BUILD)
+
+# The C++ sources laid out as .clang-format says: `format` applies it, `check-format` fails on a file
+# that is not (CI runs it before the tests).
+format: deps
+	scripts/format.sh
+
+check-format: deps
+	scripts/format.sh --check
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

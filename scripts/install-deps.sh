@@ -12,7 +12,7 @@ build_pkgs=(
   libssl-dev libhyperscan-dev libvirt-dev libxml2-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev
-  catch2 clang libclang-rt-14-dev
+  catch2 clang libclang-rt-14-dev clang-format
 )
 test_pkgs=(
   python3 python3-scapy python3-yaml iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
