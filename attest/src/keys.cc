@@ -15,7 +15,7 @@
 
 #include "file_io.h"
 #include "goldgate/attest/manifest.h"
-#include "goldgate/crypto/sa_file.h"
+#include "goldgate/common/files.h"
 
 namespace goldgate::attest {
 namespace {
@@ -177,7 +177,7 @@ Result<PrivateKey> PrivateKey::fromPem(std::string_view pem, const std::string& 
 
 Result<PrivateKey> PrivateKey::load(const std::string& path) {
   // A signing key that others can read is no longer the admin's alone: refuse it, as SSH does.
-  if (auto ok = crypto::checkPrivateFile(path); !ok) return ok.error();
+  if (auto ok = checkPrivateFile(path); !ok) return ok.error();
   auto text = readKeyFile(path);
   if (!text) return text.error();
   auto key = fromPem(*text, path);

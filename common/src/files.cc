@@ -1,6 +1,7 @@
 #include "goldgate/common/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -78,6 +79,20 @@ Result<void> replaceFileDurably(const std::string& path, std::string_view data, 
   const int err = errno;
   ::close(dfd);
   if (rc != 0) return makeError(Error::Code::kIo, path + ": cannot sync its folder: " + std::strerror(err));
+  return {};
+}
+
+Result<void> checkPrivateFile(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return makeError(Error::Code::kIo, path + ": " + std::strerror(errno));
+  if (st.st_mode & 077) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return makeError(Error::Code::kPermission, path + ": permissions " + mode +
+                                                   " are too open: a key file must not be readable by group or others "
+                                                   "(chmod 600 " +
+                                                   path + ")");
+  }
   return {};
 }
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "goldgate/common/files.h"
 #include "goldgate/common/yaml_ctx.h"
 
 namespace goldgate::crypto {
@@ -26,20 +27,6 @@ int hexDigit(char c) {
 }
 
 }  // namespace
-
-Result<void> checkPrivateFile(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return makeError(Error::Code::kIo, path + ": " + std::strerror(errno));
-  if (st.st_mode & 077) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return makeError(Error::Code::kPermission, path + ": permissions " + mode +
-                                                   " are too open: a key file must not be readable by group or others "
-                                                   "(chmod 600 " +
-                                                   path + ")");
-  }
-  return {};
-}
 
 Result<std::vector<StaticSa>> parseStaticSas(const std::string& text, const std::string& name) {
   using yamlcfg::ConfigError;
@@ -114,7 +101,7 @@ Result<std::vector<StaticSa>> parseStaticSas(const std::string& text, const std:
 }
 
 Result<std::vector<StaticSa>> loadStaticSas(const std::string& path) {
-  if (auto ok = checkPrivateFile(path); !ok) return ok.error();
+  if (auto ok = goldgate::checkPrivateFile(path); !ok) return ok.error();
   std::ifstream in(path, std::ios::binary);
   if (!in) return makeError(Error::Code::kIo, path + ": cannot open: " + std::strerror(errno));
   std::stringstream ss;

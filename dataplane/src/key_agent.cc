@@ -18,6 +18,7 @@
 #include <map>
 #include <sstream>
 
+#include "goldgate/common/files.h"
 #include "goldgate/crypto/sa_file.h"
 
 namespace goldgate::dataplane {
@@ -80,7 +81,7 @@ KeyAgent::KeyAgent(const TunnelConfig& tc, Tunnel& tunnel) : cfg_(tc), tunnel_(t
 Result<std::unique_ptr<KeyAgent>> KeyAgent::start(const TunnelConfig& tc, Tunnel& tunnel) {
   std::unique_ptr<KeyAgent> a(new KeyAgent(tc, tunnel));
   const auto& t = tc.tls;
-  if (auto ok = crypto::checkPrivateFile(t.key); !ok)
+  if (auto ok = checkPrivateFile(t.key); !ok)
     return makeError(ok.error().code, "tunnel.tls.key: " + ok.error().message);
   a->ctx_ = SSL_CTX_new(TLS_method());
   if (!a->ctx_) return makeError(Error::Code::kResource, "TLS: " + sslError());

@@ -30,4 +30,8 @@ Result<void> writeFileSynced(const std::string& path, std::string_view data, mod
 /// from two threads at once).
 Result<void> replaceFileDurably(const std::string& path, std::string_view data, mode_t mode);
 
+/// Fails with "path: …" if the file at `path` (a key) is open to group or others: kIo when it
+/// cannot be looked at, kPermission naming its mode and the chmod that fixes it.
+Result<void> checkPrivateFile(const std::string& path);
+
 }  // namespace goldgate

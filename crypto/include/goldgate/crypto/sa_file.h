@@ -40,7 +40,4 @@ Result<std::vector<StaticSa>> loadStaticSas(const std::string& path);
 /// Parses key-file text; `name` is used in messages. Used by tests and fuzzing.
 Result<std::vector<StaticSa>> parseStaticSas(const std::string& text, const std::string& name);
 
-/// Fails with "path: …" if the file at `path` is open to group or others.
-Result<void> checkPrivateFile(const std::string& path);
-
 }  // namespace goldgate::crypto
