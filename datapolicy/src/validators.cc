@@ -281,23 +281,63 @@ bool checkVerhoeff(std::string_view s, double) { return validVerhoeff(s); }
 bool checkAba(std::string_view s, double) { return validAba(s); }
 bool checkNhs(std::string_view s, double) { return validNhs(s); }
 
+// Masks for alerts: never more than four characters in clear.
+// A card number: the last four digits stay, and the separators; everything else, digit or not, is masked.
+std::string maskCard(std::string_view value) {
+  std::string out(value.size(), '*');
+  size_t digits = 0;
+  for (char c : value) digits += isDigit(c);
+  size_t seen = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (isSeparator(c)) out[i] = c;
+    else if (isDigit(c) && seen++ + 4 >= digits) out[i] = c;
+  }
+  return out;
+}
+
+// An IBAN: the country code (two leading letters) stays, and the spaces, and the last four letters
+// or digits after it; everything else is masked.
+std::string maskIban(std::string_view value) {
+  std::string out(value.size(), '*');
+  size_t start = value.size() >= 2 && isAlpha(value[0]) && isAlpha(value[1]) ? 2 : 0;
+  for (size_t i = 0; i < start; ++i) out[i] = value[i];
+  size_t alnum = 0;
+  for (size_t i = start; i < value.size(); ++i) alnum += isAlnum(value[i]);
+  size_t seen = 0;
+  for (size_t i = start; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == ' ') out[i] = c;
+    else if (isAlnum(c) && seen++ + 4 >= alnum) out[i] = c;
+  }
+  return out;
+}
+
+// Anything else: the last four characters of a value of 12 or more, nothing of a shorter one.
+std::string maskTail(std::string_view value) {
+  std::string out(value.size(), '*');
+  if (value.size() >= 12)
+    for (size_t i = value.size() - 4; i < value.size(); ++i) out[i] = value[i];
+  return out;
+}
+
 // In the order of the Validator enum (checked below).
 constexpr ValidatorInfo kValidators[] = {
-    {Validator::kNone, "none", ValueShape::kAny, 0, accept},
-    {Validator::kLuhn, "luhn", ValueShape::kDigits, 12, checkCard},
-    {Validator::kIban, "iban", ValueShape::kIban, 0, checkIban},
-    {Validator::kUsSsn, "us-ssn", ValueShape::kDigits, 9, checkUsSsn},
-    {Validator::kVerhoeff, "verhoeff", ValueShape::kDigits, 12, checkVerhoeff},
-    {Validator::kAba, "aba", ValueShape::kDigits, 9, checkAba},
-    {Validator::kNhs, "nhs", ValueShape::kDigits, 10, checkNhs},
-    {Validator::kEntropy, "entropy", ValueShape::kToken, 0, validEntropy},
+    {Validator::kNone, "none", ValueShape::kAny, 0, accept, maskTail},
+    {Validator::kLuhn, "luhn", ValueShape::kDigits, 12, checkCard, maskCard},
+    {Validator::kIban, "iban", ValueShape::kIban, 0, checkIban, maskIban},
+    {Validator::kUsSsn, "us-ssn", ValueShape::kDigits, 9, checkUsSsn, maskTail},
+    {Validator::kVerhoeff, "verhoeff", ValueShape::kDigits, 12, checkVerhoeff, maskTail},
+    {Validator::kAba, "aba", ValueShape::kDigits, 9, checkAba, maskTail},
+    {Validator::kNhs, "nhs", ValueShape::kDigits, 10, checkNhs, maskTail},
+    {Validator::kEntropy, "entropy", ValueShape::kToken, 0, validEntropy, maskTail},
 };
 constexpr bool inEnumOrder() {
   for (size_t i = 0; i < std::size(kValidators); ++i)
     if (static_cast<size_t>(kValidators[i].id) != i) return false;
   return true;
 }
-static_assert(inEnumOrder() && std::size(kValidators) == static_cast<size_t>(Validator::kEntropy) + 1,
+static_assert(inEnumOrder() && std::size(kValidators) == static_cast<size_t>(Validator::kCount),
               "kValidators: one row per Validator, in enum order");
 
 }  // namespace
@@ -343,41 +383,6 @@ double shannonEntropy(std::string_view s) {
   return std::max(0.0, std::log2(n) - sum / n);
 }
 
-std::string mask(Validator v, std::string_view value) {
-  std::string out(value.size(), '*');
-  switch (v) {
-    case Validator::kLuhn: {
-      // The last four digits stay, and the separators; everything else, digit or not, is masked.
-      size_t digits = 0;
-      for (char c : value) digits += isDigit(c);
-      size_t seen = 0;
-      for (size_t i = 0; i < value.size(); ++i) {
-        char c = value[i];
-        if (isSeparator(c)) out[i] = c;
-        else if (isDigit(c) && seen++ + 4 >= digits) out[i] = c;
-      }
-      return out;
-    }
-    case Validator::kIban: {
-      // The country code (two leading letters) stays, and the spaces, and the last four letters
-      // or digits after it; everything else is masked.
-      size_t start = value.size() >= 2 && isAlpha(value[0]) && isAlpha(value[1]) ? 2 : 0;
-      for (size_t i = 0; i < start; ++i) out[i] = value[i];
-      size_t alnum = 0;
-      for (size_t i = start; i < value.size(); ++i) alnum += isAlnum(value[i]);
-      size_t seen = 0;
-      for (size_t i = start; i < value.size(); ++i) {
-        char c = value[i];
-        if (c == ' ') out[i] = c;
-        else if (isAlnum(c) && seen++ + 4 >= alnum) out[i] = c;
-      }
-      return out;
-    }
-    default:
-      if (value.size() >= 12)
-        for (size_t i = value.size() - 4; i < value.size(); ++i) out[i] = value[i];
-      return out;
-  }
-}
+std::string mask(Validator v, std::string_view value) { return validatorInfo(v).mask(value); }
 
 }  // namespace goldgate::datapolicy

@@ -21,6 +21,7 @@ enum class Validator {
   kAba,       // ABA routing transit number: Federal Reserve prefix and 3-7-1 checksum
   kNhs,       // UK NHS number: mod-11 check digit
   kEntropy,   // random-looking token: Shannon entropy floor, digits and letters mixed
+  kCount      // (not a validator: the number of them)
 };
 
 /// What a validator's values look like in traffic: which bytes they consist of (how far a match is
@@ -33,13 +34,15 @@ enum class ValueShape : uint8_t {
   kToken,   // a run of letters, digits, '_' and '-'
 };
 
-/// One row per validator: adding one is a row here and its check function.
+/// One row per validator: adding one is an enum value, a row here, and its check function (and a
+/// mask, unless the last four characters of a long value are the right thing to show).
 struct ValidatorInfo {
   Validator id;
   const char* name;
   ValueShape shape;
   size_t min_digits;  // the fewest digits a value has (0: not numeric)
   bool (*check)(std::string_view candidate, double entropyFloor);
+  std::string (*mask)(std::string_view value);  // for alerts: never more than four characters in clear
 };
 
 /// The row of `v` (every Validator has one).
