@@ -11,7 +11,7 @@ build_pkgs=(
   libdpdk-dev dpdk libipsec-mb-dev
   libssl-dev libhyperscan-dev libvirt-dev libxml2-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler
-  libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev
+  libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev zlib1g-dev
   catch2 clang libclang-rt-14-dev clang-format
 )
 test_pkgs=(

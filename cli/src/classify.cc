@@ -1,6 +1,6 @@
 // goldgatectl classify: the switch's classification engine over files, standard input or pcaps
 // (TCP flows reassembled as in the switch: retransmissions trimmed, reordering held, gaps
-// reported). One JSON object per finding on standard output; exit status like grep.
+// reported; gzip files decoded within a budget). One JSON object per finding on standard output; exit status like grep.
 #include "classify.h"
 
 #include <fcntl.h>
@@ -26,6 +26,7 @@
 #include "goldgate/dataplane/packet.h"
 #include "goldgate/datapolicy/engine.h"
 #include "goldgate/datapolicy/exact_match.h"
+#include "goldgate/datapolicy/inflate.h"
 #include "goldgate/datapolicy/reassembly.h"
 
 namespace goldgate::cli {
@@ -48,12 +49,24 @@ struct Printer {
   }
 };
 
-bool scanFd(int fd, const std::string& name, Scanner& sc, Printer& pr) {
+// A file or standard input. A gzip stream (by its magic bytes) is read through the Inflater, its
+// findings marked with the path they were found through; a stream that cannot be decoded whole
+// (corrupt, truncated, over the budget) is an error naming why, after the findings before it.
+bool scanFd(int fd, const std::string& name, Scanner& sc, Printer& pr, const datapolicy::InflateBudget& budget) {
   StreamState st;
   sc.open(st);
   std::vector<Finding> out;
   std::string extra = ",\"file\":\"" + alerts::jsonEscape(name) + "\"";
+  auto scan = [&](const uint8_t* d, size_t n) {
+    sc.scan(st, d, n, out);
+    for (const auto& f : out) pr.print(f, extra);
+    out.clear();
+  };
+  std::unique_ptr<datapolicy::Inflater> gz;
   std::vector<uint8_t> buf(1 << 20);
+  bool first = true;
+  using Status = datapolicy::Inflater::Status;
+  Status status = Status::kMore;
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
@@ -62,12 +75,26 @@ bool scanFd(int fd, const std::string& name, Scanner& sc, Printer& pr) {
       return false;
     }
     if (n == 0) break;
-    sc.scan(st, buf.data(), static_cast<size_t>(n), out);
-    for (const auto& f : out) pr.print(f, extra);
-    out.clear();
+    if (first && datapolicy::Inflater::looksGzip(buf.data(), static_cast<size_t>(n))) {
+      gz = std::make_unique<datapolicy::Inflater>(datapolicy::Inflater::Format::kAuto, budget);
+      extra += ",\"path\":\"gzip\"";
+    }
+    first = false;
+    if (!gz) {
+      scan(buf.data(), static_cast<size_t>(n));
+      continue;
+    }
+    status = gz->feed(buf.data(), static_cast<size_t>(n), scan);
+    if (status != Status::kMore) break;
   }
+  if (gz && status == Status::kMore) status = gz->finish();
   sc.close(st, out);
   for (const auto& f : out) pr.print(f, extra);
+  if (gz && (status == Status::kBad || status == Status::kBudget)) {
+    std::fprintf(stderr, "goldgatectl: classify: %s: gzip: %s (decoded %" PRIu64 " bytes; the rest is not inspected)\n",
+                 name.c_str(), gz->reason().c_str(), gz->produced());
+    return false;
+  }
   return true;
 }
 
@@ -279,11 +306,14 @@ int runClassify(const ClassifyOptions& o) {
     return 2;
   }
   Printer pr{**cls};
+  datapolicy::InflateBudget budget;
+  budget.max_output = o.max_decoded_mb << 20;
+  budget.max_ratio = o.max_ratio;
   bool ok = true;
   std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
   for (const auto& in : inputs) {
     if (in == "-") {
-      ok = scanFd(0, "-", **sc, pr) && ok;
+      ok = scanFd(0, "-", **sc, pr, budget) && ok;
     } else if (o.pcap || (!o.text && isPcap(in))) {
       ok = scanPcap(in, **sc, pr) && ok;
     } else {
@@ -293,7 +323,7 @@ int runClassify(const ClassifyOptions& o) {
         ok = false;
         continue;
       }
-      ok = scanFd(fd, in, **sc, pr) && ok;
+      ok = scanFd(fd, in, **sc, pr, budget) && ok;
       ::close(fd);
     }
   }

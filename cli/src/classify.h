@@ -1,6 +1,7 @@
 // goldgatectl classify: offline classification of files, standard input and pcaps.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ struct ClassifyOptions {
   bool pcap = false;                // treat every input as a capture
   bool text = false;                // treat every input as bytes, even a capture
   bool stats = false;               // print database facts on standard error
+  uint64_t max_decoded_mb = 16384;  // a gzip input decodes to at most this much
+  uint32_t max_ratio = 1000;        // ... and expands at most this many times (a bomb is an error)
 };
 
 /// Runs the classification; returns 0 when something was found, 1 when nothing was, 2 on error.
