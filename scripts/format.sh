@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Formats the C++ sources with .clang-format (clang-format 14, Debian 12's), or with --check lists
-# the files that are not formatted and fails. The sources are what git tracks (*.cc, *.h); outside
+# the files that are not formatted and fails. The sources are what git tracks or would (*.cc, *.h); outside
 # a git checkout, every *.cc and *.h below the module folders and tests/.
 # Usage: scripts/format.sh [--check]
 set -euo pipefail
@@ -13,7 +13,7 @@ if [ -z "$fmt" ]; then
   exit 2
 fi
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  mapfile -t files < <(git ls-files '*.cc' '*.h')
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cc' '*.h')
 else
   mapfile -t files < <(find common proto crypto alerts datapolicy dataplane attest hostmon cli tests bench \
                             -name '*.cc' -o -name '*.h' 2>/dev/null | sort)

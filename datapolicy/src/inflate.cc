@@ -5,7 +5,7 @@
 namespace goldgate::datapolicy {
 
 namespace {
-constexpr size_t kChunk = 16 << 10;          // produced bytes handed to emit at a time
+constexpr size_t kChunk = 16 << 10;           // produced bytes handed to emit at a time
 constexpr uint64_t kRatioAfter = 1ull << 20;  // the ratio is judged once this much was produced
 }  // namespace
 
@@ -49,7 +49,8 @@ Inflater::Status Inflater::feed(const uint8_t* data, size_t len, const Emit& emi
       if (n) {
         if (out_ + n > budget_.max_output) {
           in_ += given - z_.avail_in;
-          return fail(Status::kBudget, "decoded size over the budget of " + std::to_string(budget_.max_output) + " bytes");
+          return fail(Status::kBudget,
+                      "decoded size over the budget of " + std::to_string(budget_.max_output) + " bytes");
         }
         out_ += n;
         emit(out, n);
@@ -75,7 +76,9 @@ Inflater::Status Inflater::feed(const uint8_t* data, size_t len, const Emit& emi
     }
     if (rc == Z_BUF_ERROR && used == 0) return fail(Status::kBad, "the decoder made no progress");
     if (rc != Z_OK && rc != Z_BUF_ERROR)
-      return fail(Status::kBad, std::string(rc == Z_DATA_ERROR ? "corrupt data" : rc == Z_MEM_ERROR ? "out of memory" : "decoder error") +
+      return fail(Status::kBad, std::string(rc == Z_DATA_ERROR  ? "corrupt data"
+                                            : rc == Z_MEM_ERROR ? "out of memory"
+                                                                : "decoder error") +
                                     (z_.msg ? std::string(": ") + z_.msg : std::string()));
   }
   return Status::kMore;
