@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "command_output.h"
 #include "goldgate/datapolicy/inflate.h"
 #include "temp_dir.h"
 
@@ -26,14 +27,7 @@ std::string gzipTool(const std::string& text, const char* flags = "-c") {
   REQUIRE(f);
   std::fwrite(text.data(), 1, text.size(), f);
   std::fclose(f);
-  FILE* p = popen(("gzip " + std::string(flags) + " " + in).c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  REQUIRE(pclose(p) == 0);
-  return out;
+  return goldgate::test::commandOutput("gzip " + std::string(flags) + " " + in);
 }
 
 // zlib's own deflate: windowBits 15 (zlib header) or -15 (raw).
