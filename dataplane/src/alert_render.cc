@@ -11,6 +11,7 @@
 
 #include "goldgate/alerts/alert_log.h"
 #include "goldgate/alerts/kinds.h"
+#include "goldgate/common/enum_table.h"
 #include "goldgate/common/net_types.h"
 
 namespace goldgate::dataplane {
@@ -239,12 +240,9 @@ constexpr RendererRow kRenderers[] = {
     {AlertRecord::kTunnelDrop, renderTunnelDrop},
     {AlertRecord::kInspectionEvasion, renderInspectionEvasion},
 };
-constexpr bool renderersInEnumOrder() {
-  for (size_t i = 0; i < std::size(kRenderers); ++i)
-    if (kRenderers[i].kind != i) return false;
-  return true;
-}
-static_assert(renderersInEnumOrder(), "kRenderers: one row per AlertRecord::Kind, in enum order");
+static_assert(rowsInEnumOrder(kRenderers, &RendererRow::kind) &&
+                  std::size(kRenderers) == AlertRecord::kInspectionEvasion + 1,
+              "kRenderers: one row per AlertRecord::Kind, in enum order");
 
 }  // namespace
 

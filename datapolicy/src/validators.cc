@@ -1,5 +1,6 @@
 // Validators of candidate matches and masking of matched values (see validators.h for the rules).
 #include "goldgate/datapolicy/validators.h"
+#include "goldgate/common/enum_table.h"
 
 #include <algorithm>
 #include <array>
@@ -332,12 +333,8 @@ constexpr ValidatorInfo kValidators[] = {
     {Validator::kNhs, "nhs", ValueShape::kDigits, 10, checkNhs, maskTail},
     {Validator::kEntropy, "entropy", ValueShape::kToken, 0, validEntropy, maskTail},
 };
-constexpr bool inEnumOrder() {
-  for (size_t i = 0; i < std::size(kValidators); ++i)
-    if (static_cast<size_t>(kValidators[i].id) != i) return false;
-  return true;
-}
-static_assert(inEnumOrder() && std::size(kValidators) == static_cast<size_t>(Validator::kCount),
+static_assert(rowsInEnumOrder(kValidators, &ValidatorInfo::id) &&
+                  std::size(kValidators) == static_cast<size_t>(Validator::kCount),
               "kValidators: one row per Validator, in enum order");
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "goldgate/common/enum_table.h"
+
 namespace goldgate::proto {
 class AlertEvent;
 }
@@ -259,12 +261,7 @@ inline constexpr KindInfo kKinds[] = {
     {Kind::kVmAgentDisconnected, "vm.agent_disconnected", "", 0, Channel::kInventory, "a guest agent went away"},
 };
 
-constexpr bool kindsInEnumOrder() {
-  for (size_t i = 0; i < std::size(kKinds); ++i)
-    if (static_cast<size_t>(kKinds[i].id) != i) return false;
-  return true;
-}
-static_assert(kindsInEnumOrder() && std::size(kKinds) == static_cast<size_t>(Kind::kCount),
+static_assert(rowsInEnumOrder(kKinds, &KindInfo::id) && std::size(kKinds) == static_cast<size_t>(Kind::kCount),
               "kKinds: one row per Kind, in enum order");
 
 /// The row of `k` (every Kind but kCount has one). Any thread.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "goldgate/alerts/sink_config.h"
+#include "goldgate/common/enum_table.h"
 #include "goldgate/common/net_types.h"
 #include "goldgate/common/result.h"
 
@@ -38,8 +39,7 @@ inline constexpr PortRoleTraits kPortRoles[] = {
     {PortRole::kUplink, "uplink", false, true, true},
     {PortRole::kTunnel, "tunnel", false, true, false},
 };
-static_assert(kPortRoles[0].role == PortRole::kVm && kPortRoles[1].role == PortRole::kUplink &&
-                  kPortRoles[2].role == PortRole::kTunnel && std::size(kPortRoles) == 3,
+static_assert(rowsInEnumOrder(kPortRoles, &PortRoleTraits::role) && std::size(kPortRoles) == 3,
               "kPortRoles: one row per PortRole, in enum order");
 inline const PortRoleTraits& traits(PortRole r) { return kPortRoles[static_cast<size_t>(r)]; }
 
