@@ -11,13 +11,14 @@ build_pkgs=(
   libdpdk-dev dpdk libipsec-mb-dev
   libssl-dev libhyperscan-dev libvirt-dev libxml2-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler
-  libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev zlib1g-dev
+  libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev zlib1g-dev libbrotli-dev
   catch2 clang libclang-rt-14-dev clang-format
 )
 test_pkgs=(
   python3 python3-scapy python3-yaml iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
   qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl libvirt-daemon
   libvirt-daemon-driver-qemu libvirt-clients
+  zip brotli python3-openpyxl python3-docx python3-reportlab
 )
 bench_pkgs=(
   python3-matplotlib openvswitch-switch-dpdk

@@ -9,7 +9,10 @@ constexpr size_t kChunk = 16 << 10;           // produced bytes handed to emit a
 constexpr uint64_t kRatioAfter = 1ull << 20;  // the ratio is judged once this much was produced
 }  // namespace
 
-Inflater::Inflater(Format format, InflateBudget budget) : format_(format), budget_(budget) {
+Inflater::Inflater(Format format, InflateBudget budget, InflateAllocator alloc) : format_(format), budget_(budget) {
+  z_.zalloc = alloc.zalloc;
+  z_.zfree = alloc.zfree;
+  z_.opaque = alloc.opaque;
   // 15 + 32: zlib or gzip, told apart by the header; -15: raw deflate.
   ready_ = inflateInit2(&z_, format == Format::kRaw ? -15 : 15 + 32) == Z_OK;
   if (!ready_) fail(Status::kBad, "cannot set up the decoder (out of memory)");
@@ -23,6 +26,10 @@ Inflater::Status Inflater::fail(Status s, std::string why) {
   status_ = s;
   reason_ = std::move(why);
   return s;
+}
+
+void Inflater::cancel(std::string why) {
+  if (status_ == Status::kMore) fail(Status::kBudget, std::move(why));
 }
 
 Inflater::Status Inflater::feed(const uint8_t* data, size_t len, const Emit& emit) {
@@ -54,6 +61,10 @@ Inflater::Status Inflater::feed(const uint8_t* data, size_t len, const Emit& emi
         }
         out_ += n;
         emit(out, n);
+        if (status_ != Status::kMore) {  // cancelled by the reader
+          in_ += given - z_.avail_in;
+          return status_;
+        }
         const uint64_t inSoFar = in_ + (given - z_.avail_in);
         if (out_ >= kRatioAfter && out_ > uint64_t{budget_.max_ratio} * (inSoFar ? inSoFar : 1)) {
           in_ = inSoFar;

@@ -20,6 +20,14 @@ struct InflateBudget {
   uint32_t max_ratio = 200;           // produced / consumed, checked once 1 MiB has been produced
 };
 
+/// Where zlib's state and window come from (`zalloc` null: the C heap): a caller that bounds its
+/// memory counts them there, and a refused allocation ends the stream as kBad ("out of memory").
+struct InflateAllocator {
+  alloc_func zalloc = nullptr;
+  free_func zfree = nullptr;
+  void* opaque = nullptr;
+};
+
 class Inflater {
  public:
   enum class Format : uint8_t { kAuto /* gzip or zlib, from the header */, kRaw /* deflate without header */ };
@@ -32,7 +40,7 @@ class Inflater {
   /// Produced bytes, in order, as they are decoded.
   using Emit = std::function<void(const uint8_t* data, size_t len)>;
 
-  explicit Inflater(Format format = Format::kAuto, InflateBudget budget = {});
+  explicit Inflater(Format format = Format::kAuto, InflateBudget budget = {}, InflateAllocator alloc = {});
   ~Inflater();
   Inflater(const Inflater&) = delete;
   Inflater& operator=(const Inflater&) = delete;
@@ -42,6 +50,9 @@ class Inflater {
   Status feed(const uint8_t* data, size_t len, const Emit& emit);
   /// The stream's input ended: kDone if it was complete, else kBad ("truncated").
   Status finish();
+  /// Called from `emit`: the reader wants no more. feed() returns kBudget with `why` as soon as the
+  /// current piece of output is handed on, rather than decoding the rest of its input.
+  void cancel(std::string why);
   const std::string& reason() const { return reason_; }
   uint64_t consumed() const { return in_; }
   uint64_t produced() const { return out_; }
