@@ -160,6 +160,7 @@ std::string dataClassJson(const proto::DataClassFinding& d) {
       .str("masked_sample", d.masked_sample())
       .num("stream_offset", static_cast<int64_t>(d.stream_offset()))
       .str("direction", d.direction())
+      .str("path", d.path())
       .done();
 }
 
@@ -266,7 +267,21 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
                                .str("pattern_match", d.masked_sample())
                                .raw("confidence", confidenceText(d.confidence()))
                                .num("match_count", static_cast<int64_t>(d.count()))
+                               .str("src_url", d.path())
                                .done());
+  }
+  if (ev.has_content()) {
+    const auto& c = ev.content();
+    Json tls;
+    tls.str("sni", c.server_name()).str("version", c.tls_version()).str("alpn", c.alpn());
+    if (!c.ja4().empty()) tls.raw("ja3_hash", Json().str("algorithm", "JA4").str("value", c.ja4()).done());
+    j.raw("unmapped_content", Json()
+                                  .str("category", c.category())
+                                  .str("reason", c.reason())
+                                  .str("path", c.path())
+                                  .str("detail", c.detail())
+                                  .done());
+    if (c.category() == "tls") j.raw("tls", tls.done());
   }
   if (ev.has_manifest()) {
     const auto& m = ev.manifest();
@@ -323,6 +338,15 @@ std::string renderCef(const proto::AlertEvent& ev) {
     kv(ext, " ", "cn2Label", "matchCount", e), kv(ext, " ", "cn2", std::to_string(d.count()), e);
     kv(ext, " ", "cfp1Label", "confidence", e), kv(ext, " ", "cfp1", confidenceText(d.confidence()), e);
     kv(ext, " ", "flexString1Label", "maskedSample", e), kv(ext, " ", "flexString1", d.masked_sample(), e);
+    if (!d.path().empty()) kv(ext, " ", "filePath", d.path(), e);
+  }
+  if (ev.has_content()) {
+    const auto& c = ev.content();
+    kv(ext, " ", "cat", c.category(), e);
+    if (!c.reason().empty()) kv(ext, " ", "reason", c.reason() + (c.detail().empty() ? "" : ": " + c.detail()), e);
+    if (!c.path().empty()) kv(ext, " ", "filePath", c.path(), e);
+    if (!c.server_name().empty()) kv(ext, " ", "dhost", c.server_name(), e);
+    if (!c.ja4().empty()) kv(ext, " ", "requestClientApplication", c.ja4(), e);
   }
   if (ev.has_manifest()) {
     const auto& m = ev.manifest();
@@ -369,6 +393,17 @@ std::string renderLeef(const proto::AlertEvent& ev) {
     kv(attrs, t, "confidence", confidenceText(d.confidence()), e);
     kv(attrs, t, "maskedSample", d.masked_sample(), e);
     kv(attrs, t, "streamOffset", std::to_string(d.stream_offset()), e);
+    kv(attrs, t, "decodePath", d.path(), e);
+  }
+  if (ev.has_content()) {
+    const auto& c = ev.content();
+    kv(attrs, t, "content", c.category(), e);
+    kv(attrs, t, "contentReason", c.reason(), e);
+    kv(attrs, t, "contentPath", c.path(), e);
+    kv(attrs, t, "serverName", c.server_name(), e);
+    kv(attrs, t, "alpn", c.alpn(), e);
+    kv(attrs, t, "tlsVersion", c.tls_version(), e);
+    kv(attrs, t, "ja4", c.ja4(), e);
   }
   if (ev.has_manifest()) {
     const auto& m = ev.manifest();
@@ -421,6 +456,17 @@ std::string renderSyslog(const proto::AlertEvent& ev, size_t maxBytes) {
     param("confidence", confidenceText(d.confidence()));
     param("masked", d.masked_sample());
     param("offset", std::to_string(d.stream_offset()));
+    param("decodePath", d.path());
+  }
+  if (ev.has_content()) {
+    const auto& c = ev.content();
+    param("content", c.category());
+    param("contentReason", c.reason());
+    param("contentPath", c.path());
+    param("serverName", c.server_name());
+    param("alpn", c.alpn());
+    param("tlsVersion", c.tls_version());
+    param("ja4", c.ja4());
   }
   if (ev.has_manifest()) {
     const auto& m = ev.manifest();

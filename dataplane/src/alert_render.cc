@@ -13,6 +13,7 @@
 #include "goldgate/alerts/kinds.h"
 #include "goldgate/common/enum_table.h"
 #include "goldgate/common/net_types.h"
+#include "goldgate/datapolicy/decode.h"
 
 namespace goldgate::dataplane {
 namespace {
@@ -142,13 +143,15 @@ bool renderDataFinding(Draft& d) {
   dc->set_confidence(a.confidence_pct / 100.0);
   dc->set_masked_sample(std::string(a.masked, strnlen(a.masked, sizeof a.masked)));
   dc->set_stream_offset(a.offset);
+  dc->set_path(std::string(a.path, strnlen(a.path, sizeof a.path)));
   d.ev.set_rule(cls);
   const char* what = action == datapolicy::Action::kAlert ? "reported"
                      : action == datapolicy::Action::kRequireEncryption
                          ? "blocked and reset (it must travel encrypted, and this flow is not)"
                      : action == datapolicy::Action::kQuarantine ? "blocked and reset; the sending VM is quarantined"
                                                                  : "blocked and reset";
-  d.ev.set_message(cls + " (" + dc->masked_sample() + ") in " + d.flow + " (" + zones + "): " + what);
+  d.ev.set_message(cls + " (" + dc->masked_sample() + ") in " + d.flow +
+                   (dc->path().empty() ? "" : " through " + dc->path()) + " (" + zones + "): " + what);
   d.key = keyOf(d, {d.src(), d.dst(), std::to_string(a.sport), std::to_string(a.dport)});
   return true;
 }
@@ -160,16 +163,63 @@ bool renderInspectionLimit(Draft& d, Kind kind, const char* what) {
   setKind(d.ev, kind);
   if (closed) d.ev.set_severity(7);  // a class that fails closed made it a blocked connection
   d.ev.set_action(closed ? "block" : "alert");
-  d.ev.set_message(std::string(what) + ": " + d.flow + " (" + zones + "); " +
-                   (closed ? "blocked: a data class that fails closed applies here" : "passed and reported"));
+  // A gap over decoded content may be blocked by an unreadable rule as well as by a class.
+  const char* why = d.ev.has_content() ? "blocked (an unreadable rule, or a data class that fails closed)"
+                                       : "blocked: a data class that fails closed applies here";
+  d.ev.set_message(std::string(what) + ": " + d.flow + " (" + zones + "); " + (closed ? why : "passed and reported"));
   d.key = keyOf(d, {d.src(), d.dst(), std::to_string(d.a.sport), std::to_string(d.a.dport)});
   return true;
 }
 
+// What could not be read, from the record's content fields (a gap or opaque content).
+std::string fillContent(Draft& d) {
+  const AlertRecord& a = d.a;
+  if (a.category == 0) return {};
+  auto text = [](const char* s, size_t n) { return std::string(s, strnlen(s, n)); };
+  auto* c = d.ev.mutable_content();
+  c->set_category(unreadableCategoryName(static_cast<Unreadable>(a.category - 1)));
+  if (a.reason) c->set_reason(datapolicy::unreadableName(static_cast<datapolicy::Unreadable>(a.reason - 1)));
+  c->set_path(text(a.path, sizeof a.path));
+  c->set_detail(text(a.detail, sizeof a.detail));
+  std::string what = c->category();
+  if (c->category() == "tls") {
+    c->set_server_name(text(a.class_name, sizeof a.class_name));
+    c->set_ja4(text(a.masked, sizeof a.masked));
+    c->set_alpn(text(a.alpn, sizeof a.alpn));
+    if (a.tls_version >= 0x0301 && a.tls_version <= 0x0304)
+      c->set_tls_version("1." + std::to_string((a.tls_version & 0xff) - 1));
+    what = "TLS" + (c->server_name().empty() ? std::string(" (no server name)") : " to " + c->server_name()) +
+           (c->alpn().empty() ? "" : ", ALPN " + c->alpn()) + (c->ja4().empty() ? "" : ", " + c->ja4());
+  } else if (c->category() == "ssh") {
+    what = "SSH";
+  } else {
+    what = what + " content" + (c->path().empty() ? "" : " at " + c->path()) +
+           (c->reason().empty() ? "" : " (" + c->reason() + (c->detail().empty() ? "" : ": " + c->detail()) + ")");
+  }
+  return what;
+}
+
 bool renderInspectionGap(Draft& d) {
+  const std::string content = fillContent(d);
+  if (!content.empty())
+    return renderInspectionLimit(d, Kind::kInspectionGap, ("content that cannot be read: " + content).c_str());
   return renderInspectionLimit(
       d, Kind::kInspectionGap,
       "payload bytes of a connection could never be inspected (a segment was lost or the hold bound reached)");
+}
+
+bool renderInspectionOpaque(Draft& d) {
+  const std::string content = fillContent(d);
+  const std::string zones = setZones(d);
+  const bool blocked = d.a.action == static_cast<uint8_t>(datapolicy::Action::kBlock);
+  setKind(d.ev, Kind::kInspectionOpaque);
+  if (blocked) d.ev.set_severity(7);
+  d.ev.set_action(blocked ? "block" : "alert");
+  d.ev.set_rule("inspection.unreadable");
+  d.ev.set_message(content + " in " + d.flow + " (" + zones + "): cannot be read; " +
+                   (blocked ? "blocked by an unreadable rule" : "reported by an unreadable rule"));
+  d.key = keyOf(d, {d.src(), d.dst(), std::to_string(d.a.sport), std::to_string(d.a.dport)});
+  return true;
 }
 
 bool renderInspectionOverload(Draft& d) {
@@ -239,9 +289,10 @@ constexpr RendererRow kRenderers[] = {
     {AlertRecord::kInspectionOverload, renderInspectionOverload},
     {AlertRecord::kTunnelDrop, renderTunnelDrop},
     {AlertRecord::kInspectionEvasion, renderInspectionEvasion},
+    {AlertRecord::kInspectionOpaque, renderInspectionOpaque},
 };
 static_assert(rowsInEnumOrder(kRenderers, &RendererRow::kind) &&
-                  std::size(kRenderers) == AlertRecord::kInspectionEvasion + 1,
+                  std::size(kRenderers) == AlertRecord::kInspectionOpaque + 1,
               "kRenderers: one row per AlertRecord::Kind, in enum order");
 
 }  // namespace

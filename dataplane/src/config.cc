@@ -63,8 +63,70 @@ std::vector<ZoneConfig> parseZones(const Ctx& c, const YAML::Node& list) {
   return out;
 }
 
+DecodeConfig parseDecode(const Ctx& c, const YAML::Node& n) {
+  DecodeConfig d;
+  if (n.IsScalar()) {  // decode: on | off
+    d.enabled = c.boolean(n, "inspection.decode");
+    return d;
+  }
+  c.onlyKeys(n, {"enabled", "depth", "max_decoded_mb", "max_ratio", "memory_kb", "memory_total_mb"});
+  if (n["enabled"]) d.enabled = c.boolean(n["enabled"], "inspection.decode.enabled");
+  if (n["depth"]) d.depth = static_cast<uint32_t>(c.uint(n["depth"], "inspection.decode.depth", 1, 32));
+  if (n["max_decoded_mb"])
+    d.max_output = c.uint(n["max_decoded_mb"], "inspection.decode.max_decoded_mb", 1, 1u << 20) << 20;
+  if (n["max_ratio"])
+    d.max_ratio = static_cast<uint32_t>(c.uint(n["max_ratio"], "inspection.decode.max_ratio", 2, 1u << 20));
+  if (n["memory_kb"])
+    d.memory = static_cast<uint32_t>(c.uint(n["memory_kb"], "inspection.decode.memory_kb", 16, 1u << 20) << 10);
+  if (n["memory_total_mb"])
+    d.memory_total = c.uint(n["memory_total_mb"], "inspection.decode.memory_total_mb", 1, 1u << 20) << 20;
+  return d;
+}
+
+std::vector<UnreadableRule> parseUnreadable(const Ctx& c, const YAML::Node& list) {
+  if (!list.IsSequence()) c.fail(list, "inspection.unreadable: expected a list of rules");
+  std::vector<UnreadableRule> out;
+  for (const auto& n : list) {
+    c.onlyKeys(n, {"from", "to", "content", "server_names", "action"});
+    UnreadableRule r;
+    r.line = Ctx::lineOf(n);
+    if (n["from"]) r.from = c.str(n["from"], "inspection.unreadable.from");
+    if (n["to"]) r.to = c.str(n["to"], "inspection.unreadable.to");
+    if (!n["content"])
+      c.fail(n, "inspection.unreadable: missing 'content' (tls, ssh, encrypted, decode-failed, over-budget or any)");
+    for (const auto& v : n["content"].IsScalar() ? std::vector<std::string>{c.str(n["content"], "content")}
+                                                 : c.strList(n["content"], "content")) {
+      if (v == "any") {
+        r.content = (1u << kUnreadableCount) - 1;
+        continue;
+      }
+      int found = -1;
+      for (int i = 0; i < kUnreadableCount; ++i)
+        if (v == unreadableCategoryName(static_cast<Unreadable>(i))) found = i;
+      if (found < 0)
+        c.fail(n["content"], "inspection.unreadable: content '" + v +
+                                 "' is not one of tls, ssh, encrypted, decode-failed, over-budget, any");
+      r.content |= static_cast<uint8_t>(1u << found);
+    }
+    if (n["server_names"]) {
+      r.server_names = c.strList(n["server_names"], "server_names");
+      if (r.content != (1u << static_cast<int>(Unreadable::kTls)))
+        c.fail(n["server_names"], "inspection.unreadable: server_names applies to content: tls only");
+    }
+    if (!n["action"]) c.fail(n, "inspection.unreadable: missing 'action' (allow, alert or block)");
+    const std::string a = c.str(n["action"], "action");
+    if (a == "allow") r.action = UnreadableRule::Action::kAllow;
+    else if (a == "alert") r.action = UnreadableRule::Action::kAlert;
+    else if (a == "block") r.action = UnreadableRule::Action::kBlock;
+    else c.fail(n["action"], "inspection.unreadable: action '" + a + "' is not allow, alert or block");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
-  c.onlyKeys(n, {"classes", "cache", "default", "segments", "ports", "max_flows", "hold_kb", "hold_total_mb"});
+  c.onlyKeys(n, {"classes", "cache", "default", "segments", "ports", "max_flows", "hold_kb", "hold_total_mb", "decode",
+                 "unreadable"});
   InspectionConfig in;
   if (!n["classes"]) c.fail(n, "inspection: missing 'classes' (the folder of data class files)");
   in.enabled = true;
@@ -88,6 +150,8 @@ InspectionConfig parseInspection(const Ctx& c, const YAML::Node& n) {
   if (n["hold_kb"]) in.hold_bytes = static_cast<uint32_t>(c.uint(n["hold_kb"], "inspection.hold_kb", 1, 65536) << 10);
   if (n["hold_total_mb"])
     in.hold_total_bytes = c.uint(n["hold_total_mb"], "inspection.hold_total_mb", 1, 1u << 16) << 20;
+  if (n["decode"]) in.decode = parseDecode(c, n["decode"]);
+  if (n["unreadable"]) in.unreadable = parseUnreadable(c, n["unreadable"]);
   return in;
 }
 
@@ -620,6 +684,11 @@ std::string readFile(const std::string& path) {
 }
 
 }  // namespace
+
+const char* unreadableCategoryName(Unreadable u) {
+  static constexpr const char* kNames[] = {"tls", "ssh", "encrypted", "decode-failed", "over-budget"};
+  return kNames[static_cast<int>(u)];
+}
 
 std::string Endpoint::str() const {
   switch (kind) {

@@ -30,12 +30,62 @@ const std::string& InspectPlan::zoneName(uint8_t z) const {
   return z == 0 || z > zones.size() ? none : zones[z - 1].name;
 }
 
+bool InspectPlan::zoneMatches(const std::string& name, uint8_t z) const {
+  if (name == "any") return true;
+  const bool trusted = z > 0 && z <= zones.size() && zones[z - 1].trusted;
+  if (name == "trusted") return trusted;
+  if (name == "untrusted") return !trusted;
+  return z > 0 && z <= zones.size() && name == zones[z - 1].name;
+}
+
+namespace {
+// A server name against a rule's entry: the same name, or "*.domain" for any name under domain
+// (not the domain itself), both without regard to case.
+bool serverNameMatches(std::string_view pattern, std::string_view name) {
+  auto eq = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  if (pattern.size() > 2 && pattern.substr(0, 2) == "*.") {
+    const std::string_view suffix = pattern.substr(1);  // ".domain"
+    return name.size() > suffix.size() && eq(name.substr(name.size() - suffix.size()), suffix);
+  }
+  return eq(pattern, name);
+}
+}  // namespace
+
+UnreadableRule::Action InspectPlan::unreadableAction(Unreadable what, uint8_t src, uint8_t dst,
+                                                     std::string_view serverName, bool* matched, int* line) const {
+  for (const auto& r : unreadable) {
+    if (!(r.content & (1u << static_cast<int>(what))) || !zoneMatches(r.from, src) || !zoneMatches(r.to, dst)) continue;
+    if (!r.server_names.empty() &&
+        std::none_of(r.server_names.begin(), r.server_names.end(),
+                     [&](const std::string& p) { return !serverName.empty() && serverNameMatches(p, serverName); }))
+      continue;
+    *matched = true;
+    *line = r.line;
+    return r.action;
+  }
+  *matched = false;
+  *line = 0;
+  return UnreadableRule::Action::kAllow;
+}
+
 Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(
     const SwitchConfig& sw, const CompiledPolicy& pol, std::shared_ptr<const datapolicy::Classifier> classifier) {
   auto plan = std::make_shared<InspectPlan>();
   plan->cls = std::move(classifier);
   plan->zones = sw.zones;
   plan->hold_bytes = sw.inspection.hold_bytes;
+  const DecodeConfig& dc = sw.inspection.decode;
+  plan->decode = dc.enabled;
+  plan->decode_limits.max_depth = dc.depth;
+  plan->decode_limits.max_output = dc.max_output;
+  plan->decode_limits.max_ratio = dc.max_ratio;
+  plan->decode_limits.max_memory = dc.memory;
+  plan->decode_memory_total = dc.memory_total;
+  plan->unreadable = sw.inspection.unreadable;
   const uint32_t Z = plan->zoneCount();
   const auto& classes = plan->cls->classes();
   if (Z > 255) return makeError(Error::Code::kInvalidArgument, sw.source_file + ": at most 254 zones");
@@ -43,15 +93,7 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(
     if (name == "any" || name == "trusted" || name == "untrusted") return true;
     return std::any_of(sw.zones.begin(), sw.zones.end(), [&](const ZoneConfig& z) { return z.name == name; });
   };
-  // A rule's `from` / `to` against zone id z (0: an address in no zone): a zone's name, `any`, or
-  // the zones marked `trusted: true` (`trusted`) and all the others, no zone included (`untrusted`).
-  auto matches = [&](const std::string& name, uint32_t z) {
-    if (name == "any") return true;
-    const bool trusted = z > 0 && sw.zones[z - 1].trusted;
-    if (name == "trusted") return trusted;
-    if (name == "untrusted") return !trusted;
-    return z > 0 && name == sw.zones[z - 1].name;
-  };
+  auto matches = [&](const std::string& name, uint32_t z) { return plan->zoneMatches(name, static_cast<uint8_t>(z)); };
   for (const auto& c : classes)
     for (const auto& r : c.policy.rules)
       for (const auto* name : {&r.from, &r.to})
@@ -59,6 +101,12 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(
           return makeError(Error::Code::kInvalidArgument, c.source_file + ":" + std::to_string(r.line) + ": zone '" +
                                                               *name + "' is not defined in " + sw.source_file +
                                                               " (zones)");
+  for (const auto& r : plan->unreadable)
+    for (const auto* name : {&r.from, &r.to})
+      if (!known(*name))
+        return makeError(Error::Code::kInvalidArgument, sw.source_file + ":" + std::to_string(r.line) +
+                                                            ": inspection.unreadable: zone '" + *name +
+                                                            "' is not defined (zones)");
   plan->action.assign(classes.size() * Z * Z, 0);
   plan->gap_fails_closed.assign(Z * Z, 0);
   plan->blocks_any.assign(Z * Z, 0);
@@ -101,6 +149,48 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(
 
 // ------------------------------------------------------------------------------------ per flow
 
+// Content decoding of one direction: the decoder, the leaf it is in (scanned as a stream of its
+// own), the findings in leaves with their paths, and what could not be read.
+struct Inspector::Decoding : datapolicy::ContentDecoder::Sink {
+  datapolicy::ContentDecoder dec;
+  datapolicy::StreamState leaf;
+  datapolicy::Scanner* sc;
+  const datapolicy::Classifier* cls;
+  std::string path;  // of the open leaf
+  std::vector<datapolicy::Finding> found;
+  std::vector<std::string> paths;  // per finding in `found`
+  struct Note {
+    datapolicy::Unreadable why;
+    std::string path, detail;
+  };
+  std::vector<Note> notes;
+  uint64_t* decoded;  // the inspector's count of decoded bytes scanned
+
+  Decoding(const datapolicy::DecodeLimits& lim, datapolicy::DecodeMemory* mem, datapolicy::Scanner* s,
+           const datapolicy::Classifier* c, uint64_t* count)
+      : dec(lim, mem), sc(s), cls(c), decoded(count) {}
+  ~Decoding() override {
+    std::vector<datapolicy::Finding> ignore;
+    if (leaf.open) sc->close(leaf, ignore);
+  }
+  void begin(std::string_view p) override {
+    path = p;
+    sc->open(leaf, cls);
+  }
+  void bytes(const uint8_t* d, size_t n) override {
+    sc->scan(leaf, d, n, found);
+    paths.resize(found.size(), path);
+    *decoded += n;
+  }
+  void end() override {
+    sc->close(leaf, found);
+    paths.resize(found.size(), path);
+  }
+  void unreadable(datapolicy::Unreadable why, std::string_view p, std::string_view detail) override {
+    if (notes.size() < 8) notes.push_back({why, std::string(p), std::string(detail)});
+  }
+};
+
 struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
   datapolicy::StreamState st;
   datapolicy::TcpReassembler reasm;
@@ -110,6 +200,11 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
   int64_t limit = 0;
   bool done = false;
   bool gap_seen = false;
+  // Content decoding: on when the plan says so (made at the first payload byte).
+  const datapolicy::DecodeLimits* decode_limits = nullptr;
+  datapolicy::DecodeMemory* decode_memory = nullptr;
+  uint64_t* decoded = nullptr;
+  std::unique_ptr<Decoding> decoding;
 
   // Segments held: enough for the byte bound filled with small segments of 256 bytes.
   explicit Dir(uint32_t hold) : reasm(datapolicy::ReassemblyLimits{hold, std::max<uint32_t>(64, hold / 256)}) {}
@@ -119,15 +214,21 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
     if (limit > 0 && seen + n > static_cast<uint64_t>(limit))
       take = static_cast<size_t>(static_cast<uint64_t>(limit) - seen);
     sc->scan(st, d, take, *out);
+    if (decode_limits && take) {
+      if (!decoding) decoding = std::make_unique<Decoding>(*decode_limits, decode_memory, sc, st.cls, decoded);
+      decoding->dec.feed(d, take, *decoding);
+    }
     seen += take;
     if (limit > 0 && seen >= static_cast<uint64_t>(limit)) {
       done = true;  // the first N bytes are inspected; the rest passes unread, by configuration
       sc->close(st, *out);
+      if (decoding) decoding->dec.finish(*decoding);
     }
   }
   void gap(uint64_t n) override {
     gap_seen = true;
     if (!done) sc->skip(st, n, *out);
+    if (decoding) decoding->dec.gap(*decoding);  // the gap itself is reported; decoding ends quietly
   }
 };
 
@@ -138,7 +239,9 @@ struct Inspector::Ctx {
   uint8_t zone[2] = {0, 0};  // originator's zone, responder's zone
   bool encrypted = false;    // the flow crosses a peer gateway's tunnel (ESP)
   bool gap_reported[2] = {false, false};
-  uint16_t owner = 0;  // the VM side's port: its share of contexts and held bytes
+  bool opaque_judged = false;               // TLS or SSH seen and judged once for the flow
+  uint8_t unreadable_reported[2] = {0, 0};  // per direction: categories already reported
+  uint16_t owner = 0;                       // the VM side's port: its share of contexts and held bytes
   explicit Ctx(uint32_t hold) : dir{Dir(hold), Dir(hold)} {}
 };
 
@@ -251,10 +354,16 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     c->zone[1] = zr;
     c->encrypted = plan.port_is_tunnel[origPort] || plan.port_is_tunnel[respPort];
     c->owner = owner;
+    decode_mem_.limit = plan.decode_memory_total;
     for (auto& d : c->dir) {
       d.sc = scanner_.get();
       d.limit = limit;
       scanner_->open(d.st, plan.cls.get());
+      if (plan.decode) {
+        d.decode_limits = &c->plan->decode_limits;
+        d.decode_memory = &decode_mem_;
+        d.decoded = &decoded_;
+      }
     }
     ctx_[p] = c;
     ++active_;
@@ -316,6 +425,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     x.reasm.finish(x);
     x.done = true;
     x.sc->close(x.st, found);
+    if (x.decoding) x.decoding->dec.finish(*x.decoding);
   };
   if (reset) {
     // An acceptable RST: both receivers drop what they have not taken in order, and nothing more
@@ -332,14 +442,31 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
       x.reasm.finish(discard);
       x.done = true;
       x.sc->close(x.st, ignore);
+      if (x.decoding) {
+        x.decoding->dec.gap(*x.decoding);
+        x.decoding->found.clear();
+        x.decoding->paths.clear();
+      }
     }
   } else if (tcp && c->norm.finished(dir, d.reasm.nextSeq())) {
     endDirection(d);  // its FIN is reached in order: nothing more can be delivered
   }
   bytes_ += len;
   Verdict v = kPass;
-  auto judge = [&](const std::vector<datapolicy::Finding>& fs, bool blockingOnly) {
-    for (const auto& f : fs) {
+  auto event = [&](InspectEvent::Kind kind) -> InspectEvent& {
+    InspectEvent& e = events.emplace_back();
+    e = InspectEvent{};
+    e.kind = kind;
+    e.dir = static_cast<uint8_t>(dir);
+    e.zone_src = zs;
+    e.zone_dst = zd;
+    return e;
+  };
+  // `paths`: per finding, the decoding it was found through (null: the flow's own bytes).
+  auto judge = [&](const std::vector<datapolicy::Finding>& fs, bool blockingOnly,
+                   const std::vector<std::string>* paths) {
+    for (size_t i = 0; i < fs.size(); ++i) {
+      const auto& f = fs[i];
       DataAction a = fp.actionFor(f.class_index, zs, zd);
       const bool blocks = a == DataAction::kBlock || a == DataAction::kQuarantine ||
                           (a == DataAction::kRequireEncryption && !c->encrypted);
@@ -347,30 +474,103 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
       seen_[p] |= 1ull << std::min<uint32_t>(f.class_index, 63);
       // Encryption required and provided: the switch carries this flow in ESP.
       if (a == DataAction::kAllow || (a == DataAction::kRequireEncryption && c->encrypted)) continue;
-      InspectEvent e{};
-      e.kind = InspectEvent::kFinding;
+      InspectEvent& e = event(InspectEvent::kFinding);
       e.action = static_cast<uint8_t>(a);
-      e.dir = static_cast<uint8_t>(dir);
-      e.zone_src = zs;
-      e.zone_dst = zd;
       e.class_index = f.class_index;
       e.confidence_pct = static_cast<uint32_t>(f.confidence * 100 + 0.5);
       e.count = f.count;
       e.offset = f.offset;
       std::snprintf(e.masked, sizeof e.masked, "%s", f.masked.c_str());
       std::snprintf(e.class_name, sizeof e.class_name, "%s", fp.cls->classes()[f.class_index].name.c_str());
-      events.push_back(e);
+      if (paths && i < paths->size()) std::snprintf(e.path, sizeof e.path, "%s", (*paths)[i].c_str());
       if (blocks) v = kBlock;
     }
   };
-  judge(found, false);
+  judge(found, false, nullptr);
+  Decoding* dd = d.decoding.get();
+  if (dd && !dd->found.empty()) {
+    judge(dd->found, false, &dd->paths);
+    dd->found.clear();
+    dd->paths.clear();
+  }
   // A value this packet completes is decided on this packet, not on the byte (or FIN) after it:
   // where a class blocks between these zones and the stream ends in something the end of the
-  // stream would complete, the stream is probed as if it ended here.
-  if (v == kPass && !d.done && len && fp.blocks_any[zs * Z + zd] && datapolicy::Scanner::mayComplete(d.st)) {
+  // stream would complete, the stream is probed as if it ended here (a decoded leaf too).
+  if (v == kPass && !d.done && len && fp.blocks_any[zs * Z + zd]) {
     std::vector<datapolicy::Finding> early;
-    d.sc->probe(d.st, early);
-    judge(early, true);
+    if (datapolicy::Scanner::mayComplete(d.st)) {
+      d.sc->probe(d.st, early);
+      judge(early, true, nullptr);
+    }
+    if (v == kPass && dd && dd->leaf.open && datapolicy::Scanner::mayComplete(dd->leaf)) {
+      early.clear();
+      d.sc->probe(dd->leaf, early);
+      const std::vector<std::string> paths(early.size(), dd->path);
+      judge(early, true, &paths);
+    }
+  }
+  // Content that could not be read: each category once a direction, as its rule (or the default)
+  // says: opaque content passes unless a rule reports or blocks it; what could not be decoded is
+  // a gap, blocked where a class fails closed.
+  auto unreadableVerdict = [&](Unreadable what, std::string_view sni, InspectEvent::Kind* kind, uint8_t* action) {
+    bool matched;
+    int line;
+    const auto ra = fp.unreadableAction(what, zs, zd, sni, &matched, &line);
+    const bool decoding = what == Unreadable::kDecodeFailed || what == Unreadable::kOverBudget;
+    *kind = decoding ? InspectEvent::kGap : InspectEvent::kOpaque;
+    if (!matched) {
+      if (!decoding) return false;
+      *action = fp.gap_fails_closed[zs * Z + zd] ? kEventBlocks : kEventReports;
+      return true;
+    }
+    if (ra == UnreadableRule::Action::kAllow) return false;
+    *action = ra == UnreadableRule::Action::kBlock ? kEventBlocks : kEventReports;
+    return true;
+  };
+  if (dd && !c->opaque_judged &&
+      (dd->dec.opaque() == datapolicy::Opaque::kTls || dd->dec.opaque() == datapolicy::Opaque::kSsh)) {
+    c->opaque_judged = true;
+    const Unreadable what = dd->dec.opaque() == datapolicy::Opaque::kTls ? Unreadable::kTls : Unreadable::kSsh;
+    const datapolicy::TlsClientHello* hello = dd->dec.tlsHello();
+    InspectEvent::Kind kind;
+    uint8_t action;
+    if (unreadableVerdict(what, hello ? std::string_view(hello->sni) : std::string_view(), &kind, &action)) {
+      InspectEvent& e = event(kind);
+      e.action = action;
+      e.category = static_cast<uint8_t>(static_cast<int>(what) + 1);
+      if (hello) {
+        std::snprintf(e.class_name, sizeof e.class_name, "%s", hello->sni.c_str());
+        std::snprintf(e.masked, sizeof e.masked, "%s", datapolicy::ja4Fingerprint(*hello).c_str());
+        e.tls_version = hello->maxVersion();
+        std::string alpn;
+        for (const auto& a : hello->alpn) alpn += (alpn.empty() ? "" : ",") + a;
+        std::snprintf(e.alpn, sizeof e.alpn, "%s", alpn.c_str());
+      }
+      if (action == kEventBlocks && v == kPass) v = kGapBlock;
+    }
+  }
+  if (dd && !dd->notes.empty()) {
+    for (const auto& n : dd->notes) {
+      const Unreadable what =
+          n.why == datapolicy::Unreadable::kEncrypted || n.why == datapolicy::Unreadable::kHighEntropy
+              ? Unreadable::kEncrypted
+          : datapolicy::isBudget(n.why) ? Unreadable::kOverBudget
+                                        : Unreadable::kDecodeFailed;
+      const uint8_t bit = static_cast<uint8_t>(1u << static_cast<int>(what));
+      if (c->unreadable_reported[dir] & bit) continue;
+      c->unreadable_reported[dir] |= bit;
+      InspectEvent::Kind kind;
+      uint8_t action;
+      if (!unreadableVerdict(what, {}, &kind, &action)) continue;
+      InspectEvent& e = event(kind);
+      e.action = action;
+      e.category = static_cast<uint8_t>(static_cast<int>(what) + 1);
+      e.reason = static_cast<uint8_t>(static_cast<int>(n.why) + 1);
+      std::snprintf(e.path, sizeof e.path, "%s", n.path.c_str());
+      std::snprintf(e.detail, sizeof e.detail, "%s", n.detail.c_str());
+      if (action == kEventBlocks && v == kPass) v = kGapBlock;
+    }
+    dd->notes.clear();
   }
   if (d.gap_seen && !c->gap_reported[dir]) {
     c->gap_reported[dir] = true;

@@ -15,6 +15,7 @@
 #include "goldgate/dataplane/policy.h"
 #include "goldgate/dataplane/tcp_normalizer.h"
 #include "goldgate/datapolicy/classes.h"
+#include "goldgate/datapolicy/decode.h"
 #include "goldgate/datapolicy/engine.h"
 #include "goldgate/datapolicy/reassembly.h"
 
@@ -32,6 +33,10 @@ struct InspectPlan {
   std::vector<bool> port_is_uplink;  // uplinks and tunnels: the other side's port sets the limit
   std::vector<bool> port_is_tunnel;  // a peer gateway: what crosses it is carried in ESP
   uint32_t hold_bytes = 256 * 1024;
+  bool decode = true;  // content decoding (datapolicy/decode.h)
+  datapolicy::DecodeLimits decode_limits;
+  uint64_t decode_memory_total = 64ull << 20;
+  std::vector<UnreadableRule> unreadable;
 
   uint32_t zoneCount() const { return static_cast<uint32_t>(zones.size()) + 1; }
   /// Zone id of an address (longest prefix), 0 when in none.
@@ -41,6 +46,14 @@ struct InspectPlan {
   bool inspects(uint16_t origPort, uint16_t respPort) const {
     return port_limit[port_is_uplink[origPort] ? respPort : origPort] >= 0;
   }
+  /// Whether zone id `z` is what a rule's `from` or `to` names: a zone, `any`, `trusted` (zones
+  /// marked trusted) or `untrusted` (the others, and addresses in no zone).
+  bool zoneMatches(const std::string& name, uint8_t z) const;
+  /// What the `unreadable` rules say for content of category `what` from zone `src` to `dst` (TLS:
+  /// toward `serverName`, empty when none was sent). *matched false: no rule applies (the caller's
+  /// default: opaque content passes, what could not be decoded is a gap).
+  UnreadableRule::Action unreadableAction(Unreadable what, uint8_t src, uint8_t dst, std::string_view serverName,
+                                          bool* matched, int* line) const;
   datapolicy::Action actionFor(uint32_t cls, uint8_t src, uint8_t dst) const {
     return static_cast<datapolicy::Action>(action[(cls * zoneCount() + src) * zoneCount() + dst]);
   }
@@ -57,7 +70,8 @@ constexpr uint8_t kEventReports = 1, kEventBlocks = 2;
 
 struct InspectEvent {
   // kEvasion: two versions of the same stream bytes (overlapping TCP segments that differ).
-  enum Kind : uint8_t { kFinding, kGap, kOverload, kEvasion } kind;
+  // kOpaque: content that cannot be read (TLS, SSH, encrypted), where a rule reports or blocks it.
+  enum Kind : uint8_t { kFinding, kGap, kOverload, kEvasion, kOpaque } kind;
   uint8_t action;  // datapolicy::Action (findings); kEventReports / kEventBlocks (the others)
   uint8_t dir;     // 0 originator -> responder
   uint8_t zone_src, zone_dst;
@@ -65,8 +79,15 @@ struct InspectEvent {
   uint32_t confidence_pct;
   uint64_t count;
   uint64_t offset;
-  char masked[48];
-  char class_name[64];
+  char masked[48];      // findings; kOpaque over TLS: the JA4-style fingerprint
+  char class_name[64];  // findings; kOpaque over TLS: the server name
+  // Findings: the decoding path; kGap and kOpaque over decoded content: where, and why.
+  char path[96];
+  char detail[80];
+  uint8_t category;  // kGap, kOpaque: Unreadable + 1 (0: a gap in the TCP stream itself)
+  uint8_t reason;    // kGap, kOpaque over decoded content: datapolicy::Unreadable + 1
+  uint16_t tls_version;
+  char alpn[24];
 };
 
 class Inspector {
@@ -100,10 +121,15 @@ class Inspector {
   uint32_t active() const { return active_; }
   uint64_t bytesInspected() const { return bytes_; }
   uint64_t heldBytes() const { return held_; }
+  /// Decoder state held by this worker's flows now (bounded by the plan's decode_memory_total).
+  uint64_t decodeMemory() const { return decode_mem_.used; }
+  /// Bytes taken out of encodings, compression and documents and scanned, so far.
+  uint64_t bytesDecoded() const { return decoded_; }
 
  private:
   struct Dir;
   struct Ctx;
+  struct Decoding;
   Ctx* contextFor(const InspectPlan& plan, int32_t pos, const uint8_t* origAddr, const uint8_t* respAddr,
                   uint8_t family, uint16_t origPort, uint16_t respPort);
   datapolicy::Scanner* scannerFor(const datapolicy::Classifier& c);
@@ -131,6 +157,8 @@ class Inspector {
   uint64_t port_held_[kMaxPorts] = {};
   uint64_t bytes_ = 0;
   std::unique_ptr<datapolicy::Scanner> scanner_;
+  datapolicy::DecodeMemory decode_mem_;
+  uint64_t decoded_ = 0;  // decoded bytes scanned
   std::vector<std::shared_ptr<const datapolicy::Classifier>> adopted_;
 };
 

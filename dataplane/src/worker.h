@@ -66,7 +66,8 @@ struct AlertRecord {
     kInspectionGap,
     kInspectionOverload,
     kTunnelDrop /* ESP refused on the underlay: rule = DropReason */,
-    kInspectionEvasion /* overlapping TCP segments with different bytes: the flow is blocked */
+    kInspectionEvasion /* overlapping TCP segments with different bytes: the flow is blocked */,
+    kInspectionOpaque /* content that cannot be read, reported or blocked by an unreadable rule */
   };
   uint8_t kind;
   uint8_t family;
@@ -87,8 +88,15 @@ struct AlertRecord {
   uint8_t confidence_pct;
   uint32_t count;
   uint64_t offset;
-  char masked[48];
-  char class_name[64];
+  char masked[48];      // kInspectionOpaque over TLS: the JA4-style fingerprint
+  char class_name[64];  // kInspectionOpaque over TLS: the server name
+  // Findings: the decoding path; gaps and opaque content: where and why (InspectEvent).
+  char path[96];
+  char detail[80];
+  uint8_t category;
+  uint8_t reason;
+  uint16_t tls_version;
+  char alpn[24];
 };
 static_assert(sizeof(AlertRecord) % 4 == 0);
 static_assert(AlertRecord::kDeny == 0 && AlertRecord::kSpoofIp == 4,

@@ -37,6 +37,7 @@ Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos
     a.kind = e.kind == InspectEvent::kFinding   ? AlertRecord::kDataFinding
              : e.kind == InspectEvent::kGap     ? AlertRecord::kInspectionGap
              : e.kind == InspectEvent::kEvasion ? AlertRecord::kInspectionEvasion
+             : e.kind == InspectEvent::kOpaque  ? AlertRecord::kInspectionOpaque
                                                 : AlertRecord::kInspectionOverload;
     a.family = pm.family;
     a.protocol = pm.protocol;
@@ -55,6 +56,12 @@ Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos
     a.offset = e.offset;
     std::memcpy(a.masked, e.masked, sizeof a.masked);
     std::memcpy(a.class_name, e.class_name, sizeof a.class_name);
+    std::memcpy(a.path, e.path, sizeof a.path);
+    std::memcpy(a.detail, e.detail, sizeof a.detail);
+    std::memcpy(a.alpn, e.alpn, sizeof a.alpn);
+    a.category = e.category;
+    a.reason = e.reason;
+    a.tls_version = e.tls_version;
     enqueueAlert(a);
   }
   return v;

@@ -3,7 +3,11 @@
 # receiver. A VM uploads a file with card numbers to the outside (blocked: the connection is reset,
 # the receiver never gets the file, a data.payment-card alert is written); the same upload to the
 # database in the payment zone (where the class may go) arrives byte-identical; a file without
-# sensitive data arrives byte-identical and raises no finding.
+# sensitive data arrives byte-identical and raises no finding. Then the forms data really travels
+# in: a gzip-encoded body, a chunked one, a multipart form with a base64 file part, a zipped CSV and
+# an .xlsx, each blocked toward the outside with the decoding path in its alert and delivered
+# byte-identical inside the zone; and TLS uploads, which the switch cannot read, following the
+# `inspection.unreadable` rules (blocked toward an unknown server name, allowed toward a known one).
 # Usage: e2e_data.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +24,9 @@ gg_on_fail() { $ctl status 2>&1 | sed -n '/DROP REASON/,/^$/p' | sed 's/^/    /'
 
 gg_topology_up
 gg_write_config "$work"
-gg_enable_inspection "$work" "$src"
+gg_enable_inspection "$work" "$src" "unreadable: [
+    {from: payment, to: internet, content: tls, server_names: [updates.example.org], action: allow},
+    {from: payment, to: internet, content: [tls, ssh, encrypted], action: block}]"
 gg_switch_start "$work" "$bin" || exit 1
 
 mkdir -p "$work/out-recv" "$work/db-recv"
@@ -63,7 +69,7 @@ sleep 2.5
 expect "a data.payment-card alert with action block was written" \
   bash -c "grep '\"kind\":\"data.payment-card\"' '$work/alerts.jsonl' | grep -q '\"action\":\"block\"'"
 expect "no clear card number in the alert file" \
-  bash -c "! grep -Eq '[0-9]{13,19}' <(grep '\"kind\":\"data.payment-card\"' '$work/alerts.jsonl' | sed 's/\"time_unix_ns\":\"[0-9]*\"//; s/\"id\":\"[^\"]*\"//')"
+  bash -c "! grep -Eq '[0-9]{13,19}' <(grep '\"kind\":\"data.payment-card\"' '$work/alerts.jsonl' | sed 's/time_unix_ns\":\"[0-9]*\"//g; s/\"id\":\"[^\"]*\"//')"
 
 # 2. The same file inside the payment zone (web1 -> db1): allowed, byte-identical.
 out=$(gg_in gg-web1 curl -s -m 20 --data-binary @"$work/cards.csv" http://10.0.0.2:5432/cards.csv)
@@ -86,6 +92,89 @@ import json, sys
 s = json.load(sys.stdin)['status']
 print(sum(int(c.get('value', 0)) for c in s.get('drops', []) if c['name'] == 'data_policy'))")
 expect "data_policy drops counted ($drops)" test "$drops" -ge 1
+
+# 5. Encoded, compressed and packaged uploads: blocked toward the outside with the path they were
+# found through; delivered as they are inside the payment zone.
+gzip -c "$work/cards.csv" > "$work/cards.csv.gz"
+(cd "$work" && zip -q cards.zip cards.csv)
+/usr/bin/python3 - "$work/cards.csv" "$work/cards.xlsx" <<'PY'
+import csv, sys, openpyxl
+wb = openpyxl.Workbook()
+ws = wb.active
+for row in csv.reader(open(sys.argv[1])):
+    ws.append(row)
+wb.save(sys.argv[2])
+PY
+# alert_has KIND FIELD=VALUE...: an alert of KIND with every FIELD (dotted: data_class.path) equal
+# to VALUE (or, for VALUE ending in '*', starting with it) is written.
+alert_has() {
+  /usr/bin/python3 - "$work/alerts.jsonl" "$@" <<'PY'
+import json, sys
+want = dict(a.split("=", 1) for a in sys.argv[3:])
+def get(ev, dotted):
+    for k in dotted.split("."):
+        ev = ev.get(k, {}) if isinstance(ev, dict) else {}
+    return ev if isinstance(ev, str) else ""
+def ok(v, w):
+    return v.startswith(w[:-1]) if w.endswith("*") else v == w
+for line in open(sys.argv[1]):
+    ev = json.loads(line)
+    if ev.get("kind") == sys.argv[2] and all(ok(get(ev, k), w) for k, w in want.items()):
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+upload() {  # upload NAME DEST CURL-ARGS...: curl's exit code; the answer in $work/answer
+  local name=$1 dest=$2
+  shift 2
+  gg_in gg-web1 curl -s -m 15 -o "$work/answer" "$@" "http://$dest/$name"
+}
+declare -A kinds=(
+  [gzip]="-H Content-Encoding:gzip -H Content-Type:text/csv --data-binary @$work/cards.csv.gz|http.body > gzip|$work/cards.csv.gz"
+  [chunked]="-H Transfer-Encoding:chunked -H Content-Type:text/csv --data-binary @$work/cards.csv||$work/cards.csv"
+  [multipart]="-F file=@$work/cards.csv;type=text/csv;encoder=base64|http.body > multipart:cards.csv > base64|$work/cards.csv"
+  [zip]="-H Content-Type:application/zip --data-binary @$work/cards.zip|http.body > zip:cards.csv|$work/cards.zip"
+  [xlsx]="-H Content-Type:application/octet-stream --data-binary @$work/cards.xlsx|http.body > zip:xl/worksheets/sheet1.xml|$work/cards.xlsx"
+)
+for k in gzip chunked multipart zip xlsx; do
+  IFS='|' read -r args path file <<<"${kinds[$k]}"
+  # shellcheck disable=SC2086
+  upload "up-$k" 10.0.0.254 $args
+  rc=$?
+  expect "$k upload of card numbers to the internet is reset (curl exit $rc)" test "$rc" -ne 0
+  expect "the outside never received the $k upload whole" \
+    bash -c "! cmp -s '$file' '$work/out-recv/up-$k' 2>/dev/null && ! cmp -s '$work/cards.csv' '$work/out-recv/cards.csv' 2>/dev/null"
+  if [ -n "$path" ]; then
+    expect "a blocking data.payment-card alert names the path '$path'" \
+      until_ok 10 alert_has data.payment-card "data_class.path=$path" action=block
+  fi
+  # shellcheck disable=SC2086
+  upload "in-$k" 10.0.0.2:5432 $args
+  expect "the $k upload inside the payment zone arrived byte-identical" test "$(cat "$work/answer" 2>/dev/null)" = "$(sha "$file")"
+done
+
+# 6. TLS, which the switch cannot read: the unreadable rules decide, with the ClientHello's server
+# name in the alert. No interception: the content stays unread either way.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=upload.example.net \
+  -addext "subjectAltName=DNS:upload.example.net,DNS:updates.example.org" \
+  -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+mkdir -p "$work/tls-recv"
+gg_in gg-out /usr/bin/python3 "$here/upload_server.py" 10.0.0.254 443 "$work/tls-recv" --tls "$work/tls.crt" "$work/tls.key" \
+  2>"$work/tls-server.log" &
+until_ok 10 gg_in gg-web1 nc -z -w 1 10.0.0.254 443
+tls_upload() {  # tls_upload HOST: curl's exit code
+  gg_in gg-web1 curl -s -m 15 --cacert "$work/tls.crt" --resolve "$1:443:10.0.0.254" -o "$work/answer" \
+    --data-binary @"$work/clean.txt" "https://$1/tls-$1"
+}
+tls_upload upload.example.net
+rc=$?
+expect "a TLS upload to a server name no rule allows is reset (curl exit $rc)" test "$rc" -ne 0
+expect "an inspection.opaque alert blocks it, naming the server, ALPN and fingerprint" \
+  until_ok 10 alert_has inspection.opaque action=block content.server_name=upload.example.net content.alpn=h2,http/1.1 \
+  "content.ja4=t13d*"
+tls_upload updates.example.org
+expect "a TLS upload to an allowed server name arrives (its content unread)" \
+  test "$(cat "$work/answer" 2>/dev/null)" = "$(sha "$work/clean.txt")"
 
 echo "e2e data policy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

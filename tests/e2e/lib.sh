@@ -109,13 +109,13 @@ YAML
 # Adds data-class inspection to DIR's config: the shipped classes (copied from $2/configs), the
 # shop's VMs as the payment zone, everything else the internet.
 gg_enable_inspection() {
-  local dir=$1 root=$2
+  local dir=$1 root=$2 extra=${3:-}
   cp -r "$root/configs/datapolicy" "$dir/datapolicy"
-  cat >> "$dir/goldgate.yaml" <<'YAML'
+  cat >> "$dir/goldgate.yaml" <<YAML
 zones:
   - {name: payment, cidrs: [10.0.0.0/28], trusted: true}
   - {name: internet, cidrs: [0.0.0.0/0]}
-inspection: {classes: datapolicy}
+inspection: {classes: datapolicy${extra:+, $extra}}
 YAML
 }
 

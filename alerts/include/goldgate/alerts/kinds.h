@@ -32,6 +32,7 @@ enum class Kind : uint16_t {
   kInspectionGap,
   kInspectionEvasion,
   kInspectionOverload,
+  kInspectionOpaque,
   kTunnelEspUnknownSa,
   kTunnelEspReplay,
   kTunnelEspAuthentication,
@@ -146,6 +147,9 @@ inline constexpr KindInfo kKinds[] = {
      "a retransmission differs from bytes already held or read: the connection is cut"},
     {Kind::kInspectionOverload, "inspection.overload", "", 5, Channel::kAlert,
      "too many inspected connections: a new one could not be followed (7 if that blocked it)"},
+    {Kind::kInspectionOpaque, "inspection.opaque", "", 4, Channel::kAlert,
+     "content that cannot be read (TLS, SSH, encrypted or high-entropy) where a rule reports or blocks it (7 if "
+     "blocked)"},
     {Kind::kTunnelEspUnknownSa, "tunnel.esp_unknown_sa", "", 7, Channel::kAlert,
      "ESP with an SPI no inbound SA has, or from an address other than its peer's"},
     {Kind::kTunnelEspReplay, "tunnel.esp_replay", "", 7, Channel::kAlert,

@@ -87,6 +87,33 @@ struct ZoneConfig {
 
 /// Payload inspection (goldgate.yaml `inspection`). A limit is -1 (off), 0 (the whole flow) or
 /// N (the first N bytes of each direction).
+/// Content decoding under inspection (goldgate.yaml `inspection.decode`; datapolicy/decode.h).
+struct DecodeConfig {
+  bool enabled = true;
+  uint32_t depth = 6;                   // layers nested
+  uint64_t max_output = 64ull << 20;    // decoded bytes per flow direction
+  uint32_t max_ratio = 100;             // decoded / received bytes of a direction
+  uint32_t memory = 256 << 10;          // decoder state per flow direction
+  uint64_t memory_total = 64ull << 20;  // decoder state of one worker in all
+};
+
+/// What cannot be read, by category (goldgate.yaml `inspection.unreadable`).
+enum class Unreadable : uint8_t { kTls, kSsh, kEncrypted, kDecodeFailed, kOverBudget };
+constexpr int kUnreadableCount = 5;
+/// "tls", "ssh", "encrypted", "decode-failed", "over-budget".
+const char* unreadableCategoryName(Unreadable u);
+
+/// A rule for content that cannot be read, from zone `from` to zone `to` (names, `any`,
+/// `trusted`, `untrusted`), of the categories in `content`; for TLS optionally only toward the
+/// server names in `server_names` ("host" or "*.domain"). First match wins.
+struct UnreadableRule {
+  std::string from = "any", to = "any";
+  uint8_t content = 0;  // bit per Unreadable
+  std::vector<std::string> server_names;
+  enum class Action : uint8_t { kAllow, kAlert, kBlock } action = Action::kAlert;
+  int line = 0;
+};
+
 struct InspectionConfig {
   bool enabled = false;
   std::string classes_dir;  // absolute, or relative to the config file's folder
@@ -98,6 +125,8 @@ struct InspectionConfig {
   uint32_t max_flows = 0;                    // inspected flows per worker (0 = the flow table's size)
   uint32_t hold_bytes = 256 * 1024;          // out-of-order bytes held per direction
   uint64_t hold_total_bytes = 64ull << 20;   // out-of-order bytes held by one worker in all
+  DecodeConfig decode;
+  std::vector<UnreadableRule> unreadable;
 };
 
 /// An address with its prefix length on a link ("192.0.2.1/24"): host bits may be set.
