@@ -1,6 +1,8 @@
 // goldgatectl classify: the switch's classification engine over files, standard input or pcaps
 // (TCP flows reassembled as in the switch: retransmissions trimmed, reordering held, gaps
-// reported; gzip files decoded within a budget). One JSON object per finding on standard output; exit status like grep.
+// reported), with the switch's content decoding (HTTP bodies, compression, base64, multipart, ZIP
+// and Office files, PDF; datapolicy/decode.h) within its budgets. One JSON object per finding on
+// standard output, with the path it was found through; exit status like grep.
 #include "classify.h"
 
 #include <fcntl.h>
@@ -24,9 +26,9 @@
 #include "goldgate/common/net_types.h"
 #include "goldgate/dataplane/fragments.h"
 #include "goldgate/dataplane/packet.h"
+#include "goldgate/datapolicy/decode.h"
 #include "goldgate/datapolicy/engine.h"
 #include "goldgate/datapolicy/exact_match.h"
-#include "goldgate/datapolicy/inflate.h"
 #include "goldgate/datapolicy/reassembly.h"
 
 namespace goldgate::cli {
@@ -49,24 +51,71 @@ struct Printer {
   }
 };
 
-// A file or standard input. A gzip stream (by its magic bytes) is read through the Inflater, its
-// findings marked with the path they were found through; a stream that cannot be decoded whole
-// (corrupt, truncated, over the budget) is an error naming why, after the findings before it.
-bool scanFd(int fd, const std::string& name, Scanner& sc, Printer& pr, const datapolicy::InflateBudget& budget) {
+// What a byte stream carries, decoded (ContentDecoder): each leaf scanned as a stream of its own,
+// its findings printed with `extra` and the path; what cannot be read is said on standard error
+// (an error, but for high-entropy content, which is only noted).
+class Decoded : public datapolicy::ContentDecoder::Sink {
+ public:
+  Decoded(const datapolicy::DecodeLimits& lim, Scanner& sc, Printer& pr, std::string name)
+      : dec_(lim, &mem_), sc_(sc), pr_(pr), name_(std::move(name)) {}
+  ~Decoded() override {
+    std::vector<Finding> ignore;
+    if (leaf_.open) sc_.close(leaf_, ignore);
+  }
+  void feed(const uint8_t* d, size_t n) { dec_.feed(d, n, *this); }
+  void gap() { dec_.gap(*this); }
+  void finish() { dec_.finish(*this); }
+  void setExtra(std::string extra) { extra_ = std::move(extra); }
+  bool ok() const { return ok_; }
+
+  void begin(std::string_view path) override {
+    path_ = path;
+    sc_.open(leaf_);
+  }
+  void bytes(const uint8_t* d, size_t n) override {
+    sc_.scan(leaf_, d, n, out_);
+    print();
+  }
+  void end() override {
+    sc_.close(leaf_, out_);
+    print();
+  }
+  void unreadable(datapolicy::Unreadable why, std::string_view path, std::string_view detail) override {
+    // High-entropy content (an image, an unknown compressed form) is noted; the rest is an error.
+    if (why != datapolicy::Unreadable::kHighEntropy) ok_ = false;
+    std::fprintf(stderr, "goldgatectl: classify: %s: %.*s: %.*s (%s%s)\n", name_.c_str(), static_cast<int>(path.size()),
+                 path.data(), static_cast<int>(detail.size()), detail.data(), datapolicy::unreadableName(why),
+                 datapolicy::isBudget(why) ? "; decoding stopped, what follows is not inspected" : "");
+  }
+
+ private:
+  void print() {
+    for (const auto& f : out_) pr_.print(f, extra_ + ",\"path\":\"" + alerts::jsonEscape(path_) + "\"");
+    out_.clear();
+  }
+  datapolicy::DecodeMemory mem_;
+  datapolicy::ContentDecoder dec_;
+  Scanner& sc_;
+  Printer& pr_;
+  std::string name_, extra_, path_;
+  StreamState leaf_;
+  std::vector<Finding> out_;
+  bool ok_ = true;
+};
+
+// A file or standard input: its bytes as they are, and what they carry decoded (unless `lim` is
+// null). A stream that cannot be decoded whole is an error naming why, after the findings before it.
+bool scanFd(int fd, const std::string& name, Scanner& sc, Printer& pr, const datapolicy::DecodeLimits* lim) {
   StreamState st;
   sc.open(st);
   std::vector<Finding> out;
-  std::string extra = ",\"file\":\"" + alerts::jsonEscape(name) + "\"";
-  auto scan = [&](const uint8_t* d, size_t n) {
-    sc.scan(st, d, n, out);
-    for (const auto& f : out) pr.print(f, extra);
-    out.clear();
-  };
-  std::unique_ptr<datapolicy::Inflater> gz;
+  const std::string extra = ",\"file\":\"" + alerts::jsonEscape(name) + "\"";
+  std::unique_ptr<Decoded> dec;
+  if (lim) {
+    dec = std::make_unique<Decoded>(*lim, sc, pr, name);
+    dec->setExtra(extra);
+  }
   std::vector<uint8_t> buf(1 << 20);
-  bool first = true;
-  using Status = datapolicy::Inflater::Status;
-  Status status = Status::kMore;
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
@@ -75,27 +124,15 @@ bool scanFd(int fd, const std::string& name, Scanner& sc, Printer& pr, const dat
       return false;
     }
     if (n == 0) break;
-    if (first && datapolicy::Inflater::looksGzip(buf.data(), static_cast<size_t>(n))) {
-      gz = std::make_unique<datapolicy::Inflater>(datapolicy::Inflater::Format::kAuto, budget);
-      extra += ",\"path\":\"gzip\"";
-    }
-    first = false;
-    if (!gz) {
-      scan(buf.data(), static_cast<size_t>(n));
-      continue;
-    }
-    status = gz->feed(buf.data(), static_cast<size_t>(n), scan);
-    if (status != Status::kMore) break;
+    sc.scan(st, buf.data(), static_cast<size_t>(n), out);
+    for (const auto& f : out) pr.print(f, extra);
+    out.clear();
+    if (dec) dec->feed(buf.data(), static_cast<size_t>(n));
   }
-  if (gz && status == Status::kMore) status = gz->finish();
   sc.close(st, out);
   for (const auto& f : out) pr.print(f, extra);
-  if (gz && (status == Status::kBad || status == Status::kBudget)) {
-    std::fprintf(stderr, "goldgatectl: classify: %s: gzip: %s (decoded %" PRIu64 " bytes; the rest is not inspected)\n",
-                 name.c_str(), gz->reason().c_str(), gz->produced());
-    return false;
-  }
-  return true;
+  if (dec) dec->finish();
+  return !dec || dec->ok();
 }
 
 // One direction of a flow in a capture.
@@ -104,12 +141,17 @@ struct Direction : datapolicy::TcpReassembler::Sink {
   datapolicy::TcpReassembler reasm;
   Scanner* sc = nullptr;
   std::vector<Finding>* out = nullptr;
+  std::unique_ptr<Decoded> dec;  // null: decoding off
   uint64_t gaps = 0;
   bool finished = false;
-  void bytes(const uint8_t* d, size_t n) override { sc->scan(st, d, n, *out); }
+  void bytes(const uint8_t* d, size_t n) override {
+    sc->scan(st, d, n, *out);
+    if (dec) dec->feed(d, n);
+  }
   void gap(uint64_t n) override {
     ++gaps;
     sc->skip(st, n, *out);
+    if (dec) dec->gap();
   }
 };
 
@@ -124,7 +166,7 @@ using FlowKey = std::tuple<std::string, std::string, uint16_t, uint16_t, uint8_t
 
 std::string ipText(uint8_t family, const uint8_t* p) { return IpAddr::fromBytes(family, p).toString(); }
 
-bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
+bool scanPcap(const std::string& path, Scanner& sc, Printer& pr, const datapolicy::DecodeLimits* lim) {
   char err[PCAP_ERRBUF_SIZE];
   pcap_t* pc = pcap_open_offline(path.c_str(), err);
   if (!pc) {
@@ -140,12 +182,15 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
   std::vector<Flow*> order;
   std::vector<Finding> out;
   uint64_t packets = 0, skipped = 0;
-  auto flush = [&](Flow& f, int d) {
+  auto extraOf = [](const Flow& f, int d) {
     const char* dirName = d == 0 ? "orig" : "reply";
-    std::string extra = ",\"flow\":{\"src\":\"" + (d == 0 ? f.src : f.dst) + "\",\"dst\":\"" +
-                        (d == 0 ? f.dst : f.src) + "\",\"sport\":" + std::to_string(d == 0 ? f.sport : f.dport) +
-                        ",\"dport\":" + std::to_string(d == 0 ? f.dport : f.sport) + ",\"proto\":\"" +
-                        (f.proto == 6 ? "tcp" : "udp") + "\"},\"direction\":\"" + dirName + "\"";
+    return ",\"flow\":{\"src\":\"" + (d == 0 ? f.src : f.dst) + "\",\"dst\":\"" + (d == 0 ? f.dst : f.src) +
+           "\",\"sport\":" + std::to_string(d == 0 ? f.sport : f.dport) +
+           ",\"dport\":" + std::to_string(d == 0 ? f.dport : f.sport) + ",\"proto\":\"" +
+           (f.proto == 6 ? "tcp" : "udp") + "\"},\"direction\":\"" + dirName + "\"";
+  };
+  auto flush = [&](Flow& f, int d) {
+    const std::string extra = extraOf(f, d);
     for (const auto& x : out) pr.print(x, extra);
     out.clear();
   };
@@ -176,10 +221,15 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
       nf->sport = synAck ? m.dport : m.sport;
       nf->dport = synAck ? m.sport : m.dport;
       nf->proto = m.protocol;
-      for (auto& dd : nf->dir) {
+      for (int k = 0; k < 2; ++k) {
+        auto& dd = nf->dir[k];
         dd.sc = &sc;
         dd.out = &out;
         sc.open(dd.st);
+        if (lim) {
+          dd.dec = std::make_unique<Decoded>(*lim, sc, pr, path);
+          dd.dec->setExtra(extraOf(*nf, k));
+        }
       }
       d = synAck ? 1 : 0;
       f = nf.get();
@@ -192,7 +242,7 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
       // (after a FIN, bytes before it may still arrive, reordered: the direction ends at capture end)
       if (!dir.finished) dir.reasm.segment(seq, m.tcp_flags & dataplane::kTcpSyn, payload, plen, dir);
     } else if (plen > 0) {
-      sc.scan(dir.st, payload, plen, out);
+      dir.bytes(payload, plen);
     }
     flush(*f, d);
   };
@@ -253,6 +303,7 @@ bool scanPcap(const std::string& path, Scanner& sc, Printer& pr) {
       if (f->proto == 6) dir.reasm.finish(dir);
       sc.close(dir.st, out);
       flush(*f, d);
+      if (dir.dec) dir.dec->finish();
       if (dir.gaps)
         std::fprintf(stderr,
                      "goldgatectl: classify: %s: %s:%u -> %s:%u: inspection gap (%" PRIu64 " bytes never seen)\n",
@@ -306,16 +357,19 @@ int runClassify(const ClassifyOptions& o) {
     return 2;
   }
   Printer pr{**cls};
-  datapolicy::InflateBudget budget;
-  budget.max_output = o.max_decoded_mb << 20;
-  budget.max_ratio = o.max_ratio;
+  datapolicy::DecodeLimits limits;
+  limits.max_output = o.max_decoded_mb << 20;
+  limits.max_ratio = o.max_ratio;
+  limits.max_depth = o.max_depth;
+  limits.max_memory = 64u << 20;  // one input at a time: room for deep archives
+  const datapolicy::DecodeLimits* lim = o.raw ? nullptr : &limits;
   bool ok = true;
   std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
   for (const auto& in : inputs) {
     if (in == "-") {
-      ok = scanFd(0, "-", **sc, pr, budget) && ok;
+      ok = scanFd(0, "-", **sc, pr, lim) && ok;
     } else if (o.pcap || (!o.text && isPcap(in))) {
-      ok = scanPcap(in, **sc, pr) && ok;
+      ok = scanPcap(in, **sc, pr, lim) && ok;
     } else {
       int fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
@@ -323,7 +377,7 @@ int runClassify(const ClassifyOptions& o) {
         ok = false;
         continue;
       }
-      ok = scanFd(fd, in, **sc, pr, budget) && ok;
+      ok = scanFd(fd, in, **sc, pr, lim) && ok;
       ::close(fd);
     }
   }

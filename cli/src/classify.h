@@ -14,8 +14,10 @@ struct ClassifyOptions {
   bool pcap = false;                // treat every input as a capture
   bool text = false;                // treat every input as bytes, even a capture
   bool stats = false;               // print database facts on standard error
-  uint64_t max_decoded_mb = 16384;  // a gzip input decodes to at most this much
+  uint64_t max_decoded_mb = 16384;  // an input decodes to at most this much (compression, archives …)
   uint32_t max_ratio = 1000;        // ... and expands at most this many times (a bomb is an error)
+  uint32_t max_depth = 6;           // decoding layers nested
+  bool raw = false;                 // no decoding: the bytes as they are
 };
 
 /// Runs the classification; returns 0 when something was found, 1 when nothing was, 2 on error.

@@ -152,12 +152,20 @@ int main(int argc, char** argv) {
   classify->add_option("--cache", copts.cache_dir, "folder for the compiled-database cache (none if empty)");
   classify->add_flag("--pcap", copts.pcap, "treat every input as a capture (found by its magic number otherwise)");
   classify->add_flag("--text", copts.text, "treat every input as bytes, even a capture");
-  classify->add_option("--max-decoded-mb", copts.max_decoded_mb, "a gzip input may decode to at most this many MiB")
+  classify
+      ->add_option("--max-decoded-mb", copts.max_decoded_mb,
+                   "an input (or a flow direction) may decode to at most this many MiB")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
-  classify->add_option("--max-ratio", copts.max_ratio, "a gzip input may expand at most this many times (bombs)")
+  classify->add_option("--max-ratio", copts.max_ratio, "decoding may expand an input at most this many times (bombs)")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 1000000u));
+      ->check(CLI::Range(2u, 1000000u));
+  classify->add_option("--max-depth", copts.max_depth, "decoding layers nested at most (http.body > gzip > zip:… is 3)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 32u));
+  classify->add_flag("--raw", copts.raw,
+                     "no decoding (HTTP bodies, gzip, brotli, base64, multipart, ZIP and Office files, PDF): the "
+                     "bytes as they are");
   classify->add_flag("--stats", copts.stats,
                      "print database facts (compile time, stream state size) on standard error");
 

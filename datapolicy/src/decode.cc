@@ -72,7 +72,8 @@ bool ContentDecoder::Context::produce(uint64_t n, std::string_view path) {
   if (stopped) return false;
   produced += n;
   if (produced > lim.max_output) {
-    report(Unreadable::kOutputBudget, path, "decoded bytes over the budget of " + std::to_string(lim.max_output));
+    report(Unreadable::kOutputBudget, path,
+           "decoded size over the budget of " + std::to_string(lim.max_output) + " bytes");
     return false;
   }
   if (produced > kRatioAfter && produced > uint64_t{lim.max_ratio} * std::max<uint64_t>(in, 1)) {

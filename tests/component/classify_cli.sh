@@ -2,6 +2,9 @@
 # goldgatectl classify over gzip files written by gzip(1): the same findings as the plain file,
 # marked "path":"gzip"; gzip members one after another; a truncated or corrupt file and a
 # decompression bomb are errors (exit 2) that say why, after the findings before the damage.
+# Then documents as an operator would test a class against them: a ZIP, an .xlsx, a .docx, a PDF,
+# an email with an attachment and a multipart HTTP request, each found with its path; an encrypted
+# ZIP is an error that says so; --raw reads the bytes as they are.
 # Usage: classify_cli.sh GOLDGATECTL SOURCE_DIR
 set -uo pipefail
 ctl=$1; src=$2
@@ -47,4 +50,28 @@ check "a bomb: exit 2, stopped by the ratio (exit $rc)" '[ $rc -eq 2 ] && grep -
 "$ctl" classify --classes "$classes" --max-ratio 1000000 --max-decoded-mb 4 "$work/bomb.gz" > /dev/null 2> "$work/bomb2.err"; rc=$?
 check "a bomb: exit 2, stopped by the size (exit $rc)" '[ $rc -eq 2 ] && grep -q "over the budget of 4194304 bytes" "$work/bomb2.err"'
 
-[ $fail -eq 0 ] && echo "PASS: classify over gzip" || { echo "FAIL: classify over gzip"; exit 1; }
+# Documents and messages, made by the real tools and libraries (tests/unit/datapolicy/make_encoded.py).
+text="name,card
+Ada Lovelace,$card
+Charles Babbage,$card"
+make() { /usr/bin/python3 "$src/tests/unit/datapolicy/make_encoded.py" "$1" "$text" > "$work/$2"; }
+make zip report.zip
+make xlsx report.xlsx
+make docx report.docx
+make pdf report.pdf
+make email mail.eml
+make multipart-base64 upload.http
+make zip-encrypted secret.zip
+for f in "report.zip|zip:report.csv" "report.xlsx|zip:xl/worksheets/sheet1.xml" "report.docx|zip:word/document.xml" \
+  "report.pdf|pdf" "mail.eml|base64" "upload.http|http.body > multipart:cards.csv > base64"; do
+  IFS='|' read -r file path <<<"$f"
+  "$ctl" classify --classes "$classes" "$work/$file" > "$work/$file.out"; rc=$?
+  check "$file: the card found through '$path' (exit $rc)" \
+    '[ $rc -eq 0 ] && grep "\"class\":\"payment-card\"" "$work/$file.out" | grep -qF "\"path\":\"$path\""'
+done
+"$ctl" classify --classes "$classes" --raw "$work/report.zip" > /dev/null; rc=$?
+check "--raw: the ZIP's compressed bytes hold no card (exit $rc)" '[ $rc -eq 1 ]'
+"$ctl" classify --classes "$classes" "$work/secret.zip" > /dev/null 2> "$work/secret.err"; rc=$?
+check "an encrypted ZIP: exit 2, says encrypted (exit $rc)" '[ $rc -eq 2 ] && grep -q "zip:report.csv: an encrypted ZIP member" "$work/secret.err"'
+
+[ $fail -eq 0 ] && echo "PASS: classify over gzip and documents" || { echo "FAIL: classify over gzip and documents"; exit 1; }
