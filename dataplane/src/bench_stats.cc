@@ -43,12 +43,17 @@ bool BenchStats::drained() const {
 void BenchStats::write(const std::string& path, uint64_t policyVersion, uint64_t alertsWritten) const {
   const Snapshot end = sum();
   uint64_t active = 0, cut = 0, expired = 0, quotesCut = 0;
+  uint64_t inspFlowsPeak = 0, inspBytes = 0, decoded = 0, decodePeak = 0;
   uint64_t drops[static_cast<int>(DropReason::kCount)] = {};
   for (const auto& w : workers_) {
     auto& st = w->stats();
     active += st.flows_active.load();
     cut += st.flows_cut.load();
     quotesCut += st.icmp_quotes_cut.load();
+    inspFlowsPeak += st.inspect_flows_peak.load();
+    inspBytes += st.inspect_bytes.load();
+    decoded += st.inspect_decoded_bytes.load();
+    decodePeak += st.decode_memory_peak.load();
     expired += st.flows_expired.load();
     for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) drops[r] += st.drops[r].load();
   }
@@ -70,6 +75,10 @@ void BenchStats::write(const std::string& path, uint64_t policyVersion, uint64_t
   o << "  \"flows_active\": " << active << ",\n";
   o << "  \"flows_cut\": " << cut << ",\n";
   o << "  \"icmp_quotes_cut\": " << quotesCut << ",\n";
+  o << "  \"inspect_flows_peak\": " << inspFlowsPeak << ",\n";
+  o << "  \"inspect_bytes\": " << inspBytes << ",\n";
+  o << "  \"inspect_decoded_bytes\": " << decoded << ",\n";
+  o << "  \"decode_memory_peak\": " << decodePeak << ",\n";
   o << "  \"flows_expired\": " << expired << ",\n";
   uint64_t capacity = 0;
   for (const auto& w : workers_) capacity += w->flows().capacity();

@@ -287,6 +287,22 @@ proto::StatusResponse SwitchImpl::status() const {
       "ICMP / ICMPv6 errors between inspected zones cut to the quoted header and 8 bytes (what an error needs)",
       [](WorkerStats & st) -> auto& { return st.icmp_quotes_cut; });
   counter(
+      "inspect_flows", "connections whose payload is being inspected now",
+      [](WorkerStats & st) -> auto& { return st.inspect_flows; });
+  counter(
+      "inspect_bytes", "payload bytes inspected (each stream byte once)",
+      [](WorkerStats & st) -> auto& { return st.inspect_bytes; });
+  counter(
+      "inspect_decoded_bytes",
+      "bytes taken out of HTTP bodies, compression, encodings, archives and documents, and inspected too",
+      [](WorkerStats & st) -> auto& { return st.inspect_decoded_bytes; });
+  counter(
+      "decode_memory", "bytes of content-decoder state held now (windows, buffers; bounded by inspection.decode)",
+      [](WorkerStats & st) -> auto& { return st.decode_memory; });
+  counter(
+      "decode_memory_peak", "the most content-decoder state held at once",
+      [](WorkerStats & st) -> auto& { return st.decode_memory_peak; });
+  counter(
       "busy_cycles", "TSC cycles the workers spent on loop iterations that had packets",
       [](WorkerStats & st) -> auto& { return st.busy_cycles; });
   auto* fw = s.add_counters();

@@ -366,7 +366,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
       }
     }
     ctx_[p] = c;
-    ++active_;
+    active_peak_ = std::max(active_peak_, ++active_);
     ++port_active_[owner];
   }
   const InspectPlan& fp = *c->plan;

@@ -123,6 +123,9 @@ class Inspector {
   uint64_t heldBytes() const { return held_; }
   /// Decoder state held by this worker's flows now (bounded by the plan's decode_memory_total).
   uint64_t decodeMemory() const { return decode_mem_.used; }
+  uint64_t decodeMemoryPeak() const { return decode_mem_.peak; }
+  /// The most flows inspected at once.
+  uint32_t activePeak() const { return active_peak_; }
   /// Bytes taken out of encodings, compression and documents and scanned, so far.
   uint64_t bytesDecoded() const { return decoded_; }
 
@@ -149,6 +152,7 @@ class Inspector {
   uint64_t hold_total_;
   uint64_t held_ = 0;  // out-of-order bytes held by all contexts
   uint32_t active_ = 0;
+  uint32_t active_peak_ = 0;
   // One VM port's share (half) of the contexts and of the held bytes, so that one VM cannot
   // deny inspection, and so service, to the others.
   uint32_t max_flows_port_;

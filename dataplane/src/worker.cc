@@ -124,6 +124,7 @@ uint32_t Worker::iterate() {
   serveMailbox();
   stats_.flows_active.store(flows_->count(), std::memory_order_relaxed);
   stats_.idle_streak.store(idle_, std::memory_order_relaxed);
+  if (total) publishInspection();
   if (total) bump(stats_.busy_cycles, rte_rdtsc() - start);
   // The policy pointer is not used past this point: tell RCU this worker is quiescent.
   rte_rcu_qsbr_quiescent(shared_->qsbr, id_);
@@ -132,6 +133,17 @@ uint32_t Worker::iterate() {
 
 // Drops are published with the iteration's packets, and also without any (held packets
 // expiring, say).
+void Worker::publishInspection() {
+  if (!inspector_) return;
+  const auto set = [](std::atomic<uint64_t>& a, uint64_t v) { a.store(v, std::memory_order_relaxed); };
+  set(stats_.inspect_flows, inspector_->active());
+  set(stats_.inspect_flows_peak, inspector_->activePeak());
+  set(stats_.inspect_bytes, inspector_->bytesInspected());
+  set(stats_.inspect_decoded_bytes, inspector_->bytesDecoded());
+  set(stats_.decode_memory, inspector_->decodeMemory());
+  set(stats_.decode_memory_peak, inspector_->decodeMemoryPeak());
+}
+
 void Worker::publishDrops(uint32_t received) {
   if (!received && !drops_pending_) return;
   drops_pending_ = false;

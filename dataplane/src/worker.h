@@ -51,6 +51,10 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> icmp_quotes_cut{0};      // ICMP errors cut to the quoted header + 8 bytes (inspection)
   std::atomic<uint64_t> idle_streak{0};          // consecutive loop iterations without a packet
   std::atomic<uint64_t> mac_learned{0};
+  // Inspection (gauges and totals, published once per loop iteration).
+  std::atomic<uint64_t> inspect_flows{0}, inspect_flows_peak{0};
+  std::atomic<uint64_t> inspect_bytes{0}, inspect_decoded_bytes{0};
+  std::atomic<uint64_t> decode_memory{0}, decode_memory_peak{0};
 };
 
 /// An alert raised on the packet path, carried to the control thread over a ring.
@@ -254,6 +258,7 @@ class Worker {
   void flushTx();
   void drop(rte_mbuf* m, DropReason r, uint16_t in);
   void publishDrops(uint32_t received);
+  void publishInspection();  // the inspector's gauges into stats_
   // Connection tracking housekeeping.
   bool revalidate(const CompiledPolicy& pol, Flow& f, const FlowKey& k);
   void age(const CompiledPolicy& pol, uint64_t now, uint32_t budget);

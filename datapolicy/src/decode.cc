@@ -91,7 +91,10 @@ bool ContentDecoder::Context::charge(uint64_t n) {
     return false;
   }
   mem += n;
-  if (shared) shared->used += n;
+  if (shared) {
+    shared->used += n;
+    shared->peak = std::max(shared->peak, shared->used);
+  }
   return true;
 }
 

@@ -39,6 +39,7 @@ struct DecodeLimits {
 struct DecodeMemory {
   uint64_t limit = 64ull << 20;
   uint64_t used = 0;
+  uint64_t peak = 0;  // the most `used` has been
 };
 
 /// Why content could not be read.
