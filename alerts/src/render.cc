@@ -122,6 +122,8 @@ class Json {
     out_ += '"' + jsonEscape(v) + '"';
     return *this;
   }
+  // A field left out when empty (one that only some events carry).
+  Json& opt(const char* k, std::string_view v) { return v.empty() ? *this : str(k, v); }
   Json& num(const char* k, int64_t v) {
     key(k);
     out_ += std::to_string(v);
@@ -160,7 +162,7 @@ std::string dataClassJson(const proto::DataClassFinding& d) {
       .str("masked_sample", d.masked_sample())
       .num("stream_offset", static_cast<int64_t>(d.stream_offset()))
       .str("direction", d.direction())
-      .str("path", d.path())
+      .opt("path", d.path())
       .done();
 }
 
@@ -267,13 +269,12 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
                                .str("pattern_match", d.masked_sample())
                                .raw("confidence", confidenceText(d.confidence()))
                                .num("match_count", static_cast<int64_t>(d.count()))
-                               .str("src_url", d.path())
                                .done());
   }
   if (ev.has_content()) {
     const auto& c = ev.content();
     Json tls;
-    tls.str("sni", c.server_name()).str("version", c.tls_version()).str("alpn", c.alpn());
+    tls.opt("sni", c.server_name()).opt("version", c.tls_version()).opt("alpn", c.alpn());
     if (!c.ja4().empty()) tls.raw("ja3_hash", Json().str("algorithm", "JA4").str("value", c.ja4()).done());
     j.raw("unmapped_content", Json()
                                   .str("category", c.category())
@@ -293,6 +294,7 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
   u.num("policy_version", static_cast<int64_t>(ev.policy_version()));
   if (!ev.zone().empty()) u.str("zone", ev.zone());
   if (!ev.dst_zone().empty()) u.str("dst_zone", ev.dst_zone());
+  if (data) u.opt("decode_path", ev.data_class().path());
   if (data) u.raw("data_class", dataClassJson(ev.data_class()));
   if (ev.has_manifest()) u.raw("manifest", manifestJson(ev.manifest()));
   j.raw("unmapped", u.done());

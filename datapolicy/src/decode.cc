@@ -130,18 +130,43 @@ void ContentDecoder::Context::report(Unreadable why, std::string_view path, std:
   sink->unreadable(why, path.empty() ? "stream" : path, detail);
 }
 
+namespace {
+// Leaf bytes gathered during one call into a decoder (decoders of one thread run one at a time).
+struct LeafScratch {
+  uint8_t data[16 << 10];
+  size_t len;
+};
+thread_local constinit LeafScratch tLeaf{};  // zero-initialized: no initialization guard on access
+}  // namespace
+
+void ContentDecoder::Context::flushLeaf() {
+  if (tLeaf.len == 0) return;
+  const size_t n = tLeaf.len;
+  tLeaf.len = 0;
+  if (leaf) sink->bytes(tLeaf.data, n);
+}
+
 void ContentDecoder::Context::emit(const Layer* owner, const std::string& path, const uint8_t* d, size_t n) {
   if (n == 0 || stopped) return;
   if (leaf != owner) {
+    flushLeaf();
     if (leaf) sink->end();
     sink->begin(path);
     leaf = owner;
   }
-  sink->bytes(d, n);
+  while (n > 0) {
+    if (tLeaf.len == sizeof tLeaf.data) flushLeaf();
+    const size_t take = std::min(n, sizeof tLeaf.data - tLeaf.len);
+    std::memcpy(tLeaf.data + tLeaf.len, d, take);
+    tLeaf.len += take;
+    d += take;
+    n -= take;
+  }
 }
 
 void ContentDecoder::Context::endLeaf(const Layer* owner) {
   if (leaf == owner && leaf) {
+    flushLeaf();
     sink->end();
     leaf = nullptr;
   }
@@ -164,7 +189,16 @@ void ContentDecoder::feed(const uint8_t* data, size_t len, Sink& sink) {
   c.sink = &sink;
   c.in += len;
   if (!c.root && c.in == len) c.root = makeStreamRoot(c, "", 0);
-  if (c.root) c.root->feed(data, len);
+  if (c.root) {
+    c.root->feed(data, len);
+    // Once the first bytes have said what the stream is, the layer they chose is the root.
+    if (!c.settled && !c.stopped)
+      if (auto next = c.root->settled()) {
+        c.root = std::move(next);
+        c.settled = true;
+      }
+  }
+  c.flushLeaf();
   if (c.stopped) {
     // A bound ended decoding: the open leaf is closed and every layer's memory given back now.
     if (c.leaf) sink.end();
@@ -178,6 +212,7 @@ void ContentDecoder::gap(Sink& sink) {
   Context& c = *ctx_;
   c.sink = &sink;
   if (c.root) c.root->end(false);
+  c.flushLeaf();
   if (c.leaf) sink.end();
   c.leaf = nullptr;
   c.root.reset();
@@ -189,6 +224,7 @@ void ContentDecoder::finish(Sink& sink) {
   Context& c = *ctx_;
   c.sink = &sink;
   if (c.root && !c.stopped) c.root->end(true);
+  c.flushLeaf();
   if (c.leaf) sink.end();
   c.leaf = nullptr;
   c.root.reset();
@@ -217,17 +253,28 @@ constexpr std::array<int8_t, 256> kB64 = [] {
   return t;
 }();
 
-// A 16-byte mask of the bytes that are not base64 characters.
-inline uint32_t notBase64(const uint8_t* p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  auto in = [&](char lo, char hi) {
-    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
-                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
-  };
-  __m128i ok = _mm_or_si128(_mm_or_si128(in('A', 'Z'), in('a', 'z')), in('0', '9'));
-  ok = _mm_or_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')), _mm_cmpeq_epi8(v, _mm_set1_epi8('/'))));
-  ok = _mm_or_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')), _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))));
-  return ~static_cast<uint32_t>(_mm_movemask_epi8(ok)) & 0xffffu;
+// Which of 64 bytes are not base64 characters (standard or URL-safe), a bit each: each byte's high
+// and low nibble looked up in a table of which rows accept it (two shuffles and an AND, 16 bytes
+// at a time; SSSE3, in the x86-64-v2 baseline). Rows (high
+// nibble) by bit: 0x2_ 1, 0x3_ 2, 0x4_ 4, 0x5_ 8, 0x6_ 16, 0x7_ 32; bytes from 0x80 are in none.
+constexpr uint8_t kLutLo[16] = {
+    2 | 8 | 32,    62, 62, 62, 62, 62, 62, 62, 62, 62, 4 | 8 | 16 | 32, 1 | 4 | 16, 4 | 16, 1 | 4 | 16, 4 | 16,
+    1 | 4 | 8 | 16};
+constexpr uint8_t kLutHi[16] = {0, 0, 1, 2, 4, 8, 16, 32, 0, 0, 0, 0, 0, 0, 0, 0};
+
+inline uint64_t badMask64Sse(const uint8_t* p) {
+  const __m128i lutLo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kLutLo));
+  const __m128i lutHi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kLutHi));
+  const __m128i nib = _mm_set1_epi8(0x0f);
+  uint64_t m = 0;
+  for (int b = 0; b < 4; ++b) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * b));
+    const __m128i lo = _mm_shuffle_epi8(lutLo, _mm_and_si128(v, nib));
+    const __m128i hi = _mm_shuffle_epi8(lutHi, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+    const __m128i bad = _mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128());
+    m |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(bad))} << (16 * b);
+  }
+  return m;
 }
 
 // Decoded text: a leaf of its own when it differs from the direction's raw bytes (`emit`); bare
@@ -267,8 +314,8 @@ class TextLayer : public Layer {
   }
 
  private:
-  static constexpr uint32_t kSample = 4096;  // bytes whose entropy is measured
-  static constexpr size_t kTail = 96;        // bytes kept from earlier pieces: a run found late starts there
+  static constexpr uint32_t kSample = 1024;  // bytes whose entropy is measured
+  static constexpr size_t kTail = 192;       // bytes kept from earlier pieces: a run found late starts there
   using Hist = std::array<uint16_t, 256>;
 
   void sample(const uint8_t* d, size_t n) {
@@ -300,7 +347,7 @@ class TextLayer : public Layer {
     ctx_.release(sizeof(Hist));
     const uint32_t n = sampled_;
     sampled_ = kSample;
-    if (n >= 1024 && h > 7.5 + (n < kSample ? -0.5 : 0.0)) {
+    if (n >= 512 && h > (n < kSample ? 7.0 : 7.5)) {
       if (depth_ == 0 && ctx_.opaque == Opaque::kNone) ctx_.opaque = Opaque::kHighEntropy;
       char detail[96];
       std::snprintf(detail, sizeof detail, "%.2f bits of entropy a byte over the first %u bytes, in no known form", h,
@@ -310,48 +357,49 @@ class TextLayer : public Layer {
   }
 
   // Looks for a base64 run of the minimum length from d[*i] on: returns the offset in d where it was
-  // recognised (its start is runStart_, perhaps in an earlier piece), or SIZE_MAX; *i is moved
-  // there (or to n).
+  // recognised (the run's bytes so far end there, goodRun_ of them, some perhaps in earlier
+  // pieces), or SIZE_MAX; *i is moved there (or to n). 64 bytes at a time: a run of at least 64
+  // either fills a block or ends at a block's first byte that is not base64.
   size_t findRun(const uint8_t* d, size_t n, size_t* i) {
-    const uint64_t minRun = ctx_.lim.min_base64_run;
+    const uint64_t minRun = minRun_();
     size_t k = *i;
-    for (; k + 16 <= n; k += 16) {
-      const uint32_t bad = notBase64(d + k);
-      if (bad) {
-        // The run may end inside this block long enough; otherwise the next starts after its last
-        // byte that is not base64.
-        const size_t firstBad = k + static_cast<size_t>(__builtin_ctz(bad));
-        if (pos_ + firstBad - runStart_ >= minRun) {
-          *i = firstBad;
-          return firstBad;
+    while (k < n) {
+      const size_t len = std::min<size_t>(64, n - k);
+      uint64_t m;
+      if (len == 64) {
+        m = badMask64Sse(d + k);
+      } else {  // the piece's last bytes, padded with bytes that count as not base64
+        uint8_t pad[64] = {};
+        std::memcpy(pad, d + k, len);
+        m = badMask64Sse(pad) | (~uint64_t{0} << len);
+      }
+      if (m == 0) {
+        goodRun_ += 64;
+        if (goodRun_ >= minRun) return *i = k + 64;
+      } else {
+        const size_t first = static_cast<size_t>(__builtin_ctzll(m));
+        if (goodRun_ + first >= minRun) {
+          goodRun_ += first;
+          return *i = k + first;
         }
-        runStart_ = pos_ + k + (31 - __builtin_clz(bad)) + 1;
-      } else if (pos_ + k + 16 - runStart_ >= minRun) {
-        *i = k + 16;
-        return k + 16;
+        const uint64_t real = len == 64 ? m : m & ((uint64_t{1} << len) - 1);
+        goodRun_ = real == 0 ? goodRun_ + len : len - 1 - (63 - static_cast<size_t>(__builtin_clzll(real)));
       }
-    }
-    for (; k < n; ++k) {
-      if (kB64[d[k]] < 0) runStart_ = pos_ + k + 1;
-      else if (pos_ + k + 1 - runStart_ >= minRun) {
-        *i = k + 1;
-        return k + 1;
-      }
+      k += len;
     }
     *i = n;
     return SIZE_MAX;
   }
+  uint64_t minRun_() const { return std::clamp<uint64_t>(ctx_.lim.min_base64_run, 64, 128); }
 
   // A run long enough was recognised ending at d[at]: its decoder starts with the run's bytes so
   // far (some from earlier pieces, kept in tail_).
   void startRun(const uint8_t* d, size_t at, size_t /*i*/) {
-    const uint64_t runAbs = runStart_;
     const uint64_t here = pos_ + at;
+    const uint64_t runAbs = here - goodRun_;
+    goodRun_ = 0;
     run_ = makeCoding(ctx_, path_, depth_, Coding::kBase64, true);
-    if (!run_) {
-      runStart_ = here;  // too deep or no memory (reported): the text goes on undecoded
-      return;
-    }
+    if (!run_) return;  // too deep or no memory (reported): the text goes on undecoded
     const uint64_t need = here - runAbs;
     const uint64_t fromData = std::min<uint64_t>(need, at);
     const uint64_t fromTail = need - fromData;
@@ -393,18 +441,24 @@ class TextLayer : public Layer {
       // The run ended before d[k]: its decoder ends, and the text after it is read as text again.
       run_->end(true);
       run_.reset();
-      runStart_ = pos_ + off + k;
+      goodRun_ = 0;  // the next run starts here at the earliest
     }
+    (void)off;
     return k;
   }
 
+  // Keeps the bytes of the run the piece ends in (all a later piece may need: a run is recognised
+  // within kTail bytes of its start), so that plain text copies next to nothing.
   void keepTail(const uint8_t* d, size_t n) {
     pos_ += n;
-    if (n >= kTail) {
-      std::memcpy(tail_, d + n - kTail, kTail);
-      tailLen_ = kTail;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(goodRun_, kTail));
+    if (run_ || want == 0) {
+      tailLen_ = 0;
+    } else if (n >= want) {
+      std::memcpy(tail_, d + n - want, want);
+      tailLen_ = want;
     } else {
-      const size_t keep = std::min(tailLen_, kTail - n);
+      const size_t keep = std::min(tailLen_, want - n);
       std::memmove(tail_, tail_ + tailLen_ - keep, keep);
       std::memcpy(tail_ + keep, d, n);
       tailLen_ = keep + n;
@@ -418,7 +472,7 @@ class TextLayer : public Layer {
   std::unique_ptr<Hist> hist_;
   std::unique_ptr<Layer> run_;  // the base64 run being decoded
   uint64_t pos_ = 0;            // bytes of this text before the current piece
-  uint64_t runStart_ = 0;       // where the current run of base64 characters began
+  uint64_t goodRun_ = 0;        // base64 characters just before the current position
   size_t tailLen_ = 0;
   uint8_t tail_[kTail];
 };
@@ -728,6 +782,22 @@ bool endsWith(std::string_view s, std::string_view suffix) {
   return true;
 }
 
+}  // namespace
+
+std::unique_ptr<Layer> makeForContent(Layer::Context& ctx, const std::string& path, uint32_t depth, bool transformed,
+                                      const std::string& name, const uint8_t* h, size_t have) {
+  const bool gzip = have >= 2 && h[0] == 0x1f && h[1] == 0x8b;
+  const bool zlib = have >= 2 && h[0] == 0x78 && (h[1] == 0x01 || h[1] == 0x5e || h[1] == 0x9c || h[1] == 0xda);
+  if (gzip || zlib) return makeCoding(ctx, path, depth, gzip ? Coding::kGzip : Coding::kDeflate, true);
+  if (have >= 4 && std::memcmp(h, "PK\3\4", 4) == 0) return makeZip(ctx, path, depth);
+  if (have >= 5 && std::memcmp(h, "%PDF-", 5) == 0) return makePdf(ctx, path, depth);
+  if (transformed && (endsWith(name, ".xml") || (have >= 5 && std::memcmp(h, "<?xml", 5) == 0)))
+    return makeXmlText(ctx, path, depth);
+  return makeText(ctx, path, depth, transformed);
+}
+
+namespace {
+
 // Waits for the first bytes of content, then hands everything to the layer they call for.
 class SniffLayer : public FilterLayer {
  public:
@@ -753,15 +823,7 @@ class SniffLayer : public FilterLayer {
  private:
   void decide() {
     decided_ = true;
-    const uint8_t* h = head_;
-    const bool gzip = have_ >= 2 && h[0] == 0x1f && h[1] == 0x8b;
-    const bool zlib = have_ >= 2 && h[0] == 0x78 && (h[1] == 0x01 || h[1] == 0x5e || h[1] == 0x9c || h[1] == 0xda);
-    if (gzip || zlib) inner_ = makeCoding(ctx_, path_, depth_, gzip ? Coding::kGzip : Coding::kDeflate, true);
-    else if (have_ >= 4 && std::memcmp(h, "PK\3\4", 4) == 0) inner_ = makeZip(ctx_, path_, depth_);
-    else if (have_ >= 5 && std::memcmp(h, "%PDF-", 5) == 0) inner_ = makePdf(ctx_, path_, depth_);
-    else if (transformed_ && (endsWith(name_, ".xml") || (have_ >= 5 && std::memcmp(h, "<?xml", 5) == 0)))
-      inner_ = makeXmlText(ctx_, path_, depth_);
-    else inner_ = makeText(ctx_, path_, depth_, transformed_);
+    inner_ = makeForContent(ctx_, path_, depth_, transformed_, name_, head_, have_);
     if (inner_ && have_) inner_->feed(head_, have_);
   }
   bool transformed_;
@@ -820,14 +882,14 @@ class StreamRoot : public Layer {
         return becomeOpaque(Opaque::kTls);
       }
     }
-    if (n < 8 && !atEnd) {
-      if (n >= 1 && (d[0] == 'S' || (d[0] >= 'A' && d[0] <= 'Z'))) return;  // SSH- or a method: wait
-    }
+    if (n < 8 && !atEnd) return;  // a method, "SSH-", a file's magic bytes: the first eight say
     if (n >= 4 && std::memcmp(d, "SSH-", 4) == 0) return becomeOpaque(Opaque::kSsh);
-    inner_ = startsWithMethod(d, n) ? makeHttp(ctx_, path_, depth_) : makeSniff(ctx_, path_, depth_, false);
+    inner_ =
+        startsWithMethod(d, n) ? makeHttp(ctx_, path_, depth_) : makeForContent(ctx_, path_, depth_, false, {}, d, n);
     const std::string held = buf_.take(ctx_);
     if (inner_) inner_->feed(reinterpret_cast<const uint8_t*>(held.data()), held.size());
   }
+  std::unique_ptr<Layer> settled() override { return std::move(inner_); }
   void becomeOpaque(Opaque o) {
     opaque_ = true;
     ctx_.opaque = o;

@@ -27,6 +27,7 @@ struct ContentDecoder::Context {
   uint64_t mem = 0;         // held by this direction's decoders
   bool mem_failed = false;  // an allocation was refused (a decoder's error is really this)
   bool stopped = false;     // a budget ended decoding in this direction
+  bool settled = false;     // the root is the layer the stream's first bytes chose
   Opaque opaque = Opaque::kNone;
   std::unique_ptr<TlsClientHello> hello;
   std::unique_ptr<Layer> root;
@@ -42,8 +43,11 @@ struct ContentDecoder::Context {
   void free(void* p);
   /// Something under `path` cannot be read; a budget reason stops the direction's decoding.
   void report(Unreadable why, std::string_view path, std::string_view detail);
+  /// Leaf bytes: gathered (per thread, within one call into the decoder) and handed to the sink in
+  /// pieces of up to 16 KiB, so that decoders that produce a line at a time cost one scan call.
   void emit(const Layer* owner, const std::string& path, const uint8_t* d, size_t n);
   void endLeaf(const Layer* owner);
+  void flushLeaf();
 };
 
 /// A stage of decoding. Layers are made through Layer::make (charged to the context) and hold their
@@ -57,6 +61,9 @@ class Layer {
   virtual void feed(const uint8_t* d, size_t n) = 0;
   /// The input ended: `complete` false when it was cut (a gap), so nothing is reported as truncated.
   virtual void end(bool complete) = 0;
+  /// A layer that only chose what follows it (the stream's first layer): that layer, to take its
+  /// place, once chosen and fed (null until then, and for other layers).
+  virtual std::unique_ptr<Layer> settled() { return nullptr; }
   const std::string& path() const { return path_; }
   uint32_t depth() const { return depth_; }
 
@@ -124,6 +131,9 @@ std::unique_ptr<L> Layer::make(Context& ctx, const std::string& parentPath, uint
 // own); `name`: a file name, when one is known (an archive member, a multipart part).
 std::unique_ptr<Layer> makeSniff(Layer::Context& ctx, const std::string& path, uint32_t depth, bool transformed,
                                  std::string name = {});
+// The layer for content whose first `have` bytes are `head` (what makeSniff waits for).
+std::unique_ptr<Layer> makeForContent(Layer::Context& ctx, const std::string& path, uint32_t depth, bool transformed,
+                                      const std::string& name, const uint8_t* head, size_t have);
 // The layers that decode one content coding ("gzip", "deflate", "br", "base64",
 // "quoted-printable"), named by it in the path, feeding `inner` made by `next` from its path.
 enum class Coding : uint8_t { kGzip, kDeflate, kBrotli, kBase64, kQuotedPrintable, kUrlEncoded, kAscii85 };

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   lim.max_ratio = 20 + data[1] % 100;
   lim.max_memory = 160u << 10;
   lim.max_depth = 1 + data[1] % 8;
-  lim.min_base64_run = 16 + data[1] % 64;
+  lim.min_base64_run = 64 + data[1] % 64;
   data += 2, size -= 2;
   DecodeMemory mem{1u << 20, 0};
   {

@@ -31,7 +31,7 @@ struct DecodeLimits {
   uint64_t max_output = 64ull << 20;  // bytes produced by every layer of one direction
   uint32_t max_ratio = 100;           // produced / bytes of the direction, judged past 1 MiB produced
   uint32_t max_memory = 256 << 10;    // decoder state held by one direction (windows, buffers)
-  uint32_t min_base64_run = 64;       // bare base64 characters before a run is decoded
+  uint32_t min_base64_run = 64;       // bare base64 characters before a run is decoded (64 … 128)
 };
 
 /// Memory shared by many decoders (one worker's): a decoder's allocation past either its own bound
