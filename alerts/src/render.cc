@@ -271,17 +271,18 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
                                .num("match_count", static_cast<int64_t>(d.count()))
                                .done());
   }
+  std::string contentJson;  // in `unmapped`: OCSF has no object for content that cannot be read
   if (ev.has_content()) {
     const auto& c = ev.content();
     Json tls;
     tls.opt("sni", c.server_name()).opt("version", c.tls_version()).opt("alpn", c.alpn());
     if (!c.ja4().empty()) tls.raw("ja3_hash", Json().str("algorithm", "JA4").str("value", c.ja4()).done());
-    j.raw("unmapped_content", Json()
-                                  .str("category", c.category())
-                                  .str("reason", c.reason())
-                                  .str("path", c.path())
-                                  .str("detail", c.detail())
-                                  .done());
+    contentJson = Json()
+                      .str("category", c.category())
+                      .opt("reason", c.reason())
+                      .opt("path", c.path())
+                      .opt("detail", c.detail())
+                      .done();
     if (c.category() == "tls") j.raw("tls", tls.done());
   }
   if (ev.has_manifest()) {
@@ -296,6 +297,7 @@ std::string renderOcsf(const proto::AlertEvent& ev) {
   if (!ev.dst_zone().empty()) u.str("dst_zone", ev.dst_zone());
   if (data) u.opt("decode_path", ev.data_class().path());
   if (data) u.raw("data_class", dataClassJson(ev.data_class()));
+  if (!contentJson.empty()) u.raw("content", contentJson);
   if (ev.has_manifest()) u.raw("manifest", manifestJson(ev.manifest()));
   j.raw("unmapped", u.done());
   return j.done();
