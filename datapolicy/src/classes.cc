@@ -74,6 +74,54 @@ void parsePatterns(const Ctx& c, const YAML::Node& list, DataClass& d) {
   }
 }
 
+// `max_length` is read before: negative keywords must fit in the bytes kept around a value.
+void parseContext(const Ctx& c, const YAML::Node& cx, DataClass& d) {
+  c.onlyKeys(cx, {"keywords", "window", "required", "negative_keywords", "negative_window", "explained_by"});
+  if (cx["required"]) d.context_required = c.boolean(cx["required"], "context.required");
+  if (cx["keywords"]) {
+    d.context_keywords = c.strList(cx["keywords"], "context.keywords");
+    for (const auto& k : d.context_keywords)
+      if (k.empty()) c.fail(cx["keywords"], "context.keywords: empty keyword");
+  }
+  if (cx["window"]) d.context_window = static_cast<uint32_t>(c.uint(cx["window"], "context.window", 1, 4096));
+  if (d.context_required && d.context_keywords.empty()) c.fail(cx, "context.required needs context.keywords");
+  if (cx["negative_window"]) {
+    if (!cx["negative_keywords"]) c.fail(cx["negative_window"], "context.negative_window needs negative_keywords");
+    d.negative_window =
+        static_cast<uint32_t>(c.uint(cx["negative_window"], "context.negative_window", 1, kNearContextBytes));
+  }
+  if (cx["negative_keywords"]) {
+    const auto& n = cx["negative_keywords"];
+    d.negative_keywords = c.strList(n, "context.negative_keywords");
+    // (at most 64: one bit each in the engine's first-byte table)
+    if (d.negative_keywords.empty() || d.negative_keywords.size() > 64)
+      c.fail(n, "context.negative_keywords: 1 to 64 keywords");
+    size_t longest = 0;
+    for (const auto& k : d.negative_keywords) {
+      if (k.empty()) c.fail(n, "context.negative_keywords: empty keyword");
+      longest = std::max(longest, k.size());
+    }
+    if (d.max_length + d.negative_window + longest > kNearContextBytes)
+      c.fail(n, "context.negative_keywords: max_length (" + std::to_string(d.max_length) + ") + negative_window (" +
+                    std::to_string(d.negative_window) + ") + the longest negative keyword (" + std::to_string(longest) +
+                    ") must be at most " + std::to_string(kNearContextBytes) + " (the bytes kept around a value)");
+  }
+  if (cx["explained_by"]) {
+    const auto& e = cx["explained_by"];
+    d.explained_by = c.strList(e, "context.explained_by");
+    d.explained_by_line = Ctx::lineOf(e);
+    if (d.explained_by.size() > 8) c.fail(e, "context.explained_by: at most 8 classes");
+    for (size_t i = 0; i < d.explained_by.size(); ++i) {
+      if (!validName(d.explained_by[i]))
+        c.fail(e, "context.explained_by: '" + d.explained_by[i] + "' is no class name");
+      if (d.explained_by[i] == d.name) c.fail(e, "context.explained_by: a class cannot explain its own values");
+      if (std::find(d.explained_by.begin(), d.explained_by.begin() + i, d.explained_by[i]) !=
+          d.explained_by.begin() + i)
+        c.fail(e, "context.explained_by: '" + d.explained_by[i] + "' is listed twice");
+    }
+  }
+}
+
 void parsePolicy(const Ctx& c, const YAML::Node& n, DataClass& d) {
   c.onlyKeys(n, {"default", "gap", "rules"});
   auto action = [&](const YAML::Node& a) {
@@ -91,13 +139,14 @@ void parsePolicy(const Ctx& c, const YAML::Node& n, DataClass& d) {
   if (n["rules"]) {
     if (!n["rules"].IsSequence()) c.fail(n["rules"], "policy.rules: expected a list");
     for (const auto& r : n["rules"]) {
-      c.onlyKeys(r, {"from", "to", "action"});
+      c.onlyKeys(r, {"from", "to", "action", "min_confidence"});
       PolicyRule pr;
       pr.line = Ctx::lineOf(r);
       if (r["from"]) pr.from = c.str(r["from"], "from");
       if (r["to"]) pr.to = c.str(r["to"], "to");
       if (!r["action"]) c.fail(r, "policy rule: missing 'action'");
       pr.action = action(r["action"]);
+      if (r["min_confidence"]) pr.min_confidence = c.real(r["min_confidence"], "policy rule: min_confidence", 0, 1);
       if (!validName(pr.from) || !validName(pr.to))
         c.fail(r, "policy rule: zone names use letters, digits, '-', '_', '.'");
       d.policy.rules.push_back(pr);
@@ -124,7 +173,7 @@ DataClass parse(const std::string& text, const std::string& file) {
   if (!root["detectors"]) c.fail(root, "missing 'detectors'");
   const auto& det = root["detectors"];
   c.onlyKeys(det, {"patterns", "validator", "entropy_min", "max_length", "boundary", "context", "confidence",
-                   "min_count", "ignore"});
+                   "min_confidence", "min_count", "ignore"});
   if (!det["patterns"]) c.fail(det, "detectors: missing 'patterns'");
   parsePatterns(c, det["patterns"], d);
   if (det["validator"]) {
@@ -146,16 +195,7 @@ DataClass parse(const std::string& text, const std::string& file) {
     else if (b == "none") d.boundary = Boundary::kNone;
     else c.fail(det["boundary"], "boundary: expected digit, word or none, got '" + b + "'");
   }
-  if (det["context"]) {
-    const auto& cx = det["context"];
-    c.onlyKeys(cx, {"keywords", "window", "required"});
-    if (cx["required"]) d.context_required = c.boolean(cx["required"], "context.required");
-    if (cx["keywords"]) d.context_keywords = c.strList(cx["keywords"], "context.keywords");
-    for (const auto& k : d.context_keywords)
-      if (k.empty()) c.fail(cx["keywords"], "context.keywords: empty keyword");
-    if (cx["window"]) d.context_window = static_cast<uint32_t>(c.uint(cx["window"], "context.window", 1, 4096));
-    if (d.context_required && d.context_keywords.empty()) c.fail(cx, "context.required needs context.keywords");
-  }
+  if (det["context"]) parseContext(c, det["context"], d);
   if (det["confidence"]) {
     const auto& cf = det["confidence"];
     c.onlyKeys(cf, {"base", "with_context"});
@@ -163,6 +203,15 @@ DataClass parse(const std::string& text, const std::string& file) {
     if (!cf["with_context"]) d.confidence_with_context = std::max(d.confidence_with_context, d.confidence);
     if (cf["with_context"]) d.confidence_with_context = c.real(cf["with_context"], "confidence.with_context", 0, 1);
     if (d.confidence_with_context < d.confidence) c.fail(cf, "confidence.with_context is below confidence.base");
+  }
+  if (det["min_confidence"]) {
+    d.min_confidence = c.real(det["min_confidence"], "min_confidence", 0, 1);
+    // A floor no finding can reach is a mistake, not a way to switch a class off.
+    const double best = d.context_keywords.empty() ? d.confidence : d.confidence_with_context;
+    if (d.min_confidence > best)
+      c.fail(det["min_confidence"], "min_confidence is above the highest confidence the class reports (" +
+                                        std::string(d.context_keywords.empty() ? "confidence.base" : "with_context") +
+                                        "): nothing would be reported");
   }
   if (det["min_count"]) d.min_count = static_cast<uint32_t>(c.uint(det["min_count"], "min_count", 1, 1000000));
   if (det["ignore"])

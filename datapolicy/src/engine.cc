@@ -21,10 +21,15 @@ constexpr unsigned kKeywordBit = 1u << 30;
 constexpr uint32_t kMaxHistory = 80;  // longest value read back (validated classes need far less)
 constexpr size_t kExactHashBytes = 16;
 constexpr size_t kMaxPending = 16;
+// Valid values of a class a flow direction may have named otherwise by a negative keyword before the
+// rest are reported: labelling each card number "order #" does not carry card numbers out.
+constexpr uint32_t kNegativeLimit = 64;
 // Context keywords are looked for around a value in the bytes the stream keeps when the value and
 // its window on both sides fit in this many bytes; wider windows stream the keywords through
 // Hyperscan (short caseless literals are among the dearest things it matches in text).
-constexpr uint32_t kNearHistory = 128;
+constexpr uint32_t kNearHistory = kNearContextBytes;
+// A distance (bytes between a keyword and a value) that no window reaches.
+constexpr uint32_t kFar = UINT32_MAX;
 
 std::string hex(const unsigned char* p, size_t n) {
   static const char* d = "0123456789abcdef";
@@ -143,6 +148,19 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
   std::vector<unsigned> flags, ids;
   std::vector<std::pair<uint32_t, int>> origin;  // per expression: class, line
   std::vector<RunSpec> kinds;
+  auto keywordSet = [](const std::vector<std::string>& keywords) {
+    KeywordSet set;
+    for (const auto& k : keywords) {
+      std::string l = k;
+      for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      set.longest = std::max<uint32_t>(set.longest, static_cast<uint32_t>(l.size()));
+      set.lower.push_back(std::move(l));
+    }
+    if (set.lower.size() <= 64)
+      for (size_t k = 0; k < set.lower.size(); ++k)
+        if (!set.lower[k].empty()) set.first[static_cast<uint8_t>(set.lower[k][0])] |= uint64_t{1} << k;
+    return set;
+  };
   for (uint32_t i = 0; i < c->classes_.size(); ++i) {
     const DataClass& d = c->classes_[i];
     // Run detectors: one kind however many classes share it.
@@ -177,14 +195,8 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
       c->groups_.push_back({i});
       origin.emplace_back(i, p.line);
     }
-    uint32_t kwMax = 0;
-    std::vector<std::string> lower;
-    for (const auto& k : d.context_keywords) {
-      kwMax = std::max<uint32_t>(kwMax, static_cast<uint32_t>(k.size()));
-      std::string l = k;
-      for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      lower.push_back(l);
-    }
+    c->keywords_.push_back(keywordSet(d.context_keywords));
+    const uint32_t kwMax = c->keywords_.back().longest;
     const uint64_t span = uint64_t{d.max_length} + d.context_window + kwMax;
     // (up to 64 keywords: one bit each in the first-byte table)
     const bool near = !d.context_keywords.empty() && span <= kNearHistory && d.context_keywords.size() <= 64;
@@ -197,19 +209,45 @@ Result<std::shared_ptr<const Classifier>> Classifier::build(std::vector<DataClas
         c->streamed_keywords_ = true;
       }
     }
-    c->keyword_len_.push_back(kwMax);
     c->keyword_near_.push_back(near ? 1 : 0);
-    c->keyword_first_.emplace_back();
-    if (near)
-      for (size_t k = 0; k < lower.size(); ++k)
-        if (!lower[k].empty()) c->keyword_first_.back()[static_cast<uint8_t>(lower[k][0])] |= uint64_t{1} << k;
-    c->keywords_lower_.push_back(std::move(lower));
+    // Negative keywords are only ever looked for before a value, in the kept bytes (the parser
+    // refused a window that does not fit them).
+    c->negatives_.push_back(keywordSet(d.negative_keywords));
     const TokenKind tk = tokenKind(d);
     static_assert(kTokKinds <= std::tuple_size_v<decltype(read_back_)>);
     c->token_kind_.push_back(tk);
     c->read_back_[tk] = std::max(c->read_back_[tk], d.max_length);
     c->history_ = std::max(c->history_, std::min(d.max_length + 1, kMaxHistory));
     if (near) c->history_ = std::max(c->history_, static_cast<uint32_t>(span));
+    if (!d.negative_keywords.empty())
+      c->history_ = std::max(c->history_, d.max_length + d.negative_window + c->negatives_.back().longest);
+  }
+  // explained_by: the classes by name, each with keywords that can be looked for around this
+  // class's values in the kept bytes.
+  for (uint32_t i = 0; i < c->classes_.size(); ++i) {
+    const DataClass& d = c->classes_[i];
+    c->explainers_.emplace_back();
+    const std::string where = d.source_file + ":" + std::to_string(d.explained_by_line) + ": context.explained_by: ";
+    if (!d.explained_by.empty() && !d.context_keywords.empty() && !c->keyword_near_[i])
+      return makeError(Error::Code::kInvalidArgument,
+                       where +
+                           "the class's own keywords must be looked for near its values (max_length + window + "
+                           "the longest keyword at most " +
+                           std::to_string(kNearHistory) + ")");
+    for (const auto& name : d.explained_by) {
+      auto e = std::find_if(c->classes_.begin(), c->classes_.end(), [&](const DataClass& x) { return x.name == name; });
+      if (e == c->classes_.end()) return makeError(Error::Code::kInvalidArgument, where + "no class '" + name + "'");
+      const auto ei = static_cast<uint32_t>(e - c->classes_.begin());
+      const KeywordSet& ek = c->keywords_[ei];
+      const uint64_t span = uint64_t{d.max_length} + e->context_window + ek.longest;
+      if (ek.lower.empty() || ek.lower.size() > 64 || span > kNearHistory)
+        return makeError(Error::Code::kInvalidArgument,
+                         where + "'" + name + "' needs 1 to 64 context keywords, and max_length + its window + its " +
+                             "longest keyword at most " + std::to_string(kNearHistory) + " (is " +
+                             std::to_string(span) + ")");
+      c->explainers_.back().push_back(ei);
+      c->history_ = std::max(c->history_, static_cast<uint32_t>(span));
+    }
   }
   auto runs = RunSet::build(std::move(kinds));
   if (!runs) return makeError(Error::Code::kInvalidArgument, "run detectors: " + runs.error().message);
@@ -393,7 +431,8 @@ void Scanner::keyword(Ctx& ctx, uint32_t cls, uint64_t to) {
   const Classifier& C = *s.cls;
   s.last_keyword[cls] = to;
   // Values of this class waiting for context: a keyword that starts within the window after one counts.
-  uint64_t kwStart = to >= C.keyword_len_[cls] ? to - C.keyword_len_[cls] : 0;
+  const uint32_t kwLen = C.keywords_[cls].longest;
+  uint64_t kwStart = to >= kwLen ? to - kwLen : 0;
   for (auto it = s.pending.begin(); it != s.pending.end();) {
     const DataClass& d = C.classes_[it->cls];
     if (it->cls == cls && kwStart <= it->end + d.context_window) {
@@ -508,90 +547,222 @@ void Scanner::candidate(Ctx& ctx, uint32_t cls, uint64_t to) {
   if (value.empty()) return;
   if (!d.ignore.empty() && d.ignore.count(normaliseValue(d, value))) return;
   s.classes[cls].last_end = static_cast<uint32_t>(to);
-  uint64_t start = to - value.size();
-  std::string masked = mask(d.validator, value);
-  if (d.context_keywords.empty()) {
-    emit(s, cls, to, d.confidence, std::move(masked), *ctx.out);
-    return;
-  }
-  bool context;
-  if (C.keyword_near_[cls]) {
-    context = keywordNear(ctx, cls, start, to);
-  } else {
-    uint64_t kw = s.last_keyword[cls];
-    bool before = kw != UINT64_MAX && kw <= to && (kw >= start || start - kw <= d.context_window);
-    bool after =
-        kw != UINT64_MAX && kw > to && kw - C.keyword_len_[cls] <= to + d.context_window;  // seen while deciding
-    context = before || after;
-  }
-  if (context) {
-    emit(s, cls, to, d.confidence_with_context, std::move(masked), *ctx.out);
-    return;
-  }
-  if (!d.context_required) {
-    // Reported at once, so that the policy acts on the segment that completes the value; a
-    // keyword after it cannot raise the confidence any more.
-    emit(s, cls, to, d.confidence, std::move(masked), *ctx.out);
-    return;
-  }
-  if (s.pending.size() >= kMaxPending) {  // bounded: the oldest waits no longer
-    const auto& old = s.pending.front();
-    if (!C.classes_[old.cls].context_required)
-      emit(s, old.cls, old.end, C.classes_[old.cls].confidence, old.masked, *ctx.out);
-    s.pending.erase(s.pending.begin());
-  }
-  s.pending.push_back({cls, start, to, std::move(masked)});
+  decide(ctx, cls, value, to - value.size(), to);
 }
 
-// Whether a keyword of `cls` ends at most its window before `start` or starts at most its window
-// after `end`, among the bytes still visible (the kept history and the current piece).
-bool Scanner::keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end) {
-  const Classifier& C = *ctx.s->cls;
-  const DataClass& d = C.classes_[cls];
-  const uint64_t reach = uint64_t{d.context_window} + C.keyword_len_[cls];
-  const uint64_t oldest = ctx.base - ctx.s->history.size();
-  // The visible bytes from `reach` before the value to `reach` after it, lower-cased (ASCII, as
-  // Hyperscan's caseless): the kept history, then the piece.
-  const uint64_t from = std::max(oldest, start > reach ? start - reach : 0);
-  const uint64_t until = std::min(ctx.base + ctx.len, end + reach);
-  if (until <= from) return false;
-  hay_.clear();
-  ctx.copy(from, until, hay_);
-  for (char& ch : hay_) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
-  // One pass: at each byte, the keywords that start with it.
-  const auto& first = C.keyword_first_[cls];
-  const auto& kws = C.keywords_lower_[cls];
-  const std::string_view hay(hay_);
-  for (size_t at = 0; at < hay.size(); ++at) {
-    for (uint64_t m = first[static_cast<uint8_t>(hay[at])]; m; m &= m - 1) {
-      const std::string& k = kws[static_cast<size_t>(__builtin_ctzll(m))];
-      if (at + k.size() > hay.size() || (k.size() > 1 && hay[at + 1] != k[1]) ||
-          std::memcmp(hay.data() + at, k.data(), k.size()) != 0)
-        continue;
-      const uint64_t ks = from + at, ke = ks + k.size();
-      if (ke + d.context_window >= start && ks <= end + d.context_window) return true;
-    }
+namespace {
+
+// The length of the longest keyword of `set` that starts at `at` in `hay` (lower-cased), 0 for
+// none; with `words`, only one that is not part of a longer word (no letter or digit touches a
+// letter or digit at either end of it).
+size_t matchAt(std::string_view hay, size_t at, const Classifier::KeywordSet& set, bool words) {
+  auto alnum = [](char ch) { return isAlnum(static_cast<uint8_t>(ch)); };
+  size_t best = 0;
+  for (uint64_t m = set.first[static_cast<uint8_t>(hay[at])]; m; m &= m - 1) {
+    const std::string& k = set.lower[static_cast<size_t>(__builtin_ctzll(m))];
+    const size_t n = k.size();
+    if (n <= best || at + n > hay.size() || (n > 1 && hay[at + 1] != k[1]) ||
+        std::memcmp(hay.data() + at, k.data(), n) != 0)
+      continue;
+    if (words && ((at > 0 && alnum(k.front()) && alnum(hay[at - 1])) ||
+                  (at + n < hay.size() && alnum(k.back()) && alnum(hay[at + n]))))
+      continue;
+    best = n;
+  }
+  return best;
+}
+
+// Whether a keyword of `set` may start at `at` (most bytes start none): checked inline before matchAt.
+bool mayStart(std::string_view hay, size_t at, const Classifier::KeywordSet& set) {
+  return set.first[static_cast<uint8_t>(hay[at])] != 0;
+}
+
+// Bytes from the end of the nearest keyword of `set` that ends at most `window` bytes before
+// stream offset `start` to it (0 for one across it), kFar for none; `hay` holds the bytes from
+// stream offset `hayFrom`.
+uint32_t nearestBefore(std::string_view hay, uint64_t hayFrom, const Classifier::KeywordSet& set, uint64_t start,
+                       uint32_t window, bool words) {
+  uint32_t best = kFar;
+  // From the value backwards: once a keyword is found, one starting more than the longest
+  // keyword's length before it cannot end nearer.
+  const uint64_t lo = std::max(hayFrom, start > uint64_t{window} + set.longest ? start - window - set.longest : 0);
+  for (uint64_t p = std::min(start, hayFrom + hay.size()); p > lo; --p) {
+    if (best != kFar && p - 1 + set.longest < start - best) break;
+    const size_t at = static_cast<size_t>(p - 1 - hayFrom);
+    const size_t n = mayStart(hay, at, set) ? matchAt(hay, at, set, words) : 0;
+    if (n == 0) continue;
+    const uint64_t ke = p - 1 + n;
+    if (ke > start) return 0;
+    if (start - ke <= window) best = std::min(best, static_cast<uint32_t>(start - ke));
+  }
+  return best;
+}
+
+// Whether a keyword of `set` ends at most `window` bytes before `start` or overlaps [start, end).
+bool anyBefore(std::string_view hay, uint64_t hayFrom, const Classifier::KeywordSet& set, uint64_t start, uint64_t end,
+               uint32_t window) {
+  const uint64_t lo = std::max(hayFrom, start > uint64_t{window} + set.longest ? start - window - set.longest : 0);
+  for (uint64_t p = lo; p < end && p < hayFrom + hay.size(); ++p) {
+    const size_t at = static_cast<size_t>(p - hayFrom);
+    const size_t n = mayStart(hay, at, set) ? matchAt(hay, at, set, false) : 0;
+    if (n && p + n + window >= start) return true;
   }
   return false;
 }
 
-// Values that wait for a keyword after them (classes that look for keywords near a value): the
-// bytes that have arrived since may hold one.
+}  // namespace
+
+// What the words around the value [start, end) of `cls` say, among the visible bytes (the kept
+// history and the piece): its own keywords (near the value, or the last one streamed), its negative
+// keywords, and the keywords of the explaining classes in `explainers` (bits of its explained_by).
+// Before the value the nearest word decides (a tie goes to the class's own keyword); only without
+// any, the nearest after it.
+Scanner::Verdict Scanner::judge(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end, uint8_t explainers) {
+  const StreamState& s = *ctx.s;
+  const Classifier& C = *s.cls;
+  const DataClass& d = C.classes_[cls];
+  const Classifier::KeywordSet& own = C.keywords_[cls];
+  const Classifier::KeywordSet& neg = C.negatives_[cls];
+  const bool nearOwn = C.keyword_near_[cls];
+  uint32_t ownBefore = kFar, ownAfter = kFar;  // streamed: from the end of the last one seen
+  if (!nearOwn && !d.context_keywords.empty()) {
+    const uint64_t kw = s.last_keyword[cls];
+    if (kw != UINT64_MAX && kw <= end) {
+      if (kw >= start) ownBefore = 0;
+      else if (start - kw <= d.context_window) ownBefore = static_cast<uint32_t>(start - kw);
+    } else if (kw != UINT64_MAX && kw - own.longest <= end + d.context_window) {  // seen while deciding
+      ownAfter = kw - own.longest > end ? static_cast<uint32_t>(kw - own.longest - end) : 0;
+    }
+  }
+  // How far before and after the value the keywords looked for here may lie.
+  uint64_t before = 0, after = 0;
+  if (nearOwn) before = after = uint64_t{d.context_window} + own.longest;
+  if (!neg.lower.empty())  // and the byte before, to tell a word from the end of a longer one
+    before = std::max<uint64_t>(before, uint64_t{d.negative_window} + neg.longest + 1);
+  for (size_t i = 0; i < C.explainers_[cls].size(); ++i) {
+    if (!(explainers >> i & 1)) continue;
+    const uint32_t e = C.explainers_[cls][i];
+    const uint64_t reach = uint64_t{C.classes_[e].context_window} + C.keywords_[e].longest;
+    before = std::max(before, reach);
+    after = std::max(after, reach);
+  }
+  const uint64_t oldest = ctx.base - s.history.size();
+  const uint64_t from = std::max(oldest, start > before ? start - before : 0);
+  const uint64_t until = std::min(ctx.base + ctx.len, end + after);
+  if (before + after == 0 || until <= from) {
+    if (ownBefore != kFar || ownAfter != kFar) return Verdict::kContext;
+    return Verdict::kNone;
+  }
+  // Lower-cased (ASCII, as Hyperscan's caseless).
+  hay_.clear();
+  ctx.copy(from, until, hay_);
+  for (char& ch : hay_) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+  const std::string_view hay(hay_);
+  // Before the value: a negative keyword, or an explaining class's keyword, against one of its own.
+  const uint32_t negative = neg.lower.empty() ? kFar : nearestBefore(hay, from, neg, start, d.negative_window, true);
+  uint32_t against = negative;
+  for (size_t i = 0; i < C.explainers_[cls].size(); ++i)
+    if (explainers >> i & 1) {
+      const uint32_t e = C.explainers_[cls][i];
+      against = std::min(against, nearestBefore(hay, from, C.keywords_[e], start, C.classes_[e].context_window, false));
+    }
+  if (nearOwn ? anyBefore(hay, from, own, start, end, std::min(d.context_window, against))
+              : ownBefore != kFar && ownBefore <= against)
+    return Verdict::kContext;
+  if (against != kFar) return against == negative ? Verdict::kNegative : Verdict::kDrop;
+  if (ownAfter != kFar) return Verdict::kContext;
+  // After it, the first keyword decides: its own, or an explaining class's.
+  for (uint64_t p = end; p < until; ++p) {
+    const size_t at = static_cast<size_t>(p - from);
+    if (nearOwn && p - end <= d.context_window && mayStart(hay, at, own) && matchAt(hay, at, own, false))
+      return Verdict::kContext;
+    for (size_t i = 0; i < C.explainers_[cls].size(); ++i) {
+      const uint32_t e = C.explainers_[cls][i];
+      if ((explainers >> i & 1) && p - end <= C.classes_[e].context_window && mayStart(hay, at, C.keywords_[e]) &&
+          matchAt(hay, at, C.keywords_[e], false))
+        return Verdict::kDrop;
+    }
+  }
+  return Verdict::kNone;
+}
+
+// A valid value of `cls`: reported (with or without context), dropped, or kept waiting for the
+// keyword after it that decides.
+void Scanner::decide(Ctx& ctx, uint32_t cls, std::string_view value, uint64_t start, uint64_t end) {
+  StreamState& s = *ctx.s;
+  const Classifier& C = *s.cls;
+  const DataClass& d = C.classes_[cls];
+  uint8_t explainers = 0;  // the explaining classes the value validates as
+  for (size_t i = 0; i < C.explainers_[cls].size(); ++i) {
+    const DataClass& e = C.classes_[C.explainers_[cls][i]];
+    if (validate(e.validator, value, e.entropy_min)) explainers |= static_cast<uint8_t>(1u << i);
+  }
+  Verdict v = judge(ctx, cls, start, end, explainers);
+  if (v == Verdict::kDrop) return;
+  if (v == Verdict::kNegative) {
+    // A sender that names every card number an order number is sending card numbers: past the
+    // limit, a direction's values named otherwise are reported again (without context).
+    if (++s.classes[cls].negated <= kNegativeLimit) return;
+    emit(s, cls, end, d.confidence, mask(d.validator, value), *ctx.out);
+    return;
+  }
+  std::string masked = mask(d.validator, value);
+  if (v == Verdict::kContext) {
+    emit(s, cls, end, d.confidence_with_context, std::move(masked), *ctx.out);
+    return;
+  }
+  // No keyword yet. Reported at once with `base`, so that the policy acts on the segment that
+  // completes the value, unless a keyword after it can still decide: one of its own when it needs
+  // one (context.required, or `base` below min_confidence), or an explaining class's.
+  const bool needsOwn = d.context_required || d.confidence < d.min_confidence;
+  if (!needsOwn && !explainers) {
+    emit(s, cls, end, d.confidence, std::move(masked), *ctx.out);
+    return;
+  }
+  uint64_t until = end;
+  if (needsOwn) until = end + d.context_window + C.keywords_[cls].longest;
+  for (size_t i = 0; i < C.explainers_[cls].size(); ++i)
+    if (explainers >> i & 1) {
+      const uint32_t e = C.explainers_[cls][i];
+      until = std::max(until, end + C.classes_[e].context_window + C.keywords_[e].longest);
+    }
+  if (s.pending.size() >= kMaxPending) {  // bounded: the oldest waits no longer
+    auto& old = s.pending.front();
+    if (!C.classes_[old.cls].context_required)
+      emit(s, old.cls, old.end, C.classes_[old.cls].confidence, std::move(old.masked), *ctx.out);
+    s.pending.erase(s.pending.begin());
+  }
+  s.pending.push_back({cls, start, end, until, explainers, std::move(masked)});
+}
+
+// Values waiting for a keyword after them (looked for near a value): the bytes that have arrived
+// since may hold one.
 void Scanner::contextAfter(Ctx& ctx) {
   StreamState& s = *ctx.s;
   for (auto it = s.pending.begin(); it != s.pending.end();) {
-    if (s.cls->keyword_near_[it->cls] && keywordNear(ctx, it->cls, it->start, it->end)) {
-      emit(s, it->cls, it->end, s.cls->classes_[it->cls].confidence_with_context, std::move(it->masked), *ctx.out);
-      it = s.pending.erase(it);
-    } else {
+    if (!s.cls->keyword_near_[it->cls] && !it->explainers) {
       ++it;
+      continue;
     }
+    switch (judge(ctx, it->cls, it->start, it->end, it->explainers)) {
+      case Verdict::kNone: ++it; continue;
+      case Verdict::kContext:
+        emit(s, it->cls, it->end, s.cls->classes_[it->cls].confidence_with_context, std::move(it->masked), *ctx.out);
+        break;
+      case Verdict::kNegative:
+        if (++s.classes[it->cls].negated > kNegativeLimit)
+          emit(s, it->cls, it->end, s.cls->classes_[it->cls].confidence, std::move(it->masked), *ctx.out);
+        break;
+      case Verdict::kDrop: break;
+    }
+    it = s.pending.erase(it);
   }
 }
 
 void Scanner::emit(StreamState& s, uint32_t cls, uint64_t end, double confidence, std::string masked,
                    std::vector<Finding>& out) {
   const DataClass& d = s.cls->classes_[cls];
+  if (confidence < d.min_confidence) return;  // below the class's floor: neither reported nor counted
   uint64_t n = ++s.classes[cls].count;
   Finding f{cls, end, confidence, std::move(masked), n};
   if (n < d.min_count) {
@@ -614,7 +785,7 @@ void Scanner::emit(StreamState& s, uint32_t cls, uint64_t end, double confidence
 void Scanner::resolvePending(StreamState& s, uint64_t upTo, std::vector<Finding>& out, bool all) {
   for (auto it = s.pending.begin(); it != s.pending.end();) {
     const DataClass& d = s.cls->classes_[it->cls];
-    if (all || upTo > it->end + d.context_window + s.cls->keyword_len_[it->cls]) {
+    if (all || upTo > it->until) {
       // No keyword came: a class that needs context drops the value, the others report it plainly.
       if (!d.context_required) emit(s, it->cls, it->end, d.confidence, std::move(it->masked), out);
       it = s.pending.erase(it);

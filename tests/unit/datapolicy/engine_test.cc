@@ -81,6 +81,25 @@ std::vector<std::string> classesOf(const std::vector<Found>& f) {
   return out;
 }
 
+// The findings of `text` scanned whole; cut in two at every byte, and fed a byte at a time, it must
+// give the same classes at the same offsets.
+std::vector<Found> sameAtEveryCut(const std::shared_ptr<const Classifier>& c, const std::string& text) {
+  const auto whole = scanChunks(c, {text});
+  std::vector<std::vector<std::string>> ways(1);
+  for (char ch : text) ways[0].emplace_back(1, ch);
+  for (size_t cut = 1; cut < text.size(); ++cut) ways.push_back({text.substr(0, cut), text.substr(cut)});
+  for (const auto& chunks : ways) {
+    const auto f = scanChunks(c, chunks);
+    INFO(text << ": in " << chunks.size() << " pieces, the first of " << chunks[0].size() << " bytes");
+    REQUIRE(f.size() == whole.size());
+    for (size_t i = 0; i < f.size(); ++i) {
+      CHECK(f[i].cls == whole[i].cls);
+      CHECK(f[i].offset == whole[i].offset);
+    }
+  }
+  return whole;
+}
+
 }  // namespace
 
 TEST_CASE("the shipped classes load and compile into one streaming database") {
@@ -210,6 +229,172 @@ TEST_CASE("min_count holds findings until the class has been seen often enough i
   CHECK(scanChunks(*c, {"a@b.org c@d.org "}).empty());
   auto three = scanChunks(*c, {"a@b.org c@d.org e@f.org "});
   CHECK(three.size() == 3);
+}
+
+TEST_CASE("negative keywords: a word right before a value names it as something else") {
+  // 4556 7375 8689 9855 is a Luhn-valid Visa number, 36123456789013 a Diners one of 14 digits,
+  // 943 476 5919 an NHS number, 2341 2341 2346 an Aadhaar number, 011000015 and 021000021 routing numbers.
+  struct Case {
+    std::string text;
+    std::vector<std::string> found;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"Order #4556737586899855 shipped", {}},
+           {"Invoice No. 4556 7375 8689 9855 due", {}},
+           {"Tracking: 36123456789013 (DHL)", {}},
+           {"Ref 4556-7375-8689-9855.", {}},
+           {"PO Number: 36123456789013\n", {}},
+           {"Patient: Jane Doe, invoice 943 476 5919 ", {}},
+           {"Patient phone: 943-476-5919 ", {}},
+           {"Aadhaar checked, order no. 2341 2341 2346 ", {}},
+           {"Routing number 011000015, account no. 021000021 ", {"us-routing"}},
+           {"ssn 536-22-1245, case no. 536-22-1245 ", {"us-ssn"}},
+           // The nearest word before the value decides.
+           {"order 77 paid with card 4556 7375 8689 9855", {"payment-card"}},
+           {"Card for order: 4556737586899855 ", {}},
+           // Whole words only: "ref" in "refund" and "po" in "report" are none.
+           {"Refund to 4556737586899855 today", {"payment-card"}},
+           {"Report 36123456789013 ", {"payment-card"}},
+           // Only before the value: a word after it comes too late to decide.
+           {"4556737586899855 (order number)", {"payment-card"}},
+           // And only within negative_window (32 bytes) before it.
+           {"Order: " + std::string(40, ' ') + "4556737586899855 ", {"payment-card"}},
+           {"Order: " + std::string(20, ' ') + "4556737586899855 ", {}},
+       }) {
+    INFO(k.text);
+    CHECK(classesOf(sameAtEveryCut(shipped(), k.text)) == k.found);
+  }
+  // A class that needs context: a negative keyword before the value wins over its keyword after it.
+  CHECK(sameAtEveryCut(shipped(), "Ref 2341 2341 2346 (Aadhaar)").empty());
+}
+
+TEST_CASE("negative keywords: a direction that names every card number an order number carries cards") {
+  // Luhn-valid Visa numbers, each behind "Order #": the first 64 of a direction are dropped, the
+  // rest reported without context, so that a label is no way to carry card numbers out.
+  auto luhnComplete = [](std::string body) {
+    int sum = 0;
+    for (size_t i = 0; i < body.size(); ++i) {
+      int d = body[body.size() - 1 - i] - '0';
+      if (i % 2 == 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+      sum += d;
+    }
+    return body + static_cast<char>('0' + (10 - sum % 10) % 10);
+  };
+  std::string text;
+  for (int i = 0; i < 70; ++i) {
+    char body[16];
+    std::snprintf(body, sizeof body, "455673%09d", 100000 + i * 7919);
+    text += "Order #" + luhnComplete(body) + " shipped\n";
+  }
+  const auto found = scanChunks(shipped(), {text});
+  REQUIRE(found.size() == 6);
+  for (const auto& f : found) CHECK(f.confidence == Approx(0.85));
+}
+
+TEST_CASE("explained_by: the keyword of another class that the digits also fit names them") {
+  // Twelve digits that are a Maestro card number (Luhn) and an Aadhaar number (Verhoeff) at once.
+  const std::string v = "5636 6712 7689";
+  struct Case {
+    std::string text;
+    std::vector<std::string> found;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"Aadhaar no: " + v + " ", {"aadhaar"}},
+           {v + " (Aadhaar) ", {"aadhaar"}},  // the card waits for the keyword after it
+           {"Card number: " + v + " ", {"payment-card"}},
+           {"Aadhaar on file. Card: " + v + " ", {"payment-card"}},
+           {"Card on file. Aadhaar: " + v + " ", {"aadhaar"}},
+           {"paid " + v + " ", {"payment-card"}},                   // no keyword: a card; an Aadhaar number needs one
+           {"Aadhaar no: 4556 7375 8689 9855 ", {"payment-card"}},  // no Aadhaar number: nothing to explain
+       }) {
+    INFO(k.text);
+    CHECK(classesOf(sameAtEveryCut(shipped(), k.text)) == k.found);
+  }
+  auto plain = scanChunks(shipped(), {"paid " + v + " "});
+  REQUIRE(plain.size() == 1);
+  CHECK(plain[0].confidence == Approx(0.85));
+  CHECK(plain[0].offset == 5 + v.size());
+}
+
+TEST_CASE("min_confidence: a class reports nothing below its floor") {
+  auto build = [](const std::string& floor) {
+    auto d = parseClass(
+        "name: c\ndetectors:\n  patterns: [{run: {bytes: '0-9', joiners: ' ', min_length: 9}}]\n"
+        "  validator: luhn\n  max_length: 23\n  boundary: digit\n  context: {keywords: [card]}\n"
+        "  confidence: {base: 0.5, with_context: 0.9}\n  min_confidence: " +
+            floor + "\n",
+        "c.yaml");
+    INFO((d ? "" : d.error().message));
+    REQUIRE(d.has_value());
+    CHECK(d->min_confidence == Approx(std::stod(floor)));
+    auto c = Classifier::build({*d});
+    REQUIRE(c.has_value());
+    return *c;
+  };
+  const auto low = build("0.5"), high = build("0.8");
+  const std::string bare = "paid 4556 7375 8689 9855 today";
+  CHECK(classesOf(scanChunks(low, {bare})) == std::vector<std::string>{"c"});  // at the floor: reported
+  CHECK(scanChunks(high, {bare}).empty());
+  auto before = sameAtEveryCut(high, "card 4556 7375 8689 9855 today");
+  REQUIRE(before.size() == 1);
+  CHECK(before[0].confidence == Approx(0.9));
+  // Below the floor without a keyword, a value waits for one after it, as with context.required.
+  auto after = sameAtEveryCut(high, "4556 7375 8689 9855 is the card");
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].confidence == Approx(0.9));
+}
+
+TEST_CASE("negative keywords, explained_by and confidence floors: errors name the file and line") {
+  const std::string head =
+      "name: x\ndetectors:\n  patterns: [{run: {bytes: '0-9', min_length: 9}}]\n  validator: luhn\n";
+  struct Bad {
+    std::string yaml;
+    const char* says;
+  };
+  for (
+      const Bad& b : std::vector<Bad>{
+          {head + "  min_confidence: 2\n", "x.yaml:5: min_confidence: 2 is out of range"},
+          {head + "  confidence: {base: 0.5}\n  min_confidence: 0.7\n",
+           "x.yaml:6: min_confidence is above the highest confidence the class reports (confidence.base)"},
+          {head +
+               "  context: {keywords: [card]}\n  confidence: {base: 0.5, with_context: 0.9}\n  min_confidence: 0.95\n",
+           "x.yaml:7: min_confidence is above the highest confidence the class reports (with_context)"},
+          {head + "  context: {negative_keywords: [order], negative_window: 200}\n",
+           "x.yaml:5: context.negative_window: 200 is out of range [1, 128]"},
+          {head + "  max_length: 64\n  context:\n    negative_window: 60\n    negative_keywords: [purchase order]\n",
+           "x.yaml:8: context.negative_keywords: max_length (64) + negative_window (60) + the longest negative keyword "
+           "(14) must be at most 128"},
+          {head + "  context: {negative_window: 10}\n", "x.yaml:5: context.negative_window needs negative_keywords"},
+          {head + "  context: {negative_keywords: [order, '']}\n",
+           "x.yaml:5: context.negative_keywords: empty keyword"},
+          {head + "  context: {explained_by: [x]}\n", "x.yaml:5: context.explained_by: a class cannot explain its own"},
+          {head + "  context: {explained_by: [y, y]}\n", "x.yaml:5: context.explained_by: 'y' is listed twice"},
+          {head + "policy:\n  rules:\n    - {to: internet, action: block, min_confidence: 1.5}\n",
+           "x.yaml:7: policy rule: min_confidence: 1.5 is out of range"},
+      }) {
+    auto r = parseClass(b.yaml, "x.yaml");
+    INFO(b.yaml << " -> " << (r ? std::string("accepted") : r.error().message));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.rfind(b.says, 0) == 0);
+  }
+  auto rule =
+      parseClass(head + "policy:\n  rules:\n    - {to: internet, action: block, min_confidence: 0.9}\n", "x.yaml");
+  REQUIRE(rule.has_value());
+  REQUIRE(rule->policy.rules.size() == 1);
+  CHECK(rule->policy.rules[0].min_confidence == Approx(0.9));
+  CHECK(rule->policy.rules[0].action == Action::kBlock);
+
+  // explained_by names other classes: checked when the classes are built together.
+  auto x = parseClass(head + "  context: {explained_by: [y]}\n", "x.yaml");
+  REQUIRE(x.has_value());
+  auto unknown = Classifier::build({*x});
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().message.rfind("x.yaml:5: context.explained_by: no class 'y'", 0) == 0);
+  auto y = parseClass("name: y\ndetectors:\n  patterns: [{run: {bytes: '0-9', min_length: 9}}]\n", "y.yaml");
+  REQUIRE(y.has_value());
+  auto mute = Classifier::build({*x, *y});
+  REQUIRE_FALSE(mute.has_value());
+  CHECK(mute.error().message.rfind("x.yaml:5: context.explained_by: 'y' needs 1 to 64 context keywords", 0) == 0);
 }
 
 TEST_CASE("the compiled database is cached by content and reused") {
@@ -395,6 +580,9 @@ TEST_CASE("the engine finds the same on the fallback path (no AVX-512 VBMI) as o
       "536 22 1245",
       "Aadhaar no: 2341 2341 2346",
       "2341 2341 2346 is my aadhaar",
+      "Invoice No. 4556 7375 8689 9855",
+      "Aadhaar no: 5636 6712 7689",
+      "5636 6712 7689 (Aadhaar)",
       "routing 021000021",
       "NHS 943 476 5919",
       "api_key=Zx8Qm2Lp9Vt4Rb7Nc1Hs5Kd3Wf6Gy0Aj_e-XuTo",

@@ -32,11 +32,13 @@ Result<Action> parseAction(std::string_view s);
 const char* actionName(Action a);
 
 /// One policy rule: a finding of the class in a flow from zone `from` to zone `to` ("any"
-/// matches every zone) gets `action`. First match wins; `default_action` when none matches.
+/// matches every zone), at or above `min_confidence`, gets `action`. First match wins;
+/// `default_action` when none matches.
 struct PolicyRule {
   std::string from = "any";
   std::string to = "any";
   Action action = Action::kAlert;
+  double min_confidence = 0;  // 0..1: below it the rule does not apply (the next one is tried)
   int line = 0;
 };
 
@@ -54,6 +56,10 @@ struct ExactMatch {
   std::string key_file;
   enum class Normalise { kDigits, kLower, kExact } normalise = Normalise::kExact;
 };
+
+/// Context keywords, negative keywords and explaining classes' keywords are looked for in the bytes
+/// kept around a value when the value, its window and the longest keyword fit in this many bytes.
+constexpr uint32_t kNearContextBytes = 128;
 
 struct DataClass {
   std::string name;
@@ -73,8 +79,18 @@ struct DataClass {
   std::vector<std::string> context_keywords;  // caseless literals
   uint32_t context_window = 64;               // bytes before or after the value
   bool context_required = false;              // without a keyword nearby the value is not reported
-  double confidence = 0.6;                    // without context
+  // Whole words (caseless) that say the number after them is something else ("order", "invoice"):
+  // one ending at most `negative_window` bytes before the value, nearer than any context keyword,
+  // drops the value.
+  std::vector<std::string> negative_keywords;
+  uint32_t negative_window = 32;
+  // Classes whose context keywords explain a value that also validates as theirs (an Aadhaar
+  // number near "Aadhaar" is no card): nearer than any keyword of this class, they drop the value.
+  std::vector<std::string> explained_by;
+  int explained_by_line = 0;
+  double confidence = 0.6;  // without context
   double confidence_with_context = 0.95;
+  double min_confidence = 0;     // findings below it are not reported
   uint32_t min_count = 1;        // findings per flow direction before the class is reported
   std::set<std::string> ignore;  // normalised values never reported (published test values)
   bool has_exact_match = false;

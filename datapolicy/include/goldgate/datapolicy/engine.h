@@ -56,6 +56,14 @@ class Classifier {
   double compileSeconds() const { return compile_seconds_; }
   const std::string& databaseKey() const { return key_; }
 
+  /// Literals the scanner looks for in the bytes kept around a value, lower-cased (the engine's
+  /// own working form of a class's keywords).
+  struct KeywordSet {
+    std::vector<std::string> lower;
+    std::array<uint64_t, 256> first = {};  // per lower-cased byte: the keywords starting with it (bit i: lower[i])
+    uint32_t longest = 0;
+  };
+
  private:
   friend class Scanner;
   Classifier() = default;
@@ -68,19 +76,18 @@ class Classifier {
   uint32_t history_ = 0;                                // bytes kept per direction for extraction
   std::vector<std::unordered_set<std::string>> exact_;  // per class: truncated HMACs of known values
   std::vector<std::string> exact_keys_;                 // per class: HMAC key
-  std::vector<uint32_t> keyword_len_;                   // per class: longest context keyword
+  std::vector<KeywordSet> keywords_;                    // per class: its context keywords (`first` only for up to 64)
+  std::vector<KeywordSet> negatives_;                   // per class: its negative keywords
   // Per class: whether its keywords are looked for only around a value, in the bytes the stream
   // keeps (a window that fits them); the others' keywords stream through Hyperscan.
   std::vector<uint8_t> keyword_near_;
-  std::vector<std::vector<std::string>> keywords_lower_;  // per class
-  // Per class looking for keywords near a value: per lower-cased byte, the keywords starting with it.
-  std::vector<std::array<uint64_t, 256>> keyword_first_;
-  std::vector<uint8_t> token_kind_;            // per class: which bytes its values read back
-  std::array<uint32_t, 8> read_back_ = {};     // per token kind: the longest max_length
-  bool streamed_keywords_ = false;             // any class streams its keywords
-  std::vector<std::vector<uint32_t>> groups_;  // per detector id: the classes it serves
-  RunSet runs_;                                // run detectors (runs.h)
-  std::vector<uint32_t> run_ids_;              // per run kind: its detector id
+  std::vector<std::vector<uint32_t>> explainers_;  // per class: its explained_by, as class indices
+  std::vector<uint8_t> token_kind_;                // per class: which bytes its values read back
+  std::array<uint32_t, 8> read_back_ = {};         // per token kind: the longest max_length
+  bool streamed_keywords_ = false;                 // any class streams its keywords
+  std::vector<std::vector<uint32_t>> groups_;      // per detector id: the classes it serves
+  RunSet runs_;                                    // run detectors (runs.h)
+  std::vector<uint32_t> run_ids_;                  // per run kind: its detector id
 };
 
 /// Per-direction state, owned by whoever tracks the flow; opened and closed through a Scanner.
@@ -92,6 +99,7 @@ struct StreamState {
   std::string history;   // last bytes scanned (up to the classifier's history size)
   struct PerClass {
     uint32_t count = 0;
+    uint32_t negated = 0;            // valid values dropped for a negative keyword before them
     uint32_t last_end = UINT32_MAX;  // low 32 bits of the last value end (dedup across patterns)
   };
   std::vector<PerClass> classes;
@@ -100,6 +108,8 @@ struct StreamState {
   struct Pending {                     // a value waiting to see whether a context keyword follows
     uint32_t cls;
     uint64_t start, end;
+    uint64_t until;      // decided without a keyword once the stream has passed this offset
+    uint8_t explainers;  // bit i: the value validates as the class's explained_by[i] too
     std::string masked;
   };
   std::vector<Pending> pending;
@@ -148,7 +158,10 @@ class Scanner {
   std::string_view readBack(Ctx& ctx, uint64_t to, uint8_t kind);
   void processAwait(Ctx& ctx, bool final);
   void keyword(Ctx& ctx, uint32_t cls, uint64_t to);
-  bool keywordNear(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end);
+  // kNegative: dropped for a negative keyword (counted: past kNegativeLimit a direction, reported).
+  enum class Verdict { kNone, kContext, kDrop, kNegative };
+  Verdict judge(const Ctx& ctx, uint32_t cls, uint64_t start, uint64_t end, uint8_t explainers);
+  void decide(Ctx& ctx, uint32_t cls, std::string_view value, uint64_t start, uint64_t end);
   void contextAfter(Ctx& ctx);
   void endRuns(Ctx& ctx);
   void awaitRunEnds(StreamState& s);
@@ -160,7 +173,7 @@ class Scanner {
   hs_scratch* scratch_ = nullptr;
   std::vector<RunEnd> runEnds_;  // reused per piece
   std::string readBack_;         // a value's bytes when they reach back into the kept history
-  std::string hay_;              // the lower-cased bytes around a value (keywordNear)
+  std::string hay_;              // the lower-cased bytes around a value (judge)
   // Hyperscan's AVX-512 literal matcher may load up to a vector past the end of its input; the
   // tail of a chunk that ends just before an unmapped page is scanned from this padded copy.
   static constexpr size_t kOverread = 64;
