@@ -107,25 +107,44 @@ Result<std::shared_ptr<const InspectPlan>> InspectPlan::build(
         return makeError(Error::Code::kInvalidArgument, sw.source_file + ":" + std::to_string(r.line) +
                                                             ": inspection.unreadable: zone '" + *name +
                                                             "' is not defined (zones)");
-  plan->action.assign(classes.size() * Z * Z, 0);
   plan->gap_fails_closed.assign(Z * Z, 0);
   plan->blocks_any.assign(Z * Z, 0);
+  // One table of actions per confidence band of a class: rules with a min_confidence split the
+  // confidences a finding may have into bands (below the lowest floor, between floors, above).
+  plan->floors.resize(classes.size());
+  plan->action_base.resize(classes.size());
+  size_t total = 0;
+  for (uint32_t ci = 0; ci < classes.size(); ++ci) {
+    auto& f = plan->floors[ci];
+    for (const auto& r : classes[ci].policy.rules)
+      if (r.min_confidence > 0) f.push_back(r.min_confidence);
+    std::sort(f.begin(), f.end());
+    f.erase(std::unique(f.begin(), f.end()), f.end());
+    plan->action_base[ci] = total;
+    total += (f.size() + 1) * Z * Z;
+  }
+  plan->action.assign(total, 0);
   for (uint32_t ci = 0; ci < classes.size(); ++ci) {
     const auto& c = classes[ci];
-    for (uint32_t s = 0; s < Z; ++s)
-      for (uint32_t d = 0; d < Z; ++d) {
-        DataAction a = c.policy.default_action;
-        for (const auto& r : c.policy.rules) {
-          if (matches(r.from, s) && matches(r.to, d)) {
-            a = r.action;
-            break;
+    const auto& f = plan->floors[ci];
+    for (size_t band = 0; band <= f.size(); ++band) {
+      const double confidence = band == 0 ? 0.0 : f[band - 1];
+      for (uint32_t s = 0; s < Z; ++s)
+        for (uint32_t d = 0; d < Z; ++d) {
+          DataAction a = c.policy.default_action;
+          for (const auto& r : c.policy.rules) {
+            if (matches(r.from, s) && matches(r.to, d) && r.min_confidence <= confidence) {
+              a = r.action;
+              break;
+            }
           }
+          plan->action[plan->action_base[ci] + (band * Z + s) * Z + d] = static_cast<uint8_t>(a);
+          // A gap or a probe may carry any confidence: every band counts.
+          if (c.policy.gap_fails_closed && a != DataAction::kAllow) plan->gap_fails_closed[s * Z + d] = 1;
+          if (a == DataAction::kBlock || a == DataAction::kQuarantine || a == DataAction::kRequireEncryption)
+            plan->blocks_any[s * Z + d] = 1;
         }
-        plan->action[(ci * Z + s) * Z + d] = static_cast<uint8_t>(a);
-        if (c.policy.gap_fails_closed && a != DataAction::kAllow) plan->gap_fails_closed[s * Z + d] = 1;
-        if (a == DataAction::kBlock || a == DataAction::kQuarantine || a == DataAction::kRequireEncryption)
-          plan->blocks_any[s * Z + d] = 1;
-      }
+    }
   }
   for (uint32_t p = 0; p < pol.portCount(); ++p) {
     const PortBinding& b = pol.port(static_cast<uint16_t>(p));
@@ -467,7 +486,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
                    const std::vector<std::string>* paths) {
     for (size_t i = 0; i < fs.size(); ++i) {
       const auto& f = fs[i];
-      DataAction a = fp.actionFor(f.class_index, zs, zd);
+      DataAction a = fp.actionFor(f.class_index, f.confidence, zs, zd);
       const bool blocks = a == DataAction::kBlock || a == DataAction::kQuarantine ||
                           (a == DataAction::kRequireEncryption && !c->encrypted);
       if (blockingOnly && !blocks) continue;

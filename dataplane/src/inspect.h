@@ -25,8 +25,12 @@ class CompiledPolicy;
 
 struct InspectPlan {
   std::shared_ptr<const datapolicy::Classifier> cls;
-  std::vector<ZoneConfig> zones;          // zone id = index + 1; 0 = in no zone
-  std::vector<uint8_t> action;            // [class][src zone][dst zone] -> datapolicy::Action
+  std::vector<ZoneConfig> zones;  // zone id = index + 1; 0 = in no zone
+  // [class][confidence band][src zone][dst zone] -> datapolicy::Action; a class's tables start at
+  // action_base[class], one per band its rules' min_confidence values make (floors, ascending).
+  std::vector<uint8_t> action;
+  std::vector<std::vector<double>> floors;
+  std::vector<size_t> action_base;
   std::vector<uint8_t> gap_fails_closed;  // [src zone][dst zone]: a gap blocks the flow
   std::vector<uint8_t> blocks_any;   // [src zone][dst zone]: some class blocks (block, quarantine, require-encryption)
   std::vector<int64_t> port_limit;   // per port: -1 off, 0 whole flow, N first N bytes a direction
@@ -54,8 +58,14 @@ struct InspectPlan {
   /// default: opaque content passes, what could not be decoded is a gap).
   UnreadableRule::Action unreadableAction(Unreadable what, uint8_t src, uint8_t dst, std::string_view serverName,
                                           bool* matched, int* line) const;
-  datapolicy::Action actionFor(uint32_t cls, uint8_t src, uint8_t dst) const {
-    return static_cast<datapolicy::Action>(action[(cls * zoneCount() + src) * zoneCount() + dst]);
+  /// The action for a finding of class `cls` at `confidence` from zone `src` to `dst`: the first
+  /// rule whose zones match and whose min_confidence the finding reaches, else the class's default.
+  datapolicy::Action actionFor(uint32_t cls, double confidence, uint8_t src, uint8_t dst) const {
+    const auto& f = floors[cls];
+    size_t band = 0;
+    while (band < f.size() && confidence >= f[band]) ++band;
+    const uint32_t Z = zoneCount();
+    return static_cast<datapolicy::Action>(action[action_base[cls] + (band * Z + src) * Z + dst]);
   }
 
   /// Builds the plan for `classifier` under `sw`'s zones and limits; `pol` gives each port's

@@ -911,6 +911,34 @@ def scenario_data_policy_trusted(binary, tmp):
     check(found == {46001: "block", 46002: "alert"}, "want block toward internet and alert inside: %s" % found)
 
 
+def scenario_data_policy_floor(binary, tmp):
+    """A rule's min_confidence: a class blocks toward the internet only at 0.9 or more (a value with
+    its keyword nearby, 0.95) and only alerts below (the same kind of value alone, 0.6); the rules
+    after it and the default still apply to what it leaves."""
+    classes = data_classes(tmp)
+    with open(os.path.join(classes, "floor-marker.yaml"), "w") as f:
+        f.write("name: floor-marker\ndescription: a marker the test plants\nseverity: 5\n"
+                "detectors:\n  patterns: [{regex: 'FLOOR-[0-9]{6}'}]\n  max_length: 12\n"
+                "  context: {keywords: [secret], window: 32}\n  confidence: {base: 0.6, with_context: 0.95}\n"
+                "policy:\n  default: allow\n  rules:\n"
+                "    - {to: internet, action: block, min_confidence: 0.9}\n"
+                "    - {to: internet, action: alert}\n")
+    sure = [tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46101, 443, "S"),
+            tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46101, 443, "PA", b"the secret is FLOOR-123456 ok")]
+    unsure = [tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46102, 443, "S"),
+              tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46102, 443, "PA", b"a code FLOOR-654321 ok")]
+    for f in (sure, unsure):
+        f[1][TCP].seq = f[0][TCP].seq + 1
+    r = Run(binary, tmp, answered([sure[0], unsure[0]], [sure[1], unsure[1]],
+                                  {"web": [sure[0], unsure[0]] + next_burst() + [sure[1], unsure[1]]}),
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    check(not has(r.out["uplink"], TCP, sport=46101, flags="PA"), "the marker with its keyword (0.95) left")
+    check(has(r.out["uplink"], TCP, sport=46102, flags="PA"), "the marker alone (0.6) was stopped")
+    found = {a["flow"]["src_port"]: (a["action"], a["data_class"]["confidence"]) for a in r.alerts_of("data.floor-marker")}
+    check(found == {46101: ("block", 0.95), 46102: ("alert", 0.6)},
+          "want block at 0.95 and alert at 0.6: %s" % found)
+
+
 def scenario_data_policy_protocols(binary, tmp):
     """Everything that carries payload is inspected or refused, and what a receiver would read
     differently is normalised or dropped: an ICMP echo carrying a card toward the internet is
