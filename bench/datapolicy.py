@@ -357,10 +357,12 @@ def main():
         os.makedirs(docs)
         maker = os.path.join(HERE, "..", "tests", "unit", "datapolicy", "make_encoded.py")
         sample = text(rng, 200000).decode()
+        src = os.path.join(work, "sample.txt")
         for i, kind in enumerate(("zip", "xlsx", "docx", "pdf", "gzip") * 4):
+            with open(src, "w") as f:
+                f.write(sample[i * 1000:][:60000 if kind == "pdf" else 200000])
             with open(os.path.join(docs, "doc%02d.%s" % (i, "gz" if kind == "gzip" else kind)), "wb") as f:
-                f.write(subprocess.run(["/usr/bin/python3", maker, kind, sample[i * 1000:][:60000 if kind == "pdf" else 200000]],
-                                       stdout=subprocess.PIPE, check=True).stdout)
+                f.write(subprocess.run(["/usr/bin/python3", maker, kind, "@" + src], stdout=subprocess.PIPE, check=True).stdout)
         files = sorted(os.path.join(docs, n) for n in os.listdir(docs))
         total = sum(os.path.getsize(f) for f in files)
         runs = []

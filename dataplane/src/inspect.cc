@@ -185,13 +185,22 @@ struct Inspector::Decoding : datapolicy::ContentDecoder::Sink {
   std::vector<Note> notes;
   uint64_t* decoded;  // the inspector's count of decoded bytes scanned
 
-  Decoding(const datapolicy::DecodeLimits& lim, datapolicy::DecodeMemory* mem, datapolicy::Scanner* s,
-           const datapolicy::Classifier* c, uint64_t* count)
-      : dec(lim, mem), sc(s), cls(c), decoded(count) {}
+  datapolicy::DecodeMemory* mem;
+
+  // This state counts in the worker's decoder memory too (not against its bound: it is what any
+  // inspected direction with payload holds).
+  Decoding(const datapolicy::DecodeLimits& lim, datapolicy::DecodeMemory* m, datapolicy::DecodeMemory* port,
+           datapolicy::Scanner* s, const datapolicy::Classifier* c, uint64_t* count)
+      : dec(lim, m, port), sc(s), cls(c), decoded(count), mem(m) {
+    mem->used += self();
+    mem->peak = std::max(mem->peak, mem->used);
+  }
   ~Decoding() override {
     std::vector<datapolicy::Finding> ignore;
     if (leaf.open) sc->close(leaf, ignore);
+    mem->used -= self();
   }
+  static size_t self() { return sizeof(Decoding) + datapolicy::ContentDecoder::kStateBytes; }
   void begin(std::string_view p) override {
     path = p;
     sc->open(leaf, cls);
@@ -222,6 +231,7 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
   // Content decoding: on when the plan says so (made at the first payload byte).
   const datapolicy::DecodeLimits* decode_limits = nullptr;
   datapolicy::DecodeMemory* decode_memory = nullptr;
+  datapolicy::DecodeMemory* decode_port = nullptr;  // the VM port's half of it
   uint64_t* decoded = nullptr;
   std::unique_ptr<Decoding> decoding;
 
@@ -234,7 +244,8 @@ struct Inspector::Dir : datapolicy::TcpReassembler::Sink {
       take = static_cast<size_t>(static_cast<uint64_t>(limit) - seen);
     sc->scan(st, d, take, *out);
     if (decode_limits && take) {
-      if (!decoding) decoding = std::make_unique<Decoding>(*decode_limits, decode_memory, sc, st.cls, decoded);
+      if (!decoding)
+        decoding = std::make_unique<Decoding>(*decode_limits, decode_memory, decode_port, sc, st.cls, decoded);
       decoding->dec.feed(d, take, *decoding);
     }
     seen += take;
@@ -374,6 +385,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     c->encrypted = plan.port_is_tunnel[origPort] || plan.port_is_tunnel[respPort];
     c->owner = owner;
     decode_mem_.limit = plan.decode_memory_total;
+    decode_port_[owner].limit = plan.decode_memory_total / 2;
     for (auto& d : c->dir) {
       d.sc = scanner_.get();
       d.limit = limit;
@@ -381,6 +393,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
       if (plan.decode) {
         d.decode_limits = &c->plan->decode_limits;
         d.decode_memory = &decode_mem_;
+        d.decode_port = &decode_port_[owner];
         d.decoded = &decoded_;
       }
     }

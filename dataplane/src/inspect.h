@@ -172,7 +172,8 @@ class Inspector {
   uint64_t bytes_ = 0;
   std::unique_ptr<datapolicy::Scanner> scanner_;
   datapolicy::DecodeMemory decode_mem_;
-  uint64_t decoded_ = 0;  // decoded bytes scanned
+  datapolicy::DecodeMemory decode_port_[kMaxPorts];  // one VM port's half of decode_mem_
+  uint64_t decoded_ = 0;                             // decoded bytes scanned
   std::vector<std::shared_ptr<const datapolicy::Classifier>> adopted_;
 };
 

@@ -86,7 +86,8 @@ bool ContentDecoder::Context::produce(uint64_t n, std::string_view path) {
 }
 
 bool ContentDecoder::Context::charge(uint64_t n) {
-  if (mem + n > lim.max_memory || (shared && shared->used + n > shared->limit)) {
+  if (mem + n > lim.max_memory || (shared && shared->used + n > shared->limit) ||
+      (group && group->used + n > group->limit)) {
     mem_failed = true;
     return false;
   }
@@ -95,12 +96,17 @@ bool ContentDecoder::Context::charge(uint64_t n) {
     shared->used += n;
     shared->peak = std::max(shared->peak, shared->used);
   }
+  if (group) {
+    group->used += n;
+    group->peak = std::max(group->peak, group->used);
+  }
   return true;
 }
 
 void ContentDecoder::Context::release(uint64_t n) {
   mem -= n;
   if (shared) shared->used -= n;
+  if (group) group->used -= n;
 }
 
 void* ContentDecoder::Context::alloc(size_t n) {
@@ -174,7 +180,11 @@ void ContentDecoder::Context::endLeaf(const Layer* owner) {
 
 // ------------------------------------------------------------------------------------ decoder
 
-ContentDecoder::ContentDecoder(const DecodeLimits& limits, DecodeMemory* shared) : ctx_(std::make_unique<Context>()) {
+const size_t ContentDecoder::kStateBytes = sizeof(ContentDecoder::Context);
+
+ContentDecoder::ContentDecoder(const DecodeLimits& limits, DecodeMemory* shared, DecodeMemory* group)
+    : ctx_(std::make_unique<Context>()) {
+  ctx_->group = group;
   ctx_->lim = limits;
   ctx_->shared = shared;
 }

@@ -21,8 +21,9 @@ class Layer;
 struct ContentDecoder::Context {
   DecodeLimits lim;
   DecodeMemory* shared = nullptr;
-  Sink* sink = nullptr;  // set for the length of each call into the decoder
-  uint64_t in = 0;       // bytes of the direction fed
+  DecodeMemory* group = nullptr;  // a share of `shared` (one VM port's), or null
+  Sink* sink = nullptr;           // set for the length of each call into the decoder
+  uint64_t in = 0;                // bytes of the direction fed
   uint64_t produced = 0;
   uint64_t mem = 0;         // held by this direction's decoders
   bool mem_failed = false;  // an allocation was refused (a decoder's error is really this)

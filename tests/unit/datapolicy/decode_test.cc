@@ -251,6 +251,19 @@ TEST_CASE("Memory: decoders over the bound (per direction, and in all) fail and 
   c = decode(sample("gzip-http"), 0, {}, &tight);
   CHECK(c.has(Unreadable::kMemory));
   CHECK(tight.used == 0);
+  // A share of the worker's memory (one VM port's): its bound holds though the total has room.
+  DecodeMemory total{64 << 20, 0}, port{16 << 10, 0};
+  {
+    ContentDecoder dec({}, &total, &port);
+    Collected g;
+    const std::string gz = sample("gzip-http");
+    dec.feed(reinterpret_cast<const uint8_t*>(gz.data()), gz.size(), g);
+    dec.finish(g);
+    CHECK(g.has(Unreadable::kMemory));
+    CHECK(port.peak <= port.limit);
+  }
+  CHECK(total.used == 0);
+  CHECK(port.used == 0);
 }
 
 TEST_CASE("Opaque: TLS ClientHello (with its server name), SSH, and high-entropy bytes", "[decode]") {

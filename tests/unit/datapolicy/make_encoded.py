@@ -3,7 +3,7 @@
 gzip(1), brotli(1), zip(1), Python's zipfile, email and zlib, openpyxl (.xlsx), python-docx (.docx)
 and ReportLab (.pdf). Used by decode_test.cc and the end-to-end uploads.
 
-Usage: make_encoded.py NAME [TEXT]   (TEXT defaults to a line with a test card number)
+Usage: make_encoded.py NAME [TEXT | @FILE]   (TEXT defaults to a line with a test card number)
 """
 import base64
 import email.generator
@@ -151,6 +151,9 @@ def nested_zip(depth, inner):
 def main():
     name = sys.argv[1]
     text = sys.argv[2] if len(sys.argv) > 2 else TEXT
+    if text.startswith("@"):
+        with open(text[1:]) as f:
+            text = f.read()
     t = text.encode()
     if name == "plain-http":
         out = http_request(t, [("Content-Type", "text/csv")])

@@ -81,7 +81,9 @@ class ContentDecoder {
     virtual void unreadable(Unreadable why, std::string_view path, std::string_view detail) = 0;
   };
 
-  ContentDecoder(const DecodeLimits& limits, DecodeMemory* shared);
+  /// `shared`: the memory every decoder of the thread draws from; `group` (optional): a share of
+  /// it that this decoder's kind draws from too (one VM port's, so that one VM cannot take it all).
+  ContentDecoder(const DecodeLimits& limits, DecodeMemory* shared, DecodeMemory* group = nullptr);
   ~ContentDecoder();
   ContentDecoder(const ContentDecoder&) = delete;
   ContentDecoder& operator=(const ContentDecoder&) = delete;
@@ -104,6 +106,8 @@ class ContentDecoder {
   bool stopped() const;
 
   struct Context;  // internal (decode_layers.h)
+  /// Bytes of the decoder's own state (its context), besides what its layers hold (memory()).
+  static const size_t kStateBytes;
 
  private:
   std::unique_ptr<Context> ctx_;
