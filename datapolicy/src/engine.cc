@@ -24,6 +24,14 @@ constexpr size_t kMaxPending = 16;
 // Valid values of a class a flow direction may have named otherwise by a negative keyword before the
 // rest are reported: labelling each card number "order #" does not carry card numbers out.
 constexpr uint32_t kNegativeLimit = 64;
+static_assert(kNegativeLimit < 127, "PerClass::negated counts to one past the limit in 7 bits");
+constexpr uint32_t kMaxCount = (1u << 25) - 1;  // findings a direction counts (PerClass::count)
+
+// One more value named otherwise: whether the direction is past the limit (it is reported).
+bool negatedPastLimit(StreamState::PerClass& c) {
+  if (c.negated <= kNegativeLimit) c.negated = c.negated + 1;
+  return c.negated > kNegativeLimit;
+}
 // Context keywords are looked for around a value in the bytes the stream keeps when the value and
 // its window on both sides fit in this many bytes; wider windows stream the keywords through
 // Hyperscan (short caseless literals are among the dearest things it matches in text).
@@ -702,7 +710,7 @@ void Scanner::decide(Ctx& ctx, uint32_t cls, std::string_view value, uint64_t st
   if (v == Verdict::kNegative) {
     // A sender that names every card number an order number is sending card numbers: past the
     // limit, a direction's values named otherwise are reported again (without context).
-    if (++s.classes[cls].negated <= kNegativeLimit) return;
+    if (!negatedPastLimit(s.classes[cls])) return;
     emit(s, cls, end, d.confidence, mask(d.validator, value), *ctx.out);
     return;
   }
@@ -750,7 +758,7 @@ void Scanner::contextAfter(Ctx& ctx) {
         emit(s, it->cls, it->end, s.cls->classes_[it->cls].confidence_with_context, std::move(it->masked), *ctx.out);
         break;
       case Verdict::kNegative:
-        if (++s.classes[it->cls].negated > kNegativeLimit)
+        if (negatedPastLimit(s.classes[it->cls]))
           emit(s, it->cls, it->end, s.cls->classes_[it->cls].confidence, std::move(it->masked), *ctx.out);
         break;
       case Verdict::kDrop: break;
@@ -763,7 +771,9 @@ void Scanner::emit(StreamState& s, uint32_t cls, uint64_t end, double confidence
                    std::vector<Finding>& out) {
   const DataClass& d = s.cls->classes_[cls];
   if (confidence < d.min_confidence) return;  // below the class's floor: neither reported nor counted
-  uint64_t n = ++s.classes[cls].count;
+  auto& pc = s.classes[cls];
+  if (pc.count < kMaxCount) pc.count = pc.count + 1;
+  uint64_t n = pc.count;
   Finding f{cls, end, confidence, std::move(masked), n};
   if (n < d.min_count) {
     s.held.push_back(std::move(f));

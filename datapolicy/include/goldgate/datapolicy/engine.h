@@ -98,8 +98,10 @@ struct StreamState {
   uint64_t hs_base = 0;  // stream offset where the Hyperscan stream began (a new one after a gap)
   std::string history;   // last bytes scanned (up to the classifier's history size)
   struct PerClass {
-    uint32_t count = 0;
-    uint32_t negated = 0;            // valid values dropped for a negative keyword before them
+    // Findings of the class in this direction (saturating), and valid values dropped for a
+    // negative keyword before them (counted up to one past the limit): one word between them.
+    uint32_t count : 25 = 0;
+    uint32_t negated : 7 = 0;
     uint32_t last_end = UINT32_MAX;  // low 32 bits of the last value end (dedup across patterns)
   };
   std::vector<PerClass> classes;
