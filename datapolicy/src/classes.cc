@@ -192,8 +192,9 @@ DataClass parse(const std::string& text, const std::string& file) {
     std::string b = c.str(det["boundary"], "boundary");
     if (b == "digit") d.boundary = Boundary::kDigit;
     else if (b == "word") d.boundary = Boundary::kWord;
+    else if (b == "base64") d.boundary = Boundary::kBase64;
     else if (b == "none") d.boundary = Boundary::kNone;
-    else c.fail(det["boundary"], "boundary: expected digit, word or none, got '" + b + "'");
+    else c.fail(det["boundary"], "boundary: expected digit, word, base64 or none, got '" + b + "'");
   }
   if (det["context"]) parseContext(c, det["context"], d);
   if (det["confidence"]) {

@@ -24,7 +24,9 @@ struct Pattern {
   int line = 0;  // in the class file
 };
 
-enum class Boundary { kNone, kDigit, kWord };
+// kBase64: a word boundary that base64's '+', '/' (and '=' after) do not make either: a token that
+// is a piece of a longer base64 run (an attachment's line) is not a value of its own.
+enum class Boundary { kNone, kDigit, kWord, kBase64 };
 
 enum class Action { kAllow, kAlert, kBlock, kRequireEncryption, kQuarantine };
 /// "allow", "alert", "block", "require-encryption", "quarantine".
