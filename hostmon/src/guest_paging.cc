@@ -1,5 +1,6 @@
 #include "guest_paging.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -89,6 +90,8 @@ GuestVirtualMemory::GuestVirtualMemory(MemoryPeekFn peek, uint64_t root, PagingL
 
 void GuestVirtualMemory::flush() { tlb_.fill(Entry{}); }
 
+Result<Translation> GuestVirtualMemory::translate(uint64_t va) { return lookup(va); }
+
 Result<Translation> GuestVirtualMemory::lookup(uint64_t va) {
   const uint64_t vpage = va & ~uint64_t{0xfff};
   Entry& e = tlb_[(vpage >> 12) % tlb_.size()];
@@ -102,7 +105,7 @@ Result<Translation> GuestVirtualMemory::lookup(uint64_t va) {
     ++reads_;
     return peek_(a, n, b);
   };
-  auto t = translate(counted, root_, va, levels_, ram_top_);
+  auto t = hostmon::translate(counted, root_, va, levels_, ram_top_);
   if (!t) return t;
   e.vpage = vpage;
   e.t = *t;
@@ -133,6 +136,53 @@ Result<uint64_t> GuestVirtualMemory::read64(uint64_t va) {
   uint64_t v;
   std::memcpy(&v, b, sizeof v);
   return v;
+}
+
+Result<KernelImage> locateKernel(GuestVirtualMemory& mem, uint64_t bannerSearch) {
+  KernelImage k;
+  constexpr uint64_t kStep = 2ull << 20;
+  Result<Translation> first = makeError(Error::Code::kNotFound, "");
+  for (uint64_t va = kKernelMapStart; va < kKernelMapEnd; va += kStep) {
+    first = mem.translate(va);
+    if (first) {
+      k.text = va;
+      break;
+    }
+    if (first.error().code != Error::Code::kNotFound) return first.error();
+  }
+  if (!k.text)
+    return makeError(Error::Code::kNotFound, "nothing is mapped in the kernel-image region (no Linux kernel here)");
+  if (first->no_execute)
+    return makeError(Error::Code::kNotFound, "the kernel image's first page is not executable (no kernel text)");
+  k.text_phys = first->phys;
+  // Text: page after page while executable (4 KiB steps inside a 2 MiB page that is split), at
+  // most 64 MiB (a kernel's text is a fraction of that; the guest's tables cannot make hostmon
+  // walk the whole region page by page).
+  constexpr uint64_t kMaxText = 64ull << 20;
+  uint64_t va = k.text;
+  while (va < kKernelMapEnd && va < k.text + kMaxText) {
+    auto t = mem.translate(va);
+    if (!t || t->no_execute) break;
+    va += t->page_size - (va & (t->page_size - 1));
+  }
+  k.text_end = std::min(va, k.text + kMaxText);  // a large last page ends where the bound does
+  // The banner: in the read-only data after the text.
+  constexpr std::string_view kBanner = "Linux version ";
+  std::string window(4096 + kBanner.size(), '\0');
+  for (uint64_t at = k.text_end; at < k.text_end + bannerSearch && at < kKernelMapEnd; at += 4096) {
+    if (!mem.read(at, 4096 + kBanner.size(), reinterpret_cast<uint8_t*>(window.data()))) continue;
+    const size_t hit = window.find(kBanner);
+    if (hit == std::string::npos || hit >= 4096) continue;
+    k.banner = at + hit;
+    char line[256];
+    if (mem.read(k.banner, sizeof line, reinterpret_cast<uint8_t*>(line))) {
+      size_t n = 0;
+      while (n < sizeof line && line[n] && line[n] != '\n') ++n;
+      for (size_t i = 0; i < n; ++i) k.banner_text += std::isprint(static_cast<unsigned char>(line[i])) ? line[i] : '?';
+    }
+    break;
+  }
+  return k;
 }
 
 Result<VcpuRegisters> parseInfoRegisters(std::string_view text) {

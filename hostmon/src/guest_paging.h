@@ -45,6 +45,8 @@ class GuestVirtualMemory {
   /// `len` bytes at `va` into `out`, crossing pages as the mapping says. Errors as translate()'s
   /// (for the first page that fails), or the peek's.
   Result<void> read(uint64_t va, size_t len, uint8_t* out);
+  /// The translation of `va` (through the cache).
+  Result<Translation> translate(uint64_t va);
   /// A little-endian 64-bit value at `va`.
   Result<uint64_t> read64(uint64_t va);
   /// Translations made (TLB misses) and physical reads, for the benchmark.
@@ -67,6 +69,27 @@ class GuestVirtualMemory {
   std::array<Entry, 64> tlb_{};
   uint64_t walks_ = 0, reads_ = 0;
 };
+
+/// Where the guest's kernel image is, found from its page tables alone (no symbol, no boot option).
+struct KernelImage {
+  uint64_t text = 0;       // virtual start of the kernel's text (_text; KASLR moves it in 2 MiB steps)
+  uint64_t text_end = 0;   // end of the executable pages that follow it
+  uint64_t text_phys = 0;  // guest-physical address of `text`
+  uint64_t banner = 0;     // virtual address of "Linux version …" in the read-only data after it (0: none)
+  std::string banner_text;
+};
+
+/// The kernel-image region x86-64 Linux maps its kernel in (__START_KERNEL_map, 1 GiB).
+inline constexpr uint64_t kKernelMapStart = 0xffffffff80000000ull;
+inline constexpr uint64_t kKernelMapEnd = 0xffffffffc0000000ull;
+
+/// Finds the kernel image in `mem` (a kernel root): the first mapped 2 MiB step of the kernel-image
+/// region is _text (the kernel unmaps the region outside its image), text runs while pages stay
+/// executable, and the banner is looked for in the first `bannerSearch` bytes after it. Errors:
+/// kNotFound: nothing is mapped in the region (a user-only root, or not a Linux kernel); kNotFound
+/// for the banner is not an error (banner stays 0). At most 512 translations to find it, 64 MiB of
+/// text pages, and the search.
+Result<KernelImage> locateKernel(GuestVirtualMemory& mem, uint64_t bannerSearch = 32ull << 20);
 
 /// The control registers of a vCPU, as QEMU's monitor prints them (`info registers`, HMP): where
 /// the hypervisor learns the guest's paging root and mode without the guest's help.

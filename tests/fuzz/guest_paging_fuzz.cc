@@ -2,7 +2,8 @@
 // its tables): a root, addresses and a small RAM image, with 4- and 5-level walks and reads across
 // pages. Holds: no crash or sanitizer report, a walk reads at most five entries, a translation
 // lands inside guest RAM, a read never returns bytes from outside it. The same input as the
-// monitor's `info registers` text: a result or an error.
+// monitor's `info registers` text: a result or an error. The kernel locator over the same memory:
+// bounded, its text range inside the kernel-image region.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -43,5 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t buf[256 * 37];
   (void)mem.read(va, readLen, buf);
   (void)mem.read64(va2);
+  // The kernel locator over the same memory: bounded whatever the tables map.
+  auto k = locateKernel(mem, 64u << 10);
+  if (k && (k->text < kKernelMapStart || k->text_end < k->text || k->text_end - k->text > (64u << 20))) std::abort();
   return 0;
 }

@@ -239,3 +239,38 @@ TEST_CASE("paging: the root and mode from QEMU's info registers", "[paging]") {
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("CR3 is not") != std::string::npos);
 }
+
+TEST_CASE("paging: the kernel image found from the page tables, wherever KASLR put it", "[paging]") {
+  // A kernel at a randomised 2 MiB step of the kernel-image region: three pages of text (read-only,
+  // executable), then read-only data with the banner in its second page, then writable data; the
+  // region outside the image unmapped, as the kernel leaves it.
+  for (uint64_t slot : {uint64_t{1}, uint64_t{7}, uint64_t{300}}) {
+    Image img;
+    const uint64_t root = img.newTable();
+    const uint64_t text = kKernelMapStart + slot * (2ull << 20);
+    const uint64_t phys = 0x20000000 + slot * (2ull << 20);
+    for (int i = 0; i < 3; ++i) img.map(root, 4, text + i * (2ull << 20), phys + i * (2ull << 20), 2 << 20, P);
+    for (int i = 3; i < 5; ++i) img.map(root, 4, text + i * (2ull << 20), phys + i * (2ull << 20), 2 << 20, P | NX);
+    img.map(root, 4, text + 5 * (2ull << 20), phys + 5 * (2ull << 20), 2 << 20, P | W | NX);
+    const std::string banner = "Linux version 6.1.0-28-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP\n";
+    const uint64_t bannerPhys = phys + 4 * (2ull << 20) + 0x1ff0;  // across a 4 KiB boundary
+    for (size_t i = 0; i < banner.size(); ++i) img.frame(bannerPhys + i)[(bannerPhys + i) & 0xfff] = banner[i];
+    GuestVirtualMemory mem(img.peek(), root, PagingLevels::k4, img.ram_top);
+    auto k = locateKernel(mem);
+    INFO("slot " << slot);
+    REQUIRE(k);
+    CHECK(k->text == text);
+    CHECK(k->text_phys == phys);
+    CHECK(k->text_end == text + 3 * (2ull << 20));
+    CHECK(k->banner == text + 4 * (2ull << 20) + 0x1ff0);
+    CHECK(k->banner_text == "Linux version 6.1.0-28-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP");
+  }
+  // A root that maps nothing there (a user-only table): said so.
+  Image empty;
+  const uint64_t root = empty.newTable();
+  empty.map(root, 4, 0x400000, 0x400000, 4096, P | U);
+  GuestVirtualMemory mem(empty.peek(), root, PagingLevels::k4, empty.ram_top);
+  auto none = locateKernel(mem);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().code == goldgate::Error::Code::kNotFound);
+}
