@@ -543,7 +543,7 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
   }
   // Content that could not be read: each category once a direction, as its rule (or the default)
   // says: opaque content passes unless a rule reports or blocks it; what could not be decoded is
-  // a gap, blocked where a class fails closed.
+  // a gap, blocked where a class blocks between the zones.
   auto unreadableVerdict = [&](Unreadable what, std::string_view sni, InspectEvent::Kind* kind, uint8_t* action) {
     bool matched;
     int line;
@@ -552,7 +552,9 @@ Inspector::Verdict Inspector::packet(const std::shared_ptr<const InspectPlan>& p
     *kind = decoding ? InspectEvent::kGap : InspectEvent::kOpaque;
     if (!matched) {
       if (!decoding) return false;
-      *action = fp.gap_fails_closed[zs * Z + zd] ? kEventBlocks : kEventReports;
+      // Blocked where a class blocks between these zones (block, quarantine, require-encryption):
+      // a large compressed transfer inside a zone is reported, not cut, at the decoding bound.
+      *action = fp.blocks_any[zs * Z + zd] ? kEventBlocks : kEventReports;
       return true;
     }
     if (ra == UnreadableRule::Action::kAllow) return false;

@@ -8,6 +8,9 @@
 # an .xlsx, each blocked toward the outside with the decoding path in its alert and delivered
 # byte-identical inside the zone; and TLS uploads, which the switch cannot read, following the
 # `inspection.unreadable` rules (blocked toward an unknown server name, allowed toward a known one).
+# Content that cannot be decoded (a corrupt gzip body) and a decompression bomb are gaps: reset
+# toward the internet (by default: classes block there), and delivered and reported inside the
+# zone (by a rule).
 # Usage: e2e_data.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +29,8 @@ gg_topology_up
 gg_write_config "$work"
 gg_enable_inspection "$work" "$src" "unreadable: [
     {from: payment, to: internet, content: tls, server_names: [updates.example.org], action: allow},
-    {from: payment, to: internet, content: [tls, ssh, encrypted], action: block}]"
+    {from: payment, to: internet, content: [tls, ssh, encrypted], action: block},
+    {from: payment, to: payment, content: [decode-failed, over-budget], action: alert}]"
 gg_switch_start "$work" "$bin" || exit 1
 
 mkdir -p "$work/out-recv" "$work/db-recv"
@@ -153,7 +157,35 @@ for k in gzip chunked multipart zip xlsx; do
   expect "the $k upload inside the payment zone arrived byte-identical" test "$(cat "$work/answer" 2>/dev/null)" = "$(sha "$file")"
 done
 
-# 6. TLS, which the switch cannot read: the unreadable rules decide, with the ClientHello's server
+# 6. What cannot be decoded: a gzip body corrupted past its header (of a file with nothing
+# sensitive), and a bomb (64 MiB of zeros in 64 KiB). Toward the internet no rule applies: a gap
+# with its reason, reset because classes block there; inside the zone a rule reports it instead.
+/usr/bin/python3 - "$work/clean.txt" "$work/corrupt.gz" "$work/bomb.gz" <<'PY'
+import gzip, sys
+data = gzip.compress(open(sys.argv[1], "rb").read())
+bad = bytearray(data)
+for i in range(40, 60):
+    bad[i] ^= 0xa5
+open(sys.argv[2], "wb").write(bytes(bad))
+open(sys.argv[3], "wb").write(gzip.compress(b"\0" * (64 << 20), 9))
+PY
+for k in corrupt bomb; do
+  upload "up-$k" 10.0.0.254 -H Content-Encoding:gzip -H Content-Type:text/plain --data-binary @"$work/$k.gz"
+  rc=$?
+  expect "a $k gzip body toward the internet is reset (curl exit $rc)" test "$rc" -ne 0
+  upload "in-$k" 10.0.0.2:5432 -H Content-Encoding:gzip -H Content-Type:text/plain --data-binary @"$work/$k.gz"
+  expect "the $k gzip body inside the payment zone arrived byte-identical" \
+    test "$(cat "$work/answer" 2>/dev/null)" = "$(sha "$work/$k.gz")"
+done
+expect "an inspection.gap alert blocks the corrupt body, category decode-failed, reason corrupt, path http.body > gzip" \
+  until_ok 10 alert_has inspection.gap action=block content.category=decode-failed content.reason=corrupt \
+  "content.path=http.body > gzip" flow.dst_ip=10.0.0.254
+expect "an inspection.gap alert blocks the bomb, category over-budget, reason ratio" \
+  until_ok 10 alert_has inspection.gap action=block content.category=over-budget content.reason=ratio flow.dst_ip=10.0.0.254
+expect "inside the zone the bomb is reported by its rule, not blocked" \
+  until_ok 10 alert_has inspection.gap action=alert content.category=over-budget flow.dst_ip=10.0.0.2
+
+# 7. TLS, which the switch cannot read: the unreadable rules decide, with the ClientHello's server
 # name in the alert. No interception: the content stays unread either way.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=upload.example.net \
   -addext "subjectAltName=DNS:upload.example.net,DNS:updates.example.org" \
