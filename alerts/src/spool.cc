@@ -14,7 +14,7 @@ namespace {
 
 constexpr size_t kHeader = 4 + 1 + 8 + 4;
 // Sequences stay far from wrapping: a record numbered kSeqLimit or above is damage. A spool whose
-// records are numbered above kSeqRenumberAbove when it opens (only a damaged file's are: a real
+// records are numbered from kSeqRenumberAbove up when it opens (only a damaged file's are: a real
 // spool needs 2^61 events to get there) numbers them afresh, so what it appends next reads back.
 constexpr uint64_t kSeqLimit = uint64_t{1} << 62;
 constexpr uint64_t kSeqRenumberAbove = uint64_t{1} << 61;
@@ -134,11 +134,12 @@ Result<void> Spool::load() {
   } else {
     cursor_ = cursor;
   }
-  if (lastSeq > kSeqRenumberAbove) {
+  if (lastSeq >= kSeqRenumberAbove) {
     // Nothing has read a sequence yet (the sender starts after open): renumbering is safe here.
     uint64_t seq = 0;
     for (auto& e : entries_) e.rec.seq = ++seq;
     next_seq_ = seq + 1;
+    renumbered_on_open_ = true;
     return rewrite();
   }
   return {};

@@ -148,7 +148,20 @@ TEST_CASE("a spool numbered near the end of its sequences (damage) numbers its r
   auto again = Spool::open(dir, 1 << 20);
   REQUIRE(again.has_value());
   CHECK((*again)->tornOnOpen() == 0);
+  CHECK_FALSE((*again)->renumberedOnOpen());
   CHECK(payloads(**again) == std::vector<std::string>{"first", "second", "third"});
+  again->reset();
+  // Numbered exactly at the point where open renumbers (2^61): renumbered at that open, not at a
+  // later one after an append (found by fuzz.spool).
+  {
+    std::ofstream f(dir + "/spool", std::ios::binary | std::ios::trunc);
+    f << record(1, "first") << record(uint64_t{1} << 61, "second");
+  }
+  std::filesystem::remove(dir + "/cursor");
+  auto bound = Spool::open(dir, 1 << 20);
+  REQUIRE(bound.has_value());
+  CHECK((*bound)->renumberedOnOpen());
+  CHECK((*bound)->lastSeq() == 2);
 }
 
 TEST_CASE("a full spool drops the oldest records of the lowest severity first, and says how many") {

@@ -50,6 +50,10 @@ class Spool {
   uint64_t backlogBytes() const;
   uint64_t dropped() const;
   uint64_t tornOnOpen() const { return torn_on_open_; }
+  /// Whether open() numbered the records afresh (their sequences had come near the limit: only a
+  /// damaged file's do). Nothing has read a sequence before open, so this is safe; a test that
+  /// holds sequences across a reopen checks it.
+  bool renumberedOnOpen() const { return renumbered_on_open_; }
   /// Sequence of the last record appended (0 if none ever).
   uint64_t lastSeq() const;
   const std::string& dir() const { return dir_; }
@@ -76,6 +80,7 @@ class Spool {
   uint64_t next_seq_ = 1;
   uint64_t dropped_ = 0;
   uint64_t torn_on_open_ = 0;
+  bool renumbered_on_open_ = false;
   bool dirty_ = false;  // the file lags memory (a failed write): rewrite on the next append
   std::deque<Entry> entries_;
 };
