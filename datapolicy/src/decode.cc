@@ -302,14 +302,14 @@ class TextLayer : public Layer {
     size_t i = 0;
     while (i < n && !ctx_.stopped) {
       if (run_) {
-        i += continueRun(d + i, n - i, i);
+        i += continueRun(d + i, n - i);
         continue;
       }
       const size_t start = i;
       const size_t found = findRun(d, n, &i);
       if (emit_ && i > start) ctx_.emit(this, path_, d + start, i - start);
       if (found == SIZE_MAX) break;
-      startRun(d, found, i);
+      startRun(d, found);
     }
     keepTail(d, n);
   }
@@ -404,7 +404,7 @@ class TextLayer : public Layer {
 
   // A run long enough was recognised ending at d[at]: its decoder starts with the run's bytes so
   // far (some from earlier pieces, kept in tail_).
-  void startRun(const uint8_t* d, size_t at, size_t /*i*/) {
+  void startRun(const uint8_t* d, size_t at) {
     const uint64_t here = pos_ + at;
     const uint64_t runAbs = here - goodRun_;
     goodRun_ = 0;
@@ -421,8 +421,7 @@ class TextLayer : public Layer {
 
   // Goes on decoding a run: returns the bytes taken. Line breaks inside a run are part of it (MIME
   // writes base64 in lines); anything else, or the padding, ends it.
-  // `off`: where d starts in the current piece.
-  size_t continueRun(const uint8_t* d, size_t n, size_t off) {
+  size_t continueRun(const uint8_t* d, size_t n) {
     size_t k = 0;
     while (k < n) {
       const uint8_t b = d[k];
@@ -453,7 +452,6 @@ class TextLayer : public Layer {
       run_.reset();
       goodRun_ = 0;  // the next run starts here at the earliest
     }
-    (void)off;
     return k;
   }
 
@@ -858,7 +856,7 @@ bool startsWithMethod(const uint8_t* d, size_t n) {
 class StreamRoot : public Layer {
  public:
   StreamRoot(Context& ctx, std::string path, uint32_t depth) : Layer(ctx, std::move(path), depth) {}
-  ~StreamRoot() override { buf_.release(ctx_); }
+  ~StreamRoot() override { buf_.clear(ctx_); }
   void feed(const uint8_t* d, size_t n) override {
     if (inner_) return inner_->feed(d, n);
     if (opaque_) return;

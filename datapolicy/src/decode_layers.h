@@ -190,7 +190,6 @@ class ChargedBuffer {
     return t;
   }
   void clear(ContentDecoder::Context& ctx) { (void)take(ctx); }
-  void release(ContentDecoder::Context& ctx) { clear(ctx); }
   const std::string& str() const { return buf_; }
   size_t size() const { return buf_.size(); }
 
