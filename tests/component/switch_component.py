@@ -939,6 +939,37 @@ def scenario_data_policy_floor(binary, tmp):
           "want block at 0.95 and alert at 0.6: %s" % found)
 
 
+def scenario_data_policy_fake_tls(binary, tmp):
+    """A guest that opens with a real TLS ClientHello (its flow is recognised as TLS, which a rule
+    lets through with an alert) and then sends clear text gains nothing: the bytes after the hello
+    are still scanned, and a card in them toward the internet is blocked."""
+    import ssl
+    ctx = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    conn = ctx.wrap_bio(incoming, outgoing, server_hostname="updates.example.org")
+    try:
+        conn.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    classes = data_classes(tmp)
+    syn = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46201, 443, "S")
+    first = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46201, 443, "PA", hello)
+    clear = tcp(WEB, ROUTER, "10.0.0.1", "203.0.113.9", 46201, 443, "PA", b"card 4556 7375 8689 9855 exp 12/29\n")
+    first[TCP].seq = syn[TCP].seq + 1
+    clear[TCP].seq = first[TCP].seq + len(hello)
+    r = Run(binary, tmp, answered([syn], [first, clear], {"web": [syn] + next_burst() + [first, clear]}),
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s, unreadable: [{content: tls, action: alert}]}\n" % classes)
+    up = r.out["uplink"]
+    check(has(up, TCP, sport=46201, flags="PA", seq=first[TCP].seq), "the ClientHello itself did not pass")
+    tls = [a.get("content", {}).get("server_name") for a in r.alerts_of("inspection.opaque")]
+    check(tls == ["updates.example.org"], "want the flow recognised as TLS to updates.example.org: %s" % tls)
+    check(not any(p.haslayer(Raw) and b"4556" in bytes(p[Raw].load) for p in up if p.haslayer(TCP)),
+          "the clear card after the ClientHello left the switch")
+    found = [a["action"] for a in r.alerts_of("data.payment-card")]
+    check(found == ["block"], "want one blocked card finding after the hello: %s" % found)
+
+
 def scenario_data_policy_protocols(binary, tmp):
     """Everything that carries payload is inspected or refused, and what a receiver would read
     differently is normalised or dropped: an ICMP echo carrying a card toward the internet is
