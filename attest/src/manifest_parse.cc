@@ -29,10 +29,11 @@ constexpr size_t kMaxSmallList = 256;  // users, args, vms, uuids, labels, ports
 constexpr size_t kMaxText = 4096;      // any one string
 
 // The deviation kinds of proto/manifest.proto (the response actions: responses.h).
-constexpr std::array<std::string_view, 15> kResponseKinds = {
-    "unknown_executable",    "executable_hash", "executable_user", "executable_args", "unexpected_module",
-    "module_hash",           "kernel_release",  "kernel_cmdline",  "kernel_text",     "unexpected_listener",
-    "unexpected_connection", "data_class",      "disagreement",    "agent_silent",    "manifest_rejected"};
+constexpr std::array<std::string_view, 16> kResponseKinds = {
+    "unknown_executable", "executable_hash",     "executable_user",       "executable_args",
+    "unexpected_module",  "module_hash",         "kernel_release",        "kernel_cmdline",
+    "kernel_text",        "unexpected_listener", "unexpected_connection", "data_class",
+    "disagreement",       "agent_silent",        "manifest_rejected",     "kernel_hook"};
 
 template <size_t N>
 std::string joinNames(const std::array<std::string_view, N>& names) {

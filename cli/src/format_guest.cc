@@ -51,6 +51,11 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
   const auto& m = g.memory();
   o << "\n" << heading("guest memory", m);
   if (m.observed_unix_ns()) {
+    if (m.mode() == "introspection") {
+      o << "  mode:         introspection, " << (m.profile().empty() ? "no kernel profile" : "profile " + m.profile())
+        << ", " << orDash(m.access()) << " (" << m.reads() << " reads, " << m.bytes() / 1024 << " KiB)\n";
+      o << "  kernel:       _text at " << hex(m.text_virt()) << ", KASLR slide " << hex(m.kaslr_slide()) << "\n";
+    }
     o << "  banner:       " << orDash(m.banner()) << " (at " << hex(m.banner_addr()) << ")\n";
     o << "  kernel text:  " << hex(m.text_start()) << " + " << m.text_length() << " bytes, sha256 " << m.text_sha256()
       << "\n";
@@ -59,6 +64,50 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
     else
       o << "  gold:         " << m.gold_sha256() << " (" << m.gold_source() << ")  "
         << (m.match() ? "MATCH" : "MISMATCH") << "\n";
+    if (m.mode() == "introspection" && !m.profile().empty()) {
+      o << "  tables:       " << m.syscalls() << " system calls, " << m.idt_gates() << " IDT gates checked: "
+        << (m.hooks_size() ? std::to_string(m.hooks_size()) + " HOOKED" : std::string("all point into kernel text"))
+        << "\n";
+      for (const auto& h : m.hooks())
+        o << "    " << h.table() << "[" << h.index() << "] -> " << hex(h.target()) << " (" << h.where() << ")\n";
+    }
+    if (m.partial())
+      for (const auto& p : m.problems()) o << "  PARTIAL:      " << p << "\n";
+  }
+  if (m.processes_size()) {
+    // The memory view next to the agent's: a process the agent does not list is marked.
+    std::map<int32_t, bool> listed;
+    for (const auto& p : g.processes().processes()) listed[p.pid()] = true;
+    const bool agent = g.processes().observed_unix_ns() != 0;
+    size_t kthreads = 0;
+    for (const auto& p : m.processes()) kthreads += p.kernel_thread();
+    o << "\n"
+      << "processes in guest memory (" << m.trust() << "): " << m.processes_size() << ", of them " << kthreads
+      << " kernel threads" << (all ? "" : " (not shown; --all shows them)") << "\n";
+    Table t({"  PID", "PPID", "UID", "NAME", "EXECUTABLE", "AGENT"});
+    for (const auto& p : m.processes()) {
+      if (p.kernel_thread() && !all) continue;
+      t.add({"  " + std::to_string(p.pid()), std::to_string(p.ppid()), p.uid() < 0 ? "-" : std::to_string(p.uid()),
+             p.comm(), p.kernel_thread() ? "[kernel thread]" : orDash(p.exe()),
+             !agent                  ? "-"
+             : listed.count(p.pid()) ? "listed"
+                                     : "NOT LISTED"});
+    }
+    o << t.str();
+  }
+  if (m.modules_size()) {
+    std::map<std::string, bool> listed;
+    for (const auto& x : g.modules().modules()) listed[x.name()] = true;
+    const bool agent = g.modules().observed_unix_ns() != 0;
+    o << "\nmodules in guest memory (" << m.trust() << "): " << m.modules_size() << "\n";
+    Table t({"  NAME", "ADDRESS", "SIZE", "MODULE LIST", "SYSFS", "AGENT"});
+    for (const auto& x : m.modules())
+      t.add({"  " + x.name(), hex(x.base()), std::to_string(x.size()), x.in_list() ? "yes" : "NO",
+             x.in_sysfs() ? "yes" : "no",
+             !agent                   ? "-"
+             : listed.count(x.name()) ? "listed"
+                                      : "NOT LISTED"});
+    o << t.str();
   }
   o << "\n" << heading("interfaces", g.interfaces());
   if (g.interfaces().interfaces_size()) {

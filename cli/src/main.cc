@@ -18,6 +18,7 @@
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/control_client.h"
 #include "goldgate/hostmon/client.h"
+#include "kernel_profile_cmd.h"
 #include "manifest_cmd.h"
 #include "output.h"
 
@@ -182,6 +183,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   edm->add_flag("--new-key", eopts.new_key, "create the key file (32 random bytes, mode 0600) if it does not exist");
 
+  auto* kprofile = app.add_subcommand("kernel-profile",
+                                      "kernel profiles: what goldgate-hostmon needs to read a guest kernel's memory");
+  kprofile->require_subcommand(1);
+  cli::KernelProfileOptions kpopts;
+  auto* kpBuild = kprofile->add_subcommand(
+      "build", "build profiles from kernel images (the package's vmlinuz, or a vmlinux): BTF, kallsyms, relocations");
+  kpBuild->add_option("images", kpopts.images, "vmlinuz or vmlinux files")->required()->check(CLI::ExistingFile);
+  kpBuild->add_option("-o,--out", kpopts.out_dir, "folder to write profiles to (collect.kernel_profiles)")
+      ->capture_default_str();
+  kpBuild->add_flag("--json", kpopts.json, "one JSON line per profile written");
+  auto* kpShow = kprofile->add_subcommand("show", "what profiles hold (files, or folders of them)");
+  kpShow->add_option("files", kpopts.files, "profile files or folders")->required();
+  kpShow->add_flag("--json", kpopts.json, "the profile itself");
+
   auto* vms = app.add_subcommand("vms", "the VMs goldgate-hostmon sees (name, state, UUID, NICs, segment)");
   auto* vmCmd = app.add_subcommand("vm", "one VM as goldgate-hostmon sees it");
   vmCmd->require_subcommand(1);
@@ -223,6 +238,8 @@ int main(int argc, char** argv) {
   if (auto rc = cli::runManifestCommand(mopts, json)) return *rc;
   if (auto rc = cli::runAttestCommand(aopts, json, hostmonSocket)) return *rc;
   if (*classify) return cli::runClassify(copts);
+  if (*kpBuild) return cli::runKernelProfileBuild(kpopts);
+  if (*kpShow) return cli::runKernelProfileShow(kpopts);
   if (*edm) return cli::runEdmBuild(eopts);
 
   if (*vms) {

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "parse_util.h"
+
 namespace goldgate::hostmon {
 namespace {
 
@@ -18,34 +20,12 @@ using nlohmann::json;
 
 Error malformed(std::string why) { return makeError(Error::Code::kParse, std::move(why)); }
 
-// nlohmann's parser recurses once per nesting level; a hostile reply of a million '[' would
-// exhaust the stack, so the depth is checked on the raw text first.
-bool depthWithin(std::string_view s, size_t maxDepth) {
-  size_t depth = 0;
-  bool inString = false, escaped = false;
-  for (char c : s) {
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') inString = false;
-      continue;
-    }
-    if (c == '"') inString = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > maxDepth) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
 // The "return" member of an agent reply, or the error the reply stands for.
 Result<json> agentReturn(std::string_view reply, const ProbeLimits& lim) {
   if (reply.size() > lim.max_reply_bytes)
     return malformed("reply of " + std::to_string(reply.size()) + " bytes exceeds the limit of " +
                      std::to_string(lim.max_reply_bytes));
-  if (!depthWithin(reply, lim.max_json_depth))
+  if (!jsonDepthWithin(reply, lim.max_json_depth))
     return malformed("reply nested deeper than " + std::to_string(lim.max_json_depth));
   json j = json::parse(reply.begin(), reply.end(), nullptr, false);
   if (j.is_discarded()) return malformed("reply is not JSON");

@@ -24,7 +24,7 @@ namespace goldgate::hostmon {
 struct CollectOptions {
   bool enabled = true;
   uint32_t agent_interval_ms = 2000;
-  uint32_t memory_interval_ms = 10000;
+  uint32_t memory_interval_ms = 2000;
   uint32_t agent_backoff_max_ms = 60000;
   // A VM that just started has no agent yet: its agent is not polled (and so not reported
   // silent) until it first connects or this long after the start.

@@ -25,10 +25,20 @@ using AgentCommandFn = std::function<Result<std::string>(const std::string& requ
 /// read failed (address outside guest RAM, no permission, connection lost).
 using MemoryPeekFn = std::function<Result<void>(uint64_t start, size_t size, uint8_t* buf)>;
 
-/// What a collector may do to one VM. Either function may be empty (not available).
+/// Sends one human-monitor (HMP) command to the VM's QEMU ("info registers", "gpa2hva 0x0") and
+/// returns its text. Errors: the monitor refused or the domain is not running.
+using MonitorCommandFn = std::function<Result<std::string>(const std::string& command)>;
+
+/// What a collector may do to one VM. Any function may be empty (not available).
 struct GuestAccess {
   AgentCommandFn agent;
-  MemoryPeekFn peek;
+  MemoryPeekFn peek;  // guest-physical memory: the fast path when there is one, else virDomainMemoryPeek
+  MonitorCommandFn monitor;
+  uint64_t ram_top = 0;  // the first guest-physical address past guest RAM (0: unknown)
+  // How `peek` reads: "process_vm_readv" (guest RAM read straight from the QEMU process) or
+  // "virDomainMemoryPeek" (one libvirt call per read), and why the fast path is not in use.
+  std::string peek_method, peek_note;
+  MemoryPeekFn slow_peek;  // virDomainMemoryPeek itself (the benchmark compares the two)
 };
 
 /// The VM being polled, as the inventory knows it.

@@ -58,7 +58,7 @@ void goldHashes(const yamlcfg::Ctx& c, const YAML::Node& n, const std::string& w
 void parseCollect(const yamlcfg::Ctx& c, const YAML::Node& n, HostmonConfig& cfg) {
   c.onlyKeys(n, {"enabled", "agent_interval_ms", "agent_timeout_s", "agent_exec_deadline_ms", "agent_backoff_max_ms",
                  "agent_boot_grace_s", "agent_rehash_every", "memory_interval_ms", "memory_banner", "kernel_text",
-                 "gold_text_sha256"});
+                 "gold_text_sha256", "kernel_profiles", "memory_budget_ms"});
   if (n["enabled"]) cfg.collect.enabled = c.boolean(n["enabled"], "collect.enabled");
   if (n["agent_interval_ms"])
     cfg.collect.agent_interval_ms =
@@ -87,8 +87,21 @@ void parseCollect(const yamlcfg::Ctx& c, const YAML::Node& n, HostmonConfig& cfg
   if (n["memory_banner"])
     region(c, n["memory_banner"], "collect.memory_banner", cfg.memory.banner_start, cfg.memory.banner_length,
            1ull << 30);
-  if (n["kernel_text"])
+  if (n["kernel_text"]) {
     region(c, n["kernel_text"], "collect.kernel_text", cfg.memory.text_start, cfg.memory.text_length, 64ull << 20);
+    cfg.memory.physical_range = true;  // the override: a fixed physical range instead of introspection
+  }
+  if (n["memory_banner"] && !n["kernel_text"])
+    c.fail(n["memory_banner"],
+           "collect.memory_banner: only used with collect.kernel_text (the physical-range "
+           "override); introspection finds the kernel and its banner itself");
+  if (n["kernel_profiles"]) {
+    cfg.memory.profiles_dir = c.str(n["kernel_profiles"], "collect.kernel_profiles");
+    if (cfg.memory.profiles_dir.empty() || cfg.memory.profiles_dir[0] != '/')
+      c.fail(n["kernel_profiles"], "collect.kernel_profiles: expected an absolute folder path");
+  }
+  if (n["memory_budget_ms"])
+    cfg.memory.budget_ms = static_cast<uint32_t>(c.uint(n["memory_budget_ms"], "collect.memory_budget_ms", 10, 600000));
   // The banner is searched for in the kernel image only: memory below the kernel is the guest's to
   // write, and a "Linux version " string planted there would be found first.
   if (cfg.memory.banner_start < cfg.memory.text_start) {

@@ -116,9 +116,10 @@ Result<void> GuestVirtualMemory::read(uint64_t va, size_t len, uint8_t* out) {
   while (len > 0) {
     auto t = lookup(va);
     if (!t) return t.error();
-    // Up to the end of this 4 KiB piece (a large page is read in 4 KiB pieces too: the peek's
-    // bound is 64 KiB, and the next piece may be past guest RAM).
-    const size_t n = std::min<size_t>(len, 4096 - (va & 0xfff));
+    // Up to the end of this page, at most 64 KiB (the peek's bound): a large page is contiguous
+    // in guest-physical memory, so text in 2 MiB pages is read in 64 KiB pieces, not 4 KiB ones.
+    const uint64_t pageLeft = t->page_size - (va & (t->page_size - 1));
+    const size_t n = static_cast<size_t>(std::min<uint64_t>({len, pageLeft, uint64_t{64} << 10}));
     if (t->phys + n > ram_top_)
       return makeError(Error::Code::kInvalidArgument, "guest-physical " + hex(t->phys) + " is past guest RAM");
     ++reads_;
@@ -213,6 +214,28 @@ Result<VcpuRegisters> parseInfoRegisters(std::string_view text) {
   for (auto [name, out] :
        {std::pair<std::string_view, uint64_t*>{"CR0", &r.cr0}, {"CR3", &r.cr3}, {"CR4", &r.cr4}, {"EFER", &r.efer}})
     if (auto ok = reg(name, out); !ok) return ok.error();
+  // "IDT=     fffffe0000000000 00000fff": base and limit after spaces (optional).
+  if (size_t at = text.find("\nIDT="); at != std::string_view::npos) {
+    std::string_view rest = text.substr(at + 5, 64);
+    auto field = [&](uint64_t& out) {
+      size_t i = 0, digits = 0;
+      while (i < rest.size() && rest[i] == ' ') ++i;
+      uint64_t v = 0;
+      for (; i < rest.size() && std::isxdigit(static_cast<unsigned char>(rest[i])) && digits < 16; ++i, ++digits)
+        v = v << 4 | static_cast<uint64_t>(std::isdigit(static_cast<unsigned char>(rest[i]))
+                                               ? rest[i] - '0'
+                                               : (std::tolower(static_cast<unsigned char>(rest[i])) - 'a' + 10));
+      rest.remove_prefix(i);
+      out = v;
+      return digits > 0;
+    };
+    uint64_t base = 0, limit = 0;
+    if (field(base) && field(limit) && limit <= 0xffff) {
+      r.has_idt = true;
+      r.idt_base = base;
+      r.idt_limit = static_cast<uint32_t>(limit);
+    }
+  }
   return r;
 }
 

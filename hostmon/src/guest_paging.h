@@ -95,14 +95,17 @@ Result<KernelImage> locateKernel(GuestVirtualMemory& mem, uint64_t bannerSearch 
 /// the hypervisor learns the guest's paging root and mode without the guest's help.
 struct VcpuRegisters {
   uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
+  bool has_idt = false;  // the IDTR was printed ("IDT=     BASE LIMIT")
+  uint64_t idt_base = 0;
+  uint32_t idt_limit = 0;
   /// 64-bit paging is on: CR0.PG and EFER.LMA.
   bool longMode() const { return (cr0 >> 31 & 1) && (efer >> 10 & 1); }
   /// 5-level paging (CR4.LA57) or 4-level.
   PagingLevels levels() const { return (cr4 >> 12 & 1) ? PagingLevels::k5 : PagingLevels::k4; }
 };
 
-/// Reads CR0, CR3, CR4 and EFER from the output of `info registers` (the first vCPU in it).
-/// Errors: kParse, naming the register that is missing or not hexadecimal.
+/// Reads CR0, CR3, CR4 and EFER from the output of `info registers` (the first vCPU in it), and the
+/// IDTR when it is there. Errors: kParse, naming the register that is missing or not hexadecimal.
 Result<VcpuRegisters> parseInfoRegisters(std::string_view text);
 
 /// The tables a kernel address is translated through, from a vCPU's CR3 at any moment: CR3 as it

@@ -104,6 +104,44 @@ proto::GuestState toProto(const GuestState& s) {
     m->set_gold_sha256(v.gold_sha256);
     m->set_gold_source(v.gold_source);
     m->set_match(v.match);
+    m->set_mode(v.mode);
+    m->set_profile(v.profile);
+    m->set_access(v.access);
+    m->set_text_virt(v.text_virt);
+    m->set_kaslr_slide(v.kaslr_slide);
+    for (const auto& k : v.processes) {
+      auto* q = m->add_processes();
+      q->set_pid(k.pid);
+      q->set_ppid(k.ppid);
+      q->set_uid(k.uid);
+      q->set_comm(k.comm);
+      q->set_exe(k.exe);
+      q->set_start_time_ns(k.start_time_ns);
+      q->set_kernel_thread(k.kernel_thread);
+    }
+    for (const auto& k : v.modules) {
+      auto* q = m->add_modules();
+      q->set_name(k.name);
+      q->set_base(k.base);
+      q->set_size(k.size);
+      q->set_state(k.state);
+      q->set_in_list(k.in_list);
+      q->set_in_sysfs(k.in_sysfs);
+    }
+    m->set_syscalls(v.syscalls);
+    m->set_idt_gates(v.idt_gates);
+    for (const auto& [table, hooks] : {std::pair{"syscall", &v.syscall_hooks}, {"idt", &v.idt_hooks}})
+      for (const auto& h : *hooks) {
+        auto* q = m->add_hooks();
+        q->set_table(table);
+        q->set_index(h.index);
+        q->set_target(h.target);
+        q->set_where(h.where);
+      }
+    m->set_partial(v.partial);
+    for (const auto& pr : v.problems) m->add_problems(pr);
+    m->set_reads(v.reads);
+    m->set_bytes(v.bytes);
   }
   for (const auto& o : s.recent) {
     auto* q = p.add_observations();

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "kernel_walk.h"
+
 namespace goldgate::hostmon {
 
 /// How far an observation can be believed. The guest agent runs inside the guest and reports what
@@ -97,8 +99,22 @@ struct AgentView {
 /// The hypervisor's reading of guest memory.
 struct MemoryView {
   Provenance seen;
-  std::string banner;        // the "Linux version …" string found in memory
-  uint64_t banner_addr = 0;  // its guest-physical address
+  // "introspection": the kernel's own structures read through a kernel profile (kernel_walk.h);
+  // "physical-range": only the banner and a configured physical range (collect.kernel_text).
+  std::string mode;
+  std::string profile;     // the kernel profile used ("" none: see memory.unsupported_kernel)
+  std::string access;      // process_vm_readv, virDomainMemoryPeek
+  uint64_t text_virt = 0;  // running address of _text
+  uint64_t kaslr_slide = 0;
+  std::vector<KernelProcess> processes;
+  std::vector<KernelModule> modules;
+  uint32_t syscalls = 0, idt_gates = 0;  // entries checked
+  std::vector<TableEntry> syscall_hooks, idt_hooks;
+  bool partial = false;
+  std::vector<std::string> problems;
+  uint64_t reads = 0, bytes = 0;  // what the pass read
+  std::string banner;             // the "Linux version …" string found in memory
+  uint64_t banner_addr = 0;       // its guest-physical address
   uint64_t text_start = 0, text_length = 0;
   std::string text_sha256;  // SHA-256 of the kernel-text region, lower-case hex
   std::string gold_sha256;  // what it should be

@@ -151,6 +151,51 @@ struct Judge {
     }
   }
 
+  // The memory view judged on its own: what the kernel's task list runs and its module lists hold,
+  // read by the hypervisor. It keeps judging when the agent is silent, stopped or lying; what the
+  // agent's view already flagged is not flagged twice.
+  bool introspected() const {
+    return s.memory && s.memory->mode == "introspection" && !s.memory->profile.empty() && s.memory->seen.observed_ns;
+  }
+
+  void memoryExecutables(const std::set<std::string>& declared) {
+    if (!introspected()) return;
+    std::set<std::string> flagged;
+    for (const auto& d : out.deviations)
+      if (d.kind == "unknown_executable") flagged.insert(d.subject);
+    std::map<std::string, std::vector<const KernelProcess*>> byExe;
+    for (const auto& p : s.memory->processes)
+      if (!p.kernel_thread && !p.exe.empty() && p.exe != "?") byExe[p.exe].push_back(&p);
+    for (const auto& [exe, procs] : byExe) {
+      if (declared.count(exe) || flagged.count(exe)) continue;
+      const KernelProcess& p = *procs.front();
+      std::string observed = "pid " + std::to_string(p.pid) + " (" + p.comm + ") uid " + std::to_string(p.uid);
+      if (procs.size() > 1) observed += " (+" + std::to_string(procs.size() - 1) + " more)";
+      out.items.push_back(
+          item("executable", exe, "", observed + ", in guest memory", "unexpected", s.memory->seen.trust));
+      deviate("unknown_executable", exe, "not in the manifest's executables",
+              "pid " + std::to_string(p.pid) + " (" + p.comm + ") runs " + exe + " as uid " + std::to_string(p.uid) +
+                  " (read from guest memory)",
+              s.memory->seen);
+    }
+  }
+
+  void memoryModules() {
+    if (!introspected() || m.kernel().any_module()) return;
+    std::set<std::string> declared, flagged;
+    for (const auto& mod : m.kernel().modules()) declared.insert(mod.name());
+    for (const auto& d : out.deviations)
+      if (d.kind == "unexpected_module") flagged.insert(d.subject);
+    for (const auto& mod : s.memory->modules) {
+      if (declared.count(mod.name) || flagged.count(mod.name)) continue;
+      std::string where = mod.in_list ? "loaded" : "loaded, hidden from the module list";
+      out.items.push_back(
+          item("module", mod.name, "", where + ", in guest memory", "unexpected", s.memory->seen.trust));
+      deviate("unexpected_module", mod.name, "not in the manifest's modules",
+              "module " + mod.name + " is " + where + " (read from guest memory)", s.memory->seen);
+    }
+  }
+
   void modules() {
     if (!s.agent || s.agent->modules_seen.observed_ns == 0) return;
     const auto& seen = s.agent->modules_seen;
@@ -315,6 +360,9 @@ struct Judge {
       if (o.kind.rfind("disagreement.", 0) == 0) {
         Provenance p{o.source, o.trust, o.last_ns};
         deviate("disagreement", o.kind + ": " + o.detail, "the guest's and the hypervisor's views agree", o.detail, p);
+      } else if (o.kind == "kernel.hook") {
+        Provenance p{o.source, o.trust, o.last_ns};
+        deviate("kernel_hook", o.detail, "every system-call table and IDT entry points into kernel text", o.detail, p);
       }
     }
     if (s.silent_streak >= 2) {
@@ -386,7 +434,11 @@ bool PeerDirectory::covers(const proto::ManifestPeer& peer, const std::string& i
 Judgement judge(const proto::Manifest& m, const GuestState& state, const PeerDirectory& peers) {
   Judge j{m, state, peers, {}};
   j.executables();
+  std::set<std::string> declaredExes;
+  for (const auto& e : m.executables()) declaredExes.insert(e.path());
+  j.memoryExecutables(declaredExes);
   j.modules();
+  j.memoryModules();
   j.kernel();
   j.listeners();
   j.connections();

@@ -1,6 +1,10 @@
-// MemoryPeekCollector: the hypervisor's own reading of guest-physical memory (virDomainMemoryPeek),
-// which the guest cannot forge: the kernel's "Linux version …" banner and the SHA-256 of a
-// kernel-text region, checked against a gold hash. Everything it reports is "hypervisor-observed".
+// MemoryPeekCollector: the hypervisor's own reading of guest memory, which the guest cannot forge.
+// By default it introspects the guest kernel: the vCPU's registers from QEMU's monitor give the
+// page tables, the kernel is found in them (KASLR on), its banner picks a kernel profile
+// (kernel_profile.h), and the kernel's task list, module lists, system-call table, IDT and text
+// are read (kernel_walk.h); the result is compared with the guest agent's view (cross_view.h).
+// With collect.kernel_text configured it does what it did before profiles: the banner and the
+// SHA-256 of a physical range. Everything it reports is "hypervisor-observed".
 #pragma once
 
 #include <cstdint>
@@ -10,6 +14,8 @@
 #include <string>
 
 #include "collector.h"
+#include "cross_view.h"
+#include "goldgate/hostmon/kernel_profile.h"
 
 namespace goldgate::hostmon {
 
@@ -21,6 +27,10 @@ struct MemoryCollectorOptions {
   std::map<std::string, std::string> gold_by_vm;        // VM name → SHA-256 hex of the text region
   std::map<std::string, std::string> gold_by_manifest;  // manifest label → SHA-256 hex
   std::function<int64_t()> clock;                       // wall clock, ns; empty: the system clock
+  // Introspection (the default) or the physical range above (collect.kernel_text set).
+  bool physical_range = false;
+  std::string profiles_dir = "/var/lib/goldgate/kernel-profiles";  // collect.kernel_profiles
+  uint32_t budget_ms = 5000;  // collect.memory_budget_ms: one pass's deadline (then it is partial)
 };
 
 /// The largest read virDomainMemoryPeek accepts in one call.
@@ -56,13 +66,31 @@ class MemoryPeekCollector : public Collector {
   /// Forgets the banner address and a learned gold hash (the VM restarted: relearn).
   void forget(const std::string& uuid) override;
 
+  /// The profiles loaded (by banner), for status and tests.
+  size_t profileCount();
+
  private:
   struct Remembered {
     uint64_t banner_addr = 0;  // 0: search again
     std::string learned_gold;
     std::string candidate;  // the last reading while learning: gold once a reading repeats it
+    std::string banner;     // introspection: this boot's banner and where its text is
+    uint64_t text_virt = 0;
+    CrossViewHistory cross;
+    int64_t last_agent_ns = 0;  // the agent view already given to cross-view
   };
+  CollectResult collectPhysical(const CollectTarget& vm, const GuestAccess& access);
+  CollectResult collectIntrospect(const CollectTarget& vm, const GuestAccess& access, const GuestState& latest);
+  // The profile for `banner`, reading the folder again (at most every 10 s) when none matches.
+  const KernelProfile* profileFor(const std::string& banner, std::string& why);
+  void learnGold(const CollectTarget& vm, Remembered& mem, MemoryView& v, CollectResult& res);
+  // `res` as a failed poll (memory.error), or skipped when the domain turned out not to run.
+  CollectResult failure(CollectResult res, const std::string& why) const;
   int64_t now() const;
+  std::mutex profiles_mu_;
+  std::map<std::string, KernelProfile> profiles_;
+  std::string profiles_error_;
+  int64_t profiles_loaded_ns_ = 0;
   MemoryCollectorOptions opts_;
   std::mutex mu_;  // forget() comes from the monitor thread
   std::map<std::string, Remembered> vms_;

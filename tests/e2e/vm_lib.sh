@@ -21,6 +21,7 @@
 
 VM_WORK=""
 VM_GUEST=""
+VM_BIN=""          # the build folder (vm_prelude)
 VM_CACHE=""
 VM_URI=""
 VM_NS_PID=""        # the process holding the private mount namespace
@@ -59,6 +60,7 @@ vm_prelude() {
     [ -x "$1/$b" ] || { echo "FAIL: $1/$b not built"; exit 1; }
   done
   here_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  VM_BIN=$1
   guest="$1/guest"
   "$here_lib/guest/build-guest.sh" "$guest" agent || { echo "FAIL: could not build the agent guest"; exit 1; }
 }
@@ -205,8 +207,8 @@ vm_libvirtd_restart() { vm_libvirtd_stop; vm_libvirtd_start "$@"; }
 # agent guest; 256 MiB of shared memfd memory (vhost-user maps it; no hugepages); the vNIC is the
 # vhost-user server (the switch connects as client=1 and reconnects after a restart); the agent
 # channel; serial console into WORK/console/NAME.log.
-# Kernel arguments: nokaslr (the host-side memory collector reads the kernel at fixed physical
-# addresses), pci=nomsi (QEMU 7.2 under TCG crashes when a guest enables MSI-X on a vhost-user NIC).
+# Kernel arguments: KASLR stays on (hostmon finds the kernel through its page tables); pci=nomsi
+# (QEMU 7.2 under TCG crashes when a guest enables MSI-X on a vhost-user NIC).
 vm_domain_xml() {
   local name=$1 mac=$2 sock=$3 ip=$4 app=$5 segment=$6
   cat <<EOF
@@ -229,7 +231,7 @@ vm_domain_xml() {
     <type arch='x86_64' machine='q35'>hvm</type>
     <kernel>$VM_GUEST/vmlinuz</kernel>
     <initrd>$VM_GUEST/initrd-agent.gz</initrd>
-    <cmdline>console=ttyS0 quiet nokaslr pci=nomsi panic=-1 gg.name=$name gg.ip=$ip</cmdline>
+    <cmdline>console=ttyS0 quiet pci=nomsi panic=-1 gg.name=$name gg.ip=$ip</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
@@ -288,6 +290,10 @@ YAML
 # ($VM_URI), pushing identities to DIR's switch (never the default /run/goldgate/switch.sock, which
 # may be a real switch on this host), alerts to DIR/hostmon-alerts.jsonl.
 vm_write_hostmon_config() {
+  # The guest kernel's profile, built from the package's own vmlinuz, for memory introspection.
+  mkdir -p "$1/profiles"
+  "$VM_BIN/cli/goldgatectl" kernel-profile build "$VM_GUEST/vmlinuz" -o "$1/profiles" >/dev/null ||
+    { echo "FAIL: goldgatectl kernel-profile build $VM_GUEST/vmlinuz"; return 1; }
   cat > "$1/hostmon.yaml" <<YAML
 libvirt:
   uri: $VM_URI
@@ -296,7 +302,7 @@ libvirt:
 control:
   socket: $1/hostmon.sock
 switch: {push: true, socket: $1/switch.sock, interval_ms: 500}
-collect: {agent_interval_ms: $2, memory_interval_ms: $3}
+collect: {agent_interval_ms: $2, memory_interval_ms: $3, kernel_profiles: $1/profiles}
 alerts: {file: $1/hostmon-alerts.jsonl, window_ms: 0}
 YAML
 }
