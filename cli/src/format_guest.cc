@@ -38,16 +38,8 @@ std::string cost(const char* name, const std::string& status, const proto::PollC
 
 }  // namespace
 
-std::string formatGuest(const proto::GuestState& g, bool all) {
+std::string formatMemoryView(const proto::GuestState& g, bool all) {
   std::ostringstream o;
-  const auto& k = g.kernel();
-  o << "\n" << heading("guest kernel", k);
-  if (k.observed_unix_ns()) {
-    o << "  release:  " << orDash(k.release()) << "\n";
-    o << "  version:  " << orDash(k.version()) << "\n";
-    o << "  os:       " << orDash(k.os_name()) << (k.machine().empty() ? "" : " (" + k.machine() + ")") << "\n";
-    o << "  cmdline:  " << orDash(k.cmdline()) << "\n";
-  }
   const auto& m = g.memory();
   o << "\n" << heading("guest memory", m);
   if (m.observed_unix_ns()) {
@@ -109,6 +101,20 @@ std::string formatGuest(const proto::GuestState& g, bool all) {
                                       : "NOT LISTED"});
     o << t.str();
   }
+  return o.str();
+}
+
+std::string formatGuest(const proto::GuestState& g, bool all) {
+  std::ostringstream o;
+  const auto& k = g.kernel();
+  o << "\n" << heading("guest kernel", k);
+  if (k.observed_unix_ns()) {
+    o << "  release:  " << orDash(k.release()) << "\n";
+    o << "  version:  " << orDash(k.version()) << "\n";
+    o << "  os:       " << orDash(k.os_name()) << (k.machine().empty() ? "" : " (" + k.machine() + ")") << "\n";
+    o << "  cmdline:  " << orDash(k.cmdline()) << "\n";
+  }
+  o << formatMemoryView(g, all);
   o << "\n" << heading("interfaces", g.interfaces());
   if (g.interfaces().interfaces_size()) {
     Table t({"  NAME", "MAC", "ADDRESSES"});

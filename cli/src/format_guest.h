@@ -12,4 +12,8 @@ namespace goldgate::cli {
 /// `all`: list every process and module (otherwise counts and a short list).
 std::string formatGuest(const proto::GuestState& g, bool all);
 
+/// The memory view alone (kernel, integrity, the processes and modules read from guest memory,
+/// each marked with whether the agent lists it), as formatGuest shows it; for the VM report.
+std::string formatMemoryView(const proto::GuestState& g, bool all);
+
 }  // namespace goldgate::cli

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -133,6 +134,10 @@ std::string formatReport(const proto::VmRecord& vm, bool allProcesses) {
                p(orDash(i->trust()))});
       o << t.str();
     }
+    // The hypervisor's own view next to the agent's: what the judgement above rests on when the
+    // agent is silent or lies.
+    if (vm.has_guest() && vm.guest().memory().observed_unix_ns())
+      o << printable(formatMemoryView(vm.guest(), allProcesses), true);
   } else {
     o << "\nNo manifest to compare with; what hostmon observed in the guest (goldgatectl manifest learn "
       << p(vm.name()) << " --for 5m drafts one):\n";
@@ -226,6 +231,55 @@ std::string h2(const std::string& title) { return "<h2>" + htmlText(title) + "</
 
 std::string para(const std::string& text, const std::string& cls = "") {
   return "<p" + (cls.empty() ? std::string() : " class=\"" + htmlEscape(cls) + "\"") + ">" + htmlText(text) + "</p>\n";
+}
+
+// The processes and modules read from guest memory, each marked with whether the agent lists it,
+// and the kernel's integrity checks: the hypervisor's own view.
+std::string memoryHtml(const proto::GuestState& g) {
+  const auto& m = g.memory();
+  if (!m.observed_unix_ns() || m.mode() != "introspection") return {};
+  std::ostringstream o;
+  std::set<int32_t> listed;
+  for (const auto& p : g.processes().processes()) listed.insert(p.pid());
+  std::set<std::string> listedModules;
+  for (const auto& x : g.modules().modules()) listedModules.insert(x.name());
+  const bool agent = g.processes().observed_unix_ns() != 0;
+  o << h2("Kernel in guest memory (" + orDash(m.trust()) + ")")
+    << htmlTable({},
+                 {{{{"Profile"}, {orDash(m.profile()), "mono"}}},
+                  {{{"Kernel text"}, {orDash(m.text_sha256()) + " (gold " + orDash(m.gold_source()) + ")", "mono"}}},
+                  {{{"Tables"},
+                    {std::to_string(m.syscalls()) + " system calls, " + std::to_string(m.idt_gates()) +
+                         " IDT gates: " + (m.hooks_size() ? std::to_string(m.hooks_size()) + " hooked" : "none hooked"),
+                     m.hooks_size() ? "bad" : "ok"}}}});
+  std::vector<Row> rows;
+  for (const auto& p : m.processes()) {
+    if (p.kernel_thread()) continue;
+    const bool in = listed.count(p.pid()) != 0;
+    rows.push_back({{{std::to_string(p.pid())},
+                     {p.uid() < 0 ? "-" : std::to_string(p.uid())},
+                     {p.comm(), "mono"},
+                     {orDash(p.exe()), "mono"},
+                     {!agent ? "-"
+                      : in   ? "listed"
+                             : "not listed",
+                      !agent || in ? "" : "bad"}}});
+  }
+  o << h2("Processes in guest memory (" + orDash(m.trust()) + ")")
+    << (rows.empty() ? para("None.") : htmlTable({"PID", "UID", "Name", "Executable", "Agent"}, rows));
+  rows.clear();
+  for (const auto& x : m.modules()) {
+    const bool in = listedModules.count(x.name()) != 0;
+    rows.push_back({{{x.name(), "mono"},
+                     {x.in_list() ? "yes" : "no", x.in_list() ? "" : "bad"},
+                     {!agent ? "-"
+                      : in   ? "listed"
+                             : "not listed",
+                      !agent || in ? "" : "bad"}}});
+  }
+  o << h2("Modules in guest memory (" + orDash(m.trust()) + ")")
+    << (rows.empty() ? para("None.") : htmlTable({"Module", "On the module list", "Agent"}, rows));
+  return o.str();
 }
 
 // The guest as hostmon observed it, for a VM no manifest applies to.
@@ -374,11 +428,12 @@ std::string formatReportHtml(const proto::VmRecord& vm, const std::string& host,
                          {orDash(i->trust())}}});
       o << htmlTable({"Item", "Expected", "Observed", "Status", "Trust"}, rows);
     }
+    if (vm.has_guest()) o << memoryHtml(vm.guest());
   } else {
     o << h2("No manifest applies: what hostmon observed")
       << para("Nothing to compare with. goldgatectl manifest learn " + vm.name() +
               " --for 5m drafts a manifest from what the VM does.");
-    o << (vm.has_guest() ? observedHtml(vm.guest()) : para("Nothing observed yet."));
+    o << (vm.has_guest() ? observedHtml(vm.guest()) + memoryHtml(vm.guest()) : para("Nothing observed yet."));
   }
   o << "<footer>" << htmlText(generated) << "</footer>\n</body>\n</html>\n";
   return o.str();

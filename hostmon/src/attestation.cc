@@ -143,7 +143,10 @@ void AttestService::check(const std::string& uuid) {
           f->set_last_unix_ns(seen);
           f->set_count(f->count() + 1);
         }
+        // The latest evidence, and where it came from (memory may see a process before the agent).
         f->set_observed(d.observed);
+        f->set_source(d.source);
+        f->set_trust(trustName(d.trust));
         continue;
       }
       proto::RedFlag f;
@@ -520,6 +523,7 @@ proto::Manifest learnManifest(const std::string& app, const VmRecord& vm, const 
   // (direction, proto, peer) → ports
   std::map<std::tuple<bool, std::string, std::string>, std::pair<proto::ManifestPeer, std::set<uint32_t>>> conns;
   std::map<std::string, std::map<std::string, proto::ManifestPeer>> classes;
+  std::set<std::string> memoryExes, memoryModules;
   for (const auto& s : states) {
     if (s.agent) {
       std::map<int32_t, std::string> exeOf;
@@ -538,6 +542,13 @@ proto::Manifest learnManifest(const std::string& app, const VmRecord& vm, const 
       if (!k.cmdline.empty()) m.mutable_kernel()->set_cmdline_sha256(sha256Hex(k.cmdline));
     }
     if (s.memory && !s.memory->text_sha256.empty()) m.mutable_kernel()->set_text_sha256(s.memory->text_sha256);
+    // What guest memory saw, too: a process or module the agent did not report (it ran between
+    // two agent polls, or is hidden from the guest's tools) is still part of what the VM does.
+    if (s.memory && s.memory->mode == "introspection" && !s.memory->partial) {
+      for (const auto& p : s.memory->processes)
+        if (!p.kernel_thread && !p.exe.empty() && p.exe != "?") memoryExes.insert(p.exe);
+      for (const auto& mod : s.memory->modules) memoryModules.insert(mod.name);
+    }
     if (s.flows) {
       for (const auto& f : s.flows->flows) {
         auto [ip, port] = splitEndpoint(f.remote);
@@ -550,6 +561,21 @@ proto::Manifest learnManifest(const std::string& app, const VmRecord& vm, const 
         for (const auto& cls : f.classes) classes[cls][peerKey(peer)] = peer;
       }
     }
+  }
+  // Seen only in memory: declared without a hash (memory gives the path, not the file), and named
+  // in the description so that a reviewer looks at them before signing.
+  std::vector<std::string> memoryOnly;
+  for (const auto& path : memoryExes)
+    if (!exes.count(path)) {
+      exes[path];
+      memoryOnly.push_back(path);
+    }
+  for (const auto& name : memoryModules)
+    if (modules.insert(name).second) memoryOnly.push_back("module " + name);
+  if (!memoryOnly.empty()) {
+    std::string d = m.description() + "; seen only in guest memory (no hash):";
+    for (const auto& x : memoryOnly) d += " " + x;
+    m.set_description(d);
   }
   for (const auto& [path, e] : exes) {
     auto* x = m.add_executables();

@@ -163,9 +163,28 @@ struct Judge {
     std::set<std::string> flagged;
     for (const auto& d : out.deviations)
       if (d.kind == "unknown_executable") flagged.insert(d.subject);
+    // The guest agent's own probe (sh, ls, grep, head, awk, sha256sum under qemu-ga) runs while
+    // memory may be read; the agent leaves it out of its listing, and so does this judgement.
+    // Anything else under the agent, and these tools anywhere else, are judged.
+    std::map<int32_t, const KernelProcess*> byPid;
+    for (const auto& p : s.memory->processes) byPid[p.pid] = &p;
+    auto probeTool = [&](const KernelProcess& p) {
+      static const std::set<std::string> kTools = {"sh",   "dash", "bash", "busybox", "ls",        "grep",
+                                                   "head", "awk",  "mawk", "gawk",    "sha256sum", "cat"};
+      const std::string base = p.exe.substr(p.exe.rfind('/') + 1);
+      if (!kTools.count(base)) return false;
+      const KernelProcess* q = &p;
+      for (int depth = 0; depth < 8 && q; ++depth) {
+        auto up = byPid.find(q->ppid);
+        if (up == byPid.end() || up->second == q) return false;
+        q = up->second;
+        if (q->comm == "qemu-ga") return true;
+      }
+      return false;
+    };
     std::map<std::string, std::vector<const KernelProcess*>> byExe;
     for (const auto& p : s.memory->processes)
-      if (!p.kernel_thread && !p.exe.empty() && p.exe != "?") byExe[p.exe].push_back(&p);
+      if (!p.kernel_thread && !p.exe.empty() && p.exe != "?" && !probeTool(p)) byExe[p.exe].push_back(&p);
     for (const auto& [exe, procs] : byExe) {
       if (declared.count(exe) || flagged.count(exe)) continue;
       const KernelProcess& p = *procs.front();

@@ -126,7 +126,8 @@ open(path, "w").write("\n".join(out) + "\n")
 PY
 }
 set_responses "$work/manifests/web.yaml" unknown_executable=quarantine unexpected_connection=harden default=alert
-set_responses "$work/manifests/db.yaml" unexpected_listener=suspend unexpected_connection=block default=alert
+set_responses "$work/manifests/db.yaml" unexpected_listener=suspend unexpected_connection=block disagreement=quarantine \
+  default=alert
 expect "an unsigned manifest is refused (unsigned)" until_ok 10 bash -c "$hctl manifests --json | grep -q '\"reason\": *\"unsigned\"'"
 expect "goldgatectl manifest sign signs web's manifest" $ctl manifest sign --key "$work/signer" "$work/manifests/web.yaml"
 expect "... and db's" $ctl manifest sign --key "$work/signer" "$work/manifests/db.yaml"
@@ -151,7 +152,7 @@ else
   bad "the unknown executable /tmp/implant is flagged"
 fi
 expect "the red flag carries the manifest's expectation and the evidence (hash, trust)" \
-  attest_check web1 "any(f['kind'] == 'unknown_executable' and '/tmp/implant' in f['observed'] and f['trust'] == 'guest-reported' for f in flags)"
+  until_ok 10 attest_check web1 "any(f['kind'] == 'unknown_executable' and '/tmp/implant' in f['observed'] and f['trust'] == 'guest-reported' for f in flags)"
 quarantined() { $ctl --json status | python3 -c 'import json,sys; sys.exit(0 if any(p["name"]=="vm-web1" and p.get("quarantined") for p in json.load(sys.stdin)["status"]["ports"]) else 1)'; }
 expect "web1 is quarantined by the switch" until_ok 5 quarantined
 expect "the response is recorded with its trigger" \
@@ -171,8 +172,15 @@ expect "... that names the implant, escaped, with no external resources" \
 # (the guest's busybox has no pkill: the implant is ended by its pid)
 implant_killed() { vm_exec web1 'kill "$(cat /run/gg-implant.pid)"' 10 >/dev/null; }
 expect "the implant is ended by its pid (from /run/gg-implant.pid in web1)" until_ok 20 implant_killed
-gone() { ! vm_json web1 | grep -q '/tmp/implant'; }
-expect "the implant is gone from hostmon's view" until_ok 10 gone
+# Gone from both views: the agent's process list and the one read from guest memory.
+gone() {
+  vm_json web1 | python3 -c '
+import json, sys
+g = json.load(sys.stdin)["vm"]["guest"]
+procs = g.get("processes", {}).get("processes", []) + g.get("memory", {}).get("processes", [])
+sys.exit(0 if procs and not any("/tmp/implant" in p.get("exe", "") for p in procs) else 1)'
+}
+expect "the implant is gone from hostmon's view (the agent's and guest memory's)" until_ok 30 gone
 expect "goldgatectl vm release web1 lifts the quarantine" $hctl vm release web1 --by operator:e2e
 expect "web1 reaches db1:8080 again" until_ok 10 nc_ok
 
@@ -241,6 +249,49 @@ tampered() { $hctl manifests --json | grep -q '"reason": *"tampered"'; }
 expect "hostmon refuses it (tampered)" until_ok 10 tampered
 expect "... alerts it (attest.manifest_rejected)" until_ok 5 grep -q '"kind":"attest.manifest_rejected"' "$work/hostmon-alerts.jsonl"
 expect "... and web1 stays on web v1" attest_check web1 "int(a.get('manifest_version', 0)) == 1 and a.get('app') == 'web'"
+
+# --- the memory view: what a guest hides from its own tools, and what it does with its agent stopped ---
+# A process hidden from db1's own /proc (an empty folder bind-mounted over /proc/PID): the agent,
+# which reads /proc, cannot list it; the kernel's task list in guest memory still has it.
+vm_exec db1 'mkdir -p /run/empty; busybox sleep 7300 </dev/null >/dev/null 2>&1 & echo $! >/run/gg-hidden.pid; mount -o bind /run/empty /proc/$!' 10 >/dev/null
+hidden_pid=$(vm_exec db1 'cat /run/gg-hidden.pid' 10 | tr -dc 0-9)
+t0=$EPOCHREALTIME
+hidden_in_guest() { [ -n "$hidden_pid" ] && ! vm_exec db1 "cat /proc/$hidden_pid/status" 10 2>/dev/null | grep -q sleep; }
+expect "a process (pid $hidden_pid) is hidden from db1's own /proc" hidden_in_guest
+hidden_flagged() { grep -q "\"kind\":\"attest.disagreement.hidden_process\".*pid $hidden_pid (busybox) running /bin/busybox" "$work/hostmon-alerts.jsonl" 2>/dev/null; }
+if until_ok 40 hidden_flagged; then
+  ok "... and flagged disagreement.hidden_process from guest memory ($(vm_since "$t0") s)"
+else
+  bad "... and flagged disagreement.hidden_process from guest memory"
+fi
+expect "the red flag is a disagreement, hypervisor-observed, naming the pid and /bin/busybox" \
+  until_ok 10 attest_check db1 "any(f['kind'] == 'disagreement' and 'hidden_process' in f['summary'] and 'pid $hidden_pid' in f['observed'] and '/bin/busybox' in f['observed'] and f['trust'] == 'hypervisor-observed' for f in flags)"
+quarantined_db() { $ctl --json status | python3 -c 'import json,sys; sys.exit(0 if any(p["name"]=="vm-db1" and p.get("quarantined") for p in json.load(sys.stdin)["status"]["ports"]) else 1)'; }
+expect "db's manifest answers a disagreement with quarantine: db1 is quarantined" until_ok 10 quarantined_db
+expect "goldgatectl report db1 shows the memory view with the hidden process NOT LISTED by the agent" \
+  bash -c "$hctl report db1 --processes | grep -E '^ *$hidden_pid .*busybox .*/bin/busybox .*NOT LISTED'"
+expect "... and so does the HTML report" \
+  bash -c "$hctl report db1 --html '$work/db1.html' && grep -q 'Processes in guest memory' '$work/db1.html' && grep -q 'not listed' '$work/db1.html'"
+
+# With web1's agent stopped (SIGSTOP: it stays in the process list, and answers nothing), a new
+# executable and a kernel module not in web's manifest are still flagged, from guest memory alone.
+vm_exec web1 '(sleep 2; kill -STOP $(pidof qemu-ga); sleep 1; mkdir -p /tmp/dark; cp /bin/busybox /tmp/dark/busybox; /tmp/dark/busybox sleep 7400 & insmod /lib/modules/extra/dummy.ko*; sleep 90; kill -CONT $(pidof qemu-ga)) </dev/null >/dev/null 2>&1 &' 10 >/dev/null
+t0=$EPOCHREALTIME
+web_silent() { attest_check web1 "any(f['kind'] == 'agent_silent' for f in flags)"; }
+expect "web1's agent goes silent (agent_silent red flag)" until_ok 60 web_silent
+dark_flagged() { attest_check web1 "any(f['kind'] == 'unknown_executable' and f['summary'].endswith('/tmp/dark/busybox') and f['trust'] == 'hypervisor-observed' for f in flags)"; }
+if until_ok 40 dark_flagged; then
+  ok "/tmp/dark/busybox, started with the agent stopped, is flagged from memory (hypervisor-observed, $(vm_since "$t0") s)"
+else
+  bad "/tmp/dark/busybox, started with the agent stopped, is flagged from memory"
+fi
+dummy_flagged() { attest_check web1 "any(f['kind'] == 'unexpected_module' and f['summary'].endswith('dummy') and f['trust'] == 'hypervisor-observed' for f in flags)"; }
+expect "the module dummy, loaded with insmod while the agent is stopped, is flagged from memory" until_ok 40 dummy_flagged
+expect "... and web's manifest's response (quarantine) runs on it" until_ok 10 quarantined
+no_false_memory_flags() {
+  ! grep -q '"kind":"attest.kernel.hook"\|"kind":"attest.disagreement.phantom"\|"kind":"attest.kernel.text_changed"\|"kind":"attest.memory.unsupported_kernel"' "$work/hostmon-alerts.jsonl"
+}
+expect "no kernel hook, phantom, kernel-text or unsupported-kernel alert in the whole run" no_false_memory_flags
 
 echo
 echo "e2e.attest: $passed passed, $failed failed"

@@ -61,6 +61,13 @@ for m in "${modules[@]}"; do
   [ -n "$f" ] || { echo "build-guest: module $m not found in $pkg" >&2; exit 1; }
   cp "$f" "$root/lib/modules/"
 done
+# A module the agent guest has but does not load: a test loads it (insmod) to be seen from memory.
+if [ "$mode" = agent ]; then
+  mkdir -p "$root/lib/modules/extra"
+  f=$(find "$work/kernel/lib/modules" -name "dummy.ko*" | head -1)
+  [ -n "$f" ] || { echo "build-guest: module dummy not found in $pkg" >&2; exit 1; }
+  cp "$f" "$root/lib/modules/extra/"
+fi
 # The console exists before anything mounts devtmpfs (init's own output goes there).
 mknod -m 600 "$root/dev/console" c 5 1
 mknod -m 666 "$root/dev/null" c 1 3

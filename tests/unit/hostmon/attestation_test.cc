@@ -427,3 +427,96 @@ TEST_CASE("a response that waits for an operator is pending until approved; rele
   CHECK(rel->size() == 1);
   CHECK_FALSE(svc.attestation("u-web").quarantined());
 }
+
+namespace {
+
+// goodState() with a memory view: the same processes read from guest memory, plus the agent and a
+// kernel thread.
+GuestState withMemory() {
+  GuestState s = goodState();
+  MemoryView v;
+  v.seen = {"memory-peek", Trust::kHypervisorObserved, 1500};
+  v.mode = "introspection";
+  v.profile = "6.1.0-27-amd64-0123456789ab.json";
+  v.processes = {{1, 0, 0, "init", "/usr/sbin/nginx", 1, false, 0},
+                 {2, 0, 0, "kthreadd", "", 2, true, 0},
+                 {100, 1, 33, "nginx", "/usr/sbin/nginx", 3, false, 0},
+                 {101, 1, 0, "sh", "/bin/sh", 4, false, 0},
+                 {150, 1, 0, "qemu-ga", "/usr/sbin/nginx", 5, false, 0}};
+  v.modules = {{"virtio_net", 0xffffffffc0000000ull, 0x8000, 0, true, true, 0}};
+  s.memory = v;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the memory view is judged on its own: with the agent silent, a new executable and module are flagged "
+    "hypervisor-observed",
+    "[attest][memory]") {
+  const auto m = webManifest();
+  GuestState s = withMemory();
+  CHECK(kinds(judge(m, s, directory())).empty());
+  // The agent stops answering (its last view stays); memory sees what it no longer reports.
+  s.memory->processes.push_back({666, 1, 0, "miner", "/tmp/.x/miner", 9, false, 0});
+  s.memory->modules.push_back({"rootkit", 0xffffffffc0010000ull, 0x4000, 0, false, true, 0});
+  auto j = judge(m, s, directory());
+  REQUIRE(j.deviations.size() == 2);
+  CHECK(j.deviations[0].kind == "unknown_executable");
+  CHECK(j.deviations[0].subject == "/tmp/.x/miner");
+  CHECK(j.deviations[0].trust == Trust::kHypervisorObserved);
+  CHECK_THAT(j.deviations[0].observed, Catch::Contains("read from guest memory"));
+  CHECK(j.deviations[1].kind == "unexpected_module");
+  CHECK(j.deviations[1].subject == "rootkit");
+  CHECK_THAT(j.deviations[1].observed, Catch::Contains("hidden from the module list"));
+  // Seen by both views: flagged once, with the agent's evidence (its hash).
+  s.agent->processes.push_back(proc(666, "/tmp/.x/miner", kOtherHash, "root"));
+  j = judge(m, s, directory());
+  size_t miner = 0;
+  for (const auto& d : j.deviations) miner += d.subject == "/tmp/.x/miner";
+  CHECK(miner == 1);
+  // A memory view without a profile judges nothing.
+  s.memory->profile.clear();
+  s.agent->processes.pop_back();
+  CHECK(kinds(judge(m, s, directory())) == std::vector<std::string>{});
+}
+
+TEST_CASE("the agent's own probe tools are left out of the memory judgement; the same tools elsewhere are not",
+          "[attest][memory]") {
+  const auto m = webManifest();
+  GuestState s = withMemory();
+  s.memory->processes.push_back({200, 150, 0, "sh", "/usr/bin/dash", 10, false, 0});   // under qemu-ga
+  s.memory->processes.push_back({201, 200, 0, "awk", "/usr/bin/mawk", 11, false, 0});  // its child
+  s.memory->processes.push_back({202, 150, 0, "evil", "/tmp/evil", 12, false, 0});     // not a probe tool
+  s.memory->processes.push_back({203, 1, 0, "grep", "/usr/bin/grep", 13, false, 0});   // not under the agent
+  std::vector<std::string> expect = {"unknown_executable /tmp/evil", "unknown_executable /usr/bin/grep"};
+  CHECK(kinds(judge(m, s, directory())) == expect);
+}
+
+TEST_CASE("kernel.hook observations are red flags of their own kind", "[attest][memory]") {
+  GuestState s = withMemory();
+  s.record({"kernel.hook",
+            "system-call table entry 59 points to 0xffffffffc0001000 (module rk+0x0), not into kernel text",
+            "memory-peek", Trust::kHypervisorObserved, 1500, 1500, 1});
+  auto j = judge(webManifest(), s, directory());
+  REQUIRE(j.deviations.size() == 1);
+  CHECK(j.deviations[0].kind == "kernel_hook");
+  CHECK(j.deviations[0].severity == 10);
+  CHECK(j.deviations[0].trust == Trust::kHypervisorObserved);
+}
+
+TEST_CASE("learning takes what guest memory saw too, and names it in the draft", "[attest][memory]") {
+  VmRecord vm;
+  vm.info.name = "web1";
+  GuestState s = withMemory();
+  s.memory->processes.push_back({300, 1, 0, "cron", "/usr/sbin/cron", 20, false, 0});
+  s.memory->modules.push_back({"dummy", 0, 0, 0, true, true, 0});
+  auto m = learnManifest("web", vm, {s}, directory(), nullptr, 1000);
+  bool cron = false, dummy = false;
+  for (const auto& e : m.executables()) cron = cron || (e.path() == "/usr/sbin/cron" && e.sha256().empty());
+  for (const auto& k : m.kernel().modules()) dummy = dummy || k.name() == "dummy";
+  CHECK(cron);
+  CHECK(dummy);
+  CHECK_THAT(m.description(), Catch::Contains("seen only in guest memory (no hash): /usr/sbin/cron module dummy"));
+  CHECK(kinds(judge(m, s, directory())).empty());
+}
