@@ -4,6 +4,7 @@
 // relocations), placed at KASLR-slid addresses in a sparse memory. Tests break it on purpose.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -28,7 +29,11 @@ struct Memory {
   }
   void put(uint64_t va, const void* data, size_t n) {
     const auto* b = static_cast<const uint8_t*>(data);
-    for (size_t i = 0; i < n; ++i) page(va + i)[(va + i) & 0xfff] = b[i];
+    for (size_t i = 0; i < n;) {  // page by page
+      const size_t at = (va + i) & 0xfff, len = std::min<size_t>(n - i, 4096 - at);
+      std::memcpy(page(va + i).data() + at, b + i, len);
+      i += len;
+    }
   }
   void put64(uint64_t va, uint64_t v) { put(va, &v, 8); }
   void put32(uint64_t va, uint32_t v) { put(va, &v, 4); }
@@ -40,10 +45,12 @@ struct Memory {
   VirtualReadFn reader() {
     return [this](uint64_t va, size_t n, uint8_t* out) -> Result<void> {
       ++reads;
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i = 0; i < n;) {  // page by page
         auto it = pages.find((va + i) & ~0xfffull);
         if (it == pages.end()) return makeError(Error::Code::kNotFound, "not mapped");
-        out[i] = it->second[(va + i) & 0xfff];
+        const size_t at = (va + i) & 0xfff, len = std::min<size_t>(n - i, 4096 - at);
+        std::memcpy(out + i, it->second.data() + at, len);
+        i += len;
       }
       return {};
     };
