@@ -158,6 +158,14 @@ void CollectScheduler::loop(CollectKind kind) {
     } else {
       it->second.silent = 0;
     }
+    // A fresh agent listing is followed by a memory pass at once: cross-view judges a listing only
+    // between two passes, and a pass right after each listing gives it its second one.
+    if (polled && kind == CollectKind::kAgent && st && st->agent_status == "ok")
+      if (auto m = due_[static_cast<int>(CollectKind::kMemory)].find(pick);
+          m != due_[static_cast<int>(CollectKind::kMemory)].end()) {
+        m->second.at = std::chrono::steady_clock::now();
+        cv_.notify_all();
+      }
     it->second.at = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
   }
 }

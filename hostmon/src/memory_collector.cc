@@ -355,7 +355,9 @@ CollectResult MemoryPeekCollector::collectIntrospect(const CollectTarget& vm, co
   // Cross-view with the agent's latest listing (a partial pass is no evidence of absence).
   std::optional<ViewSnapshot> memSnap, agentSnap;
   if (!v.partial) memSnap = memorySnapshot(v, startNs, v.seen.observed_ns);
-  if (latest.agent && latest.agent->processes_seen.observed_ns > mem.last_agent_ns && !latest.agent->truncated) {
+  // (Only when the agent's last poll is the one that gave this view: its duration bounds the listing.)
+  if (latest.agent && latest.agent_status == "ok" && latest.agent->processes_seen.observed_ns > mem.last_agent_ns &&
+      !latest.agent->truncated) {
     agentSnap = agentSnapshot(*latest.agent, latest.agent_cost.last_duration_ms);
     mem.last_agent_ns = latest.agent->processes_seen.observed_ns;
   }
