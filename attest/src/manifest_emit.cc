@@ -77,6 +77,7 @@ void kernel(YAML::Emitter& e, const proto::ManifestKernel& k) {
   if (!k.release().empty()) e << YAML::Key << "release" << YAML::Value << k.release();
   if (!k.cmdline_sha256().empty()) e << YAML::Key << "cmdline_sha256" << YAML::Value << k.cmdline_sha256();
   if (!k.text_sha256().empty()) e << YAML::Key << "text_sha256" << YAML::Value << k.text_sha256();
+  if (k.memory_view_required()) e << YAML::Key << "memory_view" << YAML::Value << "required";
   e << YAML::Key << "modules" << YAML::Value;
   if (k.any_module()) {
     e << "any";

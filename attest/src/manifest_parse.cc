@@ -29,11 +29,11 @@ constexpr size_t kMaxSmallList = 256;  // users, args, vms, uuids, labels, ports
 constexpr size_t kMaxText = 4096;      // any one string
 
 // The deviation kinds of proto/manifest.proto (the response actions: responses.h).
-constexpr std::array<std::string_view, 16> kResponseKinds = {
-    "unknown_executable", "executable_hash",     "executable_user",       "executable_args",
-    "unexpected_module",  "module_hash",         "kernel_release",        "kernel_cmdline",
-    "kernel_text",        "unexpected_listener", "unexpected_connection", "data_class",
-    "disagreement",       "agent_silent",        "manifest_rejected",     "kernel_hook"};
+constexpr std::array<std::string_view, 17> kResponseKinds = {
+    "unknown_executable",    "executable_hash", "executable_user", "executable_args", "unexpected_module",
+    "module_hash",           "kernel_release",  "kernel_cmdline",  "kernel_text",     "unexpected_listener",
+    "unexpected_connection", "data_class",      "disagreement",    "agent_silent",    "manifest_rejected",
+    "kernel_hook",           "memory_view"};
 
 template <size_t N>
 std::string joinNames(const std::array<std::string_view, N>& names) {
@@ -226,7 +226,13 @@ class Parser {
   }
 
   void kernel(const YAML::Node& n, proto::ManifestKernel* k) const {
-    keys(n, {"release", "cmdline_sha256", "text_sha256", "modules"});
+    keys(n, {"release", "cmdline_sha256", "text_sha256", "modules", "memory_view"});
+    if (n["memory_view"]) {
+      const std::string v = c_.str(n["memory_view"], "kernel.memory_view");
+      if (v != "required" && v != "optional")
+        c_.fail(n["memory_view"], "kernel.memory_view: '" + v + "' (expected required or optional)");
+      k->set_memory_view_required(v == "required");
+    }
     if (n["release"]) k->set_release(text1(n["release"], "kernel.release"));
     if (n["cmdline_sha256"]) k->set_cmdline_sha256(sha256(n["cmdline_sha256"], "kernel.cmdline_sha256"));
     if (n["text_sha256"]) k->set_text_sha256(sha256(n["text_sha256"], "kernel.text_sha256"));

@@ -260,6 +260,24 @@ struct Judge {
                   g.seen);
       }
     }
+    if (k.memory_view_required()) {
+      // The hypervisor's own view is demanded: a VM whose kernel has no profile, or whose memory
+      // cannot be read, is a red flag, not a quiet gap. Judged once memory has been tried; a
+      // partial pass of a kernel that is understood is not a failure of the view.
+      const bool tried = s.memory.has_value() || !s.memory_status.empty();
+      const bool ok = introspected();
+      const std::string observed = ok ? "introspected, profile " + s.memory->profile
+                                   : s.memory && !s.memory->problems.empty() ? s.memory->problems.front()
+                                   : s.memory_status.empty()                 ? "not read yet"
+                                                                             : s.memory_status;
+      if (tried) {
+        out.items.push_back(
+            item("kernel", "memory view", "required", observed, ok ? "ok" : "mismatch", Trust::kHypervisorObserved));
+        if (!ok)
+          deviate("memory_view", "memory view", "the VM's kernel is introspected from guest memory", observed,
+                  s.memory ? s.memory->seen : Provenance{"memory-peek", Trust::kHypervisorObserved, 0});
+      }
+    }
     if (!k.text_sha256().empty() && s.memory && !s.memory->text_sha256.empty()) {
       const auto& mem = *s.memory;
       bool ok = mem.text_sha256 == k.text_sha256();

@@ -35,6 +35,7 @@ kernel:
   release: 6.1.0-27-amd64
   cmdline_sha256: 5f2c8e1d4b7a0c3f6e9d2b5a8c1f4e7d0a3b6c9f2e5d8a1b4c7f0e3d6a9b2c5f
   text_sha256: 0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d
+  memory_view: required
   modules: [virtio_net, {name: e1000, sha256: 0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d}]
 listeners:
   - {proto: tcp, port: 80, process: /usr/sbin/nginx}
@@ -83,6 +84,7 @@ TEST_CASE("a full manifest parses into the proto, normalised", "[attest][manifes
   CHECK(m.executables(0).args(0) == "nginx: *");
   CHECK(m.executables(1).sha256().empty());
   CHECK(m.kernel().release() == "6.1.0-27-amd64");
+  CHECK(m.kernel().memory_view_required());
   REQUIRE(m.kernel().modules_size() == 2);
   CHECK(m.kernel().modules(0).sha256().empty());
   CHECK(m.kernel().modules(1).name() == "e1000");

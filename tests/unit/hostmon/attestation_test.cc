@@ -520,3 +520,27 @@ TEST_CASE("learning takes what guest memory saw too, and names it in the draft",
   CHECK_THAT(m.description(), Catch::Contains("seen only in guest memory (no hash): /usr/sbin/cron module dummy"));
   CHECK(kinds(judge(m, s, directory())).empty());
 }
+
+TEST_CASE("a manifest that requires the memory view flags a VM whose kernel cannot be introspected",
+          "[attest][memory]") {
+  auto m = webManifest();
+  m.mutable_kernel()->set_memory_view_required(true);
+  GuestState s = goodState();
+  CHECK(kinds(judge(m, s, directory())).empty());  // memory not tried yet: nothing to judge
+  s.memory_status = "memory.error (QEMU monitor (info registers): permission denied)";
+  CHECK(kinds(judge(m, s, directory())) == std::vector<std::string>{"memory_view memory view"});
+  s = withMemory();
+  s.memory->profile.clear();
+  s.memory->problems = {"no kernel profile: 0 profile(s) in /var/lib/goldgate/kernel-profiles, none for this banner"};
+  auto j = judge(m, s, directory());
+  REQUIRE(j.deviations.size() == 1);
+  CHECK(j.deviations[0].kind == "memory_view");
+  CHECK_THAT(j.deviations[0].observed, Catch::Contains("no kernel profile"));
+  CHECK(j.deviations[0].severity == 7);
+  s = withMemory();
+  j = judge(m, s, directory());
+  CHECK(j.deviations.empty());
+  bool row = false;
+  for (const auto& i : j.items) row = row || (i.item() == "memory view" && i.status() == "ok");
+  CHECK(row);
+}
