@@ -293,6 +293,32 @@ no_false_memory_flags() {
 }
 expect "no kernel hook, phantom, kernel-text or unsupported-kernel alert in the whole run" no_false_memory_flags
 
+# --- a rootkit module in db1 (tests/e2e/guest/rootkit, built against the guest kernel's headers):
+# off the module list, a hooked system call, a changed byte of kernel text ---
+if vm_exec db1 'test -e /lib/modules/extra/gg_rootkit.ko && echo yes' 10 2>/dev/null | grep -q yes; then
+  # Where db1's sys_call_table is: the profile's link-time address plus the KASLR slide hostmon found.
+  table=$(vm_json db1 | python3 -c '
+import glob, json, sys
+m = json.load(sys.stdin)["vm"]["guest"]["memory"]
+p = json.load(open(glob.glob(sys.argv[1] + "/*.json")[0]))["symbols"]
+print(hex(int(m["text_virt"]) + int(p["sys_call_table"], 16) - int(p["_text"], 16)))' "$work/profiles")
+  vm_exec db1 "insmod /lib/modules/extra/gg_rootkit.ko hide=1 table=$table hook=140 patch=1 && echo loaded" 20 |
+    grep -q loaded
+  expect "the rootkit loads in db1 (hide, hook system call 140 in the table at $table, patch text)" test $? -eq 0
+  off_list() { ! vm_exec db1 'cat /proc/modules' 10 | grep -q gg_rootkit; }
+  expect "... and is off db1's module list (/proc/modules)" off_list
+  hidden_mod() { grep -q '"kind":"attest.disagreement.hidden_module".*module gg_rootkit .*not on the kernel.s module list' "$work/hostmon-alerts.jsonl"; }
+  expect "memory still finds it through its kobject: disagreement.hidden_module, off the module list" until_ok 30 hidden_mod
+  hooked() { grep -q '"kind":"attest.kernel.hook".*"vm":"db1".*system-call table entry 140 points to 0x[0-9a-f]* (module gg_rootkit+0x' "$work/hostmon-alerts.jsonl"; }
+  expect "the hooked system call is kernel.hook, pointing into the hidden module" until_ok 30 hooked
+  expect "... and a kernel_hook red flag on db1, hypervisor-observed" \
+    until_ok 10 attest_check db1 "any(f['kind'] == 'kernel_hook' and 'entry 140' in f['summary'] and f['trust'] == 'hypervisor-observed' for f in flags)"
+  text_changed() { grep -q '"kind":"attest.kernel.text_changed".*"vm":"db1"' "$work/hostmon-alerts.jsonl"; }
+  expect "the changed byte of kernel text changes the kernel-text hash: kernel.text_changed" until_ok 30 text_changed
+else
+  echo "SKIP: the rootkit checks: db1 has no test rootkit (build-guest.sh could not build it; see its output)"
+fi
+
 echo
 echo "e2e.attest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

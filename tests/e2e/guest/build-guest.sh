@@ -17,7 +17,7 @@ mode=${2:-checks}
 here=$(cd "$(dirname "$0")" && pwd)
 case "$mode" in
   checks) image="$out/initrd.gz"; inputs=("$here/init" "$0") ;;
-  agent) image="$out/initrd-agent.gz"; inputs=("$here"/agent/* "$0") ;;
+  agent) image="$out/initrd-agent.gz"; inputs=("$here"/agent/* "$here"/rootkit/* "$0") ;;
   *) echo "build-guest: unknown mode '$mode' (checks|agent)" >&2; exit 2 ;;
 esac
 mkdir -p "$out/debs"
@@ -67,6 +67,23 @@ if [ "$mode" = agent ]; then
   f=$(find "$work/kernel/lib/modules" -name "dummy.ko*" | head -1)
   [ -n "$f" ] || { echo "build-guest: module dummy not found in $pkg" >&2; exit 1; }
   cp "$f" "$root/lib/modules/extra/"
+  # The test rootkit (rootkit/gg_rootkit.c), built against this kernel's own headers: Debian's
+  # linux-headers-KVER matches the image exactly. Without them the guest has no rootkit, and the
+  # tests that need it say so.
+  hdr=/usr/src/linux-headers-$kver
+  if [ ! -e "$hdr/Makefile" ] && [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "linux-headers-$kver" >"$work/headers.log" 2>&1 ||
+      echo "build-guest: linux-headers-$kver could not be installed ($(tail -1 "$work/headers.log")): no test rootkit" >&2
+  fi
+  if [ -e "$hdr/Makefile" ]; then
+    cp -r "$here/rootkit" "$work/rootkit"
+    if make -s -C "$hdr" M="$work/rootkit" modules >"$work/rootkit.log" 2>&1; then
+      cp "$work/rootkit/gg_rootkit.ko" "$root/lib/modules/extra/"
+    else
+      echo "build-guest: the test rootkit did not build against $hdr: no test rootkit" >&2
+      tail -5 "$work/rootkit.log" >&2
+    fi
+  fi
 fi
 # The console exists before anything mounts devtmpfs (init's own output goes there).
 mknod -m 600 "$root/dev/console" c 5 1
