@@ -14,6 +14,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -333,8 +334,23 @@ bool isPcap(const std::string& path) {
 
 }  // namespace
 
+std::string defaultClassesDir() {
+  std::error_code ec;
+  for (const char* dir : {"/etc/goldgate/datapolicy", GOLDGATE_SOURCE_DIR "/configs/datapolicy"})
+    if (std::filesystem::is_directory(dir, ec)) return dir;
+  return {};
+}
+
 int runClassify(const ClassifyOptions& o) {
-  auto classes = datapolicy::loadClasses(o.classes_dir);
+  std::string dir = o.classes_dir.empty() ? defaultClassesDir() : o.classes_dir;
+  if (dir.empty()) {
+    std::fprintf(stderr,
+                 "goldgatectl: classify: no data classes: neither /etc/goldgate/datapolicy (installed) nor "
+                 "%s/configs/datapolicy (the source tree) is a folder; give --classes DIR\n",
+                 GOLDGATE_SOURCE_DIR);
+    return 2;
+  }
+  auto classes = datapolicy::loadClasses(dir);
   if (!classes) {
     std::fprintf(stderr, "goldgatectl: classify: %s\n", classes.error().message.c_str());
     return 2;

@@ -8,7 +8,7 @@
 namespace goldgate::cli {
 
 struct ClassifyOptions {
-  std::string classes_dir = "/etc/goldgate/datapolicy";
+  std::string classes_dir;          // "" : defaultClassesDir()
   std::string cache_dir;            // compiled-database cache (empty: none)
   std::vector<std::string> inputs;  // files, pcaps, or "-" (standard input; the default)
   bool pcap = false;                // treat every input as a capture
@@ -22,6 +22,11 @@ struct ClassifyOptions {
 
 /// Runs the classification; returns 0 when something was found, 1 when nothing was, 2 on error.
 int runClassify(const ClassifyOptions& o);
+
+/// Where the data classes are when --classes is not given: the installed ones
+/// (/etc/goldgate/datapolicy), else the shipped ones of the source tree this goldgatectl was built
+/// from (configs/datapolicy), else "" (the caller says both were looked for).
+std::string defaultClassesDir();
 
 struct EdmBuildOptions {
   std::string csv;

@@ -147,9 +147,11 @@ int main(int argc, char** argv) {
       "classify", "find data classes in files, standard input or pcaps (JSON lines; exit 0 found, 1 nothing, 2 error)");
   cli::ClassifyOptions copts;
   classify->add_option("inputs", copts.inputs, "files or pcaps to read ('-' or nothing: standard input)");
-  classify->add_option("--classes", copts.classes_dir, "folder of data class files")
-      ->envname("GOLDGATE_DATAPOLICY")
-      ->capture_default_str();
+  classify
+      ->add_option("--classes", copts.classes_dir,
+                   "folder of data class files (default: /etc/goldgate/datapolicy, else the source tree's "
+                   "configs/datapolicy)")
+      ->envname("GOLDGATE_DATAPOLICY");
   classify->add_option("--cache", copts.cache_dir, "folder for the compiled-database cache (none if empty)");
   classify->add_flag("--pcap", copts.pcap, "treat every input as a capture (found by its magic number otherwise)");
   classify->add_flag("--text", copts.text, "treat every input as bytes, even a capture");

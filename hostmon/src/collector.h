@@ -58,6 +58,7 @@ struct CollectResult {
   std::string status;                // "ok", or why the poll failed (partly)
   bool failed = false;               // nothing new was learnt
   bool skipped = false;              // the domain was not running after all: nothing to record
+  bool agent_soon = false;           // memory saw a process the agent's listing lacks: ask the agent sooner
   std::vector<Observation> observations;
 };
 

@@ -13,6 +13,17 @@ bool between(const ViewSnapshot& s, const ViewSnapshot& a, const ViewSnapshot& b
 
 }  // namespace
 
+bool underGuestAgent(const std::map<int32_t, const KernelProcess*>& byPid, const KernelProcess& p) {
+  const KernelProcess* q = &p;
+  for (int depth = 0; depth < 8; ++depth) {
+    auto up = byPid.find(q->ppid);
+    if (up == byPid.end() || up->second == q) return false;
+    q = up->second;
+    if (q->comm == "qemu-ga") return true;
+  }
+  return false;
+}
+
 ViewSnapshot memorySnapshot(const MemoryView& v, int64_t startNs, int64_t endNs) {
   ViewSnapshot s;
   s.start_ns = startNs;

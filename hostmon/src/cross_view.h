@@ -38,6 +38,11 @@ struct CrossViewHistory {
   static constexpr size_t kKeep = 4;
 };
 
+/// Whether `p` runs under the guest agent: an ancestor within 8 generations, in `byPid` (a memory
+/// view's processes by pid), is named qemu-ga. The agent's own probe runs there, and the agent
+/// leaves it out of its listing.
+bool underGuestAgent(const std::map<int32_t, const KernelProcess*>& byPid, const KernelProcess& p);
+
 /// The snapshot of a memory pass taken over [startNs, endNs].
 ViewSnapshot memorySnapshot(const MemoryView& v, int64_t startNs, int64_t endNs);
 /// The snapshot of an agent view; `durationMs`: how long the poll that produced it took (its

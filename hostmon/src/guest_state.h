@@ -196,6 +196,9 @@ struct GuestState {
   // Consecutive agent polls that found the agent silent: it is alerted on the second, so that an
   // agent caught between its VM being destroyed and libvirt saying so is no alarm.
   uint32_t silent_streak = 0;
+  // The last memory pass saw a process the agent's latest listing lacks (new, or hidden): the next
+  // agent poll is brought forward, so that a listing falls between two passes sooner.
+  bool agent_soon = false;
 
   static constexpr size_t kMaxRecent = 32;
   /// Adds `o`, or counts it into the entry of the same kind and detail (which moves to the end).

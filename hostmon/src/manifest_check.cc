@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "cross_view.h"
 #include "goldgate/alerts/kinds.h"
 
 namespace goldgate::hostmon {
@@ -172,15 +173,7 @@ struct Judge {
       static const std::set<std::string> kTools = {"sh",   "dash", "bash", "busybox", "ls",        "grep",
                                                    "head", "awk",  "mawk", "gawk",    "sha256sum", "cat"};
       const std::string base = p.exe.substr(p.exe.rfind('/') + 1);
-      if (!kTools.count(base)) return false;
-      const KernelProcess* q = &p;
-      for (int depth = 0; depth < 8 && q; ++depth) {
-        auto up = byPid.find(q->ppid);
-        if (up == byPid.end() || up->second == q) return false;
-        q = up->second;
-        if (q->comm == "qemu-ga") return true;
-      }
-      return false;
+      return kTools.count(base) && underGuestAgent(byPid, p);
     };
     std::map<std::string, std::vector<const KernelProcess*>> byExe;
     for (const auto& p : s.memory->processes)

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "goldgate/alerts/alert_log.h"
@@ -364,6 +365,20 @@ CollectResult MemoryPeekCollector::collectIntrospect(const CollectTarget& vm, co
   for (auto& o :
        crossView(mem.cross, memSnap ? &*memSnap : nullptr, agentSnap ? &*agentSnap : nullptr, v.seen.observed_ns))
     res.observations.push_back(std::move(o));
+  // A process the agent's latest listing lacks (new since, or hidden from it): the scheduler asks
+  // the agent sooner.
+  // (Not for what runs under the agent itself: its probe, caught by a pass, is never in its listing.)
+  if (memSnap && latest.agent && latest.agent_status == "ok") {
+    std::set<int32_t> listed;
+    for (const auto& p : latest.agent->processes) listed.insert(p.pid);
+    std::map<int32_t, const KernelProcess*> byPid;
+    for (const auto& p : v.processes) byPid[p.pid] = &p;
+    for (const auto& p : v.processes)
+      if (!listed.count(p.pid) && !underGuestAgent(byPid, p)) {
+        res.agent_soon = true;
+        break;
+      }
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     vms_[vm.uuid] = std::move(mem);

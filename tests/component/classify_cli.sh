@@ -74,4 +74,13 @@ check "--raw: the ZIP's compressed bytes hold no card (exit $rc)" '[ $rc -eq 1 ]
 "$ctl" classify --classes "$classes" "$work/secret.zip" > /dev/null 2> "$work/secret.err"; rc=$?
 check "an encrypted ZIP: exit 2, says encrypted (exit $rc)" '[ $rc -eq 2 ] && grep -q "zip:report.csv: an encrypted ZIP member" "$work/secret.err"'
 
+# Without --classes on a machine with no /etc/goldgate: the source tree's shipped classes.
+if [ ! -d /etc/goldgate/datapolicy ]; then
+  env -u GOLDGATE_DATAPOLICY "$ctl" classify "$work/report.txt" > "$work/default.out" 2> "$work/default.err"; rc=$?
+  check "without --classes, the tree's configs/datapolicy is used (exit $rc)" \
+    '[ $rc -eq 0 ] && grep -q "\"class\":\"payment-card\"" "$work/default.out"'
+else
+  echo "SKIP: /etc/goldgate/datapolicy exists here: the default from the source tree is not what runs"
+fi
+
 [ $fail -eq 0 ] && echo "PASS: classify over gzip and documents" || { echo "FAIL: classify over gzip and documents"; exit 1; }
