@@ -139,12 +139,13 @@ else
   vw="$work/vms"
   mkdir -p "$vw"
   vm_init "$vw/libvirt" "$bin/guest" "$bin/libvirt-cache"
+  VM_BIN=$bin  # vm_write_hostmon_config builds the guest kernel's profile with this build's goldgatectl
   vm_write_switch_config "$vw"
   echo "  two TCG guests under a private libvirtd; the switch's ports say only 'identity: hostmon':"
   grep 'identity' "$vw/goldgate.yaml" | sed 's/^/    /'
   gg_switch_start "$vw" "$bin" || exit 1
   vm_libvirtd_start 60 || exit 1
-  vm_write_hostmon_config "$vw" 2000 10000
+  vm_write_hostmon_config "$vw" 2000 2000 || exit 1
   mkdir -p "$vw/manifests"
   "$bin/cli/goldgatectl" manifest keygen --out "$vw/signer" >/dev/null
   cat >> "$vw/hostmon.yaml" <<YAML

@@ -12,7 +12,7 @@ build_pkgs=(
   libssl-dev libhyperscan-dev libvirt-dev libxml2-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev zlib1g-dev libbrotli-dev
-  liblz4-dev libbpf-dev liblzma-dev
+  liblz4-dev libbpf-dev liblzma-dev prometheus-cpp-dev
   catch2 clang libclang-rt-14-dev clang-format
 )
 test_pkgs=(

@@ -219,6 +219,7 @@ void CollectScheduler::apply(const CollectTarget& vm, CollectKind kind, CollectR
     ++cost.polls;
     if (r.failed) ++cost.failures;
     cost.last_duration_ms = durationMs;
+    cost.addDuration(durationMs);
     cost.last_cpu_us = cpuUs;
     cost.total_cpu_us += cpuUs;
     if (kind == CollectKind::kAgent) {

@@ -187,7 +187,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
     YAML::Node root = yamlcfg::loadYaml(text, name);
     // An empty file is a valid configuration: every default applies.
     if (!root || root.IsNull()) return cfg;
-    c.onlyKeys(root, {"libvirt", "control", "switch", "collect", "alerts", "attest"});
+    c.onlyKeys(root, {"libvirt", "control", "switch", "collect", "alerts", "attest", "metrics"});
     if (auto lv = root["libvirt"]) {
       c.onlyKeys(lv, {"uri", "readonly", "reconnect", "keepalive"});
       if (lv["uri"]) {
@@ -247,6 +247,20 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
         cfg.alerts_window_ms = static_cast<uint32_t>(c.uint(al["window_ms"], "alerts.window_ms", 0, 3600000));
     }
     if (auto at = root["attest"]) parseAttest(c, at, cfg.attest);
+    if (auto m = root["metrics"]) {
+      c.onlyKeys(m, {"listen"});
+      if (m["listen"]) {
+        cfg.metrics_listen = c.str(m["listen"], "metrics.listen");
+        if (cfg.metrics_listen == "off") cfg.metrics_listen.clear();
+        // HOST:PORT, with brackets for an IPv6 host (prometheus-cpp's civetweb reads the same form).
+        const size_t colon = cfg.metrics_listen.rfind(':');
+        const std::string port = colon == std::string::npos ? "" : cfg.metrics_listen.substr(colon + 1);
+        if (!cfg.metrics_listen.empty() &&
+            (colon == std::string::npos || colon == 0 || port.empty() || port.size() > 5 ||
+             port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535))
+          c.fail(m["listen"], "metrics.listen: '" + cfg.metrics_listen + "' is not HOST:PORT (e.g. 127.0.0.1:9108)");
+      }
+    }
   } catch (const yamlcfg::ConfigError& e) {
     return makeError(Error::Code::kParse, e.message);
   } catch (const YAML::Exception& e) {

@@ -44,6 +44,7 @@ struct HostmonConfig {
   std::string alerts_spool_dir = "/var/lib/goldgate/hostmon-spool";  // each sink spools in <dir>/<sink name>
   std::vector<alerts::SinkConfig> alerts_sinks;  // SIEM sinks (syslog over UDP/TCP/TLS, Kafka), as the switch's
   AttestConfig attest;
+  std::string metrics_listen = "127.0.0.1:9108";  // metrics.listen: Prometheus metrics on HOST:PORT; "": none
   std::string source_file;
 };
 

@@ -18,6 +18,7 @@
 #include "inventory.h"
 #include "libvirt_monitor.h"
 #include "manifest_loader.h"
+#include "metrics.h"
 #include "responses.h"
 #include "switch_sync.h"
 
@@ -54,6 +55,7 @@ class HostmonDaemon {
   std::unique_ptr<LiveResponses> responses_;
   std::unique_ptr<AttestService> attest_;
   std::unique_ptr<ManifestLoader> loader_;
+  std::unique_ptr<MetricsServer> metrics_;  // after everything it reads, so that it stops first
   std::chrono::steady_clock::time_point next_reload_{};
 };
 

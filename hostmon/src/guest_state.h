@@ -4,6 +4,7 @@
 // trust level, plus the recent notable observations (deviations, disagreements, a silent agent).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -178,6 +179,17 @@ struct PollCost {
   uint32_t last_duration_ms = 0;  // wall time of the last poll
   uint64_t last_cpu_us = 0;       // hostmon CPU (user + system of the polling thread) in the last poll
   uint64_t total_cpu_us = 0;
+  // Every poll's wall time, for the metrics' histogram: counts per bucket of kPollBucketsMs (the
+  // last one past all of them), and the sum.
+  static constexpr uint32_t kPollBucketsMs[] = {10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+  std::array<uint64_t, std::size(kPollBucketsMs) + 1> duration_counts{};
+  uint64_t duration_sum_ms = 0;
+  void addDuration(uint32_t ms) {
+    size_t i = 0;
+    while (i < std::size(kPollBucketsMs) && ms > kPollBucketsMs[i]) ++i;
+    ++duration_counts[i];
+    duration_sum_ms += ms;
+  }
 };
 
 /// The latest picture of one VM.

@@ -73,6 +73,7 @@ libvirt:
   keepalive: {interval_s: 1, count: 2}
 control:
   socket: $hsock
+metrics: {listen: "127.0.0.1:0"}
 YAML
 "$bin/hostmon/goldgate-hostmon" -c "$work/hostmon.yaml" 2>"$work/hostmon.log" &
 hm_pid=$!

@@ -212,6 +212,15 @@ same_gold() {
 expect "web1 and db1 boot the same kernel at different KASLR offsets, and their kernel text hashes are the same" until_ok 20 same_gold
 expect "the system-call table and the IDT were checked and point into kernel text" \
   guest_check db1 "g['memory'].get('syscalls', 0) > 300 and g['memory'].get('idt_gates', 0) > 200 and not g['memory'].get('hooks')"
+# hostmon's Prometheus metrics (port 0 in the test's configuration: the log names the port).
+metrics_port=$(grep -o 'metrics on http://127.0.0.1:[0-9]*/metrics' "$work/hostmon.log" | head -1 | sed 's/.*:\([0-9]*\)\/metrics/\1/')
+scrape() { curl -s --max-time 5 "http://127.0.0.1:$metrics_port/metrics"; }
+polls_of() { scrape | awk -v c="$1" '$1 == "goldgate_hostmon_polls_total{collector=\""c"\"}" {print $2}'; }
+expect "hostmon serves Prometheus metrics (127.0.0.1:${metrics_port:-?}): both VMs running" \
+  bash -c "curl -s --max-time 5 'http://127.0.0.1:$metrics_port/metrics' | grep -q '^goldgate_hostmon_vms{state=\"running\"} 2\$'"
+mem_polls=$(polls_of memory)
+more_polls() { [ "$(polls_of memory)" -gt "${mem_polls:-0}" ]; }
+expect "... and its counter of memory passes moves (from ${mem_polls:-?})" until_ok 10 more_polls
 expect "the memory view is tagged hypervisor-observed and names the same kernel as the agent" \
   guest_check db1 "g['memory'].get('trust') == 'hypervisor-observed' and g['kernel']['release'] in g['memory'].get('banner', '')"
 no_false_alarm() { ! grep -q 'kernel.text_changed\|disagreement\|agent.silent\|kernel.hook\|unsupported_kernel' "$work/hostmon-alerts.jsonl" 2>/dev/null; }

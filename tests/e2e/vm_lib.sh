@@ -303,6 +303,7 @@ control:
   socket: $1/hostmon.sock
 switch: {push: true, socket: $1/switch.sock, interval_ms: 500}
 collect: {agent_interval_ms: $2, memory_interval_ms: $3, kernel_profiles: $1/profiles}
+metrics: {listen: "127.0.0.1:0"}
 alerts: {file: $1/hostmon-alerts.jsonl, window_ms: 0}
 YAML
 }
