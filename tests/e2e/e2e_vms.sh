@@ -207,9 +207,13 @@ same_gold() {
   local a b
   a=$(vm_json web1 | python3 -c 'import json,sys; m=json.load(sys.stdin)["vm"]["guest"]["memory"]; print(m.get("text_sha256",""), m.get("kaslr_slide",""))')
   b=$(vm_json db1 | python3 -c 'import json,sys; m=json.load(sys.stdin)["vm"]["guest"]["memory"]; print(m.get("text_sha256",""), m.get("kaslr_slide",""))')
-  [ -n "${a%% *}" ] && [ "${a%% *}" = "${b%% *}" ] && [ "${a##* }" != "${b##* }" ]
+  [ -n "${a%% *}" ] && [ "${a%% *}" = "${b%% *}" ] || return 1
+  # (KASLR picks one of about 500 slots: two guests share one about once in 500 runs)
+  [ "${a##* }" != "${b##* }" ] && slides="different KASLR offsets" || slides="the same KASLR offset, by chance,"
 }
-expect "web1 and db1 boot the same kernel at different KASLR offsets, and their kernel text hashes are the same" until_ok 20 same_gold
+slides="?"
+expect "web1 and db1 boot the same kernel, and their kernel text hashes are the same" until_ok 20 same_gold
+echo "    (web1 and db1 run at $slides)"
 expect "the system-call table and the IDT were checked and point into kernel text" \
   guest_check db1 "g['memory'].get('syscalls', 0) > 300 and g['memory'].get('idt_gates', 0) > 200 and not g['memory'].get('hooks')"
 # hostmon's Prometheus metrics (port 0 in the test's configuration: the log names the port).
