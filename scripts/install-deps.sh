@@ -19,7 +19,7 @@ test_pkgs=(
   python3 python3-scapy python3-yaml iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
   qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl libvirt-daemon
   libvirt-daemon-driver-qemu libvirt-clients
-  zip brotli python3-openpyxl python3-docx python3-reportlab
+  zip brotli python3-openpyxl python3-docx python3-reportlab prometheus
 )
 bench_pkgs=(
   python3-matplotlib openvswitch-switch-dpdk

@@ -21,11 +21,12 @@ work=$(mktemp -d /tmp/gg-vms.XXXXXX)
 ctl="$bin/cli/goldgatectl -s $work/switch.sock"
 hctl="$bin/cli/goldgatectl -s $work/switch.sock --hostmon-socket $work/hostmon.sock"
 hm_pid=""
+prom_pid=""
 declare -A timing=()
 timing_order=()
 note_time() { timing[$1]=$2; timing_order+=("$1"); }
 on_exit() {
-  stop_pid "$hm_pid"; gg_switch_stop
+  stop_pid "$prom_pid"; stop_pid "$hm_pid"; gg_switch_stop
   if [ "$failed" -gt 0 ] || [ -n "${GG_KEEP_LOGS:-}" ]; then
     for f in "$work"/libvirt/console/*.log "$work"/switch.log "$work"/hostmon.log; do
       [ -s "$f" ] && { echo "--- $f"; tail -25 "$f"; }
@@ -225,6 +226,33 @@ expect "hostmon serves Prometheus metrics (127.0.0.1:${metrics_port:-?}): both V
 mem_polls=$(polls_of memory)
 more_polls() { [ "$(polls_of memory)" -gt "${mem_polls:-0}" ]; }
 expect "... and its counter of memory passes moves (from ${mem_polls:-?})" until_ok 10 more_polls
+# A real Prometheus (Debian's) scrapes hostmon every second, with the shipped alerting rules loaded.
+if command -v prometheus >/dev/null; then
+  prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat > "$work/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [$here/../../configs/prometheus/goldgate-hostmon-rules.yml]
+scrape_configs:
+  - job_name: goldgate-hostmon
+    static_configs: [{targets: ["127.0.0.1:$metrics_port"]}]
+YAML
+  prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+  prom_pid=$!
+  promq() {
+    curl -s --max-time 5 "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" |
+      python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null
+  }
+  prom_sees() { [ "$(promq 'goldgate_hostmon_vms{state="running"}')" = "2" ]; }
+  expect "a real Prometheus scraping hostmon every second sees both VMs running" until_ok 30 prom_sees
+  prom_moving() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1] or 0) > 0 else 1)' "$(promq 'increase(goldgate_hostmon_polls_total{collector="memory"}[10s])')"; }
+  expect "... and counts the memory passes as they happen (an increase over 10 s)" until_ok 30 prom_moving
+  prom_rules() { curl -s --max-time 5 "http://127.0.0.1:$prom_port/api/v1/rules" | grep -q GoldgateKernelHooked; }
+  expect "... with the shipped alerting rules loaded" prom_rules
+  stop_pid "$prom_pid"; prom_pid=""
+else
+  echo "SKIP: the real-Prometheus checks: prometheus is not installed (scripts/install-deps.sh test)"
+fi
 expect "the memory view is tagged hypervisor-observed and names the same kernel as the agent" \
   guest_check db1 "g['memory'].get('trust') == 'hypervisor-observed' and g['kernel']['release'] in g['memory'].get('banner', '')"
 no_false_alarm() { ! grep -q 'kernel.text_changed\|disagreement\|agent.silent\|kernel.hook\|unsupported_kernel' "$work/hostmon-alerts.jsonl" 2>/dev/null; }
