@@ -1,27 +1,18 @@
 #include "manifest_check.h"
 
 #include <fnmatch.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <set>
 
 #include "cross_view.h"
 #include "goldgate/alerts/kinds.h"
+#include "parse_util.h"
 
 namespace goldgate::hostmon {
 
 std::string sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return {};
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return sha256HexOf({reinterpret_cast<const uint8_t*>(data.data()), data.size()});
 }
 
 namespace {

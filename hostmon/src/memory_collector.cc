@@ -11,6 +11,7 @@
 #include "goldgate/alerts/alert_log.h"
 #include "guest_paging.h"
 #include "kernel_walk.h"
+#include "parse_util.h"
 
 namespace goldgate::hostmon {
 namespace {
@@ -35,12 +36,6 @@ std::string sizeText(uint64_t n) {
   return std::to_string(n) + " bytes";
 }
 
-std::string addrText(uint64_t a) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(a));
-  return buf;
-}
-
 }  // namespace
 
 Result<uint64_t> findBanner(const MemoryPeekFn& peek, uint64_t start, uint64_t length) {
@@ -49,7 +44,8 @@ Result<uint64_t> findBanner(const MemoryPeekFn& peek, uint64_t start, uint64_t l
   for (uint64_t off = 0; off < length;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kMaxPeek, length - off));
     if (auto r = peek(start + off, n, buf.data() + carry); !r)
-      return makeError(Error::Code::kIo, "reading guest memory at " + addrText(start + off) + ": " + r.error().message);
+      return makeError(Error::Code::kIo,
+                       "reading guest memory at " + hexAddress(start + off) + ": " + r.error().message);
     std::string_view hay(reinterpret_cast<const char*>(buf.data()), carry + n);
     if (size_t at = hay.find(kBanner); at != std::string_view::npos) return start + off - carry + at;
     carry = std::min(hay.size(), kBanner.size() - 1);
@@ -57,15 +53,15 @@ Result<uint64_t> findBanner(const MemoryPeekFn& peek, uint64_t start, uint64_t l
     off += n;
   }
   return makeError(Error::Code::kNotFound,
-                   "no \"Linux version \" banner in " + addrText(start) + " + " + sizeText(length));
+                   "no \"Linux version \" banner in " + hexAddress(start) + " + " + sizeText(length));
 }
 
 Result<std::string> readBanner(const MemoryPeekFn& peek, uint64_t addr) {
   uint8_t buf[kMaxBanner];
   if (auto r = peek(addr, sizeof buf, buf); !r)
-    return makeError(Error::Code::kIo, "reading guest memory at " + addrText(addr) + ": " + r.error().message);
+    return makeError(Error::Code::kIo, "reading guest memory at " + hexAddress(addr) + ": " + r.error().message);
   if (std::memcmp(buf, kBanner.data(), kBanner.size()) != 0)
-    return makeError(Error::Code::kNotFound, "no banner at " + addrText(addr));
+    return makeError(Error::Code::kNotFound, "no banner at " + hexAddress(addr));
   std::string s;
   for (uint8_t c : buf) {
     if (c == 0 || c == '\n') break;
@@ -82,7 +78,8 @@ Result<std::string> hashRegion(const MemoryPeekFn& peek, uint64_t start, uint64_
   for (uint64_t off = 0; off < length;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kMaxPeek, length - off));
     if (auto r = peek(start + off, n, buf.data()); !r)
-      return makeError(Error::Code::kIo, "reading guest memory at " + addrText(start + off) + ": " + r.error().message);
+      return makeError(Error::Code::kIo,
+                       "reading guest memory at " + hexAddress(start + off) + ": " + r.error().message);
     EVP_DigestUpdate(ctx.get(), buf.data(), n);
     off += n;
   }
@@ -140,7 +137,7 @@ void MemoryPeekCollector::learnGold(const CollectTarget& vm, Remembered& mem, Me
   v.match = v.gold_sha256 == v.text_sha256;
   if (!v.match && v.gold_source != "learning")
     res.observations.push_back({"kernel.text_changed",
-                                "kernel text " + addrText(v.text_start) + " + " + sizeText(v.text_length) +
+                                "kernel text " + hexAddress(v.text_start) + " + " + sizeText(v.text_length) +
                                     ": sha256 " + v.text_sha256 + ", expected " + v.gold_sha256 + " (" + v.gold_source +
                                     ")",
                                 source(), trust(), v.seen.observed_ns, v.seen.observed_ns, 1});
@@ -172,7 +169,7 @@ CollectResult MemoryPeekCollector::collectPhysical(const CollectTarget& vm, cons
     } else {
       res.observations.push_back(
           {"kernel.banner_changed",
-           "the kernel banner is no longer at " + addrText(mem.banner_addr) +
+           "the kernel banner is no longer at " + hexAddress(mem.banner_addr) +
                ", where this boot's kernel had it: its read-only data changed, or another kernel runs "
                "without a restart of the VM",
            source(), trust(), now(), now(), 1});
@@ -348,7 +345,7 @@ CollectResult MemoryPeekCollector::collectIntrospect(const CollectTarget& vm, co
     for (const auto& h : *hooks)
       res.observations.push_back({"kernel.hook",
                                   std::string(table) + " entry " + std::to_string(h.index) + " points to " +
-                                      addrText(h.target) + " (" + h.where + "), not into kernel text",
+                                      hexAddress(h.target) + " (" + h.where + "), not into kernel text",
                                   source(), trust(), v.seen.observed_ns, v.seen.observed_ns, 1});
   if (v.partial)
     for (const auto& p : v.problems)
