@@ -76,6 +76,7 @@ enum class Kind : uint16_t {
   kAttestDisagreementPhantom,
   kAttestKernelHook,
   kAttestMemoryUnsupportedKernel,
+  kAttestMemoryPartial,
 
   kAttestDisagreementFlowWithoutSocket,
   // goldgate-hostmon: red flags, a VM against its manifest (the deviation kinds of manifest.proto).
@@ -229,6 +230,9 @@ inline constexpr KindInfo kKinds[] = {
      "a system-call table or IDT entry points outside kernel text"},
     {Kind::kAttestMemoryUnsupportedKernel, "attest.memory.unsupported_kernel", "", 5, Channel::kAlert,
      "a VM's kernel has no kernel profile: its memory cannot be introspected"},
+    {Kind::kAttestMemoryPartial, "attest.memory.partial", "", 6, Channel::kAlert,
+     "a memory pass could read a kernel list only in part (changed under the walk on every try, over a bound, out "
+     "of time): while it lasts, cross-view has no evidence"},
     {Kind::kAttestDisagreementFlowWithoutSocket, "attest.disagreement.flow_without_socket", "", 6, Channel::kAlert,
      "the switch carries a flow to a port where the agent shows no socket"},
     {Kind::kRedFlagUnknownExecutable, "attest.unknown_executable", "", 8, Channel::kAlert,
