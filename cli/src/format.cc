@@ -156,6 +156,9 @@ std::string formatStatus(const proto::StatusResponse& s, bool all) {
   for (const auto& x : s.counters()) c.add({x.name(), std::to_string(x.value()), x.help()});
   o << c.str();
   o << "\nalerts: " << s.alert_file() << "\n";
+  if (!s.metrics_url().empty()) o << "metrics: " << s.metrics_url() << "\n";
+  else if (!s.metrics_error().empty()) o << "metrics: not served: " << s.metrics_error() << "\n";
+  else o << "metrics: off\n";
   if (s.sinks_size() > 0) {
     Table k({"SINK", "TRANSPORT", "ADDRESS", "FORMAT", "STATE", "BACKLOG", "SENT", "CONFIRMED", "DROPPED", "FILTERED"});
     for (const auto& x : s.sinks())

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "goldgate/common/listen_address.h"
 #include "goldgate/common/yaml_ctx.h"
 
 #include "goldgate/alerts/format.h"
@@ -393,7 +394,7 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
   YAML::Node root = loadYaml(text, name);
   if (!root || root.IsNull()) c.failAt(1, "empty configuration");
   c.onlyKeys(root, {"mode", "eal", "ports", "quarantine_file", "flow_table", "timeouts", "segments_dir", "control",
-                    "alerts", "mbufs", "zones", "inspection", "tunnel", "rx_ring", "tx_ring"});
+                    "alerts", "mbufs", "zones", "inspection", "tunnel", "rx_ring", "tx_ring", "metrics"});
   SwitchConfig sw;
   sw.source_file = name;
   if (root["mode"]) {
@@ -414,6 +415,18 @@ SwitchConfig parseSwitch(const std::string& text, const std::string& name) {
       sw.flow_table_per_port = static_cast<uint32_t>(c.uint(ft["per_port"], "flow_table.per_port", 1, 1u << 26));
   }
   if (root["timeouts"]) sw.timeouts = parseTimeouts(c, root["timeouts"]);
+  if (const auto& mt = root["metrics"]) {
+    c.onlyKeys(mt, {"listen", "rule_hits_top"});
+    if (mt["listen"]) {
+      sw.metrics_listen = c.str(mt["listen"], "metrics.listen");
+      if (sw.metrics_listen == "off") sw.metrics_listen.clear();
+      if (!sw.metrics_listen.empty() && !validListen(sw.metrics_listen))
+        c.fail(mt["listen"],
+               "metrics.listen: '" + sw.metrics_listen + "' is not HOST:PORT (e.g. 127.0.0.1:9109) or off");
+    }
+    if (mt["rule_hits_top"])
+      sw.metrics_rule_hits_top = static_cast<uint32_t>(c.uint(mt["rule_hits_top"], "metrics.rule_hits_top", 0, 1000));
+  }
   if (root["quarantine_file"]) sw.quarantine_file = c.str(root["quarantine_file"], "quarantine_file");
   if (root["segments_dir"]) sw.segments_dir = c.str(root["segments_dir"], "segments_dir");
   if (root["control"]) {

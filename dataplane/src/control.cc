@@ -164,6 +164,8 @@ proto::StatusResponse SwitchImpl::status() const {
   s.set_flow_capacity(cap);
   s.set_policy_source(segmentsDirOf(sw_));
   s.set_alert_file(sw_.alert_file);
+  if (metrics_server_) s.set_metrics_url(metrics_server_->url());
+  s.set_metrics_error(metrics_error_);
   for (const auto& st : alert_log_->sinkStatus()) {
     auto* k = s.add_sinks();
     k->set_name(st.name);

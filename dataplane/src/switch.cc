@@ -47,7 +47,8 @@ SwitchImpl::SwitchImpl(SwitchConfig sw, SegmentsConfig segs, RunOptions opts)
       stats_(sw_, ports_, workers_) {}
 
 SwitchImpl::~SwitchImpl() {
-  key_agent_.reset();  // its threads change SAs: stopped before anything they use goes
+  metrics_server_.reset();  // no scrape may wait on a control thread that is gone
+  key_agent_.reset();       // its threads change SAs: stopped before anything they use goes
   control_.close();
   // The workers before what they read (the policy, the RCU variable, their alert rings), and all
   // of it before the ports and the EAL it lives in. The rest goes with the members (switch_impl.h).
@@ -146,6 +147,19 @@ Result<void> SwitchImpl::start() {
     if (!ka) return ka.error();
     key_agent_ = std::move(*ka);
   }
+  if (!sw_.metrics_listen.empty()) {
+    // Metrics are for watching the switch, not a reason to stop forwarding: a port already taken
+    // is said on stderr and in `goldgatectl status`, and the switch runs without them.
+    metrics_ = std::make_shared<metrics::OwnerThreadMetrics>();
+    auto m = metrics::MetricsServer::start(sw_.metrics_listen, metrics_);
+    if (m) {
+      metrics_server_ = std::move(*m);
+      std::fprintf(stderr, "goldgate-switch: metrics on %s\n", metrics_server_->url().c_str());
+    } else {
+      metrics_error_ = sw_.source_file + ": metrics.listen: " + m.error().message;
+      std::fprintf(stderr, "goldgate-switch: WARNING: %s (running without metrics)\n", metrics_error_.c_str());
+    }
+  }
   started_ = std::chrono::steady_clock::now();
   return {};
 }
@@ -189,7 +203,9 @@ void SwitchImpl::controlLoop() {
     if (opts_.duration_s > 0 && elapsed >= opts_.warmup_s + opts_.duration_s) stop_requested.store(true);
     if (opts_.exit_when_drained && elapsed > 0.05 && stats_.drained()) stop_requested.store(true);
     if (stop_requested.load()) workers_stop_.store(true);
+    if (metrics_server_) metrics_->serve([this] { return metricFamilies(); });
   }
+  if (metrics_) metrics_->close();
   drain_.drain(key_agent_.get());
   if (tunnel_) (void)tunnel_->persistSequences(true);
   alert_log_->flushAll();

@@ -16,6 +16,7 @@
 #include "control.pb.h"
 #include "control_server.h"
 #include "goldgate/alerts/alert_log.h"
+#include "goldgate/common/metrics_http.h"
 #include "goldgate/dataplane/config.h"
 #include "goldgate/dataplane/switch.h"
 #include "key_agent.h"
@@ -54,6 +55,8 @@ class SwitchImpl {
   proto::StatusResponse status() const;
   proto::FlowsResponse flows(const proto::FlowFilter& f);
   proto::RulesResponse rules() const;
+  // The Prometheus families (metrics.cc), built on the control thread when a scrape asks.
+  std::vector<prometheus::MetricFamily> metricFamilies() const;
   // Hands `cmd` to worker `w` and waits (up to 2 s) until it is served; false if the worker did
   // not take it (stopped). `out` must have its capacity reserved for kDumpFlows.
   bool askWorker(Worker& w, Mailbox::Cmd cmd, const FlowQuery& q, std::vector<FlowSnapshot>* out, uint64_t* matched);
@@ -80,6 +83,10 @@ class SwitchImpl {
   std::chrono::steady_clock::time_point started_;
   pthread_t control_thread_{};
   bool control_running_ = false;
+  // Last, so that the HTTP server stops first: nothing it asks for outlives it.
+  std::shared_ptr<metrics::OwnerThreadMetrics> metrics_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
+  std::string metrics_error_;  // why metrics.listen could not be served ("" when it is)
 };
 
 }  // namespace goldgate::dataplane

@@ -159,6 +159,12 @@ void Worker::publishDrops(uint32_t received) {
     if (port_drop_local_[p]) {
       bump(stats_.ports[p].drops, port_drop_local_[p]);
       port_drop_local_[p] = 0;
+      for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
+        if (port_reason_local_[p][r]) {
+          bump(stats_.port_drops[p][r], port_reason_local_[p][r]);
+          port_reason_local_[p][r] = 0;
+        }
+      }
     }
   }
   bump(stats_.packets, received);
@@ -463,8 +469,10 @@ void Worker::admitNewFlows(const CompiledPolicy& pol, Burst& b) {
     if (!pkts[i]) continue;
     const PacketMeta& pm = b.meta[i];
     const uint32_t rule = rules[x];
-    pol.countHit(id_, rule);
+    // A hit is a decision: each denied packet, and each connection admitted (not each packet of
+    // a burst that opens the same connection more than once).
     if (!pol.ruleAllows(rule)) {
+      pol.countHit(id_, rule);
       if (pol.ruleLogs(rule)) alert(AlertRecord::kDeny, pm, in, rule, gen);
       drop(pkts[i], DropReason::kPolicyDeny, in);
       pkts[i] = nullptr;
@@ -497,6 +505,7 @@ void Worker::admitNewFlows(const CompiledPolicy& pol, Burst& b) {
       f.orig_is_a = b.src_is_a[j];
       f.port[0] = static_cast<uint8_t>(in);
       f.port[1] = static_cast<uint8_t>(b.out[i]);
+      pol.countHit(id_, rule);
       ++port_flows_[in];
       bump(stats_.flows_created, 1);
       if (pol.ruleLogs(rule)) alert(AlertRecord::kAllowLog, pm, in, rule, gen);
@@ -565,9 +574,7 @@ void Worker::followFragments(const CompiledPolicy& pol, Burst& b) {
 // --- output ---
 
 void Worker::drop(rte_mbuf* m, DropReason r, uint16_t in) {
-  ++drop_local_[static_cast<int>(r)];
-  ++port_drop_local_[in];
-  drops_pending_ = true;
+  countDrop(r, in);
   rte_pktmbuf_free(m);
 }
 

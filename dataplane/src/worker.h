@@ -55,6 +55,12 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> inspect_flows{0}, inspect_flows_peak{0};
   std::atomic<uint64_t> inspect_bytes{0}, inspect_decoded_bytes{0};
   std::atomic<uint64_t> decode_memory{0}, decode_memory_peak{0};
+  // Drops by the port they entered on and their reason (goldgate_switch_port_drops_total); the
+  // per-reason totals above are their sums over ports.
+  std::atomic<uint64_t> port_drops[kMaxPorts][static_cast<int>(DropReason::kCount)]{};
+  // Data-class findings by class index (the classifier's order) and datapolicy::Action.
+  static constexpr uint32_t kFindingClasses = 64, kFindingActions = 5;
+  std::atomic<uint64_t> findings[kFindingClasses][kFindingActions]{};
 };
 
 /// An alert raised on the packet path, carried to the control thread over a ring.
@@ -257,6 +263,13 @@ class Worker {
   void flood(uint32_t mask, rte_mbuf* m);
   void flushTx();
   void drop(rte_mbuf* m, DropReason r, uint16_t in);
+  // A packet that entered on `in` counted as dropped for `r` (drop() frees it too).
+  void countDrop(DropReason r, uint16_t in) {
+    ++drop_local_[static_cast<int>(r)];
+    ++port_drop_local_[in];
+    ++port_reason_local_[in][static_cast<int>(r)];
+    drops_pending_ = true;
+  }
   void publishDrops(uint32_t received);
   void publishInspection();  // the inspector's gauges into stats_
   // Connection tracking housekeeping.
@@ -343,6 +356,7 @@ class Worker {
   Burst decap_;  // what the tunnel path opened from one peer
   uint64_t drop_local_[static_cast<int>(DropReason::kCount)] = {};
   uint64_t port_drop_local_[kMaxPorts] = {};
+  uint32_t port_reason_local_[kMaxPorts][static_cast<int>(DropReason::kCount)] = {};
   bool drops_pending_ = false;  // drop_local_ has counts not yet published
   TxBuffer tx_[kMaxPorts];
   FragTable frags_;

@@ -33,6 +33,9 @@ Inspector::Verdict Worker::inspectPayload(const CompiledPolicy& pol, int32_t pos
                                             k.family, pm.protocol, dir, f.port[0], f.port[1], l4 + hdr, *plen,
                                             pm.protocol == 6 ? &seg : nullptr, inspect_events_, why);
   for (const auto& e : inspect_events_) {
+    if (e.kind == InspectEvent::kFinding && e.class_index < WorkerStats::kFindingClasses &&
+        e.action < WorkerStats::kFindingActions)
+      bump(stats_.findings[e.class_index][e.action], 1);
     AlertRecord a{};
     a.kind = e.kind == InspectEvent::kFinding   ? AlertRecord::kDataFinding
              : e.kind == InspectEvent::kGap     ? AlertRecord::kInspectionGap
@@ -106,8 +109,7 @@ int Worker::inspect(const CompiledPolicy& pol, int32_t pos, const Flow& f, const
     sendReset(pm, m, plen, true, in);
     if (makeReset(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*), pm, plen, false)) {
       rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - (pm.l4_offset + 20u)));
-      ++drop_local_[static_cast<int>(why)];
-      ++port_drop_local_[in];
+      countDrop(why, in);
       return kInspectReset;
     }
   }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "goldgate/alerts/sink_config.h"
+#include "goldgate/common/listen_address.h"
 #include "goldgate/common/net_types.h"
 
 #include <sys/un.h>
@@ -252,12 +253,7 @@ Result<HostmonConfig> parseHostmonConfig(const std::string& text, const std::str
       if (m["listen"]) {
         cfg.metrics_listen = c.str(m["listen"], "metrics.listen");
         if (cfg.metrics_listen == "off") cfg.metrics_listen.clear();
-        // HOST:PORT, with brackets for an IPv6 host (prometheus-cpp's civetweb reads the same form).
-        const size_t colon = cfg.metrics_listen.rfind(':');
-        const std::string port = colon == std::string::npos ? "" : cfg.metrics_listen.substr(colon + 1);
-        if (!cfg.metrics_listen.empty() &&
-            (colon == std::string::npos || colon == 0 || port.empty() || port.size() > 5 ||
-             port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535))
+        if (!cfg.metrics_listen.empty() && !validListen(cfg.metrics_listen))
           c.fail(m["listen"], "metrics.listen: '" + cfg.metrics_listen + "' is not HOST:PORT (e.g. 127.0.0.1:9108)");
       }
     }

@@ -87,13 +87,12 @@ Result<void> HostmonDaemon::wire(const std::string& configPath) {
   server_->setHandler(
       [this](const proto::HostmonRequest& req, std::shared_ptr<Responder> r) { return handle(req, r); });
   if (!cfg_.metrics_listen.empty()) {
-    auto metrics = std::make_shared<HostmonMetrics>(
+    auto collectable = std::make_shared<HostmonMetrics>(
         inv_, collection_->store(), [this](const std::string& uuid) { return attest_->attestation(uuid); });
-    auto m = MetricsServer::start(cfg_.metrics_listen, std::move(metrics));
+    auto m = metrics::MetricsServer::start(cfg_.metrics_listen, std::move(collectable));
     if (!m) return makeError(m.error().code, configPath + ": " + m.error().message);
     metrics_ = std::move(*m);
-    log_("metrics on http://" + cfg_.metrics_listen.substr(0, cfg_.metrics_listen.rfind(':')) + ":" +
-         std::to_string(metrics_->port()) + "/metrics");
+    log_("metrics on " + metrics_->url());
   }
   return {};
 }

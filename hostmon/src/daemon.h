@@ -13,6 +13,7 @@
 #include "attestation.h"
 #include "config.h"
 #include "control.h"
+#include "goldgate/common/metrics_http.h"
 #include "goldgate/common/result.h"
 #include "guest_collection.h"
 #include "inventory.h"
@@ -55,7 +56,7 @@ class HostmonDaemon {
   std::unique_ptr<LiveResponses> responses_;
   std::unique_ptr<AttestService> attest_;
   std::unique_ptr<ManifestLoader> loader_;
-  std::unique_ptr<MetricsServer> metrics_;  // after everything it reads, so that it stops first
+  std::unique_ptr<metrics::MetricsServer> metrics_;  // after everything it reads, so that it stops first
   std::chrono::steady_clock::time_point next_reload_{};
 };
 

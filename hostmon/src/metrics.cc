@@ -1,41 +1,18 @@
 #include "metrics.h"
 
-#include <prometheus/exposer.h>
+#include "goldgate/common/metrics_http.h"
 
 #include <array>
 #include <limits>
 #include <map>
 
 namespace goldgate::hostmon {
-namespace {
-
+using metrics::counter;
+using metrics::family;
+using metrics::gauge;
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-
-MetricFamily family(const std::string& name, const std::string& help, MetricType type) {
-  MetricFamily f;
-  f.name = name;
-  f.help = help;
-  f.type = type;
-  return f;
-}
-
-ClientMetric gauge(double v, std::vector<ClientMetric::Label> labels) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.gauge.value = v;
-  return m;
-}
-
-ClientMetric counter(double v, std::vector<ClientMetric::Label> labels) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.counter.value = v;
-  return m;
-}
-
-}  // namespace
 
 HostmonMetrics::HostmonMetrics(const Inventory& inv, const GuestStateStore& store,
                                std::function<proto::VmAttestation(const std::string&)> attestation)
@@ -137,22 +114,5 @@ std::vector<MetricFamily> HostmonMetrics::Collect() const {
   out.push_back(std::move(hookF));
   return out;
 }
-
-Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& listen,
-                                                            std::shared_ptr<prometheus::Collectable> metrics) {
-  auto s = std::unique_ptr<MetricsServer>(new MetricsServer());
-  try {
-    s->exposer_ = std::make_unique<prometheus::Exposer>(listen, 1);
-  } catch (const std::exception& e) {
-    return makeError(Error::Code::kIo, "metrics: cannot listen on " + listen + ": " + e.what());
-  }
-  s->metrics_ = std::move(metrics);
-  s->exposer_->RegisterCollectable(s->metrics_);
-  const auto ports = s->exposer_->GetListeningPorts();
-  s->port_ = ports.empty() ? 0 : ports.front();
-  return s;
-}
-
-MetricsServer::~MetricsServer() = default;
 
 }  // namespace goldgate::hostmon

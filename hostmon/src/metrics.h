@@ -11,14 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "goldgate/common/result.h"
 #include "guest_state.h"
 #include "hostmon.pb.h"
 #include "inventory.h"
-
-namespace prometheus {
-class Exposer;
-}
 
 namespace goldgate::hostmon {
 
@@ -34,22 +29,6 @@ class HostmonMetrics : public prometheus::Collectable {
   const Inventory& inv_;
   const GuestStateStore& store_;
   std::function<proto::VmAttestation(const std::string&)> attestation_;
-};
-
-/// `/metrics` over HTTP on `listen` ("127.0.0.1:9108"; port 0: a free one). Errors: kIo when the
-/// address cannot be bound (the message names it).
-class MetricsServer {
- public:
-  static Result<std::unique_ptr<MetricsServer>> start(const std::string& listen,
-                                                      std::shared_ptr<prometheus::Collectable> metrics);
-  ~MetricsServer();
-  /// The port it listens on.
-  int port() const { return port_; }
-
- private:
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::shared_ptr<prometheus::Collectable> metrics_;
-  int port_ = 0;
 };
 
 }  // namespace goldgate::hostmon

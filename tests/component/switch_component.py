@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 from scapy.all import (ARP, ESP, ICMP, IP, TCP, UDP, Dot1Q, Ether, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6ND_Redirect,
                        ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6,
@@ -91,7 +93,7 @@ def check(cond, what):
 
 class Run:
     def __init__(self, binary, tmp, inputs, flow_table=65536, extra_ports=(), segments=SEGMENTS, alert_format="json",
-                 alerts_yaml=None, background=False, extra_yaml="", flow_per_port=None):
+                 alerts_yaml=None, background=False, extra_yaml="", flow_per_port=None, metrics="off"):
         """Writes the configuration and input captures, then runs the switch to completion (or,
         with background=True, starts it and returns: the caller stops it with stop())."""
         self.tmp = tmp
@@ -119,10 +121,10 @@ class Run:
             f.write("eal: [-l, '0', --no-huge, -m, '256', --no-shconf, --no-pci, --no-telemetry, --log-level, '*:warning']\n"
                     "mbufs: 2047\nflow_table: {size: %d%s}\nsegments_dir: segments\n"
                     "control: {socket: %s/ctl.sock}\nalerts: %s\n"
-                    "quarantine_file: %s/quarantine\n%sports:\n%s\n" %
+                    "quarantine_file: %s/quarantine\nmetrics: {listen: %s}\n%sports:\n%s\n" %
                     (flow_table, ", per_port: %d" % flow_per_port if flow_per_port else "", tmp,
                      alerts_yaml or "{file: %s/alerts.jsonl, window_ms: 60000, format: %s}" % (tmp, alert_format),
-                     tmp, extra_yaml, "\n".join(ports_yaml)))
+                     tmp, metrics, extra_yaml, "\n".join(ports_yaml)))
         self.names = names
         self.alert_format = alert_format
         args = [binary, "-c", os.path.join(tmp, "goldgate.yaml"), "--stats-json", os.path.join(tmp, "stats.json")]
@@ -238,6 +240,95 @@ def scenario_deny_aggregation(binary, tmp):
     counts = sorted(int(a["count"]) for a in denies)
     check(counts == [1, 9], "deny counts %s, want [1, 9]" % counts)
     check("repeated 9 more times" in [a for a in denies if int(a["count"]) == 9][0]["message"], "aggregate message")
+
+
+def until(cond, what, timeout=60):
+    """Waits for cond() to return something true (polled every 50 ms); fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise Failure("timed out waiting for " + what)
+
+
+def scrape(url):
+    """GET a Prometheus text exposition: {(name, frozenset of label pairs): value}."""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)', line)
+        check(m, "unparseable exposition line: %r" % line)
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def scrape_when_counted(tmp, packets):
+    """The series of the switch running in `tmp` once it has counted `packets` packets."""
+    err = os.path.join(tmp, "switch.err")
+    url = until(lambda: (re.search(r"metrics on (http://\S+)", open(err).read()) or [None, None])[1],
+                "the switch to say where its metrics are")
+    return until(lambda: (lambda s: s if metric(s, "goldgate_switch_packets_total") == packets else None)(scrape(url)),
+                 "all %d packets to be counted" % packets)
+
+
+def metric(series, name, **labels):
+    """The value of the one series of `name` whose labels include `labels` (None: no such series)."""
+    want = set(labels.items())
+    found = [v for (n, l), v in series.items() if n == name and want <= set(l)]
+    check(len(found) <= 1, "%s%s matches %d series" % (name, labels, len(found)))
+    return found[0] if found else None
+
+
+def scenario_metrics(binary, tmp):
+    """/metrics while the switch runs: drops by port and reason, rule hits (the most hit named, the
+    rest summed), flows and port counters match the packets the test sent."""
+    web = [tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 42000 + i, 22, "S") for i in range(7)]            # default deny
+    web += [tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 43000 + i, 5432, "S") for i in range(3)]         # web-to-db
+    web += [Ether(src=WEB, dst=DB) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5353, dport=53)] * 2  # web-dns
+    web += [tcp(WEB, DB, "10.0.0.9", "10.0.0.2", 44000, 5432, "S")]                                # spoofed source
+    r = Run(binary, tmp, {"web": web}, background=True, metrics="127.0.0.1:0")
+    try:
+        series = scrape_when_counted(tmp, len(web))
+        got = {
+            "web policy_deny": metric(series, "goldgate_switch_port_drops_total", port="web", reason="policy_deny"),
+            "web spoofed_ip": metric(series, "goldgate_switch_port_drops_total", port="web", reason="spoofed_ip"),
+            "all policy_deny": metric(series, "goldgate_switch_drops_total", reason="policy_deny"),
+            "unseen reason": metric(series, "goldgate_switch_drops_total", reason="tcp_no_flow"),
+            "web-to-db hits": metric(series, "goldgate_switch_rule_hits_total", rule="web-to-db"),
+            "default hits": metric(series, "goldgate_switch_rule_hits_total", rule="(default)"),
+            "flows": metric(series, "goldgate_switch_flows"),
+            "flows created": metric(series, "goldgate_switch_flows_created_total"),
+            "web rx": metric(series, "goldgate_switch_port_rx_packets_total", port="web", role="vm"),
+            "db tx": metric(series, "goldgate_switch_port_tx_packets_total", port="db", role="vm"),
+        }
+        want = {"web policy_deny": 7, "web spoofed_ip": 1, "all policy_deny": 7, "unseen reason": 0,
+                "web-to-db hits": 3, "default hits": 7, "flows": 4, "flows created": 4, "web rx": len(web), "db tx": 5}
+        check(got == want, "metrics %s, want %s" % (got, want))
+        dns = metric(series, "goldgate_switch_rule_hits_total", rule="web-dns", action="allow")
+        check(dns == 1, "web-dns: two datagrams of one flow are one hit, got %s" % dns)
+        check(metric(series, "goldgate_switch_port_drops_total", port="db", reason="policy_deny") is None,
+              "a port without drops has no drop series")
+        source = [dict(l).get("source") for (n, l) in series
+                  if n == "goldgate_switch_rule_hits_total" and dict(l).get("rule") == "web-to-db"]
+        check(source == [os.path.join(tmp, "segments", "app.yaml") + ":8"], "rule hits name the rule's place: %s" % source)
+    finally:
+        r.stop()
+    # Bounded: with rule_hits_top 1, the most hit rule by name and the rest summed into one series.
+    sub = os.path.join(tmp, "top1")
+    os.makedirs(sub)
+    r = Run(binary, sub, {"web": web}, background=True, metrics="127.0.0.1:0, rule_hits_top: 1")
+    try:
+        series = scrape_when_counted(sub, len(web))
+        hits = {dict(l)["rule"]: v for (n, l), v in series.items() if n == "goldgate_switch_rule_hits_total"}
+        check(hits == {"(default)": 7, "(other)": 4}, "rule hits with rule_hits_top 1: %s" % hits)
+    finally:
+        r.stop()
 
 
 def scenario_l2(binary, tmp):

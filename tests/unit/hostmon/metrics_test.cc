@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "goldgate/common/metrics_http.h"
 #include "metrics.h"
 
 using namespace goldgate;
@@ -84,7 +85,7 @@ struct Fixture {
 
 TEST_CASE("metrics: served over HTTP in the text format, named by Prometheus conventions", "[metrics]") {
   Fixture f;
-  auto server = MetricsServer::start("127.0.0.1:0", f.metrics());
+  auto server = metrics::MetricsServer::start("127.0.0.1:0", f.metrics());
   REQUIRE(server);
   REQUIRE((*server)->port() > 0);
   const std::string body = httpGet((*server)->port());
@@ -114,10 +115,10 @@ TEST_CASE("metrics: served over HTTP in the text format, named by Prometheus con
 
 TEST_CASE("metrics: an address that cannot be bound is an error naming it", "[metrics]") {
   Fixture f;
-  auto first = MetricsServer::start("127.0.0.1:0", f.metrics());
+  auto first = metrics::MetricsServer::start("127.0.0.1:0", f.metrics());
   REQUIRE(first);
   const std::string taken = "127.0.0.1:" + std::to_string((*first)->port());
-  auto second = MetricsServer::start(taken, f.metrics());
+  auto second = metrics::MetricsServer::start(taken, f.metrics());
   REQUIRE_FALSE(second);
   CHECK_THAT(second.error().message, Catch::Contains("cannot listen on " + taken));
 }

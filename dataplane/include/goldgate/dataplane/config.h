@@ -209,6 +209,10 @@ struct SwitchConfig {
   uint32_t alert_rotate_keep = 5;                           // old alert files kept
   std::string alert_spool_dir = "/var/lib/goldgate/spool";  // each sink spools in <dir>/<sink name>
   std::vector<alerts::SinkConfig> alert_sinks;              // network sinks (syslog, Kafka)
+  // Prometheus metrics (docs/operations.md, "Metrics"): HOST:PORT of /metrics ("": off); rules
+  // whose hits are series of their own (the most hit; the rest are summed into one series).
+  std::string metrics_listen = "127.0.0.1:9109";
+  uint32_t metrics_rule_hits_top = 20;
   std::vector<ZoneConfig> zones;
   InspectionConfig inspection;
   TunnelConfig tunnel;
