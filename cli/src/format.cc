@@ -114,6 +114,18 @@ std::string humanCount(uint64_t v) {
   return buf;
 }
 
+std::optional<uint32_t> protocolNumber(const std::string& s) {
+  if (s.empty() || s == "any") return 0;
+  if (s == "tcp") return 6;
+  if (s == "udp") return 17;
+  if (s == "icmp") return 1;
+  if (s == "icmpv6") return 58;
+  if (s == "sctp") return 132;
+  if (s.size() <= 3 && s.find_first_not_of("0123456789") == std::string::npos && std::stoul(s) <= 255)
+    return static_cast<uint32_t>(std::stoul(s));
+  return std::nullopt;
+}
+
 std::string formatStatus(const proto::StatusResponse& s, bool all) {
   std::ostringstream o;
   o << "goldgate-switch " << s.version() << "  up " << s.uptime_seconds() << "s  workers " << s.workers()

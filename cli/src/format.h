@@ -1,6 +1,7 @@
 // Text rendering of control API responses for goldgatectl.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "control.pb.h"
@@ -8,6 +9,9 @@
 
 namespace goldgate::cli {
 
+/// An IP protocol as goldgatectl's options take it: tcp, udp, icmp, icmpv6, sctp, any (0) or a
+/// number 0-255; nothing for anything else.
+std::optional<uint32_t> protocolNumber(const std::string& s);
 std::string formatStatus(const proto::StatusResponse& s, bool all);
 std::string formatFlows(const proto::FlowsResponse& f);
 std::string formatRules(const proto::RulesResponse& r, bool hits);

@@ -21,6 +21,7 @@
 #include "kernel_profile_cmd.h"
 #include "manifest_cmd.h"
 #include "output.h"
+#include "trace_cmd.h"
 
 using namespace goldgate;
 
@@ -75,15 +76,6 @@ int followAlerts(const std::string& socketPath, const proto::Request& req) {
     std::fflush(stdout);
     first = false;
   }
-}
-
-uint32_t protoNumber(const std::string& s) {
-  if (s.empty() || s == "any") return 0;
-  if (s == "tcp") return 6;
-  if (s == "udp") return 17;
-  if (s == "icmp") return 1;
-  if (s == "icmpv6") return 58;
-  return static_cast<uint32_t>(std::stoul(s));
 }
 
 }  // namespace
@@ -231,6 +223,10 @@ int main(int argc, char** argv) {
     sub->add_option("--hostmon-socket", hostmonSocket, "control socket of goldgate-hostmon");
   }
 
+  cli::TraceOptions topts;
+  auto* traceCmd = cli::addTraceCommand(app, topts);
+  traceCmd->add_flag("--json", json, "print each trace as JSON");
+
   cli::ManifestCommands mopts;
   cli::addManifestCommands(app, mopts);
   cli::AttestCommands aopts;
@@ -258,6 +254,7 @@ int main(int argc, char** argv) {
     });
   }
 
+  if (*traceCmd) return cli::runTrace(topts, socket, json);
   proto::Request req;
   if (*status) {
     req.mutable_status();
@@ -271,12 +268,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     f->set_ip(fip);
-    try {
-      f->set_protocol(protoNumber(fproto));
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "goldgatectl: --proto: '%s' is not tcp, udp, icmp, icmpv6 or a number\n", fproto.c_str());
+    auto protocol = cli::protocolNumber(fproto);
+    if (!protocol) {
+      std::fprintf(stderr, "goldgatectl: --proto: '%s' is not tcp, udp, icmp, icmpv6, sctp or a number\n",
+                   fproto.c_str());
       return 2;
     }
+    f->set_protocol(*protocol);
     f->set_limit(limit);
     return call(socket, req, json, [](const proto::Response& r) { return cli::formatFlows(r.flows()); });
   }

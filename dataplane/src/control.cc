@@ -24,6 +24,7 @@ proto::Response SwitchImpl::handle(const proto::Request& req) {
       else resp.set_ok(false), resp.set_error(r.error().message);
       break;
     }
+    case proto::Request::kTrace: return trace(req.trace());
     case proto::Request::kSetIdentities: *resp.mutable_identities() = setIdentities(req.set_identities()); break;
     case proto::Request::kQuarantine:
     case proto::Request::kRelease: {

@@ -1,6 +1,7 @@
 #include "goldgate/dataplane/policy.h"
 
 #include <rte_acl.h>
+#include <rte_byteorder.h>
 #include <rte_common.h>
 
 #include <arpa/inet.h>
@@ -9,6 +10,8 @@
 #include <cstring>
 #include <map>
 #include <tuple>
+
+#include "goldgate/dataplane/conntrack.h"
 
 namespace goldgate::dataplane {
 namespace {
@@ -518,6 +521,32 @@ Result<std::unique_ptr<CompiledPolicy>> CompiledPolicy::compile(const SwitchConf
   p->hit_stride_ = (static_cast<uint32_t>(p->rules_.size()) + 7) & ~7u;  // 64-byte rows
   p->hits_ = std::make_unique<std::atomic<uint64_t>[]>(size_t{p->hit_stride_} * std::max(1u, workers));
   return p;
+}
+
+void aclKeyFromFlow(const FlowKey& k, bool origIsA, uint16_t srcSeg, uint16_t dstSeg, AclKey4* k4, AclKey6* k6) {
+  const uint8_t* src = origIsA ? k.addr_a : k.addr_b;
+  const uint8_t* dst = origIsA ? k.addr_b : k.addr_a;
+  uint16_t sport = origIsA ? k.port_a : k.port_b;
+  uint16_t dport = origIsA ? k.port_b : k.port_a;
+  if (k.family == 4) {
+    std::memset(k4, 0, sizeof *k4);
+    k4->proto = k.protocol;
+    k4->src_seg = rte_cpu_to_be_16(srcSeg);
+    k4->dst_seg = rte_cpu_to_be_16(dstSeg);
+    std::memcpy(&k4->src_ip, src, 4);
+    std::memcpy(&k4->dst_ip, dst, 4);
+    k4->sport = rte_cpu_to_be_16(sport);
+    k4->dport = rte_cpu_to_be_16(dport);
+  } else {
+    std::memset(k6, 0, sizeof *k6);
+    k6->proto = k.protocol;
+    k6->src_seg = rte_cpu_to_be_16(srcSeg);
+    k6->dst_seg = rte_cpu_to_be_16(dstSeg);
+    std::memcpy(k6->src_ip, src, 16);
+    std::memcpy(k6->dst_ip, dst, 16);
+    k6->sport = rte_cpu_to_be_16(sport);
+    k6->dport = rte_cpu_to_be_16(dport);
+  }
 }
 
 }  // namespace goldgate::dataplane

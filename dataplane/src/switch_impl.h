@@ -55,6 +55,11 @@ class SwitchImpl {
   proto::StatusResponse status() const;
   proto::FlowsResponse flows(const proto::FlowFilter& f);
   proto::RulesResponse rules() const;
+  // goldgatectl trace (trace_control.cc): captures through the workers' mailboxes, and a
+  // described packet explained against the policy in force.
+  proto::Response trace(const proto::TraceRequest& req);
+  Result<proto::TraceResult> explain(const proto::TracePacket& p);
+  int portIndex(const std::string& name) const;  // -1: no such port (physical or tunnel peer)
   // The Prometheus families (metrics.cc), built on the control thread when a scrape asks.
   std::vector<prometheus::MetricFamily> metricFamilies() const;
   // Hands `cmd` to worker `w` and waits (up to 2 s) until it is served; false if the worker did
@@ -86,7 +91,9 @@ class SwitchImpl {
   // Last, so that the HTTP server stops first: nothing it asks for outlives it.
   std::shared_ptr<metrics::OwnerThreadMetrics> metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
-  std::string metrics_error_;  // why metrics.listen could not be served ("" when it is)
+  std::string metrics_error_;
+  uint32_t trace_wanted_ = 0,
+           trace_recorded_ = 0;  // the capture armed last  // why metrics.listen could not be served ("" when it is)
 };
 
 }  // namespace goldgate::dataplane

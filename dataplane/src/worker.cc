@@ -19,33 +19,6 @@ namespace {
 constexpr uint32_t kAgeEvery = 16;   // loop iterations between aging steps
 constexpr uint32_t kAgeBudget = 32;  // flows looked at per aging step
 
-// Fills an ACL key from a flow key seen from the originator's side.
-void aclKeyFromFlow(const FlowKey& k, bool origIsA, uint16_t srcSeg, uint16_t dstSeg, AclKey4* k4, AclKey6* k6) {
-  const uint8_t* src = origIsA ? k.addr_a : k.addr_b;
-  const uint8_t* dst = origIsA ? k.addr_b : k.addr_a;
-  uint16_t sport = origIsA ? k.port_a : k.port_b;
-  uint16_t dport = origIsA ? k.port_b : k.port_a;
-  if (k.family == 4) {
-    std::memset(k4, 0, sizeof *k4);
-    k4->proto = k.protocol;
-    k4->src_seg = rte_cpu_to_be_16(srcSeg);
-    k4->dst_seg = rte_cpu_to_be_16(dstSeg);
-    std::memcpy(&k4->src_ip, src, 4);
-    std::memcpy(&k4->dst_ip, dst, 4);
-    k4->sport = rte_cpu_to_be_16(sport);
-    k4->dport = rte_cpu_to_be_16(dport);
-  } else {
-    std::memset(k6, 0, sizeof *k6);
-    k6->proto = k.protocol;
-    k6->src_seg = rte_cpu_to_be_16(srcSeg);
-    k6->dst_seg = rte_cpu_to_be_16(dstSeg);
-    std::memcpy(k6->src_ip, src, 16);
-    std::memcpy(k6->dst_ip, dst, 16);
-    k6->sport = rte_cpu_to_be_16(sport);
-    k6->dport = rte_cpu_to_be_16(dport);
-  }
-}
-
 uint16_t segOfPort(const CompiledPolicy& pol, int port) {
   if (port < 0) return kSegExternal;
   return pol.portSegment(static_cast<uint16_t>(port));
@@ -64,6 +37,7 @@ Worker::Worker(uint32_t id, uint16_t queue, const WorkerShared* shared, std::uni
       frags_(shared->tsc_hz) {
   inspector_ = std::make_unique<Inspector>(flows_->capacity(), shared->inspect_max_flows, shared->inspect_hold_total);
   inspect_events_.reserve(64);
+  trace_out_.reserve(kTraceMax);
 }
 
 // --- the loop ---
@@ -178,8 +152,18 @@ void Worker::processBurst(const CompiledPolicy& pol, Burst& b) {
   for (uint32_t i = 0; i < b.n; ++i) rxBytes += rte_pktmbuf_pkt_len(b.pkts[i]);
   bump(stats_.ports[b.in].rx_packets, b.n);
   bump(stats_.ports[b.in].rx_bytes, rxBytes);
+  b.tracing = trace_left_ != 0 && trace_filter_.port == b.in;
   if (kSecure && !pol.isUplink(b.in) && pol.portSegment(b.in) == kSegUnassigned) {
-    for (uint32_t i = 0; i < b.n; ++i) drop(b.pkts[i], DropReason::kPortClosed, b.in);
+    for (uint32_t i = 0; i < b.n; ++i) {
+      if (b.tracing) {
+        PacketMeta pm;
+        const auto* d = rte_pktmbuf_mtod(b.pkts[i], const uint8_t*);
+        const bool ok = parsePacket(d, rte_pktmbuf_data_len(b.pkts[i]), &pm) == DropReason::kNone;
+        traceBegin(b, i, ok ? &pm : nullptr, rte_pktmbuf_pkt_len(b.pkts[i]));
+      }
+      drop(b.pkts[i], DropReason::kPortClosed, b.in);
+    }
+    if (trace_cur_) traceFinish(b);
     return;
   }
   parseAndSwitchL2<kSecure>(pol, b);
@@ -189,6 +173,7 @@ void Worker::processBurst(const CompiledPolicy& pol, Burst& b) {
     forward(b);
   }
   if (b.nlater) followFragments(pol, b);
+  if (trace_cur_) traceFinish(b);
 }
 
 // Pass 1: parse, checksums, guards, anti-spoofing, L2 decisions; collects the flow keys of IP
@@ -211,6 +196,7 @@ void Worker::parseAndSwitchL2(const CompiledPolicy& pol, Burst& b) {
     b.out[i] = -1;
     PacketMeta& pm = b.meta[i];
     DropReason r = parsePacket(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), &pm);
+    if (b.tracing) traceBegin(b, i, r == DropReason::kNone ? &pm : nullptr, rte_pktmbuf_pkt_len(m));
     if (r != DropReason::kNone) {
       drop(m, r, in);
       pkts[i] = nullptr;
@@ -363,16 +349,19 @@ void Worker::lookupFlows(const CompiledPolicy& pol, Burst& b) {
         pkts[i] = nullptr;
         continue;
       }
+      traceStep(i, TraceKind::kFlowMiss);
       b.miss[nmiss++] = j;
       continue;
     }
     Flow& f = flows_->at(b.pos[j]);
+    traceStep(i, TraceKind::kFlowHit, static_cast<uint8_t>(f.state), 0, f.rule, f.policy_gen);
     // For an ICMP error, `dir` is the direction of the quoted packet; the error itself comes from
     // that packet's destination side.
     const int dir = (b.src_is_a[j] == f.orig_is_a) ? 0 : 1;
     const int arrival = isRelated ? dir ^ 1 : dir;
     if (!isRelated && pm.protocol == 6 && tcpOpens(pm.tcp_flags) && tcpReusable(f)) {
       // A new connection on the 4-tuple of a closed one: decided afresh by the policy.
+      traceStep(i, TraceKind::kFlowReopened);
       removeFlow(b.pos[j]);
       b.miss[nmiss++] = j;
       continue;
@@ -384,13 +373,16 @@ void Worker::lookupFlows(const CompiledPolicy& pol, Burst& b) {
       pkts[i] = nullptr;
       continue;
     }
-    if (f.policy_gen != pol.generation() && !revalidate(pol, f, b.keys[j])) {
-      alertFlow(AlertRecord::kFlowCut, b.keys[j], f, pol.generation());
-      removeFlow(b.pos[j]);
-      bump(stats_.flows_cut, 1);
-      drop(pkts[i], DropReason::kFlowCut, in);
-      pkts[i] = nullptr;
-      continue;
+    if (f.policy_gen != pol.generation()) {
+      if (!revalidate(pol, f, b.keys[j])) {
+        alertFlow(AlertRecord::kFlowCut, b.keys[j], f, pol.generation());
+        removeFlow(b.pos[j]);
+        bump(stats_.flows_cut, 1);
+        drop(pkts[i], DropReason::kFlowCut, in);
+        pkts[i] = nullptr;
+        continue;
+      }
+      traceStep(i, TraceKind::kFlowRevalidated, 0, 0, f.rule);
     }
     if (isRelated) {
       b.out[i] = f.port[dir];  // back to the quoted packet's sender; the connection's state is unchanged
@@ -445,6 +437,7 @@ void Worker::admitNewFlows(const CompiledPolicy& pol, Burst& b) {
       continue;
     }
     b.out[i] = static_cast<int16_t>(o);
+    traceStep(i, TraceKind::kDestination, 0, static_cast<uint16_t>(o));
     const uint16_t dstSeg =
         pol.isUplink(static_cast<uint16_t>(o)) ? kSegExternal : pol.portSegment(static_cast<uint16_t>(o));
     if (pm.family == 4) {
@@ -469,6 +462,7 @@ void Worker::admitNewFlows(const CompiledPolicy& pol, Burst& b) {
     if (!pkts[i]) continue;
     const PacketMeta& pm = b.meta[i];
     const uint32_t rule = rules[x];
+    traceStep(i, TraceKind::kRule, pol.ruleAllows(rule) ? 1 : 0, 0, rule);
     // A hit is a decision: each denied packet, and each connection admitted (not each packet of
     // a burst that opens the same connection more than once).
     if (!pol.ruleAllows(rule)) {
@@ -506,6 +500,7 @@ void Worker::admitNewFlows(const CompiledPolicy& pol, Burst& b) {
       f.port[0] = static_cast<uint8_t>(in);
       f.port[1] = static_cast<uint8_t>(b.out[i]);
       pol.countHit(id_, rule);
+      traceStep(i, TraceKind::kFlowCreated);
       ++port_flows_[in];
       bump(stats_.flows_created, 1);
       if (pol.ruleLogs(rule)) alert(AlertRecord::kAllowLog, pm, in, rule, gen);
@@ -521,6 +516,7 @@ inline bool Worker::accountAndInspect(const CompiledPolicy& pol, Burst& b, uint3
   const PacketMeta& pm = b.meta[i];
   if (pol.inspectPlan() && readable(pm)) {
     const int r = inspect(pol, pos, f, k, dir, pm, m, b.in, b.now);
+    traceStep(i, TraceKind::kInspected, static_cast<uint8_t>(r == kInspectPass ? 0 : r == kInspectDropped ? 1 : 2));
     if (r == kInspectDropped) b.pkts[i] = nullptr;
     if (r == kInspectReset) b.out[i] = f.port[dir ^ 1];
     if (r != kInspectPass) return false;
@@ -563,6 +559,7 @@ void Worker::followFragments(const CompiledPolicy& pol, Burst& b) {
       fe->tsc = b.now;
       // Of an inspected connection: gathered, and the fragment that completes the datagram is
       // held until the datagram has been inspected.
+      traceStep(i, TraceKind::kFragmentFollows, 0, fe->out_port);
       if (fe->gather && gatherLater(pol, *fe, pm, b.pkts[i], b.in, b.now) != kInspectPass) continue;
       send(fe->out_port, b.pkts[i]);
     } else {
@@ -574,11 +571,13 @@ void Worker::followFragments(const CompiledPolicy& pol, Burst& b) {
 // --- output ---
 
 void Worker::drop(rte_mbuf* m, DropReason r, uint16_t in) {
+  if (__builtin_expect(trace_cur_ != 0, 0)) traceMbuf(m, TraceKind::kDrop, in, static_cast<uint32_t>(r));
   countDrop(r, in);
   rte_pktmbuf_free(m);
 }
 
 void Worker::send(uint16_t port, rte_mbuf* m) {
+  if (__builtin_expect(trace_cur_ != 0, 0)) traceMbuf(m, TraceKind::kOutput, port, 0);
   TxBuffer& b = tx_[port];
   b.pkts[b.n++] = m;
   if (b.n == 2 * kBurst) flushTx();
@@ -755,7 +754,9 @@ void Worker::serveMailbox() {
   if (mailbox_.state.load(std::memory_order_relaxed) != Mailbox::State::kRequested ||
       !mailbox_.state.compare_exchange_strong(expected, Mailbox::State::kServing))
     return;  // nothing asked, or the requester withdrew
-  if (mailbox_.cmd == Mailbox::Cmd::kFlushPort) {
+  if (mailbox_.cmd != Mailbox::Cmd::kDumpFlows && mailbox_.cmd != Mailbox::Cmd::kFlushPort) {
+    serveTrace(mailbox_);
+  } else if (mailbox_.cmd == Mailbox::Cmd::kFlushPort) {
     uint32_t iter = 0;
     const FlowKey* key;
     int32_t pos;

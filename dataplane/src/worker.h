@@ -12,6 +12,7 @@
 #include "goldgate/dataplane/policy.h"
 #include "inspect.h"
 #include "mac_table.h"
+#include "trace.h"
 #include "tunnel.h"
 
 struct rte_mbuf;
@@ -132,7 +133,11 @@ struct FlowQuery {
 struct Mailbox {
   // kDumpFlows: copy matching flows to `out`; kFlushPort: remove every flow with an end on
   // query.port (a VM left the port). Both report the flows they matched in `matched`.
-  enum class Cmd : uint8_t { kDumpFlows, kFlushPort };
+  // kTraceArm: record the next `trace_count` packets that match `trace_filter` (replacing any
+  // capture); kTraceCollect: move what was recorded to `trace_out` (matched: packets still to
+  // record); kTraceDisarm: stop recording. kProbe: the flow of `probe_key` and where `probe_mac`
+  // was learned, for a described packet (goldgatectl trace).
+  enum class Cmd : uint8_t { kDumpFlows, kFlushPort, kTraceArm, kTraceCollect, kTraceDisarm, kProbe };
   // kIdle -> kRequested (control thread) -> kServing (worker) -> kDone (worker) -> kIdle (control);
   // a request not yet picked up may be withdrawn (kRequested -> kIdle).
   enum class State : int { kIdle, kRequested, kServing, kDone };
@@ -141,6 +146,14 @@ struct Mailbox {
   FlowQuery query;
   std::vector<FlowSnapshot>* out = nullptr;  // reserved by the requester: the worker never allocates
   uint64_t matched = 0;
+  TraceFilter trace_filter;
+  uint32_t trace_count = 0;
+  std::vector<TraceRecord>* trace_out = nullptr;  // reserved by the requester
+  FlowKey probe_key{};
+  uint64_t probe_mac = 0;
+  int32_t probe_pos = -1;  // >= 0: the flow was found (probe_flow is a copy)
+  Flow probe_flow{};
+  int probe_fdb = -1;  // the port probe_mac was learned on (-1: none)
 };
 
 struct WorkerShared {
@@ -180,6 +193,7 @@ struct Burst {
   uint32_t nmiss = 0;
   uint8_t later[kBurst];  // burst indexes of non-first IP fragments (pass 5)
   uint32_t nlater = 0;
+  bool tracing = false;  // a capture is armed on this burst's port (goldgatectl trace)
   void reset(uint16_t port, uint32_t count, uint64_t tsc) {
     in = port, n = count, now = tsc, nkeys = 0, related = 0, nmiss = 0, nlater = 0;
   }
@@ -234,6 +248,21 @@ class Worker {
   /// The VM ports this worker's data policy asked to quarantine since the last call (bit = port).
   /// Control thread. A request is a bit that stays set until taken: it cannot be lost.
   uint32_t takeQuarantineRequests() { return quarantine_requests_.exchange(0, std::memory_order_acq_rel); }
+  /// The most packets one capture records in one worker (goldgatectl trace).
+  static constexpr uint32_t kTraceMax = 64;
+
+  // The checks of pass 1 that need nothing of a worker's state (worker_guard.cc): the worker runs
+  // them per packet, and goldgatectl trace runs them for a described packet. Any thread.
+  // What a VM port (or a tunnel peer) may send as its source: bound addresses, ND that is its own.
+  static DropReason sourceCheck(const CompiledPolicy& pol, uint16_t in, const PacketMeta& pm, const uint8_t* data);
+  // From the uplink: ARP or ND that claims a VM's address.
+  static DropReason outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data);
+  // What a VM port may not send: tagged frames, router advertisements, redirects, DHCP replies.
+  static DropReason vmGuard(const PacketMeta& pm, const uint8_t* data);
+  // Payload the inspector reads: TCP streams, UDP datagrams, ICMP / ICMPv6 echo (and timestamp) messages.
+  static bool readable(const PacketMeta& pm) {
+    return pm.protocol == 6 || pm.protocol == 17 || ((pm.protocol == 1 || pm.protocol == 58) && (pm.flags & kFlagL4));
+  }
 
  private:
   struct TxBuffer {
@@ -257,6 +286,17 @@ class Worker {
   // a reset toward its receiver (out[i] set).
   bool accountAndInspect(const CompiledPolicy& pol, Burst& b, uint32_t i, int32_t pos, Flow& f, const FlowKey& k,
                          int dir);
+
+  // goldgatectl trace: a capture records the decisions taken for the packets it takes (bit i of
+  // trace_cur_: packet i of the burst being processed). Nothing is recorded and nothing is paid
+  // but one test of trace_cur_ per decision when no capture is armed on the burst's port.
+  void traceBegin(Burst& b, uint32_t i, const PacketMeta* pm, uint32_t len);
+  void traceStep(uint32_t i, TraceKind k, uint8_t a = 0, uint16_t port = 0, uint32_t value = 0, uint64_t aux = 0) {
+    if (__builtin_expect(trace_cur_ != 0, 0) && ((trace_cur_ >> i) & 1)) trace_live_[i].add(k, a, port, value, aux);
+  }
+  void traceMbuf(const rte_mbuf* m, TraceKind k, uint16_t port, uint32_t value);  // drop / send of a traced packet
+  void traceFinish(const Burst& b);
+  void serveTrace(Mailbox& mb);  // the mailbox's trace and probe requests
 
   // Output.
   void send(uint16_t port, rte_mbuf* m);
@@ -287,11 +327,8 @@ class Worker {
   // Checksums of an IP packet as its receiver would check them (offload flags honoured).
   DropReason checksums(rte_mbuf* m, const PacketMeta& pm);
   // What a VM port may not send: tagged frames, router advertisements, redirects, DHCP replies.
-  DropReason sourceCheck(const CompiledPolicy& pol, uint16_t in, const PacketMeta& pm, const uint8_t* data);
-  static DropReason outsideClaim(const CompiledPolicy& pol, const PacketMeta& pm, const uint8_t* data);
   static uint32_t ndEnd(const PacketMeta& pm);
   static bool ndFields(const PacketMeta& pm, const uint8_t* data, const uint8_t** target, uint32_t* opts);
-  static DropReason vmGuard(const PacketMeta& pm, const uint8_t* data);
   // Tunnels (worker_tunnel.cc).
   bool underlayInput(rte_mbuf* m, const PacketMeta& pm, uint64_t now);  // true: taken (ARP/ND/ESP to us)
   // Opens the ESP underlayInput collected; what opens is kept with its peer's port.
@@ -321,10 +358,6 @@ class Worker {
   Inspector::Verdict inspectPayload(const CompiledPolicy& pol, int32_t pos, const Flow& f, const FlowKey& k, int dir,
                                     const PacketMeta& pm, const uint8_t* l4, size_t l4len, uint16_t in, size_t* plen,
                                     DropReason* why);
-  // Payload the inspector reads: TCP streams, UDP datagrams, ICMP / ICMPv6 echo (and timestamp) messages.
-  static bool readable(const PacketMeta& pm) {
-    return pm.protocol == 6 || pm.protocol == 17 || ((pm.protocol == 1 || pm.protocol == 58) && (pm.flags & kFlagL4));
-  }
   bool boundIcmpQuote(rte_mbuf* m, const PacketMeta& pm);
   // Inspected packets: a hop limit raised to kInspectMinTtl, TCP urgent data made inline.
   void normalizeHeaders(rte_mbuf* m, const PacketMeta& pm);
@@ -366,6 +399,13 @@ class Worker {
   std::unique_ptr<Inspector> inspector_;
   std::vector<InspectEvent> inspect_events_;
   std::vector<uint8_t> linear_;  // a chained packet, copied whole for inspection
+  // goldgatectl trace (worker_trace.cc).
+  TraceFilter trace_filter_;
+  uint32_t trace_left_ = 0;             // packets still to record (0: no capture armed)
+  std::vector<TraceRecord> trace_out_;  // recorded, not yet collected (capacity kTraceMax)
+  uint32_t trace_cur_ = 0;              // the burst being processed: its traced packets
+  const rte_mbuf* trace_mbuf_[kBurst] = {};
+  TraceRecord trace_live_[kBurst];
 };
 
 }  // namespace goldgate::dataplane

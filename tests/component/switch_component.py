@@ -1120,6 +1120,81 @@ quarantine:""")
     check(r.drops("ip_options_inspected") == 1, "ip_options_inspected = %d" % r.drops("ip_options_inspected"))
 
 
+TRACE_CASES = [
+    # (name, goldgatectl trace arguments): every drop reason a described packet can meet, and each verdict
+    ("forward, new connection", "--in-port web --dst 10.0.0.2 --dport 5432 --sport 40000"),
+    ("forward, to the internet, inspected", "--in-port web --dst 203.0.113.5 --dport 443"),
+    ("default deny", "--in-port web --dst 10.0.0.2 --dport 22"),
+    ("deny rule", "--in-port web --dst 198.51.100.7 --dport 23"),
+    ("spoofed source address", "--in-port web --src 10.0.0.9 --dst 10.0.0.2 --dport 5432"),
+    ("spoofed source MAC", "--in-port web --src-mac 02:00:00:00:00:09 --dst 10.0.0.2 --dport 5432"),
+    ("a VM's address from the uplink", "--in-port uplink --src 10.0.0.1 --dst 10.0.0.2 --dport 5432"),
+    ("tcp without a connection", "--in-port web --dst 10.0.0.2 --dport 5432 --flags A"),
+    ("IP to a multicast MAC", "--in-port web --dst 10.0.0.2 --proto udp --dport 53 --dst-mac 01:00:5e:00:00:01"),
+    ("unknown destination", "--in-port uplink --src 192.0.2.1 --dst 10.0.0.50 --dport 80 --dst-mac 02:00:00:00:00:77"),
+    ("hairpin", "--in-port web --dst 10.0.0.2 --dport 5432 --dst-mac %s" % WEB),
+    ("closed port", "--in-port lost --dst 10.0.0.2 --dport 5432"),
+    ("tagged frame from a VM", "--in-port web --dst 10.0.0.2 --dport 5432 --vlan 10"),
+    ("router advertisement from a VM", "--in-port web --proto icmpv6 --icmp-type 134 --dst fd00::2"),
+    ("ICMP error about nothing tracked", "--in-port web --proto icmp --icmp-type 3 --dst 10.0.0.2"),
+    ("a protocol inspection cannot read", "--in-port web --proto 47 --dst 203.0.113.5"),
+    ("allowed ICMPv6 echo", "--in-port web --proto icmpv6 --dst fd00::2"),
+]
+
+TRACE_SEGMENTS = SEGMENTS.replace("quarantine:", """  - name: web-gre-out
+    from: web
+    to: external
+    proto: 47
+    action: allow
+quarantine:""")
+
+
+def scenario_trace(binary, tmp):
+    """goldgatectl trace of described packets against the running switch: the steps, verdict, reason
+    and rule for every drop reason a packet from a port can meet, compared with
+    tests/data/trace/described.golden (GOLDGATE_UPDATE_GOLDEN=1 rewrites it). Bad requests are
+    refused with the reason."""
+    ctl = os.environ["GOLDGATECTL"]
+    classes = data_classes(tmp)
+    r = Run(binary, tmp, {}, background=True, segments=TRACE_SEGMENTS,
+            extra_ports=[("lost", 'vm: lost1, mac: "02:00:00:00:00:07", ips: [10.0.0.7]')],
+            extra_yaml=DATA_ZONES + "inspection: {classes: %s}\n" % classes)
+    sock = os.path.join(tmp, "ctl.sock")
+    try:
+        until(lambda: subprocess.run([ctl, "-s", sock, "status"], capture_output=True).returncode == 0,
+              "the switch to answer")
+        got = ""
+        for name, args in TRACE_CASES:
+            p = subprocess.run([ctl, "-s", sock, "trace"] + args.split(), capture_output=True, text=True, timeout=30)
+            check(p.returncode == 0, "%s: goldgatectl trace %s: rc %d %s" % (name, args, p.returncode, p.stderr))
+            got += "== %s: trace %s\n%s" % (name, args, p.stdout.replace(tmp, "$TMP"))
+        golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "trace", "described.golden")
+        if os.environ.get("GOLDGATE_UPDATE_GOLDEN"):
+            open(golden, "w").write(got)
+        want = open(golden).read()
+        if got != want:
+            import difflib
+            raise Failure("trace output differs from %s:\n%s" % (golden, "".join(difflib.unified_diff(
+                want.splitlines(True), got.splitlines(True), "golden", "now"))))
+        for args, err in [("--in-port nosuch --dst 10.0.0.2", "no port 'nosuch'"),
+                          ("--in-port web --dst 10.0.0.x", "is not an IPv4 or IPv6 address"),
+                          ("--in-port web --dst 10.0.0.2 --flags SX", "'X' is not one of"),
+                          ("--in-port web --dst fd00::2 --src 10.0.0.1", "different families"),
+                          ("--capture nosuch", "no port 'nosuch'"),
+                          ("--in-port web", "--in-port and --dst")]:
+            p = subprocess.run([ctl, "-s", sock, "trace"] + args.split(), capture_output=True, text=True, timeout=30)
+            check(p.returncode != 0 and err in p.stderr, "trace %s: want an error naming %r, got rc %d %r"
+                  % (args, err, p.returncode, p.stderr))
+        # JSON: one object per trace, with the rule's file and line.
+        p = subprocess.run([ctl, "-s", sock, "trace", "--json"] + TRACE_CASES[3][1].split(), capture_output=True,
+                           text=True, timeout=30)
+        j = json.loads(p.stdout)
+        check((j["verdict"], j["reason"], j["rule"]["name"], j["rule"]["line"]) == ("drop", "policy_deny", "block-telnet-out", 30),
+              "trace --json: %s" % j)
+    finally:
+        r.stop()
+
+
 def scenario_vm_guard(binary, tmp):
     """A VM is no router and no DHCP server: its router advertisements, ICMP and ICMPv6 redirects
     and DHCP / DHCPv6 server replies are dropped (router_guard) and reach no neighbour; the same

@@ -86,6 +86,52 @@ kill "$followpid" 2>/dev/null
 hits_ok() { $ctl rules --hits | awk '$2=="web-to-db" {found=1; exit !($NF>=3)} END {if (!found) exit 1}'; }
 expect "goldgatectl rules --hits counts web-to-db" hits_ok
 
+echo "== goldgatectl trace: why a packet was dropped, from the live switch"
+# Each trace result as one JSON line (goldgatectl prints indented objects one after another).
+trace_lines() { /usr/bin/python3 -c '
+import json, sys
+text, d, i = sys.stdin.read(), json.JSONDecoder(), 0
+while i < len(text):
+    if text[i].isspace(): i += 1; continue
+    o, i = d.raw_decode(text, i); print(json.dumps(o, sort_keys=True))'; }
+field() { /usr/bin/python3 -c "import json,sys; o=json.loads(sys.stdin.readline()); print($1)"; }
+printf 'rules:\n  - {name: no-ssh-to-db, from: web, to: db, proto: tcp, ports: 22, action: deny}\n' > "$work/segments/zz-trace.yaml"
+expect "a deny rule for ssh is loaded" $ctl policy reload
+# Armed before the connection: the worker records the SYN as it handles it.
+$ctl trace --capture web1 --match-port 22 -n 1 --timeout 30 --json > "$work/trace-live.json" 2> "$work/trace-live.err" &
+tracepid=$!
+armed() { grep -q recording "$work/trace-live.err"; }
+until_ok 30 armed
+expect_not "web1 -> db1 tcp/22 is denied (traced)" tcp_connects gg-web1 10.0.0.2 22
+wait "$tracepid"; trace_rc=$?
+expect "the capture of the denied connection ended (rc $trace_rc)" test "$trace_rc" -eq 0
+live=$(trace_lines < "$work/trace-live.json" | head -1)
+expect "the live trace says DROP policy_deny" test "$(echo "$live" | field "o['verdict'], o.get('reason')")" = "drop policy_deny"
+expect "the live trace names the rule that denied it, with its file and line" \
+  test "$(echo "$live" | field "o['rule']['name'], o['rule']['file'].split('/')[-1], o['rule']['line']")" = "no-ssh-to-db zz-trace.yaml 2"
+described=$($ctl trace --json --in-port web1 --dst 10.0.0.2 --dport 22 | trace_lines)
+same() { test "$(echo "$live" | field "o['verdict'], o.get('reason'), o['rule']['name'], [s['step'] for s in o['steps']]")" = \
+              "$(echo "$described" | field "o['verdict'], o.get('reason'), o['rule']['name'], [s['step'] for s in o['steps']]")"; }
+expect "the described packet is judged as the live one was (verdict, reason, rule, steps)" same
+# An allowed connection: the SYN creates it, the next packet of it is a tracked connection.
+$ctl trace --capture web1 --match-port 5432 -n 2 --timeout 30 --json > "$work/trace-ok.json" 2> "$work/trace-ok.err" &
+tracepid=$!
+armed() { grep -q recording "$work/trace-ok.err"; }
+until_ok 30 armed
+db_server "$work/db-5432-trace.txt"
+echo "traced" | gg_in gg-web1 nc -N -w 2 10.0.0.2 5432
+wait "$tracepid"; trace_rc=$?
+expect "the capture of the allowed connection ended (rc $trace_rc)" test "$trace_rc" -eq 0
+first=$(trace_lines < "$work/trace-ok.json" | sed -n 1p)
+second=$(trace_lines < "$work/trace-ok.json" | sed -n 2p)
+expect "its SYN: forwarded to db1 by web-to-db, the connection created" \
+  test "$(echo "$first" | field "o['verdict'], o['out_ports'], o['rule']['name'], [s['result'] for s in o['steps'] if s['step'] == 'conntrack']")" = "forward ['db1'] web-to-db ['new', 'created']"
+expect "its next packet: a tracked connection, forwarded" \
+  test "$(echo "$second" | field "o['verdict'], [s['result'] for s in o['steps'] if s['step'] == 'conntrack']")" = "forward ['hit']"
+rm "$work/segments/zz-trace.yaml"
+expect "the ssh rule is gone again" $ctl policy reload
+db_server "$work/db-5432.txt"
+
 echo "== control socket: only root (or the configured group)"
 sock_mode=$(stat -c %a "$work/switch.sock")
 expect "control socket is mode 600 ($sock_mode)" test "$sock_mode" = 600

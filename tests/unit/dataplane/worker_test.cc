@@ -15,6 +15,8 @@
 #include <rte_udp.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -328,4 +330,98 @@ rules:
   CHECK(b.worker->stats().flows_cut.load() == 1);
   CHECK(b.worker->flows().count() == 0);
   b.current.store(b.policy.get());
+}
+
+namespace {
+
+// Asks the worker through its mailbox (served at the end of a poll).
+void ask(Bench& b, Mailbox::Cmd cmd) {
+  Mailbox& mb = b.worker->mailbox();
+  mb.cmd = cmd;
+  mb.state.store(Mailbox::State::kRequested);
+  b.worker->poll();
+  REQUIRE(mb.state.load() == Mailbox::State::kDone);
+  mb.state.store(Mailbox::State::kIdle);
+}
+
+// What goldgatectl trace --capture shows of one packet, without the numbers of the run (policy
+// version, worker, age): the verdict, the reason, the rule and each step.
+std::string captureOne(Bench& b, uint16_t port, const std::vector<uint8_t>& frame, TraceFilter filter = {}) {
+  filter.port = port;
+  b.worker->mailbox().trace_filter = filter;
+  b.worker->mailbox().trace_count = 1;
+  ask(b, Mailbox::Cmd::kTraceArm);
+  b.receive(port, {frame});
+  std::vector<TraceRecord> recs;
+  recs.reserve(Worker::kTraceMax);
+  b.worker->mailbox().trace_out = &recs;
+  ask(b, Mailbox::Cmd::kTraceCollect);
+  b.worker->mailbox().trace_out = nullptr;
+  b.drain(kWeb);
+  b.drain(kDb);
+  if (recs.size() != 1) return "(" + std::to_string(recs.size()) + " records)\n";
+  CHECK(b.worker->mailbox().matched == 0);  // the capture ends once it has its packet
+  const proto::TraceResult t = renderTrace(recs[0], *b.policy, "captured");
+  std::string s = t.packet() + "\n  verdict " + t.verdict();
+  if (!t.reason().empty()) s += " (" + t.reason() + ")";
+  for (const auto& p : t.out_ports()) s += " to " + p;
+  if (t.has_rule()) s += ", rule " + t.rule().name() + " at " + t.rule().file() + ":" + std::to_string(t.rule().line());
+  s += "\n";
+  for (const auto& st : t.steps()) s += "  " + st.step() + " | " + st.result() + " | " + st.detail() + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("Worker: a capture records each packet's decisions as the worker takes them (golden)", "[worker][trace]") {
+  Bench b;
+  std::vector<std::pair<std::string, std::string>> cases;
+  auto add = [&](const std::string& name, uint16_t port, const std::vector<uint8_t>& f) {
+    cases.emplace_back(name, captureOne(b, port, f));
+  };
+  add("new connection, allowed", kWeb, webToDb(tcp(40000, 5432, kSyn, 100, 0)));
+  add("reply of a tracked connection", kDb, dbToWeb(tcp(5432, 40000, kSynAck, 900, 101)));
+  add("tracked connection", kWeb, webToDb(tcp(40000, 5432, kAck, 101, 901)));
+  add("default deny", kWeb, webToDb(tcp(40001, 22, kSyn, 100, 0)));
+  add("tcp without a connection", kWeb, webToDb(tcp(40002, 5432, kAck, 100, 1)));
+  add("spoofed source address", kWeb,
+      ipv4(kMacWeb, kMacDb, std::vector<uint8_t>{10, 0, 0, 9}.data(), kIpDb, 6, tcp(40003, 5432, kSyn, 1, 0)));
+  const uint8_t otherMac[6] = {2, 0, 0, 0, 0, 9};
+  add("spoofed source MAC", kWeb, ipv4(otherMac, kMacDb, kIpWeb, kIpDb, 6, tcp(40004, 5432, kSyn, 1, 0)));
+  auto badSum = webToDb(tcp(40005, 5432, kSyn, 1, 0));
+  badSum[24] ^= 0xff;  // the IPv4 header checksum
+  add("bad IP checksum", kWeb, badSum);
+  auto truncated = webToDb(tcp(40006, 5432, kSyn, 1, 0));
+  truncated.resize(30);
+  add("truncated", kWeb, truncated);
+  const uint8_t mcast[6] = {1, 0, 0x5e, 0, 0, 1};
+  add("IP to a multicast MAC", kWeb, ipv4(kMacWeb, mcast, kIpWeb, kIpDb, 17, udp(5000, 53, 4)));
+  add("later fragment without its first", kWeb,
+      ipv4(kMacWeb, kMacDb, kIpWeb, kIpDb, 17, udp(5000, 53, 16), 0x0002, 77));
+  auto tagged = webToDb(tcp(40007, 5432, kSyn, 1, 0));
+  tagged.insert(tagged.begin() + 12, {0x81, 0x00, 0x00, 0x0a});
+  add("tagged frame from a VM", kWeb, tagged);
+  // Only what the filter takes is recorded: a UDP filter lets the TCP packet pass unrecorded.
+  TraceFilter udpOnly;
+  udpOnly.protocol = 17;
+  CHECK(captureOne(b, kWeb, webToDb(tcp(40008, 5432, kSyn, 1, 0)), udpOnly) == "(0 records)\n");
+  add("allowed UDP", kWeb, webToDb(udp(5353, 53, 8), 17));
+
+  std::string got;
+  for (const auto& [name, text] : cases) got += "== " + name + "\n" + text;
+  const std::string path = std::string(GOLDGATE_TEST_DATA_DIR) + "/trace/captured.golden";
+  if (std::getenv("GOLDGATE_UPDATE_GOLDEN")) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f);
+    std::fputs(got.c_str(), f);
+    std::fclose(f);
+  }
+  FILE* f = std::fopen(path.c_str(), "r");
+  REQUIRE(f);
+  std::string want;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) want.append(buf, n);
+  std::fclose(f);
+  CHECK(got == want);
 }

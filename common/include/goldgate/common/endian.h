@@ -44,5 +44,13 @@ inline uint16_t loadBe16(const uint8_t* p) { return static_cast<uint16_t>((p[0] 
 inline uint32_t loadBe32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
+/// Writes a big-endian 16/32-bit value to possibly unaligned bytes.
+inline void storeBe16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void storeBe32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
 
 }  // namespace goldgate

@@ -65,6 +65,11 @@ struct RuleMeta {
   bool uninspected = false;  // admits protocols inspection cannot read (RuleConfig::uninspected)
 };
 
+struct FlowKey;
+/// Fills the ACL key (k4 for IPv4, k6 for IPv6) of a connection from its flow key seen from the
+/// originator's side (`origIsA`), between segments `srcSeg` and `dstSeg`. Pure; any thread.
+void aclKeyFromFlow(const FlowKey& k, bool origIsA, uint16_t srcSeg, uint16_t dstSeg, AclKey4* k4, AclKey6* k6);
+
 struct PortBinding {
   std::string name;
   std::string vm;
