@@ -74,18 +74,27 @@ std::vector<MetricFamily> SwitchImpl::metricFamilies() const {
   for (const auto& d : s.drops())
     drops.metric.push_back(counter(static_cast<double>(d.value()), {{"reason", d.name()}}));
   out.push_back(std::move(drops));
-  auto portDrops =
-      family("goldgate_switch_port_drops_total",
-             "packets dropped, by the port they came in on and the reason (only reasons seen)", MetricType::Counter);
+  // By port: the reasons an alert watches from zero (a series that first appears already non-zero
+  // shows no increase to Prometheus), and any other reason once seen.
+  static constexpr DropReason kWatched[] = {
+      DropReason::kPolicyDeny,    DropReason::kSpoofedMac,    DropReason::kSpoofedIp,
+      DropReason::kNdSpoofed,     DropReason::kSpoofedFromOutside, DropReason::kPortClosed,
+      DropReason::kTaggedFromVm,  DropReason::kRouterGuard,   DropReason::kFlowTableFull,
+      DropReason::kPortFlowLimit, DropReason::kDataPolicy,    DropReason::kTxFull};
+  auto portDrops = family("goldgate_switch_port_drops_total",
+                          "packets dropped, by the port they came in on and the reason (the reasons alerts watch "
+                          "always; others once seen)",
+                          MetricType::Counter);
   const uint32_t nports = static_cast<uint32_t>(ports_.ids().size()) + (tunnel_ ? tunnel_->peerCount() : 0);
   for (uint32_t p = 0; p < nports && p < kMaxPorts; ++p) {
     for (int r = 1; r < static_cast<int>(DropReason::kCount); ++r) {
       uint64_t v = 0;
       for (const auto& w : workers_) v += w->stats().port_drops[p][r].load(std::memory_order_relaxed);
-      if (v)
-        portDrops.metric.push_back(
-            counter(static_cast<double>(v), {{"port", pol->port(static_cast<uint16_t>(p)).name},
-                                             {"reason", dropReasonName(static_cast<DropReason>(r))}}));
+      const bool watched = std::find(std::begin(kWatched), std::end(kWatched), static_cast<DropReason>(r)) !=
+                           std::end(kWatched);
+      if (v || watched)
+        portDrops.metric.push_back(counter(static_cast<double>(v), {{"port", pol->port(static_cast<uint16_t>(p)).name},
+                                                                    {"reason", dropReasonName(static_cast<DropReason>(r))}}));
     }
   }
   out.push_back(std::move(portDrops));
@@ -156,14 +165,15 @@ std::vector<MetricFamily> SwitchImpl::metricFamilies() const {
   fromStatus("icmp_quotes_cut", "goldgate_switch_icmp_quotes_cut_total", MetricType::Counter);
   {
     auto f = family("goldgate_switch_findings_total",
-                    "data-class findings, by class and the action the class policy took (only those seen)",
-                    MetricType::Counter);
+                    "data-class findings, by class and the action the class policy took", MetricType::Counter);
     const auto& cls = publisher_.classifier();
+    const uint32_t nclasses = cls ? static_cast<uint32_t>(cls->classes().size()) : 0;
     for (uint32_t c = 0; c < WorkerStats::kFindingClasses; ++c) {
       for (uint32_t a = 0; a < WorkerStats::kFindingActions; ++a) {
         uint64_t v = 0;
         for (const auto& w : workers_) v += w->stats().findings[c][a].load(std::memory_order_relaxed);
-        if (!v) continue;
+        // Every class in force from zero (as the drops by port above); another class once seen.
+        if (!v && c >= nclasses) continue;
         const std::string name = cls && c < cls->classes().size() ? cls->classes()[c].name : "#" + std::to_string(c);
         f.metric.push_back(
             counter(static_cast<double>(v),

@@ -312,8 +312,10 @@ def scenario_metrics(binary, tmp):
         check(got == want, "metrics %s, want %s" % (got, want))
         dns = metric(series, "goldgate_switch_rule_hits_total", rule="web-dns", action="allow")
         check(dns == 1, "web-dns: two datagrams of one flow are one hit, got %s" % dns)
-        check(metric(series, "goldgate_switch_port_drops_total", port="db", reason="policy_deny") is None,
-              "a port without drops has no drop series")
+        check(metric(series, "goldgate_switch_port_drops_total", port="db", reason="policy_deny") == 0,
+              "a reason alerts watch is a series from zero on every port")
+        check(metric(series, "goldgate_switch_port_drops_total", port="db", reason="truncated_ip") is None,
+              "other reasons by port appear once seen")
         source = [dict(l).get("source") for (n, l) in series
                   if n == "goldgate_switch_rule_hits_total" and dict(l).get("rule") == "web-to-db"]
         check(source == [os.path.join(tmp, "segments", "app.yaml") + ":8"], "rule hits name the rule's place: %s" % source)

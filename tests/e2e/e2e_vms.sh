@@ -229,12 +229,15 @@ expect "... and its counter of memory passes moves (from ${mem_polls:-?})" until
 # A real Prometheus (Debian's) scrapes hostmon every second, with the shipped alerting rules loaded.
 if command -v prometheus >/dev/null; then
   prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  switch_target=$(gg_metrics_url "$work"); switch_target=${switch_target#http://}; switch_target=${switch_target%/metrics}
   cat > "$work/prometheus.yml" <<YAML
 global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: [$here/../../configs/prometheus/goldgate-hostmon-rules.yml]
+rule_files: [$here/../../configs/prometheus/goldgate-hostmon-rules.yml, $here/../../configs/prometheus/goldgate-switch-rules.yml]
 scrape_configs:
   - job_name: goldgate-hostmon
     static_configs: [{targets: ["127.0.0.1:$metrics_port"]}]
+  - job_name: goldgate-switch
+    static_configs: [{targets: ["$switch_target"]}]
 YAML
   prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
     --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
@@ -249,6 +252,11 @@ YAML
   expect "... and counts the memory passes as they happen (an increase over 10 s)" until_ok 30 prom_moving
   prom_rules() { curl -s --max-time 5 "http://127.0.0.1:$prom_port/api/v1/rules" | grep -q GoldgateKernelHooked; }
   expect "... with the shipped alerting rules loaded" prom_rules
+  # The same Prometheus scrapes the switch the guests' vhost-user NICs are on: their packets count.
+  prom_switch() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1] or 0) > 0 else 1)' "$(promq 'sum(goldgate_switch_port_rx_packets_total{role="vm"})')"; }
+  expect "... and the switch ($switch_target): packets from the guests' vhost-user ports" until_ok 30 prom_switch
+  prom_switch_rules() { curl -s --max-time 5 "http://127.0.0.1:$prom_port/api/v1/rules" | grep -q GoldgateSpoofing; }
+  expect "... with the switch's alerting rules loaded" prom_switch_rules
   stop_pid "$prom_pid"; prom_pid=""
 else
   echo "SKIP: the real-Prometheus checks: prometheus is not installed (scripts/install-deps.sh test)"

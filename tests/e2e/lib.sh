@@ -67,6 +67,7 @@ segments_dir: segments
 control: {socket: $dir/switch.sock}
 alerts: {file: $dir/alerts.jsonl, window_ms: 2000}
 quarantine_file: $dir/quarantine
+metrics: {listen: "127.0.0.1:0"}   # a free port: the log says which (gg_metrics_url)
 ports:
   - {name: web1, devargs: "net_af_packet0,iface=web1-h", vm: web1, labels: {app: shop, tier: web}, mac: "02:00:00:00:00:01", ips: [10.0.0.1]}
   - {name: web2, devargs: "net_af_packet1,iface=web2-h", vm: web2, labels: {app: shop, tier: web}, mac: "02:00:00:00:00:03", ips: [10.0.0.3]}
@@ -103,8 +104,12 @@ segments_dir: segments
 control: {socket: $1/switch.sock}
 alerts: {file: $1/alerts.jsonl, window_ms: 1000}
 quarantine_file: $1/quarantine
+metrics: {listen: "127.0.0.1:0"}
 YAML
 }
+
+# The switch's metrics URL, from its log in DIR (metrics.listen port 0 above).
+gg_metrics_url() { grep -o 'metrics on http://[0-9.:]*/metrics' "$1/switch.log" | tail -1 | sed 's/^metrics on //'; }
 
 # Adds data-class inspection to DIR's config: the shipped classes (copied from $2/configs), the
 # shop's VMs as the payment zone, everything else the internet.
