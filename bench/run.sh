@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: runs the switch, data-class, tunnel, host-monitor, memory-introspection and alert-stream benchmarks (needs root for hugepages). Usage: bench/run.sh BUILD_DIR
+# make bench: runs the switch, observability-overhead, data-class, tunnel, host-monitor, memory-introspection and alert-stream benchmarks (needs root for hugepages). Usage: bench/run.sh BUILD_DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
@@ -7,6 +7,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 /usr/bin/python3 "$here/run.py" "${1:-build}" "${@:2}"
+# What watching costs: the established-flow case with /metrics scraped and a trace capture armed.
+/usr/bin/python3 "$here/observe.py" "${1:-build}"
 # Data classes: inspection through the switch, stream state, compile time, classify throughput.
 /usr/bin/python3 "$here/datapolicy.py" "${1:-build}"
 # ESP tunnels: encrypt and decrypt through the switch against the single-core AES-GCM ceiling.
