@@ -14,12 +14,14 @@ build_pkgs=(
   libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev zlib1g-dev libbrotli-dev
   liblz4-dev libbpf-dev liblzma-dev prometheus-cpp-dev
   catch2 clang libclang-rt-14-dev clang-format
+  debhelper bash-completion
 )
 test_pkgs=(
   python3 python3-scapy python3-yaml iproute2 ethtool iputils-ping netcat-openbsd iperf3 curl procps dpdk-dev
   qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl libvirt-daemon
   libvirt-daemon-driver-qemu libvirt-clients
   zip brotli python3-openpyxl python3-docx python3-reportlab prometheus
+  lintian systemd
 )
 bench_pkgs=(
   python3-matplotlib openvswitch-switch-dpdk

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test tier. Release build: unit, component, e2e. Sanitizer build: unit, component. Fuzz build: smoke runs.
-# Two streams run side by side (one per core): the release build's tiers, and the sanitizer build's
-# tiers followed by the fuzz smoke runs; the second stream's output follows the first's.
-# Usage: scripts/run-tests.sh BUILD ASAN_BUILD FUZZ_BUILD
+# Debian packages (make deb): installed, run and purged (tests/packages/test_packages.sh).
+# Two streams run side by side (one per core): the release build's tiers followed by the package
+# tier (the shorter stream, by about 4 minutes), and the sanitizer build's tiers followed by the fuzz
+# smoke runs; the second stream's output follows the first's.
+# Usage: scripts/run-tests.sh BUILD ASAN_BUILD FUZZ_BUILD [DEB_DIR]   (no DEB_DIR: no package tier)
 set -uo pipefail
-build=${1:-build}; asan=${2:-build-asan}; fuzz=${3:-build-fuzz}
+build=${1:-build}; asan=${2:-build-asan}; fuzz=${3:-build-fuzz}; debs=${4:-}
+root=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp /tmp/goldgate-tests.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
@@ -26,6 +29,12 @@ echo "== sanitizer build and fuzz smoke runs: started alongside (their output fo
 status=0
 echo "== release build: unit, component, end-to-end"
 ctest --test-dir "$build" --output-on-failure -j1 || status=1
+if [ -n "$debs" ]; then
+  echo "== packages: lintian, install, systemd-analyze verify, the installed switch and hostmon, purge"
+  # After the end-to-end tier, not beside it: both set up namespaces and run switches.
+  rc=0; "$root/tests/packages/test_packages.sh" "$debs" || rc=$?
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || status=1  # 77: skipped, and the script said why
+fi
 
 wait "$second" || status=1
 cat "$log"

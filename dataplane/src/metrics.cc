@@ -77,10 +77,9 @@ std::vector<MetricFamily> SwitchImpl::metricFamilies() const {
   // By port: the reasons an alert watches from zero (a series that first appears already non-zero
   // shows no increase to Prometheus), and any other reason once seen.
   static constexpr DropReason kWatched[] = {
-      DropReason::kPolicyDeny,    DropReason::kSpoofedMac,    DropReason::kSpoofedIp,
-      DropReason::kNdSpoofed,     DropReason::kSpoofedFromOutside, DropReason::kPortClosed,
-      DropReason::kTaggedFromVm,  DropReason::kRouterGuard,   DropReason::kFlowTableFull,
-      DropReason::kPortFlowLimit, DropReason::kDataPolicy,    DropReason::kTxFull};
+      DropReason::kPolicyDeny,         DropReason::kSpoofedMac,    DropReason::kSpoofedIp,    DropReason::kNdSpoofed,
+      DropReason::kSpoofedFromOutside, DropReason::kPortClosed,    DropReason::kTaggedFromVm, DropReason::kRouterGuard,
+      DropReason::kFlowTableFull,      DropReason::kPortFlowLimit, DropReason::kDataPolicy,   DropReason::kTxFull};
   auto portDrops = family("goldgate_switch_port_drops_total",
                           "packets dropped, by the port they came in on and the reason (the reasons alerts watch "
                           "always; others once seen)",
@@ -90,11 +89,12 @@ std::vector<MetricFamily> SwitchImpl::metricFamilies() const {
     for (int r = 1; r < static_cast<int>(DropReason::kCount); ++r) {
       uint64_t v = 0;
       for (const auto& w : workers_) v += w->stats().port_drops[p][r].load(std::memory_order_relaxed);
-      const bool watched = std::find(std::begin(kWatched), std::end(kWatched), static_cast<DropReason>(r)) !=
-                           std::end(kWatched);
+      const bool watched =
+          std::find(std::begin(kWatched), std::end(kWatched), static_cast<DropReason>(r)) != std::end(kWatched);
       if (v || watched)
-        portDrops.metric.push_back(counter(static_cast<double>(v), {{"port", pol->port(static_cast<uint16_t>(p)).name},
-                                                                    {"reason", dropReasonName(static_cast<DropReason>(r))}}));
+        portDrops.metric.push_back(
+            counter(static_cast<double>(v), {{"port", pol->port(static_cast<uint16_t>(p)).name},
+                                             {"reason", dropReasonName(static_cast<DropReason>(r))}}));
     }
   }
   out.push_back(std::move(portDrops));

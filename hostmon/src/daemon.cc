@@ -157,7 +157,7 @@ bool HostmonDaemon::handle(const proto::HostmonRequest& req, const std::shared_p
   return false;
 }
 
-void HostmonDaemon::run(const std::atomic<bool>& stop) {
+void HostmonDaemon::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   // libvirtd may not be up yet: the monitor keeps trying in the background while the control
   // socket already answers (with connected=false).
   if (auto r = monitor_->start(5000); !r) log_(r.error().message + " (will keep trying)");
@@ -170,7 +170,9 @@ void HostmonDaemon::run(const std::atomic<bool>& stop) {
     server_->serveOnce(200);
     collection_->tick();
     attest_->tick();
-    if (loader_ && std::chrono::steady_clock::now() >= next_reload_) {
+    const bool asked = reload && reload->exchange(false);
+    if (asked) log_("reload: manifests read again (other settings take a restart)");
+    if (loader_ && (asked || std::chrono::steady_clock::now() >= next_reload_)) {
       reloadManifests();
       next_reload_ = std::chrono::steady_clock::now() + every;
     }

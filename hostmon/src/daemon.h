@@ -33,8 +33,9 @@ class HostmonDaemon {
   static Result<std::unique_ptr<HostmonDaemon>> create(const HostmonConfig& cfg, const std::string& configPath,
                                                        Log log);
   ~HostmonDaemon();
-  /// Starts the monitor, collection and sync, then serves until `stop` is set.
-  void run(const std::atomic<bool>& stop);
+  /// Starts the monitor, collection and sync, then serves until `stop` is set. Each time `reload`
+  /// is set (SIGHUP: systemctl reload), the manifests are read again at once and it is cleared.
+  void run(const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
   /// Stops the threads; false when a libvirt call is still blocked (libvirtd hung): the caller
   /// should then exit without waiting for it.
   bool shutdown();

@@ -16,7 +16,9 @@ using namespace goldgate::hostmon;
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 void onStop(int) { g_stop.store(true); }
+void onHup(int) { g_reload.store(true); }
 
 std::mutex g_log_mu;
 void logLine(const std::string& s) {
@@ -46,13 +48,14 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, onStop);
   std::signal(SIGTERM, onStop);
+  std::signal(SIGHUP, onHup);
   std::signal(SIGPIPE, SIG_IGN);
   auto daemon = HostmonDaemon::create(*cfg, config, logLine);
   if (!daemon) {
     std::fprintf(stderr, "goldgate-hostmon: %s\n", daemon.error().message.c_str());
     return 1;
   }
-  (*daemon)->run(g_stop);
+  (*daemon)->run(g_stop, &g_reload);
   if (!(*daemon)->shutdown()) {
     // A hung libvirtd can hold a libvirt call for ever; there is nothing to save, so do not wait.
     logLine("a libvirt call is still blocked (is libvirtd hung?); exiting without waiting for it");

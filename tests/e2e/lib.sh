@@ -8,9 +8,6 @@
 #
 # Source this file; call gg_topology_up DIR, gg_switch_start DIR, ..., gg_cleanup.
 
-GG_NS=(gg-web1 gg-web2 gg-db1 gg-out)
-declare -A GG_IP=([gg-web1]=10.0.0.1 [gg-web2]=10.0.0.3 [gg-db1]=10.0.0.2 [gg-out]=10.0.0.254)
-declare -A GG_MAC=([gg-web1]=02:00:00:00:00:01 [gg-web2]=02:00:00:00:00:03 [gg-db1]=02:00:00:00:00:02 [gg-out]=02:00:00:00:00:fe)
 GG_SWITCH_PID=""
 
 gg_need_root() {
@@ -20,39 +17,10 @@ gg_need_root() {
   fi
 }
 
-# Host side of the veth for namespace $1 (kernel names are at most 15 characters).
-gg_host_if() { echo "${1#gg-}-h"; }
-
-gg_topology_up() {
-  gg_topology_down
-  local ns hif
-  for ns in "${GG_NS[@]}"; do
-    hif=$(gg_host_if "$ns")
-    ip netns add "$ns"
-    ip link add "$hif" type veth peer name eth0 netns "$ns"
-    ip -n "$ns" link set lo up
-    ip -n "$ns" link set eth0 address "${GG_MAC[$ns]}"
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip -n "$ns" addr add "${GG_IP[$ns]}/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip link set "$hif" up
-    sysctl -qw "net.ipv6.conf.$hif.disable_ipv6=1"
-    # Offloads off on both ends: with them, TCP leaves the namespace with unfinished checksums or
-    # as super-frames that a real NIC would have split.
-    ip netns exec "$ns" ethtool -K eth0 tx off tso off gso off gro off >/dev/null 2>&1 || true
-    ethtool -K "$hif" tx off tso off gso off gro off >/dev/null 2>&1 || true
-  done
-}
-
-gg_topology_down() {
-  local ns
-  for ns in "${GG_NS[@]}"; do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-    ip netns del "$ns" 2>/dev/null
-    ip link del "$(gg_host_if "$ns")" 2>/dev/null
-  done
-  return 0
-}
+# The namespaces and veth pairs: scripts/topology.sh (also the installed demo's), with this file's names.
+GG_TOPOLOGY=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/topology.sh
+gg_topology_up() { GG_NS_PREFIX=gg- GG_IF_PREFIX="" sh "$GG_TOPOLOGY" up; }
+gg_topology_down() { GG_NS_PREFIX=gg- GG_IF_PREFIX="" sh "$GG_TOPOLOGY" down; }
 
 # Writes DIR/goldgate.yaml and DIR/segments/ for the topology. $2: flow table size.
 gg_write_config() {
