@@ -33,6 +33,8 @@ void BenchStats::snapshotWarmup() {
   warm_taken_ = true;
 }
 
+void BenchStats::markEnd() { end_tsc_ = rte_rdtsc(); }
+
 bool BenchStats::drained() const {
   // pcap inputs are read synchronously inside rx_burst: an empty poll means the file is done.
   for (const auto& w : workers_)
@@ -58,7 +60,7 @@ void BenchStats::write(const std::string& path, uint64_t policyVersion, uint64_t
     for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) drops[r] += st.drops[r].load();
   }
   double hz = static_cast<double>(rte_get_tsc_hz());
-  double secs = static_cast<double>(rte_rdtsc() - warm_.tsc) / hz;
+  double secs = static_cast<double>((end_tsc_ ? end_tsc_ : rte_rdtsc()) - warm_.tsc) / hz;
   uint64_t dp = end.packets - warm_.packets, dtx = end.tx - warm_.tx, dc = end.created - warm_.created;
   std::ofstream o(path);
   o << "{\n";

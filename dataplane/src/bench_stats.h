@@ -31,6 +31,10 @@ class BenchStats {
   /// workers, once.
   void snapshotWarmup();
 
+  /// Ends the measurement window now (the workers have just stopped): the time the switch then
+  /// takes to shut down is not counted. Main thread, once; without it the window ends at write().
+  void markEnd();
+
   /// Every worker has polled nothing for 1,000 loop iterations: pcap inputs are read to the end
   /// (they are read synchronously, so an empty poll means the file is done). Control thread.
   bool drained() const;
@@ -54,6 +58,7 @@ class BenchStats {
   size_t flow_bytes_ = 0;
   Snapshot warm_;
   bool warm_taken_ = false;
+  uint64_t end_tsc_ = 0;  // 0: not marked
 };
 
 }  // namespace goldgate::dataplane

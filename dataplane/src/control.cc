@@ -331,8 +331,10 @@ bool SwitchImpl::askWorker(Worker& w, Mailbox::Cmd cmd, const FlowQuery& q, std:
   mb.out = out;
   mb.state.store(Mailbox::State::kRequested, std::memory_order_release);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  // Stopped workers serve nothing: a request then is withdrawn at once, not after the deadline
+  // (the control thread keeps serving while the switch shuts down).
   while (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone &&
-         std::chrono::steady_clock::now() < deadline)
+         std::chrono::steady_clock::now() < deadline && !workers_stop_.load(std::memory_order_relaxed))
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   if (mb.state.load(std::memory_order_acquire) != Mailbox::State::kDone) {
     // The worker has not picked the request up (it is stopped): withdraw it. If it is serving it

@@ -7,6 +7,9 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -58,7 +61,41 @@ SwitchImpl::~SwitchImpl() {
   ports_.close();
 }
 
+namespace {
+
+// Threads inherit their creator's CPU affinity, and after rte_eal_init the main thread is pinned to
+// the main lcore, a forwarding core. While it lives, the threads the switch starts besides the
+// workers (alert sinks' senders, the key agent, the metrics server) are created with the CPUs the
+// process had minus the workers' lcores, as DPDK places its own control threads, so that none of
+// them ever runs on a forwarding core. Restores the main lcore's affinity when it goes.
+class OnControlCpus {
+ public:
+  OnControlCpus(const cpu_set_t& original, const std::vector<unsigned>& lcores) {
+    pthread_getaffinity_np(pthread_self(), sizeof saved_, &saved_);
+    cpu_set_t control = original;
+    for (unsigned lc : lcores) {
+      const rte_cpuset_t cpus = rte_lcore_cpuset(lc);
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &cpus)) CPU_CLR(c, &control);
+    }
+    // No CPU left besides the workers' (a one-core host, or -l naming them all): as DPDK does, the
+    // helpers then share the process's CPUs.
+    if (CPU_COUNT(&control) == 0) control = original;
+    pthread_setaffinity_np(pthread_self(), sizeof control, &control);
+  }
+  ~OnControlCpus() { pthread_setaffinity_np(pthread_self(), sizeof saved_, &saved_); }
+  OnControlCpus(const OnControlCpus&) = delete;
+  OnControlCpus& operator=(const OnControlCpus&) = delete;
+
+ private:
+  cpu_set_t saved_;
+};
+
+}  // namespace
+
 Result<void> SwitchImpl::start() {
+  cpu_set_t original;
+  pthread_getaffinity_np(pthread_self(), sizeof original, &original);
   if (auto r = ports_.initEal(sw_); !r) return r;
   if (opts_.exit_when_drained && !ports_.allPcap() && opts_.max_packets == 0)
     return makeError(Error::Code::kInvalidArgument,
@@ -128,6 +165,7 @@ Result<void> SwitchImpl::start() {
   }
   rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &after);
   stats_.setFlowBytes(after.heap_allocsz_bytes - before.heap_allocsz_bytes);
+  const OnControlCpus onControlCpus(original, lcores);
   auto log = alerts::AlertLog::open(sw_.alert_file, sw_.alert_window_ms, "goldgate-switch",
                                     *alerts::parseFormat(sw_.alert_format));
   if (!log) return log.error();
@@ -223,6 +261,7 @@ int SwitchImpl::run() {
   control_running_ = true;
   rte_eal_mp_remote_launch(&SwitchImpl::workerMain, this, CALL_MAIN);
   rte_eal_mp_wait_lcore();
+  stats_.markEnd();
   // Workers are done: close ports so pcap outputs are complete before anyone reads them.
   ports_.stop();
   control_stop_.store(true);
