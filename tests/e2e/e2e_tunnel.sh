@@ -69,12 +69,26 @@ read -r nesp nclear < "$work/under.txt"
 expect "the underlay carried the transfer as ESP only ($nesp ESP packets, $nclear in clear)" test "$nesp" -gt 1000 -a "$nclear" = 0
 
 # --- attacks on the underlay, from gt-under: replay, tamper, inject
+# The packets to replay are captured now, from a short ping with nothing after it: what B received
+# last, so still inside its replay window (older ones read as a later 2^32 subspace under ESN,
+# RFC 4303 A2, and fail authentication instead). The transfers above may still trickle in after
+# their capture ended (retransmissions), and would push their packets out of the window.
+rm -f "$work/fresh.ready"
+in_ns gt-under /usr/bin/python3 - "$work/fresh.pcap" "$work/fresh.ready" > "$work/sniff2.log" 2>&1 <<'PY' &
+import sys
+from scapy.all import sniff, wrpcap
+ready = lambda: open(sys.argv[2], "w").close()
+wrpcap(sys.argv[1], sniff(iface="br0", timeout=8, started_callback=ready,
+                          lfilter=lambda p: p.haslayer("ESP") and p["IP"].dst == "192.0.2.2"))
+PY
+sniffer2=$!
+until_ok 10 test -e "$work/fresh.ready"
+in_ns gt-a1 ping -c 60 -i 0.02 -W 1 10.2.0.1 >/dev/null 2>&1
+wait "$sniffer2"
 r0=$(counter b esp_replay); t0=$(counter b esp_authentication)
-in_ns gt-under /usr/bin/python3 - "$work/under.pcap" <<'PY'
+in_ns gt-under /usr/bin/python3 - "$work/fresh.pcap" <<'PY'
 import os, sys
 from scapy.all import ESP, IP, Ether, Raw, rdpcap, sendp
-# The newest packets toward B: still inside its replay window (older ones read as a later 2^32
-# subspace under ESN, RFC 4303 A2, and fail authentication instead).
 toward_b = [p for p in rdpcap(sys.argv[1]) if ESP in p and p[IP].dst == "192.0.2.2"][-50:]
 sendp(toward_b[:20], iface="br0", verbose=False)                       # replayed as captured
 for i, p in enumerate(toward_b[20:40]):  # one bit flipped in the ciphertext, under a sequence number not seen yet
