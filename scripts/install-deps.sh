@@ -12,7 +12,7 @@ build_pkgs=(
   libssl-dev libhyperscan-dev libvirt-dev libxml2-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcli11-dev libpcap-dev librdkafka-dev zlib1g-dev libbrotli-dev
-  liblz4-dev libbpf-dev liblzma-dev prometheus-cpp-dev
+  liblz4-dev libbpf-dev liblzma-dev prometheus-cpp-dev libcurl4-openssl-dev
   catch2 clang libclang-rt-14-dev clang-format
   debhelper bash-completion
 )
@@ -21,7 +21,7 @@ test_pkgs=(
   qemu-system-x86 busybox-static cpio rsyslog rsyslog-openssl openssl libvirt-daemon
   libvirt-daemon-driver-qemu libvirt-clients
   zip brotli python3-openpyxl python3-docx python3-reportlab prometheus
-  lintian systemd
+  lintian systemd etcd-server etcd-client
 )
 bench_pkgs=(
   python3-matplotlib openvswitch-switch-dpdk

@@ -43,15 +43,16 @@ std::string envelopeToJson(const proto::DsseEnvelope& env) {
   return out;
 }
 
-Result<std::string> signEnvelope(std::string_view payload, const PrivateKey& key, const std::string* existing) {
+Result<std::string> signEnvelope(std::string_view payload, const PrivateKey& key, const std::string* existing,
+                                 std::string_view payloadType) {
   proto::DsseEnvelope env;
   if (existing) {
     auto old = parseEnvelope(*existing);
     if (!old) return old.error();
     env = std::move(*old);
-    if (env.payload_type() != kManifestPayloadType)
-      return makeError(Error::Code::kInvalidArgument, "the envelope's payloadType is '" + env.payload_type() +
-                                                          "', not " + std::string(kManifestPayloadType));
+    if (env.payload_type() != payloadType)
+      return makeError(Error::Code::kInvalidArgument,
+                       "the envelope's payloadType is '" + env.payload_type() + "', not " + std::string(payloadType));
     if (env.payload() != payload)
       return makeError(Error::Code::kInvalidArgument, "the envelope is over other bytes than the file");
     for (const auto& s : env.signatures())
@@ -61,7 +62,7 @@ Result<std::string> signEnvelope(std::string_view payload, const PrivateKey& key
       return makeError(Error::Code::kInvalidArgument,
                        "the envelope holds " + std::to_string(kMaxSignatures) + " signatures already");
   } else {
-    env.set_payload_type(std::string(kManifestPayloadType));
+    env.set_payload_type(std::string(payloadType));
     env.set_payload(std::string(payload));
   }
   auto sig = key.sign(pae(env.payload_type(), env.payload()));

@@ -37,21 +37,11 @@ Rejection unsignedManifest(const std::string& file) {
   return reject(RejectReason::kUnsigned, file, "no signature envelope (" + signaturePathOf(file) + ")");
 }
 
-Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::string_view envelopeJson,
-                                           const TrustPolicy& policy, int64_t nowUnix, const std::string& file) {
-  auto env = parseEnvelope(envelopeJson);
-  if (!env) return reject(RejectReason::kMalformed, file, env.error().message);
-  if (env->payload_type() != kManifestPayloadType)
-    return reject(RejectReason::kMalformed, file,
-                  "payloadType '" + env->payload_type() + "' is not " + std::string(kManifestPayloadType));
-  // The payload must be the file, byte for byte: the signature vouches for the payload, and what
-  // the host enforces is the file.
-  if (env->payload() != fileBytes)
-    return reject(RejectReason::kTampered, file, "the signed payload differs from the file's bytes");
-
-  const std::string message = pae(env->payload_type(), env->payload());
+Result<std::vector<std::string>, Rejection> verifySignatures(const proto::DsseEnvelope& env, const TrustPolicy& policy,
+                                                             const std::string& file) {
+  const std::string message = pae(env.payload_type(), env.payload());
   std::set<std::string> signers;
-  for (const auto& s : env->signatures()) {
+  for (const auto& s : env.signatures()) {
     bool named = false;
     for (const auto& k : policy.keys) {
       // A keyid is only a hint; a signature without one is tried against every trusted key.
@@ -71,12 +61,29 @@ Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::stri
     return reject(RejectReason::kThreshold, file,
                   std::to_string(signers.size()) + " trusted signer" + (signers.size() == 1 ? "" : "s") + ", " +
                       std::to_string(need) + " required");
+  return std::vector<std::string>(signers.begin(), signers.end());
+}
+
+Result<Verified, Rejection> verifyManifest(std::string_view fileBytes, std::string_view envelopeJson,
+                                           const TrustPolicy& policy, int64_t nowUnix, const std::string& file) {
+  auto env = parseEnvelope(envelopeJson);
+  if (!env) return reject(RejectReason::kMalformed, file, env.error().message);
+  if (env->payload_type() != kManifestPayloadType)
+    return reject(RejectReason::kMalformed, file,
+                  "payloadType '" + env->payload_type() + "' is not " + std::string(kManifestPayloadType));
+  // The payload must be the file, byte for byte: the signature vouches for the payload, and what
+  // the host enforces is the file.
+  if (env->payload() != fileBytes)
+    return reject(RejectReason::kTampered, file, "the signed payload differs from the file's bytes");
+
+  auto signers = verifySignatures(*env, policy, file);
+  if (!signers) return signers.error();
 
   auto m = parseManifest(fileBytes, file);
   if (!m) return reject(RejectReason::kInvalid, file, m.error().message);
   if (m->expires_unix() <= nowUnix)
     return reject(RejectReason::kExpired, file, "expired at " + formatTimestamp(m->expires_unix()));
-  return Verified{std::move(*m), std::vector<std::string>(signers.begin(), signers.end())};
+  return Verified{std::move(*m), std::move(*signers)};
 }
 
 Result<Verified, Rejection> verifyManifestFile(const std::string& manifestPath, const TrustPolicy& policy,

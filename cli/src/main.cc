@@ -13,6 +13,7 @@
 
 #include "attest_cmd.h"
 #include "classify.h"
+#include "fleet_cmd.h"
 #include "format.h"
 #include "format_guest.h"
 #include "goldgate/dataplane/config.h"
@@ -229,11 +230,15 @@ int main(int argc, char** argv) {
 
   cli::ManifestCommands mopts;
   cli::addManifestCommands(app, mopts);
+  cli::FleetCommands fopts;
+  cli::addFleetCommands(app, fopts);
+  fopts.status->add_flag("--json", json, "each host's status as JSON");
   cli::AttestCommands aopts;
   cli::addAttestCommands(app, aopts, json, hostmonSocket);
 
   CLI11_PARSE(app, argc, argv);
   if (auto rc = cli::runManifestCommand(mopts, json)) return *rc;
+  if (auto rc = cli::runFleetCommand(fopts, json)) return *rc;
   if (auto rc = cli::runAttestCommand(aopts, json, hostmonSocket)) return *rc;
   if (*classify) return cli::runClassify(copts);
   if (*kpBuild) return cli::runKernelProfileBuild(kpopts);

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "goldgate/common/base64.h"
 #include "goldgate/common/result.h"
 #include "guest_state.h"
 
@@ -61,9 +62,8 @@ struct ExecStatus {
 };
 Result<ExecStatus> parseExecStatus(std::string_view reply, const ProbeLimits& lim = {});
 
-/// Standard base64 (with padding, no line breaks), as the agent sends. Errors (kParse): bad
-/// length or characters, more than `maxBytes` decoded.
-Result<std::string> decodeBase64(std::string_view b64, size_t maxBytes);
+/// The agent's base64 (standard, with padding, no line breaks): goldgate/common/base64.h.
+using goldgate::decodeBase64;
 
 // --- /proc texts ----------------------------------------------------------------------------
 

@@ -6,26 +6,6 @@
 
 namespace goldgate::hostmon {
 
-bool jsonDepthWithin(std::string_view s, size_t maxDepth) {
-  size_t depth = 0;
-  bool inString = false, escaped = false;
-  for (char c : s) {
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') inString = false;
-      continue;
-    }
-    if (c == '"') inString = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > maxDepth) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
 std::string sha256HexOf(std::span<const uint8_t> data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned len = 0;

@@ -7,12 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include "goldgate/common/json_text.h"
+
 namespace goldgate::hostmon {
 
-/// False when JSON text `s` nests arrays or objects deeper than `maxDepth` (strings and their
-/// escapes are skipped). nlohmann's parser recurses once per level, so hostile text of a million
-/// '[' must be refused before it is parsed. Any thread.
-bool jsonDepthWithin(std::string_view s, size_t maxDepth);
+/// JSON nesting depth before nlohmann's recursive parser sees hostile text: goldgate/common/json_text.h.
+using goldgate::jsonDepthWithin;
 
 /// Lower-case hex SHA-256 of `data` ("" if OpenSSL fails). Any thread.
 std::string sha256HexOf(std::span<const uint8_t> data);

@@ -179,6 +179,26 @@ import json, sys
 a = json.load(sys.stdin)["data"]["alerts"]
 sys.exit(0 if any(x["labels"].get("alertname") == "GoldgateSpoofing" and x["labels"].get("port") == "web1" and x["state"] == "firing" for x in a) else 1)'; }
   expect "the shipped alert GoldgateSpoofing fires for web1" until_ok 30 spoof_alert
+  # Every panel of the shipped Grafana dashboard is a query this Prometheus accepts.
+  dashboard_ok() { /usr/bin/python3 - "$src/configs/grafana/goldgate-dashboard.json" "$prom_port" <<'PY'
+import json, sys, urllib.parse, urllib.request
+d = json.load(open(sys.argv[1]))
+bad = []
+for p in d["panels"]:
+    for t in p["targets"]:
+        q = t["expr"].replace("$instance", ".*")
+        url = "http://127.0.0.1:%s/api/v1/query?%s" % (sys.argv[2], urllib.parse.urlencode({"query": q}))
+        try:
+            ok = json.load(urllib.request.urlopen(url, timeout=5))["status"] == "success"
+        except Exception as e:
+            ok = False
+        if not ok:
+            bad.append("%s: %s" % (p["title"], q))
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
+  }
+  expect "every query of the shipped Grafana dashboard is valid PromQL to a real Prometheus" dashboard_ok
   kill "$prom_pid" 2>/dev/null; wait "$prom_pid" 2>/dev/null
 else
   echo "SKIP: the real-Prometheus checks: prometheus is not installed (scripts/install-deps.sh test)"

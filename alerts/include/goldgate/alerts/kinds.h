@@ -98,6 +98,10 @@ enum class Kind : uint16_t {
   kRedFlagAgentSilent,
   kAttestManifestRejected,
   kAttestResponse,
+  // goldgate-fleet: the signed policy bundles of the fleet (docs/fleet.md).
+  kFleetBundleApplied,
+  kFleetBundleRefused,
+  kFleetStoreUnreachable,
   // goldgate-hostmon: changes to the VM inventory (not alerts).
   kVmDefined,
   kVmUndefined,
@@ -271,6 +275,13 @@ inline constexpr KindInfo kKinds[] = {
      "a manifest file was refused; its application keeps the last accepted one"},
     {Kind::kAttestResponse, "attest.response", "", 6, Channel::kAlert,
      "a response action ran, waits for approval (6), failed (8) or was undone (4)"},
+    {Kind::kFleetBundleApplied, "fleet.bundle_applied", "", 3, Channel::kAlert,
+     "a verified policy bundle from the fleet store is in force on this host"},
+    {Kind::kFleetBundleRefused, "fleet.bundle_refused", "", 8, Channel::kAlert,
+     "a policy bundle in the fleet store was refused (unsigned, tampered, rolled back, expired, invalid); the host "
+     "keeps enforcing its last-known-good"},
+    {Kind::kFleetStoreUnreachable, "fleet.store_unreachable", "", 5, Channel::kAlert,
+     "the fleet store (etcd) cannot be reached; the host keeps enforcing its last-known-good"},
     {Kind::kVmDefined, "vm.defined", "", 0, Channel::kInventory, "a VM appears"},
     {Kind::kVmUndefined, "vm.undefined", "", 0, Channel::kInventory, "a VM disappears"},
     {Kind::kVmStarted, "vm.started", "", 0, Channel::kInventory, "a VM runs (also one first seen running)"},

@@ -37,11 +37,12 @@ Result<proto::DsseEnvelope> parseEnvelope(std::string_view json);
 /// The envelope as JSON (one field a line, a final newline). Any thread.
 std::string envelopeToJson(const proto::DsseEnvelope& env);
 
-/// Signs `payload` as a manifest with `key` and returns the envelope JSON. With `existing` (the
-/// JSON of an envelope already signed over the same payload) the new signature is added to its
-/// signatures, for threshold signing. Errors: kParse when `existing` is not an envelope;
-/// kInvalidArgument when its payload or payload type differ, when `key` has signed it already, or
-/// when it holds kMaxSignatures; kInternal when signing fails. Any thread.
-Result<std::string> signEnvelope(std::string_view payload, const PrivateKey& key, const std::string* existing);
+/// Signs `payload` as `payloadType` (a manifest unless said) with `key` and returns the envelope JSON. With `existing`
+/// (the JSON of an envelope already signed over the same payload) the new signature is added to its signatures, for
+/// threshold signing. Errors: kParse when `existing` is not an envelope; kInvalidArgument when its payload or payload
+/// type differ, when `key` has signed it already, or when it holds kMaxSignatures; kInternal when signing fails. Any
+/// thread.
+Result<std::string> signEnvelope(std::string_view payload, const PrivateKey& key, const std::string* existing,
+                                 std::string_view payloadType = kManifestPayloadType);
 
 }  // namespace goldgate::attest

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dsse.pb.h"
 #include "goldgate/attest/keys.h"
 #include "goldgate/attest/rejection.h"
 #include "goldgate/common/result.h"
@@ -20,6 +21,14 @@ struct TrustPolicy {
   std::vector<PublicKey> keys;
   unsigned threshold = 1;
 };
+
+/// The ids (sorted) of the trusted keys whose signatures over `env` (its PAE) verify. Refused:
+/// tampered when a signature names a trusted key and does not verify under it (signatures by
+/// unknown keyids are ignored; one without a keyid counts when a trusted key verifies it);
+/// unknown-key when no trusted key signed; threshold when fewer than policy.threshold distinct
+/// trusted keys did. `file` names the signed thing in messages. Any thread.
+Result<std::vector<std::string>, Rejection> verifySignatures(const proto::DsseEnvelope& env, const TrustPolicy& policy,
+                                                             const std::string& file);
 
 /// A manifest that passed: its parsed form and the ids of the trusted keys that signed it (sorted).
 struct Verified {
