@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "goldgate/attest/dsse.h"
 #include "goldgate/fleet/bundle.h"
 
 using namespace goldgate;
