@@ -1,6 +1,11 @@
 #include "goldgate/common/metrics_http.h"
 
+#include <netdb.h>
 #include <prometheus/exposer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
 
 namespace goldgate::metrics {
 
@@ -79,6 +84,35 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& l
 
 std::string MetricsServer::url() const { return "http://" + host_ + ":" + std::to_string(port_) + "/metrics"; }
 
-MetricsServer::~MetricsServer() = default;
+MetricsServer::~MetricsServer() {
+  if (!exposer_) return;
+  // civetweb's listening thread polls with a 2 s quantum and checks its stop flag only between
+  // polls, so stopping it could hold the daemon for 2 s (and a restart's outage with it). A
+  // connection to the port wakes the poll: made every 20 ms until the server is down.
+  std::atomic<bool> done{false};
+  std::string host = host_;
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  const int port = port_;
+  std::thread waker([&] {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* ai = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai) != 0 || !ai) return;
+    while (!done.load()) {
+      const int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0) {
+        (void)::connect(fd, ai->ai_addr, ai->ai_addrlen);
+        ::close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    freeaddrinfo(ai);
+  });
+  exposer_.reset();
+  done.store(true);
+  waker.join();
+}
 
 }  // namespace goldgate::metrics

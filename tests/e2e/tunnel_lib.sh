@@ -25,6 +25,10 @@ print(next((c.get('value', 0) for c in s.get('drops', []) if c['name'] == '$2'),
 
 gt_down() {
   kill "${GT_PIDS[@]}" 2>/dev/null
+  # Until they are gone: a switch started next on the same control socket finds the old one still
+  # listening while it shuts down.
+  local p
+  for p in "${GT_PIDS[@]}"; do wait "$p" 2>/dev/null; done
   local ns l
   for ns in "${GT_NS[@]}"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$ns" 2>/dev/null; done
   for l in ta1-h tb1-h tua-h tub-h; do ip link del "$l" 2>/dev/null; done
