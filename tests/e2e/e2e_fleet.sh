@@ -24,9 +24,15 @@ gg_on_fail() { for h in h1 h2 h3; do echo "    --- $h"; tail -5 "$work/$h/agent.
 ctl="$bin/cli/goldgatectl"
 pki=$work/pki
 members=(m1 m2 m3)
-declare -A cport=([m1]=23791 [m2]=23792 [m3]=23793) pport=([m1]=23801 [m2]=23802 [m3]=23803) mpid=()
-endpoints="https://127.0.0.1:23791,https://127.0.0.1:23792,https://127.0.0.1:23793"
-cluster="m1=https://127.0.0.1:23801,m2=https://127.0.0.1:23802,m3=https://127.0.0.1:23803"
+# Six free ports on loopback (client and peer for each member), not fixed ones.
+read -r -a free <<<"$(/usr/bin/python3 -c '
+import socket
+ss = [socket.socket() for _ in range(6)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+declare -A cport=([m1]=${free[0]} [m2]=${free[1]} [m3]=${free[2]}) pport=([m1]=${free[3]} [m2]=${free[4]} [m3]=${free[5]}) mpid=()
+endpoints="https://127.0.0.1:${free[0]},https://127.0.0.1:${free[1]},https://127.0.0.1:${free[2]}"
+cluster="m1=https://127.0.0.1:${free[3]},m2=https://127.0.0.1:${free[4]},m3=https://127.0.0.1:${free[5]}"
 
 "$src/scripts/fleet-etcd.sh" pki "$pki" "${members[@]}" -- h1 h2 h3 >/dev/null
 start_member() {  # name [existing]
