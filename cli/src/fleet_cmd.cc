@@ -14,6 +14,7 @@
 #include "goldgate/attest/manifest.h"
 #include "goldgate/fleet/bundle.h"
 #include "goldgate/fleet/etcd.h"
+#include "output.h"
 #include "text_table.h"
 
 namespace goldgate::cli {
@@ -114,15 +115,6 @@ int publish(const FleetCommands& o, fleet::EtcdClient& etcd, proto::PolicyBundle
   std::printf("pushed version %llu (%d files, %zu signature%s) to %s\n", static_cast<unsigned long long>(b.version()),
               b.files_size(), keys.size(), keys.size() == 1 ? "" : "s", key.c_str());
   return 0;
-}
-
-void printJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions p;
-  p.preserve_proto_field_names = true;
-  p.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, p);
-  std::cout << out;
 }
 
 }  // namespace

@@ -293,10 +293,9 @@ void FleetAgent::switchHealth() {
 }
 
 void FleetAgent::report(bool force) {
-  static auto next = std::chrono::steady_clock::time_point{};
   const auto now = std::chrono::steady_clock::now();
-  if (!force && now < next) return;
-  next = now + std::chrono::milliseconds(cfg_.report_interval_ms);
+  if (!force && now < next_report_) return;
+  next_report_ = now + std::chrono::milliseconds(cfg_.report_interval_ms);
   auto unreachable = [&](const Error& e) {
     status_.set_state("etcd-unreachable");
     if (reachable_) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -92,6 +93,7 @@ class FleetAgent {
   proto::HostStatus status_;
   int64_t lease_ = 0;
   int64_t revision_ = 0;  // the last revision seen
+  std::chrono::steady_clock::time_point next_report_{};
   bool reachable_ = true;
   std::set<uint64_t> refused_;         // versions refused (alerted once)
   std::string switch_config_checked_;  // empty: ok
